@@ -1,0 +1,289 @@
+"""Load and validate config.json into immutable Config and Task values.
+
+Every problem is collected and reported at once, each with its path and its
+fix: ``tasks[1] (MD15).timestamp: day must be 1-31, got 32``. A new key is
+one line in TASK_KEYS, TOP_KEYS or LOG_KEYS.
+"""
+
+import collections
+import difflib
+import json
+import os
+
+from . import osutil
+from .errors import ConfigError, UsageError
+from .schedule import ScheduleError, parse_schedule
+
+CONFIG_NAME = "config.json"
+REQUIRED = object()
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class Invalid(ValueError):
+    """A value that a parser rejects; the message is the fix."""
+
+
+class Key(collections.namedtuple("Key", "parse default attr")):
+    """A config key: its parser ``parse(value, base_folder)``, its default
+    (REQUIRED when it must be given) and the attribute it becomes."""
+
+    def __new__(cls, parse, default, attr=None):
+        return super(Key, cls).__new__(cls, parse, default, attr)
+
+
+def _string(value, base):
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("must be a non-empty string, got %s" % json.dumps(value))
+    return value.strip()
+
+
+def _path(value, base):
+    """A folder or file path; ~ and environment variables are expanded and a
+    relative path is taken from the config file's folder."""
+    text = _string(value, base)
+    text = os.path.expandvars(os.path.expanduser(text))
+    return os.path.normpath(os.path.join(base, text))
+
+
+def _bool(value, base):
+    if not isinstance(value, bool):
+        raise Invalid("must be true or false (no quotes), got %s" % json.dumps(value))
+    return value
+
+
+def _int_at_least(low):
+    def parse(value, base):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid("must be a whole number >= %d, got %s" % (low, json.dumps(value)))
+        if value < low:
+            raise Invalid("must be >= %d, got %d" % (low, value))
+        return value
+    return parse
+
+
+def _choice(options):
+    def parse(value, base):
+        text = value.upper() if isinstance(value, str) else value
+        if text not in options:
+            raise Invalid("must be one of %s, got %s" % (", ".join(options), json.dumps(value)))
+        return text
+    return parse
+
+
+def _schedule(value, base):
+    try:
+        return parse_schedule(value)
+    except ScheduleError as exc:
+        raise Invalid(str(exc))
+
+
+TASK_KEYS = collections.OrderedDict([
+    ("name", Key(_string, None)),
+    ("src", Key(_path, REQUIRED)),
+    ("dest", Key(_path, REQUIRED)),
+    ("timestamp", Key(_schedule, None, attr="schedule")),
+    ("default", Key(_bool, False)),
+])
+
+LOG_KEYS = collections.OrderedDict([
+    ("file", Key(_path, None)),
+    ("max_bytes", Key(_int_at_least(1024), 1024 * 1024)),
+    ("backup_count", Key(_int_at_least(0), 5)),
+    ("level", Key(_choice(LEVELS), "INFO")),
+])
+
+TOP_KEYS = collections.OrderedDict([
+    ("tasks", Key(None, REQUIRED)),  # validated by _load_tasks
+    ("missed_task_days", Key(_int_at_least(0), 5)),
+    ("log", Key(None, {})),  # validated as a section of LOG_KEYS
+    ("history_file", Key(_path, None)),
+    ("history_limit", Key(_int_at_least(1), 100)),
+    ("retry_minutes", Key(_int_at_least(0), 60)),
+])
+
+
+def _attrs(keys):
+    return [k.attr or name for name, k in keys.items()]
+
+
+Task = collections.namedtuple("Task", _attrs(TASK_KEYS))
+LogConfig = collections.namedtuple("LogConfig", _attrs(LOG_KEYS))
+Config = collections.namedtuple(
+    "Config", ["path", "folder", "lock_dir", "tasks"] + [a for a in _attrs(TOP_KEYS) if a != "tasks"])
+
+
+def _section(obj, keys, where, base, problems):
+    """Parse one JSON object against a key table; returns {attr: value}."""
+    if not isinstance(obj, dict):
+        problems.append("%s: must be an object {...}, got %s" % (where, json.dumps(obj)[:60]))
+        return None
+    out = {}
+    for name in obj:
+        if name.startswith("_") or name in keys:
+            continue
+        hint = difflib.get_close_matches(name, list(keys), n=1)
+        problems.append("%s: unknown key \"%s\"%s" % (
+            where, name, ": did you mean \"%s\"?" % hint[0] if hint
+            else " (known keys: %s; keys starting with _ are comments)" % ", ".join(keys)))
+    for name, key in keys.items():
+        attr = key.attr or name
+        if name not in obj:
+            if key.default is REQUIRED:
+                problems.append("%s: missing required key \"%s\"" % (where, name))
+            out[attr] = None if key.default is REQUIRED else key.default
+            continue
+        if key.parse is None:
+            out[attr] = obj[name]
+            continue
+        try:
+            out[attr] = key.parse(obj[name], base)
+        except Invalid as exc:
+            problems.append("%s.%s: %s" % (where, name, exc))
+            out[attr] = None
+    return out
+
+
+def _task_label(i, obj):
+    name = obj.get("name") if isinstance(obj, dict) else None
+    return "tasks[%d] (%s)" % (i, name) if isinstance(name, str) and name else "tasks[%d]" % i
+
+
+def _load_tasks(raw, base, problems):
+    if not isinstance(raw, list) or not raw:
+        problems.append("tasks: must be a non-empty list of tasks "
+                        "[{\"src\": ..., \"dest\": ..., \"timestamp\": ...}]")
+        return []
+    tasks, labels = [], []
+    for i, obj in enumerate(raw):
+        where = _task_label(i, obj)
+        values = _section(obj, TASK_KEYS, where, base, problems)
+        if values is None:
+            continue
+        if values["name"] is None and isinstance(obj.get("src"), str) and isinstance(obj.get("dest"), str):
+            values["name"] = "%s -> %s" % (obj["src"].strip(), obj["dest"].strip())
+        tasks.append(Task(**values))
+        labels.append(where)
+    _check_tasks(tasks, labels, problems)
+    return tasks
+
+
+def _check_tasks(tasks, labels, problems):
+    """Names unique; no dest inside a src or src inside a dest; no shared dest."""
+    seen_names = {}
+    seen_dests = {}
+    for task, where in zip(tasks, labels):
+        if task.name is not None:
+            if task.name in seen_names:
+                problems.append("%s.name: \"%s\" is already used by %s: task names must be unique"
+                                % (where, task.name, seen_names[task.name]))
+            seen_names.setdefault(task.name, where)
+        if task.src is None or task.dest is None:
+            continue
+        src = osutil.path_key(os.path.realpath(task.src))
+        dest = osutil.path_key(os.path.realpath(task.dest))
+        if osutil.is_inside(dest, src):
+            problems.append("%s.dest: %s is inside src %s: each backup would contain the previous "
+                            "ones; choose a dest outside the source folder" % (where, task.dest, task.src))
+        elif osutil.is_inside(src, dest):
+            problems.append("%s.src: %s is inside dest %s: choose a source outside the backup folder"
+                            % (where, task.src, task.dest))
+        if dest in seen_dests:
+            problems.append("%s.dest: %s is also the dest of %s: give each task its own dest folder"
+                            % (where, task.dest, seen_dests[dest]))
+        seen_dests.setdefault(dest, where)
+
+
+def _read_json(path):
+    try:
+        with open(path, "r", encoding="utf-8-sig") as f:  # Notepad may add a BOM
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError("config file not found: %s. Put config.json next to the program "
+                          "(see the example in README.md) or pass --config PATH" % path, path)
+    except UnicodeDecodeError:
+        raise ConfigError("%s is not UTF-8 text: save it again as UTF-8 "
+                          "(Notepad: File > Save As > Encoding: UTF-8)" % path, path)
+    except OSError as exc:
+        raise ConfigError("cannot read config file %s: %s" % (path, exc.strerror or exc), path)
+
+    def no_duplicates(pairs):
+        obj = collections.OrderedDict()
+        for key, value in pairs:
+            if key in obj:
+                duplicates.append(key)
+            obj[key] = value
+        return obj
+
+    duplicates = []
+    try:
+        data = json.loads(text, object_pairs_hook=no_duplicates)
+    except ValueError as exc:
+        line, col = getattr(exc, "lineno", "?"), getattr(exc, "colno", "?")
+        msg = getattr(exc, "msg", str(exc))
+        hint = ""
+        if "escape" in msg:
+            hint = (": write Windows paths with forward slashes (\"C:/data\") "
+                    "or doubled backslashes (\"C:\\\\data\")")
+        elif "delimiter" in msg or "property name" in msg:
+            hint = ": check for a missing or extra comma or quote on this line or the one before"
+        raise ConfigError("line %s, column %s: %s%s" % (line, col, msg, hint), path)
+    if duplicates:
+        raise ConfigError(["key \"%s\" appears twice in the same object: keep one" % k
+                           for k in duplicates], path)
+    if not isinstance(data, dict):
+        raise ConfigError("the file must hold one object {\"tasks\": [...]}", path)
+    return data
+
+
+def load_config(path):
+    """Read and validate ``path``. Raises ConfigError listing every problem."""
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    data = _read_json(path)
+    problems = []
+    top = _section(data, TOP_KEYS, "config", folder, problems)
+    tasks = _load_tasks(data.get("tasks"), folder, problems)
+    log_values = _section(top["log"] or {}, LOG_KEYS, "log", folder, problems) or {}
+    if problems:
+        raise ConfigError(problems, path)
+    top.pop("tasks")
+    top["log"] = LogConfig(**log_values)
+    if top["log"].file is None:
+        top["log"] = top["log"]._replace(file=os.path.join(folder, "scheduled_task_runner.log"))
+    if top["history_file"] is None:
+        top["history_file"] = os.path.join(folder, "executed_tasks.json")
+    lock_dir = os.path.join(os.path.dirname(top["history_file"]), ".locks")
+    return Config(path=path, folder=folder, lock_dir=lock_dir, tasks=tuple(tasks), **top)
+
+
+def select_tasks(config, names=(), run_all=False):
+    """The tasks a command line asks for, in config order.
+
+    No names: the default tasks (all with --all). UsageError names the tasks
+    that could be run when a name is unknown or there is no default.
+    """
+    every = ", ".join('"%s"' % t.name for t in config.tasks)
+    if run_all:
+        return list(config.tasks)
+    if not names:
+        chosen = [t for t in config.tasks if t.default]
+        if not chosen:
+            raise UsageError("no task has \"default\": true in %s. Name the task to run "
+                             "(one of: %s), pass --all, or mark one as default" % (config.path, every))
+        return chosen
+    by_name = {t.name: t for t in config.tasks}
+    by_folded = {}
+    for t in config.tasks:
+        by_folded.setdefault(t.name.casefold(), []).append(t)
+    wanted = set()
+    for name in names:
+        task = by_name.get(name)
+        if task is None and len(by_folded.get(name.casefold(), [])) == 1:
+            task = by_folded[name.casefold()][0]
+        if task is None:
+            hint = difflib.get_close_matches(name, list(by_name), n=1)
+            raise UsageError("no task named \"%s\"%s. Tasks: %s" % (
+                name, " (did you mean \"%s\"?)" % hint[0] if hint else "", every))
+        wanted.add(task.name)
+    return [t for t in config.tasks if t.name in wanted]
+

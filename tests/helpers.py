@@ -1,0 +1,129 @@
+"""Shared test helpers: temporary folders, configs, a fake clock, TZ."""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+from task_runner.config import load_config
+from task_runner.schedule import FixedZone, parse_iso
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UTC = FixedZone(0)
+
+
+def ts(text):
+    """Epoch seconds for an ISO time with offset ('2026-11-01T23:56:00+00:00')."""
+    return parse_iso(text)
+
+
+class TempDirTestCase(unittest.TestCase):
+    """Gives each test a real temporary folder, removed afterwards."""
+
+    def setUp(self):
+        super(TempDirTestCase, self).setUp()
+        self.tmp = tempfile.mkdtemp(prefix="task_runner_test_")
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        for root, dirs, files in os.walk(self.tmp):
+            for name in dirs + files:
+                try:
+                    os.chmod(os.path.join(root, name), 0o700)
+                except OSError:
+                    pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def write(self, rel, data="x", mtime=None):
+        full = self.path(rel)
+        folder = os.path.dirname(full)
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+        with open(full, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        if mtime is not None:
+            os.utime(full, (mtime, mtime))
+        return full
+
+    def write_config(self, data, name="config.json"):
+        path = self.path(name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(data if isinstance(data, str) else json.dumps(data, indent=1))
+        return path
+
+    def make_config(self, tasks=None, **top):
+        """A valid config in self.tmp with one task T (src/ -> dest/)."""
+        if tasks is None:
+            tasks = [{"name": "T", "src": "src", "dest": "dest", "timestamp": "1 23:56",
+                      "default": True}]
+        for task in tasks:
+            src = os.path.join(self.tmp, task["src"])
+            if not os.path.isdir(src):
+                os.makedirs(src)
+        data = {"tasks": tasks}
+        data.update(top)
+        return load_config(self.write_config(data))
+
+
+class FakeClock(object):
+    """A clock the daemon reads and a wait that advances it.
+
+    ``wait(timeout)`` moves time forward by ``timeout`` (plus any jump queued
+    with ``jump_after_wait``) and stops the daemon once ``until`` is passed.
+    """
+
+    def __init__(self, start, until=None, stop_event=None):
+        self.now = float(start)
+        self.until = until
+        self.stop_event = stop_event
+        self.waits = []
+        self._jumps = []
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+    def jump_after_wait(self, seconds):
+        self._jumps.append(seconds)
+
+    def wait(self, timeout):
+        self.waits.append(timeout)
+        self.now += timeout
+        if self._jumps:
+            self.now += self._jumps.pop(0)
+        if self.until is not None and self.now >= self.until and self.stop_event is not None:
+            self.stop_event.set()
+        return self.stop_event.is_set() if self.stop_event is not None else False
+
+
+class TZMixin(object):
+    """Run a test under a named TZ (POSIX only: time.tzset)."""
+
+    def set_tz(self, name):
+        if not hasattr(time, "tzset"):
+            self.skipTest("time.tzset is POSIX-only; DST tables run on Linux")
+        old = os.environ.get("TZ")
+
+        def restore():
+            if old is None:
+                os.environ.pop("TZ", None)
+            else:
+                os.environ["TZ"] = old
+            time.tzset()
+        self.addCleanup(restore)
+        os.environ["TZ"] = name
+        time.tzset()
+        if time.localtime(ts("2026-07-01T12:00:00+00:00")).tm_gmtoff == 0 and name != "UTC":
+            self.skipTest("no tz database for %s on this machine" % name)
+
+
+def python():
+    return sys.executable

@@ -1,0 +1,174 @@
+import json
+import os
+import unittest
+
+from task_runner.config import load_config, select_tasks
+from task_runner.errors import ConfigError, UsageError
+from tests.helpers import ROOT, TempDirTestCase
+
+EXAMPLE = {"tasks": [
+    {"name": "MD1", "src": "C:/source_directory", "dest": "C:/backup_directory", "timestamp": "1 23:56"},
+    {"name": "MD15", "src": "C:/source_directory2", "dest": "C:/backup_directory2", "timestamp": "15 12:00"},
+    {"name": "Default Task", "src": "C:/default_src", "dest": "C:/default_dest", "default": True}],
+    "missed_task_days": 5}
+
+
+class LoadTest(TempDirTestCase):
+    def problems(self, data):
+        with self.assertRaises(ConfigError) as ctx:
+            load_config(self.write_config(data))
+        return ctx.exception.problems
+
+    def test_the_issue_example_loads(self):
+        config = load_config(self.write_config(EXAMPLE))
+        self.assertEqual([t.name for t in config.tasks], ["MD1", "MD15", "Default Task"])
+        self.assertEqual(config.missed_task_days, 5)
+        self.assertEqual(config.retry_minutes, 60)
+        self.assertEqual(config.history_limit, 100)
+        self.assertIsNone(config.tasks[2].schedule)
+        self.assertTrue(config.tasks[2].default)
+        self.assertEqual(config.history_file, self.path("executed_tasks.json"))
+        self.assertEqual(config.log.file, self.path("scheduled_task_runner.log"))
+        self.assertEqual(config.log.max_bytes, 1024 * 1024)
+        self.assertEqual(config.log.backup_count, 5)
+
+    def test_shipped_config_json_is_valid(self):
+        config = load_config(os.path.join(ROOT, "config.json"))
+        self.assertEqual(len(config.tasks), 3)
+
+    def test_defaults_and_relative_paths(self):
+        config = load_config(self.write_config({"tasks": [{"src": "a", "dest": "b"}],
+                                                "_comment": "ignored"}))
+        task = config.tasks[0]
+        self.assertEqual(task.name, "a -> b")
+        self.assertEqual(task.src, self.path("a"))
+        self.assertEqual(task.dest, self.path("b"))
+        self.assertFalse(task.default)
+        self.assertEqual(config.missed_task_days, 5)
+
+    def test_optional_top_level_keys(self):
+        config = load_config(self.write_config({
+            "tasks": [{"src": "a", "dest": "b"}], "history_file": "state/h.json", "history_limit": 3,
+            "retry_minutes": 0, "missed_task_days": 0,
+            "log": {"file": "logs/x.log", "max_bytes": 2048, "backup_count": 0, "level": "debug"}}))
+        self.assertEqual(config.history_file, self.path("state", "h.json"))
+        self.assertEqual(config.lock_dir, self.path("state", ".locks"))
+        self.assertEqual(config.log.file, self.path("logs", "x.log"))
+        self.assertEqual(config.log.level, "DEBUG")
+        self.assertEqual((config.history_limit, config.retry_minutes, config.missed_task_days), (3, 0, 0))
+
+    def test_every_problem_reported_at_once_with_its_path(self):
+        problems = self.problems({"tasks": [
+            {"name": "MD1", "src": "a", "dest": "b", "timestamp": "1 23:56"},
+            {"name": "MD15", "src": "c", "dest": "d", "timestamp": "32 12:00", "defualt": True},
+            {"dest": "e"}], "missed_task_days": -1, "retry_minutes": "60"})
+        text = "\n".join(problems)
+        self.assertIn("tasks[1] (MD15).timestamp: day must be 1-31, got 32", text)
+        self.assertIn('tasks[1] (MD15): unknown key "defualt": did you mean "default"?', text)
+        self.assertIn('tasks[2]: missing required key "src"', text)
+        self.assertIn("config.missed_task_days: must be >= 0, got -1", text)
+        self.assertIn('config.retry_minutes: must be a whole number >= 0, got "60"', text)
+        self.assertEqual(len(problems), 5)
+
+    def test_value_types(self):
+        cases = [
+            ({"default": "yes"}, 'default: must be true or false (no quotes), got "yes"'),
+            ({"src": ""}, "src: must be a non-empty string"),
+            ({"timestamp": 5}, "timestamp: must be a string"),
+            ({"nmae": "x"}, 'did you mean "name"?'),
+        ]
+        for extra, expected in cases:
+            with self.subTest(extra=extra):
+                task = dict({"src": "a", "dest": "b"}, **extra)
+                self.assertIn(expected, "\n".join(self.problems({"tasks": [task]})))
+        self.assertIn("config.history_limit: must be a whole number >= 1, got true",
+                      "\n".join(self.problems({"tasks": [{"src": "a", "dest": "b"}], "history_limit": True})))
+        self.assertIn('log: unknown key "size"',
+                      "\n".join(self.problems({"tasks": [{"src": "a", "dest": "b"}], "log": {"size": 1}})))
+        self.assertIn('config: unknown key "tsks"', "\n".join(self.problems({"tsks": []})))
+
+    def test_overlapping_folders(self):
+        cases = [
+            ({"src": "data", "dest": "data/backup"}, "is inside src"),
+            ({"src": "data/docs", "dest": "data"}, "is inside dest"),
+            ({"src": "data", "dest": "data"}, "is inside src"),
+        ]
+        for task, expected in cases:
+            with self.subTest(task=task):
+                self.assertIn(expected, "\n".join(self.problems({"tasks": [task]})))
+        # A sibling whose name starts the same is not inside.
+        load_config(self.write_config({"tasks": [{"src": "data", "dest": "data2"}]}))
+
+    @unittest.skipUnless(os.name == "nt", "paths are case-insensitive only on Windows")
+    def test_overlap_is_case_insensitive_on_windows(self):
+        self.assertIn("is inside src", "\n".join(self.problems({"tasks": [{"src": "Data", "dest": "data/b"}]})))
+
+    def test_shared_dest_and_duplicate_names(self):
+        problems = "\n".join(self.problems({"tasks": [
+            {"name": "A", "src": "a", "dest": "out"}, {"name": "A", "src": "b", "dest": "./out"}]}))
+        self.assertIn("is also the dest of tasks[0] (A)", problems)
+        self.assertIn('tasks[1] (A).name: "A" is already used by tasks[0] (A)', problems)
+
+    def test_json_syntax_error_has_line_and_column(self):
+        path = self.write_config('{"tasks": [\n  {"src": "a" "dest": "b"}\n]}')
+        with self.assertRaises(ConfigError) as ctx:
+            load_config(path)
+        self.assertIn("line 2, column 15", str(ctx.exception))
+        self.assertIn("comma", str(ctx.exception))
+
+    def test_backslash_path_hint(self):
+        path = self.write_config('{"tasks": [{"src": "C:\\data", "dest": "D:\\backup"}]}')
+        with self.assertRaises(ConfigError) as ctx:
+            load_config(path)
+        self.assertIn("forward slashes", str(ctx.exception))
+
+    def test_missing_file_bom_and_duplicates(self):
+        with self.assertRaises(ConfigError) as ctx:
+            load_config(self.path("nope.json"))
+        self.assertIn("config file not found", str(ctx.exception))
+        with open(self.path("bom.json"), "wb") as f:
+            f.write(b"\xef\xbb\xbf" + json.dumps({"tasks": [{"src": "a", "dest": "b"}]}).encode())
+        self.assertEqual(len(load_config(self.path("bom.json")).tasks), 1)
+        with open(self.path("latin.json"), "wb") as f:
+            f.write(b'{"tasks": [{"src": "caf\xe9", "dest": "b"}]}')
+        with self.assertRaises(ConfigError) as ctx:
+            load_config(self.path("latin.json"))
+        self.assertIn("UTF-8", str(ctx.exception))
+        path = self.write_config('{"tasks": [{"src": "a", "src": "c", "dest": "b"}]}')
+        with self.assertRaises(ConfigError) as ctx:
+            load_config(path)
+        self.assertIn('key "src" appears twice', str(ctx.exception))
+        with self.assertRaises(ConfigError):
+            load_config(self.write_config("[]"))
+        with self.assertRaises(ConfigError) as ctx:
+            load_config(self.write_config({"tasks": []}))
+        self.assertIn("non-empty list", str(ctx.exception))
+
+
+class SelectTest(TempDirTestCase):
+    def setUp(self):
+        super(SelectTest, self).setUp()
+        self.config = load_config(self.write_config(EXAMPLE))
+
+    def names(self, *args, **kw):
+        return [t.name for t in select_tasks(self.config, *args, **kw)]
+
+    def test_selection(self):
+        self.assertEqual(self.names(), ["Default Task"])
+        self.assertEqual(self.names(run_all=True), ["MD1", "MD15", "Default Task"])
+        self.assertEqual(self.names(["MD15", "MD1"]), ["MD1", "MD15"])  # config order
+        self.assertEqual(self.names(["md15"]), ["MD15"])
+        with self.assertRaises(UsageError) as ctx:
+            select_tasks(self.config, ["MD2"])
+        self.assertIn('did you mean "MD1"', str(ctx.exception))
+        self.assertIn('"Default Task"', str(ctx.exception))
+
+    def test_no_default(self):
+        config = load_config(self.write_config({"tasks": [{"name": "A", "src": "a", "dest": "b"}]}))
+        with self.assertRaises(UsageError) as ctx:
+            select_tasks(config)
+        self.assertIn('(one of: "A")', str(ctx.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
