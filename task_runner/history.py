@@ -1,0 +1,236 @@
+"""executed_tasks.json: the history of every run.
+
+The file is one JSON document ``{"version": 1, "next_id": N, "runs": [...]}``.
+Every read and every write happens under a cross-process lock, and every
+write is atomic (temp file in the same folder, flush, fsync, os.replace), so
+the daemon, backup_now and the HTTP server can all use it at once and a
+crash leaves either the old file or the new one, never a torn one.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import time
+
+from . import osutil
+from .errors import HistoryError
+from .locking import FileLock
+from .schedule import parse_iso
+
+logger = logging.getLogger(__name__)
+
+VERSION = 1
+STATUSES = ("running", "success", "partial", "failed", "interrupted", "skipped")
+TRIGGERS = ("schedule", "missed", "retry", "manual", "http")
+MAX_ERRORS = 20
+# How long a writer waits for another process to finish its (short) write.
+LOCK_TIMEOUT = 30
+
+
+def _empty():
+    return {"version": VERSION, "next_id": 1, "runs": []}
+
+
+def _looks_valid(doc):
+    return (isinstance(doc, dict) and isinstance(doc.get("runs"), list)
+            and all(isinstance(r, dict) and "task" in r and "id" in r for r in doc["runs"]))
+
+
+class History(object):
+    """The run history at ``path``, keeping ``limit`` runs per task.
+
+    ``clock`` only names the file a corrupt history is moved aside to.
+    """
+
+    def __init__(self, path, limit=100, clock=time.time):
+        self.path = path
+        self.limit = limit
+        self.clock = clock
+        self._lock_path = path + ".lock"
+
+    @classmethod
+    def for_config(cls, config, clock=time.time):
+        return cls(config.history_file, config.history_limit, clock)
+
+    # -- locked access -------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self):
+        # A new FileLock each time: threads of one process exclude each other too.
+        lock = FileLock(self._lock_path)
+        if not lock.acquire(timeout=LOCK_TIMEOUT):
+            raise HistoryError("the history file %s stayed locked for %d s; another program "
+                               "is stuck writing it. Close it and try again" % (self.path, LOCK_TIMEOUT))
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _load(self):
+        """The document on disk; a corrupt one is moved aside (ERROR logged)."""
+        try:
+            with open(self.path, "r", encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return _empty()
+        except OSError as exc:
+            raise HistoryError("cannot read the history file %s: %s" % (self.path, exc.strerror or exc))
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if not _looks_valid(doc):
+            self._move_aside()
+            return _empty()
+        doc.setdefault("next_id", max([r["id"] for r in doc["runs"] if isinstance(r["id"], int)] + [0]) + 1)
+        return doc
+
+    def _move_aside(self):
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock()))
+        target = "%s.corrupt-%s" % (self.path, stamp)
+        n = 2
+        while os.path.exists(target):
+            target = "%s.corrupt-%s_%d" % (self.path, stamp, n)
+            n += 1
+        try:
+            os.rename(self.path, target)
+        except OSError as exc:
+            raise HistoryError("the history file %s is corrupt and could not be moved aside: %s"
+                               % (self.path, exc))
+        logger.error("history file %s was not valid JSON history; moved it to %s and started "
+                     "a new one", self.path, target)
+
+    def _write(self, doc):
+        folder = os.path.dirname(self.path) or "."
+        tmp = "%s.tmp-%d" % (self.path, os.getpid())
+        data = json.dumps(doc, indent=1, ensure_ascii=False)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            osutil.replace_file(tmp, self.path)
+            osutil.fsync_dir(folder)
+        except OSError as exc:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise HistoryError("cannot write the history file %s: %s" % (self.path, exc.strerror or exc))
+
+    def _trim(self, runs):
+        """Keep the newest ``limit`` runs of each task (runs are in order)."""
+        counts = {}
+        kept = []
+        for run in reversed(runs):
+            n = counts.get(run["task"], 0)
+            if n < self.limit:
+                kept.append(run)
+            counts[run["task"]] = n + 1
+        kept.reverse()
+        return kept
+
+    def update(self, mutate):
+        """Run ``mutate(doc)`` on the current document and write the result
+        atomically; returns what ``mutate`` returns."""
+        with self._locked():
+            doc = self._load()
+            result = mutate(doc)
+            doc["runs"] = self._trim(doc["runs"])
+            self._write(doc)
+            return result
+
+    def runs(self):
+        """Every stored run (oldest first), read under the lock."""
+        with self._locked():
+            return self._load()["runs"]
+
+    # -- the operations the programs use --------------------------------
+    @staticmethod
+    def _append(doc, **fields):
+        record = {
+            "id": doc["next_id"], "task": None, "trigger": None, "scheduled_for": None,
+            "started": None, "finished": None, "status": "running", "snapshot": None,
+            "files": 0, "bytes": 0, "message": "", "errors": [],
+        }
+        record.update(fields)
+        doc["next_id"] += 1
+        doc["runs"].append(record)
+        return dict(record)
+
+    def start_run(self, task, trigger, started, scheduled_for=None):
+        """Append a ``running`` record and return it. Records of ``task``
+        still marked running are first marked interrupted: the caller holds
+        the task's lock, so nobody is running them."""
+        def mutate(doc):
+            for run in doc["runs"]:
+                if run["task"] == task and run.get("status") == "running":
+                    run.update(status="interrupted", finished=run.get("finished") or started,
+                               message="the process running it stopped unexpectedly")
+                    logger.warning("run %s was left running by a process that stopped: marked "
+                                   "interrupted", run["id"], extra={"task": task})
+            return self._append(doc, task=task, trigger=trigger, started=started,
+                                scheduled_for=scheduled_for)
+        return self.update(mutate)
+
+    def add_skipped(self, task, trigger, at, scheduled_for, message):
+        """Record that occurrence ``scheduled_for`` of ``task`` will not run."""
+        return self.update(lambda doc: self._append(
+            doc, task=task, trigger=trigger, started=at, finished=at,
+            scheduled_for=scheduled_for, status="skipped", message=message))
+
+    def finish_run(self, run_id, **fields):
+        """Update run ``run_id`` with ``fields`` (status, finished, counts...)."""
+        if "errors" in fields:
+            fields["errors"] = list(fields["errors"])[:MAX_ERRORS]
+
+        def mutate(doc):
+            for run in doc["runs"]:
+                if run["id"] == run_id:
+                    run.update(fields)
+                    return dict(run)
+            # Trimmed away or the file was replaced meanwhile: keep the result.
+            record = dict(fields, id=run_id)
+            doc["runs"].append(record)
+            return record
+        return self.update(mutate)
+
+    def mark_interrupted(self, task, finished, message):
+        """Mark ``task``'s runs still marked running as interrupted. Call only
+        while holding the task's lock. Returns how many were marked."""
+        def mutate(doc):
+            count = 0
+            for run in doc["runs"]:
+                if run["task"] == task and run.get("status") == "running":
+                    run.update(status="interrupted", finished=finished, message=message)
+                    count += 1
+            return count
+        return self.update(mutate)
+
+    def get(self, run_id):
+        for run in self.runs():
+            if run["id"] == run_id:
+                return run
+        return None
+
+
+def runs_of(runs, task):
+    """The runs of ``task`` (oldest first)."""
+    return [r for r in runs if r.get("task") == task]
+
+
+def last_run(runs, task, statuses=None):
+    """The newest run of ``task`` (with one of ``statuses``), or None."""
+    for run in reversed(runs):
+        if run.get("task") == task and (statuses is None or run.get("status") in statuses):
+            return run
+    return None
+
+
+def run_time(run, key):
+    """A run's ``started``/``finished``/``scheduled_for`` as epoch seconds,
+    or None when absent or unreadable (a hand-edited file)."""
+    try:
+        return parse_iso(run.get(key))
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,105 @@
+"""Cross-process file locks: fcntl.flock on POSIX, msvcrt.locking on Windows.
+
+A lock is held by an open file handle, so the OS releases it when the
+process dies, however it dies: a crashed run never leaves a stale lock.
+Two FileLock objects for the same path conflict even inside one process
+(flock locks belong to the open file, msvcrt locks to the handle), which is
+what lets threads of the HTTP server and the daemon use the same locks.
+"""
+
+import os
+import time
+
+from .errors import AlreadyRunning
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
+
+def _try_lock(fd):
+    """Take the lock on ``fd`` without waiting; True when it was taken."""
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except (BlockingIOError, PermissionError):
+            return False
+    try:
+        # Lock the first byte (msvcrt locks from the current position).
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return True
+    except OSError:
+        return False
+
+
+def _unlock(fd):
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    else:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+class FileLock(object):
+    """An exclusive lock on ``path`` shared by every process on the machine.
+
+    ``acquire(timeout=0)`` tries once; ``timeout=None`` waits for ever.
+    The lock file itself is never deleted (deleting it would let two
+    processes lock two different files of the same name).
+    """
+
+    poll_interval = 0.05
+
+    def __init__(self, path):
+        self.path = path
+        self._fd = None
+
+    @property
+    def held(self):
+        return self._fd is not None
+
+    def acquire(self, timeout=0):
+        if self._fd is not None:
+            raise RuntimeError("lock %s is already held by this object" % self.path)
+        folder = os.path.dirname(self.path)
+        if folder and not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if _try_lock(fd):
+                self._fd = fd
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                os.close(fd)
+                return False
+            time.sleep(self.poll_interval)
+
+    def release(self):
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            _unlock(fd)
+        finally:
+            os.close(fd)
+
+    def __enter__(self):
+        if not self.acquire(timeout=0):
+            raise AlreadyRunning("%s is locked by another process" % self.path)
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def is_free(self):
+        """True when nobody holds the lock right now (takes and drops it)."""
+        if self.acquire(timeout=0):
+            self.release()
+            return True
+        return False
