@@ -1,0 +1,119 @@
+"""Logging set-up: one rotating log file shared by every program.
+
+The daemon, backup_now and the HTTP server all append to the same file. A
+stock RotatingFileHandler keeps the file open, and on Windows a file that
+another process holds open cannot be renamed, so rotation fails with a
+PermissionError traceback and lines go missing. SharedFileHandler instead
+opens the file for each record under a cross-process lock, rotates under
+the same lock, and never holds the file open between records. Log volume
+is a few lines per run, so the extra open costs nothing that matters.
+"""
+
+import logging
+import os
+import sys
+
+from .locking import FileLock
+
+FORMAT = "%(asctime)s %(levelname)-7s %(program)s [%(task)s] %(message)s"
+CONSOLE_FORMAT = "%(asctime)s %(levelname)s [%(task)s] %(message)s"
+LOCK_WAIT = 5.0
+
+
+class _Context(logging.Filter):
+    """Adds ``program`` and a default ``task`` ("-") to every record."""
+
+    def __init__(self, program):
+        super(_Context, self).__init__()
+        self.program = program
+
+    def filter(self, record):
+        record.program = self.program
+        if not hasattr(record, "task"):
+            record.task = "-"
+        return True
+
+
+class SharedFileHandler(logging.Handler):
+    """Appends each record to ``path``, rotating at ``max_bytes`` into
+    ``path.1`` .. ``path.<backup_count>``, safely across processes."""
+
+    def __init__(self, path, max_bytes, backup_count):
+        super(SharedFileHandler, self).__init__()
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backup_count = backup_count
+        self._lock_path = path + ".lock"
+
+    def _rotate(self):
+        if self.backup_count == 0:
+            os.remove(self.path)  # rotation without backups starts the file afresh
+            return
+        for i in range(self.backup_count - 1, 0, -1):
+            older = "%s.%d" % (self.path, i)
+            if os.path.exists(older):
+                os.replace(older, "%s.%d" % (self.path, i + 1))
+        os.replace(self.path, self.path + ".1")
+
+    def emit(self, record):
+        try:
+            line = self.format(record) + "\n"
+            data = line.encode("utf-8")
+            lock = FileLock(self._lock_path)
+            locked = lock.acquire(timeout=LOCK_WAIT)  # write anyway if it times out
+            try:
+                try:
+                    size = os.path.getsize(self.path)
+                except OSError:
+                    size = 0
+                if size and size + len(data) > self.max_bytes:
+                    try:
+                        self._rotate()
+                    except OSError:
+                        pass  # e.g. a text editor holds it open on Windows: keep appending
+                with open(self.path, "ab") as f:
+                    f.write(data)
+            finally:
+                if locked:
+                    lock.release()
+        except Exception:
+            self.handleError(record)  # prints only when there is a stderr
+
+
+class TaskLog(logging.LoggerAdapter):
+    """A logger whose records name ``task``."""
+
+    def process(self, msg, kwargs):
+        kwargs.setdefault("extra", {})["task"] = self.extra["task"]
+        return msg, kwargs
+
+
+def task_log(logger, task_name):
+    return TaskLog(logger, {"task": task_name})
+
+
+def setup_logging(log_config, program, console=True, console_level=logging.INFO):
+    """Configure the root logger for an entry script: the shared file at
+    ``log_config.level``, and INFO on the console when there is one."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG)
+    context = _Context(program)
+    if log_config is not None:
+        folder = os.path.dirname(log_config.file)
+        if folder and not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+        fileh = SharedFileHandler(log_config.file, log_config.max_bytes, log_config.backup_count)
+        fileh.setLevel(getattr(logging, log_config.level))
+        fileh.setFormatter(logging.Formatter(FORMAT))
+        fileh.addFilter(context)
+        root.addHandler(fileh)
+    if console and sys.stderr is not None:  # pythonw has no console
+        consoleh = logging.StreamHandler(sys.stderr)
+        consoleh.setLevel(console_level)
+        consoleh.setFormatter(logging.Formatter(CONSOLE_FORMAT, "%H:%M:%S"))
+        consoleh.addFilter(context)
+        root.addHandler(consoleh)
+    return root

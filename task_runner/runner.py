@@ -1,0 +1,135 @@
+"""run_task(): the one function behind every way of starting a task.
+
+It takes the task's cross-process lock (a second run of the same task, in
+any process, does not start and reports "already running"), records the run
+as ``running``, makes the snapshot, records the result and logs a one-line
+summary. The daemon, backup_now.py and the HTTP server all call it.
+"""
+
+import collections
+import hashlib
+import logging
+import os
+import re
+import time
+
+from . import engine, errors
+from .errors import BackupError, Interrupted
+from .history import History, last_run
+from .locking import FileLock
+from .logs import task_log
+from .schedule import LOCAL, format_local
+
+logger = logging.getLogger(__name__)
+
+ALREADY_RUNNING = "already_running"
+EXIT_CODES = {
+    "success": errors.EXIT_OK,
+    "partial": errors.EXIT_PARTIAL,
+    "failed": errors.EXIT_FAILED,
+    "interrupted": errors.EXIT_INTERRUPTED,
+    ALREADY_RUNNING: errors.EXIT_ALREADY_RUNNING,
+}
+
+
+class Outcome(collections.namedtuple("Outcome", "task status run_id message record")):
+    """What run_task did. ``record`` is the run as stored in the history
+    (None when the task was already running)."""
+
+    @property
+    def exit_code(self):
+        return EXIT_CODES.get(self.status, errors.EXIT_FAILED)
+
+
+def task_lock(config, task_name):
+    """The lock that only one run of ``task_name`` may hold at a time."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", task_name)[:40]
+    digest = hashlib.sha1(task_name.encode("utf-8")).hexdigest()[:12]
+    return FileLock(os.path.join(config.lock_dir, "task-%s-%s.lock" % (slug, digest)))
+
+
+def reap_stale_runs(config, history, runs, clock=time.time, zone=LOCAL):
+    """Mark runs left ``running`` by a process that is gone as interrupted.
+    A run is stale when nobody holds its task's lock. Returns the number."""
+    count = 0
+    for name in sorted({r["task"] for r in runs if r.get("status") == "running"}):
+        lock = task_lock(config, name)
+        if lock.acquire(timeout=0):
+            try:
+                count += history.mark_interrupted(
+                    name, format_local(clock(), zone), "the process running it stopped unexpectedly")
+            finally:
+                lock.release()
+    return count
+
+
+def _summary(result, seconds):
+    text = "%d files, %s copied in %.1f s" % (result.files, human_bytes(result.bytes), seconds)
+    if result.error_count:
+        text += ", %d skipped" % result.error_count
+    return text
+
+
+def human_bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return ("%d %s" % (n, unit)) if unit == "bytes" else ("%.1f %s" % (n, unit))
+        n /= 1024.0
+
+
+def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_event=None, zone=LOCAL):
+    """Run ``task`` now and return an Outcome.
+
+    ``trigger`` is one of history.TRIGGERS; ``scheduled_for`` the occurrence
+    (epoch seconds) this run is for, or None. ``stop_event`` (a
+    threading.Event) interrupts the run cleanly when set. Never raises for a
+    failed backup: failures are outcomes. HistoryError propagates when the
+    history cannot be written at all.
+    """
+    log = task_log(logger, task.name)
+    history = History.for_config(config, clock)
+    lock = task_lock(config, task.name)
+    if not lock.acquire(timeout=0):
+        running = last_run(history.runs(), task.name, ("running",))
+        run_id = running["id"] if running else None
+        message = "already running%s: not started again" % (
+            " (run %s since %s)" % (run_id, running["started"]) if running else "")
+        log.info("%s", message)
+        return Outcome(task.name, ALREADY_RUNNING, run_id, message, running)
+    try:
+        started = clock()
+        record = history.start_run(
+            task.name, trigger, format_local(started, zone),
+            scheduled_for=None if scheduled_for is None else format_local(scheduled_for, zone))
+        run_id = record["id"]
+        log.info("run %s started (trigger: %s%s): %s -> %s", run_id, trigger,
+                 "" if scheduled_for is None else ", for " + format_local(scheduled_for, zone, " "),
+                 task.src, task.dest)
+        fields = {}
+        try:
+            result = engine.make_snapshot(task.src, task.dest, started, zone, stop_event, log)
+            status = "partial" if result.error_count else "success"
+            message = _summary(result, clock() - started)
+            if result.error_count:
+                message += " (see errors)"
+            fields = dict(snapshot=result.snapshot, files=result.files, bytes=result.bytes,
+                          errors=result.errors, warnings=result.warnings)
+        except Interrupted as exc:
+            status, message = "interrupted", str(exc)
+        except BackupError as exc:
+            status, message = "failed", str(exc)
+        except KeyboardInterrupt:
+            history.finish_run(run_id, status="interrupted", finished=format_local(clock(), zone),
+                               message="stopped by Ctrl+C")
+            raise
+        except Exception as exc:  # a bug must not leave the run marked running
+            log.exception("run %s failed with an internal error", run_id)
+            status, message = "failed", "internal error: %s: %s" % (type(exc).__name__, exc)
+        record = history.finish_run(run_id, status=status, finished=format_local(clock(), zone),
+                                    message=message, **fields)
+        level = logging.INFO if status == "success" else (
+            logging.WARNING if status in ("partial", "interrupted") else logging.ERROR)
+        log.log(level, "run %s %s: %s", run_id, status, message)
+        return Outcome(task.name, status, run_id, message, record)
+    finally:
+        lock.release()
