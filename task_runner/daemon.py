@@ -1,0 +1,172 @@
+"""The daemon's loop: read the clock once per pass, decide, run, sleep.
+
+The clock and the wait function are constructor arguments with real
+defaults, so tests drive the loop with a fake clock and no patching. It
+sleeps with ``Event.wait`` until the next due time, but at most
+``max_sleep`` seconds, so it notices clock jumps, sleep/hibernate and
+config edits within a minute.
+"""
+
+import logging
+import os
+import threading
+import time
+
+from . import plan as planning
+from .config import load_config
+from .errors import AlreadyRunning, ConfigError
+from .history import History, runs_of
+from .locking import FileLock
+from .logs import task_log
+from .runner import ALREADY_RUNNING, reap_stale_runs, run_task
+from .schedule import LOCAL, format_local
+
+logger = logging.getLogger(__name__)
+
+# A pass that starts this much later than planned means the machine slept
+# or the clock was set forward; this much earlier than the last pass means
+# it was set back.
+JUMP_FORWARD = 90.0
+JUMP_BACK = 5.0
+
+
+def instance_lock(config):
+    """Take the one-daemon-per-config lock, or raise AlreadyRunning."""
+    lock = FileLock(os.path.join(config.lock_dir, "daemon.lock"))
+    if not lock.acquire(timeout=0):
+        raise AlreadyRunning("scheduled_task_runner is already running for %s (another window "
+                             "or the Startup folder?). Stop that one first" % config.path)
+    return lock
+
+
+def _file_signature(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+class Daemon(object):
+    """Runs due and missed tasks of a config until ``stop()``."""
+
+    def __init__(self, config, clock=time.time, wait=None, stop_event=None, zone=LOCAL,
+                 run=run_task, load=load_config, max_sleep=60.0, recheck=5.0):
+        self.config = config
+        self.clock = clock
+        self.stop_event = stop_event or threading.Event()
+        self._wait = wait or self.stop_event.wait
+        self.zone = zone
+        self._run = run
+        self._load = load
+        self.max_sleep = max_sleep
+        self.recheck = recheck
+        self.watch_start = None
+        self._last_now = None
+        self._expected_wake = None
+        self._config_sig = _file_signature(config.path)
+        self._last_reason = {}
+
+    def stop(self):
+        self.stop_event.set()
+
+    def run(self):
+        logger.info("started: %d task(s) from %s; history in %s", len(self.config.tasks),
+                    self.config.path, self.config.history_file)
+        while not self.stop_event.is_set():
+            try:
+                timeout = self.run_pass()
+            except Exception:  # one bad pass (history unwritable...) must not stop the daemon
+                logger.exception("unexpected error; trying again in %d s", self.max_sleep)
+                timeout = self.max_sleep
+            if self.stop_event.is_set():
+                break
+            self._expected_wake = self.clock() + timeout
+            self._wait(timeout)
+        logger.info("stopped")
+
+    # -- one pass ------------------------------------------------------
+    def _reload_if_changed(self):
+        sig = _file_signature(self.config.path)
+        if sig is None or sig == self._config_sig:
+            return
+        self._config_sig = sig
+        try:
+            new = self._load(self.config.path)
+        except ConfigError as exc:
+            logger.error("config.json was changed but is not valid; still using the previous "
+                         "settings until it is fixed.\n%s", exc.report())
+            return
+        self.config = new
+        logger.info("config.json reloaded: %d task(s)", len(new.tasks))
+
+    def _notice_clock(self, now):
+        """Set watch_start at start-up and after a clock jump or a sleep."""
+        if self.watch_start is None:
+            self.watch_start = now
+        elif self._last_now is not None and now < self._last_now - JUMP_BACK:
+            logger.warning("the clock went back %.0f s; nothing that already ran will run again",
+                           self._last_now - now)
+            self.watch_start = now
+        elif self._expected_wake is not None and now > self._expected_wake + JUMP_FORWARD:
+            logger.warning("woke %.0f s late (the computer slept or the clock was changed); "
+                           "checking for missed runs", now - self._expected_wake)
+            self.watch_start = now
+        self._last_now = now
+
+    def run_pass(self):
+        """Decide and act once; returns how long to sleep before the next pass.
+        Runs at most one task, then asks for an immediate new pass, so every
+        decision uses a fresh clock reading and history."""
+        self._reload_if_changed()
+        now = self.clock()
+        self._notice_clock(now)
+        config = self.config
+        history = History.for_config(config, self.clock)
+        runs = history.runs()
+        if any(r.get("status") == "running" for r in runs):
+            if reap_stale_runs(config, history, runs, self.clock, self.zone):
+                runs = history.runs()
+        wake = now + self.max_sleep
+        for task in config.tasks:
+            decision = planning.plan_task(task, runs_of(runs, task.name), now, self.zone,
+                                          config.missed_task_days, config.retry_minutes,
+                                          self.watch_start)
+            if decision.wake_at is not None:
+                wake = min(wake, decision.wake_at)
+            if decision.action == planning.WAIT:
+                self._note(task, decision)
+                continue
+            if decision.action == planning.SKIP:
+                self._skip(history, task, decision, now)
+                continue
+            if self._start(task, decision):
+                return 0.0
+            wake = min(wake, now + self.recheck)  # look again soon, try the next task now
+        return max(0.0, wake - now)
+
+    def _note(self, task, decision):
+        if self._last_reason.get(task.name) != decision.reason:
+            self._last_reason[task.name] = decision.reason
+            nxt = format_local(decision.wake_at, self.zone, " ") if decision.wake_at else "never"
+            task_log(logger, task.name).debug("waiting (%s); next look at %s", decision.reason, nxt)
+
+    def _skip(self, history, task, decision, now):
+        occ = format_local(decision.occurrence, self.zone)
+        task_log(logger, task.name).warning("skipping the run scheduled for %s: %s",
+                                            occ.replace("T", " "), decision.reason)
+        history.add_skipped(task.name, decision.trigger, format_local(now, self.zone), occ,
+                            decision.reason)
+
+    def _start(self, task, decision):
+        """Run ``task``; False when it did not run (already running, or an
+        error before the run could be recorded)."""
+        log = task_log(logger, task.name)
+        log.info("running now (%s): %s", decision.trigger, decision.reason)
+        try:
+            outcome = self._run(self.config, task, decision.trigger, scheduled_for=decision.occurrence,
+                                clock=self.clock, stop_event=self.stop_event, zone=self.zone)
+        except Exception:  # one failed task never stops the daemon
+            log.exception("the run could not be started or recorded; trying again later")
+            return False
+        return outcome.status != ALREADY_RUNNING

@@ -1,0 +1,122 @@
+"""Pure: given a task, its history and ``now``, decide what to do.
+
+The one rule (README, "Catch-up and retries"):
+
+* An occurrence is *satisfied* when the history holds a ``success`` or
+  ``partial`` run of the task that started at or after it, whatever
+  triggered that run.
+* Only the newest occurrence at or before ``now`` matters; older unsatisfied
+  ones are coalesced into it.
+* ``watch_start`` is when the daemon last started watching the clock without
+  a gap (its start-up, or the pass after a clock jump or sleep). An
+  occurrence after it came due while the daemon was watching: it always runs
+  (trigger ``schedule``). One at or before it is seen for the first time:
+  it runs (``missed``) when at most ``missed_task_days`` old, otherwise one
+  ``skipped`` record says so.
+* A ``failed`` or ``interrupted`` attempt leaves the occurrence unsatisfied;
+  it is retried every ``retry_minutes`` while within the window
+  (``retry``). When the window closes, one ``skipped`` record says so.
+"""
+
+import collections
+
+from .history import run_time
+
+DAY = 86400.0
+
+Decision = collections.namedtuple("Decision", "action trigger occurrence reason wake_at")
+Decision.__doc__ = """action: "run", "skip" (write a skipped record) or "wait".
+trigger: the trigger of the run or skipped record. occurrence: the scheduled instant concerned, or None.
+reason: a sentence for the log. wake_at: when to look at this task again."""
+
+RUN, SKIP, WAIT = "run", "skip", "wait"
+_DONE = ("success", "partial")
+_ATTEMPTS = ("failed", "interrupted")
+
+
+def _days(seconds):
+    return "%.1f days" % (seconds / DAY)
+
+
+def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start):
+    """Decide for one scheduled task. ``runs`` are its history records
+    (any order). Tasks without a schedule always get WAIT."""
+    if task.schedule is None:
+        return Decision(WAIT, None, None, "runs on demand only", None)
+    next_occ = task.schedule.next_after(now, zone)
+    occ = task.schedule.latest_at_or_before(now, zone)
+    if occ is None:
+        return Decision(WAIT, None, None, "no occurrence yet", next_occ)
+
+    since = []  # runs that started at or after the occurrence, oldest first
+    for run in runs:
+        started = run_time(run, "started")
+        if started is not None and started >= occ:
+            since.append((started, run))
+    since.sort(key=lambda pair: pair[0])
+    statuses = [run.get("status") for _, run in since]
+
+    if any(s in _DONE for s in statuses):
+        return Decision(WAIT, None, occ, "done", next_occ)
+    if "running" in statuses:
+        return Decision(WAIT, None, occ, "a run is in progress", next_occ)
+    # A skipped record names its occurrence in scheduled_for (it may have
+    # been written before a clock change, so look at every run).
+    for run in runs:
+        if run.get("status") == "skipped" and run_time(run, "scheduled_for") == occ:
+            return Decision(WAIT, None, occ, "already skipped", next_occ)
+
+    window = missed_task_days * DAY
+    age = now - occ
+    in_window = age <= window
+    attempts = [(t, r) for t, r in since if r.get("status") in _ATTEMPTS]
+    acted = [(t, r) for t, r in attempts if t >= watch_start]
+
+    if not acted:
+        if occ > watch_start:
+            return Decision(RUN, "schedule", occ, "scheduled time reached", next_occ)
+        if in_window:
+            why = ("the last attempt %s before start-up" % attempts[-1][1].get("status")
+                   if attempts else "missed while the runner was not running")
+            return Decision(RUN, "missed", occ, "%s, %s ago (within missed_task_days=%d)"
+                            % (why, _days(age), missed_task_days), next_occ)
+        return Decision(SKIP, "missed", occ, "missed by %s, more than missed_task_days=%d: not caught up"
+                        % (_days(age), missed_task_days), next_occ)
+
+    last_time, last = acted[-1]
+    if not in_window:
+        return Decision(SKIP, "retry", occ, "still %s after %s: retries stop after missed_task_days=%d"
+                        % (last.get("status"), _days(age), missed_task_days), next_occ)
+    if retry_minutes <= 0:
+        return Decision(WAIT, None, occ, "%s; retries are off (retry_minutes=0)" % last.get("status"),
+                        next_occ)
+    finished = run_time(last, "finished") or last_time
+    retry_at = finished + retry_minutes * 60
+    if now >= retry_at:
+        return Decision(RUN, "retry", occ, "last attempt %s; retrying every %d minutes"
+                        % (last.get("status"), retry_minutes), next_occ)
+    wake = retry_at if next_occ is None else min(retry_at, next_occ)
+    return Decision(WAIT, None, occ, "waiting to retry", wake)
+
+
+def task_overview(task, runs, now, zone, count=3):
+    """What --list shows for one task: schedule in words, the next ``count``
+    run times (epoch seconds), the last run and the last successful one."""
+    last = None
+    last_ok = None
+    for run in runs:
+        if run.get("task") != task.name:
+            continue
+        last = run
+        if run.get("status") in _DONE:
+            last_ok = run
+    return {
+        "name": task.name,
+        "src": task.src,
+        "dest": task.dest,
+        "default": task.default,
+        "schedule": task.schedule.describe() if task.schedule else "on demand only (no timestamp)",
+        "next_runs": task.schedule.upcoming(now, count, zone) if task.schedule else [],
+        "last_run": last,
+        "last_success": last_ok,
+    }

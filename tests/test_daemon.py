@@ -1,0 +1,178 @@
+import json
+import os
+import threading
+import unittest
+
+from task_runner.daemon import Daemon
+from task_runner.history import History
+from task_runner.runner import run_task
+from task_runner.schedule import LOCAL, format_local
+from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
+
+OCC = ts("2026-12-01T23:56:00+00:00")
+DAY = 86400
+
+
+class DaemonTest(TZMixin, TempDirTestCase):
+    def setUp(self):
+        super(DaemonTest, self).setUp()
+        self.stop = threading.Event()
+
+    def daemon(self, config, start, until, zone=UTC, **kw):
+        self.clock = FakeClock(start, until, self.stop)
+        return Daemon(config, clock=self.clock, wait=self.clock.wait, stop_event=self.stop, zone=zone, **kw)
+
+    def runs(self, config):
+        return History.for_config(config).runs()
+
+    def seed_success(self, config, when, zone=UTC):
+        """A manual run at ``when`` (so earlier occurrences are satisfied)."""
+        out = run_task(config, config.tasks[0], "manual", clock=lambda: when, zone=zone)
+        self.assertEqual(out.status, "success")
+
+    def test_catches_up_missed_run_at_start_up(self):
+        config = self.make_config()
+        self.write("src/a", "1")
+        self.daemon(config, ts("2026-11-03T09:00:00+00:00"), ts("2026-11-03T09:10:00+00:00")).run()
+        runs = self.runs(config)
+        self.assertEqual([(r["trigger"], r["status"]) for r in runs], [("missed", "success")])
+        self.assertEqual(runs[0]["scheduled_for"], "2026-11-01T23:56:00+00:00")
+        self.assertTrue(os.path.isdir(self.path("dest", "2026-11-03_09-00-00")))
+
+    def test_too_old_is_skipped_once(self):
+        config = self.make_config()
+        self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T12:00:00+00:00")).run()
+        runs = self.runs(config)
+        self.assertEqual([(r["status"], r["trigger"]) for r in runs], [("skipped", "missed")])
+        self.assertFalse(os.path.exists(self.path("dest")))
+
+    def test_runs_on_time_and_never_busy_loops(self):
+        config = self.make_config()
+        self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))
+        d = self.daemon(config, ts("2026-11-27T10:00:00+00:00"), OCC + 2 * DAY)
+        d.run()
+        runs = self.runs(config)
+        self.assertEqual([r["trigger"] for r in runs], ["manual", "schedule"])
+        self.assertEqual(runs[1]["started"], "2026-12-01T23:56:00+00:00")  # not a minute late
+        self.assertEqual(runs[1]["scheduled_for"], "2026-12-01T23:56:00+00:00")
+        # Wakes at least once a minute, never more often than needed.
+        self.assertLessEqual(max(self.clock.waits), 60)
+        self.assertLess(len(self.clock.waits), (OCC + 2 * DAY - ts("2026-11-27T10:00:00+00:00")) / 60 + 5)
+
+    def test_failed_run_is_retried_until_the_drive_is_back(self):
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup",
+                                          "timestamp": "1 23:56"}], retry_minutes=60)
+        self.write("src/a", "1")
+        os.makedirs(self.path("usb"))
+        self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))
+        os.rename(self.path("usb"), self.path("usb-unplugged"))
+        d = self.daemon(config, OCC - 120, OCC + 4 * 3600, max_sleep=600)
+        plug_in_at = OCC + 2.5 * 3600
+
+        def wait(timeout):
+            if self.clock.now + timeout >= plug_in_at and not os.path.isdir(self.path("usb")):
+                os.makedirs(self.path("usb"))
+            return self.clock.wait(timeout)
+        d._wait = wait
+        d.run()
+        runs = self.runs(config)[1:]
+        self.assertEqual([(r["trigger"], r["status"]) for r in runs],
+                         [("schedule", "failed"), ("retry", "failed"), ("retry", "failed"), ("retry", "success")])
+        self.assertIn("is the backup drive plugged in?", runs[0]["message"])
+        self.assertEqual([r["started"][11:16] for r in runs], ["23:56", "00:56", "01:56", "02:56"])
+
+    def test_clock_jump_forward_catches_up_once(self):
+        config = self.make_config()
+        self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))
+        d = self.daemon(config, ts("2026-11-30T12:00:00+00:00"), ts("2026-12-03T13:00:00+00:00"))
+        self.clock.jump_after_wait(3 * DAY)  # the laptop slept through the 1st
+        with self.assertLogs("task_runner.daemon", "WARNING") as logs:
+            d.run()
+        self.assertTrue(any("checking for missed runs" in line for line in logs.output))
+        runs = self.runs(config)
+        self.assertEqual([r["trigger"] for r in runs], ["manual", "missed"])
+        self.assertEqual(runs[1]["started"][:13], "2026-12-03T12")
+
+    def test_clock_going_back_never_reruns(self):
+        config = self.make_config()
+        self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))
+        d = self.daemon(config, OCC - 60, OCC + 3 * 3600)
+        jumped = []
+
+        def wait(timeout):
+            result = self.clock.wait(timeout)
+            if not jumped and self.clock.now > OCC + 600:
+                jumped.append(True)
+                self.clock.now -= 3600  # back to before the occurrence
+            return result
+        d._wait = wait
+        d.run()
+        self.assertEqual([r["trigger"] for r in self.runs(config)], ["manual", "schedule"])
+
+    def test_dst_gap_runs_once(self):
+        self.set_tz("America/New_York")
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "30 2 * * *"}])
+        self.seed_success(config, ts("2026-03-07T12:00:00-05:00"), LOCAL)
+        self.daemon(config, ts("2026-03-07T12:00:01-05:00"), ts("2026-03-09T12:00:00-04:00"), zone=LOCAL).run()
+        started = [r["started"] for r in self.runs(config)[1:]]
+        self.assertEqual(started, ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"])
+
+    def test_config_edits_are_picked_up_and_bad_edits_ignored(self):
+        config = self.make_config()
+        self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))
+        os.makedirs(self.path("src2"))
+        d = self.daemon(config, ts("2026-11-27T10:00:00+00:00"), ts("2026-11-27T10:10:00+00:00"))
+        edits = [
+            "{not json",
+            json.dumps({"tasks": [
+                {"name": "T", "src": "src", "dest": "dest", "timestamp": "1 23:56"},
+                {"name": "U", "src": "src2", "dest": "dest2", "timestamp": "10:05"}]}),
+        ]
+
+        def wait(timeout):
+            if edits and self.clock.now >= ts("2026-11-27T10:00:30+00:00") + 60 * (2 - len(edits)):
+                with open(config.path, "w") as f:
+                    f.write(edits.pop(0))
+                os.utime(config.path, (self.clock.now, self.clock.now + len(edits)))
+            return self.clock.wait(timeout)
+        d._wait = wait
+        with self.assertLogs("task_runner.daemon", "INFO") as logs:
+            d.run()
+        text = "\n".join(logs.output)
+        self.assertIn("not valid; still using the previous settings", text)
+        self.assertIn("reloaded: 2 task(s)", text)
+        u_runs = [r for r in self.runs(config) if r["task"] == "U"]
+        self.assertEqual([(r["trigger"], r["started"]) for r in u_runs],
+                         [("missed", "2026-11-27T10:03:00+00:00"),  # a new task catches up yesterday
+                          ("schedule", "2026-11-27T10:05:00+00:00")])
+
+    def test_a_failing_task_does_not_stop_the_daemon(self):
+        config = self.make_config(tasks=[
+            {"name": "A", "src": "a", "dest": "da", "timestamp": "12:00"},
+            {"name": "B", "src": "b", "dest": "db", "timestamp": "12:00"}], retry_minutes=0)
+        calls = []
+
+        def run(config, task, trigger, **kw):
+            calls.append(task.name)
+            if task.name == "A":
+                raise RuntimeError("boom")
+            return run_task(config, task, trigger, **kw)
+        d = self.daemon(config, ts("2026-11-27T11:59:00+00:00"), ts("2026-11-27T12:10:00+00:00"), run=run)
+        with self.assertLogs("task_runner.daemon", "ERROR"):
+            d.run()
+        self.assertGreaterEqual(calls.count("A"), 2)  # A keeps being tried, and B still runs
+        self.assertEqual([(r["task"], r["trigger"]) for r in self.runs(config)],
+                         [("B", "missed"), ("B", "schedule")])
+
+    def test_reaps_runs_left_running_by_a_dead_process(self):
+        config = self.make_config()
+        History.for_config(config).start_run("T", "schedule", "2026-11-01T23:56:00+00:00",
+                                             scheduled_for="2026-11-01T23:56:00+00:00")
+        self.daemon(config, ts("2026-11-02T08:00:00+00:00"), ts("2026-11-02T08:05:00+00:00")).run()
+        runs = self.runs(config)
+        self.assertEqual([(r["status"], r["trigger"]) for r in runs], [("interrupted", "schedule"),
+                                                                        ("success", "missed")])
+
+
+if __name__ == "__main__":
+    unittest.main()
