@@ -1,0 +1,29 @@
+@echo off
+rem Backs up the default task(s) of config.json now.
+rem Double-click it, or run it from a command prompt: backup_now.bat "MD1" --all
+rem Arguments are passed on to backup_now.py; the exit code is backup_now.py's.
+setlocal
+cd /d "%~dp0"
+
+rem The py launcher (python.org installer) when present, else python on PATH.
+set "PYTHON="
+where py >nul 2>nul && set "PYTHON=py -3"
+if not defined PYTHON where python >nul 2>nul && set "PYTHON=python"
+if not defined PYTHON (
+  echo Python 3 was not found. Install it from https://www.python.org/downloads/
+  echo and tick "Add python.exe to PATH" in the installer.
+  set "RC=9009"
+  goto :failed
+)
+
+%PYTHON% "%~dp0backup_now.py" %*
+set "RC=%ERRORLEVEL%"
+if "%RC%"=="0" exit /b 0
+
+:failed
+echo.
+echo backup_now.py ended with exit code %RC%. The messages above and
+echo scheduled_task_runner.log in this folder say why.
+rem Keep the window open when it was opened by a double-click.
+echo %CMDCMDLINE% | find /i "%~nx0" >nul && pause
+exit /b %RC%

@@ -1,0 +1,29 @@
+@echo off
+rem Starts the backup scheduler for config.json; close the window or press Ctrl+C to stop it.
+rem Double-click it, or run it from a command prompt: scheduled_task_runner.bat --list
+rem Arguments are passed on to scheduled_task_runner.py; the exit code is scheduled_task_runner.py's.
+setlocal
+cd /d "%~dp0"
+
+rem The py launcher (python.org installer) when present, else python on PATH.
+set "PYTHON="
+where py >nul 2>nul && set "PYTHON=py -3"
+if not defined PYTHON where python >nul 2>nul && set "PYTHON=python"
+if not defined PYTHON (
+  echo Python 3 was not found. Install it from https://www.python.org/downloads/
+  echo and tick "Add python.exe to PATH" in the installer.
+  set "RC=9009"
+  goto :failed
+)
+
+%PYTHON% "%~dp0scheduled_task_runner.py" %*
+set "RC=%ERRORLEVEL%"
+if "%RC%"=="0" exit /b 0
+
+:failed
+echo.
+echo scheduled_task_runner.py ended with exit code %RC%. The messages above and
+echo scheduled_task_runner.log in this folder say why.
+rem Keep the window open when it was opened by a double-click.
+echo %CMDCMDLINE% | find /i "%~nx0" >nul && pause
+exit /b %RC%

@@ -1,0 +1,58 @@
+"""What the three entry scripts share: the --config argument, turning
+errors into messages and exit codes, and printing for people."""
+
+import json
+import logging
+import os
+import sys
+
+from . import osutil
+from .config import CONFIG_NAME, LogConfig
+from .errors import EXIT_INTERRUPTED, ConfigError, TaskRunnerError
+from .logs import setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+def add_config_argument(parser, script_file):
+    default = os.path.join(os.path.dirname(os.path.abspath(script_file)), CONFIG_NAME)
+    parser.add_argument("--config", default=default, metavar="PATH",
+                        help="the config file (default: config.json next to this program)")
+
+
+def _log_config_error(exc, config_path, program):
+    """Also write a config error to the default log beside the config: a
+    program started without a console (pythonw, Startup folder) has no other
+    way to tell anyone."""
+    folder = os.path.dirname(os.path.abspath(config_path)) if config_path else None
+    if not folder or not os.path.isdir(folder):
+        return
+    log = LogConfig(file=os.path.join(folder, "scheduled_task_runner.log"),
+                    max_bytes=1024 * 1024, backup_count=5, level="INFO")
+    try:
+        setup_logging(log, program, console=False)
+        logger.error("%s", exc.report())
+    except Exception:
+        pass
+
+
+def run_main(main, program, argv=None):
+    """Call ``main(argv)`` and return its exit code; errors become a message
+    on stderr (never a traceback) and their exit code."""
+    try:
+        return main(argv)
+    except ConfigError as exc:
+        osutil.print_safe("%s: %s" % (program, exc.report()), sys.stderr)
+        _log_config_error(exc, exc.path, program)
+        return exc.exit_code
+    except TaskRunnerError as exc:
+        osutil.print_safe("%s: %s" % (program, exc), sys.stderr)
+        logger.error("%s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        osutil.print_safe("%s: interrupted" % program, sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def print_json(data):
+    osutil.print_safe(json.dumps(data, indent=2, ensure_ascii=False))

@@ -1,0 +1,217 @@
+"""The three programs as real subprocesses."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from task_runner.history import History
+from task_runner.runner import task_lock
+from tests.helpers import ROOT, TempDirTestCase
+
+PY = sys.executable
+
+
+def program(name):
+    return os.path.join(ROOT, name)
+
+
+class ProgramTestCase(TempDirTestCase):
+    def run_program(self, name, *args, **kw):
+        proc = subprocess.run([PY, program(name), "--config", self.config_path] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=60, **kw)
+        self.assertNotIn("Traceback", proc.stderr)
+        return proc
+
+    def setup_config(self, tasks=None, **top):
+        self.config = self.make_config(tasks, **top)
+        self.config_path = self.config.path
+        return self.config
+
+    def history(self):
+        return History.for_config(self.config).runs()
+
+
+class BackupNowTest(ProgramTestCase):
+    def test_runs_the_default_task(self):
+        self.setup_config()
+        self.write("src/a.txt", "hello")
+        proc = self.run_program("backup_now.py")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertRegex(proc.stdout, r"^T: success \(run 1\) 1 files, 5 bytes copied")
+        snaps = os.listdir(self.path("dest"))
+        self.assertEqual(len(snaps), 1)
+        run, = self.history()
+        self.assertEqual((run["trigger"], run["status"]), ("manual", "success"))
+        with open(self.path("scheduled_task_runner.log"), encoding="utf-8") as f:
+            log = f.read()
+        self.assertRegex(log, r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO +backup_now \[T\] run 1 started")
+
+    def test_exit_codes(self):
+        self.setup_config(tasks=[
+            {"name": "ok", "src": "src", "dest": "d1", "default": True},
+            {"name": "broken", "src": "src", "dest": "nowhere/d2"}])
+        self.assertEqual(self.run_program("backup_now.py").returncode, 0)
+        proc = self.run_program("backup_now.py", "broken")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("broken: failed", proc.stdout)
+        self.assertIn("is the backup drive plugged in?", proc.stdout)
+        self.assertEqual(self.run_program("backup_now.py", "--all").returncode, 1)
+        proc = self.run_program("backup_now.py", "nope")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn('no task named "nope"', proc.stderr)
+        with task_lock(self.config, "ok"):
+            proc = self.run_program("backup_now.py", "ok")
+        self.assertEqual(proc.returncode, 4)
+        self.assertIn("already running", proc.stdout)
+
+    def test_no_default_task(self):
+        self.setup_config(tasks=[{"name": "A", "src": "src", "dest": "d"}])
+        proc = self.run_program("backup_now.py")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn('(one of: "A")', proc.stderr)
+
+    def test_config_error_is_a_message_and_is_logged(self):
+        self.setup_config()
+        with open(self.config_path, "w") as f:
+            json.dump({"tasks": [{"src": "src", "dest": "d", "timestamp": "32 23:56"}]}, f)
+        proc = self.run_program("backup_now.py")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("tasks[0].timestamp: day must be 1-31, got 32", proc.stderr)
+        with open(self.path("scheduled_task_runner.log"), encoding="utf-8") as f:
+            self.assertIn("day must be 1-31, got 32", f.read())
+        self.assertFalse(os.path.exists(self.path("d")))
+
+    def test_runs_without_a_console(self):
+        # What pythonw does: no stdout, no stderr.
+        self.setup_config()
+        code = ("import runpy, sys; sys.stdout = sys.stderr = None; sys.argv = %r; "
+                "runpy.run_path(%r, run_name='__main__')" % (
+                    ["backup_now.py", "--config", self.config_path], program("backup_now.py")))
+        proc = subprocess.run([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual((proc.stdout, proc.stderr), (b"", b""))
+        self.assertEqual(self.history()[0]["status"], "success")
+
+
+class InterruptTest(ProgramTestCase):
+    def big_source(self):
+        self.setup_config()
+        with open(self.path("src", "big.bin"), "wb") as f:
+            f.truncate(8 * 1024 ** 3)  # sparse: costs no disk until copied
+
+    def wait_for_partial(self):
+        def copying():
+            try:
+                for name in os.listdir(self.path("dest")):
+                    if name.endswith(".partial"):
+                        return os.path.getsize(self.path("dest", name, "big.bin")) > 0
+            except OSError:
+                return False
+        return wait_for(copying)
+
+    @unittest.skipIf(os.name == "nt", "POSIX signals; the Windows lane tests Ctrl+Break")
+    def test_signal_during_backup_interrupts_cleanly(self):
+        for sig, name in ((signal.SIGINT, "backup_now.py"), (signal.SIGTERM, "scheduled_task_runner.py")):
+            with self.subTest(program=name):
+                self.big_source()
+                args = [PY, program(name), "--config", self.config_path]
+                if name == "scheduled_task_runner.py":
+                    # Nothing scheduled: start the run through the catch-up rule.
+                    with open(self.config_path, "w") as f:
+                        now = time.localtime(time.time() - 60)
+                        json.dump({"tasks": [{"name": "T", "src": "src", "dest": "dest",
+                                              "timestamp": "%02d:%02d" % (now.tm_hour, now.tm_min)}]}, f)
+                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        universal_newlines=True)
+                self.addCleanup(lambda: proc.poll() is None and proc.kill())
+                self.assertTrue(self.wait_for_partial(), "the copy never started")
+                started = time.time()
+                proc.send_signal(sig)
+                out, err = proc.communicate(timeout=30)
+                self.assertLess(time.time() - started, 2.0)
+                self.assertNotIn("Traceback", err)
+                self.assertEqual(proc.returncode, 130 if name == "backup_now.py" else 0, err)
+                self.assertEqual(os.listdir(self.path("dest")), [])  # no .partial, no snapshot
+                run = self.history()[-1]
+                self.assertEqual(run["status"], "interrupted")
+                self.assertIn("stopped on request", run["message"])
+                os.rmdir(self.path("dest"))
+
+
+def wait_for(predicate, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class RunnerProgramTest(ProgramTestCase):
+    def test_check(self):
+        self.setup_config()
+        proc = self.run_program("scheduled_task_runner.py", "--check")
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn("T (default): %s -> %s, monthly on day 1 at 23:56" % (self.path("src"), self.path("dest")),
+                      proc.stdout)
+        with open(self.config_path, "w") as f:
+            f.write('{"tasks": [{"src": "a", "dest": "b", "timestamp": "1 25:00"}]}')
+        proc = self.run_program("scheduled_task_runner.py", "--check")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("hour must be 0-23, got 25", proc.stderr)
+
+    def test_list(self):
+        self.setup_config()
+        self.assertEqual(self.run_program("backup_now.py").returncode, 0)
+        proc = self.run_program("scheduled_task_runner.py", "--list", "--count", "2", "--json")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        data = json.loads(proc.stdout)
+        task, = data["tasks"]
+        self.assertEqual(len(task["next_runs"]), 2)
+        self.assertRegex(task["next_runs"][0], r"^\d{4}-\d\d-01T23:56:00[+-]\d\d:\d\d$")
+        self.assertEqual(task["last_run"]["status"], "success")
+        proc = self.run_program("scheduled_task_runner.py", "--list")
+        self.assertIn("last run:", proc.stdout)
+        self.assertIn("monthly on day 1 at 23:56", proc.stdout)
+
+    def start_daemon(self):
+        proc = subprocess.Popen([PY, program("scheduled_task_runner.py"), "--config", self.config_path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc
+
+    @unittest.skipIf(os.name == "nt", "SIGTERM cannot be sent to a console process on Windows")
+    def test_daemon_catches_up_then_stops_on_sigterm(self):
+        # A daily time two minutes ago (local): missed while not running.
+        then = time.localtime(time.time() - 120)
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest",
+                                  "timestamp": "%02d:%02d" % (then.tm_hour, then.tm_min)}])
+        self.write("src/a.txt", "hello")
+        proc = self.start_daemon()
+        ok = wait_for(lambda: any(r["status"] == "success" for r in self.history()))
+        self.assertTrue(ok, "no catch-up run within 20 s")
+        run = self.history()[0]
+        self.assertEqual(run["trigger"], "missed")
+        self.assertTrue(os.path.isdir(run["snapshot"]))
+
+        second = self.run_program("scheduled_task_runner.py")
+        self.assertEqual(second.returncode, 4)
+        self.assertIn("already running", second.stderr)
+
+        started = time.time()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+        self.assertLess(time.time() - started, 2.0)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertNotIn("Traceback", err)
+        self.assertIn("stopped", err)
+        self.assertEqual(len(self.history()), 1)  # nothing ran twice
+
+
+if __name__ == "__main__":
+    unittest.main()
