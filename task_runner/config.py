@@ -12,6 +12,7 @@ import os
 
 from . import osutil
 from .errors import ConfigError, UsageError
+from .excludes import Matcher, PatternError
 from .schedule import ScheduleError, parse_schedule
 
 CONFIG_NAME = "config.json"
@@ -61,13 +62,24 @@ def _int_at_least(low):
     return parse
 
 
-def _choice(options):
+def _choice(options, upper=True):
     def parse(value, base):
-        text = value.upper() if isinstance(value, str) else value
+        text = value if not isinstance(value, str) else (value.upper() if upper else value.lower())
         if text not in options:
             raise Invalid("must be one of %s, got %s" % (", ".join(options), json.dumps(value)))
         return text
     return parse
+
+
+def _patterns(value, base):
+    if not isinstance(value, list):
+        raise Invalid("must be a list of patterns such as [\"*.tmp\", \"cache/**\"], got %s"
+                      % json.dumps(value))
+    try:
+        Matcher(value)
+    except PatternError as exc:
+        raise Invalid(str(exc))
+    return tuple(value)
 
 
 def _schedule(value, base):
@@ -83,6 +95,11 @@ TASK_KEYS = collections.OrderedDict([
     ("dest", Key(_path, REQUIRED)),
     ("timestamp", Key(_schedule, None, attr="schedule")),
     ("default", Key(_bool, False)),
+    ("incremental", Key(_bool, True)),
+    ("keep", Key(_int_at_least(1), None)),
+    ("exclude", Key(_patterns, ())),
+    ("format", Key(_choice(("folder", "zip"), upper=False), "folder")),
+    ("allow_empty", Key(_bool, False)),
 ])
 
 LOG_KEYS = collections.OrderedDict([

@@ -56,6 +56,18 @@ def replace_file(src, dst, attempts=20, delay=0.05):
             time.sleep(delay)
 
 
+def long_path(path):
+    """``path`` in the form that lifts Windows' 260-character limit
+    (``\\\\?\\C:\\...`` or ``\\\\?\\UNC\\server\\share\\...``); unchanged on POSIX.
+    Every path the engine builds below it inherits the prefix."""
+    if not WINDOWS or path.startswith("\\\\?\\"):
+        return path
+    path = os.path.abspath(path)
+    if path.startswith("\\\\"):
+        return "\\\\?\\UNC\\" + path[2:]
+    return "\\\\?\\" + path
+
+
 def fsync_dir(path):
     """Make a rename inside ``path`` durable. POSIX only: Windows cannot open
     a folder for fsync, and NTFS journals the rename itself."""

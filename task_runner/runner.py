@@ -13,7 +13,7 @@ import os
 import re
 import time
 
-from . import engine, errors
+from . import engine, errors, retention
 from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock
@@ -63,10 +63,14 @@ def reap_stale_runs(config, history, runs, clock=time.time, zone=LOCAL):
     return count
 
 
-def _summary(result, seconds):
-    text = "%d files, %s copied in %.1f s" % (result.files, human_bytes(result.bytes), seconds)
+def summary(result, seconds=None):
+    """One line: "1200 files (15 copied, 1185 linked), 2.1 MiB copied, 1 skipped, 3.2 s"."""
+    text = "%d files (%d copied, %d linked), %s copied" % (
+        result.files, result.copied, result.linked, human_bytes(result.bytes_copied))
     if result.error_count:
         text += ", %d skipped" % result.error_count
+    if seconds is not None:
+        text += ", %.1f s" % seconds
     return text
 
 
@@ -77,12 +81,15 @@ def human_bytes(n):
         n /= 1024.0
 
 
-def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_event=None, zone=LOCAL):
+def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_event=None, zone=LOCAL,
+             progress=None):
     """Run ``task`` now and return an Outcome.
 
     ``trigger`` is one of history.TRIGGERS; ``scheduled_for`` the occurrence
     (epoch seconds) this run is for, or None. ``stop_event`` (a
-    threading.Event) interrupts the run cleanly when set. Never raises for a
+    threading.Event) interrupts the run cleanly when set; ``progress(stats,
+    rel)`` is called after each file. After a success or partial run the
+    snapshots beyond ``task.keep`` are deleted. Never raises for a
     failed backup: failures are outcomes. HistoryError propagates when the
     history cannot be written at all.
     """
@@ -107,13 +114,18 @@ def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_ev
                  task.src, task.dest)
         fields = {}
         try:
-            result = engine.make_snapshot(task.src, task.dest, started, zone, stop_event, log)
+            result = engine.make_snapshot(task, started, zone, stop_event, log, progress=progress)
             status = "partial" if result.error_count else "success"
-            message = _summary(result, clock() - started)
+            seconds = clock() - started
+            message = summary(result, seconds)
             if result.error_count:
                 message += " (see errors)"
             fields = dict(snapshot=result.snapshot, files=result.files, bytes=result.bytes,
+                          copied=result.copied, linked=result.linked, bytes_copied=result.bytes_copied,
+                          skipped=result.error_count, seconds=round(seconds, 3),
                           errors=result.errors, warnings=result.warnings)
+            if task.keep is not None:
+                fields["deleted"] = retention.apply(task.dest, task.keep, log)
         except Interrupted as exc:
             status, message = "interrupted", str(exc)
         except BackupError as exc:
@@ -133,3 +145,15 @@ def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_ev
         return Outcome(task.name, status, run_id, message, record)
     finally:
         lock.release()
+
+
+def preview_task(task, clock=time.time, zone=LOCAL):
+    """What a run of ``task`` would do, changing nothing: (EngineResult
+    counting what would be copied and linked, snapshot names that would be
+    deleted). Raises BackupError when the run would fail."""
+    log = task_log(logger, task.name)
+    result = engine.make_snapshot(task, clock(), zone, log=log, dry_run=True)
+    new_name = engine.snapshot_name(clock(), zone) + (".zip" if task.format == "zip" else "")
+    deleted = retention.apply(task.dest, task.keep, log, dry_run=True, extra_new=new_name) \
+        if task.keep is not None else []
+    return result, deleted

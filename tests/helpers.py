@@ -8,7 +8,7 @@ import tempfile
 import time
 import unittest
 
-from task_runner.config import load_config
+from task_runner.config import TASK_KEYS, Task, load_config
 from task_runner.schedule import FixedZone, parse_iso
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,6 +18,14 @@ UTC = FixedZone(0)
 def ts(text):
     """Epoch seconds for an ISO time with offset ('2026-11-01T23:56:00+00:00')."""
     return parse_iso(text)
+
+
+def make_task(src, dest, **values):
+    """A Task with every key at its config default, overridden by ``values``."""
+    fields = {k.attr or name: k.default for name, k in TASK_KEYS.items()}
+    fields.update(name="T", src=src, dest=dest)
+    fields.update(values)
+    return Task(**fields)
 
 
 class TempDirTestCase(unittest.TestCase):

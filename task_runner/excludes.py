@@ -1,0 +1,83 @@
+"""Pure: exclude patterns (the task key ``exclude``).
+
+* A pattern without ``/`` matches a file or folder name at any depth:
+  ``*.tmp``, ``Thumbs.db``, ``node_modules``.
+* A pattern with ``/`` matches the path relative to ``src``: ``build/*.o``,
+  ``cache/**``. ``*`` and ``?`` stop at ``/``; ``**`` crosses it. A pattern
+  ending in ``/**`` also matches the folder itself, so it is not walked.
+* A trailing ``/`` matches folders only: ``logs/``.
+* Matching ignores case on Windows.
+"""
+
+import re
+
+from . import osutil
+
+
+class PatternError(ValueError):
+    pass
+
+
+def _translate(pattern):
+    """A glob with /-aware wildcards as a regular expression."""
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            if pattern[i:i + 2] == "**":
+                out.append(".*")
+                i += 2
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("!", "]") else i + 1)
+            if end < 0:
+                raise PatternError("unclosed [ in %r" % pattern)
+            body = pattern[i + 1:end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+class Matcher(object):
+    """Decides whether a relative path (``/``-separated) is excluded."""
+
+    def __init__(self, patterns, ignore_case=osutil.WINDOWS):
+        self.patterns = list(patterns)
+        flags = re.IGNORECASE if ignore_case else 0
+        self._names, self._paths = [], []
+        for raw in self.patterns:
+            if not isinstance(raw, str) or not raw.strip().strip("/"):
+                raise PatternError("each pattern must be a non-empty string, got %r" % (raw,))
+            pattern = raw.strip().replace("\\", "/")
+            dirs_only = pattern.endswith("/")
+            pattern = pattern.rstrip("/").lstrip("/")
+            if pattern.endswith("/**"):
+                regex = "%s(?:/.*)?" % _translate(pattern[:-3])
+            else:
+                regex = _translate(pattern)
+            compiled = re.compile(r"\A(?:%s)\Z" % regex, flags)
+            anchored = "/" in pattern or raw.strip().startswith("/")
+            (self._paths if anchored else self._names).append((compiled, dirs_only))
+
+    def __bool__(self):
+        return bool(self._names or self._paths)
+
+    __nonzero__ = __bool__
+
+    def excluded(self, rel, name, is_dir):
+        for regex, dirs_only in self._names:
+            if (is_dir or not dirs_only) and regex.match(name):
+                return True
+        for regex, dirs_only in self._paths:
+            if (is_dir or not dirs_only) and regex.match(rel):
+                return True
+        return False
