@@ -4,12 +4,15 @@ errors into messages and exit codes, and printing for people."""
 import json
 import logging
 import os
+import shutil
 import sys
+import time
 
 from . import osutil
 from .config import CONFIG_NAME, LogConfig
 from .errors import EXIT_INTERRUPTED, ConfigError, TaskRunnerError
 from .logs import setup_logging
+from .runner import human_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +59,45 @@ def run_main(main, program, argv=None):
 
 def print_json(data):
     osutil.print_safe(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+class ProgressLine(object):
+    """One live line on a terminal: files and bytes done, copied vs linked,
+    rate, elapsed time and the current path; redrawn at most 5 times a
+    second. Use only when ``stream.isatty()``."""
+
+    interval = 0.2
+
+    def __init__(self, stream, clock=time.monotonic):
+        self.stream = stream
+        self.clock = clock
+        self.started = clock()
+        self._last = 0.0
+        self._shown = 0
+
+    def __call__(self, stats, rel):
+        now = self.clock()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        elapsed = max(now - self.started, 1e-6)
+        text = "%d files (%d copied, %d linked), %s, %s/s, %d:%02d  %s" % (
+            stats.files, stats.copied, stats.linked, human_bytes(stats.bytes),
+            human_bytes(stats.bytes_copied / elapsed), elapsed // 60, elapsed % 60, rel)
+        width = shutil.get_terminal_size((80, 20)).columns - 1
+        if len(text) > width:
+            text = text[:width - 3] + "..."
+        self._write("\r" + text.ljust(self._shown))
+        self._shown = len(text)
+
+    def clear(self):
+        if self._shown:
+            self._write("\r" + " " * self._shown + "\r")
+            self._shown = 0
+
+    def _write(self, text):
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError, UnicodeEncodeError):
+            pass

@@ -80,6 +80,18 @@ class SharedFileHandler(logging.Handler):
             self.handleError(record)  # prints only when there is a stderr
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """The console handler; ``before_emit`` (if set) runs before each line,
+    so a live progress line can get out of the way."""
+
+    before_emit = None
+
+    def emit(self, record):
+        if self.before_emit is not None:
+            self.before_emit()
+        super(ConsoleHandler, self).emit(record)
+
+
 class TaskLog(logging.LoggerAdapter):
     """A logger whose records name ``task``."""
 
@@ -94,7 +106,8 @@ def task_log(logger, task_name):
 
 def setup_logging(log_config, program, console=True, console_level=logging.INFO):
     """Configure the root logger for an entry script: the shared file at
-    ``log_config.level``, and INFO on the console when there is one."""
+    ``log_config.level``, and INFO on the console when there is one.
+    Returns the console handler (None without a console)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -110,10 +123,11 @@ def setup_logging(log_config, program, console=True, console_level=logging.INFO)
         fileh.setFormatter(logging.Formatter(FORMAT))
         fileh.addFilter(context)
         root.addHandler(fileh)
+    consoleh = None
     if console and sys.stderr is not None:  # pythonw has no console
-        consoleh = logging.StreamHandler(sys.stderr)
+        consoleh = ConsoleHandler(sys.stderr)
         consoleh.setLevel(console_level)
         consoleh.setFormatter(logging.Formatter(CONSOLE_FORMAT, "%H:%M:%S"))
         consoleh.addFilter(context)
         root.addHandler(consoleh)
-    return root
+    return consoleh

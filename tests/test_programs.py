@@ -42,7 +42,7 @@ class BackupNowTest(ProgramTestCase):
         self.write("src/a.txt", "hello")
         proc = self.run_program("backup_now.py")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertRegex(proc.stdout, r"^T: success \(run 1\) 1 files, 5 bytes copied")
+        self.assertRegex(proc.stdout, r"^T: success \(run 1\) 1 files \(1 copied, 0 linked\), 5 bytes copied, \d+\.\d s$")
         snaps = os.listdir(self.path("dest"))
         self.assertEqual(len(snaps), 1)
         run, = self.history()
@@ -68,6 +68,46 @@ class BackupNowTest(ProgramTestCase):
             proc = self.run_program("backup_now.py", "ok")
         self.assertEqual(proc.returncode, 4)
         self.assertIn("already running", proc.stdout)
+
+    def test_dry_run_changes_nothing(self):
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "keep": 1, "default": True}])
+        self.write("src/a.txt", "hello")
+        self.assertEqual(self.run_program("backup_now.py").returncode, 0)
+        self.write("src/b.txt", "new file")
+        before = os.listdir(self.path("dest"))
+        proc = self.run_program("backup_now.py", "--dry-run")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("T: would copy 1 files (8 bytes) and link 1 unchanged files; would delete %s" % before[0],
+                      proc.stdout)
+        self.assertEqual(os.listdir(self.path("dest")), before)
+        self.assertEqual(len(self.history()), 1)
+
+    @unittest.skipUnless(hasattr(os, "openpty"), "needs a pseudo-terminal")
+    def test_progress_only_on_a_terminal(self):
+        self.setup_config()
+        for i in range(3):
+            self.write("src/f%d" % i, "x")
+        proc = self.run_program("backup_now.py")
+        self.assertNotIn("\r", proc.stderr + proc.stdout)  # a pipe gets no live line
+        master, slave = os.openpty()
+        try:
+            proc = subprocess.run([PY, program("backup_now.py"), "--config", self.config_path],
+                                  stdout=subprocess.PIPE, stderr=slave, timeout=60)
+            os.close(slave)
+            chunks = []
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+        finally:
+            os.close(master)
+        terminal = b"".join(chunks).decode("utf-8", "replace")
+        self.assertEqual(proc.returncode, 0)
+        self.assertRegex(terminal, r"\r1 files \(\d copied, \d linked\), 1 bytes, .*/s, 0:00  f\d\r +\r")
 
     def test_no_default_task(self):
         self.setup_config(tasks=[{"name": "A", "src": "src", "dest": "d"}])
