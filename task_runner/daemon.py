@@ -13,8 +13,8 @@ import threading
 import time
 
 from . import plan as planning
-from .config import load_config
-from .errors import AlreadyRunning, ConfigError
+from .config import ConfigWatcher, load_config
+from .errors import AlreadyRunning
 from .history import History, runs_of
 from .locking import FileLock
 from .logs import task_log
@@ -39,33 +39,27 @@ def instance_lock(config):
     return lock
 
 
-def _file_signature(path):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
-
-
 class Daemon(object):
     """Runs due and missed tasks of a config until ``stop()``."""
 
     def __init__(self, config, clock=time.time, wait=None, stop_event=None, zone=LOCAL,
                  run=run_task, load=load_config, max_sleep=60.0, recheck=5.0):
-        self.config = config
+        self.watcher = ConfigWatcher(config, load, logger)
         self.clock = clock
         self.stop_event = stop_event or threading.Event()
         self._wait = wait or self.stop_event.wait
         self.zone = zone
         self._run = run
-        self._load = load
         self.max_sleep = max_sleep
         self.recheck = recheck
         self.watch_start = None
         self._last_now = None
         self._expected_wake = None
-        self._config_sig = _file_signature(config.path)
         self._last_reason = {}
+
+    @property
+    def config(self):
+        return self.watcher.config
 
     def stop(self):
         self.stop_event.set()
@@ -86,20 +80,6 @@ class Daemon(object):
         logger.info("stopped")
 
     # -- one pass ------------------------------------------------------
-    def _reload_if_changed(self):
-        sig = _file_signature(self.config.path)
-        if sig is None or sig == self._config_sig:
-            return
-        self._config_sig = sig
-        try:
-            new = self._load(self.config.path)
-        except ConfigError as exc:
-            logger.error("config.json was changed but is not valid; still using the previous "
-                         "settings until it is fixed.\n%s", exc.report())
-            return
-        self.config = new
-        logger.info("config.json reloaded: %d task(s)", len(new.tasks))
-
     def _notice_clock(self, now):
         """Set watch_start at start-up and after a clock jump or a sleep."""
         if self.watch_start is None:
@@ -118,10 +98,9 @@ class Daemon(object):
         """Decide and act once; returns how long to sleep before the next pass.
         Runs at most one task, then asks for an immediate new pass, so every
         decision uses a fresh clock reading and history."""
-        self._reload_if_changed()
+        config = self.watcher.current()
         now = self.clock()
         self._notice_clock(now)
-        config = self.config
         history = History.for_config(config, self.clock)
         runs = history.runs()
         if any(r.get("status") == "running" for r in runs):

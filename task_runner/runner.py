@@ -81,6 +81,97 @@ def human_bytes(n):
         n /= 1024.0
 
 
+class StartedRun(object):
+    """A run that holds its task's lock and has a ``running`` record.
+    ``execute()`` makes the snapshot, records the result and releases the
+    lock, whatever happens."""
+
+    def __init__(self, config, task, trigger, record, lock, history, started, scheduled_for,
+                 clock, zone):
+        self.config, self.task, self.trigger = config, task, trigger
+        self.record, self.run_id = record, record["id"]
+        self._lock, self._history = lock, history
+        self.started, self.scheduled_for = started, scheduled_for
+        self.clock, self.zone = clock, zone
+
+    def execute(self, stop_event=None, progress=None):
+        task, clock, zone, history = self.task, self.clock, self.zone, self._history
+        log = task_log(logger, task.name)
+        run_id, started = self.run_id, self.started
+        try:
+            log.info("run %s started (trigger: %s%s): %s -> %s", run_id, self.trigger,
+                     "" if self.scheduled_for is None else ", for " + format_local(self.scheduled_for, zone, " "),
+                     task.src, task.dest)
+            fields = {}
+            try:
+                result = engine.make_snapshot(task, started, zone, stop_event, log, progress=progress)
+                status = "partial" if result.error_count else "success"
+                seconds = clock() - started
+                message = summary(result, seconds)
+                if result.error_count:
+                    message += " (see errors)"
+                fields = dict(snapshot=result.snapshot, files=result.files, bytes=result.bytes,
+                              copied=result.copied, linked=result.linked, bytes_copied=result.bytes_copied,
+                              skipped=result.error_count, seconds=round(seconds, 3),
+                              errors=result.errors, warnings=result.warnings)
+                if task.keep is not None:
+                    fields["deleted"] = retention.apply(task.dest, task.keep, log)
+            except Interrupted as exc:
+                status, message = "interrupted", str(exc)
+            except BackupError as exc:
+                status, message = "failed", str(exc)
+            except KeyboardInterrupt:
+                history.finish_run(run_id, status="interrupted", finished=format_local(clock(), zone),
+                                   message="stopped by Ctrl+C")
+                raise
+            except Exception as exc:  # a bug must not leave the run marked running
+                log.exception("run %s failed with an internal error", run_id)
+                status, message = "failed", "internal error: %s: %s" % (type(exc).__name__, exc)
+            record = history.finish_run(run_id, status=status, finished=format_local(clock(), zone),
+                                        message=message, **fields)
+            level = logging.INFO if status == "success" else (
+                logging.WARNING if status in ("partial", "interrupted") else logging.ERROR)
+            log.log(level, "run %s %s: %s", run_id, status, message)
+            return Outcome(task.name, status, run_id, message, record)
+        finally:
+            self._lock.release()
+
+
+def _running_record(history, task_name, wait, clock=time.monotonic):
+    """The running record of ``task_name``, waiting up to ``wait`` seconds
+    for it: the process holding the lock writes it just after taking it."""
+    deadline = clock() + wait
+    while True:
+        running = last_run(history.runs(), task_name, ("running",))
+        if running is not None or clock() >= deadline:
+            return running
+        time.sleep(0.02)
+
+
+def begin_run(config, task, trigger, scheduled_for=None, clock=time.time, zone=LOCAL):
+    """Take ``task``'s lock and record a ``running`` run: a StartedRun. If
+    another run of the task holds the lock (in any process), an Outcome with
+    status ALREADY_RUNNING and that run's id instead."""
+    history = History.for_config(config, clock)
+    lock = task_lock(config, task.name)
+    if not lock.acquire(timeout=0):
+        running = _running_record(history, task.name, wait=1.0)
+        run_id = running["id"] if running else None
+        message = "already running%s: not started again" % (
+            " (run %s since %s)" % (run_id, running["started"]) if running else "")
+        task_log(logger, task.name).info("%s", message)
+        return Outcome(task.name, ALREADY_RUNNING, run_id, message, running)
+    try:
+        started = clock()
+        record = history.start_run(
+            task.name, trigger, format_local(started, zone),
+            scheduled_for=None if scheduled_for is None else format_local(scheduled_for, zone))
+    except BaseException:
+        lock.release()
+        raise
+    return StartedRun(config, task, trigger, record, lock, history, started, scheduled_for, clock, zone)
+
+
 def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_event=None, zone=LOCAL,
              progress=None):
     """Run ``task`` now and return an Outcome.
@@ -89,62 +180,14 @@ def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_ev
     (epoch seconds) this run is for, or None. ``stop_event`` (a
     threading.Event) interrupts the run cleanly when set; ``progress(stats,
     rel)`` is called after each file. After a success or partial run the
-    snapshots beyond ``task.keep`` are deleted. Never raises for a
-    failed backup: failures are outcomes. HistoryError propagates when the
-    history cannot be written at all.
+    snapshots beyond ``task.keep`` are deleted. Never raises for a failed
+    backup: failures are outcomes. HistoryError propagates when the history
+    cannot be written at all.
     """
-    log = task_log(logger, task.name)
-    history = History.for_config(config, clock)
-    lock = task_lock(config, task.name)
-    if not lock.acquire(timeout=0):
-        running = last_run(history.runs(), task.name, ("running",))
-        run_id = running["id"] if running else None
-        message = "already running%s: not started again" % (
-            " (run %s since %s)" % (run_id, running["started"]) if running else "")
-        log.info("%s", message)
-        return Outcome(task.name, ALREADY_RUNNING, run_id, message, running)
-    try:
-        started = clock()
-        record = history.start_run(
-            task.name, trigger, format_local(started, zone),
-            scheduled_for=None if scheduled_for is None else format_local(scheduled_for, zone))
-        run_id = record["id"]
-        log.info("run %s started (trigger: %s%s): %s -> %s", run_id, trigger,
-                 "" if scheduled_for is None else ", for " + format_local(scheduled_for, zone, " "),
-                 task.src, task.dest)
-        fields = {}
-        try:
-            result = engine.make_snapshot(task, started, zone, stop_event, log, progress=progress)
-            status = "partial" if result.error_count else "success"
-            seconds = clock() - started
-            message = summary(result, seconds)
-            if result.error_count:
-                message += " (see errors)"
-            fields = dict(snapshot=result.snapshot, files=result.files, bytes=result.bytes,
-                          copied=result.copied, linked=result.linked, bytes_copied=result.bytes_copied,
-                          skipped=result.error_count, seconds=round(seconds, 3),
-                          errors=result.errors, warnings=result.warnings)
-            if task.keep is not None:
-                fields["deleted"] = retention.apply(task.dest, task.keep, log)
-        except Interrupted as exc:
-            status, message = "interrupted", str(exc)
-        except BackupError as exc:
-            status, message = "failed", str(exc)
-        except KeyboardInterrupt:
-            history.finish_run(run_id, status="interrupted", finished=format_local(clock(), zone),
-                               message="stopped by Ctrl+C")
-            raise
-        except Exception as exc:  # a bug must not leave the run marked running
-            log.exception("run %s failed with an internal error", run_id)
-            status, message = "failed", "internal error: %s: %s" % (type(exc).__name__, exc)
-        record = history.finish_run(run_id, status=status, finished=format_local(clock(), zone),
-                                    message=message, **fields)
-        level = logging.INFO if status == "success" else (
-            logging.WARNING if status in ("partial", "interrupted") else logging.ERROR)
-        log.log(level, "run %s %s: %s", run_id, status, message)
-        return Outcome(task.name, status, run_id, message, record)
-    finally:
-        lock.release()
+    started = begin_run(config, task, trigger, scheduled_for, clock, zone)
+    if isinstance(started, Outcome):
+        return started
+    return started.execute(stop_event=stop_event, progress=progress)
 
 
 def preview_task(task, clock=time.time, zone=LOCAL):
