@@ -110,10 +110,21 @@ LOG_KEYS = collections.OrderedDict([
     ("level", Key(_choice(LEVELS), "INFO")),
 ])
 
+HTTP_KEYS = collections.OrderedDict([
+    ("host", Key(_string, "127.0.0.1")),
+    ("port", Key(_int_at_least(1), 8765)),
+    ("token", Key(_string, None)),
+    ("tls_cert", Key(_path, None)),
+    ("tls_key", Key(_path, None)),
+    ("max_connections", Key(_int_at_least(1), 32)),
+    ("request_timeout", Key(_int_at_least(1), 10)),
+])
+
 TOP_KEYS = collections.OrderedDict([
     ("tasks", Key(None, REQUIRED)),  # validated by _load_tasks
     ("missed_task_days", Key(_int_at_least(0), 5)),
     ("log", Key(None, {})),  # validated as a section of LOG_KEYS
+    ("http", Key(None, {})),  # validated as a section of HTTP_KEYS
     ("history_file", Key(_path, None)),
     ("history_limit", Key(_int_at_least(1), 100)),
     ("retry_minutes", Key(_int_at_least(0), 60)),
@@ -126,6 +137,7 @@ def _attrs(keys):
 
 Task = collections.namedtuple("Task", _attrs(TASK_KEYS))
 LogConfig = collections.namedtuple("LogConfig", _attrs(LOG_KEYS))
+HttpConfig = collections.namedtuple("HttpConfig", _attrs(HTTP_KEYS))
 Config = collections.namedtuple(
     "Config", ["path", "folder", "lock_dir", "tasks"] + [a for a in _attrs(TOP_KEYS) if a != "tasks"])
 
@@ -262,10 +274,14 @@ def load_config(path):
     top = _section(data, TOP_KEYS, "config", folder, problems)
     tasks = _load_tasks(data.get("tasks"), folder, problems)
     log_values = _section(top["log"] or {}, LOG_KEYS, "log", folder, problems) or {}
+    http_values = _section(top["http"] or {}, HTTP_KEYS, "http", folder, problems) or {}
+    if http_values and bool(http_values["tls_cert"]) != bool(http_values["tls_key"]):
+        problems.append("http: set both tls_cert and tls_key to serve HTTPS, or neither")
     if problems:
         raise ConfigError(problems, path)
     top.pop("tasks")
     top["log"] = LogConfig(**log_values)
+    top["http"] = HttpConfig(**http_values)
     if top["log"].file is None:
         top["log"] = top["log"]._replace(file=os.path.join(folder, "scheduled_task_runner.log"))
     if top["history_file"] is None:

@@ -57,6 +57,17 @@ class LoadTest(TempDirTestCase):
         self.assertEqual(config.log.level, "DEBUG")
         self.assertEqual((config.history_limit, config.retry_minutes, config.missed_task_days), (3, 0, 0))
 
+    def test_http_section(self):
+        config = load_config(self.write_config({"tasks": [{"src": "a", "dest": "b"}]}))
+        self.assertEqual((config.http.host, config.http.port, config.http.token), ("127.0.0.1", 8765, None))
+        config = load_config(self.write_config({"tasks": [{"src": "a", "dest": "b"}],
+                                                "http": {"host": "0.0.0.0", "port": 9000, "token": "t"}}))
+        self.assertEqual((config.http.host, config.http.port, config.http.token), ("0.0.0.0", 9000, "t"))
+        problems = "\n".join(self.problems({"tasks": [{"src": "a", "dest": "b"}],
+                                            "http": {"prot": 1, "tls_cert": "c.pem"}}))
+        self.assertIn('http: unknown key "prot": did you mean "port"?', problems)
+        self.assertIn("set both tls_cert and tls_key", problems)
+
     def test_every_problem_reported_at_once_with_its_path(self):
         problems = self.problems({"tasks": [
             {"name": "MD1", "src": "a", "dest": "b", "timestamp": "1 23:56"},

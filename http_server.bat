@@ -1,0 +1,29 @@
+@echo off
+rem Serves the HTTP trigger (see README.md: curl -X POST http://HOST:PORT/trigger); Ctrl+C stops it.
+rem Double-click it, or run it from a command prompt: http_server.bat --port 8765
+rem Arguments are passed on to http_server.py; the exit code is http_server.py's.
+setlocal
+cd /d "%~dp0"
+
+rem The py launcher (python.org installer) when present, else python on PATH.
+set "PYTHON="
+where py >nul 2>nul && set "PYTHON=py -3"
+if not defined PYTHON where python >nul 2>nul && set "PYTHON=python"
+if not defined PYTHON (
+  echo Python 3 was not found. Install it from https://www.python.org/downloads/
+  echo and tick "Add python.exe to PATH" in the installer.
+  set "RC=9009"
+  goto :failed
+)
+
+%PYTHON% "%~dp0http_server.py" %*
+set "RC=%ERRORLEVEL%"
+if "%RC%"=="0" exit /b 0
+
+:failed
+echo.
+echo http_server.py ended with exit code %RC%. The messages above and
+echo scheduled_task_runner.log in this folder say why.
+rem Keep the window open when it was opened by a double-click.
+echo %CMDCMDLINE% | find /i "%~nx0" >nul && pause
+exit /b %RC%

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Serve the HTTP trigger so a backup can be started from another machine:
+
+    python3 http_server.py [--config PATH] [--host HOST] [--port PORT]
+    python3 http_server.py --new-token
+
+    curl -X POST -H "Authorization: Bearer TOKEN" http://HOST:PORT/trigger
+"""
+
+import argparse
+import errno
+import os
+import secrets
+import ssl
+import sys
+import threading
+
+from task_runner import cli, osutil
+from task_runner.config import ConfigWatcher, load_config
+from task_runner.errors import AlreadyRunning, ConfigError
+from task_runner.http_api import App, Server, is_loopback
+from task_runner.logs import setup_logging
+
+PROGRAM = "http_server"
+TOKEN_ENV = "TASK_RUNNER_TOKEN"
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="http_server.py", description=__doc__.split("\n\n")[0])
+    cli.add_config_argument(p, __file__)
+    p.add_argument("--host", help="address to listen on (overrides http.host; default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (overrides http.port; default 8765)")
+    p.add_argument("--new-token", action="store_true", help="print a new random token for http.token and exit")
+    return p
+
+
+def _tls_context(settings):
+    if not settings.tls_cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) if hasattr(ssl, "PROTOCOL_TLS_SERVER") \
+        else ssl.SSLContext(ssl.PROTOCOL_TLSv1_2)
+    try:
+        ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("http.tls_cert / http.tls_key: cannot load %s: %s" % (settings.tls_cert, exc),
+                          None)
+    return ctx
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.new_token:
+        osutil.print_safe(secrets.token_urlsafe(32))
+        return 0
+    config = load_config(args.config)
+    settings = config.http
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    token = os.environ.get(TOKEN_ENV) or settings.token
+    if not is_loopback(host) and not token:
+        raise ConfigError("http.host is %s, which other machines can reach, but no token is set: run "
+                          "\"http_server.py --new-token\" and put the result in http.token (or in the "
+                          "environment variable %s)" % (host, TOKEN_ENV), config.path)
+    if not 0 < port < 65536:
+        raise ConfigError("--port must be 1-65535, got %d" % port, config.path)
+    setup_logging(config.log, PROGRAM)
+    stop = threading.Event()
+    app = App(ConfigWatcher(config), stop)
+    try:
+        server = Server((host, port), app, token=token, tls=_tls_context(settings),
+                        max_connections=settings.max_connections, request_timeout=settings.request_timeout)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES) or getattr(exc, "winerror", None) == 10048:
+            raise AlreadyRunning("port %d on %s is already in use (another http_server.py?): stop it or "
+                                 "choose another --port" % (port, host))
+        raise ConfigError("cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc), config.path)
+    scheme = "https" if settings.tls_cert else "http"
+    cli.logger.info("listening on %s://%s:%d (%s)", scheme, host, port,
+                    "token required" if token else "no token: loopback only")
+
+    def on_stop(signum):
+        stop.set()  # running backups stop and are recorded interrupted
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    osutil.install_stop_handlers(on_stop)
+    worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http")
+    worker.daemon = True
+    worker.start()
+    # As in the scheduler: the main thread stays free for Ctrl+C / Ctrl+Break.
+    while worker.is_alive():
+        worker.join(0.25)
+    server.server_close()
+    for job in app.jobs:
+        job.join(1.5)
+    cli.logger.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_main(main, PROGRAM))

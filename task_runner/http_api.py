@@ -1,0 +1,439 @@
+"""The HTTP trigger: a small, hardened JSON API over http.server.
+
+Endpoints: POST /trigger[/<task>][?wait=S], GET /runs/<id>, GET /status,
+GET /health. Every response is JSON with Content-Length, no-store and
+nosniff headers and no CORS headers; the connection closes after each
+response. Defences, in the order they are checked: a request with an
+Origin header is refused (no web page can trigger a backup), the Host must
+be a loopback name when bound to loopback (DNS rebinding), no
+Transfer-Encoding, one valid Content-Length of at most 4 KiB (413 without
+reading the body), known path and method, the rate limit on failed logins,
+then the bearer token (compared in constant time). A client gets 10 s for
+its whole request, not per read, so slow clients cannot hold a thread, and
+at most 32 connections are served at once (the rest get a short 503).
+"""
+
+import collections
+import hmac
+import io
+import json
+import logging
+import re
+import socket
+import socketserver
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import osutil
+from .history import History
+from .plan import task_overview
+from .runner import ALREADY_RUNNING, begin_run, task_lock
+from .schedule import LOCAL, format_local
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 4096
+MAX_WAIT = 3600.0
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+_BUSY_BODY = b'{"error": "busy", "message": "too many connections at once; retry in a second"}\n'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+         b"Content-Length: %d\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
+_TOKEN_IN_LOG = re.compile(r"((?:access_)?token=)[^&\s]*", re.IGNORECASE)
+
+
+def is_loopback(host):
+    return host in LOOPBACK_NAMES or host.startswith("127.")
+
+
+class DeadlineReader(io.RawIOBase):
+    """Reads from a socket until a fixed deadline: each read waits only for
+    what is left of the request's time, so a client sending one byte a
+    second cannot stretch a request past it."""
+
+    def __init__(self, sock, deadline, clock=time.monotonic):
+        super(DeadlineReader, self).__init__()
+        self.sock = sock
+        self.deadline = deadline
+        self.clock = clock
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        left = self.deadline - self.clock()
+        if left <= 0:
+            raise socket.timeout("the request took longer than allowed")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buf)
+
+
+class RateLimiter(object):
+    """At most ``limit`` failed logins per address within ``window`` s."""
+
+    def __init__(self, limit=10, window=60.0, clock=time.monotonic):
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._failures = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, addr):
+        """Seconds until ``addr`` may try again; 0 when it may now."""
+        now = self.clock()
+        with self._lock:
+            times = self._failures.get(addr)
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            if not times:
+                self._failures.pop(addr, None)
+                return 0
+            if len(times) < self.limit:
+                return 0
+            return max(1, int(times[0] + self.window - now + 0.999))
+
+    def failed(self, addr):
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) > 10000:  # bounded memory under a flood of addresses
+                self._failures.clear()
+            self._failures.setdefault(addr, collections.deque()).append(now)
+
+
+class HttpError(Exception):
+    def __init__(self, status, code, message, headers=None):
+        super(HttpError, self).__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "TaskRunner"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"  # so Expect: 100-continue reaches us; we always close
+    default_request_version = "HTTP/1.0"  # a malformed request line still gets a status line
+
+    # (path pattern, allowed methods, handler name, needs the token)
+    ROUTES = [
+        (re.compile(r"^/health$"), ("GET",), "health", False),
+        (re.compile(r"^/status$"), ("GET",), "status", True),
+        (re.compile(r"^/trigger$"), ("POST",), "trigger", True),
+        (re.compile(r"^/trigger/(?P<task>[^/]+)$"), ("POST",), "trigger", True),
+        (re.compile(r"^/runs/(?P<run_id>[^/]+)$"), ("GET",), "run", True),
+    ]
+
+    # -- connection set-up: TLS and the whole-request deadline -----------
+    def setup(self):
+        self.deadline = time.monotonic() + self.server.request_timeout
+        if self.server.tls is not None:
+            # The handshake happens here, in this connection's thread.
+            self.request.settimeout(self.server.request_timeout)
+            self.request = self.server.tls.wrap_socket(self.request, server_side=True)
+        super(Handler, self).setup()
+        self.connection.settimeout(self.server.request_timeout)  # for writes
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, self.deadline))
+
+    def handle_expect_100(self):
+        return True  # answered in _route, once auth and size have passed
+
+    def log_message(self, fmt, *args):
+        # To the project's log (works under pythonw), never with a token.
+        logger.info("%s %s", self.client_address[0], _TOKEN_IN_LOG.sub(r"\1***", fmt % args))
+
+    # -- responses --------------------------------------------------------
+    def send_json(self, status, data, headers=None):
+        body = (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def send_error(self, code, message=None, explain=None):
+        # http.server's own errors (bad request line, unsupported method...)
+        # get the same JSON shape as ours.
+        self.close_connection = True
+        try:
+            short = self.responses.get(code, ("error",))[0]
+        except Exception:
+            short = "error"
+        self.send_json(code, {"error": short.lower().replace(" ", "_"), "message": message or short})
+
+    # -- dispatch ---------------------------------------------------------
+    def _dispatch(self):
+        try:
+            self._route()
+        except HttpError as exc:
+            self.send_json(exc.status, {"error": exc.code, "message": exc.message}, exc.headers)
+        except socket.timeout:
+            self.close_connection = True  # the client was too slow: just close
+        except Exception:
+            logger.exception("error while answering %s %s", self.command, urlsplit(self.path).path)
+            self.send_json(500, {"error": "internal_error", "message": "see the server log"})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+    def _host_ok(self):
+        host = self.headers.get("Host")
+        if host is None:
+            return True
+        host = host.strip().lower()
+        port = str(self.server.server_address[1])
+        for name in ("127.0.0.1", "localhost", "[::1]"):
+            if host in (name, "%s:%s" % (name, port)):
+                return True
+        return False
+
+    def _content_length(self):
+        if self.headers.get_all("Transfer-Encoding"):
+            raise HttpError(400, "bad_request", "Transfer-Encoding is not supported: send Content-Length")
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            return 0
+        if len(values) > 1 or not re.match(r"^\d{1,18}$", values[0].strip()):
+            raise HttpError(400, "bad_request", "invalid Content-Length")
+        length = int(values[0].strip())
+        if length > MAX_BODY:
+            raise HttpError(413, "too_large", "the body may be at most %d bytes" % MAX_BODY)
+        return length
+
+    def _authorized(self):
+        token = self.server.token
+        if token is None:
+            return True
+        given = self.headers.get("Authorization", "")
+        # Header values arrive decoded as latin-1: take the raw bytes back.
+        given = given.encode("latin-1", "replace")
+        expected = b"Bearer " + token.encode("utf-8")
+        return hmac.compare_digest(given.strip(), expected)
+
+    def _route(self):
+        if self.headers.get("Origin") is not None:
+            raise HttpError(403, "forbidden", "requests from web pages (with an Origin header) are refused")
+        if self.server.loopback and not self._host_ok():
+            raise HttpError(403, "forbidden", "unexpected Host header")
+        length = self._content_length()
+        url = urlsplit(self.path)
+        for pattern, methods, name, needs_token in self.ROUTES:
+            m = pattern.match(url.path)
+            if m:
+                break
+        else:
+            raise HttpError(404, "not_found", "no such endpoint")
+        if self.command not in methods:
+            raise HttpError(405, "method_not_allowed", "use %s" % ", ".join(methods),
+                            {"Allow": ", ".join(methods)})
+        if needs_token:
+            addr = self.client_address[0]
+            wait = self.server.limiter.retry_after(addr)
+            if wait:
+                raise HttpError(429, "too_many_requests", "too many failed logins; try again later",
+                                {"Retry-After": str(wait)})
+            if not self._authorized():
+                self.server.limiter.failed(addr)
+                raise HttpError(401, "unauthorized", "send the header Authorization: Bearer <token>",
+                                {"WWW-Authenticate": "Bearer"})
+        body = self._read_body(length)
+        query = parse_qs(url.query, keep_blank_values=True)
+        getattr(self, "ep_" + name)(body=body, query=query, **m.groupdict())
+
+    def _read_body(self, length):
+        if length == 0:
+            return {}
+        if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        data = self.rfile.read(length)
+        if len(data) < length:
+            raise socket.timeout("body cut short")
+        ctype = self.headers.get("Content-Type")
+        if ctype is not None and ctype.split(";")[0].strip().lower() != "application/json":
+            raise HttpError(415, "unsupported_media_type", "send the body as application/json")
+        try:
+            body = json.loads(data.decode("utf-8"))
+        except ValueError:
+            raise HttpError(400, "bad_request", "the body must be a JSON object, e.g. {}")
+        if not isinstance(body, dict):
+            raise HttpError(400, "bad_request", "the body must be a JSON object, e.g. {}")
+        return body
+
+    # -- endpoints ----------------------------------------------------------
+    def ep_health(self, body, query):
+        self.send_json(200, {"status": "ok"})
+
+    def ep_status(self, body, query):
+        self.send_json(200, self.server.app.status())
+
+    def ep_run(self, body, query, run_id):
+        record = self.server.app.run_record(run_id)
+        if record is None:
+            raise HttpError(404, "not_found", "no run with id %s" % run_id)
+        self.send_json(200, record)
+
+    def ep_trigger(self, body, query, task=None):
+        wait = 0.0
+        if "wait" in query:
+            try:
+                wait = float(query["wait"][-1])
+            except ValueError:
+                wait = -1
+            if not 0 <= wait <= MAX_WAIT:
+                raise HttpError(400, "bad_request", "wait must be a number of seconds from 0 to %d" % MAX_WAIT)
+        status, data, job = self.server.app.trigger(None if task is None else unquote(task))
+        if status != 202:
+            self.send_json(status, data)
+            return
+        if wait and job.wait(wait):
+            self.send_json(200, self.server.app.run_record(data["run_id"]))
+            return
+        self.send_json(202, data, {"Location": data["status_url"]})
+
+
+class App(object):
+    """What the endpoints do, apart from HTTP: start runs, read the history."""
+
+    def __init__(self, watcher, stop_event, clock=time.time, zone=LOCAL, begin=begin_run):
+        self.watcher = watcher  # config.ConfigWatcher
+        self.stop_event = stop_event
+        self._begin = begin
+        self.clock = clock
+        self.zone = zone
+        self._begin_mutex = threading.Lock()
+        self.jobs = []
+
+    def trigger(self, name):
+        """Start ``name`` (or the default tasks) in the background. Returns
+        (status, body, job). Start-or-409 is decided under one mutex, so
+        simultaneous requests start exactly one run."""
+        config = self.watcher.current()
+        if name is None:
+            tasks = [t for t in config.tasks if t.default]
+            if not tasks:
+                return 404, {"error": "no_default_task", "message": "no task has \"default\": true; "
+                             "use /trigger/<task>", "tasks": [t.name for t in config.tasks]}, None
+        else:
+            tasks = [t for t in config.tasks if t.name == name]
+            if not tasks:
+                return 404, {"error": "unknown_task", "message": "no task named %s" % name,
+                             "tasks": [t.name for t in config.tasks]}, None
+        started, busy = [], []
+        with self._begin_mutex:
+            for task in tasks:
+                result = self._begin(config, task, "http", clock=self.clock, zone=self.zone)
+                (busy if getattr(result, "status", None) == ALREADY_RUNNING else started).append(result)
+        if not started:
+            run_id = busy[0].run_id
+            return 409, {"error": "already_running", "message": "%s is already running" % busy[0].task,
+                         "run_id": run_id, "status_url": "/runs/%s" % run_id}, None
+        job = Job(started, self.stop_event)
+        self.jobs = [j for j in self.jobs if j.is_alive()] + [job]
+        job.start()
+        first = started[0].run_id
+        data = {"status": "accepted", "run_id": first, "run_ids": [s.run_id for s in started],
+                "tasks": [s.task.name for s in started], "status_url": "/runs/%s" % first}
+        if busy:
+            data["already_running"] = [b.task for b in busy]
+        return 202, data, job
+
+    def run_record(self, run_id):
+        try:
+            wanted = int(run_id)
+        except ValueError:
+            return None
+        return History.for_config(self.watcher.current(), self.clock).get(wanted)
+
+    def status(self):
+        config = self.watcher.current()
+        now = self.clock()
+        runs = History.for_config(config, self.clock).runs()
+        tasks = []
+        for task in config.tasks:
+            item = task_overview(task, runs, now, self.zone, count=1)
+            item["next_run"] = format_local(item.pop("next_runs")[0], self.zone) if task.schedule else None
+            item["running"] = not task_lock(config, task.name).is_free()
+            tasks.append(item)
+        return {"tasks": tasks, "now": format_local(now, self.zone)}
+
+
+class Job(threading.Thread):
+    """Runs started runs one after another in the background."""
+
+    def __init__(self, started, stop_event):
+        super(Job, self).__init__(name="trigger-%s" % started[0].run_id)
+        self.daemon = True
+        self.started_runs = started
+        self.stop_event = stop_event
+        self.done = threading.Event()
+
+    def run(self):
+        try:
+            for run in self.started_runs:
+                try:
+                    run.execute(stop_event=self.stop_event)
+                except Exception:
+                    logger.exception("run %s could not be recorded", run.run_id)
+        finally:
+            self.done.set()
+
+    def wait(self, timeout):
+        return self.done.wait(timeout)
+
+
+class Server(socketserver.ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    # Windows: SO_REUSEADDR would let a second process bind the same port.
+    allow_reuse_address = not osutil.WINDOWS
+    request_queue_size = 64
+
+    def __init__(self, address, app, token=None, tls=None, max_connections=32, request_timeout=10.0):
+        host = address[0]
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        self.app = app
+        self.token = token
+        self.tls = tls
+        self.request_timeout = request_timeout
+        self.loopback = is_loopback(host)
+        self.limiter = RateLimiter()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        HTTPServer.__init__(self, address, Handler)
+
+    def server_bind(self):
+        if osutil.WINDOWS and hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        HTTPServer.server_bind(self)
+
+    def process_request(self, request, client_address):
+        # In the accept loop: never block here.
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.setblocking(False)
+                request.send(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            socketserver.ThreadingMixIn.process_request(self, request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            socketserver.ThreadingMixIn.process_request_thread(self, request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address):
+        # A client that vanished or sent garbage: one log line, no traceback on stderr.
+        logger.debug("connection from %s ended with an error", client_address[0], exc_info=True)
