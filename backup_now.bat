@@ -5,10 +5,17 @@ rem Arguments are passed on to backup_now.py; the exit code is backup_now.py's.
 setlocal
 cd /d "%~dp0"
 
-rem The py launcher (python.org installer) when present, else python on PATH.
+rem The py launcher (python.org installer) when it runs a Python 3, else
+rem python on PATH. Each is tried once with an empty program: "where" is not
+rem enough (the Microsoft Store "python" stub is found but does not run).
+rem "if errorlevel" rather than "&&", which Wine's cmd gets wrong.
 set "PYTHON="
-where py >nul 2>nul && set "PYTHON=py -3"
-if not defined PYTHON where python >nul 2>nul && set "PYTHON=python"
+py -3 -c "" >nul 2>nul
+if not errorlevel 1 set "PYTHON=py -3"
+if not defined PYTHON (
+  python -c "" >nul 2>nul
+  if not errorlevel 1 set "PYTHON=python"
+)
 if not defined PYTHON (
   echo Python 3 was not found. Install it from https://www.python.org/downloads/
   echo and tick "Add python.exe to PATH" in the installer.

