@@ -2,6 +2,8 @@
 """Run the default task(s) of config.json now, or the tasks named.
 
     python3 backup_now.py [--config PATH] [TASK ...] [--all] [--dry-run]
+    python3 backup_now.py --verify TASK [--deep]
+    python3 backup_now.py --test-notify
 
 Exit codes: 0 success, 1 failed, 2 usage or config error, 3 finished with
 skipped files, 4 already running, 130 interrupted.
@@ -15,7 +17,9 @@ from task_runner import cli, errors, osutil
 from task_runner.config import load_config, select_tasks
 from task_runner.errors import BackupError
 from task_runner.logs import setup_logging
+from task_runner.notify import Notifier
 from task_runner.runner import human_bytes, preview_task, run_task
+from task_runner.verify import verify_task
 
 PROGRAM = "backup_now"
 
@@ -39,7 +43,42 @@ def _parser():
     p.add_argument("--all", action="store_true", help="run every task in config order")
     p.add_argument("--dry-run", action="store_true",
                    help="show what a run would copy, link and delete; change nothing")
+    p.add_argument("--verify", action="store_true",
+                   help="compare the newest snapshot of each task named with its source (exit 0 when equal)")
+    p.add_argument("--deep", action="store_true", help="with --verify: compare file contents too")
+    p.add_argument("--test-notify", action="store_true",
+                   help="send a test message through every configured notification channel")
     return p
+
+
+def verify(tasks, deep):
+    codes = []
+    for task in tasks:
+        try:
+            result = verify_task(task, deep=deep)
+        except BackupError as exc:
+            osutil.print_safe("%s: cannot verify: %s" % (task.name, exc))
+            codes.append(errors.EXIT_FAILED)
+            continue
+        osutil.print_safe("%s: %s %s: %d entries checked, %d missing, %d extra, %d changed%s" % (
+            task.name, "matches" if result.ok else "DIFFERS from", result.snapshot, result.checked,
+            result.missing, result.extra, result.changed, " (contents compared)" if deep else ""))
+        for line in result.differences:
+            osutil.print_safe("  " + line)
+        codes.append(errors.EXIT_OK if result.ok else errors.EXIT_FAILED)
+    return combined_exit_code(codes)
+
+
+def test_notify(config):
+    notifier = Notifier(config.notify)
+    if not notifier.active:
+        osutil.print_safe("no notification channel is configured (notify.webhook, notify.ping_url, "
+                          "notify.email in config.json)")
+        return errors.EXIT_USAGE
+    results = notifier.send_test()
+    for r in results:
+        osutil.print_safe("%s: %s" % (r.channel, "sent" if r.ok else "FAILED: " + r.detail))
+    return errors.EXIT_OK if all(r.ok for r in results) else errors.EXIT_FAILED
 
 
 def dry_run(tasks):
@@ -61,10 +100,18 @@ def dry_run(tasks):
 def main(argv=None):
     args = _parser().parse_args(argv)
     config = load_config(args.config)
+    if args.test_notify:
+        setup_logging(config.log, PROGRAM)
+        return test_notify(config)
+    if args.deep and not args.verify:
+        raise errors.UsageError("--deep goes with --verify")
     tasks = select_tasks(config, args.tasks, args.all)
     console = setup_logging(config.log, PROGRAM)
+    if args.verify:
+        return verify(tasks, args.deep)
     if args.dry_run:
         return dry_run(tasks)
+    notifier = Notifier(config.notify)
     stop = threading.Event()
 
     def on_stop(signum):
@@ -82,13 +129,14 @@ def main(argv=None):
         if console is not None and sys.stderr.isatty():
             progress = cli.ProgressLine(sys.stderr)
             console.before_emit = progress.clear
-        outcome = run_task(config, task, "manual", stop_event=stop, progress=progress)
+        outcome = run_task(config, task, "manual", stop_event=stop, progress=progress, notifier=notifier)
         if progress is not None:
             progress.clear()
         osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
         codes.append(outcome.exit_code)
     if stop.is_set():
         codes.append(errors.EXIT_INTERRUPTED)
+    notifier.flush(60.0)  # messages still in flight get a bounded time to leave
     return combined_exit_code(codes)
 
 

@@ -20,6 +20,7 @@ from task_runner.config import ConfigWatcher, load_config
 from task_runner.errors import AlreadyRunning, ConfigError
 from task_runner.http_api import App, Server, is_loopback
 from task_runner.logs import setup_logging
+from task_runner.notify import Notifier
 
 PROGRAM = "http_server"
 TOKEN_ENV = "TASK_RUNNER_TOKEN"
@@ -65,7 +66,7 @@ def main(argv=None):
         raise ConfigError("--port must be 1-65535, got %d" % port, config.path)
     setup_logging(config.log, PROGRAM)
     stop = threading.Event()
-    app = App(ConfigWatcher(config), stop)
+    app = App(ConfigWatcher(config), stop, notifier=Notifier(config.notify))
     try:
         server = Server((host, port), app, token=token, tls=_tls_context(settings),
                         max_connections=settings.max_connections, request_timeout=settings.request_timeout)

@@ -5,6 +5,9 @@ schedule and catches up runs missed while it was not running.
     python3 scheduled_task_runner.py [--config PATH]
     python3 scheduled_task_runner.py --check
     python3 scheduled_task_runner.py --list [--count N] [--json]
+    python3 scheduled_task_runner.py --status [--json]
+    python3 scheduled_task_runner.py --once
+    python3 scheduled_task_runner.py --install-startup | --uninstall-startup
 """
 
 import argparse
@@ -17,8 +20,12 @@ from task_runner.config import load_config
 from task_runner.daemon import Daemon, instance_lock
 from task_runner.history import History
 from task_runner.logs import setup_logging
+from task_runner.notify import Notifier
 from task_runner.plan import task_overview
+from task_runner.runner import human_bytes, task_lock
 from task_runner.schedule import LOCAL, format_local
+from task_runner.status import status_report
+from task_runner import startup
 
 PROGRAM = "scheduled_task_runner"
 
@@ -30,7 +37,14 @@ def _parser():
     p.add_argument("--list", action="store_true",
                    help="show each task's schedule, next run times and last run, then exit")
     p.add_argument("--count", type=int, default=3, metavar="N", help="with --list: how many next runs")
-    p.add_argument("--json", action="store_true", help="with --list: print JSON for scripts")
+    p.add_argument("--status", action="store_true",
+                   help="show each task's state: last success, snapshots, free space, warnings")
+    p.add_argument("--json", action="store_true", help="with --list or --status: print JSON for scripts")
+    p.add_argument("--once", action="store_true",
+                   help="run whatever is due or missed now, then exit (for the OS's own scheduler)")
+    p.add_argument("--install-startup", action="store_true",
+                   help="start the scheduler at logon (Windows: Startup folder; Linux: prints a systemd unit)")
+    p.add_argument("--uninstall-startup", action="store_true", help="undo --install-startup")
     return p
 
 
@@ -70,6 +84,32 @@ def print_list(config, count, as_json):
                 last.get("trigger"), last.get("message") or ""))
 
 
+def print_status(config, as_json):
+    runs = History.for_config(config).runs()
+    report = status_report(config, runs, time.time(), LOCAL,
+                           lambda name: not task_lock(config, name).is_free())
+    if as_json:
+        cli.print_json(report)
+        return
+    for item in report["tasks"]:
+        out = ["%s%s: %s%s" % (item["name"], " (default)" if item["default"] else "", item["schedule"],
+                               "  [running now]" if item["running"] else "")]
+        if item["next_run"]:
+            out.append("  next run: %s" % item["next_run"].replace("T", " "))
+        last, ok = item["last_run"], item["last_success"]
+        out.append("  last run: %s" % ("never" if last is None else "%s %s (%s)" % (
+            (last.get("started") or "").replace("T", " "), last.get("status"), last.get("trigger"))))
+        out.append("  last success: %s" % ("never" if ok is None else "%s (%.1f days ago)" % (
+            ok["started"].replace("T", " "), item["last_success_days_ago"])))
+        out.append("  snapshots: %d%s" % (item["snapshots"], ", newest %s" % item["newest_snapshot"]
+                                          if item["newest_snapshot"] else ""))
+        if item["free_bytes"] is not None:
+            out.append("  free on the destination drive: %s (%.0f%%)" % (human_bytes(item["free_bytes"]),
+                                                                         item["free_percent"]))
+        out.extend("  ! " + w for w in item["warnings"])
+        osutil.print_safe("\n".join(out))
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     config = load_config(args.config)
@@ -79,10 +119,25 @@ def main(argv=None):
     if args.list:
         print_list(config, max(1, args.count), args.json)
         return 0
+    if args.status:
+        print_status(config, args.json)
+        return 0
+    if args.install_startup or args.uninstall_startup:
+        try:
+            text = startup.install(__file__, config.path) if args.install_startup else startup.uninstall()
+        except OSError as exc:
+            osutil.print_safe("could not change the logon start-up: %s" % exc, sys.stderr)
+            return 1
+        osutil.print_safe(text)
+        return 0
     setup_logging(config.log, PROGRAM)
+    notifier = Notifier(config.notify)
+    if args.once:
+        Daemon(config, notifier=notifier).run_once()
+        return 0
     lock = instance_lock(config)
     try:
-        daemon = Daemon(config)
+        daemon = Daemon(config, notifier=notifier)
         osutil.install_stop_handlers(lambda signum: daemon.stop())
         # The loop runs in a thread so that the main thread stays free to
         # receive Ctrl+C / Ctrl+Break: on Windows a signal is not handled

@@ -63,6 +63,29 @@ def _int_at_least(low):
     return parse
 
 
+def _number_above(low):
+    def parse(value, base):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= low:
+            raise Invalid("must be a number above %s, got %s" % (low, json.dumps(value)))
+        return value
+    return parse
+
+
+def _url(value, base):
+    text = _string(value, base)
+    if not text.lower().startswith(("http://", "https://")):
+        raise Invalid("must be an http:// or https:// address, got %s" % json.dumps(value))
+    return text
+
+
+def _emails(value, base):
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, str) and "@" in v for v in value):
+        raise Invalid("must be a list of e-mail addresses such as [\"me@example.com\"], got %s"
+                      % json.dumps(value))
+    return tuple(value)
+
+
 def _choice(options, upper=True):
     def parse(value, base):
         text = value if not isinstance(value, str) else (value.upper() if upper else value.lower())
@@ -101,6 +124,8 @@ TASK_KEYS = collections.OrderedDict([
     ("exclude", Key(_patterns, ())),
     ("format", Key(_choice(("folder", "zip"), upper=False), "folder")),
     ("allow_empty", Key(_bool, False)),
+    ("timeout_minutes", Key(_number_above(0), None)),
+    ("verify", Key(_bool, False)),
 ])
 
 LOG_KEYS = collections.OrderedDict([
@@ -120,11 +145,31 @@ HTTP_KEYS = collections.OrderedDict([
     ("request_timeout", Key(_int_at_least(1), 10)),
 ])
 
+EMAIL_KEYS = collections.OrderedDict([
+    ("smtp_host", Key(_string, REQUIRED)),
+    ("smtp_port", Key(_int_at_least(1), 587)),
+    ("starttls", Key(_bool, True)),
+    ("username", Key(_string, None)),
+    ("password_env", Key(_string, None)),
+    ("from", Key(_string, REQUIRED, attr="sender")),
+    ("to", Key(_emails, REQUIRED)),
+])
+
+NOTIFY_KEYS = collections.OrderedDict([
+    ("on", Key(_choice(("failure", "always"), upper=False), "failure")),
+    ("partial_is_failure", Key(_bool, False)),
+    ("webhook", Key(_url, None)),
+    ("ping_url", Key(_url, None)),
+    ("email", Key(None, None)),  # validated as a section of EMAIL_KEYS
+    ("timeout", Key(_number_above(0), 10)),
+])
+
 TOP_KEYS = collections.OrderedDict([
     ("tasks", Key(None, REQUIRED)),  # validated by _load_tasks
     ("missed_task_days", Key(_int_at_least(0), 5)),
     ("log", Key(None, {})),  # validated as a section of LOG_KEYS
     ("http", Key(None, {})),  # validated as a section of HTTP_KEYS
+    ("notify", Key(None, {})),  # validated as a section of NOTIFY_KEYS
     ("history_file", Key(_path, None)),
     ("history_limit", Key(_int_at_least(1), 100)),
     ("retry_minutes", Key(_int_at_least(0), 60)),
@@ -138,6 +183,8 @@ def _attrs(keys):
 Task = collections.namedtuple("Task", _attrs(TASK_KEYS))
 LogConfig = collections.namedtuple("LogConfig", _attrs(LOG_KEYS))
 HttpConfig = collections.namedtuple("HttpConfig", _attrs(HTTP_KEYS))
+NotifyConfig = collections.namedtuple("NotifyConfig", _attrs(NOTIFY_KEYS))
+EmailConfig = collections.namedtuple("EmailConfig", _attrs(EMAIL_KEYS))
 Config = collections.namedtuple(
     "Config", ["path", "folder", "lock_dir", "tasks"] + [a for a in _attrs(TOP_KEYS) if a != "tasks"])
 
@@ -277,9 +324,14 @@ def load_config(path):
     http_values = _section(top["http"] or {}, HTTP_KEYS, "http", folder, problems) or {}
     if http_values and bool(http_values["tls_cert"]) != bool(http_values["tls_key"]):
         problems.append("http: set both tls_cert and tls_key to serve HTTPS, or neither")
+    notify_values = _section(top["notify"] or {}, NOTIFY_KEYS, "notify", folder, problems) or {}
+    if notify_values.get("email") is not None:
+        email = _section(notify_values["email"], EMAIL_KEYS, "notify.email", folder, problems)
+        notify_values["email"] = EmailConfig(**email) if email else None
     if problems:
         raise ConfigError(problems, path)
     top.pop("tasks")
+    top["notify"] = NotifyConfig(**notify_values)
     top["log"] = LogConfig(**log_values)
     top["http"] = HttpConfig(**http_values)
     if top["log"].file is None:

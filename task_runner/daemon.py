@@ -43,7 +43,7 @@ class Daemon(object):
     """Runs due and missed tasks of a config until ``stop()``."""
 
     def __init__(self, config, clock=time.time, wait=None, stop_event=None, zone=LOCAL,
-                 run=run_task, load=load_config, max_sleep=60.0, recheck=5.0):
+                 run=run_task, load=load_config, max_sleep=60.0, recheck=5.0, notifier=None):
         self.watcher = ConfigWatcher(config, load, logger)
         self.clock = clock
         self.stop_event = stop_event or threading.Event()
@@ -51,11 +51,13 @@ class Daemon(object):
         self.zone = zone
         self._run = run
         self.max_sleep = max_sleep
+        self.notifier = notifier
         self.recheck = recheck
         self.watch_start = None
         self._last_now = None
         self._expected_wake = None
         self._last_reason = {}
+        self._ran = False
 
     @property
     def config(self):
@@ -63,6 +65,18 @@ class Daemon(object):
 
     def stop(self):
         self.stop_event.set()
+
+    def run_once(self):
+        """Run whatever is due or missed now, one task after another, then
+        return (for --once: the OS scheduler starts us instead of a daemon)."""
+        logger.info("--once: running what is due or missed in %s", self.config.path)
+        while not self.stop_event.is_set():
+            self._ran = False
+            self.run_pass()
+            if not self._ran:
+                break
+        if self.notifier is not None:
+            self.notifier.flush(60.0)
 
     def run(self):
         logger.info("started: %d task(s) from %s; history in %s", len(self.config.tasks),
@@ -77,6 +91,8 @@ class Daemon(object):
                 break
             self._expected_wake = self.clock() + timeout
             self._wait(timeout)
+        if self.notifier is not None:
+            self.notifier.flush(1.0)
         logger.info("stopped")
 
     # -- one pass ------------------------------------------------------
@@ -134,8 +150,10 @@ class Daemon(object):
         occ = format_local(decision.occurrence, self.zone)
         task_log(logger, task.name).warning("skipping the run scheduled for %s: %s",
                                             occ.replace("T", " "), decision.reason)
-        history.add_skipped(task.name, decision.trigger, format_local(now, self.zone), occ,
-                            decision.reason)
+        record = history.add_skipped(task.name, decision.trigger, format_local(now, self.zone), occ,
+                                     decision.reason)
+        if self.notifier is not None:
+            self.notifier.run_finished(record)
 
     def _start(self, task, decision):
         """Run ``task``; False when it did not run (already running, or an
@@ -144,7 +162,9 @@ class Daemon(object):
         log.info("running now (%s): %s", decision.trigger, decision.reason)
         try:
             outcome = self._run(self.config, task, decision.trigger, scheduled_for=decision.occurrence,
-                                clock=self.clock, stop_event=self.stop_event, zone=self.zone)
+                                clock=self.clock, stop_event=self.stop_event, zone=self.zone,
+                                notifier=self.notifier)
+            self._ran = True
         except Exception:  # one failed task never stops the daemon
             log.exception("the run could not be started or recorded; trying again later")
             return False

@@ -721,6 +721,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
                 writer.close()
             else:
                 writer.copy_metadata(root, os.stat(src))
+            check_stop()  # a run stopped (or timed out) at the very end is not published
             osutil.flush_filesystems()
             os.rename(partial, final)
             osutil.fsync_dir(dest)

@@ -28,9 +28,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import osutil
 from .history import History
-from .plan import task_overview
 from .runner import ALREADY_RUNNING, begin_run, task_lock
-from .schedule import LOCAL, format_local
+from .schedule import LOCAL
+from .status import status_report
 
 logger = logging.getLogger(__name__)
 
@@ -301,10 +301,11 @@ class Handler(BaseHTTPRequestHandler):
 class App(object):
     """What the endpoints do, apart from HTTP: start runs, read the history."""
 
-    def __init__(self, watcher, stop_event, clock=time.time, zone=LOCAL, begin=begin_run):
+    def __init__(self, watcher, stop_event, clock=time.time, zone=LOCAL, begin=begin_run, notifier=None):
         self.watcher = watcher  # config.ConfigWatcher
         self.stop_event = stop_event
         self._begin = begin
+        self.notifier = notifier
         self.clock = clock
         self.zone = zone
         self._begin_mutex = threading.Lock()
@@ -334,7 +335,7 @@ class App(object):
             run_id = busy[0].run_id
             return 409, {"error": "already_running", "message": "%s is already running" % busy[0].task,
                          "run_id": run_id, "status_url": "/runs/%s" % run_id}, None
-        job = Job(started, self.stop_event)
+        job = Job(started, self.stop_event, self.notifier)
         self.jobs = [j for j in self.jobs if j.is_alive()] + [job]
         job.start()
         first = started[0].run_id
@@ -353,32 +354,27 @@ class App(object):
 
     def status(self):
         config = self.watcher.current()
-        now = self.clock()
         runs = History.for_config(config, self.clock).runs()
-        tasks = []
-        for task in config.tasks:
-            item = task_overview(task, runs, now, self.zone, count=1)
-            item["next_run"] = format_local(item.pop("next_runs")[0], self.zone) if task.schedule else None
-            item["running"] = not task_lock(config, task.name).is_free()
-            tasks.append(item)
-        return {"tasks": tasks, "now": format_local(now, self.zone)}
+        return status_report(config, runs, self.clock(), self.zone,
+                             lambda name: not task_lock(config, name).is_free())
 
 
 class Job(threading.Thread):
     """Runs started runs one after another in the background."""
 
-    def __init__(self, started, stop_event):
+    def __init__(self, started, stop_event, notifier=None):
         super(Job, self).__init__(name="trigger-%s" % started[0].run_id)
         self.daemon = True
         self.started_runs = started
         self.stop_event = stop_event
+        self.notifier = notifier
         self.done = threading.Event()
 
     def run(self):
         try:
             for run in self.started_runs:
                 try:
-                    run.execute(stop_event=self.stop_event)
+                    run.execute(stop_event=self.stop_event, notifier=self.notifier)
                 except Exception:
                     logger.exception("run %s could not be recorded", run.run_id)
         finally:

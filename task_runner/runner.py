@@ -11,17 +11,21 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 
-from . import engine, errors, retention
+from . import engine, errors, retention, verify
 from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock
 from .logs import task_log
+from .notify import RunLogCapture
 from .schedule import LOCAL, format_local
 
 logger = logging.getLogger(__name__)
 
+# After a timeout, how long a copy gets to stop cleanly before it is abandoned.
+ABANDON_AFTER = 10.0
 ALREADY_RUNNING = "already_running"
 EXIT_CODES = {
     "success": errors.EXIT_OK,
@@ -94,47 +98,136 @@ class StartedRun(object):
         self.started, self.scheduled_for = started, scheduled_for
         self.clock, self.zone = clock, zone
 
-    def execute(self, stop_event=None, progress=None):
+    def execute(self, stop_event=None, progress=None, notifier=None, ops=engine.OPS):
+        """Make the snapshot and record the result; returns an Outcome.
+        ``notifier`` (notify.Notifier) hears of the start and the end."""
         task, clock, zone, history = self.task, self.clock, self.zone, self._history
         log = task_log(logger, task.name)
-        run_id, started = self.run_id, self.started
+        run_id = self.run_id
+        capture = RunLogCapture(task.name)
+        package_logger = logging.getLogger("task_runner")
+        package_logger.addHandler(capture)
+        self._hung = False
         try:
             log.info("run %s started (trigger: %s%s): %s -> %s", run_id, self.trigger,
                      "" if self.scheduled_for is None else ", for " + format_local(self.scheduled_for, zone, " "),
                      task.src, task.dest)
-            fields = {}
+            if notifier is not None:
+                notifier.run_started(self.record)
             try:
-                result = engine.make_snapshot(task, started, zone, stop_event, log, progress=progress)
-                status = "partial" if result.error_count else "success"
-                seconds = clock() - started
-                message = summary(result, seconds)
-                if result.error_count:
-                    message += " (see errors)"
-                fields = dict(snapshot=result.snapshot, files=result.files, bytes=result.bytes,
-                              copied=result.copied, linked=result.linked, bytes_copied=result.bytes_copied,
-                              skipped=result.error_count, seconds=round(seconds, 3),
-                              errors=result.errors, warnings=result.warnings)
-                if task.keep is not None:
-                    fields["deleted"] = retention.apply(task.dest, task.keep, log)
-            except Interrupted as exc:
-                status, message = "interrupted", str(exc)
-            except BackupError as exc:
-                status, message = "failed", str(exc)
+                status, message, fields = self._copy(stop_event, progress, ops, log)
             except KeyboardInterrupt:
                 history.finish_run(run_id, status="interrupted", finished=format_local(clock(), zone),
                                    message="stopped by Ctrl+C")
                 raise
-            except Exception as exc:  # a bug must not leave the run marked running
-                log.exception("run %s failed with an internal error", run_id)
-                status, message = "failed", "internal error: %s: %s" % (type(exc).__name__, exc)
             record = history.finish_run(run_id, status=status, finished=format_local(clock(), zone),
                                         message=message, **fields)
             level = logging.INFO if status == "success" else (
                 logging.WARNING if status in ("partial", "interrupted") else logging.ERROR)
             log.log(level, "run %s %s: %s", run_id, status, message)
+            if notifier is not None:
+                notifier.run_finished(record, list(capture.lines))
             return Outcome(task.name, status, run_id, message, record)
         finally:
-            self._lock.release()
+            package_logger.removeHandler(capture)
+            if not self._hung:
+                self._lock.release()
+
+    def _snapshot(self, stop_event, progress, ops, log):
+        """Run the engine (and retention, and verify); (status, message, fields)."""
+        task, started = self.task, self.started
+        try:
+            result = engine.make_snapshot(task, started, self.zone, stop_event, log, ops=ops, progress=progress)
+        except Interrupted as exc:
+            return "interrupted", str(exc), {}
+        except BackupError as exc:
+            return "failed", str(exc), {}
+        except Exception as exc:  # a bug must not leave the run marked running
+            log.exception("run %s failed with an internal error", self.run_id)
+            return "failed", "internal error: %s: %s" % (type(exc).__name__, exc), {}
+        status = "partial" if result.error_count else "success"
+        seconds = self.clock() - started
+        message = summary(result, seconds)
+        if result.error_count:
+            message += " (see errors)"
+        fields = dict(snapshot=result.snapshot, files=result.files, bytes=result.bytes,
+                      copied=result.copied, linked=result.linked, bytes_copied=result.bytes_copied,
+                      skipped=result.error_count, seconds=round(seconds, 3),
+                      errors=result.errors, warnings=result.warnings)
+        if task.verify:
+            fields["verify"] = _verify_new(task, result.snapshot, log)
+            if fields["verify"].get("ok") is False:
+                message += "; verify found %d difference(s)" % fields["verify"]["differences_count"]
+        if task.keep is not None:
+            fields["deleted"] = retention.apply(task.dest, task.keep, log)
+        return status, message, fields
+
+    def _copy(self, stop_event, progress, ops, log):
+        """_snapshot, under ``task.timeout_minutes`` when set. A copy that
+        does not stop when asked (a hung network share) is abandoned: the
+        run is recorded failed and the task's lock is released only when
+        that copy finally ends, so nothing else writes into its folder."""
+        minutes = self.task.timeout_minutes
+        if minutes is None:
+            return self._snapshot(stop_event, progress, ops, log)
+        timed_out = threading.Event()
+        either = _AnyEvent(stop_event, timed_out)
+        box, handoff = {}, threading.Lock()
+
+        def work():
+            try:
+                box["result"] = self._snapshot(either, progress, ops, log)
+            finally:
+                with handoff:
+                    box["done"] = True
+                    if self._hung:
+                        self._lock.release()
+                        log.warning("run %s: the abandoned copy has ended", self.run_id)
+
+        worker = threading.Thread(target=work, name="run-%s" % self.run_id)
+        worker.daemon = True
+        worker.start()
+        worker.join(minutes * 60)
+        if worker.is_alive():
+            timed_out.set()
+            worker.join(ABANDON_AFTER)
+        with handoff:
+            if not box.get("done"):
+                self._hung = True
+                return ("failed", "timed out after %s minutes; the copy did not stop (a hung drive or "
+                        "network share?) and was abandoned" % _minutes(minutes), {})
+        status, message, fields = box["result"]
+        if timed_out.is_set() and status == "interrupted" and not (stop_event and stop_event.is_set()):
+            return "failed", "timed out after %s minutes" % _minutes(minutes), {}
+        return status, message, fields
+
+
+class _AnyEvent(object):
+    """Set when any of the events is set (only is_set() is needed)."""
+
+    def __init__(self, *events):
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self):
+        return any(e.is_set() for e in self.events)
+
+
+def _minutes(value):
+    return ("%d" % value) if float(value).is_integer() else ("%g" % value)
+
+
+def _verify_new(task, snapshot, log):
+    try:
+        result = verify.verify_task(task, snapshot=snapshot, log=log)
+    except BackupError as exc:
+        return {"ok": None, "message": str(exc)}
+    if not result.ok:
+        log.warning("verify: the new snapshot differs from the source in %d place(s) (the source may "
+                    "have changed during the backup): %s", len(result.differences),
+                    "; ".join(result.differences[:5]))
+    return {"ok": result.ok, "checked": result.checked, "missing": result.missing, "extra": result.extra,
+            "changed": result.changed, "differences_count": result.missing + result.extra + result.changed,
+            "differences": result.differences}
 
 
 def _running_record(history, task_name, wait, clock=time.monotonic):
@@ -173,21 +266,24 @@ def begin_run(config, task, trigger, scheduled_for=None, clock=time.time, zone=L
 
 
 def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_event=None, zone=LOCAL,
-             progress=None):
+             progress=None, notifier=None, ops=engine.OPS):
     """Run ``task`` now and return an Outcome.
 
     ``trigger`` is one of history.TRIGGERS; ``scheduled_for`` the occurrence
     (epoch seconds) this run is for, or None. ``stop_event`` (a
     threading.Event) interrupts the run cleanly when set; ``progress(stats,
-    rel)`` is called after each file. After a success or partial run the
-    snapshots beyond ``task.keep`` are deleted. Never raises for a failed
+    rel)`` is called after each file; ``notifier`` hears of the start and
+    the end; ``ops`` is the engine's I/O seam (tests inject faults there).
+    After a success or partial run the new snapshot is verified when
+    ``task.verify`` and the snapshots beyond ``task.keep`` are deleted.
+    Never raises for a failed
     backup: failures are outcomes. HistoryError propagates when the history
     cannot be written at all.
     """
     started = begin_run(config, task, trigger, scheduled_for, clock, zone)
     if isinstance(started, Outcome):
         return started
-    return started.execute(stop_event=stop_event, progress=progress)
+    return started.execute(stop_event=stop_event, progress=progress, notifier=notifier, ops=ops)
 
 
 def preview_task(task, clock=time.time, zone=LOCAL):

@@ -68,6 +68,24 @@ class LoadTest(TempDirTestCase):
         self.assertIn('http: unknown key "prot": did you mean "port"?', problems)
         self.assertIn("set both tls_cert and tls_key", problems)
 
+    def test_notify_section_and_task_keys(self):
+        config = load_config(self.write_config({
+            "tasks": [{"src": "a", "dest": "b", "timeout_minutes": 90, "verify": True}],
+            "notify": {"on": "always", "webhook": "https://example.com/hook", "email": {
+                "smtp_host": "smtp.example.com", "from": "b@example.com", "to": ["me@example.com"]}}}))
+        self.assertEqual((config.tasks[0].timeout_minutes, config.tasks[0].verify), (90, True))
+        self.assertEqual(config.notify.on, "always")
+        self.assertEqual((config.notify.email.smtp_port, config.notify.email.starttls), (587, True))
+        self.assertEqual(config.notify.email.sender, "b@example.com")
+        problems = "\n".join(self.problems({"tasks": [{"src": "a", "dest": "b", "timeout_minutes": 0}],
+                                            "notify": {"on": "sometimes", "ping_url": "hc-ping.com/x",
+                                                       "email": {"smtp_host": "h", "to": "me"}}}))
+        self.assertIn("timeout_minutes: must be a number above 0, got 0", problems)
+        self.assertIn('notify.on: must be one of failure, always, got "sometimes"', problems)
+        self.assertIn("notify.ping_url: must be an http:// or https:// address", problems)
+        self.assertIn('notify.email: missing required key "from"', problems)
+        self.assertIn("notify.email.to: must be a list of e-mail addresses", problems)
+
     def test_every_problem_reported_at_once_with_its_path(self):
         problems = self.problems({"tasks": [
             {"name": "MD1", "src": "a", "dest": "b", "timestamp": "1 23:56"},

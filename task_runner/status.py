@@ -1,0 +1,84 @@
+"""One status view of every task, for --status and GET /status.
+
+Per task: schedule in words, next run, last run and status, last success
+and how long ago, snapshot count and the newest snapshot, free space on the
+destination's drive, whether it is running, and plain warnings when
+something needs attention.
+"""
+
+import os
+import shutil
+
+from . import engine
+from .history import run_time
+from .plan import task_overview
+from .schedule import format_local
+
+DAY = 86400.0
+LOW_SPACE_PERCENT = 10
+
+
+def _free_space(dest, disk_usage):
+    """(free bytes, free percent) of the drive holding ``dest`` (or its
+    nearest existing parent); None when even the drive is missing."""
+    path = dest
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    if os.path.normpath(path) != os.path.normpath(dest) and path != os.path.dirname(os.path.normpath(dest)):
+        return None  # the drive or share itself is missing (unplugged)
+    try:
+        usage = disk_usage(path)
+    except OSError:
+        return None
+    return usage.free, (100.0 * usage.free / usage.total) if usage.total else 0.0
+
+
+def warnings_for(task, item, now, zone, free):
+    """Plain sentences about what needs attention (pure)."""
+    out = []
+    last_ok = item["last_success"]
+    last = item["last_run"]
+    if task.schedule is not None:
+        if last_ok is None:
+            out.append("no successful backup yet")
+        else:
+            # The newest scheduled run has not succeeded for over a day
+            # (retries have had their chance): say how old the backup is.
+            latest = task.schedule.latest_at_or_before(now, zone)
+            last_ok_at = run_time(last_ok, "started") or now
+            if latest is not None and last_ok_at < latest and now - latest > DAY:
+                out.append("no successful backup for %d days" % ((now - last_ok_at) // DAY))
+    if last is not None and last.get("status") == "failed":
+        out.append("the last run failed: %s" % (last.get("message") or "see the log"))
+    if free is None:
+        out.append("the destination drive was not found: is it plugged in?")
+    elif free[1] < LOW_SPACE_PERCENT:
+        out.append("destination drive has %d%% free" % free[1])
+    return out
+
+
+def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage):
+    item = task_overview(task, runs, now, zone, count=1)
+    nxt = item.pop("next_runs")
+    item["next_run"] = format_local(nxt[0], zone) if nxt else None
+    item["running"] = running
+    last_ok = item["last_success"]
+    started = run_time(last_ok, "started") if last_ok else None
+    item["last_success_days_ago"] = None if started is None else round((now - started) / DAY, 1)
+    snaps = engine.list_snapshots(task.dest)
+    item["snapshots"] = len(snaps)
+    item["newest_snapshot"] = os.path.join(task.dest, snaps[-1]) if snaps else None
+    free = _free_space(task.dest, disk_usage)
+    item["free_bytes"] = None if free is None else free[0]
+    item["free_percent"] = None if free is None else round(free[1], 1)
+    item["warnings"] = warnings_for(task, item, now, zone, free)
+    return item
+
+
+def status_report(config, runs, now, zone, is_running):
+    """Every task's status; ``is_running(task_name)`` tells from the locks."""
+    return {"now": format_local(now, zone),
+            "tasks": [task_status(config, t, runs, now, zone, is_running(t.name)) for t in config.tasks]}

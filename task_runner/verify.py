@@ -1,0 +1,149 @@
+"""Verify: compare the newest snapshot (folder or zip) with the source.
+
+Cheap mode compares what is there, sizes and modification times (to within
+2 seconds, the resolution of ZIP and FAT); ``deep`` also compares contents
+by SHA-256, streamed. Excludes apply as in a backup.
+"""
+
+import collections
+import hashlib
+import logging
+import os
+import stat
+import time
+import zipfile
+
+from . import engine, osutil
+from .errors import BackupError
+from .excludes import Matcher
+
+logger = logging.getLogger(__name__)
+
+MAX_LISTED = 20
+MTIME_SLACK = 2.0
+
+VerifyResult = collections.namedtuple("VerifyResult", "snapshot checked missing extra changed differences")
+
+
+def _ok(result):
+    return not (result.missing or result.extra or result.changed)
+
+
+VerifyResult.ok = property(_ok)
+
+
+def _digest_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(engine.CHUNK), b""):
+            h.update(block)
+    return h.digest()
+
+
+def _digest_stream(stream):
+    h = hashlib.sha256()
+    for block in iter(lambda: stream.read(engine.CHUNK), b""):
+        h.update(block)
+    return h.digest()
+
+
+class _Compare(object):
+    def __init__(self):
+        self.checked = self.missing = self.extra = self.changed = 0
+        self.differences = []
+
+    def note(self, kind, rel, detail=""):
+        setattr(self, kind, getattr(self, kind) + 1)
+        if len(self.differences) < MAX_LISTED:
+            self.differences.append("%s: %s%s" % (kind, rel.replace(os.sep, "/"), detail))
+
+
+def verify_task(task, deep=False, snapshot=None, log=logger):
+    """Compare ``task.src`` with ``snapshot`` (default: the newest complete
+    snapshot of ``task.dest``). BackupError when there is nothing to compare."""
+    if snapshot is None:
+        names = engine.list_snapshots(task.dest)
+        if not names:
+            raise BackupError("%s has no complete snapshot to verify" % task.dest)
+        snapshot = os.path.join(task.dest, names[-1])
+    if not os.path.isdir(task.src):
+        raise BackupError("source folder %s not found: is the drive connected?" % task.src)
+    cmp = _Compare()
+    stats = engine.Stats(log)
+    walk = engine._Walk(osutil.long_path(task.src), Matcher(task.exclude or ()), stats, lambda: None)
+    if snapshot.endswith(".zip"):
+        _against_zip(walk, snapshot, deep, cmp)
+    else:
+        _against_folder(walk, osutil.long_path(snapshot), osutil.long_path(task.src), deep, cmp)
+    return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences)
+
+
+def _against_folder(walk, snap, src_root, deep, cmp):
+    sep = os.sep
+    for kind, rel, entry, st in walk.events():
+        if kind == "end":
+            continue
+        cmp.checked += 1
+        try:
+            other = os.lstat(snap + sep + rel)
+        except OSError:
+            cmp.note("missing", rel)
+            continue
+        if kind == "dir":
+            if not stat.S_ISDIR(other.st_mode):
+                cmp.note("changed", rel, " (a folder in the source)")
+        elif kind == "link":
+            if not stat.S_ISLNK(other.st_mode) or os.readlink(snap + sep + rel) != os.readlink(entry.path):
+                cmp.note("changed", rel, " (symbolic link)")
+        elif not stat.S_ISREG(other.st_mode):
+            cmp.note("changed", rel, " (not a file in the snapshot)")
+        elif other.st_size != st.st_size:
+            cmp.note("changed", rel, " (size %d in the source, %d in the snapshot)" % (st.st_size, other.st_size))
+        elif abs(other.st_mtime - st.st_mtime) >= MTIME_SLACK:
+            cmp.note("changed", rel, " (modification time)")
+        elif deep and _digest_file(entry.path) != _digest_file(snap + sep + rel):
+            cmp.note("changed", rel, " (contents)")
+    # Extra: in the snapshot, not in the source.
+    for folder, dirs, files in os.walk(snap):
+        for name in dirs + files:
+            full = os.path.join(folder, name)
+            rel = full[len(snap) + 1:]
+            if not os.path.lexists(src_root + sep + rel):
+                cmp.note("extra", rel)
+                if name in dirs:
+                    dirs.remove(name)
+
+
+def _zip_time(info):
+    return time.mktime(info.date_time + (0, 0, -1))
+
+
+def _against_zip(walk, path, deep, cmp):
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BackupError("cannot read the archive %s: %s" % (path, exc))
+    with zf:
+        infos = {i.filename.rstrip("/"): i for i in zf.infolist()}
+        seen = set()
+        for kind, rel, entry, st in walk.events():
+            if kind == "end":
+                continue
+            cmp.checked += 1
+            name = rel.replace(os.sep, "/")
+            seen.add(name)
+            info = infos.get(name)
+            if info is None:
+                cmp.note("missing", rel)
+            elif kind in ("file",):
+                if info.file_size != st.st_size:
+                    cmp.note("changed", rel, " (size %d in the source, %d in the archive)"
+                             % (st.st_size, info.file_size))
+                elif st.st_mtime >= 315532800 and abs(_zip_time(info) - st.st_mtime) >= MTIME_SLACK:
+                    cmp.note("changed", rel, " (modification time)")  # before 1980 ZIP cannot tell
+                elif deep:
+                    with zf.open(info) as stream:
+                        if _digest_stream(stream) != _digest_file(entry.path):
+                            cmp.note("changed", rel, " (contents)")
+        for name in sorted(set(infos) - seen):
+            cmp.note("extra", name)
