@@ -187,8 +187,10 @@ class History(object):
             doc, task=task, trigger=trigger, started=at, finished=at,
             scheduled_for=scheduled_for, status="skipped", message=message))
 
-    def finish_run(self, run_id, **fields):
-        """Update run ``run_id`` with ``fields`` (status, finished, counts...)."""
+    def finish_run(self, run_id, started_record=None, **fields):
+        """Update run ``run_id`` with ``fields`` (status, finished, counts...).
+        If the record is gone (the file was found corrupt and replaced while
+        the run went on), it is written again from ``started_record``."""
         if "errors" in fields:
             fields["errors"] = list(fields["errors"])[:MAX_ERRORS]
 
@@ -197,10 +199,11 @@ class History(object):
                 if run["id"] == run_id:
                     run.update(fields)
                     return dict(run)
-            # Trimmed away or the file was replaced meanwhile: keep the result.
-            record = dict(fields, id=run_id)
+            record = dict(started_record or {"task": "?", "trigger": None, "started": None})
+            record.update(fields, id=run_id)
             doc["runs"].append(record)
-            return record
+            doc["next_id"] = max(doc["next_id"], run_id + 1)
+            return dict(record)
         return self.update(mutate)
 
     def mark_interrupted(self, task, finished, message):

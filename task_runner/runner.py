@@ -117,11 +117,11 @@ class StartedRun(object):
             try:
                 status, message, fields = self._copy(stop_event, progress, ops, log)
             except KeyboardInterrupt:
-                history.finish_run(run_id, status="interrupted", finished=format_local(clock(), zone),
-                                   message="stopped by Ctrl+C")
+                history.finish_run(run_id, self.record, status="interrupted",
+                                   finished=format_local(clock(), zone), message="stopped by Ctrl+C")
                 raise
-            record = history.finish_run(run_id, status=status, finished=format_local(clock(), zone),
-                                        message=message, **fields)
+            record = history.finish_run(run_id, self.record, status=status,
+                                        finished=format_local(clock(), zone), message=message, **fields)
             level = logging.INFO if status == "success" else (
                 logging.WARNING if status in ("partial", "interrupted") else logging.ERROR)
             log.log(level, "run %s %s: %s", run_id, status, message)

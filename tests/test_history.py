@@ -67,6 +67,17 @@ class HistoryTest(TempDirTestCase):
         self.assertEqual(self.history.mark_interrupted("U", "2026-11-27T12:00:00+00:00", "gone"), 1)
         self.assertEqual(last_run(self.history.runs(), "U")["status"], "interrupted")
 
+    def test_finish_after_the_file_was_replaced(self):
+        rec = self.history.start_run("T", "manual", "2026-11-27T10:00:00+00:00")
+        with open(self.file, "w") as f:
+            f.write("{corrupt")  # found corrupt while the run went on
+        with self.assertLogs("task_runner.history", "ERROR"):
+            done = self.history.finish_run(rec["id"], rec, status="success")
+        self.assertEqual((done["task"], done["status"], done["started"]), ("T", "success", rec["started"]))
+        runs = self.history.runs()  # and the file is valid history, not "corrupt" again
+        self.assertEqual([(r["id"], r["task"]) for r in runs], [(rec["id"], "T")])
+        self.assertGreater(self.history.start_run("T", "manual", "x")["id"], rec["id"])
+
     def test_skipped_record(self):
         rec = self.history.add_skipped("T", "missed", "2026-11-27T10:00:00+00:00",
                                        "2026-11-01T23:56:00+00:00", "too old")
