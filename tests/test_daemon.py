@@ -6,7 +6,7 @@ import unittest
 from task_runner.daemon import Daemon
 from task_runner.history import History
 from task_runner.runner import run_task
-from task_runner.schedule import LOCAL, format_local
+from task_runner.schedule import LOCAL
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 OCC = ts("2026-12-01T23:56:00+00:00")

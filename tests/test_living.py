@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import unittest
-import zipfile
 
 from task_runner import engine, runner, startup
 from task_runner.config import EmailConfig, NotifyConfig

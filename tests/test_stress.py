@@ -1,6 +1,5 @@
 """Crashes, concurrency and injected faults (POSIX and Windows lanes)."""
 
-import errno
 import http.client
 import json
 import os
