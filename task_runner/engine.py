@@ -265,6 +265,14 @@ class _Writer(object):
                 self.stats.skip(rel, _reason(exc))
                 return None
 
+    def read_link(self, entry, rel):
+        """The target of symbolic link ``entry``, or None (skipped)."""
+        try:
+            return os.readlink(entry.path)
+        except OSError as exc:
+            self.stats.skip(rel, _reason(exc))
+            return None
+
     def counted(self, rel, st, copied):
         if copied != st.st_size:
             self.stats.warn("%s: size changed while it was copied (%d -> %d bytes)"
@@ -415,10 +423,8 @@ class FolderWriter(_Writer):
         self.link_or_copy(rel, entry, st)
 
     def link(self, rel, entry, st):
-        try:
-            target = os.readlink(entry.path)
-        except OSError as exc:
-            self.stats.skip(rel, _reason(exc))
+        target = self.read_link(entry, rel)
+        if target is None:
             return
         dst = os.path.join(self.root, rel)
         try:
@@ -502,10 +508,8 @@ class ZipWriter(_Writer):
         self.counted(rel, st, copied)
 
     def link(self, rel, entry, st):
-        try:
-            target = os.readlink(entry.path)
-        except OSError as exc:
-            self.stats.skip(rel, _reason(exc))
+        target = self.read_link(entry, rel)
+        if target is None:
             return
         info = self._info(rel, st)
         info.compress_type = zipfile.ZIP_STORED

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 import unittest
@@ -133,5 +132,11 @@ class TZMixin(object):
             self.skipTest("no tz database for %s on this machine" % name)
 
 
-def python():
-    return sys.executable
+def wait_for(predicate, timeout=30, interval=0.02):
+    """Poll ``predicate`` until it is true (True) or ``timeout`` passes (False)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

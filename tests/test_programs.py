@@ -10,7 +10,7 @@ import unittest
 
 from task_runner.history import History
 from task_runner.runner import task_lock
-from tests.helpers import ROOT, TempDirTestCase
+from tests.helpers import ROOT, TempDirTestCase, wait_for
 
 PY = sys.executable
 
@@ -181,15 +181,6 @@ class InterruptTest(ProgramTestCase):
                 self.assertEqual(run["status"], "interrupted")
                 self.assertIn("stopped on request", run["message"])
                 os.rmdir(self.path("dest"))
-
-
-def wait_for(predicate, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 class RunnerProgramTest(ProgramTestCase):

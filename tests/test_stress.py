@@ -17,7 +17,7 @@ from task_runner.daemon import Daemon
 from task_runner.errors import BackupError
 from task_runner.history import History
 from task_runner.http_api import App, Server
-from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
+from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts, wait_for
 
 BACKUP_NOW = os.path.join(ROOT, "backup_now.py")
 BIG = 2 * 1024 ** 3  # sparse: costs no disk until copied, slow enough to be caught mid-copy
@@ -30,15 +30,6 @@ def tree_contents(root):
             full = os.path.join(folder, name)
             out[os.path.relpath(full, root)] = os.path.getsize(full)
     return out
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 class KillTest(TempDirTestCase):
