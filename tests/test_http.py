@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -340,7 +341,32 @@ class NoTokenTest(HttpTestCase):
         self.assertEqual((status, body["status"]), (200, "success"))
 
 
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
 class ProgramTest(TempDirTestCase):
+    def test_https_and_a_stalled_handshake(self):
+        port = self.free_port()
+        self.cfg = self.make_config(http={"port": port, "tls_cert": os.path.join(DATA, "tls_cert.pem"),
+                                          "tls_key": os.path.join(DATA, "tls_key.pem")})
+        proc = self.start()
+        self.wait_listening(port, proc)
+        stalled = socket.create_connection(("127.0.0.1", port))  # never sends a ClientHello
+        try:
+            ctx = ssl.create_default_context(cafile=os.path.join(DATA, "tls_cert.pem"))
+            start = time.monotonic()
+            conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            self.assertEqual((resp.status, json.loads(resp.read().decode())), (200, {"status": "ok"}))
+            conn.close()
+            self.assertLess(time.monotonic() - start, 1.0)  # handshakes happen off the accept loop
+        finally:
+            stalled.close()
+            proc.kill()
+            proc.communicate()
+
+
     @unittest.skipIf(os.name == "nt", "SIGTERM cannot be sent to a console process on Windows")
     def test_sigterm_interrupts_a_running_backup_cleanly(self):
         port = self.free_port()
