@@ -336,7 +336,8 @@ class App(object):
             return 409, {"error": "already_running", "message": "%s is already running" % busy[0].task,
                          "run_id": run_id, "status_url": "/runs/%s" % run_id}, None
         job = Job(started, self.stop_event, self.notifier)
-        self.jobs = [j for j in self.jobs if j.is_alive()] + [job]
+        with self._begin_mutex:
+            self.jobs = [j for j in self.jobs if j.is_alive()] + [job]
         job.start()
         first = started[0].run_id
         data = {"status": "accepted", "run_id": first, "run_ids": [s.run_id for s in started],
