@@ -164,8 +164,9 @@ class Daemon(object):
             outcome = self._run(self.config, task, decision.trigger, scheduled_for=decision.occurrence,
                                 clock=self.clock, stop_event=self.stop_event, zone=self.zone,
                                 notifier=self.notifier)
-            self._ran = True
         except Exception:  # one failed task never stops the daemon
             log.exception("the run could not be started or recorded; trying again later")
             return False
-        return outcome.status != ALREADY_RUNNING
+        ran = outcome.status != ALREADY_RUNNING
+        self._ran = self._ran or ran
+        return ran

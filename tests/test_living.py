@@ -350,6 +350,13 @@ class OnceTest(TempDirTestCase):
         self.assertEqual(proc.returncode, 0)
         self.assertEqual(len(History.for_config(config).runs()), 1)  # nothing due the second time
 
+    def test_once_ends_when_the_task_is_busy_elsewhere(self):
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "00:00"}])
+        with runner.task_lock(config, "T"):  # another process is running it
+            from task_runner.daemon import Daemon
+            Daemon(config).run_once()  # returns instead of retrying for ever
+        self.assertEqual(History.for_config(config).runs(), [])
+
 
 if __name__ == "__main__":
     unittest.main()
