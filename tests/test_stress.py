@@ -179,7 +179,9 @@ class HistoryCrashTest(TempDirTestCase):
         rng = random.Random(7)
         for _ in range(6):
             proc = subprocess.Popen([sys.executable, "-c", HISTORY_WRITER, ROOT, path])
-            time.sleep(0.3 + rng.random() * 0.4)
+            # Kill it at a random moment once it is writing (start-up is slow under Wine).
+            self.assertTrue(wait_for(lambda: os.path.exists(path)))
+            time.sleep(0.2 + rng.random() * 0.8)
             proc.kill()
             proc.wait()
             with open(path, encoding="utf-8") as f:
