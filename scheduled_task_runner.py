@@ -22,9 +22,9 @@ from task_runner.history import History
 from task_runner.logs import setup_logging
 from task_runner.notify import Notifier
 from task_runner.plan import task_overview
-from task_runner.runner import human_bytes, task_lock
+from task_runner.runner import human_bytes
 from task_runner.schedule import LOCAL, format_local
-from task_runner.status import status_report
+from task_runner.status import current_report
 from task_runner import startup
 
 PROGRAM = "scheduled_task_runner"
@@ -85,9 +85,7 @@ def print_list(config, count, as_json):
 
 
 def print_status(config, as_json):
-    runs = History.for_config(config).runs()
-    report = status_report(config, runs, time.time(), LOCAL,
-                           lambda name: not task_lock(config, name).is_free())
+    report = current_report(config, time.time, LOCAL)
     if as_json:
         cli.print_json(report)
         return

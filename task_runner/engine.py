@@ -111,6 +111,15 @@ def newest_folder_snapshot(dest):
     return None
 
 
+def unchanged(old_st, st):
+    """True when the old snapshot's file can stand for the source file:
+    a regular file of the same size, time to the nanosecond and permissions.
+    When in doubt, copy."""
+    return (stat.S_ISREG(old_st.st_mode) and old_st.st_size == st.st_size
+            and old_st.st_mtime_ns == st.st_mtime_ns
+            and stat.S_IMODE(old_st.st_mode) == stat.S_IMODE(st.st_mode))
+
+
 def is_partial_name(name):
     return name.endswith(PARTIAL) and bool(SNAPSHOT_RE.match(name[:-len(PARTIAL)]))
 
@@ -329,11 +338,7 @@ class FolderWriter(_Writer):
             old_st = os.lstat(old)
         except OSError:
             return False
-        # When in doubt, copy: same size, same time to the nanosecond, same
-        # permissions, and a regular file.
-        if not (stat.S_ISREG(old_st.st_mode) and old_st.st_size == st.st_size
-                and old_st.st_mtime_ns == st.st_mtime_ns
-                and stat.S_IMODE(old_st.st_mode) == stat.S_IMODE(st.st_mode)):
+        if not unchanged(old_st, st):
             return False
         try:
             self.ops.link(old, dst)
@@ -561,9 +566,7 @@ class DryRunWriter(object):
                 old_st = os.lstat(os.path.join(self.previous, rel))
             except OSError:
                 pass
-        if (old_st is not None and stat.S_ISREG(old_st.st_mode) and old_st.st_size == st.st_size
-                and old_st.st_mtime_ns == st.st_mtime_ns
-                and stat.S_IMODE(old_st.st_mode) == stat.S_IMODE(st.st_mode)):
+        if old_st is not None and unchanged(old_st, st):
             self.stats.linked += 1
         else:
             self.stats.copied += 1

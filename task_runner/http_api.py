@@ -28,9 +28,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import osutil
 from .history import History
-from .runner import ALREADY_RUNNING, begin_run, task_lock
+from .runner import ALREADY_RUNNING, begin_run
 from .schedule import LOCAL
-from .status import status_report
+from .status import current_report
 
 logger = logging.getLogger(__name__)
 
@@ -354,10 +354,7 @@ class App(object):
         return History.for_config(self.watcher.current(), self.clock).get(wanted)
 
     def status(self):
-        config = self.watcher.current()
-        runs = History.for_config(config, self.clock).runs()
-        return status_report(config, runs, self.clock(), self.zone,
-                             lambda name: not task_lock(config, name).is_free())
+        return current_report(self.watcher.current(), self.clock, self.zone)
 
 
 class Job(threading.Thread):

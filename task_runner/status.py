@@ -10,8 +10,9 @@ import os
 import shutil
 
 from . import engine
-from .history import run_time
+from .history import History, run_time
 from .plan import task_overview
+from .runner import task_lock
 from .schedule import format_local
 
 DAY = 86400.0
@@ -76,6 +77,12 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     item["free_percent"] = None if free is None else round(free[1], 1)
     item["warnings"] = warnings_for(task, item, now, zone, free)
     return item
+
+
+def current_report(config, clock, zone):
+    """status_report from the history on disk and the task locks now."""
+    runs = History.for_config(config, clock).runs()
+    return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free())
 
 
 def status_report(config, runs, now, zone, is_running):
