@@ -71,8 +71,6 @@ class Matcher(object):
     def __bool__(self):
         return bool(self._names or self._paths)
 
-    __nonzero__ = __bool__
-
     def excluded(self, rel, name, is_dir):
         for regex, dirs_only in self._names:
             if (is_dir or not dirs_only) and regex.match(name):

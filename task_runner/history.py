@@ -22,8 +22,6 @@ from .schedule import parse_iso
 logger = logging.getLogger(__name__)
 
 VERSION = 1
-STATUSES = ("running", "success", "partial", "failed", "interrupted", "skipped")
-TRIGGERS = ("schedule", "missed", "retry", "manual", "http")
 MAX_ERRORS = 20
 # How long a writer waits for another process to finish its (short) write.
 LOCK_TIMEOUT = 30

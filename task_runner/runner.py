@@ -269,7 +269,7 @@ def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_ev
              progress=None, notifier=None, ops=engine.OPS):
     """Run ``task`` now and return an Outcome.
 
-    ``trigger`` is one of history.TRIGGERS; ``scheduled_for`` the occurrence
+    ``trigger`` is schedule, missed, retry, manual or http; ``scheduled_for`` the occurrence
     (epoch seconds) this run is for, or None. ``stop_event`` (a
     threading.Event) interrupts the run cleanly when set; ``progress(stats,
     rel)`` is called after each file; ``notifier`` hears of the start and

@@ -19,17 +19,13 @@ from .excludes import Matcher
 
 logger = logging.getLogger(__name__)
 
-MAX_LISTED = 20
 MTIME_SLACK = 2.0
 
-VerifyResult = collections.namedtuple("VerifyResult", "snapshot checked missing extra changed differences")
 
-
-def _ok(result):
-    return not (result.missing or result.extra or result.changed)
-
-
-VerifyResult.ok = property(_ok)
+class VerifyResult(collections.namedtuple("VerifyResult", "snapshot checked missing extra changed differences")):
+    @property
+    def ok(self):
+        return not (self.missing or self.extra or self.changed)
 
 
 def _digest_file(path):
@@ -54,7 +50,7 @@ class _Compare(object):
 
     def note(self, kind, rel, detail=""):
         setattr(self, kind, getattr(self, kind) + 1)
-        if len(self.differences) < MAX_LISTED:
+        if len(self.differences) < engine.MAX_LISTED:
             self.differences.append("%s: %s%s" % (kind, rel.replace(os.sep, "/"), detail))
 
 
