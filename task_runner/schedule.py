@@ -21,17 +21,21 @@ import time
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 _ONE_DAY = datetime.timedelta(days=1)
-# How far to look for an occurrence: "0 0 29 2 *" can be 8 years away
-# (2096 -> 2104), so nine years covers every expression that can match.
-HORIZON_DAYS = 366 * 9
+# How far to look for an occurrence. Dates repeat their weekdays every 28
+# years (a leap day on a Monday: "0 0 29 2 mon" under the AND rule of
+# "*/n"); a skipped century leap year (2100) can stretch that gap to 40.
+HORIZON_DAYS = 366 * 41
+# Whether an expression can match at all is checked over one whole cycle.
+_CYCLE_YEARS = range(2000, 2028)
 
 DAY_NAMES = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
 MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july",
                "august", "september", "october", "november", "december"]
 _SHORT_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 
-_TIME_RE = r"(\d{1,2}):(\d{2})"
-_MONTHLY_RE = re.compile(r"^(\d{1,2})\s+" + _TIME_RE + r"$")
+# ASCII digits only: "\d" would also take "\u00b2" or full-width digits.
+_TIME_RE = r"([0-9]{1,2}):([0-9]{2})"
+_MONTHLY_RE = re.compile(r"^([0-9]{1,2})\s+" + _TIME_RE + r"$")
 _DAILY_RE = re.compile(r"^" + _TIME_RE + r"$")
 _WEEKLY_RE = re.compile(r"^([A-Za-z]+(?:\s*,\s*[A-Za-z]+)*)\s+" + _TIME_RE + r"$")
 
@@ -77,8 +81,8 @@ def format_local(ts, zone, sep="T"):
     return "%s%s%02d:%02d" % (local_datetime(ts, zone).isoformat(sep), sign, hours, minutes)
 
 
-_ISO_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
-                     r"(?:(Z)|([+-])(\d\d):?(\d\d))$")
+_ISO_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
+                     r"(?:(Z)|([+-])([0-9]{2}):?([0-9]{2}))$")
 
 
 def parse_iso(text):
@@ -256,9 +260,12 @@ _CRON_FIELDS = [
 ]
 
 
+_DIGITS = re.compile(r"^[0-9]+$")
+
+
 def _cron_value(token, field):
     name, low, high, names, first = field
-    if token.isdigit():
+    if _DIGITS.match(token):
         value = int(token)
     else:
         index = _name_index(token, names) if names else None
@@ -280,7 +287,7 @@ def _cron_field(text, field):
         base, _, step_text = part.partition("/")
         step = 1
         if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not _DIGITS.match(step_text) or int(step_text) == 0:
                 raise ScheduleError("%s: step must be a whole number >= 1, got %r" % (name, step_text))
             step = int(step_text)
         if base == "*":
@@ -306,9 +313,10 @@ def _parse_cron(text):
     minutes, hours, doms, months, dows = fields
     rule = Rule(text, "cron", minutes, hours, doms, months, dows,
                 dom_star=parts[2].startswith("*"), dow_star=parts[4].startswith("*"))
-    if not any(rule.matches_date(datetime.date(2000, m, d))
-               for m in rule.months for d in range(1, calendar.monthrange(2000, m)[1] + 1)):
-        raise ScheduleError("%r never matches a real date (no month has that day)" % text)
+    if not any(rule.matches_date(datetime.date(y, m, d)) for y in _CYCLE_YEARS
+               for m in rule.months for d in range(1, calendar.monthrange(y, m)[1] + 1)):
+        raise ScheduleError("%r never matches a real date (no month has that day%s)"
+                            % (text, "" if rule.dow_star else " on those weekdays"))
     return rule
 
 

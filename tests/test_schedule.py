@@ -21,11 +21,21 @@ class ParseErrorsTest(unittest.TestCase):
         ("5-1 * * * *", "runs backwards"),
         ("0 0 30 2 *", "never matches"),
         ("0 0 * foo *", "'foo' is not a number or an English name"),
+        ("\u00b2 * * * *", "minute: '\u00b2' is not a number"),
+        ("*/\u0661 * * * *", "step must be a whole number >= 1, got '\u0661'"),
+        ("\uff11\uff12:00", "is not a schedule"),  # full-width digits
+        ("1 \uff11\uff12:00", "is not a schedule"),
+        ("0 0 31 4 mon-fri", None),  # valid: the classic OR rule matches weekdays of April
+        ("0 0 */14 2 mon", None),  # valid: the 29th of February on a Monday (2044)
+        ("0 0 30 2 */2", "never matches"),
     ]
 
     def test_errors_name_the_problem(self):
         for text, expected in self.CASES:
             with self.subTest(text=text):
+                if expected is None:
+                    parse_schedule(text)
+                    continue
                 with self.assertRaises(ScheduleError) as ctx:
                     parse_schedule(text)
                 self.assertIn(expected, str(ctx.exception))
@@ -180,6 +190,31 @@ class DescribeTest(unittest.TestCase):
         for text, words in cases:
             with self.subTest(text=text):
                 self.assertEqual(parse_schedule(text).describe(), words)
+
+
+
+class RareCronTest(unittest.TestCase):
+    """Valid expressions that match only some years must work for ever."""
+
+    CASES = [
+        # (expression, after, next occurrence): checked against cronie.
+        ("0 0 */14 1 mon", "2026-01-01T00:00:00+00:00", "2029-01-01T00:00:00+00:00"),
+        ("0 0 */12 12 sun", "2027-01-01T00:00:00+00:00", "2030-12-01T00:00:00+00:00"),
+        ("0 0 */14 3 wed", "2034-04-01T00:00:00+00:00", "2045-03-01T00:00:00+00:00"),
+        ("0 0 29 2 *", "2096-03-01T00:00:00+00:00", "2104-02-29T00:00:00+00:00"),
+        # */n in a day field counts as unrestricted (the AND rule), like "*":
+        ("0 0 */10 * fri", "2026-11-27T00:00:00+00:00", "2026-12-11T00:00:00+00:00"),
+        # N/step runs from N to the end of the field:
+        ("5/20 3 * * *", "2026-11-27T03:06:00+00:00", "2026-11-27T03:25:00+00:00"),
+        ("5/20 3 * * *", "2026-11-27T03:45:00+00:00", "2026-11-28T03:05:00+00:00"),
+        ("0 0 5-5 * *", "2026-11-27T00:00:00+00:00", "2026-12-05T00:00:00+00:00"),
+    ]
+
+    def test_table(self):
+        for text, after, expected in self.CASES:
+            with self.subTest(text=text, after=after):
+                found = parse_schedule(text).next_after(ts(after), UTC)
+                self.assertEqual(format_local(found, UTC), expected)
 
 
 if __name__ == "__main__":
