@@ -58,6 +58,7 @@ class Daemon(object):
         self._expected_wake = None
         self._last_reason = {}
         self._ran = False
+        self._future_warned = False
 
     @property
     def config(self):
@@ -123,6 +124,7 @@ class Daemon(object):
             if reap_stale_runs(config, history, runs, self.clock, self.zone):
                 runs = history.runs()
         wake = now + self.max_sleep
+        self._warn_future(runs, now)
         for task in config.tasks:
             decision = planning.plan_task(task, runs_of(runs, task.name), now, self.zone,
                                           config.missed_task_days, config.retry_minutes,
@@ -139,6 +141,14 @@ class Daemon(object):
                 return 0.0
             wake = min(wake, now + self.recheck)  # look again soon, try the next task now
         return max(0.0, wake - now)
+
+    def _warn_future(self, runs, now):
+        future = planning.runs_from_the_future(runs, now)
+        if future and not self._future_warned:
+            logger.warning("the history holds %d run(s) that started after now (the newest at %s): "
+                           "the clock was wrong then or is wrong now. They do not count as done; "
+                           "scheduled runs go on as usual", len(future), future[-1].get("started"))
+        self._future_warned = bool(future)
 
     def _note(self, task, decision):
         if self._last_reason.get(task.name) != decision.reason:

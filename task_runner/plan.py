@@ -13,6 +13,9 @@ The one rule (README, "Catch-up and retries"):
   (trigger ``schedule``). One at or before it is seen for the first time:
   it runs (``missed``) when at most ``missed_task_days`` old, otherwise one
   ``skipped`` record says so.
+* A run that started later than ``now`` (beyond FUTURE_SLACK) was recorded
+  under a wrong clock since corrected: it satisfies nothing, so a clock
+  that once read 2030 cannot silence the schedule until 2030.
 * A ``failed`` or ``interrupted`` attempt leaves the occurrence unsatisfied;
   it is retried every ``retry_minutes`` while within the window
   (``retry``). When the window closes, one ``skipped`` record says so.
@@ -30,6 +33,8 @@ trigger: the trigger of the run or skipped record. occurrence: the scheduled ins
 reason: a sentence for the log. wake_at: when to look at this task again."""
 
 RUN, SKIP, WAIT = "run", "skip", "wait"
+# Clocks of two programs on one machine agree to well within this.
+FUTURE_SLACK = 300.0
 _DONE = ("success", "partial")
 _ATTEMPTS = ("failed", "interrupted")
 
@@ -51,7 +56,7 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     since = []  # runs that started at or after the occurrence, oldest first
     for run in runs:
         started = run_time(run, "started")
-        if started is not None and started >= occ:
+        if started is not None and occ <= started <= now + FUTURE_SLACK:
             since.append((started, run))
     since.sort(key=lambda pair: pair[0])
     statuses = [run.get("status") for _, run in since]
@@ -97,6 +102,11 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
                         % (last.get("status"), retry_minutes), next_occ)
     wake = retry_at if next_occ is None else min(retry_at, next_occ)
     return Decision(WAIT, None, occ, "waiting to retry", wake)
+
+
+def runs_from_the_future(runs, now):
+    """The runs that started later than ``now`` (beyond FUTURE_SLACK)."""
+    return [r for r in runs if (run_time(r, "started") or 0) > now + FUTURE_SLACK]
 
 
 def task_overview(task, runs, now, zone, count=3):

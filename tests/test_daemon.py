@@ -39,6 +39,21 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.assertEqual(runs[0]["scheduled_for"], "2026-11-01T23:56:00+00:00")
         self.assertTrue(os.path.isdir(self.path("dest", "2026-11-03_09-00-00")))
 
+    def test_a_run_dated_in_the_future_does_not_silence_the_schedule(self):
+        config = self.make_config()
+        self.write("src/a", "1")
+        # Recorded while the hardware clock read 2030, since corrected.
+        self.seed_success(config, ts("2030-01-01T09:00:00+00:00"))
+        with self.assertLogs("task_runner.daemon", "WARNING") as logs:
+            self.daemon(config, ts("2026-11-30T09:00:00+00:00"), OCC + 600).run()
+        runs = self.runs(config)
+        self.assertEqual([(r["trigger"], r["status"]) for r in runs],
+                         [("manual", "success"), ("missed", "skipped"), ("schedule", "success")])
+        future = [line for line in logs.output if "started after now" in line]
+        self.assertEqual(len(future), 1, logs.output)  # once, not on every pass
+        self.assertIn("the history holds 1 run(s) that started after now (the newest at "
+                      "2030-01-01T09:00:00+00:00)", future[0])
+
     def test_too_old_is_skipped_once(self):
         config = self.make_config()
         self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T12:00:00+00:00")).run()

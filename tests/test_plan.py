@@ -45,7 +45,14 @@ class PlanTest(unittest.TestCase):
         ("already skipped", [run("skipped", OCC + 9 * DAY, scheduled_for=OCC)], OCC + 9 * DAY + 5, None, 5, 60,
          WAIT, None),
         ("in progress elsewhere", [run("running", OCC + 10)], OCC + DAY, None, 5, 60, WAIT, None),
-        ("clock went back after the run", [run("success", OCC + 1)], OCC - 1800, None, 5, 60, WAIT, None),
+        ("clock went back after the run", [run("success", OCC - 31 * DAY + 60), run("success", OCC + 1)],
+         OCC - 1800, None, 5, 60, WAIT, None),
+        ("a run from the future satisfies nothing", [run("success", OCC + 4 * 365 * DAY)], OCC + DAY, None, 5, 60,
+         RUN, "missed"),
+        ("a run 5 minutes ahead still counts", [run("success", OCC + DAY + 300)], OCC + DAY, None, 5, 60,
+         WAIT, None),
+        ("a run 5 minutes and 1 s ahead does not", [run("success", OCC + DAY + 301)], OCC + DAY, None, 5, 60,
+         RUN, "missed"),
         ("clock back past the run, same occurrence", [run("success", OCC + 1)], OCC + 0.5, None, 5, 60, WAIT, None),
     ]
 
