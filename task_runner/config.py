@@ -10,6 +10,8 @@ import difflib
 import json
 import logging
 import os
+import re
+import sys
 
 from . import osutil
 from .errors import ConfigError, UsageError
@@ -39,12 +41,39 @@ def _string(value, base):
     return value.strip()
 
 
+# What a single backslash turns into in JSON: "C:\temp" holds a tab.
+_ESCAPES = {"\t": "t", "\b": "b", "\f": "f", "\n": "n", "\r": "r"}
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_UNSET_RE = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%|\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
 def _path(value, base):
     """A folder or file path; ~ and environment variables are expanded and a
     relative path is taken from the config file's folder."""
     text = _string(value, base)
-    text = os.path.expandvars(os.path.expanduser(text))
-    return os.path.normpath(os.path.join(base, text))
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        if bad.group() in _ESCAPES:
+            meant = "".join("\\" + _ESCAPES[c] if c in _ESCAPES else c for c in text)
+            raise Invalid("%s holds a control character where a backslash was meant: in JSON a single "
+                          "backslash starts an escape (\\t, \\b, \\f, \\n, \\r). Write %s or %s"
+                          % (json.dumps(text), json.dumps(meant.replace("\\", "/")), json.dumps(meant)))
+        raise Invalid("%s holds the control character U+%04X: remove it" % (json.dumps(text), ord(bad.group())))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid("%s holds a lone surrogate (\\ud800-\\udfff), which no file name can: remove it"
+                      % json.dumps(text))
+    expanded = os.path.expandvars(os.path.expanduser(text))
+    unset = _UNSET_RE.search(expanded)
+    if unset:
+        raise Invalid("%s uses the environment variable %s, which is not set here: set it, or write "
+                      "the folder out in full" % (json.dumps(text), unset.group(1) or unset.group(2)))
+    if not osutil.WINDOWS and _DRIVE_RE.match(expanded):
+        raise Invalid("%s looks like a Windows path, but this is %s: write a path of this system, such "
+                      "as \"/mnt/backup\"" % (json.dumps(text), sys.platform))
+    return os.path.normpath(os.path.join(base, expanded))
 
 
 def _bool(value, base):

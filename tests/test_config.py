@@ -1,15 +1,20 @@
 import json
 import os
+import subprocess
+import sys
 import unittest
 
 from task_runner.config import load_config, select_tasks
 from task_runner.errors import ConfigError, UsageError
 from tests.helpers import ROOT, TempDirTestCase
 
+# The issue's example, with folders of this system (C:/ is not one on POSIX).
+DRIVE = "C:/" if os.name == "nt" else "/srv/"
 EXAMPLE = {"tasks": [
-    {"name": "MD1", "src": "C:/source_directory", "dest": "C:/backup_directory", "timestamp": "1 23:56"},
-    {"name": "MD15", "src": "C:/source_directory2", "dest": "C:/backup_directory2", "timestamp": "15 12:00"},
-    {"name": "Default Task", "src": "C:/default_src", "dest": "C:/default_dest", "default": True}],
+    {"name": "MD1", "src": DRIVE + "source_directory", "dest": DRIVE + "backup_directory", "timestamp": "1 23:56"},
+    {"name": "MD15", "src": DRIVE + "source_directory2", "dest": DRIVE + "backup_directory2",
+     "timestamp": "15 12:00"},
+    {"name": "Default Task", "src": DRIVE + "default_src", "dest": DRIVE + "default_dest", "default": True}],
     "missed_task_days": 5}
 
 
@@ -32,9 +37,44 @@ class LoadTest(TempDirTestCase):
         self.assertEqual(config.log.max_bytes, 1024 * 1024)
         self.assertEqual(config.log.backup_count, 5)
 
-    def test_shipped_config_json_is_valid(self):
-        config = load_config(os.path.join(ROOT, "config.json"))
-        self.assertEqual(len(config.tasks), 3)
+    def test_shipped_sample_config_is_valid_on_windows(self):
+        # A copy of the sample as shipped (git's version, not the user's
+        # edited file): valid on Windows, and on POSIX each of its six
+        # C:/ paths is named as a Windows path.
+        shipped = subprocess.run(["git", "show", "HEAD:config.json"], cwd=ROOT, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL)
+        if shipped.returncode != 0:
+            self.skipTest("not a git checkout: the shipped sample cannot be told from the user's file")
+        path = self.write_config(shipped.stdout.decode("utf-8"))
+        if os.name == "nt":
+            self.assertEqual(len(load_config(path).tasks), 3)
+            return
+        with self.assertRaises(ConfigError) as ctx:
+            load_config(path)
+        self.assertEqual(len(ctx.exception.problems), 6)
+        self.assertTrue(all("looks like a Windows path" in p for p in ctx.exception.problems))
+
+    def test_path_mistakes(self):
+        os.environ.pop("TASK_RUNNER_UNSET", None)
+        # (the text of the path in config.json, the whole message)
+        cases = [
+            (r"C:\temp\files", r'"C:\temp\files" holds a control character where a backslash was meant: in JSON '
+             r'a single backslash starts an escape (\t, \b, \f, \n, \r). Write "C:/temp/files" or '
+             r'"C:\\temp\\files"'),
+            (r"s\u0000x", r'"s\u0000x" holds the control character U+0000: remove it'),
+            (r"x\ud800", r'"x\ud800" holds a lone surrogate (\ud800-\udfff), which no file name can: remove it'),
+            ("%TASK_RUNNER_UNSET%/b", '"%TASK_RUNNER_UNSET%/b" uses the environment variable TASK_RUNNER_UNSET, '
+             'which is not set here: set it, or write the folder out in full'),
+            ("$TASK_RUNNER_UNSET/b", '"$TASK_RUNNER_UNSET/b" uses the environment variable TASK_RUNNER_UNSET, '
+             'which is not set here: set it, or write the folder out in full'),
+        ]
+        if os.name != "nt":
+            cases.append(("C:/data", '"C:/data" looks like a Windows path, but this is %s: write a path of this '
+                          'system, such as "/mnt/backup"' % sys.platform))
+        for raw, message in cases:
+            with self.subTest(raw):
+                text = '{"tasks": [{"src": "%s", "dest": "d"}]}' % raw
+                self.assertEqual(self.problems(text), ["tasks[0].src: " + message])
 
     def test_defaults_and_relative_paths(self):
         config = load_config(self.write_config({"tasks": [{"src": "a", "dest": "b"}],
