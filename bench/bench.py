@@ -5,11 +5,16 @@
 
 Builds trees in a temporary folder (on /dev/shm when present, so the disk
 does not dominate), then times, as whole processes, a full snapshot and an
-unchanged-tree incremental snapshot made by the project's own backup_now.py
-(run_task), against `cp -a`, `rsync -a` and `rsync -a --link-dest` where
-those exist. Each is repeated and the median reported, with ratios to the
-reference tools and the peak memory (max RSS) of the project's runs.
-Standard library only; POSIX only (it reads rusage from os.wait4).
+unchanged-tree incremental snapshot made by the project's own run_task
+(what backup_now.py calls), and the whole `backup_now.py` process (what a
+user waits for: interpreter start-up, imports, config, history, log and the
+flush before publishing included), against `cp -a`, `rsync -a` and
+`rsync -a --link-dest` where those exist. Each is repeated and the median
+reported, with ratios to the reference tools and the peak memory (max RSS)
+of the project's runs. Then the flush before publishing: syncfs() of the
+destination's file system against os.sync() while another file system has
+unwritten data (a busy machine). Standard library only; POSIX only (it
+reads rusage from os.wait4).
 """
 
 import argparse
@@ -85,6 +90,10 @@ def ours(config):
     return [sys.executable, os.path.abspath(__file__), "--worker", config]
 
 
+def ours_process(config):
+    return [sys.executable, BACKUP_NOW, "--config", config]
+
+
 def worker(config_path):
     """Run the default task of ``config_path`` with run_task and print how
     long run_task took (the same call backup_now.py makes)."""
@@ -139,6 +148,8 @@ def bench_tree(work, name, spec, repeat):
     dest = os.path.join(out, "ours")
     measure("ours full", lambda: (fresh(out), os.makedirs(out)), lambda: ours(write_config(work, src, dest)),
             lambda: fresh(out))
+    measure("backup_now.py full", lambda: (fresh(out), os.makedirs(out)),
+            lambda: ours_process(write_config(work, src, dest)), lambda: fresh(out))
     if shutil.which("cp"):
         measure("cp -a", lambda: (fresh(out), os.makedirs(out)),
                 lambda: ["cp", "-a", src, os.path.join(out, "cp")], lambda: fresh(out))
@@ -158,6 +169,8 @@ def bench_tree(work, name, spec, repeat):
                 shutil.rmtree(os.path.join(dest, n))
         time.sleep(1.05)  # the next snapshot needs its own second-resolution name
     measure("ours incremental", drop_newer, lambda: ours(write_config(work, src, dest)), drop_newer)
+    measure("backup_now.py incremental", drop_newer, lambda: ours_process(write_config(work, src, dest)),
+            drop_newer)
     if shutil.which("rsync"):
         target = os.path.join(out, "rsync-link")
         measure("rsync --link-dest", lambda: fresh(target),
@@ -165,6 +178,29 @@ def bench_tree(work, name, spec, repeat):
     fresh(out)
     shutil.rmtree(src)
     return results
+
+
+def bench_flush(work, busy_dir, megabytes, repeat):
+    """Median seconds of flush_filesystem(work) and of os.sync() while
+    ``busy_dir`` (another file system) holds ``megabytes`` not yet written."""
+    sys.path.insert(0, ROOT)
+    from task_runner import osutil
+    out = {"flush_filesystem": [], "os.sync": []}
+    block = os.urandom(1024 * 1024)
+    for _ in range(repeat):
+        for label, flush in (("flush_filesystem", lambda: osutil.flush_filesystem(work)),
+                             ("os.sync", os.sync)):
+            os.sync()
+            dirty = os.path.join(busy_dir, "task_runner_bench_dirty.bin")
+            with open(dirty, "wb") as f:
+                for _ in range(megabytes):
+                    f.write(block)
+            start = time.perf_counter()
+            flush()
+            out[label].append(time.perf_counter() - start)
+            os.remove(dirty)
+    os.sync()
+    return {k: statistics.median(v) for k, v in out.items()}
 
 
 def ratio(results, a, b):
@@ -181,6 +217,9 @@ def main(argv=None):
     p.add_argument("--json", metavar="FILE", help="write the numbers here")
     p.add_argument("--quick", action="store_true", help="trees a tenth of the size (a smoke test)")
     p.add_argument("--trees", default="small,large,tiny", help="which trees, comma-separated")
+    p.add_argument("--busy-dir", default="/var/tmp",
+                   help="a folder on another file system, dirtied for the flush comparison")
+    p.add_argument("--busy-mb", type=int, default=256, help="megabytes left unwritten there")
     p.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -198,15 +237,23 @@ def main(argv=None):
             print("%s: %d files of %d bytes" % (name, spec[0], spec[1]), flush=True)
             report["trees"][name] = {"spec": spec, "results": bench_tree(
                 work, name, spec, args.repeat if name != "tiny" else max(1, min(args.repeat, 3)))}
+        if args.busy_dir and os.path.isdir(args.busy_dir):
+            report["flush"] = bench_flush(work, args.busy_dir, args.busy_mb, args.repeat)
+            print("flush before publishing, %d MB unwritten in %s: flush_filesystem %.3f s, os.sync %.3f s"
+                  % (args.busy_mb, args.busy_dir, report["flush"]["flush_filesystem"], report["flush"]["os.sync"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print("\n| tree | measure | ratio | target |\n| --- | --- | --- | --- |")
     rows = [
         ("small", "ours full / cp -a", "ours full", "cp -a", "<= 1.2"),
+        ("small", "backup_now.py full / cp -a", "backup_now.py full", "cp -a", "<= 1.5"),
+        ("small", "backup_now.py incremental / rsync --link-dest", "backup_now.py incremental",
+         "rsync --link-dest", "-"),
         ("small", "ours incremental / rsync --link-dest", "ours incremental", "rsync --link-dest", "<= 1.0"),
         ("small", "ours incremental / ours full", "ours incremental", "ours full", "<= 0.3"),
         ("large", "ours full / cp -a", "ours full", "cp -a", "<= 1.1"),
+        ("large", "backup_now.py full / cp -a", "backup_now.py full", "cp -a", "-"),
         ("large", "ours incremental / rsync --link-dest", "ours incremental", "rsync --link-dest", "<= 1.0"),
         ("tiny", "ours full / cp -a", "ours full", "cp -a", "-"),
     ]

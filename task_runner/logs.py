@@ -58,7 +58,7 @@ class SharedFileHandler(logging.Handler):
     def emit(self, record):
         try:
             line = self.format(record) + "\n"
-            data = line.encode("utf-8")
+            data = line.encode("utf-8", "backslashreplace")  # a lone surrogate never loses the line
             lock = FileLock(self._lock_path)
             locked = lock.acquire(timeout=LOCK_WAIT)  # write anyway if it times out
             try:

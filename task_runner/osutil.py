@@ -127,12 +127,47 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def flush_filesystems():
-    """Ask the OS to write every cached file to disk before a snapshot is
-    published, so a power cut cannot leave a complete-looking snapshot with
-    empty files. POSIX: one os.sync(). Windows has no cheap equivalent, and
-    NTFS writes back within seconds; there we rely on that."""
-    if hasattr(os, "sync") and not WINDOWS:
+@functools.lru_cache(maxsize=None)
+def _syncfs():
+    """libc's syncfs(fd), or None where there is none (not Linux, no libc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        import ctypes.util
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        func = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    return func
+
+
+def flush_filesystem(path):
+    """Ask the OS to write every cached file of the file system holding
+    ``path`` to disk before a snapshot is published, so a power cut cannot
+    leave a complete-looking snapshot with empty files.
+
+    Linux: syncfs() on that file system only (os.sync() flushes every disk
+    of the machine and can wait seconds for unrelated writes). Other POSIX:
+    os.sync(). Windows has no cheap equivalent (FlushFileBuffers is per
+    file), and NTFS writes back within seconds; there we rely on that."""
+    if WINDOWS:
+        return
+    func = _syncfs()
+    if func is not None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                if func(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+    if hasattr(os, "sync"):
         os.sync()
 
 
@@ -149,26 +184,100 @@ def is_reparse_point(entry):
     return bool(attrs & _FILE_ATTRIBUTE_REPARSE_POINT)
 
 
-def _retry_removal(func, path, _exc):
-    # Windows: a read-only file or folder cannot be deleted; clear the flag
-    # and try again. A symbolic link to a folder must be removed with rmdir.
+_FILE_ATTRIBUTE_READONLY = 0x1
+
+
+def _windows_readonly(st):
+    return bool(getattr(st, "st_file_attributes", 0) & _FILE_ATTRIBUTE_READONLY)
+
+
+class _Remover(object):
+    """The retry behind remove_tree: makes a refused deletion possible
+    without ever changing anything outside the tree being deleted.
+
+    POSIX: deleting an entry needs write permission on its *folder*, which
+    belongs to the tree: make that folder writable (and readable and
+    searchable, to list it). A file's own mode is never touched: a file of a
+    snapshot is often a hard link shared with kept snapshots.
+
+    Windows: a read-only *file* cannot be deleted, and the read-only
+    attribute belongs to the file, so every hard link of it shares it. Clear
+    it, delete this link, then set it again through the same name in each of
+    ``siblings`` (the kept snapshots) that is still the same file.
+    """
+
+    def __init__(self, root, siblings):
+        self.root = root
+        self.siblings = siblings
+
+    def __call__(self, func, path, exc):
+        if not os.path.lexists(path):
+            return  # already gone (removed by an earlier retry)
+        if not WINDOWS:
+            if func in (os.scandir, os.listdir, os.open):
+                # The folder itself could not be opened or listed.
+                if not _make_searchable(path):
+                    raise exc
+                _rmtree(path, self)
+                return
+            if not _make_searchable(os.path.dirname(path)):
+                raise exc
+            func(path)
+            return
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+        shared = st is not None and _windows_readonly(st) and st.st_nlink > 1
+        try:
+            os.chmod(path, stat.S_IWRITE | stat.S_IREAD)
+        except OSError:
+            pass
+        if func in (os.unlink, os.remove) and os.path.isdir(path):
+            os.rmdir(path)  # a symbolic link to a folder is removed with rmdir
+        else:
+            func(path)
+        if shared:
+            self._restore_readonly(path, st)
+
+    def _restore_readonly(self, path, st):
+        rel = os.path.relpath(path, self.root)
+        for sibling in self.siblings:
+            other = os.path.join(sibling, rel)
+            try:
+                ost = os.lstat(other)
+                if (ost.st_ino, ost.st_dev) == (st.st_ino, st.st_dev) and not _windows_readonly(ost):
+                    os.chmod(other, stat.S_IREAD)
+            except OSError:
+                pass
+
+
+def _make_searchable(folder):
+    """Give the owner read, write and search permission on ``folder`` (of
+    the tree being deleted). False when nothing could be changed."""
     try:
-        os.chmod(path, stat.S_IWRITE | stat.S_IREAD | stat.S_IEXEC)
+        mode = stat.S_IMODE(os.lstat(folder).st_mode)
+        if mode & stat.S_IRWXU == stat.S_IRWXU:
+            return False
+        os.chmod(folder, mode | stat.S_IRWXU)
+        return True
     except OSError:
-        pass
-    if func in (os.unlink, os.remove) and os.path.isdir(path):
-        os.rmdir(path)
-    else:
-        func(path)
+        return False
 
 
-def remove_tree(path):
-    """Delete a folder tree this program made, read-only files included.
-    Never follows symbolic links out of the tree."""
+def _rmtree(path, handler):
     if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=_retry_removal)
+        shutil.rmtree(path, onexc=handler)
     else:
-        shutil.rmtree(path, onerror=lambda f, p, e: _retry_removal(f, p, e[1]))
+        shutil.rmtree(path, onerror=lambda f, p, e: handler(f, p, e[1]))
+
+
+def remove_tree(path, siblings=()):
+    """Delete a folder tree this program made, read-only files and folders
+    included, never following symbolic links out of it and never changing
+    anything outside it (see _Remover). ``siblings``: other snapshot folders
+    that may share files with it through hard links (Windows)."""
+    _rmtree(path, _Remover(path, siblings))
 
 
 def stop_signals():
@@ -196,6 +305,100 @@ def disk_error_is_fatal(exc):
         if hasattr(errno, name):
             fatal.add(getattr(errno, name))
     return getattr(exc, "errno", None) in fatal
+
+
+def printable(text):
+    """``text`` that can always be written as UTF-8 (log, history, console,
+    HTTP): a name that is not valid UTF-8 on Linux reaches Python with
+    surrogate escapes (os.fsdecode), and a Windows name can hold a lone
+    surrogate; each such character becomes a visible escape (\\xff,
+    \\ud800). Valid text is returned as it is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append("\\x%02x" % (code - 0xDC00))
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\u%04x" % code)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def name_to_bytes(name):
+    """The bytes of a file name for an archive entry, exactly as the file
+    system holds it: UTF-8, with the raw bytes of a name that is not valid
+    UTF-8 (POSIX) or the lone surrogates of a Windows name kept."""
+    return name.encode("utf-8", "surrogatepass" if WINDOWS else "surrogateescape")
+
+
+def name_from_bytes(raw):
+    """The inverse of name_to_bytes: the name to create on this system."""
+    return raw.decode("utf-8", "surrogatepass" if WINDOWS else "surrogateescape")
+
+
+def link_is_directory(st):
+    """Whether a symbolic link (its lstat result) is a Windows directory
+    link, which must be recreated as one. Read from the link itself, never
+    its target: a target can be missing or a loop. POSIX: always False
+    (the kind of link does not exist there)."""
+    return bool(getattr(st, "st_file_attributes", 0) & 0x10)  # FILE_ATTRIBUTE_DIRECTORY
+
+
+def can_keep_owner():
+    """True when this process may give files any owner (root on POSIX).
+    Windows: False; files belong to whoever writes them."""
+    return not WINDOWS and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def current_umask():
+    """The process's umask without changing it (Linux reads /proc; elsewhere
+    it is set and put back at once). Windows: 0."""
+    if WINDOWS:
+        return 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+def data_extents(fd, size):
+    """The (offset, length) ranges of ``fd`` that hold data, for copying a
+    sparse file without writing its holes. Linux and other systems with
+    SEEK_DATA: asked of the file system; elsewhere (Windows) one range, the
+    whole file."""
+    seek_data = getattr(os, "SEEK_DATA", None)
+    if seek_data is None or WINDOWS:
+        return [(0, size)]
+    extents = []
+    pos = 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, seek_data)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # no more data: the rest is a hole
+                    break
+                raise
+            if start >= size:
+                break
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            extents.append((start, end - start))
+            pos = end
+    except OSError:
+        return [(0, size)]  # the file system cannot tell: copy it all
+    return extents
 
 
 def print_safe(text, stream=None):

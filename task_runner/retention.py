@@ -9,7 +9,7 @@ import logging
 import os
 
 from . import osutil
-from .engine import list_snapshots
+from .snapshots import list_snapshots, remove_snapshot_folder
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,9 @@ def select_deletions(names, keep):
     return [(name, "keep=%d: %d newer snapshot(s) are kept" % (keep, keep)) for name in doomed]
 
 
-def _delete(path):
+def _delete(path, dest):
     if os.path.isdir(path) and not os.path.islink(path):
-        osutil.remove_tree(path)
+        remove_snapshot_folder(path, dest)
     else:
         os.chmod(path, 0o600)  # a read-only file cannot be deleted on Windows
         os.remove(path)
@@ -46,7 +46,7 @@ def apply(dest, keep, log=logger, dry_run=False, extra_new=None):
             done.append(name)
             continue
         try:
-            _delete(osutil.long_path(os.path.join(dest, name)))
+            _delete(osutil.long_path(os.path.join(dest, name)), dest)
         except OSError as exc:
             log.warning("could not delete old snapshot %s: %s; the next run tries again", name, exc)
             continue

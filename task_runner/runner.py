@@ -14,7 +14,7 @@ import re
 import threading
 import time
 
-from . import engine, errors, retention, verify
+from . import engine, errors, retention, snapshots, verify, writers
 from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock
@@ -98,7 +98,7 @@ class StartedRun(object):
         self.started, self.scheduled_for = started, scheduled_for
         self.clock, self.zone = clock, zone
 
-    def execute(self, stop_event=None, progress=None, notifier=None, ops=engine.OPS):
+    def execute(self, stop_event=None, progress=None, notifier=None, ops=writers.OPS):
         """Make the snapshot and record the result; returns an Outcome.
         ``notifier`` (notify.Notifier) hears of the start and the end."""
         task, clock, zone, history = self.task, self.clock, self.zone, self._history
@@ -266,7 +266,7 @@ def begin_run(config, task, trigger, scheduled_for=None, clock=time.time, zone=L
 
 
 def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_event=None, zone=LOCAL,
-             progress=None, notifier=None, ops=engine.OPS):
+             progress=None, notifier=None, ops=writers.OPS):
     """Run ``task`` now and return an Outcome.
 
     ``trigger`` is schedule, missed, retry, manual or http; ``scheduled_for`` the occurrence
@@ -292,7 +292,7 @@ def preview_task(task, clock=time.time, zone=LOCAL):
     deleted). Raises BackupError when the run would fail."""
     log = task_log(logger, task.name)
     result = engine.make_snapshot(task, clock(), zone, log=log, dry_run=True)
-    new_name = engine.snapshot_name(clock(), zone) + (".zip" if task.format == "zip" else "")
+    new_name = snapshots.snapshot_name(clock(), zone) + (".zip" if task.format == "zip" else "")
     deleted = retention.apply(task.dest, task.keep, log, dry_run=True, extra_new=new_name) \
         if task.keep is not None else []
     return result, deleted

@@ -9,7 +9,7 @@ something needs attention.
 import os
 import shutil
 
-from . import engine
+from . import snapshots
 from .history import History, run_time
 from .plan import task_overview
 from .runner import task_lock
@@ -69,7 +69,7 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     last_ok = item["last_success"]
     started = run_time(last_ok, "started") if last_ok else None
     item["last_success_days_ago"] = None if started is None else round((now - started) / DAY, 1)
-    snaps = engine.list_snapshots(task.dest)
+    snaps = snapshots.list_snapshots(task.dest)
     item["snapshots"] = len(snaps)
     item["newest_snapshot"] = os.path.join(task.dest, snaps[-1]) if snaps else None
     free = _free_space(task.dest, disk_usage)

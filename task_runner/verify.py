@@ -10,10 +10,11 @@ import hashlib
 import logging
 import os
 import stat
-import time
 import zipfile
 
-from . import engine, osutil
+from . import osutil, snapshots
+from .walk import MAX_LISTED, Stats, Walk
+from .writers import CHUNK
 from .errors import BackupError
 from .excludes import Matcher
 
@@ -31,14 +32,14 @@ class VerifyResult(collections.namedtuple("VerifyResult", "snapshot checked miss
 def _digest_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(engine.CHUNK), b""):
+        for block in iter(lambda: f.read(CHUNK), b""):
             h.update(block)
     return h.digest()
 
 
 def _digest_stream(stream):
     h = hashlib.sha256()
-    for block in iter(lambda: stream.read(engine.CHUNK), b""):
+    for block in iter(lambda: stream.read(CHUNK), b""):
         h.update(block)
     return h.digest()
 
@@ -50,7 +51,7 @@ class _Compare(object):
 
     def note(self, kind, rel, detail=""):
         setattr(self, kind, getattr(self, kind) + 1)
-        if len(self.differences) < engine.MAX_LISTED:
+        if len(self.differences) < MAX_LISTED:
             self.differences.append("%s: %s%s" % (kind, rel.replace(os.sep, "/"), detail))
 
 
@@ -58,15 +59,15 @@ def verify_task(task, deep=False, snapshot=None, log=logger):
     """Compare ``task.src`` with ``snapshot`` (default: the newest complete
     snapshot of ``task.dest``). BackupError when there is nothing to compare."""
     if snapshot is None:
-        names = engine.list_snapshots(task.dest)
+        names = snapshots.list_snapshots(task.dest)
         if not names:
             raise BackupError("%s has no complete snapshot to verify" % task.dest)
         snapshot = os.path.join(task.dest, names[-1])
     if not os.path.isdir(task.src):
         raise BackupError("source folder %s not found: is the drive connected?" % task.src)
     cmp = _Compare()
-    stats = engine.Stats(log)
-    walk = engine._Walk(osutil.long_path(task.src), Matcher(task.exclude or ()), stats, lambda: None)
+    stats = Stats(log)
+    walk = Walk(osutil.long_path(task.src), Matcher(task.exclude or ()), stats, lambda: None)
     if snapshot.endswith(".zip"):
         _against_zip(walk, snapshot, deep, cmp)
     else:
@@ -110,32 +111,27 @@ def _against_folder(walk, snap, src_root, deep, cmp):
                     dirs.remove(name)
 
 
-def _zip_time(info):
-    return time.mktime(info.date_time + (0, 0, -1))
-
-
 def _against_zip(walk, path, deep, cmp):
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
         raise BackupError("cannot read the archive %s: %s" % (path, exc))
     with zf:
-        infos = {i.filename.rstrip("/"): i for i in zf.infolist()}
+        infos = {snapshots.zip_entry_rel(i): i for i in zf.infolist()}
         seen = set()
         for kind, rel, entry, st in walk.events():
             if kind == "end":
                 continue
             cmp.checked += 1
-            name = rel.replace(os.sep, "/")
-            seen.add(name)
-            info = infos.get(name)
+            seen.add(rel)
+            info = infos.get(rel)
             if info is None:
                 cmp.note("missing", rel)
             elif kind in ("file",):
                 if info.file_size != st.st_size:
                     cmp.note("changed", rel, " (size %d in the source, %d in the archive)"
                              % (st.st_size, info.file_size))
-                elif st.st_mtime >= 315532800 and abs(_zip_time(info) - st.st_mtime) >= MTIME_SLACK:
+                elif st.st_mtime >= 315532800 and abs(snapshots.zip_entry_mtime(info) - st.st_mtime) >= MTIME_SLACK:
                     cmp.note("changed", rel, " (modification time)")  # before 1980 ZIP cannot tell
                 elif deep:
                     with zf.open(info) as stream:

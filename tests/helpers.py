@@ -2,9 +2,11 @@
 
 import json
 import os
+import pickle
 import shutil
 import tempfile
 import time
+import traceback
 import unittest
 
 from task_runner.config import TASK_KEYS, Task, load_config
@@ -12,6 +14,7 @@ from task_runner.schedule import FixedZone, parse_iso
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UTC = FixedZone(0)
+NOBODY = 65534  # the unprivileged user and group of Debian and most Linux systems
 
 
 def ts(text):
@@ -25,6 +28,22 @@ def make_task(src, dest, **values):
     fields.update(name="T", src=src, dest=dest)
     fields.update(values)
     return Task(**fields)
+
+
+def slow_file(path, size):
+    """A file of ``size`` zero bytes that takes the engine long enough to
+    copy to be caught mid-copy, at no cost to make. Where it can, its space
+    is allocated (posix_fallocate): the engine keeps the holes of a sparse
+    file, so a sparse one would be copied at once. Elsewhere (Windows, a
+    file system without fallocate) it is sparse, which Windows copies whole."""
+    with open(path, "wb") as f:
+        if hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(f.fileno(), 0, size)
+                return
+            except OSError:
+                pass
+        f.truncate(size)
 
 
 class TempDirTestCase(unittest.TestCase):
@@ -46,6 +65,46 @@ class TempDirTestCase(unittest.TestCase):
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
+
+    def as_unprivileged(self, func, *args):
+        """Run ``func(*args)`` as an ordinary user and return its result.
+
+        Permission handling only shows without root: when the suite runs as
+        root (as CI does), ``func`` runs in a forked child that has become
+        ``nobody`` (uid/gid 65534), after the test's folder was given to that
+        user; otherwise (and on Windows) it runs here. The child's exception
+        fails the test with its traceback."""
+        if os.name == "nt" or os.geteuid() != 0:
+            return func(*args)
+        for folder, dirs, files in os.walk(self.tmp):
+            for name in [folder] + [os.path.join(folder, n) for n in dirs + files]:
+                os.lchown(name, NOBODY, NOBODY)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the test runner
+            code = 1
+            try:
+                os.close(read_end)
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                payload = ("ok", func(*args))
+                code = 0
+            except BaseException:
+                payload = ("error", traceback.format_exc())
+            try:
+                with os.fdopen(write_end, "wb") as out:
+                    pickle.dump(payload, out)
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as inp:
+            data = inp.read()
+        os.waitpid(pid, 0)
+        kind, value = pickle.loads(data)
+        if kind != "ok":
+            self.fail("as an unprivileged user:\n" + value)
+        return value
 
     def write(self, rel, data="x", mtime=None):
         full = self.path(rel)

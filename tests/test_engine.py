@@ -7,7 +7,7 @@ import time
 import unittest
 import zipfile
 
-from task_runner import engine
+from task_runner import engine, snapshots, writers
 from task_runner.errors import BackupError, Interrupted
 from tests.helpers import UTC, TempDirTestCase, make_task, ts
 
@@ -33,7 +33,7 @@ def tree(root):
     return out
 
 
-class FailingOps(engine.Ops):
+class FailingOps(writers.Ops):
     """Fault injection through the engine's one seam."""
 
     def __init__(self, **faults):
@@ -49,15 +49,15 @@ class FailingOps(engine.Ops):
             raise PermissionError(errno.EACCES, "Permission denied", path)
         return super(FailingOps, self).open_read(path)
 
-    def open_write(self, path):
-        fd = super(FailingOps, self).open_write(path)
+    def open_write(self, path, mode=0o666):
+        fd = super(FailingOps, self).open_write(path, mode)
         if self.faults.get("disk_full") == os.path.basename(path):
             self.full_fds.add(fd)
         return fd
 
     @property
     def sendfile(self):
-        return None if self.faults.get("no_sendfile") or self.faults.get("disk_full") else engine.OPS.sendfile
+        return None if self.faults.get("no_sendfile") or self.faults.get("disk_full") else writers.OPS.sendfile
 
     def write(self, fd, data):
         if fd in self.full_fds:
@@ -84,7 +84,7 @@ class SnapshotTest(TempDirTestCase):
 
     def test_snapshot_equals_source(self):
         self.write("src/a.txt", "alpha", mtime=OLD)
-        self.write("src/sub/deeper/b.bin", os.urandom(3 * engine.CHUNK + 17), mtime=OLD + 1)
+        self.write("src/sub/deeper/b.bin", os.urandom(3 * writers.CHUNK + 17), mtime=OLD + 1)
         self.write("src/sub/ro.txt", "read only", mtime=OLD + 2)
         os.chmod(self.path("src/sub/ro.txt"), 0o444)
         os.makedirs(self.path("src/empty/nested"))
@@ -97,7 +97,7 @@ class SnapshotTest(TempDirTestCase):
         self.assertEqual(result.snapshot, self.path("dest", "2026-11-27_10-00-00"))
         self.assertEqual(tree(self.src), tree(result.snapshot))
         self.assertEqual((result.error_count, result.errors), (0, []))
-        self.assertEqual(result.bytes, 5 + 3 * engine.CHUNK + 17 + 9)
+        self.assertEqual(result.bytes, 5 + 3 * writers.CHUNK + 17 + 9)
         self.assertEqual(os.listdir(self.dest), ["2026-11-27_10-00-00"])
 
     def test_second_run_in_same_second_and_stale_partial(self):
@@ -212,7 +212,7 @@ class IncrementalTest(TempDirTestCase):
             self.write("src/d%d/f%d.txt" % (i % 2, i), "content %d" % i, mtime=OLD + i)
         self.first = engine.make_snapshot(make_task(self.src, self.dest), T0, UTC)
 
-    def snap(self, started=T0 + 60, ops=engine.OPS, **task):
+    def snap(self, started=T0 + 60, ops=writers.OPS, **task):
         return engine.make_snapshot(make_task(self.src, self.dest, **task), started, UTC, ops=ops)
 
     def inode(self, snapshot, rel):
@@ -283,7 +283,7 @@ class IncrementalTest(TempDirTestCase):
                      "notes", "2026-11-29_00-00-00.txt"):
             os.makedirs(self.path("dest", name))
         self.write("dest/2026-11-26_00-00-00.zip", "zip")
-        self.assertEqual(engine.list_snapshots(self.dest), [
+        self.assertEqual(snapshots.list_snapshots(self.dest), [
             "2026-11-26_00-00-00.zip", "2026-11-27_10-00-00", "2026-11-27_10-00-00_9", "2026-11-27_10-00-00_10"])
 
     def test_empty_source_guard(self):
@@ -292,7 +292,7 @@ class IncrementalTest(TempDirTestCase):
         with self.assertRaises(BackupError) as ctx:
             self.snap()
         self.assertIn("is the drive mounted?", str(ctx.exception))
-        self.assertEqual(len(engine.list_snapshots(self.dest)), 1)
+        self.assertEqual(len(snapshots.list_snapshots(self.dest)), 1)
         self.assertEqual(self.snap(allow_empty=True).files, 0)
 
 

@@ -16,7 +16,7 @@ from task_runner import runner
 from task_runner.config import ConfigWatcher
 from task_runner.history import History
 from task_runner.http_api import App, Server
-from tests.helpers import ROOT, TempDirTestCase
+from tests.helpers import ROOT, TempDirTestCase, slow_file
 
 TOKEN = "s3cret-token"
 
@@ -371,8 +371,7 @@ class ProgramTest(TempDirTestCase):
     def test_sigterm_interrupts_a_running_backup_cleanly(self):
         port = self.free_port()
         self.cfg = self.make_config(http={"port": port})
-        with open(self.path("src", "big.bin"), "wb") as f:
-            f.truncate(8 * 1024 ** 3)  # sparse: slow enough to be caught mid-copy
+        slow_file(self.path("src", "big.bin"), 8 * 1024 ** 3)
         proc = self.start()
         self.wait_listening(port, proc)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, runner, startup
+from task_runner import engine, snapshots, writers, runner, startup
 from task_runner.config import EmailConfig, NotifyConfig
 from task_runner.history import History
 from task_runner.notify import Notifier
@@ -172,7 +172,7 @@ class NotifyTest(TempDirTestCase):
         self.assertEqual(len(self.smtp.messages), 1)
 
 
-class HangingOps(engine.Ops):
+class HangingOps(writers.Ops):
     """A source on a hung network share: reads block until released."""
 
     def __init__(self, responsive):
@@ -221,7 +221,7 @@ class TimeoutTest(TempDirTestCase):
         lock = runner.task_lock(self.config, "T")
         self.assertTrue(lock.acquire(timeout=10))
         lock.release()
-        self.assertEqual(engine.list_snapshots(self.path("dest")), [])  # the abandoned copy was not published
+        self.assertEqual(snapshots.list_snapshots(self.path("dest")), [])  # the abandoned copy was not published
         self.assertEqual(runner.run_task(self.config, self.config.tasks[0], "manual").status, "success")
 
 

@@ -10,7 +10,7 @@ import unittest
 
 from task_runner.history import History
 from task_runner.runner import task_lock
-from tests.helpers import ROOT, TempDirTestCase, wait_for
+from tests.helpers import ROOT, TempDirTestCase, slow_file, wait_for
 
 PY = sys.executable
 
@@ -141,8 +141,7 @@ class BackupNowTest(ProgramTestCase):
 class InterruptTest(ProgramTestCase):
     def big_source(self):
         self.setup_config()
-        with open(self.path("src", "big.bin"), "wb") as f:
-            f.truncate(8 * 1024 ** 3)  # sparse: costs no disk until copied
+        slow_file(self.path("src", "big.bin"), 8 * 1024 ** 3)
 
     def wait_for_partial(self):
         def copying():

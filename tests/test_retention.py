@@ -2,7 +2,7 @@ import os
 import stat
 import unittest
 
-from task_runner import engine, retention, runner
+from task_runner import retention, runner, snapshots
 from task_runner.history import History
 from tests.helpers import UTC, FakeClock, TempDirTestCase, ts
 
@@ -65,12 +65,12 @@ class RunnerRetentionTest(TempDirTestCase):
     def test_keep_after_success_never_after_failure(self):
         for day in range(1, 5):
             self.assertEqual(self.run_at(ts("2026-11-0%dT10:00:00+00:00" % day)).status, "success")
-        self.assertEqual(engine.list_snapshots(self.path("dest")), ["2026-11-03_10-00-00", "2026-11-04_10-00-00"])
+        self.assertEqual(snapshots.list_snapshots(self.path("dest")), ["2026-11-03_10-00-00", "2026-11-04_10-00-00"])
         last = History.for_config(self.config).runs()[-1]
         self.assertEqual(last["deleted"], ["2026-11-02_10-00-00"])
         os.rename(self.path("src"), self.path("gone"))
         self.assertEqual(self.run_at(ts("2026-11-05T10:00:00+00:00")).status, "failed")
-        self.assertEqual(len(engine.list_snapshots(self.path("dest"))), 2)
+        self.assertEqual(len(snapshots.list_snapshots(self.path("dest"))), 2)
 
 
 if __name__ == "__main__":

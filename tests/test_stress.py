@@ -11,13 +11,13 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, runner
+from task_runner import engine, runner, snapshots, writers
 from task_runner.config import ConfigWatcher
 from task_runner.daemon import Daemon
 from task_runner.errors import BackupError
 from task_runner.history import History
 from task_runner.http_api import App, Server
-from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts, wait_for
+from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, slow_file, ts, wait_for
 
 BACKUP_NOW = os.path.join(ROOT, "backup_now.py")
 BIG = 2 * 1024 ** 3  # sparse: costs no disk until copied, slow enough to be caught mid-copy
@@ -43,8 +43,7 @@ class KillTest(TempDirTestCase):
             "timestamp": "%02d:%02d" % (now.tm_hour, now.tm_min)}])
         for i in range(20):
             self.write("src/small/f%02d.txt" % i, "file %d" % i)
-        with open(self.path("src", "big.bin"), "wb") as f:
-            f.truncate(BIG)
+        slow_file(self.path("src", "big.bin"), BIG)
 
     def partial_has_data(self):
         for name in os.listdir(self.path("dest")) if os.path.isdir(self.path("dest")) else []:
@@ -58,7 +57,7 @@ class KillTest(TempDirTestCase):
             with open(self.config.history_file, encoding="utf-8") as f:
                 json.load(f)  # valid JSON, whatever the moment of the kill
         source = tree_contents(self.path("src"))
-        for name in engine.list_snapshots(self.path("dest")):
+        for name in snapshots.list_snapshots(self.path("dest")):
             self.assertEqual(tree_contents(self.path("dest", name)), source, "incomplete snapshot " + name)
         return history.runs()
 
@@ -106,8 +105,7 @@ class ConcurrentStartsTest(TempDirTestCase):
         config = self.make_config()
         for i in range(50):
             self.write("src/f%02d.bin" % i, os.urandom(64 * 1024))
-        with open(self.path("src", "big.bin"), "wb") as f:
-            f.truncate(256 * 1024 ** 2)
+        slow_file(self.path("src", "big.bin"), 256 * 1024 ** 2)
         stop = threading.Event()
         app = App(ConfigWatcher(config), stop)
         server = Server(("127.0.0.1", 0), app, max_connections=64)
@@ -147,9 +145,9 @@ class ConcurrentStartsTest(TempDirTestCase):
             runs = json.load(f)["runs"]
         self.assertEqual(len(runs), started)  # no record lost, none invented
         self.assertEqual([r["status"] for r in runs], ["success"] * started)
-        snapshots = engine.list_snapshots(self.path("dest"))
-        self.assertEqual(len(snapshots), started)
-        self.assertEqual(sorted(os.path.basename(r["snapshot"]) for r in runs), snapshots)
+        names = snapshots.list_snapshots(self.path("dest"))
+        self.assertEqual(len(names), started)
+        self.assertEqual(sorted(os.path.basename(r["snapshot"]) for r in runs), names)
 
     def test_two_tasks_do_not_block_each_other(self):
         config = self.make_config(tasks=[{"name": "A", "src": "a", "dest": "da"},
@@ -192,18 +190,18 @@ class HistoryCrashTest(TempDirTestCase):
         self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp-" in n], [])
 
 
-class DestVanishesOps(engine.Ops):
+class DestVanishesOps(writers.Ops):
     """Unplugs the drive (renames dest away) when the third file is written."""
 
     def __init__(self, dest):
         self.dest = dest
         self.count = 0
 
-    def open_write(self, path):
+    def open_write(self, path, mode=0o666):
         self.count += 1
         if self.count == 3:
             os.rename(self.dest, self.dest + "-unplugged")
-        return engine.Ops.open_write(self, path)
+        return writers.Ops.open_write(self, path, mode)
 
 
 class FaultTest(TempDirTestCase):

@@ -7,7 +7,7 @@ import sys
 import time
 import unittest
 
-from task_runner import engine, osutil
+from task_runner import engine, osutil, writers
 from task_runner.history import History
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
@@ -15,7 +15,7 @@ T0 = ts("2026-11-27T10:00:00+00:00")
 WINDOWS = os.name == "nt"
 
 
-class RecordingOps(engine.Ops):
+class RecordingOps(writers.Ops):
     def __init__(self):
         self.sleeps = []
 
@@ -45,7 +45,7 @@ class WindowsEngineTest(TempDirTestCase):
         finally:
             release()
         self.assertEqual(result.errors, ["mail.pst: locked by another program"])
-        self.assertEqual(ops.sleeps, [engine.LOCKED_DELAY] * engine.LOCKED_RETRIES)
+        self.assertEqual(ops.sleeps, [writers.LOCKED_DELAY] * writers.LOCKED_RETRIES)
         self.assertEqual(os.listdir(result.snapshot), ["ok.txt"])
 
     def test_long_paths(self):
@@ -86,6 +86,23 @@ class WindowsEngineTest(TempDirTestCase):
         engine.make_snapshot(task, T0 + 60, UTC)
         self.assertEqual(retention.apply(self.path("dest"), 1), [os.path.basename(first.snapshot)])
         self.assertFalse(os.path.exists(first.snapshot))
+
+    def test_deleting_a_snapshot_leaves_shared_read_only_files_read_only(self):
+        # The read-only attribute belongs to the file: every hard link of it
+        # shares it. Deleting the old link must not clear it for the kept one.
+        self.write("src/a", "1")
+        os.chmod(self.path("src", "a"), 0o444)
+        task = make_task(self.path("src"), self.path("dest"))
+        engine.make_snapshot(task, T0, UTC)
+        second = engine.make_snapshot(task, T0 + 60, UTC)
+        self.assertEqual(second.linked, 1)
+        kept = os.path.join(second.snapshot, "a")
+        self.assertEqual(os.stat(kept).st_nlink, 2)
+        from task_runner import retention
+        self.assertEqual(len(retention.apply(self.path("dest"), 1)), 1)
+        self.assertFalse(os.access(kept, os.W_OK), "the kept snapshot's file lost its read-only attribute")
+        third = engine.make_snapshot(task, T0 + 120, UTC)
+        self.assertEqual(third.linked, 1)  # still unchanged: linked, not copied again
 
 
 @unittest.skipUnless(WINDOWS, "Windows only")

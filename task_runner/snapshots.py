@@ -1,0 +1,204 @@
+"""What a snapshot is: its name, where it lives, how to find the complete ones.
+
+A snapshot of a task is one entry in the task's ``dest``:
+
+* a folder ``YYYY-MM-DD_HH-MM-SS`` (the local time the run started), or a
+  file ``YYYY-MM-DD_HH-MM-SS.zip`` for ``"format": "zip"``;
+* a second snapshot in the same second gets ``_2``, ``_3``, ... after the time;
+* while it is built it is called ``NAME.partial`` and is renamed only when
+  complete, so a name without ``.partial`` is always a whole backup.
+
+Nothing else in ``dest`` is ever listed, counted or deleted. The engine,
+retention, status, verify and restore all ask this module.
+"""
+
+import logging
+import os
+import re
+import stat
+import struct
+import time
+import zipfile
+
+from . import osutil
+from .schedule import LOCAL, local_datetime
+
+logger = logging.getLogger(__name__)
+
+# ASCII digits only: a name is a time the program wrote, never a look-alike.
+SNAPSHOT_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2})(?:_([0-9]+))?(\.zip)?$")
+PARTIAL = ".partial"
+
+
+def snapshot_name(started, zone=LOCAL):
+    return local_datetime(started, zone).strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def snapshot_sort_key(name):
+    """Chronological order of snapshot names (``_10`` after ``_9``)."""
+    m = SNAPSHOT_RE.match(name)
+    return (m.group(1), int(m.group(2) or 1)) if m else ("", 0)
+
+
+def list_snapshots(dest):
+    """Complete snapshots in ``dest`` (folders and .zip files whose names
+    match the pattern), oldest first. Never a ``.partial``."""
+    try:
+        names = os.listdir(dest)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        m = SNAPSHOT_RE.match(name)
+        if not m:
+            continue
+        path = os.path.join(dest, name)
+        if (os.path.isfile(path) if m.group(3) else os.path.isdir(path)) and not os.path.islink(path):
+            found.append(name)
+    return sorted(found, key=snapshot_sort_key)
+
+
+def newest_folder_snapshot(dest):
+    for name in reversed(list_snapshots(dest)):
+        if not name.endswith(".zip"):
+            return os.path.join(dest, name)
+    return None
+
+
+def is_partial_name(name):
+    return name.endswith(PARTIAL) and bool(SNAPSHOT_RE.match(name[:-len(PARTIAL)]))
+
+
+def remove_snapshot_folder(path, dest):
+    """Delete the snapshot folder ``path`` (complete or ``.partial``) of
+    ``dest``. Its files may be hard links shared with the other snapshots,
+    which must not change (osutil.remove_tree)."""
+    path = osutil.long_path(path)
+    others = [osutil.long_path(os.path.join(dest, n)) for n in list_snapshots(dest) if not n.endswith(".zip")]
+    osutil.remove_tree(path, [o for o in others if o != path])
+
+
+def remove_partials(dest, log=logger):
+    """Remove leftover ``*.partial`` snapshots in ``dest`` (from a crash).
+    Only names of the snapshot pattern are touched. Call with the task lock
+    held, so no other run is building one."""
+    try:
+        names = os.listdir(dest)
+    except OSError:
+        return
+    for name in names:
+        if is_partial_name(name):
+            path = os.path.join(dest, name)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    remove_snapshot_folder(path, dest)
+                else:
+                    os.remove(path)
+                log.info("removed unfinished snapshot %s left by an interrupted run", name)
+            except OSError as exc:
+                log.warning("could not remove unfinished snapshot %s: %s", path, exc)
+
+
+# -- ZIP snapshots: how each entry keeps a name, a time and a mode ------------
+#
+# * Name: the path relative to src with "/" separators, "/" at the end of a
+#   folder. A name that is valid UTF-8 is stored as such (with the UTF-8
+#   flag when it is not ASCII). A name that is not (Linux bytes, a Windows
+#   name with a lone surrogate) is stored as its exact bytes without the
+#   flag, so nothing is lost and other tools still open the archive.
+# * Time: the local date and time in the DOS fields (1980-01-01 to
+#   2107-12-31, clamped beyond), and the exact UTC second in the
+#   extended-timestamp extra field (0x5455), read back first.
+# * Mode: the POSIX type and permission bits in the high 16 bits of the
+#   external attributes (as Info-ZIP does), MS-DOS folder flag on folders; a
+#   symbolic link is an entry of type S_IFLNK whose data is its target.
+#   Set-ID bits are never stored: a ZIP keeps no owner.
+
+_DOS_FIRST = (1980, 1, 1, 0, 0, 0)
+_DOS_LAST = (2107, 12, 31, 23, 59, 58)
+_EXT_TIME = 0x5455
+
+
+class _ZipInfo(zipfile.ZipInfo):
+    """A ZipInfo whose name may be any file name (see above)."""
+
+    __slots__ = ("raw_name",)
+
+    def _encodeFilenameFlags(self):
+        # zipfile encodes names itself and fails on names that are not
+        # valid UTF-8; this is the method it asks (every version, 3.6-3.13).
+        raw = getattr(self, "raw_name", None)
+        if raw is None:
+            return super(_ZipInfo, self)._encodeFilenameFlags()
+        return raw, self.flag_bits & ~0x800
+
+
+def zip_entry(rel, st, kind):
+    """(ZipInfo, clamped) for entry ``rel`` (os.sep-separated) of ``kind``
+    "file", "dir" or "link" with lstat ``st``. ``clamped`` is None, or the
+    date stored instead of a time a ZIP cannot hold (2108 or later)."""
+    name = rel.replace(os.sep, "/") + ("/" if kind == "dir" else "")
+    try:
+        when = time.localtime(max(st.st_mtime, 0))[:6]
+    except (OverflowError, OSError, ValueError):  # beyond what the C library handles
+        when = _DOS_LAST + (0,)
+    clamped = None
+    if when < _DOS_FIRST:
+        when = _DOS_FIRST  # before 1980: silently 1980, as every ZIP tool does
+    elif when > _DOS_LAST:
+        when = _DOS_LAST
+        clamped = "%04d-%02d-%02d" % when[:3]
+    try:
+        name.encode("utf-8")
+        info = _ZipInfo(name, when)
+    except UnicodeEncodeError:
+        info = _ZipInfo(osutil.printable(name), when)  # the name zipfile shows
+        info.raw_name = osutil.name_to_bytes(name)
+    mtime = int(st.st_mtime)
+    if 0 <= mtime < 1 << 32:
+        info.extra = struct.pack("<HHBI", _EXT_TIME, 5, 1, mtime)
+    if kind == "link":
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        info.compress_type = zipfile.ZIP_STORED
+    else:
+        mode = stat.S_IFMT(st.st_mode) | (stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+        info.external_attr = (mode & 0xFFFF) << 16
+        if kind == "dir":
+            info.external_attr |= 0x10  # MS-DOS directory flag
+            info.compress_type = zipfile.ZIP_STORED
+        else:
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.file_size = st.st_size  # lets zipfile choose ZIP64 up front
+    return info, clamped
+
+
+def zip_entry_rel(info):
+    """The os.sep-separated path relative to src that entry ``info`` holds
+    (no trailing separator), with a name that is not valid UTF-8 restored."""
+    name = info.filename
+    if not info.flag_bits & 0x800 and any(ord(c) > 127 for c in name):
+        name = osutil.name_from_bytes(name.encode("cp437"))  # stored as raw bytes
+    return name.rstrip("/").replace("/", os.sep)
+
+
+def zip_entry_kind(info):
+    """"dir", "link" or "file"."""
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind == stat.S_IFLNK:
+        return "link"
+    if kind == stat.S_IFDIR or info.filename.endswith("/") or info.external_attr & 0x10:
+        return "dir"
+    return "file"
+
+
+def zip_entry_mtime(info):
+    """The entry's modification time in seconds since the epoch: the UTC
+    extra field when there is one, else its local DOS date and time."""
+    extra = info.extra
+    i = 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack("<HH", extra[i:i + 4])
+        if tag == _EXT_TIME and size >= 5 and extra[i + 4] & 1:
+            return struct.unpack("<I", extra[i + 5:i + 9])[0]
+        i += 4 + size
+    return time.mktime(info.date_time + (0, 0, -1))

@@ -1,0 +1,127 @@
+"""The walk of a source tree, and the tally of what a run did.
+
+``Walk`` streams the tree as events (one open folder listing per level,
+never a list of every file), never follows a symbolic link or a junction,
+and applies the excludes before it descends. ``Stats`` counts files and
+bytes and collects the per-file problems (skipped files, warnings) that a
+run reports; every path it records is made printable first, so a name that
+is not valid UTF-8 can never break the log, the history or the console.
+"""
+
+import os
+import stat
+
+from . import osutil
+
+MAX_LISTED = 20
+
+
+def reason(exc):
+    """Why a source file could not be read, in plain words."""
+    if isinstance(exc, FileNotFoundError):
+        return "vanished before it could be copied"
+    if osutil.is_sharing_violation(exc):
+        return "locked by another program"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+class Stats(object):
+    """What a run did and what it skipped, shared by the walk and writers."""
+
+    def __init__(self, log):
+        self.log = log
+        self.files = self.copied = self.linked = 0
+        self.bytes = self.bytes_copied = 0
+        self.errors, self.warnings = [], []
+        self.error_count = 0
+
+    def skip(self, rel, why):
+        text = osutil.printable("%s: %s" % (rel, why))
+        self.error_count += 1
+        if len(self.errors) < MAX_LISTED:
+            self.errors.append(text)
+        self.log.warning("skipped %s", text)
+
+    def warn(self, text):
+        text = osutil.printable(text)
+        if len(self.warnings) < MAX_LISTED:
+            self.warnings.append(text)
+        self.log.warning("%s", text)
+
+
+class Walk(object):
+    """Streams the source tree as events for a writer, in an order that lets
+    a folder's times be set after its contents: ("dir", ...), then its
+    entries, then ("end", ...)."""
+
+    def __init__(self, root, matcher, stats, check_stop):
+        self.root = root
+        self.matcher = matcher
+        self.stats = stats
+        self.check_stop = check_stop
+        self._refused = False
+
+    def refuse(self):
+        """Do not descend into the folder just yielded (it could not be made)."""
+        self._refused = True
+
+    def _listing(self, path, rel):
+        try:
+            return os.scandir(path)
+        except OSError as exc:
+            self.stats.skip(rel or ".", "folder cannot be read: %s" % reason(exc))
+            return None
+
+    def events(self):
+        sep = os.sep
+        matcher = self.matcher if self.matcher else None
+        reparse_points = osutil.WINDOWS  # junctions exist only there
+        check_stop = self.check_stop
+        stack = [("", self._listing(self.root, ""), None)]
+        try:
+            while stack:
+                rel_dir, listing, dir_st = stack[-1]
+                try:
+                    entry = next(listing, None) if listing is not None else None
+                except OSError as exc:
+                    self.stats.skip(rel_dir or ".", "folder listing failed part-way: %s" % reason(exc))
+                    entry = None
+                if entry is None:
+                    stack.pop()
+                    if listing is not None:
+                        listing.close()
+                    if rel_dir:
+                        yield "end", rel_dir, None, dir_st
+                    continue
+                check_stop()
+                rel = rel_dir + sep + entry.name if rel_dir else entry.name
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    self.stats.skip(rel, reason(exc))
+                    continue
+                mode = st.st_mode
+                is_dir = stat.S_ISDIR(mode)
+                if matcher is not None and matcher.excluded(rel.replace(sep, "/"), entry.name, is_dir):
+                    continue
+                if stat.S_ISLNK(mode):
+                    yield "link", rel, entry, st
+                elif reparse_points and osutil.is_reparse_point(entry):
+                    self.stats.warn("%s: junction or other reparse point, not followed" % rel)
+                elif is_dir:
+                    yield "dir", rel, entry, st
+                    if self._refused:
+                        self._refused = False
+                    else:
+                        stack.append((rel, self._listing(entry.path, rel), st))
+                elif stat.S_ISREG(mode):
+                    yield "file", rel, entry, st
+                else:
+                    self.stats.warn("%s: special file (FIFO, socket or device), not copied" % rel)
+        finally:
+            for _, listing, _ in stack:
+                if listing is not None:
+                    listing.close()
+

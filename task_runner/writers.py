@@ -1,0 +1,588 @@
+"""The writers: what the engine does with each entry of the walk.
+
+``FolderWriter`` builds a snapshot folder, hard-linking unchanged files to
+the previous snapshot; ``ZipWriter`` builds a ZIP archive; ``DryRunWriter``
+only counts. Each gets the walk's events in order: ``dir`` (return False to
+skip its contents), ``file``, ``link``, and ``end`` after a folder's
+contents, so that a folder's times are set last.
+
+What a folder snapshot keeps (README, "What a backup is"): contents,
+modification times to the nanosecond (or the destination's resolution),
+permission bits, symbolic links as links, hard links between files of the
+source, holes of sparse files (Linux), and owner and group when the program
+runs as root. Without root, set-user-ID and set-group-ID bits are cleared,
+as GNU cp does, so a backup never makes a program run as someone else.
+"""
+
+import errno
+import os
+import stat
+import sys
+import time
+import zipfile
+
+from . import osutil, snapshots
+from .errors import BackupError, Interrupted
+from .walk import reason
+
+CHUNK = 1024 * 1024
+SENDFILE_CHUNK = 8 * CHUNK
+# A file another program has locked (Windows sharing violation) is tried
+# this many more times, this many seconds apart, before it is skipped.
+LOCKED_RETRIES = 2
+LOCKED_DELAY = 1.0
+# Files with several hard links remembered per run, to link them again in
+# the snapshot: about 150 bytes each; beyond this they are copied apart.
+MAX_HARDLINKS = 200000
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+_NOINHERIT = getattr(os, "O_NOINHERIT", 0) | getattr(os, "O_CLOEXEC", 0)
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | _NOINHERIT
+_SETID = stat.S_ISUID | stat.S_ISGID
+# Candidate resolutions of a destination's modification times, finest
+# first: 1 us covers NTFS (100 ns); 10 ms exFAT; 1 s many network shares;
+# 2 s FAT32.
+_RESOLUTIONS_NS = (1000, 10 ** 7, 10 ** 9, 2 * 10 ** 9)
+_PROBE_NAME = ".mtime-probe"
+_FD_METADATA = not osutil.WINDOWS  # fchmod, fchown and futimens exist
+
+
+class Ops(object):
+    """Every file operation the engine performs on the disk, in one place:
+    tests subclass it to inject faults (disk full, a vanished file, a
+    refused link, a destination with coarse times) without patching."""
+
+    open_read = staticmethod(osutil.open_for_backup)
+
+    def open_write(self, path, mode=0o666):
+        # O_EXCL: a new file, never an existing one written in place.
+        return os.open(path, _WRITE_FLAGS, mode)
+
+    read = staticmethod(os.read)
+    write = staticmethod(os.write)
+    close = staticmethod(os.close)
+    # Linux copies in the kernel; elsewhere (Windows, macOS) read/write.
+    sendfile = staticmethod(os.sendfile) if sys.platform.startswith("linux") else None
+    link = staticmethod(os.link)
+    mkdir = staticmethod(os.mkdir)
+    symlink = staticmethod(os.symlink)
+    sleep = staticmethod(time.sleep)
+    utime = staticmethod(os.utime)  # (path or fd, ns=(atime, mtime), follow_symlinks=...)
+
+
+OPS = Ops()
+
+
+def kept_mode(mode, owners):
+    """The permission bits a snapshot gives a file of mode ``mode``: all of
+    them when the owner is kept too (``owners``), else without set-user-ID
+    and set-group-ID."""
+    bits = stat.S_IMODE(mode)
+    return bits if owners else bits & ~_SETID
+
+
+def unchanged(old_st, st, window_ns=0, owners=False):
+    """True when the previous snapshot's file (``old_st``, an lstat) can
+    stand for the source file ``st``: a regular file of the same size, a
+    modification time within ``window_ns`` (0: to the nanosecond), the
+    permission bits the snapshot would give it and, when ``owners`` are
+    kept, the same owner and group. When in doubt, copy."""
+    if not stat.S_ISREG(old_st.st_mode) or old_st.st_size != st.st_size:
+        return False
+    if abs(old_st.st_mtime_ns - st.st_mtime_ns) >= max(window_ns, 1):
+        return False
+    if stat.S_IMODE(old_st.st_mode) != kept_mode(st.st_mode, owners):
+        return False
+    return not owners or (old_st.st_uid == st.st_uid and old_st.st_gid == st.st_gid)
+
+
+def _dest_hint(exc):
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return "disk full"
+    if code == errno.EROFS:
+        return "read-only"
+    return "drive unplugged or not writable"
+
+
+class PreviousTree(object):
+    """Where the previous snapshot holds the folder the walk is in.
+
+    Followed one real folder at a time (lstat, never through a symbolic
+    link), so a lookup can never leave the previous snapshot: a folder that
+    was a symbolic link there has no counterpart, and its files are copied.
+    """
+
+    def __init__(self, root):
+        self._stack = [root]  # the counterpart of each open folder, or None
+
+    def enter(self, name):
+        parent = self._stack[-1]
+        here = None
+        if parent is not None:
+            path = parent + os.sep + name
+            try:
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    here = path
+            except OSError:
+                pass
+        self._stack.append(here)
+
+    def leave(self):
+        self._stack.pop()
+
+    def lookup(self, name):
+        """(path, lstat) of ``name`` in the current folder's counterpart, or None."""
+        folder = self._stack[-1]
+        if folder is None:
+            return None
+        path = folder + os.sep + name
+        try:
+            return path, os.lstat(path)
+        except OSError:
+            return None
+
+
+class _Writer(object):
+    """Common behaviour of the writers: stop checks, dest errors, reading
+    a source file with retries."""
+
+    def __init__(self, root, stats, ops, stop_event):
+        self.root = root
+        self.stats = stats
+        self.ops = ops
+        self.stop_event = stop_event
+
+    def check_stop(self):
+        if self.stop_event is not None and self.stop_event.is_set():
+            raise Interrupted("stopped on request before the backup was complete")
+
+    def dest_error(self, exc, rel):
+        """A write to the destination failed: fatal when no later write can
+        succeed (disk full, device gone), else the one entry is skipped."""
+        if osutil.disk_error_is_fatal(exc) or not os.path.lexists(self.root):
+            raise BackupError("cannot write to the destination (%s) while copying %s: %s"
+                              % (_dest_hint(exc), osutil.printable(rel), exc.strerror or exc))
+        self.stats.skip(rel, "cannot be written to the destination: %s" % (exc.strerror or exc))
+
+    def open_source(self, path, rel):
+        """An fd for reading ``path``, or None (skipped) when it cannot be opened."""
+        for attempt in range(LOCKED_RETRIES + 1):
+            try:
+                return self.ops.open_read(path)
+            except OSError as exc:
+                if osutil.is_sharing_violation(exc) and attempt < LOCKED_RETRIES:
+                    self.ops.sleep(LOCKED_DELAY)
+                    continue
+                self.stats.skip(rel, reason(exc))
+                return None
+
+    def read_link(self, entry, rel):
+        """The target of symbolic link ``entry``, or None (skipped)."""
+        try:
+            return os.readlink(entry.path)
+        except OSError as exc:
+            self.stats.skip(rel, reason(exc))
+            return None
+
+    def counted(self, rel, st, copied):
+        if copied != st.st_size:
+            self.stats.warn("%s: size changed while it was copied (%d -> %d bytes)"
+                            % (rel, st.st_size, copied))
+        self.stats.files += 1
+        self.stats.copied += 1
+        self.stats.bytes += copied
+        self.stats.bytes_copied += copied
+
+
+def probe_time_resolution(folder, ops=OPS):
+    """How finely the file system holding ``folder`` keeps modification
+    times, in nanoseconds (0: exactly). Two times are written to a probe
+    file and read back; the largest error picks the resolution."""
+    path = os.path.join(folder, _PROBE_NAME)
+    worst = 0
+    try:
+        fd = ops.open_write(path)
+        ops.close(fd)
+        try:
+            for wanted in (1500000001 * 10 ** 9 + 999999999, 1500000003 * 10 ** 9 + 1):
+                ops.utime(path, ns=(wanted, wanted))
+                worst = max(worst, abs(os.stat(path).st_mtime_ns - wanted))
+        finally:
+            os.remove(path)
+    except OSError:
+        return 0  # cannot tell: compare exactly (at worst, files are copied)
+    if worst == 0:
+        return 0
+    for resolution in _RESOLUTIONS_NS:
+        if worst < resolution:
+            return resolution
+    return worst + 1
+
+
+class FolderWriter(_Writer):
+    """Writes a snapshot folder; links unchanged files to ``previous``."""
+
+    def __init__(self, root, stats, ops, stop_event, previous, log):
+        super(FolderWriter, self).__init__(root, stats, ops, stop_event)
+        self.log = log
+        self.owners = osutil.can_keep_owner()
+        self.previous = PreviousTree(previous) if previous is not None else None
+        self.window_ns = 0
+        if previous is not None:
+            self.window_ns = probe_time_resolution(root, ops)
+            if self.window_ns:
+                log.info("the destination keeps modification times to %s: files are compared at "
+                         "that resolution", _describe_ns(self.window_ns))
+        umask = osutil.current_umask()
+        self._created = lambda mode: mode & 0o777 & ~umask  # what open(..., mode) gives
+        self._inodes = {}  # (dev, inode) -> path in the snapshot, for hard links in the source
+        self._metadata_warned = False
+
+    def _metadata_failed(self, exc):
+        # FAT32/exFAT and some network shares refuse chmod or chown: keep
+        # the data, say once that times or permissions could not be kept.
+        if not self._metadata_warned:
+            self._metadata_warned = True
+            self.stats.warn("this destination does not keep times, permissions or owners (%s); "
+                            "file contents are copied anyway" % (exc.strerror or exc))
+
+    def copy_metadata(self, path, st, follow=True):
+        """Owner (as root), permission bits and times of a folder (or, with
+        ``follow`` False, a symbolic link) made at ``path``."""
+        try:
+            if self.owners:
+                os.chown(path, st.st_uid, st.st_gid, follow_symlinks=follow)
+            if follow:
+                os.chmod(path, kept_mode(st.st_mode, self.owners))
+            if follow or os.utime in os.supports_follow_symlinks:
+                self.ops.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
+        except OSError as exc:
+            self._metadata_failed(exc)
+
+    def dir(self, rel, entry, st):
+        try:
+            self.ops.mkdir(self.root + os.sep + rel)
+        except OSError as exc:
+            self.dest_error(exc, rel)
+            return False
+        if self.previous is not None:
+            self.previous.enter(entry.name)
+        return True
+
+    def end(self, rel, st):
+        if self.previous is not None:
+            self.previous.leave()
+        self.copy_metadata(self.root + os.sep + rel, st)
+
+    def file(self, rel, entry, st):
+        dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
+        key = None
+        if st.st_nlink > 1 and st.st_ino:  # (Windows' scandir gives no inode: 0)
+            key = (st.st_dev, st.st_ino)
+            first = self._inodes.get(key)
+            if first is not None and self._link_to(first, dst, rel, st):
+                return
+        if not (self.previous is not None and self._try_previous(rel, entry.name, st, dst)):
+            if not self.copy(rel, entry.path, st, dst):
+                return
+        if key is not None and len(self._inodes) < MAX_HARDLINKS:
+            self._inodes[key] = dst
+
+    def _try_previous(self, rel, name, st, dst):
+        found = self.previous.lookup(name)
+        if found is None or not unchanged(found[1], st, self.window_ns, self.owners):
+            return False
+        return self._link_to(found[0], dst, rel, st)
+
+    def _link_to(self, existing, dst, rel, st):
+        """Hard-link ``dst`` to ``existing``; False when it must be copied."""
+        try:
+            self.ops.link(existing, dst)
+        except OSError as exc:
+            code = getattr(exc, "errno", None)
+            if code == errno.EMLINK or getattr(exc, "winerror", None) == 1142:
+                return False  # that file is at its link limit: copy it
+            if code == errno.ENOENT and os.path.lexists(self.root):
+                return False  # the old snapshot lost that file meanwhile
+            if osutil.disk_error_is_fatal(exc):
+                self.dest_error(exc, rel)
+            if self.previous is not None:
+                self.previous = None  # no links on this destination: stop trying
+                self.log.warning("hard links are not supported on this destination (%s); copying "
+                                 "every file for the rest of this run", exc.strerror or exc)
+            return False
+        self.stats.files += 1
+        self.stats.linked += 1
+        self.stats.bytes += st.st_size
+        return True
+
+    def copy(self, rel, src, st, dst):
+        """Copy one file with its metadata; True when it was copied."""
+        fd_in = self.open_source(src, rel)
+        if fd_in is None:
+            return False
+        mode = kept_mode(st.st_mode, self.owners)
+        try:
+            try:
+                fd_out = self.ops.open_write(dst, mode & 0o777 if _FD_METADATA else 0o666)
+            except OSError as exc:
+                self.dest_error(exc, rel)
+                return False
+            try:
+                copied, error, side = self._copy_data(fd_in, fd_out, st)
+                if error is None and _FD_METADATA:
+                    self._fd_metadata(fd_out, st, mode)
+            finally:
+                self.ops.close(fd_out)
+        finally:
+            self.ops.close(fd_in)
+        if error is not None:
+            try:
+                os.remove(dst)  # never leave a truncated copy behind
+            except OSError:
+                pass
+            if side == "write":
+                self.dest_error(error, rel)  # raises when no later write can succeed
+            else:
+                self.stats.skip(rel, "read error: %s" % reason(error))
+            return False
+        if not _FD_METADATA:
+            self.copy_metadata(dst, st)
+        self.counted(rel, st, copied)
+        return True
+
+    def _fd_metadata(self, fd, st, mode):
+        """POSIX: owner, mode and times through the open file: no path
+        lookups, and a chmod only when creating the file did not already
+        give the right mode. chown first: it clears set-ID bits."""
+        try:
+            if self.owners:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            if mode != self._created(mode):
+                os.fchmod(fd, mode)
+            self.ops.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        except OSError as exc:
+            self._metadata_failed(exc)
+
+    def _copy_data(self, fd_in, fd_out, st):
+        """Copy ``st.st_size`` bytes of fd_in to fd_out, leaving holes of a
+        sparse file as holes. Returns (bytes copied, error or None, "read"
+        or "write": which side failed)."""
+        size = st.st_size
+        if size == 0:
+            return 0, None, None
+        if getattr(st, "st_blocks", None) is not None and st.st_blocks * 512 < size:
+            return self._copy_sparse(fd_in, fd_out, size)
+        return self._copy_range(fd_in, fd_out, 0, size)
+
+    def _copy_sparse(self, fd_in, fd_out, size):
+        total = 0
+        for start, length in osutil.data_extents(fd_in, size):
+            try:
+                os.lseek(fd_out, start, os.SEEK_SET)
+            except OSError as exc:
+                return total, exc, "write"
+            copied, error, side = self._copy_range(fd_in, fd_out, start, length)
+            total += copied
+            if error is not None or copied < length:
+                return total, error, side
+        try:
+            os.ftruncate(fd_out, size)  # a hole at the end
+        except OSError as exc:
+            return total, exc, "write"
+        return size, None, None
+
+    def _copy_range(self, fd_in, fd_out, start, length):
+        """Copy ``length`` bytes from offset ``start`` of fd_in to fd_out's
+        position. A file is copied at the size the walk saw: one that grows
+        meanwhile has a new time too, so the next run copies it again."""
+        ops = self.ops
+        copied = 0
+        if ops.sendfile is not None:
+            try:
+                while copied < length:
+                    self.check_stop()
+                    sent = ops.sendfile(fd_out, fd_in, start + copied,
+                                        min(SENDFILE_CHUNK, length - copied))
+                    if sent == 0:
+                        break  # the file shrank
+                    copied += sent
+                return copied, None, None
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", -1)):
+                    return copied, exc, "write"
+                # Anything else (not supported here, a read error): the
+                # read/write loop below tells read errors from write errors.
+        try:
+            os.lseek(fd_in, start + copied, os.SEEK_SET)
+        except OSError as exc:
+            return copied, exc, "read"
+        while copied < length:
+            self.check_stop()
+            try:
+                buf = ops.read(fd_in, min(CHUNK, length - copied))
+            except OSError as exc:
+                return copied, exc, "read"
+            if not buf:
+                break
+            view = memoryview(buf)
+            while view:
+                try:
+                    n = ops.write(fd_out, view)
+                except OSError as exc:
+                    return copied, exc, "write"
+                view = view[n:]
+            copied += len(buf)
+        return copied, None, None
+
+    def link(self, rel, entry, st):
+        target = self.read_link(entry, rel)
+        if target is None:
+            return
+        dst = self.root + os.sep + rel
+        try:
+            # The kind of link is read from the link itself, never from its
+            # target, which may be missing or a loop.
+            self.ops.symlink(target, dst, target_is_directory=osutil.link_is_directory(st))
+        except OSError as exc:
+            # Windows refuses symbolic links without Developer Mode or admin rights.
+            self.stats.skip(rel, "symbolic link could not be recreated here: %s" % (exc.strerror or exc))
+            return
+        self.copy_metadata(dst, st, follow=False)
+        self.stats.files += 1
+        self.stats.copied += 1
+
+
+def _describe_ns(ns):
+    if ns >= 10 ** 9:
+        return "%g s" % (ns / 1e9)
+    if ns >= 10 ** 6:
+        return "%g ms" % (ns / 1e6)
+    return "%g us" % (ns / 1e3)
+
+
+class ZipWriter(_Writer):
+    """Writes a ZIP archive (deflate, ZIP64 when needed; entries made by
+    snapshots.zip_entry, which knows how names, times and modes are kept)."""
+
+    def __init__(self, root, stats, ops, stop_event):
+        super(ZipWriter, self).__init__(root, stats, ops, stop_event)
+        try:
+            self.zip = zipfile.ZipFile(root, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        except OSError as exc:
+            raise BackupError("cannot write to the destination %s: %s" % (root, exc.strerror or exc))
+
+    def dest_error(self, exc, rel):
+        # An archive is one stream: after a failed write nothing more can be
+        # added to it safely, so any write error fails the run.
+        raise BackupError("cannot write the archive (%s) while adding %s: %s"
+                          % (_dest_hint(exc), osutil.printable(rel), exc.strerror or exc))
+
+    def _entry(self, rel, st, kind):
+        info, clamped = snapshots.zip_entry(rel, st, kind)
+        if clamped:
+            self.stats.warn("%s: modification time %s cannot be stored in a ZIP archive; stored as %s"
+                            % (rel, time.strftime("%Y-%m-%d", time.gmtime(max(st.st_mtime, 0))), clamped))
+        return info
+
+    def dir(self, rel, entry, st):
+        try:
+            self.zip.writestr(self._entry(rel, st, "dir"), b"")
+        except OSError as exc:
+            self.dest_error(exc, rel)
+        return True
+
+    def end(self, rel, st):
+        pass
+
+    def file(self, rel, entry, st):
+        fd_in = self.open_source(entry.path, rel)
+        if fd_in is None:
+            return
+        copied = 0
+        read_error = None
+        try:
+            with self.zip.open(self._entry(rel, st, "file"), "w") as out:
+                while True:
+                    self.check_stop()
+                    try:
+                        buf = self.ops.read(fd_in, CHUNK)
+                    except OSError as exc:
+                        read_error = exc
+                        break
+                    if not buf:
+                        break
+                    out.write(buf)
+                    copied += len(buf)
+        except OSError as exc:
+            self.dest_error(exc, rel)
+        finally:
+            self.ops.close(fd_in)
+        if read_error is not None:
+            # An archive entry cannot be taken back: keep it, and say it is short.
+            self.stats.skip(rel, "read error after %d bytes, the archive holds only those: %s"
+                            % (copied, reason(read_error)))
+            return
+        self.counted(rel, st, copied)
+
+    def link(self, rel, entry, st):
+        target = self.read_link(entry, rel)
+        if target is None:
+            return
+        try:
+            self.zip.writestr(self._entry(rel, st, "link"), osutil.name_to_bytes(target))
+        except OSError as exc:
+            self.dest_error(exc, rel)
+            return
+        self.stats.files += 1
+        self.stats.copied += 1
+
+    def close(self):
+        try:
+            self.zip.close()
+        except OSError as exc:
+            self.dest_error(exc, "the archive's directory")
+
+    def abandon(self):
+        """Close the file without finishing the archive, so that it can be
+        deleted (Windows) and zipfile does not try to finish it later."""
+        fp, self.zip.fp = self.zip.fp, None
+        if fp is not None:
+            try:
+                fp.close()
+            except OSError:
+                pass
+
+
+class DryRunWriter(object):
+    """Counts what a run would copy and link; writes nothing. Compares as
+    the folder writer does, to the nanosecond (it cannot probe the
+    destination without writing to it)."""
+
+    def __init__(self, stats, previous):
+        self.stats = stats
+        self.previous = PreviousTree(previous) if previous is not None else None
+        self.owners = osutil.can_keep_owner()
+
+    def dir(self, rel, entry, st):
+        if self.previous is not None:
+            self.previous.enter(entry.name)
+        return True
+
+    def end(self, rel, st):
+        if self.previous is not None:
+            self.previous.leave()
+
+    def file(self, rel, entry, st):
+        self.stats.files += 1
+        self.stats.bytes += st.st_size
+        found = self.previous.lookup(entry.name) if self.previous is not None else None
+        if found is not None and unchanged(found[1], st, 0, self.owners):
+            self.stats.linked += 1
+        else:
+            self.stats.copied += 1
+            self.stats.bytes_copied += st.st_size
+
+    def link(self, rel, entry, st):
+        self.stats.files += 1
+        self.stats.copied += 1
