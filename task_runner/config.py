@@ -9,6 +9,7 @@ import collections
 import difflib
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -19,6 +20,8 @@ from .excludes import Matcher, PatternError
 from .schedule import ScheduleError, parse_schedule
 
 CONFIG_NAME = "config.json"
+LOG_NAME = "scheduled_task_runner.log"
+HISTORY_NAME = "executed_tasks.json"
 REQUIRED = object()
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -37,7 +40,12 @@ class Key(collections.namedtuple("Key", "parse default attr")):
 
 def _string(value, base):
     if not isinstance(value, str) or not value.strip():
-        raise Invalid("must be a non-empty string, got %s" % json.dumps(value))
+        raise Invalid("must be a non-empty string, got %s" % _shown(value))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid("%s holds a lone surrogate (\\ud800-\\udfff), which is not text: remove it"
+                      % _shown(value))
     return value.strip()
 
 
@@ -60,11 +68,6 @@ def _path(value, base):
                           "backslash starts an escape (\\t, \\b, \\f, \\n, \\r). Write %s or %s"
                           % (json.dumps(text), json.dumps(meant.replace("\\", "/")), json.dumps(meant)))
         raise Invalid("%s holds the control character U+%04X: remove it" % (json.dumps(text), ord(bad.group())))
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Invalid("%s holds a lone surrogate (\\ud800-\\udfff), which no file name can: remove it"
-                      % json.dumps(text))
     expanded = os.path.expandvars(os.path.expanduser(text))
     unset = _UNSET_RE.search(expanded)
     if unset:
@@ -78,32 +81,46 @@ def _path(value, base):
 
 def _bool(value, base):
     if not isinstance(value, bool):
-        raise Invalid("must be true or false (no quotes), got %s" % json.dumps(value))
+        raise Invalid("must be true or false (no quotes), got %s" % _shown(value))
     return value
 
 
-def _int_at_least(low):
+WEEK_MINUTES = 7 * 24 * 60
+
+
+def _int_between(low, high):
+    """A whole number from ``low`` to ``high``: every number has a range, so
+    a value that passes --check can never overflow a timer or a port."""
     def parse(value, base):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise Invalid("must be a whole number >= %d, got %s" % (low, json.dumps(value)))
-        if value < low:
-            raise Invalid("must be >= %d, got %d" % (low, value))
+            raise Invalid("must be a whole number from %d to %d, got %s" % (low, high, _shown(value)))
+        if not low <= value <= high:
+            raise Invalid("must be from %d to %d, got %d" % (low, high, value))
         return value
     return parse
 
 
-def _number_above(low):
+def _number_between(low, high):
+    """A number above ``low`` (exclusive) and at most ``high``; never NaN or
+    infinite."""
     def parse(value, base):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= low:
-            raise Invalid("must be a number above %s, got %s" % (low, json.dumps(value)))
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or not low < value <= high):
+            raise Invalid("must be a number above %s and at most %s, got %s" % (low, high, _shown(value)))
         return value
     return parse
+
+
+def _shown(value):
+    """A value as it appears in JSON, shortened for a message."""
+    text = json.dumps(value)  # ASCII: escapes any odd character
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _url(value, base):
     text = _string(value, base)
     if not text.lower().startswith(("http://", "https://")):
-        raise Invalid("must be an http:// or https:// address, got %s" % json.dumps(value))
+        raise Invalid("must be an http:// or https:// address, got %s" % _shown(value))
     return text
 
 
@@ -111,7 +128,7 @@ def _emails(value, base):
     if not isinstance(value, list) or not value or not all(
             isinstance(v, str) and "@" in v for v in value):
         raise Invalid("must be a list of e-mail addresses such as [\"me@example.com\"], got %s"
-                      % json.dumps(value))
+                      % _shown(value))
     return tuple(value)
 
 
@@ -119,7 +136,7 @@ def _choice(options, upper=True):
     def parse(value, base):
         text = value if not isinstance(value, str) else (value.upper() if upper else value.lower())
         if text not in options:
-            raise Invalid("must be one of %s, got %s" % (", ".join(options), json.dumps(value)))
+            raise Invalid("must be one of %s, got %s" % (", ".join(options), _shown(value)))
         return text
     return parse
 
@@ -127,7 +144,7 @@ def _choice(options, upper=True):
 def _patterns(value, base):
     if not isinstance(value, list):
         raise Invalid("must be a list of patterns such as [\"*.tmp\", \"cache/**\"], got %s"
-                      % json.dumps(value))
+                      % _shown(value))
     try:
         Matcher(value)
     except PatternError as exc:
@@ -149,34 +166,34 @@ TASK_KEYS = collections.OrderedDict([
     ("timestamp", Key(_schedule, None, attr="schedule")),
     ("default", Key(_bool, False)),
     ("incremental", Key(_bool, True)),
-    ("keep", Key(_int_at_least(1), None)),
+    ("keep", Key(_int_between(1, 100000), None)),
     ("exclude", Key(_patterns, ())),
     ("format", Key(_choice(("folder", "zip"), upper=False), "folder")),
     ("allow_empty", Key(_bool, False)),
-    ("timeout_minutes", Key(_number_above(0), None)),
+    ("timeout_minutes", Key(_number_between(0, WEEK_MINUTES), None)),
     ("verify", Key(_bool, False)),
 ])
 
 LOG_KEYS = collections.OrderedDict([
     ("file", Key(_path, None)),
-    ("max_bytes", Key(_int_at_least(1024), 1024 * 1024)),
-    ("backup_count", Key(_int_at_least(0), 5)),
+    ("max_bytes", Key(_int_between(1024, 1 << 30), 1024 * 1024)),
+    ("backup_count", Key(_int_between(0, 100), 5)),
     ("level", Key(_choice(LEVELS), "INFO")),
 ])
 
 HTTP_KEYS = collections.OrderedDict([
     ("host", Key(_string, "127.0.0.1")),
-    ("port", Key(_int_at_least(1), 8765)),
+    ("port", Key(_int_between(1, 65535), 8765)),
     ("token", Key(_string, None)),
     ("tls_cert", Key(_path, None)),
     ("tls_key", Key(_path, None)),
-    ("max_connections", Key(_int_at_least(1), 32)),
-    ("request_timeout", Key(_int_at_least(1), 10)),
+    ("max_connections", Key(_int_between(1, 1024), 32)),
+    ("request_timeout", Key(_int_between(1, 3600), 10)),
 ])
 
 EMAIL_KEYS = collections.OrderedDict([
     ("smtp_host", Key(_string, REQUIRED)),
-    ("smtp_port", Key(_int_at_least(1), 587)),
+    ("smtp_port", Key(_int_between(1, 65535), 587)),
     ("starttls", Key(_bool, True)),
     ("username", Key(_string, None)),
     ("password_env", Key(_string, None)),
@@ -190,18 +207,18 @@ NOTIFY_KEYS = collections.OrderedDict([
     ("webhook", Key(_url, None)),
     ("ping_url", Key(_url, None)),
     ("email", Key(None, None)),  # validated as a section of EMAIL_KEYS
-    ("timeout", Key(_number_above(0), 10)),
+    ("timeout", Key(_number_between(0, 300), 10)),
 ])
 
 TOP_KEYS = collections.OrderedDict([
     ("tasks", Key(None, REQUIRED)),  # validated by _load_tasks
-    ("missed_task_days", Key(_int_at_least(0), 5)),
+    ("missed_task_days", Key(_int_between(0, 3650), 5)),
     ("log", Key(None, {})),  # validated as a section of LOG_KEYS
     ("http", Key(None, {})),  # validated as a section of HTTP_KEYS
     ("notify", Key(None, {})),  # validated as a section of NOTIFY_KEYS
     ("history_file", Key(_path, None)),
-    ("history_limit", Key(_int_at_least(1), 100)),
-    ("retry_minutes", Key(_int_at_least(0), 60)),
+    ("history_limit", Key(_int_between(1, 100000), 100)),
+    ("retry_minutes", Key(_int_between(0, WEEK_MINUTES), 60)),
 ])
 
 
@@ -221,7 +238,7 @@ Config = collections.namedtuple(
 def _section(obj, keys, where, base, problems):
     """Parse one JSON object against a key table; returns {attr: value}."""
     if not isinstance(obj, dict):
-        problems.append("%s: must be an object {...}, got %s" % (where, json.dumps(obj)[:60]))
+        problems.append("%s: must be an object {...}, got %s" % (where, _shown(obj)))
         return None
     out = {}
     for name in obj:
@@ -251,7 +268,11 @@ def _section(obj, keys, where, base, problems):
 
 def _task_label(i, obj):
     name = obj.get("name") if isinstance(obj, dict) else None
-    return "tasks[%d] (%s)" % (i, name) if isinstance(name, str) and name else "tasks[%d]" % i
+    try:
+        _string(name, None)
+    except Invalid:
+        return "tasks[%d]" % i
+    return "tasks[%d] (%s)" % (i, name)
 
 
 def _load_tasks(raw, base, problems):
@@ -320,17 +341,25 @@ def _read_json(path):
             obj[key] = value
         return obj
 
+    def no_constants(name):
+        raise ConfigError("%s is not a number JSON allows: write a number such as 10" % name, path)
+
     duplicates = []
     try:
-        data = json.loads(text, object_pairs_hook=no_duplicates)
+        data = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
+    except RecursionError:
+        raise ConfigError("the file is nested too deeply (lists or objects inside each other "
+                          "thousands of times): it cannot be a config", path)
     except ValueError as exc:
         line, col = getattr(exc, "lineno", "?"), getattr(exc, "colno", "?")
         msg = getattr(exc, "msg", str(exc))
         hint = ""
+        pos = getattr(exc, "pos", None)
         if "escape" in msg:
             hint = (": write Windows paths with forward slashes (\"C:/data\") "
                     "or doubled backslashes (\"C:\\\\data\")")
-        elif "delimiter" in msg or "property name" in msg:
+        elif ("delimiter" in msg or "property name" in msg
+              or (msg == "Expecting value" and pos is not None and text[pos:pos + 1] in ("]", "}"))):
             hint = ": check for a missing or extra comma or quote on this line or the one before"
         raise ConfigError("line %s, column %s: %s%s" % (line, col, msg, hint), path)
     if duplicates:
@@ -364,11 +393,38 @@ def load_config(path):
     top["log"] = LogConfig(**log_values)
     top["http"] = HttpConfig(**http_values)
     if top["log"].file is None:
-        top["log"] = top["log"]._replace(file=os.path.join(folder, "scheduled_task_runner.log"))
+        top["log"] = top["log"]._replace(file=os.path.join(folder, LOG_NAME))
     if top["history_file"] is None:
-        top["history_file"] = os.path.join(folder, "executed_tasks.json")
+        top["history_file"] = os.path.join(folder, HISTORY_NAME)
+    _check_writable_file(top["log"].file, "log.file", LOG_NAME, problems)
+    _check_writable_file(top["history_file"], "history_file", HISTORY_NAME, problems)
+    if problems:
+        raise ConfigError(problems, path)
     lock_dir = os.path.join(os.path.dirname(top["history_file"]), ".locks")
     return Config(path=path, folder=folder, lock_dir=lock_dir, tasks=tuple(tasks), **top)
+
+
+def _check_writable_file(path, key, name, problems):
+    """A file the programs will write (log, history) must be a file in a
+    folder that exists. Its folder is created when only that one level is
+    missing, as for ``dest``: a missing drive is reported, not made up."""
+    if os.path.isdir(path):
+        problems.append("%s: %s is a folder: name a file in it, such as %s"
+                        % (key, path, os.path.join(path, name)))
+        return
+    folder = os.path.dirname(path)
+    if os.path.isdir(folder):
+        if not os.access(folder, os.W_OK):
+            problems.append("%s: the folder %s cannot be written to: choose another place" % (key, folder))
+        return
+    if not os.path.isdir(os.path.dirname(folder)):
+        problems.append("%s: the folder %s does not exist (is its drive connected?): create it, "
+                        "or choose another place" % (key, folder))
+        return
+    try:
+        os.mkdir(folder)
+    except OSError as exc:
+        problems.append("%s: cannot create the folder %s: %s" % (key, folder, exc.strerror or exc))
 
 
 def select_tasks(config, names=(), run_all=False):

@@ -31,9 +31,40 @@ def _empty():
     return {"version": VERSION, "next_id": 1, "runs": []}
 
 
-def _looks_valid(doc):
-    return (isinstance(doc, dict) and isinstance(doc.get("runs"), list)
-            and all(isinstance(r, dict) and "task" in r and "id" in r for r in doc["runs"]))
+_TEXT_FIELDS = ("trigger", "scheduled_for", "started", "finished", "status", "snapshot", "message")
+_COUNT_FIELDS = ("files", "bytes", "copied", "linked", "bytes_copied", "skipped")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shape_problem(doc):
+    """Why ``doc`` is not a history this program can use (None when it is).
+    Checked on every load, so a hand-edited file can never crash a run."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        return "not a JSON object with a list of runs"
+    if doc.get("version", VERSION) != VERSION:
+        return "version %r, this program reads version %d" % (doc.get("version"), VERSION)
+    ids = set()
+    for i, run in enumerate(doc["runs"]):
+        if not isinstance(run, dict):
+            return "runs[%d] is not an object" % i
+        if not _is_int(run.get("id")) or run["id"] in ids:
+            return "runs[%d] has no whole-number id of its own" % i
+        ids.add(run["id"])
+        if not isinstance(run.get("task"), str):
+            return "runs[%d].task is not text" % i
+        for key in _TEXT_FIELDS:
+            if run.get(key) is not None and not isinstance(run[key], str):
+                return "runs[%d].%s is not text" % (i, key)
+        for key in _COUNT_FIELDS:
+            if run.get(key) is not None and not _is_int(run[key]):
+                return "runs[%d].%s is not a whole number" % (i, key)
+        for key in ("errors", "warnings", "deleted"):
+            if run.get(key) is not None and not isinstance(run[key], list):
+                return "runs[%d].%s is not a list" % (i, key)
+    return None
 
 
 class History(object):
@@ -76,15 +107,24 @@ class History(object):
             raise HistoryError("cannot read the history file %s: %s" % (self.path, exc.strerror or exc))
         try:
             doc = json.loads(text)
-        except ValueError:
-            doc = None
-        if not _looks_valid(doc):
-            self._move_aside()
+        except (ValueError, RecursionError):
+            doc, problem = None, "not valid JSON"
+        else:
+            problem = _shape_problem(doc)
+        if problem is not None:
+            self._move_aside(problem)
             return _empty()
-        doc.setdefault("next_id", max([r["id"] for r in doc["runs"] if isinstance(r["id"], int)] + [0]) + 1)
+        lowest = max([r["id"] for r in doc["runs"]] + [0]) + 1
+        next_id = doc.get("next_id")
+        if not _is_int(next_id) or next_id < lowest:
+            if "next_id" in doc:  # absent: an older file, nothing to warn about
+                logger.warning("history file %s: next_id %s would reuse the id of an existing run; "
+                               "using %d", self.path, json.dumps(next_id), lowest)
+            doc["next_id"] = lowest
+        doc["version"] = VERSION
         return doc
 
-    def _move_aside(self):
+    def _move_aside(self, problem):
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock()))
         target = "%s.corrupt-%s" % (self.path, stamp)
         n = 2
@@ -96,8 +136,8 @@ class History(object):
         except OSError as exc:
             raise HistoryError("the history file %s is corrupt and could not be moved aside: %s"
                                % (self.path, exc))
-        logger.error("history file %s was not valid JSON history; moved it to %s and started "
-                     "a new one", self.path, target)
+        logger.error("history file %s is damaged (%s); moved it to %s and started a new one",
+                     self.path, problem, target)
 
     def _write(self, doc):
         folder = os.path.dirname(self.path) or "."
@@ -111,7 +151,8 @@ class History(object):
                 pass
         data = json.dumps(doc, indent=1, ensure_ascii=False)
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
+            # A lone surrogate becomes the JSON escape \udXXX: writing never fails on a name.
+            with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())

@@ -120,6 +120,9 @@ class StartedRun(object):
                 history.finish_run(run_id, self.record, status="interrupted",
                                    finished=format_local(clock(), zone), message="stopped by Ctrl+C")
                 raise
+            except Exception as exc:  # a bug must not leave the run marked running
+                log.exception("run %s failed with an internal error", run_id)
+                status, message, fields = "failed", "internal error: %s: %s" % (type(exc).__name__, exc), {}
             record = history.finish_run(run_id, self.record, status=status,
                                         finished=format_local(clock(), zone), message=message, **fields)
             level = logging.INFO if status == "success" else (
@@ -172,14 +175,14 @@ class StartedRun(object):
             return self._snapshot(stop_event, progress, ops, log)
         timed_out = threading.Event()
         either = _AnyEvent(stop_event, timed_out)
-        box, handoff = {}, threading.Lock()
+        box, handoff, finished = {}, threading.Lock(), threading.Event()
 
         def work():
             try:
                 box["result"] = self._snapshot(either, progress, ops, log)
             finally:
                 with handoff:
-                    box["done"] = True
+                    finished.set()
                     if self._hung:
                         self._lock.release()
                         log.warning("run %s: the abandoned copy has ended", self.run_id)
@@ -187,15 +190,22 @@ class StartedRun(object):
         worker = threading.Thread(target=work, name="run-%s" % self.run_id)
         worker.daemon = True
         worker.start()
-        worker.join(minutes * 60)
-        if worker.is_alive():
-            timed_out.set()
-            worker.join(ABANDON_AFTER)
-        with handoff:
-            if not box.get("done"):
-                self._hung = True
-                return ("failed", "timed out after %s minutes; the copy did not stop (a hung drive or "
-                        "network share?) and was abandoned" % _minutes(minutes), {})
+        # Waited for with an Event, not Thread.join: a join interrupted by an
+        # exception (Ctrl+C, a timeout no timer can hold) marks a thread that
+        # is still running as stopped (bpo-45274).
+        try:
+            finished.wait(minutes * 60)
+        finally:
+            # Also on Ctrl+C or any error while waiting: the copy is asked to
+            # stop, and a copy still running keeps the task's lock.
+            if not finished.is_set():
+                timed_out.set()
+                finished.wait(ABANDON_AFTER)
+            with handoff:
+                self._hung = not finished.is_set()
+        if self._hung:
+            return ("failed", "timed out after %s minutes; the copy did not stop (a hung drive or "
+                    "network share?) and was abandoned" % _minutes(minutes), {})
         status, message, fields = box["result"]
         if timed_out.is_set() and status == "interrupted" and not (stop_event and stop_event.is_set()):
             return "failed", "timed out after %s minutes" % _minutes(minutes), {}
