@@ -69,6 +69,9 @@ class PublishedSnapshotsNeverChangeTest(Base):
         self.assertFalse(inodes(second.snapshot) & outside,
                          "a file of the snapshot shares its inode with a live file")
 
+
+@unittest.skipUnless(POSIX, "folder permissions are POSIX; the Windows lane tests the read-only attribute")
+class RetentionPermissionsTest(Base):
     def test_retention_of_a_read_only_folder_never_changes_a_kept_file(self):
         self.write("src/ro/f.txt", "data", mtime=OLD)
         os.chmod(self.path("src/ro/f.txt"), 0o444)
