@@ -24,6 +24,9 @@ from task_runner.notify import Notifier
 
 PROGRAM = "http_server"
 TOKEN_ENV = "TASK_RUNNER_TOKEN"
+# The lockout still checks one token a second from a locked address, so the
+# right client is never locked out; a token this long cannot be guessed so.
+MIN_TOKEN_LENGTH = 20
 
 
 def _parser():
@@ -62,6 +65,11 @@ def main(argv=None):
         raise ConfigError("http.host is %s, which other machines can reach, but no token is set: run "
                           "\"http_server.py --new-token\" and put the result in http.token (or in the "
                           "environment variable %s)" % (host, TOKEN_ENV), config.path)
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError("the token (%s) has %d characters; a token needs at least %d so that it cannot be "
+                          "guessed: run \"http_server.py --new-token\" and use what it prints"
+                          % ("environment variable " + TOKEN_ENV if os.environ.get(TOKEN_ENV) else "http.token",
+                             len(token), MIN_TOKEN_LENGTH), config.path)
     if not 0 < port < 65536:
         raise ConfigError("--port must be 1-65535, got %d" % port, config.path)
     setup_logging(config.log, PROGRAM)

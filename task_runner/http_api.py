@@ -21,6 +21,7 @@ import logging
 import re
 import socket
 import socketserver
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -36,12 +37,25 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY = 4096
 MAX_WAIT = 3600.0
+# A connection that has sent nothing after this long is closed, long before
+# request_timeout: idle connections cannot hold every slot for long.
+FIRST_BYTE_TIMEOUT = 2.0
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 _BUSY_BODY = b'{"error": "busy", "message": "too many connections at once; retry in a second"}\n'
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
          b"Content-Length: %d\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
          b"Retry-After: 1\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
-_TOKEN_IN_LOG = re.compile(r"((?:access_)?token=)[^&\s]*", re.IGNORECASE)
+_VANISHED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+def printable(text):
+    """``text`` (anything a client sent) safe for a log line and a
+    terminal: every non-printable character becomes a visible escape, so
+    no escape sequence ever reaches whoever reads the log."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else
+                   ("\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % (ord(c) & 0xFFFF)) for c in text)
 
 
 def is_loopback(host):
@@ -53,32 +67,62 @@ class DeadlineReader(io.RawIOBase):
     what is left of the request's time, so a client sending one byte a
     second cannot stretch a request past it."""
 
-    def __init__(self, sock, deadline, clock=time.monotonic):
+    def __init__(self, sock, deadline, clock=time.monotonic, first_byte_deadline=None):
         super(DeadlineReader, self).__init__()
         self.sock = sock
         self.deadline = deadline
         self.clock = clock
+        # Until the first byte arrives, the (shorter) first-byte deadline holds.
+        self.first_byte_deadline = first_byte_deadline
 
     def readable(self):
         return True
 
     def readinto(self, buf):
-        left = self.deadline - self.clock()
+        deadline = self.deadline
+        if self.first_byte_deadline is not None:
+            deadline = min(deadline, self.first_byte_deadline)
+        left = deadline - self.clock()
         if left <= 0:
             raise socket.timeout("the request took longer than allowed")
         self.sock.settimeout(left)
-        return self.sock.recv_into(buf)
+        n = self.sock.recv_into(buf)
+        if n:
+            self.first_byte_deadline = None
+        return n
 
 
 class RateLimiter(object):
-    """At most ``limit`` failed logins per address within ``window`` s."""
+    """At most ``limit`` failed logins per address within ``window`` s.
 
-    def __init__(self, limit=10, window=60.0, clock=time.monotonic):
+    A locked address is not locked out for ever: one token a second from it
+    is still checked (``may_try``), so the right one gets through while
+    another local process guesses (on loopback every client is 127.0.0.1).
+    Guessing a strong token (20+ characters) at one a second is hopeless."""
+
+    def __init__(self, limit=10, window=60.0, clock=time.monotonic, locked_interval=1.0):
         self.limit = limit
         self.window = window
         self.clock = clock
+        self.locked_interval = locked_interval
         self._failures = {}
+        self._last_locked_try = {}
         self._lock = threading.Lock()
+
+    def may_try(self, addr):
+        """(True, 0) when a token from ``addr`` may be checked now, else
+        (False, seconds to wait)."""
+        wait = self.retry_after(addr)
+        if not wait:
+            return True, 0
+        now = self.clock()
+        with self._lock:
+            if len(self._last_locked_try) > 10000:
+                self._last_locked_try.clear()
+            if now - self._last_locked_try.get(addr, -1e9) >= self.locked_interval:
+                self._last_locked_try[addr] = now
+                return True, 0
+        return False, wait
 
     def retry_after(self, addr):
         """Seconds until ``addr`` may try again; 0 when it may now."""
@@ -133,14 +177,34 @@ class Handler(BaseHTTPRequestHandler):
             self.request = self.server.tls.wrap_socket(self.request, server_side=True)
         super(Handler, self).setup()
         self.connection.settimeout(self.server.request_timeout)  # for writes
-        self.rfile = io.BufferedReader(DeadlineReader(self.connection, self.deadline))
+        self.rfile = io.BufferedReader(DeadlineReader(
+            self.connection, self.deadline, first_byte_deadline=time.monotonic() + FIRST_BYTE_TIMEOUT))
 
     def handle_expect_100(self):
         return True  # answered in _route, once auth and size have passed
 
     def log_message(self, fmt, *args):
-        # To the project's log (works under pythonw), never with a token.
-        logger.info("%s %s", self.client_address[0], _TOKEN_IN_LOG.sub(r"\1***", fmt % args))
+        # To the project's log (works under pythonw): never a token, never a
+        # raw control character from the client.
+        logger.info("%s %s", self.client_address[0], self._masked(fmt % args))
+
+    def log_request(self, code="-", size="-"):
+        # The request line with the query replaced by "?...": a query (or a
+        # path) may hold a token in any spelling. /health is routine: DEBUG.
+        path = getattr(self, "path", "")
+        shown = path.split("?", 1)[0] + ("?..." if "?" in path else "")
+        level = logging.DEBUG if shown == "/health" else logging.INFO
+        logger.log(level, "%s %s %s %s", self.client_address[0], printable(self.command or "-"),
+                   self._masked(shown), getattr(code, "value", code))
+
+    def _masked(self, text):
+        token = self.server.token
+        if token:
+            text = text.replace(token, "***")
+            decoded = unquote(text)
+            if token in decoded:
+                text = decoded.replace(token, "***")
+        return printable(text)
 
     # -- responses --------------------------------------------------------
     def send_json(self, status, data, headers=None):
@@ -159,8 +223,12 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def send_error(self, code, message=None, explain=None):
-        # http.server's own errors (bad request line, unsupported method...)
-        # get the same JSON shape as ours.
+        # http.server's own errors (bad request line...) get the same JSON
+        # shape as ours. A method it has no do_ for (FOO, TRACE) is routed
+        # like any other: 405 on a known path, 404 elsewhere.
+        if code == 501 and getattr(self, "command", None) and getattr(self, "headers", None) is not None:
+            self._dispatch()
+            return
         self.close_connection = True
         try:
             short = self.responses.get(code, ("error",))[0]
@@ -176,6 +244,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(exc.status, {"error": exc.code, "message": exc.message}, exc.headers)
         except socket.timeout:
             self.close_connection = True  # the client was too slow: just close
+        except _VANISHED as exc:
+            self.close_connection = True
+            logger.debug("%s went away before the answer was sent (%s)", self.client_address[0],
+                         type(exc).__name__)
         except Exception:
             logger.exception("error while answering %s %s", self.command, urlsplit(self.path).path)
             self.send_json(500, {"error": "internal_error", "message": "see the server log"})
@@ -217,6 +289,10 @@ class Handler(BaseHTTPRequestHandler):
         return hmac.compare_digest(given.strip(), expected)
 
     def _route(self):
+        if not self.path.startswith("/"):
+            raise HttpError(400, "bad_request", "the request target must be a path such as /status")
+        if len(self.headers.get_all("Host") or []) > 1:
+            raise HttpError(400, "bad_request", "more than one Host header")
         if self.headers.get("Origin") is not None:
             raise HttpError(403, "forbidden", "requests from web pages (with an Origin header) are refused")
         if self.server.loopback and not self._host_ok():
@@ -234,12 +310,15 @@ class Handler(BaseHTTPRequestHandler):
                             {"Allow": ", ".join(methods)})
         if needs_token:
             addr = self.client_address[0]
-            wait = self.server.limiter.retry_after(addr)
-            if wait:
+            allowed, wait = self.server.limiter.may_try(addr)
+            if not allowed:
                 raise HttpError(429, "too_many_requests", "too many failed logins; try again later",
                                 {"Retry-After": str(wait)})
             if not self._authorized():
                 self.server.limiter.failed(addr)
+                if self.server.limiter.retry_after(addr):
+                    raise HttpError(429, "too_many_requests", "too many failed logins; try again later",
+                                    {"Retry-After": str(self.server.limiter.retry_after(addr))})
                 raise HttpError(401, "unauthorized", "send the header Authorization: Bearer <token>",
                                 {"WWW-Authenticate": "Bearer"})
         body = self._read_body(length)
@@ -260,7 +339,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(415, "unsupported_media_type", "send the body as application/json")
         try:
             body = json.loads(data.decode("utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise HttpError(400, "bad_request", "the body must be a JSON object, e.g. {}")
         if not isinstance(body, dict):
             raise HttpError(400, "bad_request", "the body must be a JSON object, e.g. {}")
@@ -429,5 +508,6 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
             self._slots.release()
 
     def handle_error(self, request, client_address):
-        # A client that vanished or sent garbage: one log line, no traceback on stderr.
-        logger.debug("connection from %s ended with an error", client_address[0], exc_info=True)
+        # A client that vanished or sent garbage: one DEBUG line, no traceback.
+        logger.debug("connection from %s ended with an error: %s", client_address[0],
+                     printable(repr(sys.exc_info()[1])))
