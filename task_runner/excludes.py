@@ -33,13 +33,22 @@ def _translate(pattern):
         elif c == "?":
             out.append("[^/]")
         elif c == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("!", "]") else i + 1)
+            # As fnmatch: "!" first negates, and a "]" right after "[" or
+            # "[!" is a member, not the end.
+            j = i + 1
+            if pattern[j:j + 1] == "!":
+                j += 1
+            if pattern[j:j + 1] == "]":
+                j += 1
+            end = pattern.find("]", j)
             if end < 0:
                 raise PatternError("unclosed [ in %r" % pattern)
-            body = pattern[i + 1:end]
+            body = pattern[i + 1:end].replace("\\", "\\\\")
             if body.startswith("!"):
                 body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            elif body.startswith("^"):
+                body = "\\" + body  # a literal ^, not a negation
+            out.append("[" + body + "]")
             i = end
         else:
             out.append(re.escape(c))

@@ -335,20 +335,23 @@ class StartupTest(TempDirTestCase):
 
 class OnceTest(TempDirTestCase):
     def test_once_runs_what_is_missed_then_exits(self):
-        then = time.localtime(time.time() - 120)
-        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest",
-                                          "timestamp": "%02d:%02d" % (then.tm_hour, then.tm_min)}])
+        from task_runner.daemon import Daemon
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "12:00"}])
         self.write("src/a", "1")
+        now = ts("2026-11-27T12:02:00+00:00")  # two minutes after the occurrence
+        Daemon(config, clock=lambda: now, zone=UTC).run_once()
+        self.assertEqual([(r["trigger"], r["status"]) for r in History.for_config(config).runs()],
+                         [("missed", "success")])
+        Daemon(config, clock=lambda: now + 60, zone=UTC).run_once()
+        self.assertEqual(len(History.for_config(config).runs()), 1)  # nothing due the second time
+
+    def test_once_as_a_program_exits_when_nothing_is_due(self):
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest"}])  # on demand only
         cmd = [sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "--config", config.path, "--once"]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=60)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual([(r["trigger"], r["status"]) for r in History.for_config(config).runs()],
-                         [("missed", "success")])
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              timeout=60)
-        self.assertEqual(proc.returncode, 0)
-        self.assertEqual(len(History.for_config(config).runs()), 1)  # nothing due the second time
+        self.assertEqual(History.for_config(config).runs(), [])
 
     def test_once_ends_when_the_task_is_busy_elsewhere(self):
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "00:00"}])

@@ -40,6 +40,20 @@ class PlanTest(unittest.TestCase):
          WAIT, None),
         ("failed, retry due", [run("failed", OCC, OCC + 60)], OCC + 60 + 60 * MIN, OCC - 1, 5, 60, RUN, "retry"),
         ("failed, retries off", [run("failed", OCC, OCC + 60)], OCC + 2 * DAY, OCC - 1, 5, 0, WAIT, None),
+        ("interrupted, retry not yet due", [run("interrupted", OCC, OCC + 60)], OCC + 60 + 59 * MIN, OCC - 1,
+         5, 60, WAIT, None),
+        ("interrupted, retry due", [run("interrupted", OCC, OCC + 60)], OCC + 60 + 60 * MIN, OCC - 1, 5, 60,
+         RUN, "retry"),
+        ("retry_minutes 1 is on", [run("failed", OCC, OCC + 60)], OCC + 60 + MIN, OCC - 1, 5, 1, RUN, "retry"),
+        ("retry_minutes 1, 59 s after", [run("failed", OCC, OCC + 60)], OCC + 60 + 59, OCC - 1, 5, 1, WAIT, None),
+        ("retry measured from finished", [run("failed", OCC, OCC + 3000)], OCC + 3600 + 60, OCC - 1, 5, 60,
+         WAIT, None),
+        ("failed, window closes exactly", [run("failed", OCC + 4 * DAY)], OCC + 5 * DAY, OCC - 1, 5, 60,
+         RUN, "retry"),
+        ("failed after start-up and a success after it", [run("failed", OCC, OCC + 60), run("success", OCC + 90)],
+         OCC + DAY, OCC - 1, 5, 60, WAIT, None),
+        ("a skipped record of another occurrence", [run("skipped", OCC - 5, scheduled_for=OCC - 31 * DAY)],
+         OCC + DAY, None, 5, 60, RUN, "missed"),
         ("failed, window closed", [run("failed", OCC + 4 * DAY)], OCC + 5 * DAY + MIN, OCC - 1, 5, 60,
          SKIP, "retry"),
         ("already skipped", [run("skipped", OCC + 9 * DAY, scheduled_for=OCC)], OCC + 9 * DAY + 5, None, 5, 60,
@@ -73,6 +87,12 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(d.wake_at, OCC + 60 + 3600)
         d = plan_task(TASK, [run("success", OCC)], OCC + 600, UTC, 5, 60, OCC - 1)
         self.assertEqual(d.wake_at, ts("2026-12-01T23:56:00+00:00"))
+        # The next occurrence comes before the retry time: wake for it.
+        nxt = ts("2026-12-01T23:56:00+00:00")
+        d = plan_task(TASK, [run("failed", nxt - 1800, nxt - 1700)], nxt - 600, UTC, 40, 60, OCC - 1)
+        self.assertEqual((d.action, d.wake_at), (WAIT, nxt))
+        d = plan_task(TASK, [run("success", OCC - 31 * DAY + 60)], OCC - 600, UTC, 5, 60, OCC - 601)
+        self.assertEqual((d.action, d.wake_at), (WAIT, OCC))
 
     def test_reasons_are_sentences(self):
         d = plan_task(TASK, [], OCC + 6 * DAY, UTC, 5, 60, OCC + 6 * DAY)

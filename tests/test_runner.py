@@ -42,13 +42,12 @@ class RunTaskTest(TempDirTestCase):
         self.assertEqual((out.status, out.exit_code), ("failed", 1))
         self.assertIn("not found", self.runs()[0]["message"])
 
-    @unittest.skipIf(os.name == "nt" or os.geteuid() == 0,
-                     "chmod 0 does not make a file unreadable on Windows (test_windows locks one "
-                     "instead), and root can read every file")
+    @unittest.skipIf(os.name == "nt", "chmod 0 does not make a file unreadable on Windows (test_windows "
+                     "locks one instead)")
     def test_partial(self):
         self.write("src/locked", "x")
         os.chmod(self.path("src/locked"), 0)
-        out = self.run_task()
+        out = self.as_unprivileged(self.run_task)
         self.assertEqual((out.status, out.exit_code), ("partial", 3))
         self.assertEqual(self.runs()[0]["errors"], ["locked: permission denied"])
 

@@ -21,6 +21,18 @@ class ParseErrorsTest(unittest.TestCase):
         ("5-1 * * * *", "runs backwards"),
         ("0 0 30 2 *", "never matches"),
         ("0 0 * foo *", "'foo' is not a number or an English name"),
+        ("0 24 * * *", "hour must be 0-23, got 24"),
+        ("60 0 * * *", "minute must be 0-59, got 60"),
+        ("0 0 0 * *", "day of month must be 1-31, got 0"),
+        ("0 0 32 * *", "day of month must be 1-31, got 32"),
+        ("0 0 * 0 *", "month must be 1-12, got 0"),
+        ("0 0 * * mon-sun", "day of week: range mon-sun runs backwards"),
+        ("0 0 * *", "is not a schedule"),
+        ("0 0 * * * *", "is not a schedule"),
+        ("1,,2 0 * * *", "minute: empty item in '1,,2'"),
+        ("*/x 0 * * *", "minute: step must be a whole number >= 1, got 'x'"),
+        ("Mon,Funday 08:00", "unknown day name 'Funday'"),
+        ("1 1:5", "is not a schedule"),
         ("\u00b2 * * * *", "minute: '\u00b2' is not a number"),
         ("*/\u0661 * * * *", "step must be a whole number >= 1, got '\u0661'"),
         ("\uff11\uff12:00", "is not a schedule"),  # full-width digits
@@ -77,7 +89,44 @@ class NextAfterTest(unittest.TestCase):
         ("5/20 1 * * *", "2026-11-27T01:06:00+00:00", "2026-11-27T01:25:00+00:00"),
         ("0 0 * * sun,sat", "2026-11-27T00:00:00+00:00", "2026-11-28T00:00:00+00:00"),
         (["1 23:56", "15 12:00"], "2026-12-02T00:00:00+00:00", "2026-12-15T12:00:00+00:00"),
+        # Across the 1st of a month, and the end of a year.
+        ("12:00", "2026-11-30T13:00:00+00:00", "2026-12-01T12:00:00+00:00"),
+        ("12:00", "2026-12-31T13:00:00+00:00", "2027-01-01T12:00:00+00:00"),
+        ("Tue 08:00", "2026-11-27T10:00:00+00:00", "2026-12-01T08:00:00+00:00"),
+        ("0 0 * * *", "2026-11-30T00:00:00+00:00", "2026-12-01T00:00:00+00:00"),
+        ("1 00:00", "2026-11-30T00:00:00+00:00", "2026-12-01T00:00:00+00:00"),
+        # The ends of each field.
+        ("59 23 * * *", "2026-11-27T10:00:00+00:00", "2026-11-27T23:59:00+00:00"),
+        ("0 0 * * *", "2026-11-27T10:00:00+00:00", "2026-11-28T00:00:00+00:00"),
+        ("00:00", "2026-11-27T23:59:00+00:00", "2026-11-28T00:00:00+00:00"),
+        ("23:59", "2026-11-27T23:58:59+00:00", "2026-11-27T23:59:00+00:00"),
+        ("0 0 5-5 * *", "2026-11-27T00:00:00+00:00", "2026-12-05T00:00:00+00:00"),
+        ("0 0 1-31/10 * *", "2026-11-27T00:00:00+00:00", "2026-12-01T00:00:00+00:00"),
+        ("0 0 * * 1-5/2", "2026-11-28T00:00:00+00:00", "2026-11-30T00:00:00+00:00"),  # Mon, Wed, Fri
+        ("0 0 * * 1-5/2", "2026-11-30T00:00:00+00:00", "2026-12-02T00:00:00+00:00"),
+        ("0 0 1 12 *", "2027-01-01T00:00:00+00:00", "2027-12-01T00:00:00+00:00"),
     ]
+
+    # Every name and abbreviation: (field text, what it must equal)
+    NAMES = [("jan", "1"), ("feb", "2"), ("mar", "3"), ("apr", "4"), ("may", "5"), ("jun", "6"),
+             ("jul", "7"), ("aug", "8"), ("sep", "9"), ("oct", "10"), ("nov", "11"), ("dec", "12"),
+             ("january", "1"), ("DECEMBER", "12"), ("September", "9")]
+    DAYS = [("sun", "0"), ("mon", "1"), ("tue", "2"), ("wed", "3"), ("thu", "4"), ("fri", "5"),
+            ("sat", "6"), ("SUNDAY", "7"), ("Wednesday", "3"), ("friday", "5")]
+
+    def test_names_mean_their_numbers(self):
+        start = ts("2026-11-27T10:00:00+00:00")
+        for name, number in self.NAMES:
+            with self.subTest(month=name):
+                self.assertEqual(parse_schedule("0 9 1 %s *" % name).upcoming(start, 3, UTC),
+                                 parse_schedule("0 9 1 %s *" % number).upcoming(start, 3, UTC))
+        for name, number in self.DAYS:
+            with self.subTest(day=name):
+                self.assertEqual(parse_schedule("0 9 * * %s" % name).upcoming(start, 3, UTC),
+                                 parse_schedule("0 9 * * %s" % number).upcoming(start, 3, UTC))
+                weekly = name.capitalize() + " 09:00"
+                self.assertEqual(parse_schedule(weekly).upcoming(start, 3, UTC),
+                                 parse_schedule("0 9 * * %s" % number).upcoming(start, 3, UTC))
 
     def test_table(self):
         for timestamp, now, expected in self.CASES:
