@@ -3,6 +3,7 @@
 
     python3 backup_now.py [--config PATH] [TASK ...] [--all] [--dry-run]
     python3 backup_now.py --verify TASK [--deep]
+    python3 backup_now.py --prune [TASK ...] [--dry-run]
     python3 backup_now.py --test-notify
 
 Exit codes: 0 success, 1 failed, 2 usage or config error, 3 finished with
@@ -18,7 +19,7 @@ from task_runner.config import load_config, select_tasks
 from task_runner.errors import BackupError
 from task_runner.logs import setup_logging
 from task_runner.notify import Notifier
-from task_runner.runner import human_bytes, preview_task, run_task
+from task_runner.runner import ALREADY_RUNNING, human_bytes, preview_task, prune_task, run_task
 from task_runner.verify import verify_task
 
 PROGRAM = "backup_now"
@@ -48,7 +49,30 @@ def _parser():
     p.add_argument("--deep", action="store_true", help="with --verify: compare file contents too")
     p.add_argument("--test-notify", action="store_true",
                    help="send a test message through every configured notification channel")
+    p.add_argument("--prune", action="store_true",
+                   help="apply each task's keep now, without a backup (with --dry-run: only show it)")
+    p.add_argument("--low-priority", action="store_true",
+                   help="copy at low CPU and I/O priority, as scheduled runs do")
     return p
+
+
+def prune(config, tasks, dry):
+    codes = []
+    for task in tasks:
+        if task.keep is None:
+            osutil.print_safe("%s: keeps every snapshot (no \"keep\" in config.json)" % task.name)
+            codes.append(errors.EXIT_OK)
+            continue
+        deleted = prune_task(config, task, dry_run=dry)
+        if deleted == ALREADY_RUNNING:
+            osutil.print_safe("%s: a backup of this task is running: try again when it has finished" % task.name)
+            codes.append(errors.EXIT_ALREADY_RUNNING)
+            continue
+        osutil.print_safe("%s: %s %d snapshot%s%s" % (
+            task.name, "would delete" if dry else "deleted", len(deleted), "" if len(deleted) == 1 else "s",
+            (": " + ", ".join(deleted)) if deleted else ""))
+        codes.append(errors.EXIT_OK)
+    return combined_exit_code(codes)
 
 
 def verify(tasks, deep):
@@ -109,6 +133,8 @@ def main(argv=None):
     console = setup_logging(config.log, PROGRAM)
     if args.verify:
         return verify(tasks, args.deep)
+    if args.prune:
+        return prune(config, tasks, args.dry_run)
     if args.dry_run:
         return dry_run(tasks)
     notifier = Notifier(config.notify)
@@ -129,7 +155,11 @@ def main(argv=None):
         if console is not None and sys.stderr.isatty():
             progress = cli.ProgressLine(sys.stderr)
             console.before_emit = progress.clear
-        outcome = run_task(config, task, "manual", stop_event=stop, progress=progress, notifier=notifier)
+        if not task.enabled:
+            osutil.print_safe("%s is paused (\"enabled\": false): backing it up because it was named"
+                              % task.name)
+        outcome = run_task(config, task, "manual", stop_event=stop, progress=progress, notifier=notifier,
+                           low_priority=True if args.low_priority else None)
         if progress is not None:
             progress.clear()
         osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))

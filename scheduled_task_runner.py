@@ -70,8 +70,8 @@ def print_list(config, count, as_json):
         cli.print_json({"tasks": items})
         return
     for item in items:
-        osutil.print_safe("%s%s: %s" % (item["name"], " (default)" if item["default"] else "",
-                                        item["schedule"]))
+        osutil.print_safe("%s%s: %s%s" % (item["name"], " (default)" if item["default"] else "",
+                                          item["schedule"], "  [paused]" if item["paused"] else ""))
         osutil.print_safe("  %s -> %s" % (item["src"], item["dest"]))
         if item["next_runs"]:
             osutil.print_safe("  next: " + ", ".join(_when(t) for t in item["next_runs"]))
@@ -90,8 +90,9 @@ def print_status(config, as_json):
         cli.print_json(report)
         return
     for item in report["tasks"]:
-        out = ["%s%s: %s%s" % (item["name"], " (default)" if item["default"] else "", item["schedule"],
-                               "  [running now]" if item["running"] else "")]
+        out = ["%s%s: %s%s%s" % (item["name"], " (default)" if item["default"] else "", item["schedule"],
+                                 "  [paused]" if item["paused"] else "",
+                                 "  [running now]" if item["running"] else "")]
         if item["next_run"]:
             out.append("  next run: %s" % item["next_run"].replace("T", " "))
         last, ok = item["last_run"], item["last_success"]

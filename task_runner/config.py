@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from . import osutil
+from . import osutil, retention
 from .errors import ConfigError, UsageError
 from .excludes import Matcher, PatternError
 from .schedule import ScheduleError, parse_schedule
@@ -152,6 +152,13 @@ def _patterns(value, base):
     return tuple(value)
 
 
+def _keep(value, base):
+    try:
+        return retention.parse_policy(value)
+    except retention.PolicyError as exc:
+        raise Invalid(str(exc))
+
+
 def _schedule(value, base):
     try:
         return parse_schedule(value)
@@ -166,12 +173,14 @@ TASK_KEYS = collections.OrderedDict([
     ("timestamp", Key(_schedule, None, attr="schedule")),
     ("default", Key(_bool, False)),
     ("incremental", Key(_bool, True)),
-    ("keep", Key(_int_between(1, 100000), None)),
+    ("keep", Key(_keep, None)),
     ("exclude", Key(_patterns, ())),
     ("format", Key(_choice(("folder", "zip"), upper=False), "folder")),
     ("allow_empty", Key(_bool, False)),
     ("timeout_minutes", Key(_number_between(0, WEEK_MINUTES), None)),
     ("verify", Key(_bool, False)),
+    ("priority", Key(_choice(("low", "normal"), upper=False), "low")),
+    ("enabled", Key(_bool, True)),
 ])
 
 LOG_KEYS = collections.OrderedDict([
@@ -441,7 +450,12 @@ def select_tasks(config, names=(), run_all=False):
         if not chosen:
             raise UsageError("no task has \"default\": true in %s. Name the task to run "
                              "(one of: %s), pass --all, or mark one as default" % (config.path, every))
-        return chosen
+        active = [t for t in chosen if t.enabled]
+        if not active:
+            raise UsageError("the default task%s %s %s paused (\"enabled\": false): name it to run it anyway"
+                             % ("s" if len(chosen) > 1 else "", ", ".join('"%s"' % t.name for t in chosen),
+                                "are" if len(chosen) > 1 else "is"))
+        return active
     by_name = {t.name: t for t in config.tasks}
     by_folded = {}
     for t in config.tasks:

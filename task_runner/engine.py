@@ -26,7 +26,7 @@ from .errors import BackupError, Interrupted
 from .excludes import Matcher
 from .schedule import LOCAL
 from . import snapshots
-from .snapshots import PARTIAL, list_snapshots, newest_folder_snapshot, remove_partials, snapshot_name
+from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_partials
 from .walk import Stats, Walk
 from .writers import OPS, DryRunWriter, FolderWriter, ZipWriter
 
@@ -90,16 +90,6 @@ def _prepare_dest(dest):
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
 
-def _new_name(dest, started, zone, ext):
-    base = snapshot_name(started, zone)
-    name, n = base, 2
-    while (os.path.lexists(os.path.join(dest, name + ext))
-           or os.path.lexists(os.path.join(dest, name + ext + PARTIAL))):
-        name = "%s_%d" % (base, n)
-        n += 1
-    return name + ext
-
-
 def _run_walk(walk, writer, progress):
     for kind, rel, entry, st in walk.events():
         if kind == "file":
@@ -144,7 +134,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
 
     _prepare_dest(dest)
     remove_partials(dest, log)
-    final = os.path.join(dest, _new_name(dest, started, zone, ".zip" if as_zip else ""))
+    final = os.path.join(dest, new_snapshot_name(dest, started, zone, as_zip))
     partial = final + PARTIAL
     root = osutil.long_path(partial)
     writer = None

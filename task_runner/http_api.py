@@ -396,7 +396,7 @@ class App(object):
         simultaneous requests start exactly one run."""
         config = self.watcher.current()
         if name is None:
-            tasks = [t for t in config.tasks if t.default]
+            tasks = [t for t in config.tasks if t.default and t.enabled]
             if not tasks:
                 return 404, {"error": "no_default_task", "message": "no task has \"default\": true; "
                              "use /trigger/<task>", "tasks": [t.name for t in config.tasks]}, None

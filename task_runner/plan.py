@@ -48,6 +48,10 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     (any order). Tasks without a schedule always get WAIT."""
     if task.schedule is None:
         return Decision(WAIT, None, None, "runs on demand only", None)
+    if not task.enabled:
+        # Paused: no scheduled, missed or retried run, and no skipped records.
+        # Re-enabled, the usual rule applies to the newest occurrence only.
+        return Decision(WAIT, None, None, "paused (\"enabled\": false)", None)
     next_occ = task.schedule.next_after(now, zone)
     occ = task.schedule.latest_at_or_before(now, zone)
     if occ is None:
@@ -126,7 +130,8 @@ def task_overview(task, runs, now, zone, count=3):
         "dest": task.dest,
         "default": task.default,
         "schedule": task.schedule.describe() if task.schedule else "on demand only (no timestamp)",
-        "next_runs": task.schedule.upcoming(now, count, zone) if task.schedule else [],
+        "paused": not task.enabled,
+        "next_runs": task.schedule.upcoming(now, count, zone) if task.schedule and task.enabled else [],
         "last_run": last,
         "last_success": last_ok,
     }

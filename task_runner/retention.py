@@ -1,26 +1,143 @@
-"""Retention (the task key ``keep``): which snapshots to delete, and why.
+"""Retention (the task key ``keep``): which snapshots to keep, and why.
 
-``select_deletions`` is pure; ``apply`` does the deleting. Only complete
-snapshots (names of the snapshot pattern, never ``.partial``) are counted
-or touched: nothing else in ``dest`` is ever deleted.
+``keep`` is a whole number (the newest N) or a calendar policy with borg
+``prune``'s meaning, which users already know::
+
+    {"last": 3, "hourly": 24, "daily": 7, "weekly": 4, "monthly": 12, "yearly": 5, "within": "2d"}
+
+* ``within`` keeps every snapshot newer than that age (h, d, w, m = 31 days,
+  y = 365 days).
+* Then each rule, in the order last, hourly, daily, weekly (ISO week),
+  monthly, yearly, walks the snapshots newest first and keeps the newest of
+  each period until it has kept its count. A snapshot already kept by an
+  earlier rule is not kept again and does not count, but its period is
+  used up. A rule that runs out of snapshots before its count also keeps
+  the oldest one.
+* The newest snapshot is always kept (when no rule keeps it, with the
+  reason "the newest is always kept").
+
+Periods are read from the snapshot's name (its local start time).
+``decide`` is pure; ``apply`` does the deleting. Only complete snapshots
+(names of the snapshot pattern, never ``.partial``) are counted or touched:
+nothing else in ``dest`` is ever deleted.
 """
 
+import collections
+import datetime
 import logging
 import os
+import re
 
 from . import osutil
-from .snapshots import list_snapshots, remove_snapshot_folder
+from .schedule import LOCAL, local_datetime
+from .snapshots import SNAPSHOT_RE, list_snapshots, remove_snapshot_folder, snapshot_sort_key
 
 logger = logging.getLogger(__name__)
 
+RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+POLICY_KEYS = ("within",) + RULES
+_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 31 * 86400, "y": 365 * 86400}
+_WITHIN_RE = re.compile(r"^([1-9][0-9]{0,5})([hdwmy])$")
+MAX_COUNT = 100000
 
-def select_deletions(names, keep):
-    """Given complete snapshot names oldest first, the (name, reason) pairs
-    to delete so that the newest ``keep`` remain. ``keep`` None keeps all."""
-    if keep is None or len(names) <= keep:
-        return []
-    doomed = names[:len(names) - keep]
-    return [(name, "keep=%d: %d newer snapshot(s) are kept" % (keep, keep)) for name in doomed]
+Policy = collections.namedtuple("Policy", "within " + " ".join(RULES))
+Policy.__doc__ = "A retention policy: within (seconds or None) and a count (or 0) per rule."
+
+Decision = collections.namedtuple("Decision", "name keep reason")
+Decision.__doc__ = "One snapshot: keep (True/False) and the reason the log and --dry-run show."
+
+
+class PolicyError(ValueError):
+    """A ``keep`` value that is not a policy; the message names the fix."""
+
+
+def parse_policy(value):
+    """``keep`` from config.json as a Policy: a whole number N means the
+    newest N ("last")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_COUNT:
+            raise PolicyError("must be from 1 to %d, got %d" % (MAX_COUNT, value))
+        return Policy(None, value, 0, 0, 0, 0, 0)
+    if not isinstance(value, dict):
+        raise PolicyError("must be a whole number (the newest N) or an object such as "
+                          "{\"daily\": 7, \"weekly\": 4, \"monthly\": 12}")
+    unknown = [k for k in value if k not in POLICY_KEYS and not k.startswith("_")]
+    if unknown:
+        raise PolicyError("unknown rule \"%s\" (rules: %s)" % (unknown[0], ", ".join(POLICY_KEYS)))
+    counts = {}
+    for rule in RULES:
+        n = value.get(rule, 0)
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_COUNT:
+            raise PolicyError("%s must be a whole number from 0 to %d, got %r" % (rule, MAX_COUNT, n))
+        counts[rule] = n
+    within = value.get("within")
+    seconds = None
+    if within is not None:
+        m = _WITHIN_RE.match(within) if isinstance(within, str) else None
+        if not m:
+            raise PolicyError("within must be a number and a unit such as \"2d\" (h hours, d days, w weeks, "
+                              "m months, y years), got %r" % (within,))
+        seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds is None and not any(counts.values()):
+        raise PolicyError("keeps nothing: give at least one rule, such as {\"daily\": 7}")
+    return Policy(seconds, **counts)
+
+
+def _when(name):
+    """The local start time a snapshot name holds."""
+    return datetime.datetime.strptime(SNAPSHOT_RE.match(name).group(1), "%Y-%m-%d_%H-%M-%S")
+
+
+_PERIODS = {
+    "last": None,  # every snapshot is its own period
+    "hourly": lambda t: (t.year, t.month, t.day, t.hour),
+    "daily": lambda t: (t.year, t.month, t.day),
+    "weekly": lambda t: tuple(t.isocalendar()[:2]),
+    "monthly": lambda t: (t.year, t.month),
+    "yearly": lambda t: t.year,
+}
+
+
+def decide(names, policy, now, zone=LOCAL):
+    """For complete snapshot ``names`` (any order), a Decision for each,
+    oldest first. ``now`` (epoch seconds) is used only by ``within``."""
+    ordered = sorted(names, key=snapshot_sort_key)
+    newest_first = list(reversed(ordered))
+    times = {name: _when(name) for name in ordered}
+    kept = collections.OrderedDict()
+    if policy.within is not None:
+        since = local_datetime(now, zone) - datetime.timedelta(seconds=policy.within)
+        for name in newest_first:
+            if times[name] > since:
+                kept.setdefault(name, "within %s" % _describe_within(policy.within))
+    for rule in RULES:
+        count = getattr(policy, rule)
+        if not count:
+            continue
+        period_of = _PERIODS[rule]
+        found, last_period, name = 0, object(), None
+        for name in newest_first:
+            period = name if period_of is None else period_of(times[name])
+            if period == last_period:
+                continue
+            last_period = period
+            if name not in kept:
+                found += 1
+                kept[name] = "%s #%d" % (rule, found)
+                if found == count:
+                    break
+        if name is not None and found < count and name not in kept:
+            kept[name] = "%s #%d, the oldest" % (rule, found + 1)
+    if newest_first and newest_first[0] not in kept:
+        kept[newest_first[0]] = "the newest is always kept"
+    return [Decision(n, n in kept, kept.get(n, "no rule keeps it")) for n in ordered]
+
+
+def _describe_within(seconds):
+    for unit in ("y", "m", "w", "d", "h"):
+        if seconds % _UNITS[unit] == 0:
+            return "%d%s" % (seconds // _UNITS[unit], unit)
+    return "%ds" % seconds
 
 
 def _delete(path, dest):
@@ -31,18 +148,24 @@ def _delete(path, dest):
         os.remove(path)
 
 
-def apply(dest, keep, log=logger, dry_run=False, extra_new=None):
-    """Delete the snapshots of ``dest`` beyond ``keep``; returns the names
-    deleted (or, with ``dry_run``, that would be). ``extra_new`` is the name
-    of a snapshot a dry run would add. A deletion that fails is logged and
-    left for the next run; it never fails the backup."""
+def apply(dest, policy, now, log=logger, dry_run=False, extra_new=None, zone=LOCAL, verbose=False):
+    """Delete the snapshots of ``dest`` that ``policy`` does not keep;
+    returns the names deleted (or, with ``dry_run``, that would be).
+    ``extra_new`` is the name of a snapshot a dry run would add. Each
+    deletion is logged with its reason (each keep too, at INFO with
+    ``verbose``, else DEBUG). A deletion that fails is logged and left for
+    the next run; it never fails the backup."""
     names = list_snapshots(dest)
     if extra_new:
         names.append(extra_new)
     done = []
-    for name, reason in select_deletions(names, keep):
+    for decision in decide(names, policy, now, zone):
+        name = decision.name
+        if decision.keep:
+            log.log(logging.INFO if verbose else logging.DEBUG, "keeping %s (%s)", name, decision.reason)
+            continue
         if dry_run:
-            log.info("would delete snapshot %s (%s)", name, reason)
+            log.info("would delete %s: %s", name, decision.reason)
             done.append(name)
             continue
         try:
@@ -50,6 +173,6 @@ def apply(dest, keep, log=logger, dry_run=False, extra_new=None):
         except OSError as exc:
             log.warning("could not delete old snapshot %s: %s; the next run tries again", name, exc)
             continue
-        log.info("deleted snapshot %s (%s)", name, reason)
+        log.info("deleted %s: %s", name, decision.reason)
         done.append(name)
     return done

@@ -7,6 +7,7 @@ summary. The daemon, backup_now.py and the HTTP server all call it.
 """
 
 import collections
+import contextlib
 import hashlib
 import logging
 import os
@@ -14,7 +15,7 @@ import re
 import threading
 import time
 
-from . import engine, errors, retention, snapshots, verify, writers
+from . import engine, errors, osutil, retention, snapshots, verify, writers
 from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 # After a timeout, how long a copy gets to stop cleanly before it is abandoned.
 ABANDON_AFTER = 10.0
 ALREADY_RUNNING = "already_running"
+# Runs nobody is waiting for: the task's "priority" (default low) applies.
+BACKGROUND_TRIGGERS = ("schedule", "missed", "retry")
 EXIT_CODES = {
     "success": errors.EXIT_OK,
     "partial": errors.EXIT_PARTIAL,
@@ -93,14 +96,19 @@ class StartedRun(object):
     def __init__(self, config, task, trigger, record, lock, history, started, scheduled_for,
                  clock, zone):
         self.config, self.task, self.trigger = config, task, trigger
+        self.low_priority = task.priority == "low" and trigger in BACKGROUND_TRIGGERS
         self.record, self.run_id = record, record["id"]
         self._lock, self._history = lock, history
         self.started, self.scheduled_for = started, scheduled_for
         self.clock, self.zone = clock, zone
 
-    def execute(self, stop_event=None, progress=None, notifier=None, ops=writers.OPS):
+    def execute(self, stop_event=None, progress=None, notifier=None, ops=writers.OPS, low_priority=None):
         """Make the snapshot and record the result; returns an Outcome.
-        ``notifier`` (notify.Notifier) hears of the start and the end."""
+        ``notifier`` (notify.Notifier) hears of the start and the end.
+        ``low_priority`` True or False overrides the task's ``priority``
+        (which applies to scheduled, missed and retried runs)."""
+        if low_priority is not None:
+            self.low_priority = low_priority
         task, clock, zone, history = self.task, self.clock, self.zone, self._history
         log = task_log(logger, task.name)
         run_id = self.run_id
@@ -162,16 +170,19 @@ class StartedRun(object):
             if fields["verify"].get("ok") is False:
                 message += "; verify found %d difference(s)" % fields["verify"]["differences_count"]
         if task.keep is not None:
-            fields["deleted"] = retention.apply(task.dest, task.keep, log)
+            fields["deleted"] = retention.apply(task.dest, task.keep, self.clock(), log, zone=self.zone)
         return status, message, fields
 
     def _copy(self, stop_event, progress, ops, log):
-        """_snapshot, under ``task.timeout_minutes`` when set. A copy that
-        does not stop when asked (a hung network share) is abandoned: the
-        run is recorded failed and the task's lock is released only when
-        that copy finally ends, so nothing else writes into its folder."""
+        """_snapshot, in a thread of its own when it runs at low priority
+        (only that thread is lowered, and it ends with the copy) or under
+        ``task.timeout_minutes``. A copy that does not stop when asked (a
+        hung network share) is abandoned: the run is recorded failed and the
+        task's lock is released only when that copy finally ends, so
+        nothing else writes into its folder."""
         minutes = self.task.timeout_minutes
-        if minutes is None:
+        low = self.low_priority
+        if minutes is None and not low:
             return self._snapshot(stop_event, progress, ops, log)
         timed_out = threading.Event()
         either = _AnyEvent(stop_event, timed_out)
@@ -179,7 +190,10 @@ class StartedRun(object):
 
         def work():
             try:
-                box["result"] = self._snapshot(either, progress, ops, log)
+                with contextlib.ExitStack() as stack:
+                    if low:
+                        stack.enter_context(osutil.background_priority(log))
+                    box["result"] = self._snapshot(either, progress, ops, log)
             finally:
                 with handoff:
                     finished.set()
@@ -191,10 +205,13 @@ class StartedRun(object):
         worker.daemon = True
         worker.start()
         # Waited for with an Event, not Thread.join: a join interrupted by an
-        # exception (Ctrl+C, a timeout no timer can hold) marks a thread that
-        # is still running as stopped (bpo-45274).
+        # exception (Ctrl+C) marks a thread that is still running as stopped
+        # (bpo-45274). Short waits: Windows runs Ctrl+C handlers only between them.
+        limit = None if minutes is None else time.monotonic() + minutes * 60
         try:
-            finished.wait(minutes * 60)
+            while not finished.wait(0.25):
+                if limit is not None and time.monotonic() >= limit:
+                    break
         finally:
             # Also on Ctrl+C or any error while waiting: the copy is asked to
             # stop, and a copy still running keeps the task's lock.
@@ -276,7 +293,7 @@ def begin_run(config, task, trigger, scheduled_for=None, clock=time.time, zone=L
 
 
 def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_event=None, zone=LOCAL,
-             progress=None, notifier=None, ops=writers.OPS):
+             progress=None, notifier=None, ops=writers.OPS, low_priority=None):
     """Run ``task`` now and return an Outcome.
 
     ``trigger`` is schedule, missed, retry, manual or http; ``scheduled_for`` the occurrence
@@ -285,7 +302,7 @@ def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_ev
     rel)`` is called after each file; ``notifier`` hears of the start and
     the end; ``ops`` is the engine's I/O seam (tests inject faults there).
     After a success or partial run the new snapshot is verified when
-    ``task.verify`` and the snapshots beyond ``task.keep`` are deleted.
+    ``task.verify`` and the snapshots ``task.keep`` does not keep are deleted.
     Never raises for a failed
     backup: failures are outcomes. HistoryError propagates when the history
     cannot be written at all.
@@ -293,7 +310,24 @@ def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_ev
     started = begin_run(config, task, trigger, scheduled_for, clock, zone)
     if isinstance(started, Outcome):
         return started
-    return started.execute(stop_event=stop_event, progress=progress, notifier=notifier, ops=ops)
+    return started.execute(stop_event=stop_event, progress=progress, notifier=notifier, ops=ops,
+                           low_priority=low_priority)
+
+
+def prune_task(config, task, clock=time.time, zone=LOCAL, dry_run=False):
+    """Apply ``task.keep`` now, without making a snapshot (after ``keep`` was
+    changed), holding the task's lock as a run does. Returns the names
+    deleted (or, with ``dry_run``, that would be), or ALREADY_RUNNING when a
+    run of the task holds the lock. Every keep and delete is logged at INFO
+    with its reason."""
+    lock = task_lock(config, task.name)
+    if not lock.acquire(timeout=0):
+        return ALREADY_RUNNING
+    try:
+        return retention.apply(task.dest, task.keep, clock(), task_log(logger, task.name), dry_run=dry_run,
+                               zone=zone, verbose=True)
+    finally:
+        lock.release()
 
 
 def preview_task(task, clock=time.time, zone=LOCAL):
@@ -302,7 +336,7 @@ def preview_task(task, clock=time.time, zone=LOCAL):
     deleted). Raises BackupError when the run would fail."""
     log = task_log(logger, task.name)
     result = engine.make_snapshot(task, clock(), zone, log=log, dry_run=True)
-    new_name = snapshots.snapshot_name(clock(), zone) + (".zip" if task.format == "zip" else "")
-    deleted = retention.apply(task.dest, task.keep, log, dry_run=True, extra_new=new_name) \
-        if task.keep is not None else []
+    new_name = snapshots.new_snapshot_name(task.dest, clock(), zone, task.format == "zip")
+    deleted = retention.apply(task.dest, task.keep, clock(), log, dry_run=True, extra_new=new_name,
+                              zone=zone) if task.keep is not None else []
     return result, deleted

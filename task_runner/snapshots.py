@@ -34,6 +34,19 @@ def snapshot_name(started, zone=LOCAL):
     return local_datetime(started, zone).strftime("%Y-%m-%d_%H-%M-%S")
 
 
+def new_snapshot_name(dest, started, zone=LOCAL, as_zip=False):
+    """The name a snapshot started at ``started`` gets in ``dest``: its
+    local time, with ``_2``, ``_3``... when that name is taken."""
+    ext = ".zip" if as_zip else ""
+    base = snapshot_name(started, zone)
+    name, n = base, 2
+    while (os.path.lexists(os.path.join(dest, name + ext))
+           or os.path.lexists(os.path.join(dest, name + ext + PARTIAL))):
+        name = "%s_%d" % (base, n)
+        n += 1
+    return name + ext
+
+
 def snapshot_sort_key(name):
     """Chronological order of snapshot names (``_10`` after ``_9``)."""
     m = SNAPSHOT_RE.match(name)

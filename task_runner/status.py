@@ -42,7 +42,9 @@ def warnings_for(task, item, now, zone, free):
     out = []
     last_ok = item["last_success"]
     last = item["last_run"]
-    if task.schedule is not None:
+    if not task.enabled:
+        out.append("paused (\"enabled\": false): no scheduled backups")
+    elif task.schedule is not None:
         if last_ok is None:
             out.append("no successful backup yet")
         else:

@@ -1,6 +1,7 @@
 """Every bad input gets a clear answer: a value --check accepts never crashes
 a run; anything else is a config error (exit 2) naming the fix."""
 
+import _thread
 import contextlib
 import io
 import json
@@ -8,11 +9,13 @@ import os
 import random
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 import backup_now
 import scheduled_task_runner
-from task_runner import cli
+from task_runner import cli, writers
 from task_runner.config import load_config
 from task_runner.errors import ConfigError
 from task_runner.runner import run_task, task_lock
@@ -126,23 +129,32 @@ class ConfigValuesTest(TempDirTestCase):
         self.assertFalse(os.path.exists(self.path("executed_tasks.json")))  # nothing ran
 
 
+class SlowOps(writers.Ops):
+    """Each file takes a while to open: a copy long enough to interrupt."""
+
+    def open_read(self, path):
+        time.sleep(0.05)
+        return writers.Ops.open_read(path)
+
+
 class LockSafetyTest(TempDirTestCase):
-    def test_an_error_while_waiting_for_the_copy_never_leaves_it_running_unlocked(self):
-        # A timeout no timer can hold (the config now refuses it; a bug could
-        # still produce one): the wait fails at once, the copy is stopped
-        # before the lock is released, and the run is recorded, not left running.
-        config = self.make_config()
-        for i in range(50):
-            self.write("src/f%02d" % i, "x" * 1000)
-        task = config.tasks[0]._replace(timeout_minutes=1e300)
-        with self.assertLogs("task_runner", "ERROR"):
-            outcome = run_task(config, task, "manual", clock=lambda: ts("2026-11-27T10:00:00+00:00"), zone=UTC)
-        self.assertEqual(outcome.status, "failed")
-        self.assertIn("internal error: OverflowError", outcome.message)  # lock.acquire: timeout too large
-        self.assertEqual([n for n in os.listdir(self.path("dest")) if n.endswith(".partial")], [])
+    def test_ctrl_c_while_waiting_for_the_copy_never_leaves_it_running_unlocked(self):
+        # Ctrl+C reaches the thread that waits for the copy (timeout_minutes
+        # puts the copy in a thread of its own): the copy is stopped before
+        # the task's lock is released, and the run is recorded interrupted.
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timeout_minutes": 60}])
+        for i in range(100):
+            self.write("src/f%03d" % i, "x")
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
+        self.addCleanup(timer.cancel)
+        with self.assertRaises(KeyboardInterrupt):
+            run_task(config, config.tasks[0], "manual", clock=lambda: ts("2026-11-27T10:00:00+00:00"), zone=UTC,
+                     ops=SlowOps())
+        self.assertEqual(os.listdir(self.path("dest")), [])  # the .partial is gone: the copy has ended
         self.assertTrue(task_lock(config, "T").is_free())
         with open(config.history_file, encoding="utf-8") as f:
-            self.assertEqual([r["status"] for r in json.load(f)["runs"]], ["failed"])
+            self.assertEqual([r["status"] for r in json.load(f)["runs"]], ["interrupted"])
 
 
 class ConfigFuzzTest(TempDirTestCase):

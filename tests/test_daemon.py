@@ -54,6 +54,19 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.assertIn("the history holds 1 run(s) that started after now (the newest at "
                       "2030-01-01T09:00:00+00:00)", future[0])
 
+    def test_a_paused_task_never_runs_and_resumes_without_a_flood(self):
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "12:00",
+                                          "enabled": False}])
+        self.write("src/a", "1")
+        self.daemon(config, ts("2026-11-20T09:00:00+00:00"), ts("2026-11-27T09:00:00+00:00")).run()
+        self.assertEqual(self.runs(config), [])  # a week of occurrences: no run, no skipped record
+        resumed = config._replace(tasks=(config.tasks[0]._replace(enabled=True),))
+        self.stop.clear()
+        self.daemon(resumed, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:05:00+00:00")).run()
+        # Re-enabled: only the newest occurrence is caught up, once.
+        self.assertEqual([(r["trigger"], r["status"], r["scheduled_for"]) for r in self.runs(config)],
+                         [("missed", "success", "2026-11-26T12:00:00+00:00")])
+
     def test_too_old_is_skipped_once(self):
         config = self.make_config()
         self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T12:00:00+00:00")).run()

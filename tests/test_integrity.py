@@ -84,7 +84,7 @@ class RetentionPermissionsTest(Base):
         before = os.stat(kept)
 
         def prune():
-            return retention.apply(self.dest, 1)
+            return retention.apply(self.dest, retention.parse_policy(1), T0)
         self.assertEqual(self.as_unprivileged(prune), names[:2])
         self.assertEqual(snapshots.list_snapshots(self.dest), names[2:])
         after = os.stat(kept)
@@ -98,7 +98,7 @@ class RetentionPermissionsTest(Base):
         engine.make_snapshot(task, T0 + 60, UTC)
         os.chmod(os.path.join(first.snapshot, "closed", "inner"), 0)
         os.chmod(os.path.join(first.snapshot, "closed"), 0)
-        self.assertEqual(self.as_unprivileged(lambda: retention.apply(self.dest, 1)),
+        self.assertEqual(self.as_unprivileged(lambda: retention.apply(self.dest, retention.parse_policy(1), T0)),
                          [os.path.basename(first.snapshot)])
         self.assertFalse(os.path.lexists(first.snapshot))
 

@@ -5,8 +5,8 @@ from task_runner.plan import RUN, SKIP, WAIT, plan_task, task_overview
 from task_runner.schedule import format_local, parse_schedule
 from tests.helpers import UTC, ts
 
-Task = collections.namedtuple("Task", "name schedule default src dest")
-TASK = Task("T", parse_schedule("1 23:56"), False, "s", "d")
+Task = collections.namedtuple("Task", "name schedule default src dest enabled")
+TASK = Task("T", parse_schedule("1 23:56"), False, "s", "d", True)
 OCC = ts("2026-11-01T23:56:00+00:00")
 DAY = 86400
 MIN = 60
@@ -97,6 +97,14 @@ class PlanTest(unittest.TestCase):
     def test_reasons_are_sentences(self):
         d = plan_task(TASK, [], OCC + 6 * DAY, UTC, 5, 60, OCC + 6 * DAY)
         self.assertIn("missed by 6.0 days, more than missed_task_days=5", d.reason)
+
+    def test_paused_task_never_runs_nor_skips(self):
+        paused = TASK._replace(enabled=False)
+        for runs, now in (([], OCC + DAY), ([run("failed", OCC, OCC + 60)], OCC + 3 * 3600), ([], OCC + 30 * DAY)):
+            d = plan_task(paused, runs, now, UTC, 5, 60, OCC - 1)
+            self.assertEqual((d.action, d.wake_at, d.reason), (WAIT, None, 'paused ("enabled": false)'))
+        info = task_overview(paused, [], OCC, UTC)
+        self.assertEqual((info["paused"], info["next_runs"]), (True, []))
 
     def test_on_demand_task(self):
         task = TASK._replace(schedule=None)

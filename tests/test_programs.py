@@ -82,6 +82,40 @@ class BackupNowTest(ProgramTestCase):
         self.assertEqual(os.listdir(self.path("dest")), before)
         self.assertEqual(len(self.history()), 1)
 
+    def test_paused_task_runs_only_when_named(self):
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True, "enabled": False,
+                                  "timestamp": "12:00"}])
+        self.write("src/a.txt", "hello")
+        proc = self.run_program("backup_now.py")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn('the default task "T" is paused ("enabled": false): name it to run it anyway', proc.stderr)
+        proc = self.run_program("backup_now.py", "T")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn('T is paused ("enabled": false): backing it up because it was named', proc.stdout)
+        self.assertEqual([r["status"] for r in self.history()], ["success"])
+        status = self.run_program("scheduled_task_runner.py", "--status")
+        self.assertIn("daily at 12:00  [paused]", status.stdout)
+        self.assertIn('! paused ("enabled": false): no scheduled backups', status.stdout)
+        self.assertNotIn("next run", status.stdout)
+
+    def test_prune_applies_keep_without_a_backup(self):
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True,
+                                  "keep": {"daily": 2}}])
+        names = ["2026-11-2%d_10-00-00" % d for d in range(1, 6)] + ["2026-11-25_09-00-00"]
+        for name in names:
+            os.makedirs(self.path("dest", name))
+        proc = self.run_program("backup_now.py", "--prune", "--dry-run")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, "T: would delete 4 snapshots: 2026-11-21_10-00-00, 2026-11-22_10-00-00, "
+                         "2026-11-23_10-00-00, 2026-11-25_09-00-00\n")
+        self.assertIn("keeping 2026-11-25_10-00-00 (daily #1)", proc.stderr)
+        self.assertIn("would delete 2026-11-21_10-00-00: no rule keeps it", proc.stderr)
+        self.assertEqual(len(os.listdir(self.path("dest"))), 6)
+        proc = self.run_program("backup_now.py", "--prune")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(sorted(os.listdir(self.path("dest"))), ["2026-11-24_10-00-00", "2026-11-25_10-00-00"])
+        self.assertEqual(self.history(), [])  # not a backup run
+
     @unittest.skipUnless(hasattr(os, "openpty"), "needs a pseudo-terminal")
     def test_progress_only_on_a_terminal(self):
         self.setup_config()

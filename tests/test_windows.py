@@ -84,7 +84,8 @@ class WindowsEngineTest(TempDirTestCase):
         self.assertFalse(os.access(os.path.join(first.snapshot, "a"), os.W_OK))
         from task_runner import retention
         engine.make_snapshot(task, T0 + 60, UTC)
-        self.assertEqual(retention.apply(self.path("dest"), 1), [os.path.basename(first.snapshot)])
+        self.assertEqual(retention.apply(self.path("dest"), retention.parse_policy(1), T0),
+                         [os.path.basename(first.snapshot)])
         self.assertFalse(os.path.exists(first.snapshot))
 
     def test_deleting_a_snapshot_leaves_shared_read_only_files_read_only(self):
@@ -99,7 +100,7 @@ class WindowsEngineTest(TempDirTestCase):
         kept = os.path.join(second.snapshot, "a")
         self.assertEqual(os.stat(kept).st_nlink, 2)
         from task_runner import retention
-        self.assertEqual(len(retention.apply(self.path("dest"), 1)), 1)
+        self.assertEqual(len(retention.apply(self.path("dest"), retention.parse_policy(1), T0)), 1)
         self.assertFalse(os.access(kept, os.W_OK), "the kept snapshot's file lost its read-only attribute")
         third = engine.make_snapshot(task, T0 + 120, UTC)
         self.assertEqual(third.linked, 1)  # still unchanged: linked, not copied again
