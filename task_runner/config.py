@@ -367,7 +367,7 @@ def _read_json(path):
         if "escape" in msg:
             hint = (": write Windows paths with forward slashes (\"C:/data\") "
                     "or doubled backslashes (\"C:\\\\data\")")
-        elif ("delimiter" in msg or "property name" in msg
+        elif ("delimiter" in msg or "property name" in msg or "trailing comma" in msg  # 3.13 says so
               or (msg == "Expecting value" and pos is not None and text[pos:pos + 1] in ("]", "}"))):
             hint = ": check for a missing or extra comma or quote on this line or the one before"
         raise ConfigError("line %s, column %s: %s%s" % (line, col, msg, hint), path)

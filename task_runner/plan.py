@@ -102,8 +102,9 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     finished = run_time(last, "finished") or last_time
     retry_at = finished + retry_minutes * 60
     if now >= retry_at:
-        return Decision(RUN, "retry", occ, "last attempt %s; retrying every %d minutes"
-                        % (last.get("status"), retry_minutes), next_occ)
+        return Decision(RUN, "retry", occ, "last attempt %s; retrying every %s"
+                        % (last.get("status"), "minute" if retry_minutes == 1 else "%d minutes" % retry_minutes),
+                        next_occ)
     wake = retry_at if next_occ is None else min(retry_at, next_occ)
     return Decision(WAIT, None, occ, "waiting to retry", wake)
 

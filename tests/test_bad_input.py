@@ -95,9 +95,10 @@ class ConfigValuesTest(TempDirTestCase):
 
     def test_trailing_comma_in_a_list_gets_the_comma_hint(self):
         text = '{"tasks": [{"src": "src", "dest": "d"},\n]}'
-        self.assertEqual(self.problems(text), [
-            "line 2, column 1: Expecting value: check for a missing or extra comma or quote on this line "
-            "or the one before"])
+        hint = ": check for a missing or extra comma or quote on this line or the one before"
+        self.assertIn(self.problems(text), [
+            ["line 2, column 1: Expecting value" + hint],
+            ["line 1, column 39: Illegal trailing comma before end of array" + hint]])  # Python 3.13
 
     def test_log_and_history_files_must_be_writable_files(self):
         os.makedirs(self.path("afolder"))

@@ -1,7 +1,7 @@
 import collections
 import unittest
 
-from task_runner.plan import RUN, SKIP, WAIT, plan_task, task_overview
+from task_runner.plan import RUN, SKIP, WAIT, plan_task, runs_from_the_future, task_overview
 from task_runner.schedule import format_local, parse_schedule
 from tests.helpers import UTC, ts
 
@@ -26,6 +26,7 @@ class PlanTest(unittest.TestCase):
         ("exactly N days late", [], OCC + 5 * DAY, None, 5, 60, RUN, "missed"),
         ("N days - 1 minute", [], OCC + 5 * DAY - MIN, None, 5, 60, RUN, "missed"),
         ("N days + 1 minute", [], OCC + 5 * DAY + MIN, None, 5, 60, SKIP, "missed"),
+        ("N days + 1 second", [], OCC + 5 * DAY + 1, None, 5, 60, SKIP, "missed"),
         ("missed_task_days 0", [], OCC + MIN, None, 0, 60, SKIP, "missed"),
         ("success after the occurrence", [run("success", OCC + 5)], OCC + DAY, None, 5, 60, WAIT, None),
         ("manual run satisfies", [run("success", OCC + DAY, trigger="manual")], OCC + 2 * DAY, None, 5, 60,
@@ -70,11 +71,59 @@ class PlanTest(unittest.TestCase):
         ("clock back past the run, same occurrence", [run("success", OCC + 1)], OCC + 0.5, None, 5, 60, WAIT, None),
     ]
 
+    MISSED = "missed while the runner was not running, %s days ago (within missed_task_days=5)"
+    # The reason of each case, whole: it is what the log says.
+    REASONS = {
+        "fresh install, 2 days late": MISSED % "2.0",
+        "exactly N days late": MISSED % "5.0",
+        "N days - 1 minute": MISSED % "5.0",
+        "N days + 1 minute": "missed by 5.0 days, more than missed_task_days=5: not caught up",
+        "missed_task_days 0": "missed by 0.0 days, more than missed_task_days=0: not caught up",
+        "success before it does not": MISSED % "1.0",
+        "came due while watching": "scheduled time reached",
+        "failed before start-up": "the last attempt failed before start-up, 1.0 days ago (within "
+                                  "missed_task_days=5)",
+        "interrupted before start-up": "the last attempt interrupted before start-up, 1.0 days ago (within "
+                                       "missed_task_days=5)",
+        "failed, retry not yet due": "waiting to retry",
+        "failed, retry due": "last attempt failed; retrying every 60 minutes",
+        "failed, retries off": "failed; retries are off (retry_minutes=0)",
+        "interrupted, retry due": "last attempt interrupted; retrying every 60 minutes",
+        "retry_minutes 1 is on": "last attempt failed; retrying every minute",
+        "failed, window closed": "still failed after 5.0 days: retries stop after missed_task_days=5",
+        "already skipped": "already skipped",
+        "in progress elsewhere": "a run is in progress",
+        "success after the occurrence": "done",
+        "a run from the future satisfies nothing": MISSED % "1.0",
+    }
+
     def test_table(self):
         for desc, runs, now, watch, days, retry, action, trigger in self.CASES:
             with self.subTest(desc):
                 d = plan_task(TASK, runs, now, UTC, days, retry, now if watch is None else watch)
                 self.assertEqual((d.action, d.trigger), (action, trigger), d.reason)
+                if desc in self.REASONS:
+                    self.assertEqual(d.reason, self.REASONS[desc])
+
+    def test_watch_start_boundaries(self):
+        # An occurrence exactly at watch_start was seen at start-up: missed,
+        # not schedule. An attempt exactly at watch_start was made while
+        # watching: it waits for retry_minutes.
+        d = plan_task(TASK, [], OCC + 60, UTC, 5, 60, OCC)
+        self.assertEqual((d.action, d.trigger), (RUN, "missed"))
+        d = plan_task(TASK, [run("failed", OCC + 60, OCC + 90)], OCC + 120, UTC, 5, 60, OCC + 60)
+        self.assertEqual((d.action, d.reason), (WAIT, "waiting to retry"))
+        d = plan_task(TASK, [], OCC + 60, UTC, 5, 60, OCC - 1)
+        self.assertEqual((d.action, d.trigger), (RUN, "schedule"))
+        d = plan_task(TASK._replace(schedule=None), [], OCC, UTC, 5, 60, OCC)
+        self.assertEqual((d.action, d.reason, d.wake_at), (WAIT, "runs on demand only", None))
+
+    def test_runs_from_the_future(self):
+        now = OCC
+        runs = [run("success", now + 300), run("success", now + 301), run("failed", now + 9999),
+                run("success", now - 5), {"task": "T", "status": "success", "started": None}]
+        self.assertEqual([r["started"] for r in runs_from_the_future(runs, now)],
+                         [format_local(now + 301, UTC), format_local(now + 9999, UTC)])
 
     def test_occurrences_are_coalesced(self):
         # Three months unattended: one run, for the newest occurrence.
@@ -111,12 +160,21 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(plan_task(task, [], OCC, UTC, 5, 60, OCC).action, WAIT)
 
     def test_overview(self):
-        runs = [run("success", OCC), run("failed", OCC + DAY)]
+        other = dict(run("success", OCC + 2 * DAY - 10), task="Other")
+        runs = [run("success", OCC), other, run("failed", OCC + DAY)]
         info = task_overview(TASK, runs, OCC + 2 * DAY, UTC, count=2)
+        self.assertEqual(sorted(info), ["default", "dest", "last_run", "last_success", "name", "next_runs",
+                                        "paused", "schedule", "src"])
+        self.assertEqual((info["name"], info["src"], info["dest"], info["default"], info["paused"]),
+                         ("T", "s", "d", False, False))
         self.assertEqual(info["schedule"], "monthly on day 1 at 23:56")
         self.assertEqual([format_local(t, UTC)[:10] for t in info["next_runs"]], ["2026-12-01", "2027-01-01"])
-        self.assertEqual(info["last_run"]["status"], "failed")
-        self.assertEqual(info["last_success"]["status"], "success")
+        self.assertIs(info["last_run"], runs[2])
+        self.assertIs(info["last_success"], runs[0])
+        self.assertEqual(len(task_overview(TASK, [], OCC, UTC)["next_runs"]), 3)  # the default count
+        empty = task_overview(TASK._replace(schedule=None), [other], OCC, UTC)
+        self.assertEqual((empty["last_run"], empty["last_success"], empty["next_runs"], empty["schedule"]),
+                         (None, None, [], "on demand only (no timestamp)"))
 
 
 if __name__ == "__main__":
