@@ -4,6 +4,9 @@
     python3 backup_now.py [--config PATH] [TASK ...] [--all] [--dry-run]
     python3 backup_now.py --verify TASK [--deep]
     python3 backup_now.py --prune [TASK ...] [--dry-run]
+    python3 backup_now.py --snapshots [TASK ...] [--json]
+    python3 backup_now.py --versions PATH [TASK]
+    python3 backup_now.py --restore [TASK] [--snapshot NAME|latest|DATE] [PATH ...] --to DIR [--overwrite]
     python3 backup_now.py --test-notify
 
 Exit codes: 0 success, 1 failed, 2 usage or config error, 3 finished with
@@ -14,7 +17,7 @@ import argparse
 import sys
 import threading
 
-from task_runner import cli, errors, osutil
+from task_runner import cli, errors, osutil, restore_cli
 from task_runner.config import load_config, select_tasks
 from task_runner.errors import BackupError
 from task_runner.logs import setup_logging
@@ -53,6 +56,21 @@ def _parser():
                    help="apply each task's keep now, without a backup (with --dry-run: only show it)")
     p.add_argument("--low-priority", action="store_true",
                    help="copy at low CPU and I/O priority, as scheduled runs do")
+    g = p.add_argument_group("getting files back")
+    g.add_argument("--snapshots", action="store_true", help="list the snapshots of the tasks (--json for scripts)")
+    g.add_argument("--json", action="store_true", help="with --snapshots: print JSON")
+    g.add_argument("--versions", metavar="PATH", help="list the versions of a file or folder of src")
+    g.add_argument("--restore", action="store_true",
+                   help="restore [TASK] [PATH ...] (everything when no PATH) into --to DIR")
+    g.add_argument("--snapshot", metavar="NAME", default="latest",
+                   help="with --restore: a snapshot name, latest (default) or a date/time (the newest at or "
+                        "before it)")
+    g.add_argument("--to", metavar="DIR", help="with --restore: the folder to restore into")
+    g.add_argument("--overwrite", action="store_true",
+                   help="with --restore: --to may hold files; what differs is replaced, kept beside first")
+    g.add_argument("--no-keep-existing", action="store_true",
+                   help="with --overwrite: do not keep the replaced files as NAME.before-restore-<time>")
+    g.add_argument("--interactive", action="store_true", help="with --restore: a guided restore (restore.bat)")
     return p
 
 
@@ -121,6 +139,21 @@ def dry_run(tasks):
     return combined_exit_code(codes)
 
 
+def _getting_files_back(config, args):
+    if args.versions:
+        return restore_cli.print_versions(config, args.versions, args.tasks)
+    stop = threading.Event()
+    osutil.install_stop_handlers(lambda signum: stop.set())
+    if args.interactive:
+        return restore_cli.interactive(config, stop, open_folder=osutil.open_in_file_manager)
+    names, paths = restore_cli.split_task_and_paths(config, args.tasks)
+    progress = None
+    if sys.stderr is not None and sys.stderr.isatty():
+        progress = restore_cli.RestoreProgress(cli.ProgressLine(sys.stderr))
+    return restore_cli.run_restore(config, names, args.snapshot, paths, args.to, args.overwrite,
+                                   not args.no_keep_existing, args.dry_run, stop, progress)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     config = load_config(args.config)
@@ -129,7 +162,12 @@ def main(argv=None):
         return test_notify(config)
     if args.deep and not args.verify:
         raise errors.UsageError("--deep goes with --verify")
+    if args.restore or args.versions:
+        setup_logging(config.log, PROGRAM)
+        return _getting_files_back(config, args)
     tasks = select_tasks(config, args.tasks, args.all)
+    if args.snapshots:
+        return restore_cli.print_snapshots(config, tasks, args.json)
     console = setup_logging(config.log, PROGRAM)
     if args.verify:
         return verify(tasks, args.deep)

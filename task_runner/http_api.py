@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import osutil
 from .history import History
+from .restore import snapshot_list
 from .runner import ALREADY_RUNNING, begin_run
 from .schedule import LOCAL
 from .status import current_report
@@ -166,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
         (re.compile(r"^/trigger$"), ("POST",), "trigger", True),
         (re.compile(r"^/trigger/(?P<task>[^/]+)$"), ("POST",), "trigger", True),
         (re.compile(r"^/runs/(?P<run_id>[^/]+)$"), ("GET",), "run", True),
+        (re.compile(r"^/snapshots/(?P<task>[^/]+)$"), ("GET",), "snapshots", True),
     ]
 
     # -- connection set-up: TLS and the whole-request deadline -----------
@@ -358,6 +360,12 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(404, "not_found", "no run with id %s" % run_id)
         self.send_json(200, record)
 
+    def ep_snapshots(self, body, query, task):
+        listing = self.server.app.snapshots(unquote(task))
+        if listing is None:
+            raise HttpError(404, "not_found", "no task named %s" % unquote(task))
+        self.send_json(200, {"snapshots": listing})
+
     def ep_trigger(self, body, query, task=None):
         wait = 0.0
         if "wait" in query:
@@ -434,6 +442,14 @@ class App(object):
 
     def status(self):
         return current_report(self.watcher.current(), self.clock, self.zone)
+
+    def snapshots(self, name):
+        """The --snapshots --json listing of task ``name``, or None."""
+        config = self.watcher.current()
+        for task in config.tasks:
+            if task.name == name:
+                return snapshot_list(task, History.for_config(config, self.clock).runs())
+        return None
 
 
 class Job(threading.Thread):

@@ -480,6 +480,16 @@ def background_priority(log):
             ended()
 
 
+def open_in_file_manager(path):
+    """Show folder ``path`` to the user: Explorer on Windows. Elsewhere
+    nothing (a server may have no desktop); the path is printed anyway."""
+    if WINDOWS and hasattr(os, "startfile"):
+        try:
+            os.startfile(path)
+        except OSError:
+            pass
+
+
 def print_safe(text, stream=None):
     """Print to stdout (or ``stream``) unless there is no console: under
     pythonw sys.stdout and sys.stderr are None."""

@@ -12,6 +12,7 @@ Nothing else in ``dest`` is ever listed, counted or deleted. The engine,
 retention, status, verify and restore all ask this module.
 """
 
+import collections
 import logging
 import os
 import re
@@ -215,3 +216,96 @@ def zip_entry_mtime(info):
             return struct.unpack("<I", extra[i + 5:i + 9])[0]
         i += 4 + size
     return time.mktime(info.date_time + (0, 0, -1))
+
+
+# -- Reading a snapshot back (restore, versions) --------------------------------
+
+Entry = collections.namedtuple("Entry", "rel kind mode mtime_ns size target uid gid identity source")
+Entry.__doc__ = """One entry of a snapshot, whatever its format. rel: path relative to src
+(os.sep); kind: "dir", "file" or "link"; mode: permission bits; target: a link's
+target; uid/gid: the owner kept (folder snapshots) or None; identity: the same for
+hard links of one file (folder snapshots) or None; source: what open_entry reads."""
+
+
+def read_entries(path):
+    """The entries of the snapshot at ``path`` (folder or .zip), each folder
+    before what it holds. A folder snapshot is walked without following
+    links; a ZIP is read through its central directory."""
+    if path.endswith(".zip"):
+        return _zip_entries(path)
+    return _folder_entries(osutil.long_path(path))
+
+
+def _folder_entries(root):
+    stack = [("", root)]
+    while stack:
+        rel_dir, folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                items = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for item in items:
+            rel = rel_dir + os.sep + item.name if rel_dir else item.name
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            mode = stat.S_IMODE(st.st_mode)
+            owner = (st.st_uid, st.st_gid) if not osutil.WINDOWS else (None, None)
+            if stat.S_ISLNK(st.st_mode):
+                try:
+                    target = os.readlink(item.path)
+                except OSError:
+                    continue
+                yield Entry(rel, "link", mode, st.st_mtime_ns, 0, target, owner[0], owner[1], None, item.path)
+            elif stat.S_ISDIR(st.st_mode):
+                yield Entry(rel, "dir", mode, st.st_mtime_ns, 0, None, owner[0], owner[1], None, item.path)
+                subdirs.append((rel, item.path))
+            elif stat.S_ISREG(st.st_mode):
+                identity = (st.st_dev, st.st_ino) if st.st_ino else None
+                yield Entry(rel, "file", mode, st.st_mtime_ns, st.st_size, None, owner[0], owner[1],
+                            identity, item.path)
+        stack.extend(reversed(subdirs))
+
+
+def _zip_entries(path):
+    with zipfile.ZipFile(osutil.long_path(path)) as zf:
+        for info in zf.infolist():
+            kind = zip_entry_kind(info)
+            mode = stat.S_IMODE(info.external_attr >> 16) or (0o755 if kind == "dir" else 0o644)
+            mtime_ns = int(zip_entry_mtime(info)) * 10 ** 9
+            target = osutil.name_from_bytes(zf.read(info)) if kind == "link" else None
+            yield Entry(zip_entry_rel(info), kind, mode, mtime_ns, info.file_size, target, None, None,
+                        (info.CRC, info.file_size, mtime_ns), (path, info))
+
+
+class SnapshotReader(object):
+    """The entries of one snapshot and their contents; a ZIP is opened once.
+    Use as a context manager."""
+
+    def __init__(self, path):
+        self.path = path
+        self.is_zip = path.endswith(".zip")
+        self._zip = zipfile.ZipFile(osutil.long_path(path)) if self.is_zip else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+
+    def entries(self):
+        return read_entries(self.path)
+
+    def open(self, entry):
+        """A binary file object with the contents of file ``entry``."""
+        if self.is_zip:
+            return self._zip.open(entry.source[1])
+        return open(entry.source, "rb")

@@ -144,6 +144,18 @@ class EndpointTest(HttpTestCase):
         self.assertEqual(body["tasks"][0]["running"], False)
         self.assertIn("schedule", body["tasks"][0])
 
+    def test_snapshots_of_a_task(self):
+        status, body, _ = self.request("POST", "/trigger?wait=10")
+        self.assertEqual(status, 200)
+        status, body, _ = self.request("GET", "/snapshots/T")
+        self.assertEqual(status, 200)
+        (item,) = body["snapshots"]
+        self.assertEqual((item["task"], item["format"], item["status"], item["files"], item["partial"]),
+                         ("T", "folder", "success", 1, False))
+        self.assertEqual(self.request("GET", "/snapshots/Other%20task")[1], {"snapshots": []})
+        self.assertEqual(self.request("GET", "/snapshots/nope")[0], 404)
+        self.assertEqual(self.request("GET", "/snapshots/T", token=False)[0], 401)
+
     def test_methods_and_paths(self):
         status, body, resp = self.request("GET", "/trigger")
         self.assertEqual((status, resp.getheader("Allow")), (405, "POST"))

@@ -135,6 +135,19 @@ class LauncherTest(TempDirTestCase):
         runs = History.for_config(config).runs()
         self.assertEqual([(r["task"], r["status"]) for r in runs], [("ok", "success"), ("broken", "failed")])
 
+    def test_restore_bat_and_the_restore_command(self):
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True}])
+        self.write("src/a.txt", "1")
+        self.assertEqual(self.run_bat("backup_now.bat", "--config", config.path).returncode, 0)
+        # Not from a terminal (piped): the dialogue is refused, nothing changes.
+        proc = self.run_bat("restore.bat", "--config", config.path)
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertIn("--interactive needs a terminal", proc.stderr)
+        proc = self.run_bat("backup_now.bat", "--config", config.path, "--restore", "--to", self.path("back"))
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        with open(self.path("back", "a.txt")) as f:
+            self.assertEqual(f.read(), "1")
+
     def test_scheduled_task_runner_bat_check(self):
         config = self.make_config()
         proc = self.run_bat("scheduled_task_runner.bat", "--config", config.path, "--check")
