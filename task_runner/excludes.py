@@ -43,7 +43,7 @@ def _translate(pattern):
             end = pattern.find("]", j)
             if end < 0:
                 raise PatternError("unclosed [ in %r" % pattern)
-            body = pattern[i + 1:end].replace("\\", "\\\\")
+            body = pattern[i + 1:end]  # no backslash: Matcher made them "/"
             if body.startswith("!"):
                 body = "^" + body[1:]
             elif body.startswith("^"):

@@ -45,6 +45,9 @@ class MatcherTest(unittest.TestCase):
         ("  *.tmp  ", "a.tmp", False, True),  # surrounding blanks are ignored
         ("a.b", "aXb", False, False),  # . is literal
         ("a+b(c)", "a+b(c)", False, True),  # so are other regex characters
+        ("X", "X", False, True),  # letters at the ends are never taken for separators
+        ("XaX", "XaX", False, True),
+        ("XaX", "aX", False, False),
     ]
 
     def test_table(self):
@@ -65,6 +68,8 @@ class MatcherTest(unittest.TestCase):
         self.assertFalse(m.excluded("y.txt", "y.txt", False))
         self.assertFalse(Matcher([], ignore_case=False))
         self.assertTrue(m)
+        self.assertTrue(Matcher(["*.tmp"], ignore_case=False))  # names only
+        self.assertTrue(Matcher(["a/b"], ignore_case=False))  # paths only
 
     def test_errors(self):
         cases = [
