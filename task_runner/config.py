@@ -204,6 +204,7 @@ EMAIL_KEYS = collections.OrderedDict([
     ("smtp_host", Key(_string, REQUIRED)),
     ("smtp_port", Key(_int_between(1, 65535), 587)),
     ("starttls", Key(_bool, True)),
+    ("ssl", Key(_bool, False)),
     ("username", Key(_string, None)),
     ("password_env", Key(_string, None)),
     ("from", Key(_string, REQUIRED, attr="sender")),

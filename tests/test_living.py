@@ -21,6 +21,8 @@ from task_runner.status import status_report
 from task_runner.verify import verify_task
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
 
 class SMTPHandler(socketserver.StreamRequestHandler):
     """Just enough SMTP for smtplib (no STARTTLS)."""
@@ -91,7 +93,7 @@ class NotifyTest(TempDirTestCase):
         values = dict(on="failure", partial_is_failure=False, webhook=self.base + "/hook",
                       ping_url=self.base + "/ping/abc", timeout=5,
                       email=EmailConfig(smtp_host="127.0.0.1", smtp_port=self.smtp.server_address[1],
-                                        starttls=False, username=None, password_env=None,
+                                        starttls=False, ssl=False, username=None, password_env=None,
                                         sender="backup@example.com", to=("me@example.com",)))
         values.update(kw)
         return NotifyConfig(**values)
@@ -119,6 +121,32 @@ class NotifyTest(TempDirTestCase):
         self.assertIn('"status": "failed"', text)
         self.assertIn("Last log lines of this run:", text)
         self.assertIn("not found", text)
+
+    @unittest.skipIf(os.name == "nt", "the test CA is given through SSL_CERT_FILE, which OpenSSL reads on POSIX")
+    def test_email_over_implicit_tls(self):
+        import ssl
+
+        class TLSServer(socketserver.ThreadingTCPServer):
+            def get_request(self):
+                sock, addr = socketserver.ThreadingTCPServer.get_request(self)
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) if hasattr(ssl, "PROTOCOL_TLS_SERVER") \
+                    else ssl.SSLContext(ssl.PROTOCOL_TLSv1_2)
+                ctx.load_cert_chain(os.path.join(DATA, "tls_cert.pem"), os.path.join(DATA, "tls_key.pem"))
+                return ctx.wrap_socket(sock, server_side=True), addr
+        server = serve(TLSServer(("127.0.0.1", 0), SMTPHandler))
+        server.messages = []
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        old = os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = os.path.join(DATA, "tls_cert.pem")  # trust the test certificate
+        self.addCleanup(lambda: os.environ.pop("SSL_CERT_FILE") if old is None
+                        else os.environ.__setitem__("SSL_CERT_FILE", old))
+        email_settings = self.settings().email._replace(smtp_host="localhost", smtp_port=server.server_address[1],
+                                                        ssl=True)
+        out = self.run_once(self.settings(webhook=None, ping_url=None, email=email_settings), src_exists=False)
+        self.assertEqual(out.status, "failed")
+        msg = email.message_from_bytes(server.messages[0])
+        self.assertEqual(msg["Subject"], "[backup] T failed")
 
     def test_success_pings_only_unless_always(self):
         self.run_once(self.settings())
