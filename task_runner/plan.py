@@ -27,12 +27,12 @@ from .history import run_time
 
 DAY = 86400.0
 
-Decision = collections.namedtuple("Decision", "action trigger occurrence reason wake_at")
+Decision = collections.namedtuple("Decision", "action trigger occurrence reason wake_at")  # pragma: no mutate
 Decision.__doc__ = """action: "run", "skip" (write a skipped record) or "wait".
 trigger: the trigger of the run or skipped record. occurrence: the scheduled instant concerned, or None.
-reason: a sentence for the log. wake_at: when to look at this task again."""
+reason: a sentence for the log. wake_at: when to look at this task again."""  # pragma: no mutate
 
-RUN, SKIP, WAIT = "run", "skip", "wait"
+RUN, SKIP, WAIT = "run", "skip", "wait"  # pragma: no mutate (compared only with themselves)
 # Clocks of two programs on one machine agree to well within this.
 FUTURE_SLACK = 300.0
 _DONE = ("success", "partial")

@@ -40,11 +40,11 @@ _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 31 * 86400, "y": 365 * 864
 _WITHIN_RE = re.compile(r"^([1-9][0-9]{0,5})([hdwmy])$")
 MAX_COUNT = 100000
 
-Policy = collections.namedtuple("Policy", "within " + " ".join(RULES))
-Policy.__doc__ = "A retention policy: within (seconds or None) and a count (or 0) per rule."
+Policy = collections.namedtuple("Policy", "within " + " ".join(RULES))  # pragma: no mutate
+Policy.__doc__ = "A retention policy: within (seconds or None) and a count (or 0) per rule."  # pragma: no mutate
 
-Decision = collections.namedtuple("Decision", "name keep reason")
-Decision.__doc__ = "One snapshot: keep (True/False) and the reason the log and --dry-run show."
+Decision = collections.namedtuple("Decision", "name keep reason")  # pragma: no mutate
+Decision.__doc__ = "One snapshot: keep (True/False) and the reason the log and --dry-run show."  # pragma: no mutate
 
 
 class PolicyError(ValueError):
@@ -134,10 +134,9 @@ def decide(names, policy, now, zone=LOCAL):
 
 
 def _describe_within(seconds):
-    for unit in ("y", "m", "w", "d", "h"):
-        if seconds % _UNITS[unit] == 0:
-            return "%d%s" % (seconds // _UNITS[unit], unit)
-    return "%ds" % seconds
+    """"2d" for 2 days: the largest unit that divides it (an hour always does)."""
+    unit = next(u for u in ("y", "m", "w", "d", "h") if seconds % _UNITS[u] == 0)
+    return "%d%s" % (seconds // _UNITS[unit], unit)
 
 
 def _delete(path, dest):
