@@ -22,7 +22,7 @@ from task_runner.config import load_config, select_tasks
 from task_runner.errors import BackupError
 from task_runner.logs import setup_logging
 from task_runner.notify import Notifier
-from task_runner.runner import ALREADY_RUNNING, human_bytes, preview_task, prune_task, run_task
+from task_runner.runner import ALREADY_RUNNING, human_bytes, plural, preview_task, prune_task, run_task
 from task_runner.verify import verify_task
 
 PROGRAM = "backup_now"
@@ -86,9 +86,9 @@ def prune(config, tasks, dry):
             osutil.print_safe("%s: a backup of this task is running: try again when it has finished" % task.name)
             codes.append(errors.EXIT_ALREADY_RUNNING)
             continue
-        osutil.print_safe("%s: %s %d snapshot%s%s" % (
-            task.name, "would delete" if dry else "deleted", len(deleted), "" if len(deleted) == 1 else "s",
-            (": " + ", ".join(deleted)) if deleted else ""))
+        osutil.print_safe("%s: %s %s%s" % (task.name, "would delete" if dry else "deleted",
+                                           plural(len(deleted), "snapshot"),
+                                           (": " + ", ".join(deleted)) if deleted else ""))
         codes.append(errors.EXIT_OK)
     return combined_exit_code(codes)
 
@@ -132,8 +132,9 @@ def dry_run(tasks):
             osutil.print_safe("%s: would fail: %s" % (task.name, exc))
             codes.append(errors.EXIT_FAILED)
             continue
-        osutil.print_safe("%s: would copy %d files (%s) and link %d unchanged files; %s" % (
-            task.name, result.copied, human_bytes(result.bytes_copied), result.linked,
+        osutil.print_safe("%s: would copy %s (%s) and link %s; %s" % (
+            task.name, plural(result.copied, "file"), human_bytes(result.bytes_copied),
+            plural(result.linked, "unchanged file"),
             "would delete %s" % ", ".join(deleted) if deleted else "would delete no snapshot"))
         codes.append(errors.EXIT_OK)
     return combined_exit_code(codes)
@@ -169,6 +170,8 @@ def main(argv=None):
     if args.snapshots:
         return restore_cli.print_snapshots(config, tasks, args.json)
     console = setup_logging(config.log, PROGRAM)
+    if console is not None:
+        console.show_run_results = False  # the summary line printed below says it once
     if args.verify:
         return verify(tasks, args.deep)
     if args.prune:

@@ -14,12 +14,15 @@ import secrets
 import ssl
 import sys
 import threading
+import time
 
 from task_runner import cli, osutil
 from task_runner.config import ConfigWatcher, load_config
 from task_runner.errors import AlreadyRunning, ConfigError
 from task_runner.http_api import App, Server, is_loopback
+from task_runner.locking import FileLock, write_holder
 from task_runner.logs import setup_logging
+from task_runner.schedule import LOCAL, format_local
 from task_runner.notify import Notifier
 
 PROGRAM = "http_server"
@@ -73,6 +76,17 @@ def main(argv=None):
     if not 0 < port < 65536:
         raise ConfigError("--port must be 1-65535, got %d" % port, config.path)
     setup_logging(config.log, PROGRAM)
+    instance = FileLock(os.path.join(config.lock_dir, "http-%d.lock" % port))
+    if not instance.acquire(timeout=0):
+        raise AlreadyRunning("http_server.py is already serving port %d for %s: stop that one first"
+                             % (port, config.path))
+    try:
+        return _serve(config, settings, host, port, token, instance)
+    finally:
+        instance.release()
+
+
+def _serve(config, settings, host, port, token, instance):
     stop = threading.Event()
     app = App(ConfigWatcher(config), stop, notifier=Notifier(config.notify))
     try:
@@ -86,6 +100,8 @@ def main(argv=None):
     scheme = "https" if settings.tls_cert else "http"
     cli.logger.info("listening on %s://%s:%d (%s)", scheme, host, port,
                     "token required" if token else "no token: loopback only")
+    write_holder(instance, {"program": "http_server", "pid": os.getpid(), "url": "%s://%s:%d" % (scheme, host, port),
+                            "since": format_local(time.time(), LOCAL)})
 
     def on_stop(signum):
         stop.set()  # running backups stop and are recorded interrupted

@@ -84,11 +84,24 @@ def print_list(config, count, as_json):
                 last.get("trigger"), last.get("message") or ""))
 
 
+def _local(iso):
+    return (iso or "?").replace("T", " ")
+
+
 def print_status(config, as_json):
     report = current_report(config, time.time, LOCAL)
     if as_json:
         cli.print_json(report)
         return
+    scheduler = report["scheduler"]
+    if scheduler["running"]:
+        osutil.print_safe("The scheduler is running (process %s, since %s)." % (
+            scheduler.get("pid", "?"), _local(scheduler.get("since"))))
+    for server in report["http_servers"]:
+        osutil.print_safe("The HTTP server is running at %s (process %s, since %s)." % (
+            server.get("url", "?"), server.get("pid", "?"), _local(server.get("since"))))
+    for warning in report["warnings"]:
+        osutil.print_safe("! " + warning)
     for item in report["tasks"]:
         out = ["%s%s: %s%s%s" % (item["name"], " (default)" if item["default"] else "", item["schedule"],
                                  "  [paused]" if item["paused"] else "",

@@ -11,8 +11,8 @@ import time
 from . import osutil
 from .config import CONFIG_NAME, LogConfig
 from .errors import EXIT_INTERRUPTED, ConfigError, TaskRunnerError
-from .logs import setup_logging
-from .runner import human_bytes
+from .logs import FILE_ONLY, setup_logging
+from .runner import human_bytes, plural
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def run_main(main, program, argv=None):
         return exc.exit_code
     except TaskRunnerError as exc:
         osutil.print_safe("%s: %s" % (program, exc), sys.stderr)
-        logger.error("%s", exc)
+        logger.error("%s", exc, extra=FILE_ONLY)
         return exc.exit_code
     except KeyboardInterrupt:
         osutil.print_safe("%s: interrupted" % program, sys.stderr)
@@ -81,8 +81,8 @@ class ProgressLine(object):
             return
         self._last = now
         elapsed = max(now - self.started, 1e-6)
-        text = "%d files (%d copied, %d linked), %s, %s/s, %d:%02d  %s" % (
-            stats.files, stats.copied, stats.linked, human_bytes(stats.bytes),
+        text = "%s (%d copied, %d linked), %s, %s/s, %d:%02d  %s" % (
+            plural(stats.files, "file"), stats.copied, stats.linked, human_bytes(stats.bytes),
             human_bytes(stats.bytes_copied / elapsed), elapsed // 60, elapsed % 60, rel)
         width = shutil.get_terminal_size((80, 20)).columns - 1
         if len(text) > width:

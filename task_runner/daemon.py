@@ -16,9 +16,9 @@ from . import plan as planning
 from .config import ConfigWatcher, load_config
 from .errors import AlreadyRunning
 from .history import History, runs_of
-from .locking import FileLock
+from .locking import FileLock, write_holder
 from .logs import task_log
-from .runner import ALREADY_RUNNING, reap_stale_runs, run_task
+from .runner import ALREADY_RUNNING, reap_stale_runs, remove_unused_task_locks, run_task
 from .schedule import LOCAL, format_local
 
 logger = logging.getLogger(__name__)
@@ -30,13 +30,20 @@ JUMP_FORWARD = 90.0
 JUMP_BACK = 5.0
 
 
-def instance_lock(config):
-    """Take the one-daemon-per-config lock, or raise AlreadyRunning."""
-    lock = FileLock(os.path.join(config.lock_dir, "daemon.lock"))
+def instance_lock(config, clock=time.time, zone=LOCAL):
+    """Take the one-daemon-per-config lock, or raise AlreadyRunning. Who
+    holds it (process id, since when) is written beside it for --status."""
+    lock = FileLock(daemon_lock_path(config))
     if not lock.acquire(timeout=0):
         raise AlreadyRunning("scheduled_task_runner is already running for %s (another window "
                              "or the Startup folder?). Stop that one first" % config.path)
+    write_holder(lock, {"program": "scheduled_task_runner", "pid": os.getpid(),
+                        "since": format_local(clock(), zone)})
     return lock
+
+
+def daemon_lock_path(config):
+    return os.path.join(config.lock_dir, "daemon.lock")
 
 
 class Daemon(object):
@@ -82,6 +89,7 @@ class Daemon(object):
     def run(self):
         logger.info("started: %d task(s) from %s; history in %s", len(self.config.tasks),
                     self.config.path, self.config.history_file)
+        remove_unused_task_locks(self.config)
         while not self.stop_event.is_set():
             try:
                 timeout = self.run_pass()

@@ -77,7 +77,8 @@ class History(object):
         self.path = path
         self.limit = limit
         self.clock = clock
-        self._lock_path = path + ".lock"
+        # In the .locks folder beside the file, with the other locks.
+        self._lock_path = os.path.join(os.path.dirname(path), ".locks", os.path.basename(path) + ".lock")
 
     @classmethod
     def for_config(cls, config, clock=time.time):

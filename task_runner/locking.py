@@ -7,6 +7,7 @@ Two FileLock objects for the same path conflict even inside one process
 what lets threads of the HTTP server and the daemon use the same locks.
 """
 
+import json
 import os
 import time
 
@@ -103,3 +104,53 @@ class FileLock(object):
             self.release()
             return True
         return False
+
+
+def info_path(lock_path):
+    return lock_path[:-len(".lock")] + ".json" if lock_path.endswith(".lock") else lock_path + ".json"
+
+
+def write_holder(lock, data):
+    """Say who holds ``lock`` (program, process id, since when) in a small
+    JSON file beside it, for --status. Written whole or not at all."""
+    path = info_path(lock.path)
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def holder(lock_path):
+    """What write_holder said, when the lock is held right now; else None."""
+    if FileLock(lock_path).is_free():
+        return None
+    try:
+        with open(info_path(lock_path), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def remove_unused(lock_path):
+    """Delete a lock file nobody holds (a task that was removed from the
+    config). Taken first, so a lock in use is never deleted."""
+    lock = FileLock(lock_path)
+    if not lock.acquire(timeout=0):
+        return False
+    try:
+        if os.name != "nt":
+            os.remove(lock_path)  # POSIX: while still held
+    except OSError:
+        pass
+    finally:
+        lock.release()
+    if os.name == "nt":
+        try:
+            os.remove(lock_path)  # Windows cannot delete an open file
+        except OSError:
+            pass
+    return True

@@ -18,6 +18,10 @@ from .locking import FileLock
 FORMAT = "%(asctime)s %(levelname)-7s %(program)s [%(task)s] %(message)s"
 CONSOLE_FORMAT = "%(asctime)s %(levelname)s [%(task)s] %(message)s"
 LOCK_WAIT = 5.0
+FILE_ONLY = {"file_only": True}
+# The line that ends a run: on the console only where the program does not
+# print its own summary of the run (backup_now does).
+RUN_RESULT = {"run_result": True}
 
 
 class _Context(logging.Filter):
@@ -43,7 +47,7 @@ class SharedFileHandler(logging.Handler):
         self.path = path
         self.max_bytes = max_bytes
         self.backup_count = backup_count
-        self._lock_path = path + ".lock"
+        self._lock_path = os.path.join(os.path.dirname(path), ".locks", os.path.basename(path) + ".lock")
 
     def _rotate(self):
         if self.backup_count == 0:
@@ -82,11 +86,18 @@ class SharedFileHandler(logging.Handler):
 
 class ConsoleHandler(logging.StreamHandler):
     """The console handler; ``before_emit`` (if set) runs before each line,
-    so a live progress line can get out of the way."""
+    so a live progress line can get out of the way. A record logged with
+    ``extra=FILE_ONLY`` goes to the log file only (the program has printed
+    it already)."""
 
     before_emit = None
+    show_run_results = True
 
     def emit(self, record):
+        if getattr(record, "file_only", False):
+            return
+        if not self.show_run_results and getattr(record, "run_result", False):
+            return
         if self.before_emit is not None:
             self.before_emit()
         super(ConsoleHandler, self).emit(record)
@@ -96,7 +107,7 @@ class TaskLog(logging.LoggerAdapter):
     """A logger whose records name ``task``."""
 
     def process(self, msg, kwargs):
-        kwargs.setdefault("extra", {})["task"] = self.extra["task"]
+        kwargs["extra"] = dict(kwargs.get("extra") or {}, task=self.extra["task"])
         return msg, kwargs
 
 

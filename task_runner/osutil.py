@@ -480,6 +480,27 @@ def background_priority(log):
             ended()
 
 
+def stdin_is_terminal():
+    """True when a person can type answers: a terminal on POSIX, a console
+    on Windows. (On Windows isatty() is also true for the NUL device, so
+    the console is asked with GetConsoleMode.)"""
+    stream = sys.stdin
+    if stream is None:
+        return False
+    try:
+        if not stream.isatty():
+            return False
+        if not WINDOWS:
+            return True
+        import ctypes
+        import msvcrt
+        mode = ctypes.c_uint32()
+        handle = msvcrt.get_osfhandle(stream.fileno())
+        return bool(ctypes.WinDLL("kernel32").GetConsoleMode(ctypes.c_void_p(handle), ctypes.byref(mode)))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def open_in_file_manager(path):
     """Show folder ``path`` to the user: Explorer on Windows. Elsewhere
     nothing (a server may have no desktop); the path is printed anyway."""

@@ -2,19 +2,14 @@
 the guided restore (--interactive, what restore.bat runs)."""
 
 import os
-import sys
 import time
 
 from . import cli, errors, osutil, restore
 from .config import select_tasks
 from .errors import UsageError
 from .history import History
-from .runner import human_bytes, task_lock
+from .runner import human_bytes, plural as _plural, task_lock
 from .schedule import LOCAL, local_datetime
-
-
-def _plural(n, word):
-    return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
 def _when(ns):
@@ -151,7 +146,7 @@ class _Counts(object):
 def interactive(config, stop_event, ask=input, out=osutil.print_safe, open_folder=None):
     """The guided restore: a short dialogue in plain words. Every question
     has a default (Enter); Ctrl+C at any point changes nothing."""
-    if not sys.stdin or not sys.stdin.isatty():
+    if not osutil.stdin_is_terminal():
         raise UsageError("--interactive needs a terminal (double-click restore.bat); in a script, use "
                          "--restore with --to")
     try:

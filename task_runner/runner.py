@@ -15,11 +15,11 @@ import re
 import threading
 import time
 
-from . import engine, errors, osutil, retention, snapshots, verify, writers
+from . import engine, errors, locking, osutil, retention, snapshots, verify, writers
 from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock
-from .logs import task_log
+from .logs import RUN_RESULT, task_log
 from .notify import RunLogCapture
 from .schedule import LOCAL, format_local
 
@@ -55,6 +55,19 @@ def task_lock(config, task_name):
     return FileLock(os.path.join(config.lock_dir, "task-%s-%s.lock" % (slug, digest)))
 
 
+def remove_unused_task_locks(config):
+    """Delete the lock files of tasks that are no longer in the config
+    (never one that is held)."""
+    wanted = {os.path.basename(task_lock(config, t.name).path) for t in config.tasks}
+    try:
+        names = os.listdir(config.lock_dir)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith("task-") and name.endswith(".lock") and name not in wanted:
+            locking.remove_unused(os.path.join(config.lock_dir, name))
+
+
 def reap_stale_runs(config, history, runs, clock=time.time, zone=LOCAL):
     """Mark runs left ``running`` by a process that is gone as interrupted.
     A run is stale when nobody holds its task's lock. Returns the number."""
@@ -70,10 +83,15 @@ def reap_stale_runs(config, history, runs, clock=time.time, zone=LOCAL):
     return count
 
 
+def plural(n, word):
+    """"1 file", "2 files"."""
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
 def summary(result, seconds=None):
     """One line: "1200 files (15 copied, 1185 linked), 2.1 MiB copied, 1 skipped, 3.2 s"."""
-    text = "%d files (%d copied, %d linked), %s copied" % (
-        result.files, result.copied, result.linked, human_bytes(result.bytes_copied))
+    text = "%s (%d copied, %d linked), %s copied" % (
+        plural(result.files, "file"), result.copied, result.linked, human_bytes(result.bytes_copied))
     if result.error_count:
         text += ", %d skipped" % result.error_count
     if seconds is not None:
@@ -135,7 +153,7 @@ class StartedRun(object):
                                         finished=format_local(clock(), zone), message=message, **fields)
             level = logging.INFO if status == "success" else (
                 logging.WARNING if status in ("partial", "interrupted") else logging.ERROR)
-            log.log(level, "run %s %s: %s", run_id, status, message)
+            log.log(level, "run %s %s: %s", run_id, status, message, extra=RUN_RESULT)
             if notifier is not None:
                 notifier.run_finished(record, list(capture.lines))
             return Outcome(task.name, status, run_id, message, record)

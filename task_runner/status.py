@@ -11,6 +11,7 @@ import shutil
 
 from . import snapshots
 from .history import History, run_time
+from .locking import holder
 from .plan import task_overview
 from .runner import task_lock
 from .schedule import format_local
@@ -84,10 +85,38 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
 def current_report(config, clock, zone):
     """status_report from the history on disk and the task locks now."""
     runs = History.for_config(config, clock).runs()
-    return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free())
+    return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
+                         running_programs(config))
 
 
-def status_report(config, runs, now, zone, is_running):
-    """Every task's status; ``is_running(task_name)`` tells from the locks."""
+def status_report(config, runs, now, zone, is_running, programs=None):
+    """Every task's status; ``is_running(task_name)`` tells from the locks.
+    ``programs``: {"scheduler": holder or None, "http_servers": [holder...]}
+    from the single-instance locks; a scheduler that is not running is a
+    warning (nothing runs on schedule)."""
+    programs = programs or {"scheduler": None, "http_servers": []}
+    scheduler = programs["scheduler"]
+    warnings = []
+    if scheduler is None and any(t.schedule is not None and t.enabled for t in config.tasks):
+        warnings.append("the scheduler is not running: scheduled backups do not happen until "
+                        "scheduled_task_runner is started")
     return {"now": format_local(now, zone),
+            "scheduler": dict(scheduler, running=True) if scheduler is not None else {"running": False},
+            "http_servers": programs["http_servers"],
+            "warnings": warnings,
             "tasks": [task_status(config, t, runs, now, zone, is_running(t.name)) for t in config.tasks]}
+
+
+def running_programs(config):
+    """Who holds the scheduler's and the HTTP servers' locks right now."""
+    servers = []
+    try:
+        names = sorted(os.listdir(config.lock_dir))
+    except OSError:
+        names = []
+    for name in names:
+        if name.startswith("http-") and name.endswith(".lock"):
+            info = holder(os.path.join(config.lock_dir, name))
+            if info is not None:
+                servers.append(info)
+    return {"scheduler": holder(os.path.join(config.lock_dir, "daemon.lock")), "http_servers": servers}

@@ -67,6 +67,24 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.assertEqual([(r["trigger"], r["status"], r["scheduled_for"]) for r in self.runs(config)],
                          [("missed", "success", "2026-11-26T12:00:00+00:00")])
 
+    def test_lock_files_of_removed_tasks_are_deleted_at_start_up(self):
+        from task_runner.runner import task_lock
+        config = self.make_config()
+        os.makedirs(config.lock_dir)
+        old = os.path.join(config.lock_dir, "task-Gone-0123456789ab.lock")
+        open(old, "w").close()
+        held = task_lock(config._replace(tasks=()), "Busy elsewhere")  # a removed task still running
+        self.assertTrue(held.acquire(timeout=0))
+        try:
+            current = task_lock(config, "T")
+            self.assertTrue(current.is_free())  # makes its file
+            self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:01:00+00:00")).run()
+            self.assertFalse(os.path.exists(old))
+            self.assertTrue(os.path.exists(held.path))  # held: never deleted
+            self.assertTrue(os.path.exists(current.path))
+        finally:
+            held.release()
+
     def test_too_old_is_skipped_once(self):
         config = self.make_config()
         self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T12:00:00+00:00")).run()

@@ -45,7 +45,8 @@ class LogTest(TempDirTestCase):
         handler.setFormatter(logging.Formatter("%(message)s"))
         for i in range(200):
             handler.emit(logging.makeLogRecord({"msg": "%03d %s" % (i, "x" * 40)}))
-        self.assertEqual(sorted(os.listdir(self.tmp)), ["r.log", "r.log.1", "r.log.2", "r.log.lock"])
+        self.assertEqual(sorted(os.listdir(self.tmp)), [".locks", "r.log", "r.log.1", "r.log.2"])
+        self.assertEqual(os.listdir(os.path.join(self.tmp, ".locks")), ["r.log.lock"])
         for name in ("r.log", "r.log.1", "r.log.2"):
             self.assertLessEqual(os.path.getsize(self.path(name)), 1024)
         with open(path) as f:

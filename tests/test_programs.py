@@ -42,7 +42,8 @@ class BackupNowTest(ProgramTestCase):
         self.write("src/a.txt", "hello")
         proc = self.run_program("backup_now.py")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertRegex(proc.stdout, r"^T: success \(run 1\) 1 files \(1 copied, 0 linked\), 5 bytes copied, \d+\.\d s$")
+        self.assertRegex(proc.stdout, r"^T: success \(run 1\) 1 file \(1 copied, 0 linked\), 5 bytes copied, \d+\.\d s$")
+        self.assertNotIn("run 1 success", proc.stderr)  # the result is said once, on stdout
         snaps = os.listdir(self.path("dest"))
         self.assertEqual(len(snaps), 1)
         run, = self.history()
@@ -77,7 +78,7 @@ class BackupNowTest(ProgramTestCase):
         before = os.listdir(self.path("dest"))
         proc = self.run_program("backup_now.py", "--dry-run")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("T: would copy 1 files (8 bytes) and link 1 unchanged files; would delete %s" % before[0],
+        self.assertIn("T: would copy 1 file (8 bytes) and link 1 unchanged file; would delete %s" % before[0],
                       proc.stdout)
         self.assertEqual(os.listdir(self.path("dest")), before)
         self.assertEqual(len(self.history()), 1)
@@ -97,6 +98,25 @@ class BackupNowTest(ProgramTestCase):
         self.assertIn("daily at 12:00  [paused]", status.stdout)
         self.assertIn('! paused ("enabled": false): no scheduled backups', status.stdout)
         self.assertNotIn("next run", status.stdout)
+
+    def test_status_says_whether_the_scheduler_runs(self):
+        from task_runner.daemon import instance_lock
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "12:00"}])
+        proc = self.run_program("scheduled_task_runner.py", "--status")
+        self.assertIn("! the scheduler is not running: scheduled backups do not happen until "
+                      "scheduled_task_runner is started", proc.stdout)
+        lock = instance_lock(self.config)
+        try:
+            proc = self.run_program("scheduled_task_runner.py", "--status")
+            report = json.loads(self.run_program("scheduled_task_runner.py", "--status", "--json").stdout)
+        finally:
+            lock.release()
+        self.assertRegex(proc.stdout, r"The scheduler is running \(process %d, since \d{4}-\d\d-\d\d " % os.getpid())
+        self.assertNotIn("not running", proc.stdout)
+        self.assertEqual((report["scheduler"]["running"], report["scheduler"]["pid"], report["warnings"]),
+                         (True, os.getpid(), []))
+        self.assertEqual(sorted(os.listdir(self.config.lock_dir)), ["daemon.json", "daemon.lock", "executed_tasks.json.lock",
+                                                                 "task-T-c2c53d669482.lock"])  # every lock in .locks
 
     def test_prune_applies_keep_without_a_backup(self):
         self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True,
@@ -141,7 +161,7 @@ class BackupNowTest(ProgramTestCase):
             os.close(master)
         terminal = b"".join(chunks).decode("utf-8", "replace")
         self.assertEqual(proc.returncode, 0)
-        self.assertRegex(terminal, r"\r1 files \(\d copied, \d linked\), 1 bytes, .*/s, 0:00  f\d\r +\r")
+        self.assertRegex(terminal, r"\r1 file \(\d copied, \d linked\), 1 bytes, .*/s, 0:00  f\d\r +\r")
 
     def test_no_default_task(self):
         self.setup_config(tasks=[{"name": "A", "src": "src", "dest": "d"}])
