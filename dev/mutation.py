@@ -81,8 +81,14 @@ def run_target(python, work, name):
     cache = os.path.join(work, ".mutmut-cache")
     if os.path.exists(cache):
         os.remove(cache)
+    # -B, and no __pycache__ left: a mutant written in the same second as
+    # the original, with the same size, would otherwise run the original's
+    # cached bytecode and "survive".
+    for folder, dirs, _ in os.walk(work):
+        if "__pycache__" in dirs:
+            shutil.rmtree(os.path.join(folder, "__pycache__"))
     args = ["run", "--paths-to-mutate", path, "--tests-dir", "tests", "--no-progress",
-            "--runner", "%s -m unittest -q %s" % (python, " ".join(tests))]
+            "--runner", "%s -B -m unittest -q %s" % (python, " ".join(tests))]
     if functions:
         args += ["--use-patch-file", function_patch(work, path, functions)]
     mutmut(python, work, args)
@@ -95,7 +101,7 @@ def run_target(python, work, name):
             continue
         # A last chance against the whole suite.
         mutmut(python, work, ["apply", str(mutant_id)])
-        whole = subprocess.run([python, "-m", "unittest", "-q"], cwd=work, stdout=subprocess.DEVNULL,
+        whole = subprocess.run([python, "-B", "-m", "unittest", "-q"], cwd=work, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         subprocess.check_call(["git", "checkout", "-q", "--", path], cwd=work)
         if whole.returncode == 0:
