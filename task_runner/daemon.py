@@ -12,14 +12,14 @@ import os
 import threading
 import time
 
-from . import plan as planning
+from . import osutil, plan as planning
 from .config import ConfigWatcher, load_config
 from .errors import AlreadyRunning
 from .history import History, runs_of
 from .locking import FileLock, write_holder
 from .logs import task_log
 from .runner import ALREADY_RUNNING, reap_stale_runs, remove_unused_task_locks, run_task
-from .schedule import LOCAL, format_local
+from .schedule import LOCAL, format_local, short_time
 
 logger = logging.getLogger(__name__)
 
@@ -78,18 +78,48 @@ class Daemon(object):
         """Run whatever is due or missed now, one task after another, then
         return (for --once: the OS scheduler starts us instead of a daemon)."""
         logger.info("--once: running what is due or missed in %s", self.config.path)
+        ran_any = False
         while not self.stop_event.is_set():
             self._ran = False
             self.run_pass()
+            ran_any = ran_any or self._ran
             if not self._ran:
                 break
+        if not ran_any:
+            logger.info("--once: nothing is due now%s", self._next_runs_text())
         if self.notifier is not None:
             self.notifier.flush(60.0)
+
+    def _next_runs_text(self):
+        now = self.clock()
+        parts = []
+        for task in self.config.tasks:
+            nxt = task.schedule.next_after(now, self.zone) if task.schedule is not None and task.enabled else None
+            if nxt is not None:
+                parts.append((nxt, "%s at %s" % (task.name, short_time(nxt, self.zone, now))))
+        return "; next: " + min(parts)[1] if parts else "; no task has a schedule"
+
+    def _announce(self):
+        """Per task, at start-up: when it runs next (or why it does not)."""
+        now = self.clock()
+        for task in self.config.tasks:
+            log = task_log(logger, task.name)
+            if task.schedule is None:
+                log.info("runs on demand only (no timestamp): %s", osutil.command("backup_now", task.name))
+            elif not task.enabled:
+                log.info("paused (\"enabled\": false): no scheduled backups")
+            else:
+                nxt = task.schedule.next_after(now, self.zone)
+                log.info("%s; next run %s", task.schedule.describe(),
+                         short_time(nxt, self.zone, now) if nxt is not None else "never")
+            if not os.path.isdir(task.src):
+                log.warning("the source folder %s does not exist right now (a drive not connected?)", task.src)
 
     def run(self):
         logger.info("started: %d task(s) from %s; history in %s", len(self.config.tasks),
                     self.config.path, self.config.history_file)
         remove_unused_task_locks(self.config)
+        self._announce()
         while not self.stop_event.is_set():
             try:
                 timeout = self.run_pass()
@@ -166,8 +196,9 @@ class Daemon(object):
 
     def _skip(self, history, task, decision, now):
         occ = format_local(decision.occurrence, self.zone)
-        task_log(logger, task.name).warning("skipping the run scheduled for %s: %s",
-                                            occ.replace("T", " "), decision.reason)
+        task_log(logger, task.name).warning("skipping the run scheduled for %s: %s. To back it up now: %s",
+                                            short_time(decision.occurrence, self.zone, now), decision.reason,
+                                            osutil.command("backup_now", task.name))
         record = history.add_skipped(task.name, decision.trigger, format_local(now, self.zone), occ,
                                      decision.reason)
         if self.notifier is not None:

@@ -480,6 +480,16 @@ def background_priority(log):
             ended()
 
 
+def command(program, *args):
+    """How a user runs ``program`` with ``args`` on this system, for a
+    message: backup_now.bat "MD1" on Windows, python3 backup_now.py "MD1"
+    elsewhere."""
+    quoted = " ".join('"%s"' % a for a in args)
+    if WINDOWS:
+        return ("%s.bat %s" % (program, quoted)).strip()
+    return ("python3 %s.py %s" % (program, quoted)).strip()
+
+
 def stdin_is_terminal():
     """True when a person can type answers: a terminal on POSIX, a console
     on Windows. (On Windows isatty() is also true for the NUL device, so

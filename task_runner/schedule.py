@@ -81,6 +81,18 @@ def format_local(ts, zone, sep="T"):
     return "%s%s%02d:%02d" % (local_datetime(ts, zone).isoformat(sep), sign, hours, minutes)
 
 
+def short_time(ts, zone, now):
+    """``ts`` for people: "2026-12-01 23:56", with the UTC offset only when
+    it differs from the machine's offset at ``now`` (another zone, or across
+    a daylight-saving change): "2026-03-29 01:30 (+00:00)"."""
+    text = local_datetime(ts, zone).strftime("%Y-%m-%d %H:%M")
+    offset = zone.utcoffset(ts)
+    if offset != LOCAL.utcoffset(now):
+        sign = "+" if offset >= 0 else "-"
+        text += " (%s%02d:%02d)" % (sign, abs(offset) // 3600, abs(offset) // 60 % 60)
+    return text
+
+
 _ISO_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
                      r"(?:(Z)|([+-])([0-9]{2}):?([0-9]{2}))$")
 

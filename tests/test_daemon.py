@@ -3,10 +3,11 @@ import os
 import threading
 import unittest
 
+from task_runner import osutil
 from task_runner.daemon import Daemon
 from task_runner.history import History
 from task_runner.runner import run_task
-from task_runner.schedule import LOCAL
+from task_runner.schedule import LOCAL, short_time
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 OCC = ts("2026-12-01T23:56:00+00:00")
@@ -84,6 +85,39 @@ class DaemonTest(TZMixin, TempDirTestCase):
             self.assertTrue(os.path.exists(current.path))
         finally:
             held.release()
+
+    def test_start_up_says_when_each_task_runs_next(self):
+        config = self.make_config(tasks=[
+            {"name": "Monthly", "src": "src", "dest": "dest", "timestamp": "1 23:56"},
+            {"name": "Paused", "src": "src", "dest": "dest2", "timestamp": "12:00", "enabled": False},
+            {"name": "Manual", "src": "gone", "dest": "dest3"}])
+        os.rmdir(self.path("gone"))
+        self.seed_success(config, ts("2026-11-27T08:00:00+00:00"))
+        with self.assertLogs("task_runner.daemon", "INFO") as logs:
+            self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:01:00+00:00")).run()
+        text = "\n".join(logs.output)
+        when = short_time(ts("2026-12-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
+        self.assertIn("monthly on day 1 at 23:56; next run %s\n" % when, text + "\n")
+        self.assertIn('paused ("enabled": false): no scheduled backups', text)
+        self.assertIn("runs on demand only (no timestamp): %s" % osutil.command("backup_now", "Manual"), text)
+        self.assertIn("the source folder %s does not exist right now" % self.path("gone"), text)
+
+    def test_a_run_too_old_to_catch_up_says_how_to_make_one(self):
+        config = self.make_config()
+        with self.assertLogs("task_runner.daemon", "WARNING") as logs:
+            self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:01:00+00:00")).run()
+        when = short_time(ts("2026-11-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
+        self.assertIn("skipping the run scheduled for %s: missed by 25.4 days, more than missed_task_days=5: not "
+                      "caught up. To back it up now: %s" % (when, osutil.command("backup_now", "T")),
+                      "\n".join(logs.output))
+
+    def test_once_with_nothing_due_names_the_next_run(self):
+        config = self.make_config()
+        self.seed_success(config, ts("2026-11-27T08:00:00+00:00"))
+        with self.assertLogs("task_runner.daemon", "INFO") as logs:
+            Daemon(config, clock=lambda: ts("2026-11-27T09:00:00+00:00"), zone=UTC).run_once()
+        when = short_time(ts("2026-12-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
+        self.assertIn("--once: nothing is due now; next: T at %s" % when, "\n".join(logs.output))
 
     def test_too_old_is_skipped_once(self):
         config = self.make_config()

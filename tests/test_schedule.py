@@ -1,7 +1,7 @@
 import unittest
 
 from task_runner.schedule import (LOCAL, FixedZone, ScheduleError, format_local, parse_iso,
-                                  parse_schedule, wall_to_instant)
+                                  parse_schedule, short_time, wall_to_instant)
 from tests.helpers import UTC, TZMixin, ts
 
 
@@ -240,6 +240,16 @@ class DescribeTest(unittest.TestCase):
             with self.subTest(text=text):
                 self.assertEqual(parse_schedule(text).describe(), words)
 
+
+
+class ShortTimeTest(TZMixin, unittest.TestCase):
+    def test_offset_only_where_it_matters(self):
+        self.set_tz("Europe/London")
+        winter, summer = ts("2026-01-15T12:00:00+00:00"), ts("2026-07-15T12:00:00+01:00")
+        self.assertEqual(short_time(winter, LOCAL, winter), "2026-01-15 12:00")
+        self.assertEqual(short_time(summer, LOCAL, summer), "2026-07-15 12:00")
+        self.assertEqual(short_time(summer, LOCAL, winter), "2026-07-15 12:00 (+01:00)")  # across a change
+        self.assertEqual(short_time(winter, FixedZone(-5 * 3600), winter), "2026-01-15 07:00 (-05:00)")
 
 
 class RareCronTest(unittest.TestCase):
