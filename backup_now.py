@@ -52,6 +52,8 @@ def _parser():
     p.add_argument("--deep", action="store_true", help="with --verify: compare file contents too")
     p.add_argument("--test-notify", action="store_true",
                    help="send a test message through every configured notification channel")
+    p.add_argument("--files", action="store_true",
+                   help="with --dry-run: list each file it would copy or link, and each snapshot it would delete")
     p.add_argument("--prune", action="store_true",
                    help="apply each task's keep now, without a backup (with --dry-run: only show it)")
     p.add_argument("--low-priority", action="store_true",
@@ -123,11 +125,12 @@ def test_notify(config):
     return errors.EXIT_OK if all(r.ok for r in results) else errors.EXIT_FAILED
 
 
-def dry_run(tasks):
+def dry_run(tasks, files=False):
     codes = []
     for task in tasks:
+        listing = (lambda action, rel: osutil.print_safe("  %s %s" % (action, rel))) if files else None
         try:
-            result, deleted = preview_task(task)
+            result, deleted = preview_task(task, listing=listing)
         except BackupError as exc:
             osutil.print_safe("%s: would fail: %s" % (task.name, exc))
             codes.append(errors.EXIT_FAILED)
@@ -136,6 +139,9 @@ def dry_run(tasks):
             task.name, plural(result.copied, "file"), human_bytes(result.bytes_copied),
             plural(result.linked, "unchanged file"),
             "would delete %s" % ", ".join(deleted) if deleted else "would delete no snapshot"))
+        if files:
+            for name in deleted:
+                osutil.print_safe("  delete snapshot %s" % name)
         codes.append(errors.EXIT_OK)
     return combined_exit_code(codes)
 
@@ -177,7 +183,7 @@ def main(argv=None):
     if args.prune:
         return prune(config, tasks, args.dry_run)
     if args.dry_run:
-        return dry_run(tasks)
+        return dry_run(tasks, args.files)
     notifier = Notifier(config.notify)
     stop = threading.Event()
 

@@ -11,6 +11,7 @@ schedule and catches up runs missed while it was not running.
 """
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -56,8 +57,13 @@ def print_check(config):
     osutil.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
     for task in config.tasks:
         what = task.schedule.describe() if task.schedule else "on demand only"
-        osutil.print_safe("  %s%s: %s -> %s, %s" % (
-            task.name, " (default)" if task.default else "", task.src, task.dest, what))
+        osutil.print_safe("  %s%s: %s -> %s, %s%s" % (
+            task.name, " (default)" if task.default else "", task.src, task.dest, what,
+            "" if task.enabled else " (paused)"))
+        if not os.path.isdir(task.src):
+            # A warning, not an error: the drive may be unplugged just now.
+            osutil.print_safe("    ! the source folder %s does not exist right now: is its drive connected?"
+                              % task.src)
 
 
 def print_list(config, count, as_json):

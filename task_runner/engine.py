@@ -74,8 +74,13 @@ def _check_not_empty(src, dest, allow_empty):
                           % (src, previous[-1]))
 
 
-def _prepare_dest(dest):
+def _prepare_dest(dest, create=True):
+    """Check that ``dest`` can take a snapshot, making the folder when only
+    it is missing. ``create`` False (a dry run) checks the same, changing
+    nothing."""
     if os.path.isdir(dest):
+        if not create and not os.access(dest, os.W_OK):
+            raise BackupError("cannot write to the destination %s: permission denied" % dest)
         return
     if os.path.lexists(dest):
         raise BackupError("destination %s exists but is not a folder: set dest to a folder" % dest)
@@ -84,6 +89,8 @@ def _prepare_dest(dest):
         # An unplugged drive must fail the run, not fill the system disk.
         raise BackupError("destination %s cannot be created because %s does not exist: "
                           "is the backup drive plugged in?" % (dest, parent))
+    if not create:
+        return
     try:
         os.mkdir(dest)
     except OSError as exc:
@@ -106,12 +113,14 @@ def _run_walk(walk, writer, progress):
 
 
 def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OPS,
-                  progress=None, dry_run=False):
+                  progress=None, dry_run=False, listing=None):
     """Back up ``task.src`` into a new snapshot in ``task.dest``.
 
     ``task`` needs src, dest, incremental, exclude, format and allow_empty.
     ``progress(stats, rel)`` is called after each file. With ``dry_run``
-    nothing is written: the result counts what would be copied and linked.
+    nothing is written: the destination is checked as a run would, and the
+    result counts what would be copied and linked (``listing(action, rel)``
+    hears of each file, action "copy" or "link").
     Raises BackupError when the run as a whole fails and Interrupted when
     ``stop_event`` is set; in both cases the ``.partial`` is removed.
     """
@@ -128,8 +137,9 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             raise Interrupted("stopped on request before the backup was complete")
 
     if dry_run:
+        _prepare_dest(dest, create=False)
         walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
-        _run_walk(walk, DryRunWriter(stats, previous and osutil.long_path(previous)), progress)
+        _run_walk(walk, DryRunWriter(stats, previous and osutil.long_path(previous), listing), progress)
         return _result(None, stats, True)
 
     _prepare_dest(dest)

@@ -348,12 +348,13 @@ def prune_task(config, task, clock=time.time, zone=LOCAL, dry_run=False):
         lock.release()
 
 
-def preview_task(task, clock=time.time, zone=LOCAL):
+def preview_task(task, clock=time.time, zone=LOCAL, listing=None):
     """What a run of ``task`` would do, changing nothing: (EngineResult
     counting what would be copied and linked, snapshot names that would be
-    deleted). Raises BackupError when the run would fail."""
+    deleted). ``listing(action, rel)`` hears of each file. Raises
+    BackupError when the run would fail."""
     log = task_log(logger, task.name)
-    result = engine.make_snapshot(task, clock(), zone, log=log, dry_run=True)
+    result = engine.make_snapshot(task, clock(), zone, log=log, dry_run=True, listing=listing)
     new_name = snapshots.new_snapshot_name(task.dest, clock(), zone, task.format == "zip")
     deleted = retention.apply(task.dest, task.keep, clock(), log, dry_run=True, extra_new=new_name,
                               zone=zone) if task.keep is not None else []

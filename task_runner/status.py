@@ -57,6 +57,8 @@ def warnings_for(task, item, now, zone, free):
                 out.append("no successful backup for %d days" % ((now - last_ok_at) // DAY))
     if last is not None and last.get("status") == "failed":
         out.append("the last run failed: %s" % (last.get("message") or "see the log"))
+    if not os.path.isdir(task.src):
+        out.append("the source folder %s does not exist right now: is its drive connected?" % task.src)
     if free is None:
         out.append("the destination drive was not found: is it plugged in?")
     elif free[1] < LOW_SPACE_PERCENT:

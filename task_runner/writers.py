@@ -559,10 +559,11 @@ class DryRunWriter(object):
     the folder writer does, to the nanosecond (it cannot probe the
     destination without writing to it)."""
 
-    def __init__(self, stats, previous):
+    def __init__(self, stats, previous, listing=None):
         self.stats = stats
         self.previous = PreviousTree(previous) if previous is not None else None
         self.owners = osutil.can_keep_owner()
+        self.listing = listing  # listing(action, rel) for --dry-run --files
 
     def dir(self, rel, entry, st):
         if self.previous is not None:
@@ -579,10 +580,16 @@ class DryRunWriter(object):
         found = self.previous.lookup(entry.name) if self.previous is not None else None
         if found is not None and unchanged(found[1], st, 0, self.owners):
             self.stats.linked += 1
+            action = "link"
         else:
             self.stats.copied += 1
             self.stats.bytes_copied += st.st_size
+            action = "copy"
+        if self.listing is not None:
+            self.listing(action, rel)
 
     def link(self, rel, entry, st):
         self.stats.files += 1
         self.stats.copied += 1
+        if self.listing is not None:
+            self.listing("copy", rel)

@@ -118,6 +118,31 @@ class BackupNowTest(ProgramTestCase):
         self.assertEqual(sorted(os.listdir(self.config.lock_dir)), ["daemon.json", "daemon.lock", "executed_tasks.json.lock",
                                                                  "task-T-c2c53d669482.lock"])  # every lock in .locks
 
+    def test_a_missing_source_is_a_warning_not_an_error(self):
+        self.setup_config(tasks=[{"name": "T", "src": "gone", "dest": "dest", "timestamp": "12:00"}])
+        os.rmdir(self.path("gone"))
+        warning = "the source folder %s does not exist right now: is its drive connected?" % self.path("gone")
+        proc = self.run_program("scheduled_task_runner.py", "--check")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("    ! " + warning, proc.stdout)
+        proc = self.run_program("scheduled_task_runner.py", "--status")
+        self.assertIn("  ! " + warning, proc.stdout)
+
+    def test_dry_run_checks_the_destination_and_lists_files(self):
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "drive/backup", "default": True}])
+        self.write("src/a.txt", "hello")
+        proc = self.run_program("backup_now.py", "--dry-run")
+        self.assertEqual(proc.returncode, 1)  # the backup drive is not plugged in: a run would fail
+        self.assertIn("T: would fail: destination %s cannot be created because %s does not exist: is the backup "
+                      "drive plugged in?" % (self.path("drive", "backup"), self.path("drive")), proc.stdout)
+        os.makedirs(self.path("drive"))
+        self.assertEqual(self.run_program("backup_now.py").returncode, 0)
+        self.write("src/b.txt", "new")
+        proc = self.run_program("backup_now.py", "--dry-run", "--files")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("  link a.txt\n", proc.stdout)
+        self.assertIn("  copy b.txt\n", proc.stdout)
+
     def test_prune_applies_keep_without_a_backup(self):
         self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True,
                                   "keep": {"daily": 2}}])
