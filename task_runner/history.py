@@ -31,7 +31,7 @@ def _empty():
     return {"version": VERSION, "next_id": 1, "runs": []}
 
 
-_TEXT_FIELDS = ("trigger", "scheduled_for", "started", "finished", "status", "snapshot", "message")
+_TEXT_FIELDS = ("trigger", "scheduled_for", "started", "finished", "status", "snapshot", "message", "src", "dest")
 _COUNT_FIELDS = ("files", "bytes", "copied", "linked", "bytes_copied", "skipped")
 
 
@@ -206,10 +206,10 @@ class History(object):
         doc["runs"].append(record)
         return dict(record)
 
-    def start_run(self, task, trigger, started, scheduled_for=None):
-        """Append a ``running`` record and return it. Records of ``task``
-        still marked running are first marked interrupted: the caller holds
-        the task's lock, so nobody is running them."""
+    def start_run(self, task, trigger, started, scheduled_for=None, **fields):
+        """Append a ``running`` record (with ``fields``: src, dest) and
+        return it. Records of ``task`` still marked running are first marked
+        interrupted: the caller holds the task's lock, so nobody is running them."""
         def mutate(doc):
             for run in doc["runs"]:
                 if run["task"] == task and run.get("status") == "running":
@@ -218,7 +218,7 @@ class History(object):
                     logger.warning("run %s was left running by a process that stopped: marked "
                                    "interrupted", run["id"], extra={"task": task})
             return self._append(doc, task=task, trigger=trigger, started=started,
-                                scheduled_for=scheduled_for)
+                                scheduled_for=scheduled_for, **fields)
         return self.update(mutate)
 
     def add_skipped(self, task, trigger, at, scheduled_for, message):

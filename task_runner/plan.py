@@ -22,6 +22,7 @@ The one rule (README, "Catch-up and retries"):
 """
 
 import collections
+import os
 
 from .history import run_time
 
@@ -43,9 +44,22 @@ def _days(seconds):
     return "%.1f days" % (seconds / DAY)
 
 
+def same_dest(run, task):
+    """True when ``run`` backed up into the task's current ``dest`` (or is
+    an older record that does not say). Runs into a dest the task no longer
+    has do not count: the new destination is not backed up yet."""
+    dest = run.get("dest")
+    return dest is None or _path_key(dest) == _path_key(task.dest)
+
+
+def _path_key(path):
+    return os.path.normcase(os.path.normpath(path)) if isinstance(path, str) else path
+
+
 def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start):
     """Decide for one scheduled task. ``runs`` are its history records
-    (any order). Tasks without a schedule always get WAIT."""
+    (any order); runs into another ``dest`` are not counted (same_dest).
+    Tasks without a schedule always get WAIT."""
     if task.schedule is None:
         return Decision(WAIT, None, None, "runs on demand only", None)
     if not task.enabled:
@@ -57,6 +71,7 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     if occ is None:
         return Decision(WAIT, None, None, "no occurrence yet", next_occ)
 
+    runs = [r for r in runs if same_dest(r, task)]
     since = []  # runs that started at or after the occurrence, oldest first
     for run in runs:
         started = run_time(run, "started")
@@ -123,7 +138,7 @@ def task_overview(task, runs, now, zone, count=3):
         if run.get("task") != task.name:
             continue
         last = run
-        if run.get("status") in _DONE:
+        if run.get("status") in _DONE and same_dest(run, task):
             last_ok = run
     return {
         "name": task.name,

@@ -303,7 +303,8 @@ def begin_run(config, task, trigger, scheduled_for=None, clock=time.time, zone=L
         started = clock()
         record = history.start_run(
             task.name, trigger, format_local(started, zone),
-            scheduled_for=None if scheduled_for is None else format_local(scheduled_for, zone))
+            scheduled_for=None if scheduled_for is None else format_local(scheduled_for, zone),
+            src=task.src, dest=task.dest)
     except BaseException:
         lock.release()
         raise

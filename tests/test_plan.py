@@ -147,6 +147,18 @@ class PlanTest(unittest.TestCase):
         d = plan_task(TASK, [], OCC + 6 * DAY, UTC, 5, 60, OCC + 6 * DAY)
         self.assertIn("missed by 6.0 days, more than missed_task_days=5", d.reason)
 
+    def test_runs_into_another_dest_do_not_count(self):
+        moved = dict(run("success", OCC + 60), dest="old-drive")
+        here = dict(run("success", OCC + 60), dest="d")
+        d = plan_task(TASK, [moved], OCC + DAY, UTC, 5, 60, OCC + DAY)
+        self.assertEqual((d.action, d.trigger), (RUN, "missed"))  # the new dest is not backed up yet
+        self.assertEqual(plan_task(TASK, [here], OCC + DAY, UTC, 5, 60, OCC + DAY).action, WAIT)
+        self.assertEqual(plan_task(TASK, [run("success", OCC + 60)], OCC + DAY, UTC, 5, 60, OCC + DAY).action,
+                         WAIT)  # an older record without dest still counts
+        info = task_overview(TASK, [here, moved], OCC + DAY, UTC)
+        self.assertIs(info["last_success"], here)
+        self.assertIs(info["last_run"], moved)
+
     def test_paused_task_never_runs_nor_skips(self):
         paused = TASK._replace(enabled=False)
         for runs, now in (([], OCC + DAY), ([run("failed", OCC, OCC + 60)], OCC + 3 * 3600), ([], OCC + 30 * DAY)):
