@@ -109,6 +109,9 @@ def verify(tasks, deep):
             result.missing, result.extra, result.changed, " (contents compared)" if deep else ""))
         for line in result.differences:
             osutil.print_safe("  " + line)
+        more = result.missing + result.extra + result.changed - len(result.differences)
+        if more > 0:
+            osutil.print_safe("  and %d more" % more)
         codes.append(errors.EXIT_OK if result.ok else errors.EXIT_FAILED)
     return combined_exit_code(codes)
 

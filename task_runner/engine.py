@@ -33,7 +33,7 @@ from .writers import OPS, DryRunWriter, FolderWriter, ZipWriter
 logger = logging.getLogger(__name__)
 
 EngineResult = collections.namedtuple(
-    "EngineResult", "snapshot files bytes copied linked bytes_copied errors error_count warnings dry_run")
+    "EngineResult", "snapshot files bytes copied linked bytes_copied errors error_count warnings dry_run symlinks")
 
 
 def _check_source(src):
@@ -191,4 +191,5 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
 
 def _result(snapshot, stats, dry_run):
     return EngineResult(snapshot, stats.files, stats.bytes, stats.copied, stats.linked,
-                        stats.bytes_copied, stats.errors, stats.error_count, stats.warnings, dry_run)
+                        stats.bytes_copied, stats.errors, stats.error_count, stats.warnings, dry_run,
+                        stats.symlinks)

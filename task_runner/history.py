@@ -32,7 +32,7 @@ def _empty():
 
 
 _TEXT_FIELDS = ("trigger", "scheduled_for", "started", "finished", "status", "snapshot", "message", "src", "dest")
-_COUNT_FIELDS = ("files", "bytes", "copied", "linked", "bytes_copied", "skipped")
+_COUNT_FIELDS = ("files", "bytes", "copied", "linked", "symlinks", "bytes_copied", "skipped")
 
 
 def _is_int(value):

@@ -90,8 +90,10 @@ def plural(n, word):
 
 def summary(result, seconds=None):
     """One line: "1200 files (15 copied, 1185 linked), 2.1 MiB copied, 1 skipped, 3.2 s"."""
-    text = "%s (%d copied, %d linked), %s copied" % (
-        plural(result.files, "file"), result.copied, result.linked, human_bytes(result.bytes_copied))
+    text = "%s (%d copied, %d linked%s), %s copied" % (
+        plural(result.files, "file"), result.copied, result.linked,
+        ", %s" % plural(result.symlinks, "symbolic link") if result.symlinks else "",
+        human_bytes(result.bytes_copied))
     if result.error_count:
         text += ", %d skipped" % result.error_count
     if seconds is not None:
@@ -180,7 +182,8 @@ class StartedRun(object):
         if result.error_count:
             message += " (see errors)"
         fields = dict(snapshot=result.snapshot, files=result.files, bytes=result.bytes,
-                      copied=result.copied, linked=result.linked, bytes_copied=result.bytes_copied,
+                      copied=result.copied, linked=result.linked, symlinks=result.symlinks,
+                      bytes_copied=result.bytes_copied,
                       skipped=result.error_count, seconds=round(seconds, 3),
                       errors=result.errors, warnings=result.warnings)
         if task.verify:

@@ -5,6 +5,7 @@ Cheap mode compares what is there, sizes and modification times (to within
 by SHA-256, streamed. Excludes apply as in a backup.
 """
 
+import bisect
 import collections
 import hashlib
 import logging
@@ -48,11 +49,17 @@ class _Compare(object):
     def __init__(self):
         self.checked = self.missing = self.extra = self.changed = 0
         self.differences = []
+        self._kept = []
 
     def note(self, kind, rel, detail=""):
+        """Count a difference; keep the MAX_LISTED first by path (sorted),
+        in bounded memory."""
         setattr(self, kind, getattr(self, kind) + 1)
-        if len(self.differences) < MAX_LISTED:
-            self.differences.append("%s: %s%s" % (kind, rel.replace(os.sep, "/"), detail))
+        path = osutil.printable(rel.replace(os.sep, "/"))
+        if len(self._kept) < MAX_LISTED or path < self._kept[-1][0]:
+            bisect.insort(self._kept, (path, "%s: %s%s" % (kind, path, detail)))
+            del self._kept[MAX_LISTED:]
+        self.differences = [text for _, text in self._kept]
 
 
 def verify_task(task, deep=False, snapshot=None, log=logger):

@@ -33,6 +33,7 @@ class Stats(object):
     def __init__(self, log):
         self.log = log
         self.files = self.copied = self.linked = 0
+        self.symlinks = 0  # symbolic links recreated (files counts them too)
         self.bytes = self.bytes_copied = 0
         self.errors, self.warnings = [], []
         self.error_count = 0

@@ -450,7 +450,7 @@ class FolderWriter(_Writer):
             return
         self.copy_metadata(dst, st, follow=False)
         self.stats.files += 1
-        self.stats.copied += 1
+        self.stats.symlinks += 1
 
 
 def _describe_ns(ns):
@@ -535,7 +535,7 @@ class ZipWriter(_Writer):
             self.dest_error(exc, rel)
             return
         self.stats.files += 1
-        self.stats.copied += 1
+        self.stats.symlinks += 1
 
     def close(self):
         try:
@@ -590,6 +590,6 @@ class DryRunWriter(object):
 
     def link(self, rel, entry, st):
         self.stats.files += 1
-        self.stats.copied += 1
+        self.stats.symlinks += 1
         if self.listing is not None:
-            self.listing("copy", rel)
+            self.listing("symlink", rel)

@@ -7,7 +7,7 @@ import time
 import unittest
 import zipfile
 
-from task_runner import engine, snapshots, writers
+from task_runner import engine, runner, snapshots, writers
 from task_runner.errors import BackupError, Interrupted
 from tests.helpers import UTC, TempDirTestCase, make_task, ts
 
@@ -192,6 +192,9 @@ class SnapshotTest(TempDirTestCase):
         self.assertEqual(sorted(os.listdir(result.snapshot)), ["dangling", "loop", "out"])
         self.assertTrue(all(os.path.islink(os.path.join(result.snapshot, n)) for n in ("loop", "out")))
         self.assertEqual(result.error_count, 0)
+        # Counted as symbolic links, not as files copied with 0 bytes.
+        self.assertEqual((result.files, result.copied, result.symlinks), (3, 0, 3))
+        self.assertIn("3 files (0 copied, 0 linked, 3 symbolic links)", runner.summary(result))
 
     @unittest.skipUnless(hasattr(os, "mkfifo"), "FIFOs are POSIX")
     def test_fifo_is_skipped_with_a_warning(self):

@@ -254,6 +254,21 @@ class TimeoutTest(TempDirTestCase):
 
 
 class VerifyTest(TempDirTestCase):
+    def test_many_differences_are_sorted_and_counted(self):
+        config = self.make_config()
+        self.write("src/keep.txt", "k")
+        engine.make_snapshot(config.tasks[0], ts("2026-11-27T10:00:00+00:00"), UTC)
+        names = ["n%02d.txt" % i for i in range(25)]
+        for name in reversed(names):
+            self.write("src/" + name, "new")
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "backup_now.py"), "--config", config.path,
+                               "--verify", "T"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        lines = proc.stdout.splitlines()
+        self.assertIn("26 entries checked, 25 missing, 0 extra, 0 changed", lines[0])
+        self.assertEqual(lines[1:], ["  missing: " + n for n in names[:20]] + ["  and 5 more"])
+
     def check(self, fmt):
         src = self.path("src")
         self.write("src/a.txt", "alpha", mtime=ts("2024-01-01T00:00:00+00:00"))
