@@ -182,6 +182,9 @@ class Handler(BaseHTTPRequestHandler):
         self.rfile = io.BufferedReader(DeadlineReader(
             self.connection, self.deadline, first_byte_deadline=time.monotonic() + FIRST_BYTE_TIMEOUT))
 
+    def version_string(self):
+        return self.server_version  # "TaskRunner", without http.server's trailing space
+
     def handle_expect_100(self):
         return True  # answered in _route, once auth and size have passed
 
@@ -321,8 +324,9 @@ class Handler(BaseHTTPRequestHandler):
                 if self.server.limiter.retry_after(addr):
                     raise HttpError(429, "too_many_requests", "too many failed logins; try again later",
                                     {"Retry-After": str(self.server.limiter.retry_after(addr))})
-                raise HttpError(401, "unauthorized", "send the header Authorization: Bearer <token>",
-                                {"WWW-Authenticate": "Bearer"})
+                given = self.headers.get("Authorization")
+                raise HttpError(401, "unauthorized", "the token is wrong" if given else
+                                "send the header Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
         body = self._read_body(length)
         query = parse_qs(url.query, keep_blank_values=True)
         getattr(self, "ep_" + name)(body=body, query=query, **m.groupdict())

@@ -173,6 +173,9 @@ class EndpointTest(HttpTestCase):
                 status, body, resp = self.request("POST", "/trigger", headers=headers, token=False)
                 self.assertEqual((status, body["error"]), (401, "unauthorized"))
                 self.assertEqual(resp.getheader("WWW-Authenticate"), "Bearer")
+                self.assertEqual(body["message"], "the token is wrong" if value else
+                                 "send the header Authorization: Bearer <token>")  # the status code is the same
+                self.assertEqual(resp.getheader("Server"), "TaskRunner")
         self.server.limiter._failures.clear()
         status = self.request("GET", "/status?token=" + TOKEN, token=False)[0]
         self.assertEqual(status, 401)  # a token in the query string is not accepted
