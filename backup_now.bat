@@ -25,12 +25,17 @@ if not defined PYTHON (
 
 %PYTHON% "%~dp0backup_now.py" %*
 set "RC=%ERRORLEVEL%"
-if "%RC%"=="0" exit /b 0
+if "%RC%"=="0" goto :done
 
 :failed
 echo.
 echo backup_now.py ended with exit code %RC%. The messages above and
 echo scheduled_task_runner.log in this folder say why.
-rem Keep the window open when it was opened by a double-click.
-echo %CMDCMDLINE% | find /i "%~nx0" >nul && pause
+
+:done
+rem Opened by a double-click (its own cmd /c line names this file): keep
+rem the window open, also after a success, so the result can be read. Run
+rem from a console or another script, it does not wait.
+echo %CMDCMDLINE% | find /i "%~nx0" >nul
+if not errorlevel 1 pause
 exit /b %RC%

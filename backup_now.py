@@ -13,8 +13,14 @@ Exit codes: 0 success, 1 failed, 2 usage or config error, 3 finished with
 skipped files, 4 already running, 130 interrupted.
 """
 
-import argparse
 import sys
+
+if sys.version_info < (3, 6):  # checked before anything that needs Python 3: a message, not a traceback
+    sys.stderr.write("%s needs Python 3.6 or newer (this is %d.%d)\n"
+                     % (__file__, sys.version_info[0], sys.version_info[1]))
+    sys.exit(2)
+
+import argparse
 import threading
 
 from task_runner import cli, errors, osutil, restore_cli

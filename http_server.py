@@ -7,12 +7,18 @@
     curl -X POST -H "Authorization: Bearer TOKEN" http://HOST:PORT/trigger
 """
 
+import sys
+
+if sys.version_info < (3, 6):  # checked before anything that needs Python 3: a message, not a traceback
+    sys.stderr.write("%s needs Python 3.6 or newer (this is %d.%d)\n"
+                     % (__file__, sys.version_info[0], sys.version_info[1]))
+    sys.exit(2)
+
 import argparse
 import errno
 import os
 import secrets
 import ssl
-import sys
 import threading
 import time
 

@@ -10,9 +10,15 @@ schedule and catches up runs missed while it was not running.
     python3 scheduled_task_runner.py --install-startup | --uninstall-startup
 """
 
+import sys
+
+if sys.version_info < (3, 6):  # checked before anything that needs Python 3: a message, not a traceback
+    sys.stderr.write("%s needs Python 3.6 or newer (this is %d.%d)\n"
+                     % (__file__, sys.version_info[0], sys.version_info[1]))
+    sys.exit(2)
+
 import argparse
 import os
-import sys
 import threading
 import time
 

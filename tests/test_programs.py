@@ -143,6 +143,22 @@ class BackupNowTest(ProgramTestCase):
         self.assertIn("  link a.txt\n", proc.stdout)
         self.assertIn("  copy b.txt\n", proc.stdout)
 
+    def test_an_old_python_gets_a_message_not_a_traceback(self):
+        import glob
+        import shutil
+        candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/2.*/bin/python")))
+        candidates += [p for p in (shutil.which("python2"),) if p]
+        old = next((p for p in candidates if subprocess.call([p, "-c", "pass"], stdout=subprocess.DEVNULL,
+                                                              stderr=subprocess.DEVNULL) == 0), None)
+        if old is None:
+            self.skipTest("no Python 2 that runs on this machine")
+        for name in ("backup_now.py", "scheduled_task_runner.py", "http_server.py"):
+            with self.subTest(program=name):
+                proc = subprocess.run([old, program(name), "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      universal_newlines=True, timeout=60)
+                self.assertEqual(proc.returncode, 2)
+                self.assertEqual(proc.stderr, "%s needs Python 3.6 or newer (this is 2.7)\n" % program(name))
+
     def test_prune_applies_keep_without_a_backup(self):
         self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True,
                                   "keep": {"daily": 2}}])

@@ -2,6 +2,7 @@
 
 import ctypes
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -126,6 +127,8 @@ class LauncherTest(TempDirTestCase):
         proc = self.run_bat("backup_now.bat", "--config", config.path)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertIn("ok: success", proc.stdout)
+        # Started as a double-click starts it (cmd /c naming the file): it waits for a key, also on success.
+        self.assertIn("Press any key", proc.stdout)
         proc = self.run_bat("backup_now.bat", "--config", config.path, "broken")
         self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
         self.assertIn("ended with exit code 1", proc.stdout)
@@ -155,10 +158,22 @@ class LauncherTest(TempDirTestCase):
         self.assertIn("is valid: 1 task(s)", proc.stdout)
 
     def test_bat_finds_its_own_config(self):
-        # Started from another folder, the launcher still reads the config.json beside it.
-        proc = self.run_bat("scheduled_task_runner.bat", "--check")
+        # Started from another folder, the launcher reads the config.json
+        # beside it: a copy of the programs with a config the test owns
+        # (never the user's own config.json).
+        home = self.path("install")
+        shutil.copytree(os.path.join(ROOT, "task_runner"), os.path.join(home, "task_runner"))
+        for name in ("scheduled_task_runner.py", "scheduled_task_runner.bat"):
+            shutil.copy2(os.path.join(ROOT, name), home)
+        self.make_config()
+        shutil.copy2(self.path("config.json"), os.path.join(home, "config.json"))
+        env = dict(os.environ)
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        proc = subprocess.run(["cmd", "/c", os.path.join(home, "scheduled_task_runner.bat"), "--check"],
+                              cwd=self.tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertIn(os.path.join(ROOT, "config.json"), proc.stdout)
+        self.assertIn(os.path.join(home, "config.json"), proc.stdout)
 
 
 @unittest.skipUnless(WINDOWS, "Windows only")
