@@ -10,11 +10,10 @@ import collections
 import json
 import logging
 import os
-import socket
 import threading
 import time
 
-# smtplib, ssl, email and urllib are imported when a message is sent, not
+# smtplib, ssl, email, urllib and socket are imported when a message is sent, not
 # by every program at start-up (about 30 ms on a small machine).
 
 logger = logging.getLogger(__name__)
@@ -168,6 +167,7 @@ class Notifier(object):
 
 
 def _describe(exc):
+    import socket  # loaded already by whatever timed out
     if isinstance(exc, socket.timeout):
         return "timed out"
     reason = getattr(exc, "reason", None)
