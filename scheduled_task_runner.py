@@ -30,7 +30,7 @@ from task_runner.logs import setup_logging
 from task_runner.notify import Notifier
 from task_runner.plan import task_overview
 from task_runner.runner import human_bytes
-from task_runner.schedule import LOCAL, format_local
+from task_runner.schedule import LOCAL, format_local, parse_iso, short_time
 from task_runner.status import current_report
 from task_runner import startup
 
@@ -56,7 +56,8 @@ def _parser():
 
 
 def _when(ts):
-    return format_local(ts, LOCAL, " ") if ts is not None else "-"
+    """An instant for people: local time, the UTC offset only where it matters."""
+    return short_time(ts, LOCAL, time.time()) if ts is not None else "-"
 
 
 def print_check(config):
@@ -92,12 +93,17 @@ def print_list(config, count, as_json):
             osutil.print_safe("  last run: never")
         else:
             osutil.print_safe("  last run: %s %s (%s) %s" % (
-                (last.get("started") or "").replace("T", " "), last.get("status"),
+                _local(last.get("started")), last.get("status"),
                 last.get("trigger"), last.get("message") or ""))
 
 
 def _local(iso):
-    return (iso or "?").replace("T", " ")
+    """A recorded ISO time for people (as _when); the text as it is when it
+    cannot be read (a hand-edited history)."""
+    try:
+        return _when(parse_iso(iso)) if iso else "?"
+    except ValueError:
+        return str(iso)
 
 
 def print_status(config, as_json):
@@ -119,12 +125,12 @@ def print_status(config, as_json):
                                  "  [paused]" if item["paused"] else "",
                                  "  [running now]" if item["running"] else "")]
         if item["next_run"]:
-            out.append("  next run: %s" % item["next_run"].replace("T", " "))
+            out.append("  next run: %s" % _local(item["next_run"]))
         last, ok = item["last_run"], item["last_success"]
         out.append("  last run: %s" % ("never" if last is None else "%s %s (%s)" % (
-            (last.get("started") or "").replace("T", " "), last.get("status"), last.get("trigger"))))
+            _local(last.get("started")), last.get("status"), last.get("trigger"))))
         out.append("  last success: %s" % ("never" if ok is None else "%s (%.1f days ago)" % (
-            ok["started"].replace("T", " "), item["last_success_days_ago"])))
+            _local(ok.get("started")), item["last_success_days_ago"])))
         out.append("  snapshots: %d%s" % (item["snapshots"], ", newest %s" % item["newest_snapshot"]
                                           if item["newest_snapshot"] else ""))
         if item["free_bytes"] is not None:
