@@ -6,40 +6,45 @@ from tests.helpers import UTC, TZMixin, ts
 
 
 class ParseErrorsTest(unittest.TestCase):
+    FORMS = ('use "D HH:MM" (monthly, e.g. "1 23:56"), "HH:MM" (daily), "Mon,Thu HH:MM" (weekly) or a '
+             '5-field cron expression such as "30 2 * * 1-5"')
+    # (timestamp, the whole message; None: valid)
     CASES = [
-        ("32 23:56", "day must be 1-31, got 32"),
-        ("0 10:00", "day must be 1-31, got 0"),
-        ("1 24:00", "hour must be 0-23, got 24"),
-        ("1 23:60", "minute must be 0-59, got 60"),
-        ("Funday 10:00", "unknown day name 'Funday'"),
-        ("", "is empty"),
-        ("tomorrow", "is not a schedule"),
-        ("61 * * * *", "minute must be 0-59, got 61"),
-        ("* * * 13 *", "month must be 1-12, got 13"),
-        ("* * * * 8", "day of week must be 0-7, got 8"),
-        ("*/0 * * * *", "step must be a whole number >= 1"),
-        ("5-1 * * * *", "runs backwards"),
-        ("0 0 30 2 *", "never matches"),
-        ("0 0 * foo *", "'foo' is not a number or an English name"),
-        ("0 24 * * *", "hour must be 0-23, got 24"),
-        ("60 0 * * *", "minute must be 0-59, got 60"),
-        ("0 0 0 * *", "day of month must be 1-31, got 0"),
-        ("0 0 32 * *", "day of month must be 1-31, got 32"),
-        ("0 0 * 0 *", "month must be 1-12, got 0"),
-        ("0 0 * * mon-sun", "day of week: range mon-sun runs backwards"),
-        ("0 0 * *", "is not a schedule"),
-        ("0 0 * * * *", "is not a schedule"),
-        ("1,,2 0 * * *", "minute: empty item in '1,,2'"),
-        ("*/x 0 * * *", "minute: step must be a whole number >= 1, got 'x'"),
-        ("Mon,Funday 08:00", "unknown day name 'Funday'"),
-        ("1 1:5", "is not a schedule"),
-        ("\u00b2 * * * *", "minute: '\u00b2' is not a number"),
-        ("*/\u0661 * * * *", "step must be a whole number >= 1, got '\u0661'"),
-        ("\uff11\uff12:00", "is not a schedule"),  # full-width digits
-        ("1 \uff11\uff12:00", "is not a schedule"),
-        ("0 0 31 4 mon-fri", None),  # valid: the classic OR rule matches weekdays of April
-        ("0 0 */14 2 mon", None),  # valid: the 29th of February on a Monday (2044)
-        ("0 0 30 2 */2", "never matches"),
+        ('32 23:56', 'day must be 1-31, got 32'),
+        ('0 10:00', 'day must be 1-31, got 0'),
+        ('1 24:00', 'hour must be 0-23, got 24'),
+        ('1 23:60', 'minute must be 0-59, got 60'),
+        ('Funday 10:00', "unknown day name 'Funday': use Mon, Tue, Wed, Thu, Fri, Sat, Sun or the full English "
+                         "names"),
+        ('', 'is empty: ' + FORMS),
+        ('tomorrow', "'tomorrow' is not a schedule: " + FORMS),
+        ('61 * * * *', 'minute must be 0-59, got 61'),
+        ('* * * 13 *', 'month must be 1-12, got 13'),
+        ('* * * * 8', 'day of week must be 0-7, got 8'),
+        ('*/0 * * * *', "minute: step must be a whole number >= 1, got '0'"),
+        ('5-1 * * * *', 'minute: range 5-1 runs backwards'),
+        ('0 0 30 2 *', "'0 0 30 2 *' never matches a real date (no month has that day)"),
+        ('0 0 * foo *', "month: 'foo' is not a number or an English name"),
+        ('0 24 * * *', 'hour must be 0-23, got 24'),
+        ('60 0 * * *', 'minute must be 0-59, got 60'),
+        ('0 0 0 * *', 'day of month must be 1-31, got 0'),
+        ('0 0 32 * *', 'day of month must be 1-31, got 32'),
+        ('0 0 * 0 *', 'month must be 1-12, got 0'),
+        ('0 0 * * mon-sun', 'day of week: range mon-sun runs backwards'),
+        ('0 0 * *', "'0 0 * *' is not a schedule: " + FORMS),
+        ('0 0 * * * *', "'0 0 * * * *' is not a schedule: " + FORMS),
+        ('1,,2 0 * * *', "minute: empty item in '1,,2'"),
+        ('*/x 0 * * *', "minute: step must be a whole number >= 1, got 'x'"),
+        ('Mon,Funday 08:00', "unknown day name 'Funday': use Mon, Tue, Wed, Thu, Fri, Sat, Sun or the full English "
+                             "names"),
+        ('1 1:5', "'1 1:5' is not a schedule: " + FORMS),
+        ('\xb2 * * * *', "minute: '\xb2' is not a number"),
+        ('*/\u0661 * * * *', "minute: step must be a whole number >= 1, got '\u0661'"),
+        ('\uff11\uff12:00', "'１２:00' is not a schedule: " + FORMS),
+        ('1 \uff11\uff12:00', "'1 １２:00' is not a schedule: " + FORMS),
+        ('0 0 31 4 mon-fri', None),
+        ('0 0 */14 2 mon', None),
+        ('0 0 30 2 */2', "'0 0 30 2 */2' never matches a real date (no month has that day)"),
     ]
 
     def test_errors_name_the_problem(self):
@@ -50,16 +55,19 @@ class ParseErrorsTest(unittest.TestCase):
                     continue
                 with self.assertRaises(ScheduleError) as ctx:
                     parse_schedule(text)
-                self.assertIn(expected, str(ctx.exception))
+                self.assertEqual(str(ctx.exception), expected)
 
     def test_not_a_string(self):
-        with self.assertRaises(ScheduleError):
-            parse_schedule(5)
-        with self.assertRaises(ScheduleError) as ctx:
-            parse_schedule(["1 10:00", "1 99:00"])
-        self.assertIn("[1]: hour must be 0-23, got 99", str(ctx.exception))
-        with self.assertRaises(ScheduleError):
-            parse_schedule([])
+        cases = [
+            (5, 'must be a string such as "1 23:56", got int'),
+            (["1 10:00", "1 99:00"], "[1]: hour must be 0-23, got 99"),
+            ([], "is an empty list: give at least one time, or remove the key to run the task only on demand"),
+        ]
+        for value, message in cases:
+            with self.subTest(value=value):
+                with self.assertRaises(ScheduleError) as ctx:
+                    parse_schedule(value)
+                self.assertEqual(str(ctx.exception), message)
 
 
 class NextAfterTest(unittest.TestCase):
@@ -235,11 +243,13 @@ class DescribeTest(unittest.TestCase):
             ("9:05", "daily at 09:05"),
             ("thu,Mon 08:00", "weekly on Mon, Thu at 08:00"),
             ("30 2 * * 1-5", 'cron "30 2 * * 1-5" (minute hour day month weekday)'),
+            ("28 10:00", "monthly on day 28 at 10:00"),  # every month has a 28th
+            ("29 10:00", "monthly on day 29 at 10:00 (on the last day in shorter months)"),
+            (["1 23:56", "Sat 10:00"], "monthly on day 1 at 23:56; weekly on Sat at 10:00"),
         ]
         for text, words in cases:
             with self.subTest(text=text):
                 self.assertEqual(parse_schedule(text).describe(), words)
-
 
 
 class ShortTimeTest(TZMixin, unittest.TestCase):
