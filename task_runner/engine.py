@@ -28,7 +28,8 @@ from .schedule import LOCAL
 from . import snapshots
 from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_partials
 from .walk import Stats, Walk
-from .writers import OPS, DryRunWriter, FolderWriter, ZipWriter
+from .writers import OPS, DryRunWriter, FolderWriter
+from .zip_writer import ZipWriter
 
 logger = logging.getLogger(__name__)
 

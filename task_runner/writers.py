@@ -1,8 +1,8 @@
 """The writers: what the engine does with each entry of the walk.
 
 ``FolderWriter`` builds a snapshot folder, hard-linking unchanged files to
-the previous snapshot; ``ZipWriter`` builds a ZIP archive; ``DryRunWriter``
-only counts. Each gets the walk's events in order: ``dir`` (return False to
+the previous snapshot; ``DryRunWriter`` only counts; ``zip_writer.ZipWriter``
+builds a ZIP archive on the same base (``Writer``). Each gets the walk's events in order: ``dir`` (return False to
 skip its contents), ``file``, ``link``, and ``end`` after a folder's
 contents, so that a folder's times are set last.
 
@@ -19,9 +19,8 @@ import os
 import stat
 import sys
 import time
-import zipfile
 
-from . import osutil, snapshots
+from . import osutil
 from .errors import BackupError, Interrupted
 from .walk import reason
 
@@ -95,7 +94,7 @@ def unchanged(old_st, st, window_ns=0, owners=False):
     return not owners or (old_st.st_uid == st.st_uid and old_st.st_gid == st.st_gid)
 
 
-def _dest_hint(exc):
+def dest_hint(exc):
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         return "disk full"
@@ -142,7 +141,7 @@ class PreviousTree(object):
             return None
 
 
-class _Writer(object):
+class Writer(object):
     """Common behaviour of the writers: stop checks, dest errors, reading
     a source file with retries."""
 
@@ -161,7 +160,7 @@ class _Writer(object):
         succeed (disk full, device gone), else the one entry is skipped."""
         if osutil.disk_error_is_fatal(exc) or not os.path.lexists(self.root):
             raise BackupError("cannot write to the destination (%s) while copying %s: %s"
-                              % (_dest_hint(exc), osutil.printable(rel), exc.strerror or exc))
+                              % (dest_hint(exc), osutil.printable(rel), exc.strerror or exc))
         self.stats.skip(rel, "cannot be written to the destination: %s" % (exc.strerror or exc))
 
     def open_source(self, path, rel):
@@ -219,7 +218,7 @@ def probe_time_resolution(folder, ops=OPS):
     return worst + 1
 
 
-class FolderWriter(_Writer):
+class FolderWriter(Writer):
     """Writes a snapshot folder; links unchanged files to ``previous``."""
 
     def __init__(self, root, stats, ops, stop_event, previous, log):
@@ -459,99 +458,6 @@ def _describe_ns(ns):
     if ns >= 10 ** 6:
         return "%g ms" % (ns / 1e6)
     return "%g us" % (ns / 1e3)
-
-
-class ZipWriter(_Writer):
-    """Writes a ZIP archive (deflate, ZIP64 when needed; entries made by
-    snapshots.zip_entry, which knows how names, times and modes are kept)."""
-
-    def __init__(self, root, stats, ops, stop_event):
-        super(ZipWriter, self).__init__(root, stats, ops, stop_event)
-        try:
-            self.zip = zipfile.ZipFile(root, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
-        except OSError as exc:
-            raise BackupError("cannot write to the destination %s: %s" % (root, exc.strerror or exc))
-
-    def dest_error(self, exc, rel):
-        # An archive is one stream: after a failed write nothing more can be
-        # added to it safely, so any write error fails the run.
-        raise BackupError("cannot write the archive (%s) while adding %s: %s"
-                          % (_dest_hint(exc), osutil.printable(rel), exc.strerror or exc))
-
-    def _entry(self, rel, st, kind):
-        info, clamped = snapshots.zip_entry(rel, st, kind)
-        if clamped:
-            self.stats.warn("%s: modification time %s cannot be stored in a ZIP archive; stored as %s"
-                            % (rel, time.strftime("%Y-%m-%d", time.gmtime(max(st.st_mtime, 0))), clamped))
-        return info
-
-    def dir(self, rel, entry, st):
-        try:
-            self.zip.writestr(self._entry(rel, st, "dir"), b"")
-        except OSError as exc:
-            self.dest_error(exc, rel)
-        return True
-
-    def end(self, rel, st):
-        pass
-
-    def file(self, rel, entry, st):
-        fd_in = self.open_source(entry.path, rel)
-        if fd_in is None:
-            return
-        copied = 0
-        read_error = None
-        try:
-            with self.zip.open(self._entry(rel, st, "file"), "w") as out:
-                while True:
-                    self.check_stop()
-                    try:
-                        buf = self.ops.read(fd_in, CHUNK)
-                    except OSError as exc:
-                        read_error = exc
-                        break
-                    if not buf:
-                        break
-                    out.write(buf)
-                    copied += len(buf)
-        except OSError as exc:
-            self.dest_error(exc, rel)
-        finally:
-            self.ops.close(fd_in)
-        if read_error is not None:
-            # An archive entry cannot be taken back: keep it, and say it is short.
-            self.stats.skip(rel, "read error after %d bytes, the archive holds only those: %s"
-                            % (copied, reason(read_error)))
-            return
-        self.counted(rel, st, copied)
-
-    def link(self, rel, entry, st):
-        target = self.read_link(entry, rel)
-        if target is None:
-            return
-        try:
-            self.zip.writestr(self._entry(rel, st, "link"), osutil.name_to_bytes(target))
-        except OSError as exc:
-            self.dest_error(exc, rel)
-            return
-        self.stats.files += 1
-        self.stats.symlinks += 1
-
-    def close(self):
-        try:
-            self.zip.close()
-        except OSError as exc:
-            self.dest_error(exc, "the archive's directory")
-
-    def abandon(self):
-        """Close the file without finishing the archive, so that it can be
-        deleted (Windows) and zipfile does not try to finish it later."""
-        fp, self.zip.fp = self.zip.fp, None
-        if fp is not None:
-            try:
-                fp.close()
-            except OSError:
-                pass
 
 
 class DryRunWriter(object):
