@@ -213,7 +213,8 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- responses --------------------------------------------------------
     def send_json(self, status, data, headers=None):
-        body = (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+        # A lone surrogate (a name that is not UTF-8) becomes the JSON escape \udXXX.
+        body = (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8", "backslashreplace")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))

@@ -240,8 +240,7 @@ class Restorer(object):
         if not self.dry_run and not os.path.isdir(root):
             os.mkdir(root)
         for entry in self.reader.entries():
-            if self.stop_event is not None and self.stop_event.is_set():
-                raise Interrupted("stopped on request")
+            self._check_stop()
             if not _selected(entry.rel, self.wanted):
                 if entry.kind == "dir" and any(w.startswith(entry.rel + os.sep) for w in self.wanted):
                     self._ensure_dir(entry.rel)
@@ -258,6 +257,12 @@ class Restorer(object):
                 self._error(entry.rel, exc.strerror or str(exc))
         for path, entry in reversed(self._dirs):  # folders' times after their contents
             self._metadata(path, entry, follow=True)
+
+    def _check_stop(self):
+        if self.stop_event is not None and self.stop_event.is_set():
+            raise Interrupted("stopped on request: %d file%s restored into %s before it stopped (each one "
+                              "whole); nothing else was changed" % (self.files, "" if self.files == 1 else "s",
+                                                                    self.target))
 
     def _error(self, rel, why):
         self.error_count += 1
@@ -291,9 +296,9 @@ class Restorer(object):
         if existed:
             self._aside(entry.rel, final)
         self.actions.append(("restore", entry.rel))
-        self.files += 1
-        self.bytes += entry.size
         if self.dry_run:
+            self.files += 1
+            self.bytes += entry.size
             return
         if entry.kind == "link":
             tmp = self._temp(final)
@@ -302,6 +307,8 @@ class Restorer(object):
             os.replace(tmp, final)
         else:
             self._file(entry, final)
+        self.files += 1
+        self.bytes += entry.size
         if self.progress is not None:
             self.progress(self, entry.rel)
 
@@ -352,12 +359,19 @@ class Restorer(object):
         tmp = self._temp(final)
         if os.path.lexists(tmp):
             os.remove(tmp)
-        with self.reader.open(entry) as src:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        try:
+            with self.reader.open(entry) as src:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+                try:
+                    self._copy(src, fd, entry)
+                finally:
+                    os.close(fd)
+        except BaseException:
             try:
-                self._copy(src, fd, entry)
-            finally:
-                os.close(fd)
+                os.remove(tmp)  # never a half-written file left behind, under any name
+            except OSError:
+                pass
+            raise
         self._metadata(tmp, entry, follow=True)
         if os.path.lexists(final) and not self.keep_existing and osutil.WINDOWS:
             os.chmod(final, stat.S_IWRITE | stat.S_IREAD)  # Windows cannot replace a read-only file
@@ -375,8 +389,7 @@ class Restorer(object):
             os.lseek(fd, start, os.SEEK_SET)
             left = length
             while left > 0:
-                if self.stop_event is not None and self.stop_event.is_set():
-                    raise Interrupted("stopped on request")
+                self._check_stop()
                 buf = src.read(min(CHUNK, left))
                 if not buf:
                     break

@@ -209,12 +209,27 @@ class RestoreTest(RestoreBase):
         def progress(restorer, rel):
             calls.append(rel)
             stop.set()  # stop after the first file
-        with self.assertRaises(Interrupted):
+        with self.assertRaises(Interrupted) as ctx:
             self.restore(self.path("out"), stop_event=stop, progress=progress)
+        self.assertIn("stopped on request: 1 file restored into", str(ctx.exception))
         for folder, _, files in os.walk(self.path("out")):
             for name in files:
                 self.assertFalse(name.endswith(restore.TEMP_SUFFIX), name)
         self.assertEqual(len(calls), 1)
+
+    def test_stopped_in_the_middle_of_a_file(self):
+        self.write("src/big.bin", os.urandom(3 * 1024 * 1024))
+        self.run_at("2026-11-05T10:00:00+00:00")
+
+        class StopDuringCopy(threading.Event):
+            checks = 0
+
+            def is_set(self):
+                self.checks += 1
+                return self.checks > 2  # one chunk into the large file
+        with self.assertRaises(Interrupted):
+            self.restore(self.path("out"), "big.bin", stop_event=StopDuringCopy())
+        self.assertEqual(os.listdir(self.path("out")), [])  # not even a temporary file
 
     def test_restore_and_backup_exclude_each_other(self):
         holder = task_lock(self.config, "T")
