@@ -382,10 +382,12 @@ class Restorer(object):
     def _copy(self, src, fd, entry):
         """Copy the contents, keeping the holes of a sparse file (Linux)."""
         extents = [(0, entry.size)]
-        if isinstance(entry.source, str):
+        folder = isinstance(entry.source, str)
+        if folder:
             extents = osutil.data_extents(src.fileno(), entry.size)
         for start, length in extents:
-            src.seek(start)  # data_extents moved the file's position
+            if folder:
+                src.seek(start)  # data_extents moved the file's position (a ZIP entry: no seek on 3.6)
             os.lseek(fd, start, os.SEEK_SET)
             left = length
             while left > 0:
