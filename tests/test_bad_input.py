@@ -5,6 +5,7 @@ import _thread
 import contextlib
 import io
 import json
+import logging
 import os
 import random
 import subprocess
@@ -28,8 +29,21 @@ def run_program(module, argv):
     process; an exception other than what run_main handles propagates (it
     would be a traceback for the user)."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.run_main(module.main, module.PROGRAM, argv)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.run_main(module.main, module.PROGRAM, argv)
+    finally:
+        # The program set up logging for itself: put the test runner's back.
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
     return code, out.getvalue(), err.getvalue()
 
 
