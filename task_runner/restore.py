@@ -96,15 +96,11 @@ def choose_snapshot(task, spec="latest"):
         raise UsageError("--snapshot %s: %s" % (spec, exc))
     chosen = None
     for name in names:
-        if _name_time(name) <= limit:
+        if snapshots.name_time(name) <= limit:
             chosen = name
     if chosen is None:
         raise UsageError("%s has no snapshot at or before %s; the oldest is %s" % (task.name, spec, names[0]))
     return chosen
-
-
-def _name_time(name):
-    return datetime.datetime.strptime(name[:19], "%Y-%m-%d_%H-%M-%S")
 
 
 def rel_in_src(task, path):

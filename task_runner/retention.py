@@ -30,7 +30,7 @@ import re
 
 from . import osutil
 from .schedule import LOCAL, local_datetime
-from .snapshots import SNAPSHOT_RE, list_snapshots, remove_snapshot_folder, snapshot_sort_key
+from .snapshots import list_snapshots, name_time, remove_snapshot_folder, snapshot_sort_key
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +83,6 @@ def parse_policy(value):
     return Policy(seconds, **counts)
 
 
-def _when(name):
-    """The local start time a snapshot name holds."""
-    return datetime.datetime.strptime(SNAPSHOT_RE.match(name).group(1), "%Y-%m-%d_%H-%M-%S")
-
-
 _PERIODS = {
     "last": None,  # every snapshot is its own period
     "hourly": lambda t: (t.year, t.month, t.day, t.hour),
@@ -103,7 +98,7 @@ def decide(names, policy, now, zone=LOCAL):
     oldest first. ``now`` (epoch seconds) is used only by ``within``."""
     ordered = sorted(names, key=snapshot_sort_key)
     newest_first = list(reversed(ordered))
-    times = {name: _when(name) for name in ordered}
+    times = {name: name_time(name) for name in ordered}
     kept = collections.OrderedDict()
     if policy.within is not None:
         since = local_datetime(now, zone) - datetime.timedelta(seconds=policy.within)

@@ -13,6 +13,7 @@ retention, status, verify and restore all ask this module.
 """
 
 import collections
+import datetime
 import logging
 import os
 import re
@@ -46,6 +47,13 @@ def new_snapshot_name(dest, started, zone=LOCAL, as_zip=False):
         name = "%s_%d" % (base, n)
         n += 1
     return name + ext
+
+
+def name_time(name):
+    """The local start time a snapshot name holds, as a naive datetime."""
+    text = SNAPSHOT_RE.match(name).group(1)
+    return datetime.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]),
+                             int(text[11:13]), int(text[14:16]), int(text[17:19]))
 
 
 def snapshot_sort_key(name):

@@ -112,7 +112,7 @@ class PreviousTree(object):
     """
 
     def __init__(self, root):
-        self._stack = [root]  # the counterpart of each open folder, or None
+        self._stack = [root]  # the counterpart of each open folder, or None (root None: no snapshot)
 
     def enter(self, name):
         parent = self._stack[-1]
@@ -225,7 +225,8 @@ class FolderWriter(Writer):
         super(FolderWriter, self).__init__(root, stats, ops, stop_event)
         self.log = log
         self.owners = osutil.can_keep_owner()
-        self.previous = PreviousTree(previous) if previous is not None else None
+        self.previous = PreviousTree(previous)
+        self.linking = previous is not None  # False once the destination refused a hard link
         self.window_ns = 0
         if previous is not None:
             self.window_ns = probe_time_resolution(root, ops)
@@ -264,13 +265,11 @@ class FolderWriter(Writer):
         except OSError as exc:
             self.dest_error(exc, rel)
             return False
-        if self.previous is not None:
-            self.previous.enter(entry.name)
+        self.previous.enter(entry.name)
         return True
 
     def end(self, rel, st):
-        if self.previous is not None:
-            self.previous.leave()
+        self.previous.leave()
         self.copy_metadata(self.root + os.sep + rel, st)
 
     def file(self, rel, entry, st):
@@ -281,7 +280,7 @@ class FolderWriter(Writer):
             first = self._inodes.get(key)
             if first is not None and self._link_to(first, dst, rel, st):
                 return
-        if not (self.previous is not None and self._try_previous(rel, entry.name, st, dst)):
+        if not (self.linking and self._try_previous(rel, entry.name, st, dst)):
             if not self.copy(rel, entry.path, st, dst):
                 return
         if key is not None and len(self._inodes) < MAX_HARDLINKS:
@@ -305,8 +304,8 @@ class FolderWriter(Writer):
                 return False  # the old snapshot lost that file meanwhile
             if osutil.disk_error_is_fatal(exc):
                 self.dest_error(exc, rel)
-            if self.previous is not None:
-                self.previous = None  # no links on this destination: stop trying
+            if self.linking:
+                self.linking = False  # no links on this destination: stop trying
                 self.log.warning("hard links are not supported on this destination (%s); copying "
                                  "every file for the rest of this run", exc.strerror or exc)
             return False
@@ -467,23 +466,21 @@ class DryRunWriter(object):
 
     def __init__(self, stats, previous, listing=None):
         self.stats = stats
-        self.previous = PreviousTree(previous) if previous is not None else None
+        self.previous = PreviousTree(previous)
         self.owners = osutil.can_keep_owner()
         self.listing = listing  # listing(action, rel) for --dry-run --files
 
     def dir(self, rel, entry, st):
-        if self.previous is not None:
-            self.previous.enter(entry.name)
+        self.previous.enter(entry.name)
         return True
 
     def end(self, rel, st):
-        if self.previous is not None:
-            self.previous.leave()
+        self.previous.leave()
 
     def file(self, rel, entry, st):
         self.stats.files += 1
         self.stats.bytes += st.st_size
-        found = self.previous.lookup(entry.name) if self.previous is not None else None
+        found = self.previous.lookup(entry.name)
         if found is not None and unchanged(found[1], st, 0, self.owners):
             self.stats.linked += 1
             action = "link"
