@@ -104,7 +104,9 @@ def run_target(python, work, name):
     db.close()
     survivors = []
     for mutant_id, status in rows:
-        if status == "ok_killed":
+        # Killed, killed slowly ("suspicious") and hanging ("timeout": the
+        # suite would never pass) all count as killed.
+        if status in ("ok_killed", "ok_suspicious", "bad_timeout"):
             continue
         # A last chance against the whole suite.
         mutmut(python, work, ["apply", str(mutant_id)])
