@@ -327,8 +327,9 @@ def _parse_cron(text):
                 dom_star=parts[2].startswith("*"), dow_star=parts[4].startswith("*"))
     if not any(rule.matches_date(datetime.date(y, m, d)) for y in _CYCLE_YEARS
                for m in rule.months for d in range(1, calendar.monthrange(y, m)[1] + 1)):
-        raise ScheduleError("%r never matches a real date (no month has that day%s)"
-                            % (text, "" if rule.dow_star else " on those weekdays"))
+        # (A weekday restriction can never be the cause: within 28 years
+        # every date falls on every weekday.)
+        raise ScheduleError("%r never matches a real date (no month has that day)" % text)
     return rule
 
 

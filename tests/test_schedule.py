@@ -113,6 +113,9 @@ class NextAfterTest(unittest.TestCase):
         ("0 0 * * 1-5/2", "2026-11-28T00:00:00+00:00", "2026-11-30T00:00:00+00:00"),  # Mon, Wed, Fri
         ("0 0 * * 1-5/2", "2026-11-30T00:00:00+00:00", "2026-12-02T00:00:00+00:00"),
         ("0 0 1 12 *", "2027-01-01T00:00:00+00:00", "2027-12-01T00:00:00+00:00"),
+        ("0 9 * * 1-5", "2026-11-26T10:00:00+00:00", "2026-11-27T09:00:00+00:00"),  # Thu -> Fri, the range's end
+        ("0 * * * *", "2026-11-27T22:30:00+00:00", "2026-11-27T23:00:00+00:00"),  # hour 23 of "*"
+        ("59 * * * *", "2026-11-27T23:00:00+00:00", "2026-11-27T23:59:00+00:00"),  # minute 59 of "*"
     ]
 
     # Every name and abbreviation: (field text, what it must equal)
@@ -224,6 +227,16 @@ class DaylightSavingTest(TZMixin, unittest.TestCase):
 
 
 class IsoTest(unittest.TestCase):
+    def test_parse_iso_refuses_other_text(self):
+        for text in ("2026-11-27 10:00", "2026-11-27T10:00:00", "yesterday"):
+            with self.subTest(text=text):
+                with self.assertRaises(ValueError) as ctx:
+                    parse_iso(text)
+                self.assertEqual(str(ctx.exception), "not an ISO 8601 time with offset: %r" % text)
+        self.assertIsNone(parse_iso(None))
+        self.assertEqual(format_local(0, UTC), "1970-01-01T00:00:00+00:00")
+        self.assertEqual(format_local(0, FixedZone(-90 * 60)), "1969-12-31T22:30:00-01:30")
+
     def test_round_trip_and_forms(self):
         for zone in (UTC, FixedZone(3600), FixedZone(-5 * 3600 - 1800)):
             with self.subTest(offset=zone.seconds):
