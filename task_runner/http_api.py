@@ -27,7 +27,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import osutil
+from . import metrics, osutil
 from .history import History
 from .restore import snapshot_list
 from .runner import ALREADY_RUNNING, begin_run
@@ -168,6 +168,7 @@ class Handler(BaseHTTPRequestHandler):
         (re.compile(r"^/trigger/(?P<task>[^/]+)$"), ("POST",), "trigger", True),
         (re.compile(r"^/runs/(?P<run_id>[^/]+)$"), ("GET",), "run", True),
         (re.compile(r"^/snapshots/(?P<task>[^/]+)$"), ("GET",), "snapshots", True),
+        (re.compile(r"^/metrics$"), ("GET",), "metrics", True),
     ]
 
     # -- connection set-up: TLS and the whole-request deadline -----------
@@ -223,6 +224,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def send_text(self, status, text, content_type):
+        body = text.encode("utf-8", "backslashreplace")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -365,6 +379,9 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(404, "not_found", "no run with id %s" % run_id)
         self.send_json(200, record)
 
+    def ep_metrics(self, body, query):
+        self.send_text(200, self.server.app.metrics(), metrics.CONTENT_TYPE)
+
     def ep_snapshots(self, body, query, task):
         listing = self.server.app.snapshots(unquote(task))
         if listing is None:
@@ -447,6 +464,12 @@ class App(object):
 
     def status(self):
         return current_report(self.watcher.current(), self.clock, self.zone)
+
+    def metrics(self):
+        """The /metrics text (Prometheus format)."""
+        config = self.watcher.current()
+        runs = History.for_config(config, self.clock).runs()
+        return metrics.render(current_report(config, self.clock, self.zone, runs), runs)
 
     def snapshots(self, name):
         """The --snapshots --json listing of task ``name``, or None."""

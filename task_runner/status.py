@@ -84,9 +84,11 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     return item
 
 
-def current_report(config, clock, zone):
-    """status_report from the history on disk and the task locks now."""
-    runs = History.for_config(config, clock).runs()
+def current_report(config, clock, zone, runs=None):
+    """status_report from the history on disk (or ``runs`` read from it)
+    and the locks now."""
+    if runs is None:
+        runs = History.for_config(config, clock).runs()
     return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
                          running_programs(config))
 
