@@ -74,7 +74,7 @@ def function_patch(work, path, functions):
                                                     "\n".join("+" + line for line in body)))
     patch = os.path.join(work, "functions.patch")
     with open(patch, "w") as f:
-        f.write("--- a/%s\n+++ b/%s\n%s" % (path, path, "".join(hunks)))
+        f.write("--- %s\n+++ %s\n%s" % (path, path, "".join(hunks)))
     return patch
 
 

@@ -259,6 +259,8 @@ class DescribeTest(unittest.TestCase):
             ("28 10:00", "monthly on day 28 at 10:00"),  # every month has a 28th
             ("29 10:00", "monthly on day 29 at 10:00 (on the last day in shorter months)"),
             (["1 23:56", "Sat 10:00"], "monthly on day 1 at 23:56; weekly on Sat at 10:00"),
+            ("Fri,Wed,Tue,Sun 07:00", "weekly on Sun, Tue, Wed, Fri at 07:00"),
+            ("thursday,MONDAY,sat 07:00", "weekly on Mon, Thu, Sat at 07:00"),
         ]
         for text, words in cases:
             with self.subTest(text=text):
@@ -273,6 +275,8 @@ class ShortTimeTest(TZMixin, unittest.TestCase):
         self.assertEqual(short_time(summer, LOCAL, summer), "2026-07-15 12:00")
         self.assertEqual(short_time(summer, LOCAL, winter), "2026-07-15 12:00 (+01:00)")  # across a change
         self.assertEqual(short_time(winter, FixedZone(-5 * 3600), winter), "2026-01-15 07:00 (-05:00)")
+        self.assertEqual(short_time(summer, FixedZone(0), summer), "2026-07-15 11:00 (+00:00)")
+        self.assertEqual(short_time(winter, FixedZone(5 * 3600 + 30 * 60), winter), "2026-01-15 17:30 (+05:30)")
 
 
 class RareCronTest(unittest.TestCase):
