@@ -47,7 +47,7 @@ def venv_python(venv):
     python = os.path.join(venv, "Scripts" if os.name == "nt" else "bin", "python")
     if not os.path.exists(python):
         subprocess.check_call([sys.executable, "-m", "venv", venv])
-        subprocess.check_call([python, "-m", "pip", "install", "--quiet", "mutmut==2.5.1"])
+        subprocess.check_call([python, "-m", "pip", "install", "--quiet", "mutmut[patch]==2.5.1"])
     return python
 
 
@@ -98,7 +98,9 @@ def run_target(python, work, name):
             "--runner", "%s -B -m unittest -q %s" % (python, " ".join(tests))]
     if functions:
         args += ["--use-patch-file", function_patch(work, path, functions)]
-    mutmut(python, work, args)
+    run = mutmut(python, work, args)
+    if not os.path.exists(cache):
+        sys.exit("mutmut did not run for %s:\n%s" % (name, run.stdout[-2000:]))
     db = sqlite3.connect(cache)
     rows = db.execute("SELECT id, status FROM Mutant").fetchall()
     db.close()
