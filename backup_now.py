@@ -94,9 +94,9 @@ def prune(config, tasks, dry):
             osutil.print_safe("%s: a backup of this task is running: try again when it has finished" % task.name)
             codes.append(errors.EXIT_ALREADY_RUNNING)
             continue
+        shown = ", ".join(deleted[:10]) + (" and %d more" % (len(deleted) - 10) if len(deleted) > 10 else "")
         osutil.print_safe("%s: %s %s%s" % (task.name, "would delete" if dry else "deleted",
-                                           plural(len(deleted), "snapshot"),
-                                           (": " + ", ".join(deleted)) if deleted else ""))
+                                           plural(len(deleted), "snapshot"), (": " + shown) if deleted else ""))
         codes.append(errors.EXIT_OK)
     return combined_exit_code(codes)
 
