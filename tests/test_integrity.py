@@ -250,6 +250,11 @@ class UnchangedTest(unittest.TestCase):
             with self.subTest(label):
                 self.assertIs(writers.unchanged(old, base, window, owners), expected)
 
+    def test_defaults_compare_exactly_and_ignore_owners(self):
+        base = self.st()
+        self.assertTrue(writers.unchanged(self.st(st_uid=0, st_gid=0), base))
+        self.assertFalse(writers.unchanged(self.st(st_mtime_ns=5 * 10 ** 9 + 8), base))
+
     def test_set_id_bits_compare_as_stored(self):
         src = self.st(st_mode=stat.S_IFREG | 0o4755)
         self.assertTrue(writers.unchanged(self.st(st_mode=stat.S_IFREG | 0o755), src, 0, False))
