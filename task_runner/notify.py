@@ -7,6 +7,7 @@ with backoff; failures are logged. A program that is about to exit calls
 """
 
 import collections
+import functools
 import json
 import logging
 import os
@@ -98,6 +99,7 @@ class Notifier(object):
 
     # -- delivery ----------------------------------------------------------
     def _spawn(self, func, *args):
+        _load_senders()  # here, in one thread: imports racing in threads can deadlock (Python 3.8)
         thread = threading.Thread(target=self._with_retries, args=(func,) + args, name="notify")
         thread.daemon = True
         with self._lock:
@@ -119,7 +121,7 @@ class Notifier(object):
                 delay *= 2
 
     def _open(self, url, data=None, headers=None):
-        import urllib.request
+        urllib = _load_senders().urllib
         request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST",
                                          headers=dict(headers or {}, **{"User-Agent": "task-runner"}))
         with urllib.request.urlopen(request, timeout=self.settings.timeout) as resp:
@@ -133,9 +135,8 @@ class Notifier(object):
         self._open(self.settings.webhook, body, {"Content-Type": "application/json; charset=utf-8"})
 
     def _email(self, record, log_lines):
-        import smtplib
-        import ssl
-        from email.message import EmailMessage
+        senders = _load_senders()
+        smtplib, ssl, EmailMessage = senders.smtplib, senders.ssl, senders.EmailMessage
         e = self.settings.email
         msg = EmailMessage()
         msg["Subject"] = "[backup] %s %s" % (record.get("task"), record.get("status"))
@@ -166,9 +167,24 @@ class Notifier(object):
             smtp.send_message(msg)
 
 
+Senders = collections.namedtuple("Senders", "smtplib socket ssl urllib EmailMessage")
+
+
+@functools.lru_cache(maxsize=None)
+def _load_senders():
+    """The modules that send messages, imported on first use (not by every
+    program at start-up). Called first by the thread that starts a delivery
+    (_spawn), never first by two delivery threads at once."""
+    import smtplib
+    import socket
+    import ssl
+    import urllib.request
+    from email.message import EmailMessage
+    return Senders(smtplib, socket, ssl, urllib, EmailMessage)
+
+
 def _describe(exc):
-    import socket  # loaded already by whatever timed out
-    if isinstance(exc, socket.timeout):
+    if isinstance(exc, _load_senders().socket.timeout):
         return "timed out"
     reason = getattr(exc, "reason", None)
     return "%s: %s" % (type(exc).__name__, reason or exc)

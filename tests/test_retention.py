@@ -4,7 +4,7 @@ import stat
 import unittest
 import zipfile
 
-from task_runner import retention, runner, snapshots
+from task_runner import osutil, retention, runner, snapshots
 from task_runner.history import History
 from task_runner.retention import Policy, PolicyError, decide, parse_policy
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
@@ -233,7 +233,7 @@ class ApplyTest(TempDirTestCase):
         self.assertEqual(got, [])
         self.assertEqual(logs.output[0], "WARNING:task_runner.retention:could not delete old snapshot %s: [Errno 13] "
                          "Permission denied: '%s'; the next run tries again"
-                         % (NAMES[0], os.path.join(self.path("dest"), NAMES[0])))
+                         % (NAMES[0], osutil.long_path(os.path.join(self.path("dest"), NAMES[0]))))
         self.assertEqual(len(logs.output), 2)
         self.assertEqual(sorted(os.listdir(self.path("dest"))), NAMES[:3])
 
