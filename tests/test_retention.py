@@ -231,9 +231,9 @@ class ApplyTest(TempDirTestCase):
         finally:
             retention._delete = real
         self.assertEqual(got, [])
-        self.assertEqual(logs.output[0], "WARNING:task_runner.retention:could not delete old snapshot %s: [Errno 13] "
-                         "Permission denied: '%s'; the next run tries again"
-                         % (NAMES[0], osutil.long_path(os.path.join(self.path("dest"), NAMES[0]))))
+        refused = PermissionError(13, "Permission denied", osutil.long_path(os.path.join(self.path("dest"), NAMES[0])))
+        self.assertEqual(logs.output[0], "WARNING:task_runner.retention:could not delete old snapshot %s: %s; the next "
+                         "run tries again" % (NAMES[0], refused))
         self.assertEqual(len(logs.output), 2)
         self.assertEqual(sorted(os.listdir(self.path("dest"))), NAMES[:3])
 
