@@ -401,10 +401,10 @@ class Restorer(object):
         try:
             if self.owners and entry.uid is not None:
                 os.chown(path, entry.uid, entry.gid, follow_symlinks=follow)
-            if follow:
-                os.chmod(path, entry.mode)
             if follow or os.utime in os.supports_follow_symlinks:
                 os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=follow)
+            if follow:
+                os.chmod(path, entry.mode)  # last: a read-only file's times cannot be set after (Windows)
         except OSError as exc:
             self.log.debug("times or permissions of %s not kept: %s", path, exc)
 

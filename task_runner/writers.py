@@ -251,11 +251,12 @@ class FolderWriter(Writer):
         ``follow`` False, a symbolic link) made at ``path``."""
         try:
             if self.owners:
-                os.chown(path, st.st_uid, st.st_gid, follow_symlinks=follow)
-            if follow:
-                os.chmod(path, kept_mode(st.st_mode, self.owners))
+                os.chown(path, st.st_uid, st.st_gid, follow_symlinks=follow)  # first: it clears set-ID bits
             if follow or os.utime in os.supports_follow_symlinks:
                 self.ops.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
+            if follow:
+                # Last: on Windows a read-only file's times could not be set after.
+                os.chmod(path, kept_mode(st.st_mode, self.owners))
         except OSError as exc:
             self._metadata_failed(exc)
 
