@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -165,6 +166,9 @@ class LockSafetyTest(TempDirTestCase):
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timeout_minutes": 60}])
         for i in range(100):
             self.write("src/f%03d" % i, "x")
+        # Ctrl+C raises KeyboardInterrupt even where the suite was started with
+        # SIGINT ignored (a background job, as CI may start it).
+        self.addCleanup(signal.signal, signal.SIGINT, signal.signal(signal.SIGINT, signal.default_int_handler))
         with self.assertRaises(KeyboardInterrupt):
             run_task(config, config.tasks[0], "manual", clock=lambda: ts("2026-11-27T10:00:00+00:00"), zone=UTC,
                      ops=SlowOps())
