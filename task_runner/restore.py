@@ -156,8 +156,12 @@ def _same_version(a, b):
         return a.target == b.target
     if a.identity == b.identity:
         return True  # one inode (folder), or the same CRC, size and time (ZIP)
-    return a.size == b.size and a.mtime_ns // 10 ** 9 == b.mtime_ns // 10 ** 9 and \
-        (isinstance(a.source, str) or isinstance(b.source, str) or a.identity[0] == b.identity[0])
+    a_folder, b_folder = isinstance(a.source, str), isinstance(b.source, str)
+    if not (a_folder or b_folder):
+        return False  # two ZIP entries: CRC, size and time say it all
+    if a_folder and b_folder:  # copied apart (a destination without hard links): the engine's test
+        return a.size == b.size and a.mtime_ns == b.mtime_ns
+    return a.size == b.size and a.mtime_ns // 10 ** 9 == b.mtime_ns // 10 ** 9  # a ZIP keeps seconds
 
 
 def _find_entry(path, rel):
