@@ -16,6 +16,7 @@ from task_runner import runner
 from task_runner.config import ConfigWatcher
 from task_runner.history import History
 from task_runner.http_api import App, Server
+from task_runner.http_sessions import SessionStore
 from tests.helpers import ROOT, TempDirTestCase, slow_file
 
 TOKEN = "s3cret-token"
@@ -43,18 +44,22 @@ class HttpTestCase(TempDirTestCase):
     token = TOKEN
     max_connections = 32
     request_timeout = 10.0
+    extra_tasks = []
 
     def setUp(self):
         super(HttpTestCase, self).setUp()
         self.config = self.make_config(tasks=[
             {"name": "T", "src": "src", "dest": "dest", "default": True},
-            {"name": "Other task", "src": "src2", "dest": "dest2"}])
+            {"name": "Other task", "src": "src2", "dest": "dest2"}] + self.extra_tasks)
         self.write("src/a.txt", "hello")
         self.stop = threading.Event()
         self.gate = Gate()
         self.gate.open.set()
         self.app = App(ConfigWatcher(self.config), self.stop, begin=self.gate)
-        self.server = Server(("127.0.0.1", 0), self.app, token=self.token,
+        # The browser sessions' clock: tests age a session by moving it.
+        self.session_now = 1e9
+        self.sessions = SessionStore(clock=lambda: self.session_now)
+        self.server = Server(("127.0.0.1", 0), self.app, token=self.token, sessions=self.sessions,
                              max_connections=self.max_connections, request_timeout=self.request_timeout)
         self.port = self.server.server_address[1]
         thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})

@@ -29,7 +29,7 @@ class AbuseTest(HttpTestCase):
     def setUp(self):
         super(AbuseTest, self).setUp()
         self.log = LogCapture()
-        logger = logging.getLogger("task_runner.http_api")
+        logger = logging.getLogger("task_runner.http_transport")
         logger.addHandler(self.log)
         old_level = logger.level
         logger.setLevel(logging.DEBUG)

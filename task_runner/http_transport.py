@@ -1,0 +1,501 @@
+"""The HTTP transport and its defences, apart from what is served.
+
+Every request passes the same gate, in this order: a request target that is
+a path, one Host header; an ``Origin`` header must be exactly the server's
+own origin (any other is refused: no foreign web page can reach the API);
+the Host must be a loopback name when bound to loopback (DNS rebinding); no
+Transfer-Encoding, one valid Content-Length of at most 4 KiB (413 without
+reading the body); a known path and method; then who is asking (``access``
+of the route, see ``Gate``), with the lockout on failed logins. A client
+gets 10 s for its whole request, not per read, so slow clients cannot hold
+a thread, and at most 32 connections are served at once (the rest get a
+short 503). Every answer has Content-Length, no-store, nosniff, the
+page's security headers and no CORS headers; the connection closes after
+each response.
+
+What is served (http_api.py: the JSON API and the page's routes) is a
+subclass of ``Handler`` with ``ROUTES`` and ``ep_<name>`` methods; it cannot
+skip the gate.
+"""
+
+import collections
+import hmac
+import io
+import json
+import logging
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import osutil
+from .http_sessions import CSRF_HEADER, SessionStore, cookie_value
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 4096
+# A connection that has sent nothing after this long is closed, long before
+# request_timeout: idle connections cannot hold every slot for long.
+FIRST_BYTE_TIMEOUT = 2.0
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+# On every answer: the page's scripts come only from this server, no page
+# may frame it (clickjacking), and no address leaks in a Referer.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-store"),
+)
+_BUSY_BODY = b'{"error": "busy", "message": "too many connections at once; retry in a second"}\n'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+         b"Content-Length: %d\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
+_VANISHED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+# Route access levels (see Gate).
+PUBLIC = "public"  # no sign-in: /health, the page shell and its files, /login, /session
+API = "api"        # the bearer token, or a session cookie with its CSRF header
+
+
+def printable(text):
+    """``text`` (anything a client sent) safe for a log line and a
+    terminal: every non-printable character becomes a visible escape, so
+    no escape sequence ever reaches whoever reads the log."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else
+                   ("\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % (ord(c) & 0xFFFF)) for c in text)
+
+
+def is_loopback(host):
+    return host in LOOPBACK_NAMES or host.startswith("127.")
+
+
+class DeadlineReader(io.RawIOBase):
+    """Reads from a socket until a fixed deadline: each read waits only for
+    what is left of the request's time, so a client sending one byte a
+    second cannot stretch a request past it."""
+
+    def __init__(self, sock, deadline, clock=time.monotonic, first_byte_deadline=None):
+        super(DeadlineReader, self).__init__()
+        self.sock = sock
+        self.deadline = deadline
+        self.clock = clock
+        # Until the first byte arrives, the (shorter) first-byte deadline holds.
+        self.first_byte_deadline = first_byte_deadline
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        deadline = self.deadline
+        if self.first_byte_deadline is not None:
+            deadline = min(deadline, self.first_byte_deadline)
+        left = deadline - self.clock()
+        if left <= 0:
+            raise socket.timeout("the request took longer than allowed")
+        self.sock.settimeout(left)
+        n = self.sock.recv_into(buf)
+        if n:
+            self.first_byte_deadline = None
+        return n
+
+
+class RateLimiter(object):
+    """At most ``limit`` failed logins per address within ``window`` s.
+
+    A locked address is not locked out for ever: one token a second from it
+    is still checked (``may_try``), so the right one gets through while
+    another local process guesses (on loopback every client is 127.0.0.1).
+    Guessing a strong token (20+ characters) at one a second is hopeless."""
+
+    def __init__(self, limit=10, window=60.0, clock=time.monotonic, locked_interval=1.0):
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self.locked_interval = locked_interval
+        self._failures = {}
+        self._last_locked_try = {}
+        self._lock = threading.Lock()
+
+    def may_try(self, addr):
+        """(True, 0) when a token from ``addr`` may be checked now, else
+        (False, seconds to wait)."""
+        wait = self.retry_after(addr)
+        if not wait:
+            return True, 0
+        now = self.clock()
+        with self._lock:
+            if len(self._last_locked_try) > 10000:
+                self._last_locked_try.clear()
+            if now - self._last_locked_try.get(addr, -1e9) >= self.locked_interval:
+                self._last_locked_try[addr] = now
+                return True, 0
+        return False, wait
+
+    def retry_after(self, addr):
+        """Seconds until ``addr`` may try again; 0 when it may now."""
+        now = self.clock()
+        with self._lock:
+            times = self._failures.get(addr)
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            if not times:
+                self._failures.pop(addr, None)
+                return 0
+            if len(times) < self.limit:
+                return 0
+            return max(1, int(times[0] + self.window - now + 0.999))
+
+    def failed(self, addr):
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) > 10000:  # bounded memory under a flood of addresses
+                self._failures.clear()
+            self._failures.setdefault(addr, collections.deque()).append(now)
+
+
+class HttpError(Exception):
+    def __init__(self, status, code, message, headers=None):
+        super(HttpError, self).__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+def _too_many(wait):
+    return HttpError(429, "too_many_requests", "too many failed logins; try again in %d seconds" % wait,
+                     {"Retry-After": str(wait)})
+
+
+class Gate(object):
+    """Who is asking, for one request: the decisions of the sign-in rules.
+
+    - a bearer token (scripts, curl, Prometheus): compared in constant time;
+      a wrong or missing one counts towards the lockout of its address.
+    - a browser: a session cookie (from POST /login) *and* its CSRF header.
+      A request with an ``Origin`` (a page's fetch) or with the cookie and
+      no Authorization is a browser's, whatever else it sends.
+    - no token configured (loopback only): scripts need nothing; a browser
+      still needs a session (GET /session gives one without a token).
+    """
+
+    def __init__(self, handler):
+        self.h = handler
+        self.server = handler.server
+        self.addr = handler.client_address[0]
+        self.cookie = cookie_value(handler.headers.get("Cookie"), self.server.cookie_name)
+        self.session = self.server.sessions.get(self.cookie) if self.cookie else None
+
+    def check_api(self):
+        """Raise HttpError unless this request may use the API."""
+        headers = self.h.headers
+        if headers.get("Origin") is not None or (self.cookie is not None and
+                                                  headers.get("Authorization") is None):
+            self._check_browser()
+        elif self.server.token is not None:
+            self.check_token(self._bearer(), "send the header Authorization: Bearer <token>")
+
+    def _check_browser(self):
+        if self.session is None:
+            if self.cookie is None:
+                raise HttpError(403, "forbidden", "a web page must sign in first (POST /login)")
+            raise HttpError(401, "signed_out", "the session has ended: sign in again")
+        given = self.h.headers.get(CSRF_HEADER, "").encode("latin-1", "replace")
+        if not hmac.compare_digest(given, self.session.csrf.encode("ascii")):
+            raise HttpError(403, "forbidden", "the %s header is missing or wrong" % CSRF_HEADER)
+
+    def _bearer(self):
+        given = self.h.headers.get("Authorization")
+        if not given:
+            return None
+        # Header values arrive decoded as latin-1: take the raw bytes back.
+        given = given.encode("latin-1", "replace").strip()
+        return given[7:] if given[:7] == b"Bearer " else b""
+
+    def check_token(self, given, missing_message):
+        """``given`` (bytes, or None when not sent) against the token, with
+        the lockout: 429 while locked, 401 when wrong or missing."""
+        limiter = self.server.limiter
+        allowed, wait = limiter.may_try(self.addr)
+        if not allowed:
+            raise _too_many(wait)
+        expected = (self.server.token or "").encode("utf-8")
+        if given is not None and hmac.compare_digest(given, expected):
+            return
+        limiter.failed(self.addr)
+        wait = limiter.retry_after(self.addr)
+        if wait:
+            raise _too_many(wait)
+        raise HttpError(401, "unauthorized", "the token is wrong" if given is not None else missing_message,
+                        {"WWW-Authenticate": "Bearer"})
+
+
+class Handler(BaseHTTPRequestHandler):
+    """The gate and the answers; subclasses give ROUTES and ep_ methods."""
+
+    server_version = "TaskRunner"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"  # so Expect: 100-continue reaches us; we always close
+    default_request_version = "HTTP/1.0"  # a malformed request line still gets a status line
+
+    # (path pattern, allowed methods, handler name, access)
+    ROUTES = []
+    # Body types an endpoint may be sent; JSON for all, forms only where named.
+    FORM_ENDPOINTS = ()
+
+    # -- connection set-up: TLS and the whole-request deadline -----------
+    def setup(self):
+        self.deadline = time.monotonic() + self.server.request_timeout
+        if self.server.tls is not None:
+            # The handshake happens here, in this connection's thread.
+            self.request.settimeout(self.server.request_timeout)
+            self.request = self.server.tls.wrap_socket(self.request, server_side=True)
+        super(Handler, self).setup()
+        self.connection.settimeout(self.server.request_timeout)  # for writes
+        self.rfile = io.BufferedReader(DeadlineReader(
+            self.connection, self.deadline, first_byte_deadline=time.monotonic() + FIRST_BYTE_TIMEOUT))
+
+    def version_string(self):
+        return self.server_version  # "TaskRunner", without http.server's trailing space
+
+    def handle_expect_100(self):
+        return True  # answered in _route, once auth and size have passed
+
+    def log_message(self, fmt, *args):
+        # To the project's log (works under pythonw): never a token, never a
+        # raw control character from the client.
+        logger.info("%s %s", self.client_address[0], self._masked(fmt % args))
+
+    def log_request(self, code="-", size="-"):
+        # The request line with the query replaced by "?...": a query (or a
+        # path) may hold a token in any spelling. Routine requests (/health,
+        # the page's files and its refreshes) are DEBUG.
+        path = getattr(self, "path", "")
+        shown = path.split("?", 1)[0] + ("?..." if "?" in path else "")
+        quiet = self.command == "GET" and (shown in self.QUIET_PATHS or shown.startswith("/runs/"))
+        logger.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s %s", self.client_address[0],
+                   printable(self.command or "-"), self._masked(shown), getattr(code, "value", code))
+
+    QUIET_PATHS = ("/health",)
+
+    def _masked(self, text):
+        token = self.server.token
+        if token:
+            text = text.replace(token, "***")
+            decoded = unquote(text)
+            if token in decoded:
+                text = decoded.replace(token, "***")
+        return printable(text)
+
+    # -- responses --------------------------------------------------------
+    def send_json(self, status, data, headers=None):
+        # A lone surrogate (a name that is not UTF-8) becomes the JSON escape \udXXX.
+        body = (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8", "backslashreplace")
+        self.send_body(status, body, "application/json; charset=utf-8", headers)
+
+    def send_body(self, status, body, content_type, headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in SECURITY_HEADERS:
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def send_error(self, code, message=None, explain=None):
+        # http.server's own errors (bad request line...) get the same JSON
+        # shape as ours. A method it has no do_ for (FOO, TRACE) is routed
+        # like any other: 405 on a known path, 404 elsewhere.
+        if code == 501 and getattr(self, "command", None) and getattr(self, "headers", None) is not None:
+            self._dispatch()
+            return
+        self.close_connection = True
+        try:
+            short = self.responses.get(code, ("error",))[0]
+        except Exception:
+            short = "error"
+        self.send_json(code, {"error": short.lower().replace(" ", "_"), "message": message or short})
+
+    # -- dispatch ---------------------------------------------------------
+    def _dispatch(self):
+        try:
+            self._route()
+        except HttpError as exc:
+            self.send_json(exc.status, {"error": exc.code, "message": exc.message}, exc.headers)
+        except socket.timeout:
+            self.close_connection = True  # the client was too slow: just close
+        except _VANISHED as exc:
+            self.close_connection = True
+            logger.debug("%s went away before the answer was sent (%s)", self.client_address[0],
+                         type(exc).__name__)
+        except Exception:
+            logger.exception("error while answering %s %s", self.command, urlsplit(self.path).path)
+            self.send_json(500, {"error": "internal_error", "message": "see the server log"})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+    def own_origin(self):
+        """This server's origin as a browser names it: scheme://Host (None
+        without a Host header: then no Origin is ours)."""
+        host = (self.headers.get("Host") or "").strip()
+        return _origin("https" if self.server.tls is not None else "http", host) if host else None
+
+    def _host_ok(self):
+        host = self.headers.get("Host")
+        if host is None:
+            return True
+        host = host.strip().lower()
+        port = str(self.server.server_address[1])
+        for name in ("127.0.0.1", "localhost", "[::1]"):
+            if host in (name, "%s:%s" % (name, port)):
+                return True
+        return False
+
+    def _content_length(self):
+        if self.headers.get_all("Transfer-Encoding"):
+            raise HttpError(400, "bad_request", "Transfer-Encoding is not supported: send Content-Length")
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            return 0
+        if len(values) > 1 or not re.match(r"^\d{1,18}$", values[0].strip()):
+            raise HttpError(400, "bad_request", "invalid Content-Length")
+        length = int(values[0].strip())
+        if length > MAX_BODY:
+            raise HttpError(413, "too_large", "the body may be at most %d bytes" % MAX_BODY)
+        return length
+
+    def _route(self):
+        if not self.path.startswith("/"):
+            raise HttpError(400, "bad_request", "the request target must be a path such as /status")
+        if len(self.headers.get_all("Host") or []) > 1:
+            raise HttpError(400, "bad_request", "more than one Host header")
+        origin = self.headers.get("Origin")
+        if origin is not None and _origin(*_split_origin(origin)) != self.own_origin():
+            raise HttpError(403, "forbidden", "requests from other web pages (Origin %s) are refused"
+                            % printable(origin[:100]))
+        if self.server.loopback and not self._host_ok():
+            raise HttpError(403, "forbidden", "unexpected Host header")
+        length = self._content_length()
+        url = urlsplit(self.path)
+        for pattern, methods, name, access in self.ROUTES:
+            m = pattern.match(url.path)
+            if m:
+                break
+        else:
+            raise HttpError(404, "not_found", "no such endpoint")
+        if self.command not in methods:
+            raise HttpError(405, "method_not_allowed", "use %s" % ", ".join(methods),
+                            {"Allow": ", ".join(methods)})
+        self.gate = Gate(self)
+        if access == API:
+            self.gate.check_api()
+        body = self._read_body(length, name in self.FORM_ENDPOINTS)
+        query = parse_qs(url.query, keep_blank_values=True)
+        getattr(self, "ep_" + name)(body=body, query=query, **m.groupdict())
+
+    def _read_body(self, length, form_allowed):
+        if length == 0:
+            return {}
+        if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        data = self.rfile.read(length)
+        if len(data) < length:
+            raise socket.timeout("body cut short")
+        ctype = self.headers.get("Content-Type")
+        ctype = None if ctype is None else ctype.split(";")[0].strip().lower()
+        if form_allowed and ctype == "application/x-www-form-urlencoded":
+            try:
+                return {k: v[-1] for k, v in parse_qs(data.decode("utf-8"), keep_blank_values=True).items()}
+            except UnicodeDecodeError:
+                raise HttpError(400, "bad_request", "the form must be UTF-8")
+        if ctype is not None and ctype != "application/json":
+            raise HttpError(415, "unsupported_media_type", "send the body as application/json")
+        try:
+            body = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise HttpError(400, "bad_request", "the body must be a JSON object, e.g. {}")
+        if not isinstance(body, dict):
+            raise HttpError(400, "bad_request", "the body must be a JSON object, e.g. {}")
+        return body
+
+
+def _split_origin(origin):
+    scheme, _, host = origin.strip().partition("://")
+    return scheme, host
+
+
+def _origin(scheme, host):
+    """scheme://host with the scheme's default port left out, lower case."""
+    scheme, host = scheme.lower(), host.lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    if default and host.endswith(default):
+        host = host[:-len(default)]
+    return "%s://%s" % (scheme, host)
+
+
+class Server(socketserver.ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    # Windows: SO_REUSEADDR would let a second process bind the same port.
+    allow_reuse_address = not osutil.WINDOWS
+    request_queue_size = 64
+
+    def __init__(self, address, app, handler, token=None, tls=None, max_connections=32, request_timeout=10.0,
+                 sessions=None):
+        host = address[0]
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        self.app = app
+        self.token = token
+        self.tls = tls
+        self.request_timeout = request_timeout
+        self.loopback = is_loopback(host)
+        self.limiter = RateLimiter()
+        self.sessions = SessionStore() if sessions is None else sessions
+        self._slots = threading.BoundedSemaphore(max_connections)
+        HTTPServer.__init__(self, address, handler)
+        # Cookies are shared by every port of a host: one name per port, so
+        # two servers on one machine do not sign each other out.
+        self.cookie_name = "task_runner_session_%d" % self.server_address[1]
+
+    def server_bind(self):
+        if osutil.WINDOWS and hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        HTTPServer.server_bind(self)
+
+    def process_request(self, request, client_address):
+        # In the accept loop: never block here.
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.setblocking(False)
+                request.send(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            socketserver.ThreadingMixIn.process_request(self, request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            socketserver.ThreadingMixIn.process_request_thread(self, request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address):
+        # A client that vanished or sent garbage: one DEBUG line, no traceback.
+        logger.debug("connection from %s ended with an error: %s", client_address[0],
+                     printable(repr(sys.exc_info()[1])))

@@ -1,0 +1,305 @@
+// The status page. Every value from the server is shown with textContent
+// (never as HTML): task names and paths are user data. Every request sends
+// the session's CSRF token in the X-CSRF-Token header.
+"use strict";
+
+var csrf = null;
+var timer = null;
+var ticks = 0;
+var cards = {};      // task name -> {root, body, button, progress}
+var watching = {};   // task name -> run id being followed
+var REFRESH_MS = 5000;
+
+function $(id) { return document.getElementById(id); }
+
+function el(tag, className, text) {
+  var node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+function humanBytes(n) {
+  var units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  for (var i = 0; i < units.length; i++) {
+    if (n < 1024 || i === units.length - 1) return i === 0 ? n + " bytes" : n.toFixed(1) + " " + units[i];
+    n /= 1024;
+  }
+}
+
+function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
+// An ISO time from the server, in this computer's local time.
+function when(iso) {
+  if (!iso) return "?";
+  var d = new Date(iso);
+  if (isNaN(d.getTime())) return String(iso);
+  return d.toLocaleString(undefined, {weekday: "short", year: "numeric", month: "short", day: "numeric",
+                                      hour: "2-digit", minute: "2-digit"});
+}
+
+function seconds(s) {
+  if (typeof s !== "number") return "";
+  if (s < 10) return s.toFixed(1) + " s";
+  if (s < 60) return Math.round(s) + " s";
+  return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
+}
+
+function showProblem(text) {
+  var p = $("problem");
+  p.textContent = text || "";
+  p.hidden = !text;
+}
+
+// One request to this server: {status, data}; a 401 means the session ended.
+function api(method, path, body) {
+  var options = {method: method, credentials: "same-origin", cache: "no-store",
+                 headers: {"Accept": "application/json"}};
+  if (csrf) options.headers["X-CSRF-Token"] = csrf;
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  return fetch(path, options).then(function (response) {
+    return response.json().catch(function () { return {}; }).then(function (data) {
+      if (response.status === 401 && path !== "/login") signedOut("Your session has ended: sign in again.");
+      return {status: response.status, data: data};
+    });
+  });
+}
+
+function signedOut(message) {
+  csrf = null;
+  if (timer) { clearInterval(timer); timer = null; }
+  $("dashboard").hidden = true;
+  $("signout").hidden = true;
+  $("signin").hidden = false;
+  $("signin-message").textContent = message || "";
+  $("token").focus();
+}
+
+function signedIn(data) {
+  csrf = data.csrf;
+  $("signin").hidden = true;
+  $("token").value = "";
+  $("dashboard").hidden = false;
+  $("signout").hidden = data.token_required === false;
+  ticks = 0;
+  refresh();
+  if (!timer) timer = setInterval(refresh, REFRESH_MS);
+}
+
+function start() {
+  api("GET", "/session").then(function (r) {
+    if (r.status === 200 && r.data.signed_in) signedIn(r.data);
+    else signedOut("");
+  }, function () { showProblem("Cannot reach the backup server: is http_server running?"); });
+}
+
+function signIn(event) {
+  event.preventDefault();
+  var message = $("signin-message");
+  message.textContent = "Signing in...";
+  api("POST", "/login", {token: $("token").value}).then(function (r) {
+    if (r.status === 200) { r.data.token_required = true; signedIn(r.data); }
+    else if (r.status === 429) message.textContent = "Too many wrong tokens. " + (r.data.message || "");
+    else if (r.status === 401) message.textContent = "That token is not right.";
+    else message.textContent = r.data.message || "Could not sign in (" + r.status + ").";
+  }, function () { message.textContent = "Cannot reach the backup server."; });
+}
+
+function signOut() {
+  api("POST", "/logout").then(function () { signedOut("You are signed out."); });
+}
+
+function refresh() {
+  ticks += 1;
+  Promise.all([api("GET", "/status"), api("GET", "/runs?limit=20")]).then(function (answers) {
+    if (!csrf) return;
+    var status = answers[0], runs = answers[1];
+    if (status.status !== 200) { showProblem(status.data.message || "The server answered " + status.status); return; }
+    showProblem("");
+    showStatus(status.data);
+    if (runs.status === 200) showRuns(runs.data.runs);
+    if (ticks % 6 === 1) showSnapshots(status.data.tasks);
+    $("updated").textContent = "Updated " + new Date().toLocaleTimeString() + "; refreshes every " +
+      REFRESH_MS / 1000 + " seconds.";
+  }, function () { showProblem("Cannot reach the backup server: is http_server running?"); });
+}
+
+function showStatus(report) {
+  var scheduler = report.scheduler, line = $("scheduler");
+  var attention = report.tasks.filter(function (t) { return t.warnings.length; }).length;
+  var summary = attention ? plural(attention, "task") + " of " + report.tasks.length + " need" +
+    (attention === 1 ? "s" : "") + " attention (see below)." : "Every task is fine.";
+  line.textContent = summary + (scheduler.running ? " The scheduler is running (process " + (scheduler.pid || "?") +
+    ", since " + when(scheduler.since) + ")." : " The scheduler is not running.");
+  line.className = "banner " + (attention || report.warnings.length ? "bad" : "good");
+  var warnings = $("warnings");
+  clear(warnings);
+  report.warnings.forEach(function (w) { warnings.appendChild(el("li", null, w)); });
+  var seen = {};
+  report.tasks.forEach(function (item) {
+    seen[item.name] = true;
+    showTask(item);
+  });
+  Object.keys(cards).forEach(function (name) {
+    if (!seen[name]) { cards[name].root.remove(); delete cards[name]; }
+  });
+}
+
+function card(name) {
+  if (cards[name]) return cards[name];
+  var c = {root: el("article", "task"), body: el("div"), button: el("button", "primary", "Back up now"),
+           progress: el("p", "progress")};
+  c.root.appendChild(el("h3", null, name));
+  c.root.appendChild(c.body);
+  c.root.appendChild(c.button);
+  c.root.appendChild(c.progress);
+  c.progress.setAttribute("role", "status");
+  c.button.type = "button";
+  c.button.addEventListener("click", function () { backUpNow(name); });
+  $("tasks").appendChild(c.root);
+  cards[name] = c;
+  return c;
+}
+
+function row(dl, term, value) {
+  dl.appendChild(el("dt", null, term));
+  dl.appendChild(el("dd", null, value));
+  return dl.lastChild;
+}
+
+function showTask(item) {
+  var c = card(item.name), last = item.last_run, ok = item.last_success;
+  var state = item.running ? "running" : (last ? last.status : "");
+  c.root.className = "task " + state;
+  clear(c.body);
+  var dl = el("dl");
+  row(dl, "Schedule", item.schedule + (item.paused ? " (paused)" : "") + (item["default"] ? " (default)" : ""));
+  if (item.next_run) row(dl, "Next run", when(item.next_run));
+  var lastCell = row(dl, "Last run", last ? when(last.started) + " " : "never");
+  if (last) {
+    lastCell.appendChild(el("span", "status " + (last.status || ""), last.status));
+    lastCell.appendChild(document.createTextNode(" (" + last.trigger + ")"));
+  }
+  row(dl, "Last success", ok ? when(ok.started) + " (" + item.last_success_days_ago.toFixed(1) + " days ago)" : "never");
+  var newest = item.newest_snapshot ? item.newest_snapshot.split(/[\\/]/).pop() : "";
+  row(dl, "Snapshots", item.snapshots + (newest ? ", newest " + newest : "")).title = item.newest_snapshot || "";
+  if (item.free_bytes !== null) {
+    row(dl, "Free on the destination drive", humanBytes(item.free_bytes) + " (" + Math.round(item.free_percent) + "%)");
+  }
+  row(dl, "Copies", item.src + " \u2192 " + item.dest);
+  c.body.appendChild(dl);
+  if (item.warnings.length) {
+    var ul = el("ul", "warnings");
+    item.warnings.forEach(function (w) { ul.appendChild(el("li", null, w)); });
+    c.body.appendChild(ul);
+  }
+  if (item.running && !watching[item.name]) {
+    c.progress.textContent = "Running now.";
+    c.button.disabled = true;
+  } else if (!watching[item.name]) {
+    c.button.disabled = false;
+    if (c.progress.textContent === "Running now.") c.progress.textContent = "";
+  }
+}
+
+function backUpNow(name) {
+  var c = cards[name];
+  c.button.disabled = true;
+  c.progress.textContent = "Starting...";
+  api("POST", "/trigger/" + encodeURIComponent(name)).then(function (r) {
+    if (r.status === 202) watch(name, r.data.run_id, "Backing up");
+    else if (r.status === 409) watch(name, r.data.run_id, "Already running");
+    else { c.progress.textContent = r.data.message || "Could not start (" + r.status + ")."; c.button.disabled = false; }
+  }, function () { c.progress.textContent = "Cannot reach the backup server."; c.button.disabled = false; });
+}
+
+// Follow run ``id`` of task ``name`` until it ends, once a second.
+function watch(name, id, label) {
+  var c = cards[name];
+  watching[name] = id;
+  function step() {
+    if (!csrf) { delete watching[name]; return; }
+    api("GET", "/runs/" + encodeURIComponent(id)).then(function (r) {
+      if (r.status !== 200) { c.progress.textContent = r.data.message || "Run " + id + " not found."; done(); return; }
+      var run = r.data;
+      if (run.status === "running") {
+        var p = run.progress;
+        c.progress.textContent = label + " (run " + id + ")" + (p ? ": " + plural(p.files, "file") + ", " +
+          humanBytes(p.bytes) + " (" + p.copied + " copied, " + p.linked + " linked)" : "...");
+        setTimeout(step, 1000);
+        return;
+      }
+      c.progress.textContent = "Run " + id + " finished: " + run.status + (run.message ? ". " + run.message : "");
+      done();
+    }, function () { setTimeout(step, 2000); });
+  }
+  function done() {
+    delete watching[name];
+    c.button.disabled = false;
+    ticks = 0;
+    refresh();
+  }
+  step();
+}
+
+function showRuns(runs) {
+  var body = $("runs").tBodies[0];
+  clear(body);
+  runs.forEach(function (run) {
+    var tr = el("tr");
+    tr.appendChild(el("td", null, run.id));
+    tr.appendChild(el("td", null, run.task));
+    tr.appendChild(el("td", null, when(run.started)));
+    tr.appendChild(el("td", "status " + (run.status || ""), run.status));
+    tr.appendChild(el("td", null, typeof run.files === "number" ? run.files : ""));
+    tr.appendChild(el("td", null, typeof run.bytes_copied === "number" ? humanBytes(run.bytes_copied) : ""));
+    tr.appendChild(el("td", null, seconds(run.seconds)));
+    tr.appendChild(el("td", "message", run.message || ""));
+    body.appendChild(tr);
+  });
+  if (!runs.length) {
+    var tr = el("tr"), td = el("td", null, "No runs yet.");
+    td.colSpan = 8;
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+}
+
+function showSnapshots(tasks) {
+  var box = $("snapshots");
+  Promise.all(tasks.map(function (item) {
+    return api("GET", "/snapshots/" + encodeURIComponent(item.name));
+  })).then(function (answers) {
+    clear(box);
+    tasks.forEach(function (item, i) {
+      var section = el("section", "snapshots-of");
+      section.appendChild(el("h3", null, item.name));
+      var all = answers[i].status === 200 ? answers[i].data.snapshots : [];
+      // Newest complete snapshot first; leftovers of interrupted runs after.
+      var list = all.filter(function (s) { return !s.partial; }).reverse()
+        .concat(all.filter(function (s) { return s.partial; }));
+      if (!list.length) section.appendChild(el("p", null, "No snapshots yet."));
+      var ul = el("ul");
+      list.slice(0, 10).forEach(function (s) {
+        var text = s.name + (s.partial ? " (incomplete)" : "") + (s.status ? ", " + s.status : "") +
+          (typeof s.files === "number" ? ", " + plural(s.files, "file") : "") +
+          (typeof s.bytes === "number" ? ", " + humanBytes(s.bytes) : "");
+        ul.appendChild(el("li", null, text));
+      });
+      if (list.length > 10) ul.appendChild(el("li", null, "and " + (list.length - 10) + " older"));
+      if (list.length) section.appendChild(ul);
+      box.appendChild(section);
+    });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  $("signin").addEventListener("submit", signIn);
+  $("signout").addEventListener("click", signOut);
+  start();
+});
