@@ -133,7 +133,7 @@ function showStatus(report) {
   var scheduler = report.scheduler, line = $("scheduler");
   var attention = report.tasks.filter(function (t) { return t.warnings.length; }).length;
   var summary = attention ? plural(attention, "task") + " of " + report.tasks.length + " need" +
-    (attention === 1 ? "s" : "") + " attention (see below)." : "Every task is fine.";
+    (attention === 1 ? "s" : "") + " attention (see below)." : "No task needs attention.";
   line.textContent = summary + (scheduler.running ? " The scheduler is running (process " + (scheduler.pid || "?") +
     ", since " + when(scheduler.since) + ")." : " The scheduler is not running.");
   line.className = "banner " + (attention || report.warnings.length ? "bad" : "good");
