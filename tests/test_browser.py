@@ -76,7 +76,9 @@ class BrowserTest(TempDirTestCase):
             self.assertIn("Last run\nnever", text)
             self.assertIn("Schedule\n", text)
         self.assertIn("monthly on day 1 at 23:56", self.js("document.querySelector('#tasks article').innerText"))
-        self.assertIn("The scheduler is not running", self.js("document.getElementById('scheduler').textContent"))
+        # At a glance: the never-backed-up scheduled task needs attention.
+        self.assertEqual(self.js("document.getElementById('scheduler').textContent"),
+                         "1 task of 3 needs attention (see below). The scheduler is not running.")
 
         press = ("Array.from(document.querySelectorAll('#tasks article'))"
                  ".find(a => a.querySelector('h3').textContent === 'Documents').querySelector('button').click()")
@@ -92,6 +94,7 @@ class BrowserTest(TempDirTestCase):
         b.wait_for("document.querySelector('#runs tbody td.status') && "
                    "document.querySelector('#runs tbody td.status').textContent === 'success'")
         b.wait_for("document.querySelector('#tasks article').className === 'task success'")
+        b.wait_for("document.getElementById('scheduler').textContent.startsWith('No task needs attention.')")
         b.wait_for("document.getElementById('snapshots').textContent.includes('30 files')")
         self.assertTrue(os.path.isdir(self.path("dest")))
 
