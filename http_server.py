@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Serve the HTTP trigger so a backup can be started from another machine:
+"""Serve the status page (http://127.0.0.1:8765/ in a browser) and the HTTP
+API, so a backup can be watched and started from anywhere:
 
     python3 http_server.py [--config PATH] [--host HOST] [--port PORT]
     python3 http_server.py --new-token
@@ -107,6 +108,9 @@ def _serve(config, settings, host, port, token, instance):
     scheme = "https" if settings.tls_cert else "http"
     cli.logger.info("listening on %s://%s:%d (%s)", scheme, host, port,
                     "token required" if token else "no token: loopback only")
+    # 0.0.0.0 / :: mean every interface: this computer's browser uses loopback.
+    page_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else ("[%s]" % host if ":" in host else host)
+    cli.logger.info("the status page: open %s://%s:%d/ in a browser", scheme, page_host, port)
     write_holder(instance, {"program": "http_server", "pid": os.getpid(), "url": "%s://%s:%d" % (scheme, host, port),
                             "since": format_local(time.time(), LOCAL)})
 

@@ -482,6 +482,12 @@ class ProgramTest(TempDirTestCase):
         resp = conn.getresponse()
         self.assertEqual((resp.status, json.loads(resp.read().decode())["status"]), (200, "success"))
         conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        self.assertEqual((resp.status, resp.getheader("Content-Type")), (200, "text/html; charset=utf-8"))
+        self.assertIn(b"/page.js", resp.read())
+        conn.close()
         started = time.time()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
@@ -490,6 +496,7 @@ class ProgramTest(TempDirTestCase):
         with open(self.path("scheduled_task_runner.log"), encoding="utf-8") as f:
             log = f.read()
         self.assertIn("listening on http://127.0.0.1:%d" % port, log)
+        self.assertIn("the status page: open http://127.0.0.1:%d/ in a browser" % port, log)
         self.assertIn("127.0.0.1 POST /trigger?... 200", log)
         for secret in ("env-token-wins", "from-config", "leak"):
             self.assertNotIn(secret, log + err)
