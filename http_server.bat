@@ -1,5 +1,6 @@
 @echo off
-rem Serves the HTTP trigger (see README.md: curl -X POST http://HOST:PORT/trigger); Ctrl+C stops it.
+rem Serves the status page (open http://127.0.0.1:8765/ in a browser) and the HTTP API
+rem (see README.md: curl -X POST http://HOST:PORT/trigger); Ctrl+C stops it.
 rem Double-click it, or run it from a command prompt: http_server.bat --port 8765
 rem Arguments are passed on to http_server.py; the exit code is http_server.py's.
 setlocal
