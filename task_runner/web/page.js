@@ -8,6 +8,8 @@ var timer = null;
 var ticks = 0;
 var cards = {};      // task name -> {root, body, button, progress}
 var watching = {};   // task name -> run id being followed
+var pending = [];    // requests in flight
+var leaving = false; // signing out: start no new request
 var REFRESH_MS = 5000;
 
 function $(id) { return document.getElementById(id); }
@@ -62,12 +64,16 @@ function api(method, path, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  return fetch(path, options).then(function (response) {
+  var request = fetch(path, options).then(function (response) {
     return response.json().catch(function () { return {}; }).then(function (data) {
       if (response.status === 401 && path !== "/login") signedOut("Your session has ended: sign in again.");
       return {status: response.status, data: data};
     });
   });
+  pending.push(request);
+  var settled = function () { pending.splice(pending.indexOf(request), 1); };
+  request.then(settled, settled);
+  return request;
 }
 
 function signedOut(message) {
@@ -110,14 +116,28 @@ function signIn(event) {
   }, function () { message.textContent = "Cannot reach the backup server."; });
 }
 
+// Resolves once no request is in flight (also those started meanwhile).
+function whenIdle() {
+  if (!pending.length) return Promise.resolve();
+  return Promise.all(pending.map(function (p) { return p.catch(function () { return null; }); })).then(whenIdle);
+}
+
+// Sign out once the requests in flight are answered, so none of them
+// meets an ended session.
 function signOut() {
-  api("POST", "/logout").then(function () { signedOut("You are signed out."); });
+  leaving = true;
+  if (timer) { clearInterval(timer); timer = null; }
+  whenIdle().then(function () { return api("POST", "/logout"); }).then(function () {
+    leaving = false;
+    signedOut("You are signed out.");
+  }, function () { leaving = false; showProblem("Cannot reach the backup server."); });
 }
 
 function refresh() {
+  if (leaving) return;
   ticks += 1;
   Promise.all([api("GET", "/status"), api("GET", "/runs?limit=20")]).then(function (answers) {
-    if (!csrf) return;
+    if (!csrf || leaving) return;
     var status = answers[0], runs = answers[1];
     if (status.status !== 200) { showProblem(status.data.message || "The server answered " + status.status); return; }
     showProblem("");
@@ -223,7 +243,7 @@ function watch(name, id, label) {
   var c = cards[name];
   watching[name] = id;
   function step() {
-    if (!csrf) { delete watching[name]; return; }
+    if (!csrf || leaving) { delete watching[name]; c.button.disabled = false; return; }
     api("GET", "/runs/" + encodeURIComponent(id)).then(function (r) {
       if (r.status !== 200) { c.progress.textContent = r.data.message || "Run " + id + " not found."; done(); return; }
       var run = r.data;
