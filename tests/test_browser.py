@@ -85,7 +85,7 @@ class BrowserTest(TempDirTestCase):
         b.evaluate(press)
         progress = ("Array.from(document.querySelectorAll('#tasks article'))"
                     ".find(a => a.querySelector('h3').textContent === 'Documents').querySelector('.progress').textContent")
-        running = b.wait_for("(%s).startsWith('Backing up (run 1)') && (%s)" % (progress, progress))
+        running = b.wait_for("(%s).startsWith('Backing up (run 1): ') && (%s)" % (progress, progress))
         self.assertEqual(running, "Backing up (run 1): 0 files, 0 bytes (0 copied, 0 linked)")
         self.assertTrue(self.js("document.querySelector('#tasks article button').disabled"))
         self.gate.open.set()
