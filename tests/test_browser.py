@@ -12,10 +12,10 @@ import threading
 import unittest
 
 from task_runner.config import ConfigWatcher
-from task_runner.http_api import App, Server
+from task_runner.http_api import App
 from tests.browser import Chromium, find_chromium
 from tests.helpers import TempDirTestCase
-from tests.test_http import Gate
+from tests.test_http import Gate, serve
 
 CHROMIUM, WHY_NOT = find_chromium()
 TOKEN = "browser-test-token-0123456789"
@@ -35,20 +35,8 @@ class BrowserTest(TempDirTestCase):
         self.stop = threading.Event()
         self.gate = Gate()  # holds a started run until the test has seen it running
         self.app = App(ConfigWatcher(config), self.stop, begin=self.gate)
-        self.server = Server(("127.0.0.1", 0), self.app, token=TOKEN)
+        self.server = serve(self, self.app, self.stop, self.gate, token=TOKEN)
         self.origin = "http://127.0.0.1:%d" % self.server.server_address[1]
-        thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-        thread.daemon = True
-        thread.start()
-
-        def shutdown():
-            self.stop.set()
-            self.gate.open.set()
-            self.server.shutdown()
-            self.server.server_close()
-            for job in self.app.jobs:
-                job.join(10)
-        self.addCleanup(shutdown)
         self.browser = Chromium(CHROMIUM, self.path("profile"))
         self.addCleanup(self.browser.close)
         for domain in ("Runtime", "Log", "Network", "Page"):

@@ -40,6 +40,27 @@ class Gate(object):
         return started
 
 
+def serve(test, app, stop, gate=None, **kw):
+    """A Server of ``app`` on a free port of 127.0.0.1, served in a thread
+    until ``test`` ends; then runs are stopped (``stop``, ``gate`` opened)
+    and the app's jobs joined. ``kw``: Server's keywords."""
+    server = Server(("127.0.0.1", 0), app, **kw)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+
+    def shutdown():
+        stop.set()
+        if gate is not None:
+            gate.open.set()
+        server.shutdown()
+        server.server_close()
+        for job in app.jobs:
+            job.join(10)
+    test.addCleanup(shutdown)
+    return server
+
+
 class HttpTestCase(TempDirTestCase):
     token = TOKEN
     max_connections = 32
@@ -59,21 +80,9 @@ class HttpTestCase(TempDirTestCase):
         # The browser sessions' clock: tests age a session by moving it.
         self.session_now = 1e9
         self.sessions = SessionStore(clock=lambda: self.session_now)
-        self.server = Server(("127.0.0.1", 0), self.app, token=self.token, sessions=self.sessions,
-                             max_connections=self.max_connections, request_timeout=self.request_timeout)
+        self.server = serve(self, self.app, self.stop, self.gate, token=self.token, sessions=self.sessions,
+                            max_connections=self.max_connections, request_timeout=self.request_timeout)
         self.port = self.server.server_address[1]
-        thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-        thread.daemon = True
-        thread.start()
-
-        def shutdown():
-            self.stop.set()
-            self.gate.open.set()
-            self.server.shutdown()
-            self.server.server_close()
-            for job in self.app.jobs:
-                job.join(10)
-        self.addCleanup(shutdown)
 
     def request(self, method, path, body=None, headers=None, token=True):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)

@@ -12,10 +12,10 @@ import unittest
 
 from task_runner import http_page
 from task_runner.config import ConfigWatcher
-from task_runner.http_api import App, Server
+from task_runner.http_api import App
 from task_runner.http_sessions import IDLE, SessionStore, cookie_value
 from tests.helpers import TempDirTestCase
-from tests.test_http import TOKEN, HttpTestCase
+from tests.test_http import TOKEN, HttpTestCase, serve
 
 XSS = "<img src=x onerror=alert(1)>"
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
@@ -260,12 +260,8 @@ class TlsCookieTest(TempDirTestCase):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) if hasattr(ssl, "PROTOCOL_TLS_SERVER") \
             else ssl.SSLContext(ssl.PROTOCOL_TLSv1_2)
         ctx.load_cert_chain(os.path.join(data, "tls_cert.pem"), os.path.join(data, "tls_key.pem"))
-        server = Server(("127.0.0.1", 0), App(ConfigWatcher(config), threading.Event()), token=TOKEN, tls=ctx)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-        thread.daemon = True
-        thread.start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
+        stop = threading.Event()
+        server = serve(self, App(ConfigWatcher(config), stop), stop, token=TOKEN, tls=ctx)
         port = server.server_address[1]
         client = ssl.create_default_context(cafile=os.path.join(data, "tls_cert.pem"))
         conn = http.client.HTTPSConnection("localhost", port, timeout=10, context=client)
