@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 MAX_WAIT = 3600.0
 RUNS_LISTED = 20
+PROGRESS_KEYS = ("files", "bytes", "copied", "linked")
 MAX_RUNS_LISTED = 500
 
 
@@ -97,14 +98,6 @@ class ApiHandler(Handler):
         return session, {"Set-Cookie": set_cookie(self.server.cookie_name, session_id,
                                                   self.server.tls is not None)}
 
-    def log_request(self, code="-", size="-"):
-        # The page refreshes every few seconds: its reads are DEBUG.
-        if self.command == "GET" and getattr(getattr(self, "gate", None), "session", None) is not None:
-            logger.debug("%s GET %s %s (status page)", self.client_address[0],
-                         self._masked(self.path.split("?", 1)[0]), getattr(code, "value", code))
-            return
-        Handler.log_request(self, code, size)
-
     # -- the JSON API -----------------------------------------------------------
     def ep_health(self, body, query):
         self.send_json(200, {"status": "ok"})
@@ -167,7 +160,7 @@ class App(object):
         self.zone = zone
         self._begin_mutex = threading.Lock()
         self.jobs = []
-        self.progress = {}  # run id -> counts so far, while a run started here copies
+        self.progress = {}  # run id -> its walk.Stats (None before the first file), while it copies
 
     def trigger(self, name):
         """Start ``name`` (or the default tasks) in the background. Returns
@@ -212,9 +205,9 @@ class App(object):
         except ValueError:
             return None
         record = History.for_config(self.watcher.current(), self.clock).get(wanted)
-        progress = self.progress.get(wanted)
-        if record is not None and record.get("status") == "running" and progress is not None:
-            record = dict(record, progress=dict(progress))
+        if record is not None and record.get("status") == "running" and wanted in self.progress:
+            stats = self.progress.get(wanted)  # None until the first file
+            record = dict(record, progress={key: getattr(stats, key, 0) for key in PROGRESS_KEYS})
         return record
 
     def recent_runs(self, limit):
@@ -242,7 +235,7 @@ class App(object):
 
 class Job(threading.Thread):
     """Runs started runs one after another in the background, keeping each
-    one's counts in ``progress`` while it copies."""
+    one's tally (walk.Stats) in ``progress`` while it copies."""
 
     def __init__(self, started, stop_event, notifier=None, progress=None):
         super(Job, self).__init__(name="trigger-%s" % started[0].run_id)
@@ -256,7 +249,7 @@ class Job(threading.Thread):
     def run(self):
         try:
             for run in self.started_runs:
-                self.progress[run.run_id] = {"files": 0, "bytes": 0, "copied": 0, "linked": 0}
+                self.progress[run.run_id] = None
                 try:
                     run.execute(stop_event=self.stop_event, notifier=self.notifier,
                                 progress=self._counter(run.run_id))
@@ -269,8 +262,7 @@ class Job(threading.Thread):
 
     def _counter(self, run_id):
         def progress(stats, rel):
-            self.progress[run_id] = {"files": stats.files, "bytes": stats.bytes, "copied": stats.copied,
-                                     "linked": stats.linked}
+            self.progress[run_id] = stats  # read when asked: nothing more per file
         return progress
 
     def wait(self, timeout):

@@ -273,11 +273,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code="-", size="-"):
         # The request line with the query replaced by "?...": a query (or a
-        # path) may hold a token in any spelling. Routine requests (/health,
-        # the page's files and its refreshes) are DEBUG.
+        # path) may hold a token in any spelling. Routine reads are DEBUG:
+        # QUIET_PATHS, and every GET of a signed-in page (it refreshes
+        # every few seconds).
         path = getattr(self, "path", "")
         shown = path.split("?", 1)[0] + ("?..." if "?" in path else "")
-        quiet = self.command == "GET" and (shown in self.QUIET_PATHS or shown.startswith("/runs/"))
+        session = getattr(getattr(self, "gate", None), "session", None)
+        quiet = self.command == "GET" and (shown in self.QUIET_PATHS or session is not None)
         logger.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s %s", self.client_address[0],
                    printable(self.command or "-"), self._masked(shown), getattr(code, "value", code))
 
@@ -348,7 +350,7 @@ class Handler(BaseHTTPRequestHandler):
         """This server's origin as a browser names it: scheme://Host (None
         without a Host header: then no Origin is ours)."""
         host = (self.headers.get("Host") or "").strip()
-        return _origin("https" if self.server.tls is not None else "http", host) if host else None
+        return _origin("%s://%s" % ("https" if self.server.tls is not None else "http", host)) if host else None
 
     def _host_ok(self):
         host = self.headers.get("Host")
@@ -380,7 +382,7 @@ class Handler(BaseHTTPRequestHandler):
         if len(self.headers.get_all("Host") or []) > 1:
             raise HttpError(400, "bad_request", "more than one Host header")
         origin = self.headers.get("Origin")
-        if origin is not None and _origin(*_split_origin(origin)) != self.own_origin():
+        if origin is not None and _origin(origin) != self.own_origin():
             raise HttpError(403, "forbidden", "requests from other web pages (Origin %s) are refused"
                             % printable(origin[:100]))
         if self.server.loopback and not self._host_ok():
@@ -430,14 +432,10 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
 
-def _split_origin(origin):
-    scheme, _, host = origin.strip().partition("://")
-    return scheme, host
-
-
-def _origin(scheme, host):
-    """scheme://host with the scheme's default port left out, lower case."""
-    scheme, host = scheme.lower(), host.lower()
+def _origin(text):
+    """An origin (scheme://host[:port]) in one spelling: lower case, the
+    scheme's default port left out."""
+    scheme, _, host = text.strip().lower().partition("://")
     default = {"http": ":80", "https": ":443"}.get(scheme)
     if default and host.endswith(default):
         host = host[:-len(default)]

@@ -100,6 +100,22 @@ class AbuseTest(HttpTestCase):
         self.assertNotIn("/health", info)
         self.assertIn("GET /status 200", info)
 
+    def test_a_signed_in_pages_reads_are_debug_its_actions_info(self):
+        from tests.test_http_page import Browser
+        page = Browser(self)
+        page.login()
+        page.send("GET", "/status")
+        page.send("GET", "/runs/1")
+        page.send("POST", "/trigger/T", origin=True)
+        self.request("GET", "/runs/1")  # a script's read stays INFO
+        time.sleep(0.2)
+        info, everything = self.log.text(logging.INFO), self.log.text()
+        self.assertIn("GET /status 200", everything)
+        self.assertNotIn("GET /status", info)
+        self.assertIn("POST /login 200", info)
+        self.assertIn("POST /trigger/T 202", info)
+        self.assertEqual(info.count("GET /runs/1 200"), 1)
+
 
 class IdleConnectionsTest(HttpTestCase):
     max_connections = 8

@@ -234,7 +234,31 @@ class PageTest(HttpTestCase):
             self.assertEqual(self.request("GET", "/runs?limit=" + bad)[0], 400)
 
 
-class NoTokenPageTest(PageTest.__bases__[0]):
+    def test_progress_shows_the_counts_so_far(self):
+        class Tally(object):  # what the engine passes: walk.Stats
+            files, bytes, copied, linked = 3, 300, 2, 1
+        counted = threading.Event()
+        gated_begin = self.app._begin
+
+        def begin(*args, **kw):
+            started = gated_begin(*args, **kw)
+            execute = started.execute
+
+            def execute_after_three_files(**kwargs):
+                kwargs["progress"](Tally(), "c.txt")
+                counted.set()
+                return execute(**kwargs)  # then waits for the gate
+            started.execute = execute_after_three_files
+            return started
+        self.app._begin = begin
+        self.gate.open.clear()
+        run_id = self.request("POST", "/trigger/T")[1]["run_id"]
+        self.assertTrue(counted.wait(10))
+        record = self.request("GET", "/runs/%d" % run_id)[1]
+        self.assertEqual(record["progress"], {"files": 3, "bytes": 300, "copied": 2, "linked": 1})
+
+
+class NoTokenPageTest(HttpTestCase):
     """On loopback without a token a browser needs no sign-in, but its
     requests still need the session and the CSRF header."""
     token = None
