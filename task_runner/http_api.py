@@ -79,7 +79,8 @@ class ApiHandler(Handler):
         A wrong token counts towards the same lockout as the API's."""
         if self.server.token is not None:
             given = body.get("token")
-            given = given.encode("utf-8", "surrogateescape") if isinstance(given, str) else None
+            # "replace": a JSON string may hold a lone surrogate; it is no token either.
+            given = given.encode("utf-8", "replace") if isinstance(given, str) else None
             self.gate.check_token(given, "send the token in the field \"token\"")
         if self.gate.cookie:
             self.server.sessions.end(self.gate.cookie)

@@ -187,6 +187,13 @@ class PageTest(HttpTestCase):
         status, body, _ = Browser(self).send("POST", "/login", {}, origin=True)
         self.assertEqual(status, 429)
 
+    def test_a_token_that_is_not_text_is_a_failed_login(self):
+        for body in ('{"token": "\\ud800"}', '{"token": 12}', '{"token": null}', '{"token": ["x"]}'):
+            with self.subTest(body):
+                status, answer, _ = Browser(self).send("POST", "/login", body, origin=True,
+                                                       content_type="application/json")
+                self.assertEqual((status, answer["error"]), (401, "unauthorized"))
+
     def test_logout_ends_the_session(self):
         self.browser.login()
         old_cookie, old_csrf = self.browser.cookie, self.browser.csrf
