@@ -40,7 +40,7 @@ def route(pattern, methods, name, access):
 
 class ApiHandler(Handler):
     ROUTES = [
-        route(r"^(?P<path>/(?:page\.css|page\.js|favicon\.svg)?)$", ("GET",), "page", PUBLIC),
+        route("^(?P<path>%s)$" % "|".join(map(re.escape, http_page.ASSETS)), ("GET",), "page", PUBLIC),
         route(r"^/health$", ("GET",), "health", PUBLIC),
         route(r"^/session$", ("GET",), "session", PUBLIC),
         route(r"^/login$", ("POST",), "login", PUBLIC),
