@@ -71,8 +71,7 @@ class ApiHandler(Handler):
         if session is None:
             self.send_json(200, {"signed_in": False, "token_required": True})
             return
-        self.send_json(200, {"signed_in": True, "token_required": self.server.token is not None,
-                             "csrf": session.csrf}, headers)
+        self._send_signed_in(session, headers)
 
     def ep_login(self, body, query):
         """The token from a form field or a JSON body -> a session cookie.
@@ -86,13 +85,17 @@ class ApiHandler(Handler):
             self.server.sessions.end(self.gate.cookie)
         session, headers = self._new_session()
         logger.info("%s signed in to the status page", self.client_address[0])
-        self.send_json(200, {"signed_in": True, "csrf": session.csrf}, headers)
+        self._send_signed_in(session, headers)
 
     def ep_logout(self, body, query):
         if self.gate.cookie:
             self.server.sessions.end(self.gate.cookie)
         self.send_json(200, {"signed_in": False},
                        {"Set-Cookie": set_cookie(self.server.cookie_name, None, self.server.tls is not None)})
+
+    def _send_signed_in(self, session, headers):
+        self.send_json(200, {"signed_in": True, "token_required": self.server.token is not None,
+                             "csrf": session.csrf}, headers)
 
     def _new_session(self):
         session_id, session = self.server.sessions.create()

@@ -126,6 +126,7 @@ class PageTest(HttpTestCase):
                 self.assertEqual(sorted(f.strip() for f in flags.split(";")),
                                  ["HttpOnly", "Path=/", "SameSite=Strict"])
                 self.assertRegex(body["csrf"], r"^[A-Za-z0-9_-]{43}$")
+                self.assertEqual((body["signed_in"], body["token_required"]), (True, True))
         self.browser.login()
         status, body, _ = self.browser.send("GET", "/session")
         self.assertEqual((status, body["signed_in"], body["csrf"]), (200, True, self.browser.csrf))

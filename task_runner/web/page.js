@@ -109,7 +109,7 @@ function signIn(event) {
   var message = $("signin-message");
   message.textContent = "Signing in...";
   api("POST", "/login", {token: $("token").value}).then(function (r) {
-    if (r.status === 200) { r.data.token_required = true; signedIn(r.data); }
+    if (r.status === 200) signedIn(r.data);
     else if (r.status === 429) message.textContent = "Too many wrong tokens. " + (r.data.message || "");
     else if (r.status === 401) message.textContent = "That token is not right.";
     else message.textContent = r.data.message || "Could not sign in (" + r.status + ").";
