@@ -21,7 +21,7 @@ from . import http_page, http_transport, metrics
 from .history import History
 from .http_sessions import set_cookie
 from .http_transport import API, PUBLIC, Handler, HttpError
-from .restore import snapshot_list
+from .catalog import snapshot_list
 from .runner import ALREADY_RUNNING, begin_run
 from .schedule import LOCAL
 from .status import current_report

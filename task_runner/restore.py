@@ -1,5 +1,4 @@
-"""Getting files back: the snapshots of a task, the versions of one file,
-and restoring a file, a folder or everything from a folder or ZIP snapshot.
+"""Restoring a file, a folder or everything from a folder or ZIP snapshot.
 
 A restore never deletes anything. Into a new or empty folder it writes the
 snapshot's layout (relative to ``src``); with ``overwrite`` into a folder
@@ -12,7 +11,6 @@ its real name. It holds the task's lock, as a backup does.
 """
 
 import collections
-import datetime
 import errno
 import logging
 import os
@@ -32,158 +30,6 @@ TEMP_SUFFIX = ".restore-partial"
 
 RestoreResult = collections.namedtuple(
     "RestoreResult", "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions")
-
-
-# -- Listing ---------------------------------------------------------------------
-
-def snapshot_list(task, runs):
-    """Every snapshot of ``task`` oldest first, as dicts (README, "Getting
-    files back"): name, path, format, status and counts of the run that made
-    it when the history still has it; leftover ``.partial`` names last,
-    with ``"partial": true``."""
-    by_name = {}
-    for run in runs:
-        if run.get("task") == task.name and run.get("snapshot"):
-            by_name[os.path.basename(run["snapshot"])] = run
-    out = []
-    for name in snapshots.list_snapshots(task.dest):
-        run = by_name.get(name)
-        item = {"task": task.name, "name": name, "path": os.path.join(task.dest, name),
-                "format": "zip" if name.endswith(".zip") else "folder", "partial": False,
-                "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "seconds": None,
-                "run_id": None}
-        if run is not None:
-            item.update(status=run.get("status"), files=run.get("files"), bytes=run.get("bytes"),
-                        copied=run.get("copied"), linked=run.get("linked"), seconds=run.get("seconds"),
-                        run_id=run.get("id"))
-        out.append(item)
-    try:
-        leftovers = sorted(n for n in os.listdir(task.dest) if snapshots.is_partial_name(n))
-    except OSError:
-        leftovers = []
-    for name in leftovers:
-        out.append({"task": task.name, "name": name, "path": os.path.join(task.dest, name),
-                    "format": "zip" if ".zip" in name else "folder", "partial": True, "status": None,
-                    "files": None, "bytes": None, "copied": None, "linked": None, "seconds": None,
-                    "run_id": None})
-    return out
-
-
-_DATE_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T_]([0-9]{2})[:-]([0-9]{2})(?:[:-]([0-9]{2}))?)?$")
-
-
-def choose_snapshot(task, spec="latest"):
-    """The snapshot name ``spec`` means: a snapshot name, "latest", or a
-    date or date and time (local): the newest snapshot at or before it.
-    UsageError names the choices when there is none."""
-    names = snapshots.list_snapshots(task.dest)
-    if not names:
-        raise UsageError("%s has no snapshot yet in %s" % (task.name, task.dest))
-    if spec in (None, "", "latest"):
-        return names[-1]
-    if spec in names:
-        return spec
-    m = _DATE_RE.match(spec.strip())
-    if not m:
-        raise UsageError("--snapshot %s is not a snapshot name, \"latest\" or a date such as 2026-11-01 or "
-                         "\"2026-11-01 12:00\"; snapshots: %s" % (spec, ", ".join(names[-5:])))
-    y, mo, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    if m.group(4) is None:
-        h, mi, s = 23, 59, 59  # a date alone: the end of that day
-    try:
-        limit = datetime.datetime(y, mo, d, h, mi, s)
-    except ValueError as exc:
-        raise UsageError("--snapshot %s: %s" % (spec, exc))
-    chosen = None
-    for name in names:
-        if snapshots.name_time(name) <= limit:
-            chosen = name
-    if chosen is None:
-        raise UsageError("%s has no snapshot at or before %s; the oldest is %s" % (task.name, spec, names[0]))
-    return chosen
-
-
-def rel_in_src(task, path):
-    """``path`` (absolute, or relative to src) as a path relative to
-    ``task.src``; UsageError when it lies outside src."""
-    full = os.path.normpath(path if os.path.isabs(path) else os.path.join(task.src, path))
-    if osutil.path_key(full) == osutil.path_key(task.src):
-        return ""
-    if not osutil.is_inside(osutil.path_key(full), osutil.path_key(task.src)):
-        raise UsageError("%s is not inside the source folder %s of %s" % (path, task.src, task.name))
-    return os.path.relpath(full, task.src)
-
-
-def task_for_path(tasks, path):
-    """The one task whose src holds ``path`` (absolute); UsageError when none
-    or several do."""
-    key = osutil.path_key(path)
-    found = [t for t in tasks if osutil.is_inside(key, osutil.path_key(t.src))]
-    if len(found) != 1:
-        raise UsageError("%s is in the source folder of %s: name the task" % (
-            path, "no task" if not found else " and ".join('"%s"' % t.name for t in found)))
-    return found[0]
-
-
-def versions(task, rel):
-    """The distinct versions of ``rel`` (a file, or a folder) across the
-    task's snapshots, newest first: dicts with the first and last snapshot
-    it appears in, how many, its kind, size and modification time. In
-    folder snapshots, hard-linked copies are one version (the same inode:
-    no contents are read); otherwise the same size and time (and, in ZIPs,
-    the same CRC) are."""
-    found = []
-    for name in snapshots.list_snapshots(task.dest):
-        entry = _find_entry(os.path.join(task.dest, name), rel)
-        if entry is None:
-            continue
-        if found and _same_version(found[-1]["_entry"], entry):
-            found[-1].update(last=name, snapshots=found[-1]["snapshots"] + 1)
-            continue
-        found.append({"_entry": entry, "first": name, "last": name, "kind": entry.kind, "size": entry.size,
-                      "mtime_ns": entry.mtime_ns, "snapshots": 1})
-    for item in found:
-        item.pop("_entry")
-    return list(reversed(found))
-
-
-def _same_version(a, b):
-    if a.kind != b.kind:
-        return False
-    if a.kind == "dir":
-        return True
-    if a.kind == "link":
-        return a.target == b.target
-    if a.identity == b.identity:
-        return True  # one inode (folder), or the same CRC, size and time (ZIP)
-    a_folder, b_folder = isinstance(a.source, str), isinstance(b.source, str)
-    if not (a_folder or b_folder):
-        return False  # two ZIP entries: CRC, size and time say it all
-    if a_folder and b_folder:  # copied apart (a destination without hard links): the engine's test
-        return a.size == b.size and a.mtime_ns == b.mtime_ns
-    return a.size == b.size and a.mtime_ns // 10 ** 9 == b.mtime_ns // 10 ** 9  # a ZIP keeps seconds
-
-
-def _find_entry(path, rel):
-    if path.endswith(".zip"):
-        for entry in snapshots.read_entries(path):
-            if entry.rel == rel:
-                return entry
-        return None
-    full = osutil.long_path(os.path.join(path, rel))
-    try:
-        st = os.lstat(full)
-    except OSError:
-        return None
-    if stat.S_ISDIR(st.st_mode):
-        kind = "dir"
-    elif stat.S_ISLNK(st.st_mode):
-        kind = "link"
-    else:
-        kind = "file"
-    target = os.readlink(full) if kind == "link" else None
-    return snapshots.Entry(rel, kind, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, target, None, None,
-                           (st.st_dev, st.st_ino), full)
 
 
 # -- Restoring --------------------------------------------------------------------

@@ -4,7 +4,7 @@ the guided restore (--interactive, what restore.bat runs)."""
 import os
 import time
 
-from . import cli, errors, osutil, restore
+from . import catalog, cli, errors, osutil, restore
 from .config import select_tasks
 from .errors import UsageError
 from .history import History
@@ -18,7 +18,7 @@ def _when(ns):
 
 def print_snapshots(config, tasks, as_json):
     runs = History.for_config(config).runs()
-    listing = [item for task in tasks for item in restore.snapshot_list(task, runs)]
+    listing = [item for task in tasks for item in catalog.snapshot_list(task, runs)]
     if as_json:
         cli.print_json({"snapshots": listing})
         return errors.EXIT_OK
@@ -50,15 +50,15 @@ def _task_and_rel(config, args_tasks, path):
     if args_tasks:
         task = select_tasks(config, args_tasks)[0]
     elif full is not None:
-        task = restore.task_for_path(config.tasks, full)
+        task = catalog.task_for_path(config.tasks, full)
     else:
         task = select_tasks(config, ())[0]
-    return task, restore.rel_in_src(task, path)
+    return task, catalog.rel_in_src(task, path)
 
 
 def print_versions(config, path, names):
     task, rel = _task_and_rel(config, names, path)
-    found = restore.versions(task, rel)
+    found = catalog.versions(task, rel)
     if not found:
         osutil.print_safe("%s is in no snapshot of %s" % (os.path.join(task.src, rel), task.name))
         return errors.EXIT_FAILED
@@ -90,14 +90,14 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
     task = select_tasks(config, names[:1])[0] if names else None
     if task is None:
         if paths and os.path.isabs(paths[0]):
-            task = restore.task_for_path(config.tasks, paths[0])
+            task = catalog.task_for_path(config.tasks, paths[0])
         else:
             task = select_tasks(config, ())[0]
     if not target:
         raise UsageError("--restore needs --to DIR: the folder to restore into (a new or empty one, or the "
                          "original with --overwrite)")
-    wanted = [restore.rel_in_src(task, p) for p in paths]
-    name = restore.choose_snapshot(task, spec)
+    wanted = [catalog.rel_in_src(task, p) for p in paths]
+    name = catalog.choose_snapshot(task, spec)
     lock = task_lock(config, task.name)
     if not lock.acquire(timeout=0):
         osutil.print_safe("%s: a backup of this task is running: restore when it has finished" % task.name)
@@ -176,7 +176,7 @@ def _dialogue(config, stop_event, ask, out, open_folder):
         out("\nWhich backup?")
         task = tasks[_choose(ask, out, "Backup", ["%s  (%s)" % (t.name, t.src) for t in tasks])]
     runs = History.for_config(config).runs()
-    items = [i for i in restore.snapshot_list(task, runs) if not i["partial"]]
+    items = [i for i in catalog.snapshot_list(task, runs) if not i["partial"]]
     if not items:
         out("%s has no snapshot yet in %s" % (task.name, task.dest))
         return errors.EXIT_FAILED
@@ -189,9 +189,9 @@ def _dialogue(config, stop_event, ask, out, open_folder):
     path = ask("Path [everything]: ").strip().strip('"')
     wanted = []
     if path:
-        rel = restore.rel_in_src(task, path)
+        rel = catalog.rel_in_src(task, path)
         wanted = [rel]
-        found = restore.versions(task, rel)
+        found = catalog.versions(task, rel)
         if found and found[0]["kind"] == "file":
             out("  %s in %s" % (_plural(len(found), "version"), task.name))
     stamp = local_datetime(time.time(), LOCAL).strftime("%Y-%m-%d_%H-%M-%S")

@@ -9,7 +9,7 @@ import sys
 import threading
 import unittest
 
-from task_runner import engine, osutil, restore
+from task_runner import catalog, engine, osutil, restore
 from task_runner.errors import Interrupted, UsageError
 from task_runner.runner import run_task, task_lock
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
@@ -120,8 +120,8 @@ class RestoreBase(TempDirTestCase):
     def restore(self, target, *paths, **kw):
         kw.setdefault("clock", lambda: T0)
         kw.setdefault("zone", UTC)
-        name = restore.choose_snapshot(self.task, kw.pop("spec", "latest"))
-        return restore.restore(self.task, name, target, [restore.rel_in_src(self.task, p) for p in paths], **kw)
+        name = catalog.choose_snapshot(self.task, kw.pop("spec", "latest"))
+        return restore.restore(self.task, name, target, [catalog.rel_in_src(self.task, p) for p in paths], **kw)
 
     def read(self, path):
         with open(path) as f:
@@ -130,14 +130,14 @@ class RestoreBase(TempDirTestCase):
 
 class RestoreTest(RestoreBase):
     def test_versions_count_the_distinct_versions(self):
-        found = restore.versions(self.task, "doc.txt")
+        found = catalog.versions(self.task, "doc.txt")
         self.assertEqual([(v["first"], v["last"], v["size"]) for v in found], [
             ("2026-11-04_10-00-00", "2026-11-04_10-00-00", 13),
             ("2026-11-02_10-00-00", "2026-11-03_10-00-00", 9),
             ("2026-11-01_10-00-00", "2026-11-01_10-00-00", 9)])
-        self.assertEqual(len(restore.versions(self.task, "sub/keep.txt")), 1)
-        self.assertEqual([v["kind"] for v in restore.versions(self.task, "sub")], ["dir"])
-        self.assertEqual(restore.versions(self.task, "never.txt"), [])
+        self.assertEqual(len(catalog.versions(self.task, "sub/keep.txt")), 1)
+        self.assertEqual([v["kind"] for v in catalog.versions(self.task, "sub")], ["dir"])
+        self.assertEqual(catalog.versions(self.task, "never.txt"), [])
 
     def test_a_date_picks_the_newest_snapshot_at_or_before_it(self):
         cases = [("latest", "2026-11-04_10-00-00"), ("2026-11-02", "2026-11-02_10-00-00"),
@@ -145,11 +145,11 @@ class RestoreTest(RestoreBase):
                  ("2026-11-03_10-00-00", "2026-11-03_10-00-00"), ("2030-01-01", "2026-11-04_10-00-00")]
         for spec, expected in cases:
             with self.subTest(spec=spec):
-                self.assertEqual(restore.choose_snapshot(self.task, spec), expected)
+                self.assertEqual(catalog.choose_snapshot(self.task, spec), expected)
         for spec in ("2026-10-31", "yesterday", "2026-13-01"):
             with self.subTest(spec=spec):
                 with self.assertRaises(UsageError):
-                    restore.choose_snapshot(self.task, spec)
+                    catalog.choose_snapshot(self.task, spec)
 
     def test_an_older_version_of_one_file(self):
         got = self.restore(self.path("out"), "doc.txt", spec="2026-11-01")
