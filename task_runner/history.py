@@ -61,9 +61,16 @@ def _shape_problem(doc):
         for key in _COUNT_FIELDS:
             if run.get(key) is not None and not _is_int(run[key]):
                 return "runs[%d].%s is not a whole number" % (i, key)
+        seconds = run.get("seconds")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                    or not 0 <= seconds < float("inf")):
+            return "runs[%d].seconds is not a number of seconds" % i
+        if run.get("verify") is not None and not isinstance(run["verify"], dict):
+            return "runs[%d].verify is not an object" % i
         for key in ("errors", "warnings", "deleted"):
-            if run.get(key) is not None and not isinstance(run[key], list):
-                return "runs[%d].%s is not a list" % (i, key)
+            if run.get(key) is not None and not (isinstance(run[key], list)
+                                                 and all(isinstance(v, str) for v in run[key])):
+                return "runs[%d].%s is not a list of texts" % (i, key)
     return None
 
 

@@ -16,7 +16,7 @@ import unittest
 
 import backup_now
 import scheduled_task_runner
-from task_runner import cli, writers
+from task_runner import cli, restore_cli, writers
 from task_runner.config import load_config
 from task_runner.errors import ConfigError
 from task_runner.runner import run_task, task_lock
@@ -277,6 +277,10 @@ class HistoryTest(TempDirTestCase):
             ({"version": 1, "runs": [self.old_run(), self.old_run()]}, "runs[1] has no whole-number id of its own"),
             ({"version": 1, "runs": [self.old_run(started=5)]}, "runs[0].started is not text"),
             ({"version": 1, "runs": [self.old_run(files="many")]}, "runs[0].files is not a whole number"),
+            ({"version": 1, "runs": [self.old_run(seconds="fast")]}, "runs[0].seconds is not a number of seconds"),
+            ({"version": 1, "runs": [self.old_run(seconds=True)]}, "runs[0].seconds is not a number of seconds"),
+            ({"version": 1, "runs": [self.old_run(verify=[1])]}, "runs[0].verify is not an object"),
+            ({"version": 1, "runs": [self.old_run(errors=[7])]}, "runs[0].errors is not a list of texts"),
             ({"version": 2, "runs": []}, "version 2, this program reads version 1"),
             ("[" * 5000, "not valid JSON"),
         ]
@@ -296,7 +300,7 @@ class HistoryTest(TempDirTestCase):
         rng = random.Random(1127)
         odd = [None, True, 0, -1, 2 ** 70, 1.5, "", "x", "7", [], {}, ["T"], {"a": 1}, "\ud800"]
         fields = ["id", "task", "status", "started", "finished", "scheduled_for", "trigger", "files",
-                  "errors", "snapshot", "message"]
+                  "errors", "snapshot", "message", "seconds", "verify", "deleted"]
         for i in range(150):
             runs = [self.old_run(run_id=n + 1) for n in range(rng.randint(0, 3))]
             doc = {"version": 1, "next_id": len(runs) + 1, "runs": runs}
@@ -315,6 +319,8 @@ class HistoryTest(TempDirTestCase):
                                        clock=lambda: ts("2026-11-27T10:00:00+00:00") + i, zone=UTC)
                 self.assertEqual(outcome.status, "success")
                 current_report(self.config, self.clock, UTC)
+                with contextlib.redirect_stdout(io.StringIO()):  # every reader of the history, --snapshots too
+                    restore_cli.print_snapshots(self.config, self.config.tasks, False)
                 after = self.history()
                 self.assertEqual(after["runs"][-1]["id"], outcome.run_id)
                 self.assertEqual(len({r["id"] for r in after["runs"]}), len(after["runs"]))
