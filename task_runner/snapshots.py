@@ -226,6 +226,21 @@ def zip_entry_mtime(info):
     return time.mktime(info.date_time + (0, 0, -1))
 
 
+def zip_time_matches(info, mtime, slack=2.0):
+    """True when entry ``info`` holds the modification time ``mtime`` as
+    closely as a ZIP can: within ``slack`` seconds, or, for a time no ZIP
+    date holds (before 1980, after 2107), the date ``zip_entry`` clamps it
+    to. Both ends are treated alike (verify, docs/REFERENCE.md)."""
+    if abs(zip_entry_mtime(info) - mtime) < slack:
+        return True
+    try:
+        when = time.localtime(max(mtime, 0))[:6]
+    except (OverflowError, OSError, ValueError):
+        when = _DOS_LAST + (0,)
+    stored = tuple(info.date_time)
+    return (when < _DOS_FIRST and stored == _DOS_FIRST) or (when > _DOS_LAST and stored == _DOS_LAST)
+
+
 # -- Reading a snapshot back (restore, versions) --------------------------------
 
 Entry = collections.namedtuple("Entry", "rel kind mode mtime_ns size target uid gid identity source")

@@ -138,8 +138,8 @@ def _against_zip(walk, path, deep, cmp):
                 if info.file_size != st.st_size:
                     cmp.note("changed", rel, " (size %d in the source, %d in the archive)"
                              % (st.st_size, info.file_size))
-                elif st.st_mtime >= 315532800 and abs(snapshots.zip_entry_mtime(info) - st.st_mtime) >= MTIME_SLACK:
-                    cmp.note("changed", rel, " (modification time)")  # before 1980 ZIP cannot tell
+                elif not snapshots.zip_time_matches(info, st.st_mtime, MTIME_SLACK):
+                    cmp.note("changed", rel, " (modification time)")
                 elif deep:
                     with zf.open(info) as stream:
                         if _digest_stream(stream) != _digest_file(entry.path):
