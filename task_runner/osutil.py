@@ -177,7 +177,7 @@ def flush_filesystem(path):
 def is_reparse_point(entry):
     """True for a Windows junction or other reparse point (never descended
     into: a junction can point at its own parent). Always False on POSIX,
-    where symbolic links are handled by ``is_symlink``."""
+    where symbolic links are told by ``stat.S_ISLNK``."""
     if not WINDOWS:
         return False
     try:
@@ -185,6 +185,12 @@ def is_reparse_point(entry):
     except (OSError, AttributeError):
         return False
     return bool(attrs & _FILE_ATTRIBUTE_REPARSE_POINT)
+
+
+def is_reparse_stat(st):
+    """True when ``st`` (an lstat) is of a Windows reparse point: a junction,
+    a symbolic link, a mount point. Always False on POSIX (see S_ISLNK)."""
+    return WINDOWS and bool(getattr(st, "st_file_attributes", 0) & _FILE_ATTRIBUTE_REPARSE_POINT)
 
 
 _FILE_ATTRIBUTE_READONLY = 0x1

@@ -1,13 +1,26 @@
 """Restoring a file, a folder or everything from a folder or ZIP snapshot.
 
-A restore never deletes anything. Into a new or empty folder it writes the
-snapshot's layout (relative to ``src``); with ``overwrite`` into a folder
-that has files (the original ``src``), a file that differs is replaced, the
-one there first kept beside it as ``NAME.before-restore-<time>`` (unless
-``keep_existing`` is False), and a file that is equal (size and time) is
-left alone. Each file is written under a temporary name and renamed when
-complete, so an interrupted restore never leaves a half-written file under
-its real name. It holds the task's lock, as a backup does.
+Into a new or empty folder a restore writes the snapshot's layout (relative
+to ``src``); with ``overwrite`` into a folder that has files (the original
+``src``), an entry that differs is replaced, the one there first kept beside
+it as ``NAME.before-restore-<time>`` (unless ``keep_existing`` is False),
+and a file that is equal (size and time) is left alone. It never deletes
+anything of the user's and never writes outside the target:
+
+* Every write goes through ``safedir.Folder``: no link in the target is
+  followed. A link (or a file) where the snapshot has a folder is treated
+  like a file that differs: kept aside and replaced by a real folder.
+* Each file and link is made in a hidden staging folder inside the target
+  (``.restore-staging-<time>``, holding a mark file) and renamed into place
+  when complete: an interrupted restore never leaves a half-written file
+  under a real name, and its temporary names never meet the user's. The
+  next restore into that target removes what a killed one left.
+* A snapshot may come from a drive others can write. A name that leaves the
+  target, a second entry of one name, an entry below a link of the same
+  snapshot, a device or a pipe: each is an error of that entry, and the
+  rest goes on. ZIP modes never carry set-ID or sticky bits (snapshots.py).
+
+The caller holds the task's lock, as a backup does (restore_cli).
 """
 
 import collections
@@ -17,7 +30,7 @@ import os
 import re
 import stat
 
-from . import osutil, snapshots
+from . import osutil, safedir, snapshots
 from .errors import BackupError, Interrupted, UsageError
 from .runner import human_bytes
 from .schedule import LOCAL, local_datetime
@@ -26,27 +39,34 @@ from .walk import MAX_LISTED
 logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-TEMP_SUFFIX = ".restore-partial"
+TEMP_SUFFIX = ".restore-partial"  # the name of an earlier version's temporary files: restored like any other
+_SEPARATORS = re.compile("[%s]" % re.escape(os.sep + (os.altsep or "")))
 
 RestoreResult = collections.namedtuple(
     "RestoreResult", "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions")
 
 
-# -- Restoring --------------------------------------------------------------------
+class _EntryError(Exception):
+    """This entry is not restored; the rest goes on."""
+
 
 def check_target(task, target, overwrite):
-    """Refuse a target that a restore must not write into (UsageError)."""
-    key = osutil.path_key(target)
-    if osutil.is_inside(key, osutil.path_key(task.dest)):
+    """Refuse a target that a restore must not write into (UsageError);
+    returns the target with every link in it resolved, the folder written."""
+    real = os.path.realpath(target)
+    dest = osutil.path_key(os.path.realpath(task.dest))
+    if osutil.is_inside(osutil.path_key(real), dest) or osutil.is_inside(osutil.path_key(target),
+                                                                          osutil.path_key(task.dest)):
         raise UsageError("--to %s is inside the backup folder %s: restore somewhere else" % (target, task.dest))
-    if os.path.exists(target) and not os.path.isdir(target):
+    if os.path.exists(real) and not os.path.isdir(real):
         raise UsageError("--to %s exists and is not a folder" % target)
-    if not overwrite and os.path.isdir(target) and os.listdir(target):
+    if not overwrite and os.path.isdir(real) and os.listdir(real):
         raise UsageError("--to %s is not empty: restore into a new or empty folder, or add --overwrite to "
                          "replace what differs (the files there are kept beside the restored ones)" % target)
-    parent = os.path.dirname(os.path.normpath(os.path.abspath(target)))
-    if not os.path.isdir(target) and not os.path.isdir(parent):
+    parent = os.path.dirname(real)
+    if not os.path.isdir(real) and not os.path.isdir(parent):
         raise UsageError("--to %s cannot be created because %s does not exist" % (target, parent))
+    return real
 
 
 def _selected(rel, wanted):
@@ -59,16 +79,17 @@ def _selected(rel, wanted):
 
 
 def _safe_rel(rel):
-    """True for a path that stays inside the target: no "..", no drive, not absolute."""
-    if not rel or os.path.isabs(rel) or rel.startswith(("/", "\\")):
+    """True for a path that stays inside the target: no "..", no drive, not
+    absolute. A backslash separates only where it is a separator (Windows)."""
+    if not rel or os.path.isabs(rel) or rel[0] in os.sep + (os.altsep or ""):
         return False
-    drive, _ = os.path.splitdrive(rel)
-    parts = re.split(r"[\\/]", rel)
-    return not drive and ".." not in parts and "" not in parts
+    parts = _SEPARATORS.split(rel)
+    return not os.path.splitdrive(rel)[0] and ".." not in parts and "." not in parts and "" not in parts
 
 
 class Restorer(object):
-    """Writes the selected entries of one snapshot under ``target``."""
+    """Writes the selected entries of one snapshot under ``target`` (a
+    resolved path); every write through safedir (see the module's docstring)."""
 
     def __init__(self, reader, target, wanted, overwrite, keep_existing, stamp, dry_run=False,
                  stop_event=None, progress=None, log=logger):
@@ -78,31 +99,28 @@ class Restorer(object):
         self.owners = osutil.can_keep_owner()
         self.files = self.bytes = self.replaced = self.kept_aside = self.unchanged = self.error_count = 0
         self.errors, self.actions = [], []
-        self._links = {}  # identity -> restored path, for hard links (folder snapshots)
-        self._dirs = []
+        self._links = {}  # identity -> (folder rel, name) restored first, for hard links (folder snapshots)
+        self._dirs = []  # folder entries made or met: their times and modes after their contents
+        self._made_links = set()  # links this restore made: nothing is written below them
+        self._seen = set() if reader.is_zip else None  # a ZIP may hold one name twice
+        self.tree = safedir.Tree(target, stamp, self._blocked, reader.has, dry_run, log)
+        self._temp_count = 0
 
     def run(self):
-        root = osutil.long_path(self.target)
-        if not self.dry_run and not os.path.isdir(root):
-            os.mkdir(root)
-        for entry in self.reader.entries():
-            self._check_stop()
-            if not _selected(entry.rel, self.wanted):
-                if entry.kind == "dir" and any(w.startswith(entry.rel + os.sep) for w in self.wanted):
-                    self._ensure_dir(entry.rel)
-                continue
-            if not _safe_rel(entry.rel):
-                self._error(entry.rel, "a name that would land outside the target folder: not restored")
-                continue
-            try:
-                self._one(entry, root)
-            except OSError as exc:
-                if osutil.disk_error_is_fatal(exc) or not os.path.isdir(root):
-                    raise BackupError("cannot write to %s (%s): %s" % (self.target, _hint(exc),
-                                                                     exc.strerror or exc))
-                self._error(entry.rel, exc.strerror or str(exc))
-        for path, entry in reversed(self._dirs):  # folders' times after their contents
-            self._metadata(path, entry, follow=True)
+        try:
+            self.tree.remove_leftovers()
+            for entry in self.reader.entries():
+                self._check_stop()
+                if _selected(entry.rel, self.wanted):
+                    self._entry(entry)
+            self.tree.close_chain()
+            for entry in reversed(self._dirs):  # folders' times after their contents
+                folder = self.tree.walk_to(entry.rel)
+                if folder is not None:
+                    folder.set_own_metadata(entry, self.owners)
+                    folder.close()
+        finally:
+            self.tree.close()
 
     def _check_stop(self):
         if self.stop_event is not None and self.stop_event.is_set():
@@ -117,113 +135,145 @@ class Restorer(object):
             self.errors.append(text)
         self.log.warning("not restored: %s", text)
 
-    def _ensure_dir(self, rel):
-        path = os.path.join(osutil.long_path(self.target), rel)
-        if not self.dry_run and not os.path.isdir(path):
-            os.makedirs(path)
+    def _entry(self, entry):
+        try:
+            if not _safe_rel(entry.rel):
+                raise _EntryError("a name that would land outside the target folder: not restored")
+            if entry.kind == "other":
+                raise _EntryError("not a file, folder or link (a device or a pipe): not restored")
+            if self._seen is not None:
+                key = os.path.normcase(entry.rel)
+                if key in self._seen:
+                    raise _EntryError("the snapshot holds this name twice: only the first was restored")
+                self._seen.add(key)
+            self._one(entry)
+        except _EntryError as exc:
+            self._error(entry.rel, str(exc))
+        except OSError as exc:
+            if osutil.disk_error_is_fatal(exc) or (self.tree.root is not None and not os.path.isdir(self.target)):
+                raise BackupError("cannot write to %s (%s): %s" % (self.target, _hint(exc), exc.strerror or exc))
+            self._error(entry.rel, exc.strerror or str(exc))
 
-    def _one(self, entry, root):
-        final = root + os.sep + entry.rel
-        parent = os.path.dirname(final)
-        if not self.dry_run and not os.path.isdir(parent):
-            os.makedirs(parent)
+    # -- One entry ----------------------------------------------------------------
+
+    def _blocked(self, parent, rel, name):
+        """Not a folder where the snapshot needs one: a link or file of the
+        user's is cleared away; one this restore made is an entry error."""
+        if rel in self._made_links or (self._seen is not None and os.path.normcase(rel) in self._seen):
+            raise _EntryError("%s is not a folder in this snapshot: nothing is written below it"
+                              % osutil.printable(rel))
+        self._clear_the_way(parent, rel, name, parent.lstat(name))
+        self.replaced += 1
+
+    def _one(self, entry):
+        parent_rel, name = os.path.split(entry.rel)
+        folder = self.tree.folder(parent_rel)
+        st = folder.lstat(name) if folder is not None else None
         if entry.kind == "dir":
-            if os.path.lexists(final) and not os.path.isdir(final):
-                self._aside(entry.rel, final)
+            if st is None or not stat.S_ISDIR(st.st_mode) or safedir.is_link(st):
+                if st is not None:
+                    self._clear_the_way(folder, entry.rel, name, st)
+                    self.replaced += 1
+                if not self.dry_run:
+                    folder.mkdir(name, 0o777)
             if not self.dry_run:
-                if not os.path.isdir(final):
-                    os.mkdir(final)
-                self._dirs.append((final, entry))
+                self._dirs.append(entry)
             return
-        existed = os.path.lexists(final)
-        if existed and self._equal(final, entry):
+        if st is not None and self._equal(folder, name, st, entry):
             self.unchanged += 1
             return
-        if existed:
-            self._aside(entry.rel, final)
-        self.actions.append(("restore", entry.rel))
         if self.dry_run:
-            self.files += 1
-            self.bytes += entry.size
+            if st is not None:
+                self._clear_the_way(folder, entry.rel, name, st)
+                self.replaced += 1
+            self._count(entry)
             return
+        tmp = self._staged(entry)
+        try:
+            if st is not None:
+                self._clear_the_way(folder, entry.rel, name, st)
+            self.tree.staging().move(tmp, folder, name)
+        except BaseException:
+            _quietly(self.tree.staging().remove, tmp)
+            raise
+        self.replaced += st is not None
         if entry.kind == "link":
-            tmp = self._temp(final)
-            os.symlink(entry.target, tmp, target_is_directory=False)
-            self._metadata(tmp, entry, follow=False)
-            os.replace(tmp, final)
-        else:
-            self._file(entry, final)
+            self._made_links.add(entry.rel)
+        elif isinstance(entry.source, str) and entry.identity is not None:
+            self._links[entry.identity] = (parent_rel, name)
+        self._count(entry)
+
+    def _count(self, entry):
+        self.actions.append(("restore", entry.rel))
         self.files += 1
         self.bytes += entry.size
-        if self.progress is not None:
+        if self.progress is not None and not self.dry_run:
             self.progress(self, entry.rel)
 
-    def _equal(self, final, entry):
-        try:
-            st = os.lstat(final)
-        except OSError:
-            return False
+    def _equal(self, folder, name, st, entry):
         if entry.kind == "link":
-            return stat.S_ISLNK(st.st_mode) and os.readlink(final) == entry.target
+            return stat.S_ISLNK(st.st_mode) and folder.readlink(name) == entry.target
         return (stat.S_ISREG(st.st_mode) and st.st_size == entry.size
                 and abs(st.st_mtime_ns - entry.mtime_ns) < 2 * 10 ** 9)
 
-    def _aside(self, rel, final):
-        """An existing entry that differs: kept beside as NAME.before-restore-<time>."""
+    def _clear_the_way(self, folder, rel, name, st):
+        """What is at ``name`` and differs from the snapshot: kept beside as
+        NAME.before-restore-<time>, or (without keep_existing) removed when
+        a folder must go there; a file or link is then replaced by the rename."""
+        what = "a symbolic link" if safedir.is_link(st) else "a folder" if stat.S_ISDIR(st.st_mode) else "a file"
         if not self.overwrite:
-            raise UsageError("%s exists in the target: add --overwrite" % rel)
+            raise UsageError("%s exists in the target (%s): add --overwrite to keep it aside and restore the "
+                             "snapshot's" % (osutil.printable(rel), what))
         if not self.keep_existing:
-            self.replaced += 1
+            if what == "a folder":
+                raise _EntryError("a folder is in the way (not replaced with --no-keep-existing)")
             self.actions.append(("replace", rel))
-            if not self.dry_run and os.path.isdir(final) and not os.path.islink(final):
-                raise OSError(errno.EISDIR, "a folder is in the way (not replaced with --no-keep-existing)")
+            if not self.dry_run:
+                folder.remove(name)
             return
-        aside = "%s.before-restore-%s" % (final, self.stamp)
-        n = 2
-        while os.path.lexists(aside):
-            aside = "%s.before-restore-%s_%d" % (final, self.stamp, n)
-            n += 1
-        self.kept_aside += 1
-        self.replaced += 1
-        self.actions.append(("keep aside", rel + " -> " + os.path.basename(aside)))
+        aside, n = "%s.before-restore-%s" % (name, self.stamp), 2
+        while folder.lstat(aside) is not None:
+            aside, n = "%s.before-restore-%s_%d" % (name, self.stamp, n), n + 1
+        self.actions.append(("keep aside", rel + " -> " + aside))
         if not self.dry_run:
-            os.rename(final, aside)
+            folder.move(name, folder, aside)
+        self.kept_aside += 1
 
-    @staticmethod
-    def _temp(final):
-        return os.path.join(os.path.dirname(final), "." + os.path.basename(final) + TEMP_SUFFIX)
-
-    def _file(self, entry, final):
-        folder_snapshot = isinstance(entry.source, str)
-        if folder_snapshot and entry.identity is not None:
-            first = self._links.get(entry.identity)
-            if first is not None and os.path.exists(first):
-                tmp = self._temp(final)
-                os.link(first, tmp)
-                os.replace(tmp, final)
-                return
-        tmp = self._temp(final)
-        if os.path.lexists(tmp):
-            os.remove(tmp)
+    def _staged(self, entry):
+        """A complete copy of file or link ``entry`` in the staging folder; its name there."""
+        staging = self.tree.staging()
+        self._temp_count += 1
+        tmp = str(self._temp_count)
+        if entry.kind == "link":
+            staging.symlink(entry.target, tmp)
+            staging.set_link_metadata(tmp, entry, self.owners)
+            return tmp
+        first = self._links.get(entry.identity) if isinstance(entry.source, str) else None
+        if first is not None:
+            if self._hard_link(first, tmp):
+                return tmp
+        fd = staging.create(tmp)
         try:
             with self.reader.open(entry) as src:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-                try:
-                    self._copy(src, fd, entry)
-                finally:
-                    os.close(fd)
+                self._copy(src, fd, entry)
         except BaseException:
-            try:
-                os.remove(tmp)  # never a half-written file left behind, under any name
-            except OSError:
-                pass
+            os.close(fd)
+            _quietly(staging.remove, tmp)  # never a half-written file left behind, under any name
             raise
-        self._metadata(tmp, entry, follow=True)
-        if os.path.lexists(final) and not self.keep_existing and osutil.WINDOWS:
-            os.chmod(final, stat.S_IWRITE | stat.S_IREAD)  # Windows cannot replace a read-only file
-        os.replace(tmp, final)
-        if folder_snapshot and entry.identity is not None:
-            self._links[entry.identity] = final
+        staging.close_file(fd, tmp, entry, self.owners)
+        return tmp
+
+    def _hard_link(self, first, tmp):
+        folder = self.tree.walk_to(first[0])
+        if folder is None:
+            return False
+        try:
+            self.tree.staging().hardlink(folder, first[1], tmp)
+            return True
+        except OSError:
+            return False  # gone or replaced meanwhile: copied instead
+        finally:
+            folder.close()
 
     def _copy(self, src, fd, entry):
         """Copy the contents, keeping the holes of a sparse file (Linux)."""
@@ -247,16 +297,12 @@ class Restorer(object):
                 left -= len(buf)
         os.ftruncate(fd, entry.size)
 
-    def _metadata(self, path, entry, follow):
-        try:
-            if self.owners and entry.uid is not None:
-                os.chown(path, entry.uid, entry.gid, follow_symlinks=follow)
-            if follow or os.utime in os.supports_follow_symlinks:
-                os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=follow)
-            if follow:
-                os.chmod(path, entry.mode)  # last: a read-only file's times cannot be set after (Windows)
-        except OSError as exc:
-            self.log.debug("times or permissions of %s not kept: %s", path, exc)
+
+def _quietly(func, *args):
+    try:
+        func(*args)
+    except OSError:
+        pass
 
 
 def _hint(exc):
@@ -272,7 +318,7 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
     UsageError for a target it must not write into; BackupError when the
     target as a whole fails (disk full, drive gone); Interrupted when
     ``stop_event`` is set."""
-    check_target(task, target, overwrite)
+    real = check_target(task, target, overwrite)
     path = os.path.join(task.dest, snapshot_name)
     stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
     try:
@@ -280,14 +326,15 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
     except (OSError, snapshots.zipfile.BadZipFile) as exc:
         raise BackupError("cannot read the snapshot %s: %s" % (path, exc))
     with reader:
-        restorer = Restorer(reader, target, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
+        missing = [w for w in wanted if w and not reader.has(w)]
+        if missing:
+            raise UsageError("%s is not in snapshot %s" % (", ".join(missing), snapshot_name))
+        restorer = Restorer(reader, real, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
                             stop_event, progress, log)
         try:
             restorer.run()
         except (OSError, snapshots.zipfile.BadZipFile) as exc:
             raise BackupError("the restore could not be completed: %s" % exc)
-    if wanted and not restorer.files and not restorer.unchanged and not restorer.error_count:
-        raise UsageError("%s is not in snapshot %s" % (", ".join(wanted), snapshot_name))
     log.info("%s %d file%s (%s) from %s into %s%s", "would restore" if dry_run else "restored", restorer.files,
              "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, target,
              "; %d kept aside" % restorer.kept_aside if restorer.kept_aside else "")

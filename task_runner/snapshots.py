@@ -134,7 +134,8 @@ def remove_partials(dest, log=logger):
 # * Mode: the POSIX type and permission bits in the high 16 bits of the
 #   external attributes (as Info-ZIP does), MS-DOS folder flag on folders; a
 #   symbolic link is an entry of type S_IFLNK whose data is its target.
-#   Set-ID bits are never stored: a ZIP keeps no owner.
+#   Set-ID and sticky bits are never stored (a ZIP keeps no owner), nor
+#   read back from an archive: a restore never applies them.
 
 _DOS_FIRST = (1980, 1, 1, 0, 0, 0)
 _DOS_LAST = (2107, 12, 31, 23, 59, 58)
@@ -183,7 +184,7 @@ def zip_entry(rel, st, kind):
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
         info.compress_type = zipfile.ZIP_STORED
     else:
-        mode = stat.S_IFMT(st.st_mode) | (stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+        mode = stat.S_IFMT(st.st_mode) | (st.st_mode & 0o777)
         info.external_attr = (mode & 0xFFFF) << 16
         if kind == "dir":
             info.external_attr |= 0x10  # MS-DOS directory flag
@@ -204,13 +205,14 @@ def zip_entry_rel(info):
 
 
 def zip_entry_kind(info):
-    """"dir", "link" or "file"."""
+    """"dir", "link", "file", or "other" for a device, pipe or socket (which
+    this program never writes into a ZIP, and never restores from one)."""
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
         return "link"
     if kind == stat.S_IFDIR or info.filename.endswith("/") or info.external_attr & 0x10:
         return "dir"
-    return "file"
+    return "file" if kind in (0, stat.S_IFREG) else "other"
 
 
 def zip_entry_mtime(info):
@@ -297,7 +299,7 @@ def _zip_entries(path):
     with zipfile.ZipFile(osutil.long_path(path)) as zf:
         for info in zf.infolist():
             kind = zip_entry_kind(info)
-            mode = stat.S_IMODE(info.external_attr >> 16) or (0o755 if kind == "dir" else 0o644)
+            mode = (info.external_attr >> 16) & 0o777 or (0o755 if kind == "dir" else 0o644)  # no set-ID, no sticky
             mtime_ns = int(zip_entry_mtime(info)) * 10 ** 9
             target = osutil.name_from_bytes(zf.read(info)) if kind == "link" else None
             yield Entry(zip_entry_rel(info), kind, mode, mtime_ns, info.file_size, target, None, None,
@@ -305,13 +307,15 @@ def _zip_entries(path):
 
 
 class SnapshotReader(object):
-    """The entries of one snapshot and their contents; a ZIP is opened once.
+    """The entries of one snapshot and their contents; the ZIP opened here is
+    read for contents and ``has`` (``entries`` reads its directory afresh).
     Use as a context manager."""
 
     def __init__(self, path):
         self.path = path
         self.is_zip = path.endswith(".zip")
         self._zip = zipfile.ZipFile(osutil.long_path(path)) if self.is_zip else None
+        self._names = None
 
     def __enter__(self):
         return self
@@ -326,6 +330,28 @@ class SnapshotReader(object):
 
     def entries(self):
         return read_entries(self.path)
+
+    def has(self, rel):
+        """True when the snapshot holds ``rel`` (os.sep-separated), reached
+        through folders only (never through a link it holds)."""
+        if self.is_zip:
+            if self._names is None:
+                self._names = set()
+                for info in self._zip.infolist():
+                    parts = zip_entry_rel(info).split(os.sep)
+                    self._names.update(os.sep.join(parts[:i]) for i in range(1, len(parts) + 1))
+            return rel in self._names
+        folder = osutil.long_path(self.path)
+        parts = rel.split(os.sep)
+        for i, name in enumerate(parts):
+            folder = os.path.join(folder, name)
+            try:
+                st = os.lstat(folder)
+            except OSError:
+                return False
+            if i < len(parts) - 1 and (not stat.S_ISDIR(st.st_mode) or osutil.is_reparse_stat(st)):
+                return False
+        return True
 
     def open(self, entry):
         """A binary file object with the contents of file ``entry``."""

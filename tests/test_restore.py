@@ -9,7 +9,7 @@ import sys
 import threading
 import unittest
 
-from task_runner import catalog, engine, osutil, restore
+from task_runner import catalog, engine, osutil, restore, safedir
 from task_runner.errors import Interrupted, UsageError
 from task_runner.runner import run_task, task_lock
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
@@ -93,7 +93,8 @@ class RoundTripTest(TempDirTestCase):
 
     def test_no_partial_names_are_left(self):
         task, target = self.round_trip("folder")
-        leftovers = [n for _, _, files in os.walk(target) for n in files if n.endswith(restore.TEMP_SUFFIX)]
+        leftovers = [n for _, dirs, files in os.walk(target) for n in dirs + files
+                     if n.startswith(safedir.STAGING_PREFIX)]
         self.assertEqual(leftovers, [])
 
 
@@ -212,9 +213,9 @@ class RestoreTest(RestoreBase):
         with self.assertRaises(Interrupted) as ctx:
             self.restore(self.path("out"), stop_event=stop, progress=progress)
         self.assertIn("stopped on request: 1 file restored into", str(ctx.exception))
-        for folder, _, files in os.walk(self.path("out")):
-            for name in files:
-                self.assertFalse(name.endswith(restore.TEMP_SUFFIX), name)
+        for folder, dirs, files in os.walk(self.path("out")):
+            for name in dirs + files:
+                self.assertFalse(name.startswith(safedir.STAGING_PREFIX), name)
         self.assertEqual(len(calls), 1)
 
     def test_stopped_in_the_middle_of_a_file(self):

@@ -1,0 +1,236 @@
+"""A restore under hostile input: links in the target, untrusted ZIP
+archives, names that look like the restore's own, errors before anything is
+written. Each case was found by trying the program as an attacker would."""
+
+import os
+import stat
+import subprocess
+import sys
+import unittest
+import warnings
+import zipfile
+
+from task_runner import catalog, restore, safedir
+from task_runner.errors import UsageError
+from tests.helpers import ROOT
+from tests.test_restore import OLD, POSIX, RestoreBase
+
+ZIP_NAME = "2026-11-05_10-00-00.zip"
+
+
+def zip_info(name, mode, kind=stat.S_IFREG):
+    info = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+    info.external_attr = (kind | mode) << 16
+    return info
+
+
+class LinkInTheTargetTest(RestoreBase):
+    """A link where the snapshot has a folder is never followed."""
+
+    def setUp(self):
+        super(LinkInTheTargetTest, self).setUp()
+        if not POSIX and not self._can_symlink():
+            self.skipTest("this Windows account cannot make symbolic links")
+        self.outside = self.path("elsewhere")
+        os.makedirs(self.outside)
+        os.chmod(self.outside, 0o700)
+        self.write("elsewhere/keep.txt", "not yours", mtime=OLD)
+        os.makedirs(self.path("out"))
+        self.write("out/other.txt", "the user's own")
+
+    def _can_symlink(self):
+        try:
+            os.symlink(self.path("x"), self.path("probe"))
+        except OSError:
+            return False
+        os.remove(self.path("probe"))
+        return True
+
+    def assert_outside_untouched(self):
+        self.assertEqual(sorted(os.listdir(self.outside)), ["keep.txt"])
+        self.assertEqual(self.read(os.path.join(self.outside, "keep.txt")), "not yours")
+        if POSIX:
+            self.assertEqual(stat.S_IMODE(os.stat(self.outside).st_mode), 0o700)
+
+    def test_a_link_where_the_snapshot_has_a_folder_is_kept_aside(self):
+        os.symlink(self.outside, self.path("out", "sub"), target_is_directory=True)
+        got = self.restore(self.path("out"), overwrite=True)
+        self.assert_outside_untouched()
+        self.assertFalse(os.path.islink(self.path("out", "sub")))
+        self.assertEqual(self.read(self.path("out", "sub", "keep.txt")), "same in every snapshot")
+        aside = [n for n in os.listdir(self.path("out")) if n.startswith("sub.before-restore-")]
+        self.assertEqual(len(aside), 1)
+        self.assertTrue(os.path.islink(self.path("out", aside[0])))
+        self.assertEqual(got.kept_aside, 1)
+
+    def test_the_same_when_only_a_file_below_the_link_is_restored(self):
+        os.symlink(self.outside, self.path("out", "sub"), target_is_directory=True)
+        self.restore(self.path("out"), "sub/keep.txt", overwrite=True)
+        self.assert_outside_untouched()
+        self.assertEqual(self.read(self.path("out", "sub", "keep.txt")), "same in every snapshot")
+
+    def test_without_keeping_the_link_is_removed_not_followed(self):
+        os.symlink(self.outside, self.path("out", "sub"), target_is_directory=True)
+        got = self.restore(self.path("out"), overwrite=True, keep_existing=False)
+        self.assert_outside_untouched()
+        self.assertFalse(os.path.islink(self.path("out", "sub")))
+        self.assertEqual(got.replaced, 1)
+
+    @unittest.skipUnless(POSIX and hasattr(os, "geteuid") and os.geteuid() == 0, "the escalation needs root")
+    def test_a_link_made_by_an_ordinary_user_never_leads_root_outside(self):
+        """root restores into a user's folder where the user put a link to a
+        folder of root's: nothing of root's is written or chowned."""
+        os.chown(self.outside, 0, 0)
+        self.as_unprivileged(os.symlink, self.outside, self.path("out", "sub"))
+        os.chown(self.outside, 0, 0)
+        os.chown(os.path.join(self.outside, "keep.txt"), 0, 0)
+        self.restore(self.path("out"), overwrite=True)
+        self.assert_outside_untouched()
+        self.assertEqual(os.stat(self.outside).st_uid, 0)
+        self.assertEqual(os.stat(os.path.join(self.outside, "keep.txt")).st_uid, 0)
+
+    @unittest.skipUnless(POSIX, "the fork is POSIX")
+    def test_the_same_as_an_ordinary_user(self):
+        os.symlink(self.outside, self.path("out", "sub"), target_is_directory=True)
+        self.as_unprivileged(lambda: self.restore(self.path("out"), overwrite=True).files)
+        self.assert_outside_untouched()
+        self.assertEqual(self.read(self.path("out", "sub", "keep.txt")), "same in every snapshot")
+
+    def test_a_target_that_leads_into_the_backup_folder_through_a_link_is_refused(self):
+        name = catalog.choose_snapshot(self.task)
+        os.symlink(self.path("dest", name), self.path("via"), target_is_directory=True)
+        os.symlink(self.path("dest"), self.path("destlink"), target_is_directory=True)
+        for target in (self.path("via"), self.path("destlink", "newfolder")):
+            with self.assertRaises(UsageError) as ctx:
+                self.restore(target, overwrite=True)
+            self.assertIn("inside the backup folder", str(ctx.exception))
+        self.assertFalse(os.path.exists(self.path("dest", "newfolder")))
+
+
+class UntrustedZipTest(RestoreBase):
+    """A ZIP snapshot on a shared drive may have been made by anyone."""
+
+    def evil_zip(self, entries):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns of the duplicate names made on purpose
+            with zipfile.ZipFile(self.path("dest", ZIP_NAME), "w") as zf:
+                for info, data in entries:
+                    zf.writestr(info, data)
+
+    @unittest.skipUnless(POSIX, "links in a ZIP are restored as links on POSIX")
+    def test_no_entry_is_written_through_a_link_entry(self):
+        outside = self.path("outside")
+        os.makedirs(os.path.join(outside, "d"))
+        os.chmod(os.path.join(outside, "d"), 0o700)
+        self.evil_zip([
+            (zip_info("lnk", 0o777, stat.S_IFLNK), outside),
+            (zip_info("lnk/through.txt", 0o644), "through"),
+            (zip_info("d2", 0o777, stat.S_IFLNK), os.path.join(outside, "d")),
+            (zip_info("d2/", 0o777, stat.S_IFDIR), ""),
+            (zip_info("fine.txt", 0o644), "fine"),
+        ])
+        got = self.restore(self.path("out"))
+        self.assertEqual(sorted(os.listdir(outside)), ["d"])
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(outside, "d")).st_mode), 0o700)
+        self.assertEqual(self.read(self.path("out", "fine.txt")), "fine")
+        self.assertEqual(got.error_count, 2, got.errors)
+
+    @unittest.skipUnless(POSIX, "set-ID bits are POSIX")
+    def test_set_id_and_sticky_bits_are_never_applied(self):
+        self.evil_zip([(zip_info("suid", 0o4755), "#!/bin/sh\n"), (zip_info("sgid", 0o2755), "x"),
+                       (zip_info("sticky/", 0o1777, stat.S_IFDIR), "")])
+        self.restore(self.path("out"))
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("out", "suid")).st_mode), 0o755)
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("out", "sgid")).st_mode), 0o755)
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("out", "sticky")).st_mode), 0o777)
+
+    def test_devices_and_pipes_are_not_restored(self):
+        self.evil_zip([(zip_info("fifo", 0o644, stat.S_IFIFO), ""), (zip_info("ok.txt", 0o644), "ok")])
+        got = self.restore(self.path("out"))
+        self.assertEqual(got.error_count, 1)
+        self.assertIn("fifo", got.errors[0])
+        self.assertEqual(sorted(os.listdir(self.path("out"))), ["ok.txt"])
+
+    def test_a_duplicate_entry_is_an_error_of_that_entry_and_the_rest_goes_on(self):
+        self.evil_zip([(zip_info("a.txt", 0o644), "first"), (zip_info("a.txt", 0o644), "second"),
+                       (zip_info("f", 0o644), "a file"), (zip_info("f/", 0o755, stat.S_IFDIR), ""),
+                       (zip_info("z.txt", 0o644), "last")])
+        got = self.restore(self.path("out"))
+        self.assertEqual(got.error_count, 2, got.errors)
+        self.assertEqual(self.read(self.path("out", "a.txt")), "first")
+        self.assertEqual(self.read(self.path("out", "z.txt")), "last")
+        self.assertEqual(got.files, 3)
+
+
+class OwnNamesTest(RestoreBase):
+    """A restore's temporary names never meet the user's."""
+
+    def test_a_file_named_like_a_temporary_file_is_restored(self):
+        self.write("src/.doc.txt" + restore.TEMP_SUFFIX, "mine", mtime=OLD)
+        self.run_at("2026-11-05T10:00:00+00:00")
+        got = self.restore(self.path("out"))
+        self.assertEqual(self.read(self.path("out", ".doc.txt" + restore.TEMP_SUFFIX)), "mine")
+        self.assertEqual(self.read(self.path("out", "doc.txt")), "version three")
+        self.assertEqual(got.files, 3)
+
+    def test_with_overwrite_a_file_of_that_name_in_the_target_is_kept_aside(self):
+        self.write("out/.doc.txt" + restore.TEMP_SUFFIX, "the user's", mtime=OLD)
+        self.restore(self.path("out"), overwrite=True)
+        self.assertEqual(self.read(self.path("out", ".doc.txt" + restore.TEMP_SUFFIX)), "the user's")
+
+    def test_what_a_killed_restore_left_is_cleaned_up(self):
+        staging = self.path("out", safedir.STAGING_PREFIX + "2026-11-01_00-00-00")
+        os.makedirs(staging)
+        self.write(os.path.join(staging, safedir.STAGING_MARK), "")
+        self.write(os.path.join(staging, "1"), "half")
+        if POSIX:
+            os.symlink("x", os.path.join(staging, "2"))
+        self.restore(self.path("out"), overwrite=True)
+        self.assertEqual(sorted(os.listdir(self.path("out"))), ["doc.txt", "sub"])
+
+    def test_a_folder_of_that_shape_without_the_mark_is_the_users(self):
+        self.write("out/" + safedir.STAGING_PREFIX + "2026-11-01_00-00-00/mine.txt", "mine")
+        self.restore(self.path("out"), overwrite=True)
+        self.assertEqual(self.read(self.path("out", safedir.STAGING_PREFIX + "2026-11-01_00-00-00",
+                                             "mine.txt")), "mine")
+
+
+class NamesAndErrorsTest(RestoreBase):
+    @unittest.skipUnless(POSIX, "a backslash is a separator on Windows")
+    def test_a_backslash_is_an_ordinary_character_on_posix(self):
+        for name in ("trailing\\", "a\\b", "..\\dots"):
+            self.write("src/" + name, name, mtime=OLD)
+        self.run_at("2026-11-05T10:00:00+00:00")
+        got = self.restore(self.path("out"))
+        self.assertEqual(got.error_count, 0, got.errors)
+        for name in ("trailing\\", "a\\b", "..\\dots"):
+            self.assertEqual(self.read(self.path("out", name)), name)
+
+    def test_a_path_not_in_the_snapshot_leaves_no_folder(self):
+        with self.assertRaises(UsageError):
+            self.restore(self.path("out"), "no-such.txt")
+        self.assertFalse(os.path.exists(self.path("out")))
+
+    def test_counts_are_true_without_keeping(self):
+        self.restore(self.path("out"))
+        got = self.restore(self.path("out"), overwrite=True, keep_existing=False)
+        self.assertEqual((got.replaced, got.unchanged, got.files), (0, 2, 0))
+        self.write("out/doc.txt", "changed by hand")
+        got = self.restore(self.path("out"), overwrite=True, keep_existing=False)
+        self.assertEqual((got.replaced, got.files, got.kept_aside), (1, 1, 0))
+        self.assertEqual(self.read(self.path("out", "doc.txt")), "version three")
+
+    def program(self, *args):
+        return subprocess.run([sys.executable, os.path.join(ROOT, "backup_now.py"), "--config", self.config.path]
+                              + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, stdin=subprocess.DEVNULL)
+
+    def test_a_bad_snapshot_leaves_no_folder(self):
+        proc = self.program("--restore", "--snapshot", "1999-01-01", "--to", self.path("out"))
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("out")))
+
+
+if __name__ == "__main__":
+    unittest.main()
