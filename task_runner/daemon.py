@@ -18,7 +18,8 @@ from .errors import AlreadyRunning
 from .history import History, runs_of
 from .locking import FileLock, write_holder
 from .logs import task_log
-from .runner import ALREADY_RUNNING, reap_stale_runs, remove_unused_task_locks, run_task
+from .runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
+                     run_task)
 from .schedule import LOCAL, format_local, short_time
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class Daemon(object):
         logger.info("started: %d task(s) from %s; history in %s", len(self.config.tasks),
                     self.config.path, self.config.history_file)
         remove_unused_task_locks(self.config)
+        finish_interrupted_deletions(self.config)
         self._announce()
         while not self.stop_event.is_set():
             try:

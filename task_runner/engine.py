@@ -26,7 +26,7 @@ from .errors import BackupError, Interrupted
 from .excludes import Matcher
 from .schedule import LOCAL
 from . import snapshots
-from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_partials
+from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
 from .walk import Stats, Walk
 from .writers import OPS, DryRunWriter, FolderWriter
 from .zip_writer import ZipWriter
@@ -144,7 +144,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
         return _result(None, stats, True)
 
     _prepare_dest(dest)
-    remove_partials(dest, log)
+    remove_leftovers(dest, log)
     final = os.path.join(dest, new_snapshot_name(dest, started, zone, as_zip))
     partial = final + PARTIAL
     root = osutil.long_path(partial)
@@ -178,10 +178,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             writer.abandon()
         if os.path.lexists(partial):
             try:
-                if os.path.isdir(partial):
-                    snapshots.remove_snapshot_folder(partial, dest)
-                else:
-                    os.remove(partial)
+                snapshots.delete_snapshot(dest, os.path.basename(partial))
             except OSError as exc:
                 log.warning("could not remove %s (the next run will): %s", partial, exc)
         raise

@@ -25,12 +25,10 @@ nothing else in ``dest`` is ever deleted.
 import collections
 import datetime
 import logging
-import os
 import re
 
-from . import osutil
 from .schedule import LOCAL, local_datetime
-from .snapshots import list_snapshots, name_time, remove_snapshot_folder, snapshot_sort_key
+from .snapshots import delete_snapshot, list_snapshots, name_time, remove_leftovers, snapshot_sort_key
 
 logger = logging.getLogger(__name__)
 
@@ -134,21 +132,17 @@ def _describe_within(seconds):
     return "%d%s" % (seconds // _UNITS[unit], unit)
 
 
-def _delete(path, dest):
-    if os.path.isdir(path) and not os.path.islink(path):
-        remove_snapshot_folder(path, dest)
-    else:
-        os.chmod(path, 0o600)  # a read-only file cannot be deleted on Windows
-        os.remove(path)
-
-
 def apply(dest, policy, now, log=logger, dry_run=False, extra_new=None, zone=LOCAL, verbose=False):
     """Delete the snapshots of ``dest`` that ``policy`` does not keep;
     returns the names deleted (or, with ``dry_run``, that would be).
     ``extra_new`` is the name of a snapshot a dry run would add. Each
     deletion is logged with its reason (each keep too, at INFO with
     ``verbose``, else DEBUG). A deletion that fails is logged and left for
-    the next run; it never fails the backup."""
+    the next run; it never fails the backup. A deletion cut short (a kill, a
+    power cut) leaves the snapshot whole or out of every listing, and is
+    finished here or by the next run (snapshots.delete_snapshot)."""
+    if not dry_run:
+        remove_leftovers(dest, log, partials=False)
     names = list_snapshots(dest)
     if extra_new:
         names.append(extra_new)
@@ -163,7 +157,7 @@ def apply(dest, policy, now, log=logger, dry_run=False, extra_new=None, zone=LOC
             done.append(name)
             continue
         try:
-            _delete(osutil.long_path(os.path.join(dest, name)), dest)
+            delete_snapshot(dest, name)
         except OSError as exc:
             log.warning("could not delete old snapshot %s: %s; the next run tries again", name, exc)
             continue

@@ -68,6 +68,19 @@ def remove_unused_task_locks(config):
             locking.remove_unused(os.path.join(config.lock_dir, name))
 
 
+def finish_interrupted_deletions(config):
+    """At start-up, for each task whose lock is free: finish the deletions
+    and remove the unfinished snapshots that a kill left in its ``dest``
+    (snapshots.remove_leftovers)."""
+    for task in config.tasks:
+        lock = task_lock(config, task.name)
+        if lock.acquire(timeout=0):
+            try:
+                snapshots.remove_leftovers(task.dest, task_log(logger, task.name))
+            finally:
+                lock.release()
+
+
 def reap_stale_runs(config, history, runs, clock=time.time, zone=LOCAL):
     """Mark runs left ``running`` by a process that is gone as interrupted.
     A run is stale when nobody holds its task's lock. Returns the number."""

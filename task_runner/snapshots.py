@@ -6,7 +6,9 @@ A snapshot of a task is one entry in the task's ``dest``:
   file ``YYYY-MM-DD_HH-MM-SS.zip`` for ``"format": "zip"``;
 * a second snapshot in the same second gets ``_2``, ``_3``, ... after the time;
 * while it is built it is called ``NAME.partial`` and is renamed only when
-  complete, so a name without ``.partial`` is always a whole backup.
+  complete, so a name without ``.partial`` is always a whole backup;
+* to be deleted it is first renamed to ``.deleting-NAME``, so a deletion cut
+  short never leaves part of a snapshot under its name.
 
 Nothing else in ``dest`` is ever listed, counted or deleted. The engine,
 retention, status, verify and restore all ask this module.
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 # ASCII digits only: a name is a time the program wrote, never a look-alike.
 SNAPSHOT_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2})(?:_([0-9]+))?(\.zip)?$")
 PARTIAL = ".partial"
+DELETING = ".deleting-"
 
 
 def snapshot_name(started, zone=LOCAL):
@@ -91,34 +94,58 @@ def is_partial_name(name):
     return name.endswith(PARTIAL) and bool(SNAPSHOT_RE.match(name[:-len(PARTIAL)]))
 
 
-def remove_snapshot_folder(path, dest):
-    """Delete the snapshot folder ``path`` (complete or ``.partial``) of
-    ``dest``. Its files may be hard links shared with the other snapshots,
-    which must not change (osutil.remove_tree)."""
+def _remove(path, dest):
+    """Delete the folder or file ``path`` of ``dest``. A folder's files may
+    be hard links shared with the other snapshots, which must not change
+    (osutil.remove_tree)."""
     path = osutil.long_path(path)
-    others = [osutil.long_path(os.path.join(dest, n)) for n in list_snapshots(dest) if not n.endswith(".zip")]
-    osutil.remove_tree(path, [o for o in others if o != path])
+    if os.path.isdir(path) and not os.path.islink(path):
+        others = [osutil.long_path(os.path.join(dest, n)) for n in list_snapshots(dest) if not n.endswith(".zip")]
+        osutil.remove_tree(path, others)
+    else:
+        if osutil.WINDOWS:
+            os.chmod(path, 0o600)  # a read-only file cannot be deleted there
+        os.remove(path)
 
 
-def remove_partials(dest, log=logger):
-    """Remove leftover ``*.partial`` snapshots in ``dest`` (from a crash).
-    Only names of the snapshot pattern are touched. Call with the task lock
-    held, so no other run is building one."""
+def delete_snapshot(dest, name):
+    """Delete snapshot ``name`` of ``dest`` (complete or ``.partial``) so
+    that a kill at any moment leaves it whole under its name or out of
+    every listing: one atomic rename to ``.deleting-NAME`` (which nothing
+    lists, restores or counts), then the removal. OSError when the rename
+    fails (on Windows: a file of it open elsewhere): then it is untouched."""
+    doomed = os.path.join(dest, DELETING + name)
+    if os.path.lexists(osutil.long_path(doomed)):
+        _remove(doomed, dest)  # an earlier deletion of that name, interrupted
+    os.rename(osutil.long_path(os.path.join(dest, name)), osutil.long_path(doomed))
+    osutil.fsync_dir(dest)
+    _remove(doomed, dest)
+
+
+def is_deleting_name(name):
+    rest = name[len(DELETING):]
+    return name.startswith(DELETING) and (bool(SNAPSHOT_RE.match(rest)) or is_partial_name(rest))
+
+
+def remove_leftovers(dest, log=logger, partials=True):
+    """Finish what a crash or a kill left in ``dest``: deletions it
+    interrupted (``.deleting-*``) and, with ``partials``, unfinished
+    snapshots (``*.partial``). Only names of those patterns are touched.
+    Call with the task lock held, so no other run is building or deleting one."""
     try:
         names = os.listdir(dest)
     except OSError:
         return
-    for name in names:
-        if is_partial_name(name):
-            path = os.path.join(dest, name)
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    remove_snapshot_folder(path, dest)
-                else:
-                    os.remove(path)
+    for name in sorted(names):
+        try:
+            if is_deleting_name(name):
+                _remove(os.path.join(dest, name), dest)
+                log.info("finished deleting %s (its deletion had been interrupted)", name[len(DELETING):])
+            elif partials and is_partial_name(name):
+                delete_snapshot(dest, name)
                 log.info("removed unfinished snapshot %s left by an interrupted run", name)
-            except OSError as exc:
-                log.warning("could not remove unfinished snapshot %s: %s", path, exc)
+        except OSError as exc:
+            log.warning("could not remove %s: %s; the next run tries again", os.path.join(dest, name), exc)
 
 
 # -- ZIP snapshots: how each entry keeps a name, a time and a mode ------------

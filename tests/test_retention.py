@@ -1,13 +1,17 @@
 import datetime
 import os
+import random
 import stat
+import subprocess
+import sys
+import time
 import unittest
 import zipfile
 
 from task_runner import osutil, retention, runner, snapshots
 from task_runner.history import History
 from task_runner.retention import Policy, PolicyError, decide, parse_policy
-from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
+from tests.helpers import ROOT, UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 NAMES = ["2026-11-0%d_10-00-00" % d for d in range(1, 6)]
 NOW = ts("2026-11-27T12:00:00+00:00")
@@ -221,15 +225,15 @@ class ApplyTest(TempDirTestCase):
             os.makedirs(self.path("dest", name))
         self.write("dest/%s/f" % NAMES[0], "x")
 
-        def refuse(path, dest):
-            raise PermissionError(13, "Permission denied", path)
-        real = retention._delete
-        retention._delete = refuse
+        def refuse(dest, name):
+            raise PermissionError(13, "Permission denied", osutil.long_path(os.path.join(dest, name)))
+        real = retention.delete_snapshot
+        retention.delete_snapshot = refuse
         try:
             with self.assertLogs("task_runner.retention", "WARNING") as logs:
                 got = retention.apply(self.path("dest"), parse_policy(1), NOW)
         finally:
-            retention._delete = real
+            retention.delete_snapshot = real
         self.assertEqual(got, [])
         refused = PermissionError(13, "Permission denied", osutil.long_path(os.path.join(self.path("dest"), NAMES[0])))
         self.assertEqual(logs.output[0], "WARNING:task_runner.retention:could not delete old snapshot %s: %s; the next "
@@ -291,3 +295,115 @@ class TZRetentionTest(TZMixin, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PruneKillTest(TempDirTestCase):
+    """kill -9 in the middle of a prune never leaves part of a snapshot
+    under its name, and the next prune finishes the deletion."""
+
+    FILES = 1500
+
+    def setUp(self):
+        super(PruneKillTest, self).setUp()
+        self.config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "keep": 1,
+                                               "default": True}])
+        self.dest = self.path("dest")
+
+    def fill(self, as_zip):
+        names = ["2026-11-%02d_10-00-00" % d for d in range(1, 7)]
+        if not os.path.isdir(self.dest):
+            os.makedirs(self.dest)
+        for name in names:
+            if as_zip:
+                if not os.path.exists(os.path.join(self.dest, name + ".zip")):
+                    with zipfile.ZipFile(os.path.join(self.dest, name + ".zip"), "w") as zf:
+                        for i in range(self.FILES):
+                            zf.writestr("d%02d/f%04d" % (i % 20, i), "x")
+                continue
+            folder = os.path.join(self.dest, name)
+            if os.path.exists(folder):
+                continue
+            for i in range(self.FILES):
+                sub = os.path.join(folder, "d%02d" % (i % 20))
+                if not os.path.isdir(sub):
+                    os.makedirs(sub)
+                with open(os.path.join(sub, "f%04d" % i), "w") as f:
+                    f.write("x")
+
+    def count(self, name):
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(os.path.join(self.dest, name)) as zf:
+                return len(zf.infolist())
+        return sum(len(files) for _, _, files in os.walk(os.path.join(self.dest, name)))
+
+    def prune(self):
+        return subprocess.Popen([sys.executable, os.path.join(ROOT, "backup_now.py"), "--config", self.config.path,
+                                 "--prune"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, universal_newlines=True)
+
+    def kill_while_deleting(self, rng):
+        """Start a prune and kill it as soon as it has removed something
+        (after a random few milliseconds more); True when it was killed."""
+        total = sum(len(files) for _, _, files in os.walk(self.dest)) + len(os.listdir(self.dest))
+        proc = self.prune()
+        try:
+            while proc.poll() is None:
+                now = sum(len(files) for _, _, files in os.walk(self.dest)) + len(os.listdir(self.dest))
+                if now != total:
+                    time.sleep(rng.random() * 0.02)
+                    proc.kill()
+                    break
+        finally:
+            proc.communicate()
+        return proc.returncode != 0
+
+    def check(self, as_zip):
+        rng = random.Random(19)
+        killed = 0
+        for _ in range(3):
+            self.fill(as_zip)
+            killed += self.kill_while_deleting(rng)
+            for name in snapshots.list_snapshots(self.dest):
+                self.assertEqual(self.count(name), self.FILES, "%s is listed but not whole" % name)
+        if not as_zip:
+            self.assertGreater(killed, 0, "no prune was killed in the middle: the test proved nothing")
+        proc = self.prune()
+        out, err = proc.communicate()
+        self.assertEqual(proc.returncode, 0, out + err)
+        self.assertEqual(os.listdir(self.dest), ["2026-11-06_10-00-00" + (".zip" if as_zip else "")])
+
+    @unittest.skipIf(os.name == "nt", "kill -9 is POSIX")
+    def test_folder_snapshots(self):
+        self.check(False)
+
+    @unittest.skipIf(os.name == "nt", "kill -9 is POSIX")
+    def test_zip_snapshots(self):
+        self.check(True)
+
+    def test_a_leftover_is_finished_and_never_listed(self):
+        self.write("dest/.deleting-2026-11-01_10-00-00/a/b.txt", "half")
+        self.write("dest/.deleting-2026-11-02_10-00-00.zip", "half")
+        self.write("dest/.deleting-my notes.txt", "not ours: never touched")
+        os.makedirs(self.path("dest", "2026-11-03_10-00-00"))
+        self.assertEqual(snapshots.list_snapshots(self.dest), ["2026-11-03_10-00-00"])
+        with self.assertLogs("task_runner", "INFO") as logs:
+            retention.apply(self.dest, parse_policy(1), NOW)
+        self.assertEqual(sorted(os.listdir(self.dest)), [".deleting-my notes.txt", "2026-11-03_10-00-00"])
+        self.assertIn("finished deleting 2026-11-01_10-00-00 (its deletion had been interrupted)",
+                      "\n".join(logs.output))
+
+    def test_start_up_finishes_them_for_each_task_whose_lock_is_free(self):
+        self.write("dest/.deleting-2026-11-01_10-00-00/a.txt", "half")
+        self.write("dest/2026-11-02_10-00-00.partial/a.txt", "unfinished")
+        self.make_config(tasks=[{"name": "U", "src": "src", "dest": "dest2", "default": True}])
+        self.write("dest2/.deleting-2026-11-01_10-00-00/a.txt", "half")
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True},
+                                         {"name": "U", "src": "src", "dest": "dest2"}])
+        held = runner.task_lock(config, "U")
+        self.assertTrue(held.acquire(timeout=0))
+        try:
+            runner.finish_interrupted_deletions(config)
+        finally:
+            held.release()
+        self.assertEqual(os.listdir(self.dest), [])
+        self.assertEqual(os.listdir(self.path("dest2")), [".deleting-2026-11-01_10-00-00"])  # a run holds it
