@@ -8,9 +8,8 @@ Read-only: nothing here writes. Restoring is restore.py's.
 import datetime
 import os
 import re
-import stat
 
-from . import osutil, snapshots
+from . import osutil, snapshot_reader, snapshots
 from .errors import UsageError
 
 def snapshot_list(task, runs):
@@ -142,22 +141,8 @@ def _same_version(a, b):
 
 
 def _find_entry(path, rel):
-    if path.endswith(".zip"):
-        for entry in snapshots.read_entries(path):
-            if entry.rel == rel:
-                return entry
-        return None
-    full = osutil.long_path(os.path.join(path, rel))
     try:
-        st = os.lstat(full)
-    except OSError:
+        with snapshot_reader.SnapshotReader(path) as reader:
+            return reader.entry(rel)
+    except (OSError, snapshot_reader.BadZipFile):
         return None
-    if stat.S_ISDIR(st.st_mode):
-        kind = "dir"
-    elif stat.S_ISLNK(st.st_mode):
-        kind = "link"
-    else:
-        kind = "file"
-    target = os.readlink(full) if kind == "link" else None
-    return snapshots.Entry(rel, kind, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, target, None, None,
-                           (st.st_dev, st.st_ino), full)

@@ -30,7 +30,7 @@ import os
 import re
 import stat
 
-from . import osutil, safedir, snapshots
+from . import osutil, safedir, snapshot_reader
 from .errors import BackupError, Interrupted, UsageError
 from .runner import human_bytes
 from .schedule import LOCAL, local_datetime
@@ -322,8 +322,8 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
     path = os.path.join(task.dest, snapshot_name)
     stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
     try:
-        reader = snapshots.SnapshotReader(path)
-    except (OSError, snapshots.zipfile.BadZipFile) as exc:
+        reader = snapshot_reader.SnapshotReader(path)
+    except (OSError, snapshot_reader.BadZipFile) as exc:
         raise BackupError("cannot read the snapshot %s: %s" % (path, exc))
     with reader:
         missing = [w for w in wanted if w and not reader.has(w)]
@@ -333,7 +333,7 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
                             stop_event, progress, log)
         try:
             restorer.run()
-        except (OSError, snapshots.zipfile.BadZipFile) as exc:
+        except (OSError, snapshot_reader.BadZipFile) as exc:
             raise BackupError("the restore could not be completed: %s" % exc)
     log.info("%s %d file%s (%s) from %s into %s%s", "would restore" if dry_run else "restored", restorer.files,
              "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, target,

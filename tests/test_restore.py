@@ -9,7 +9,7 @@ import sys
 import threading
 import unittest
 
-from task_runner import catalog, engine, osutil, restore, safedir
+from task_runner import catalog, engine, osutil, restore, safedir, snapshot_reader
 from task_runner.errors import Interrupted, UsageError
 from task_runner.runner import run_task, task_lock
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
@@ -244,6 +244,34 @@ class RestoreTest(RestoreBase):
         self.assertEqual(proc.returncode, 4, proc.stderr)
         self.assertIn("a backup of this task is running", proc.stdout)
         self.assertFalse(os.path.exists(self.path("out")))
+
+
+class ReaderTest(RestoreBase):
+    """One folder at a time, from folder and ZIP snapshots alike."""
+
+    def test_children_and_entry_agree_across_formats(self):
+        self.config = self.make_config(tasks=[{"name": "Z", "src": "src", "dest": "zdest", "format": "zip",
+                                               "default": True}])
+        run_task(self.config, self.config.tasks[0], "manual", clock=lambda: T0, zone=UTC)
+        seen = []
+        for dest in ("dest", "zdest"):
+            name = catalog.choose_snapshot(make_task(self.path("src"), self.path(dest)))
+            with snapshot_reader.SnapshotReader(self.path(dest, name)) as reader:
+                top = [(os.path.basename(e.rel), e.kind, e.size) for e in reader.children("")]
+                sub = [e.rel for e in reader.children("sub")]
+                seen.append((top, sub, reader.entry("sub").kind, reader.entry("nope"), reader.children("doc.txt")))
+        self.assertEqual(seen[0], seen[1])
+        self.assertEqual(seen[0][0], [("doc.txt", "file", 13), ("sub", "dir", 0)])
+        self.assertEqual(seen[0][1], [os.path.join("sub", "keep.txt")])
+
+    @unittest.skipUnless(POSIX, "symbolic links")
+    def test_nothing_is_reached_through_a_link_of_the_snapshot(self):
+        name = catalog.choose_snapshot(self.task)
+        os.symlink(self.path("src"), self.path("dest", name, "via"))
+        with snapshot_reader.SnapshotReader(self.path("dest", name)) as reader:
+            self.assertEqual(reader.entry("via").kind, "link")
+            self.assertIsNone(reader.entry(os.path.join("via", "doc.txt")))
+            self.assertEqual(reader.children("via"), [])
 
 
 class ProgramTest(RestoreBase):
