@@ -159,9 +159,10 @@ def _getting_files_back(config, args):
     if args.versions:
         return restore_cli.print_versions(config, args.versions, args.tasks)
     stop = threading.Event()
-    osutil.install_stop_handlers(lambda signum: stop.set())
-    if args.interactive:
-        return restore_cli.interactive(config, stop, open_folder=osutil.open_in_file_manager)
+    install_stop = lambda: osutil.install_stop_handlers(lambda signum: stop.set())  # noqa: E731
+    if args.interactive:  # Ctrl+C at a question must end the dialogue: handlers only once it restores
+        return restore_cli.interactive(config, stop, install_stop, open_folder=osutil.open_in_file_manager)
+    install_stop()
     names, paths = restore_cli.split_task_and_paths(config, args.tasks)
     progress = None
     if sys.stderr is not None and sys.stderr.isatty():

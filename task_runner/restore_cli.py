@@ -4,7 +4,7 @@ the guided restore (--interactive, what restore.bat runs)."""
 import os
 import time
 
-from . import catalog, cli, errors, osutil, restore
+from . import catalog, cli, errors, guided, osutil, restore
 from .config import select_tasks
 from .errors import UsageError
 from .history import History
@@ -143,68 +143,9 @@ class _Counts(object):
         self.bytes = self.bytes_copied = restorer.bytes
 
 
-def interactive(config, stop_event, ask=input, out=osutil.print_safe, open_folder=None):
-    """The guided restore: a short dialogue in plain words. Every question
-    has a default (Enter); Ctrl+C at any point changes nothing."""
+def interactive(config, stop_event, install_stop=None, ask=input, out=osutil.print_safe, open_folder=None):
+    """The guided restore (guided.py); needs a person at a terminal."""
     if not osutil.stdin_is_terminal():
         raise UsageError("--interactive needs a terminal (double-click restore.bat); in a script, use "
                          "--restore with --to")
-    try:
-        return _dialogue(config, stop_event, ask, out, open_folder)
-    except (KeyboardInterrupt, EOFError):
-        out("\nstopped: nothing was changed")
-        return errors.EXIT_INTERRUPTED
-
-
-def _choose(ask, out, prompt, options, default=0):
-    for i, text in enumerate(options, 1):
-        out("  %d. %s" % (i, text))
-    while True:
-        answer = ask("%s [%d]: " % (prompt, default + 1)).strip()
-        if not answer:
-            return default
-        if answer.isdigit() and 1 <= int(answer) <= len(options):
-            return int(answer) - 1
-        out("  type a number from 1 to %d, or press Enter for %d" % (len(options), default + 1))
-
-
-def _dialogue(config, stop_event, ask, out, open_folder):
-    out("Restore files from a backup. Press Enter to take the answer in [brackets]; Ctrl+C stops.")
-    tasks = list(config.tasks)
-    task = tasks[0]
-    if len(tasks) > 1:
-        out("\nWhich backup?")
-        task = tasks[_choose(ask, out, "Backup", ["%s  (%s)" % (t.name, t.src) for t in tasks])]
-    runs = History.for_config(config).runs()
-    items = [i for i in catalog.snapshot_list(task, runs) if not i["partial"]]
-    if not items:
-        out("%s has no snapshot yet in %s" % (task.name, task.dest))
-        return errors.EXIT_FAILED
-    items.reverse()
-    out("\nWhich snapshot? (newest first)")
-    labels = ["%s  %s" % (i["name"].replace("_", " ", 1), i["status"] or "") for i in items[:20]]
-    snapshot = items[_choose(ask, out, "Snapshot", labels)]["name"]
-    out("\nWhat to restore? Press Enter for everything, or type or paste a file or folder path")
-    out("(inside %s)." % task.src)
-    path = ask("Path [everything]: ").strip().strip('"')
-    wanted = []
-    if path:
-        rel = catalog.rel_in_src(task, path)
-        wanted = [rel]
-        found = catalog.versions(task, rel)
-        if found and found[0]["kind"] == "file":
-            out("  %s in %s" % (_plural(len(found), "version"), task.name))
-    stamp = local_datetime(time.time(), LOCAL).strftime("%Y-%m-%d_%H-%M-%S")
-    default_to = os.path.join(os.path.dirname(os.path.normpath(task.src)), "Restored %s" % stamp)
-    out("\nWhere to? Press Enter for a new folder:")
-    target = ask("Folder [%s]: " % default_to).strip().strip('"') or default_to
-    out("\nThis will restore %s from %s into %s." % (wanted[0] if wanted else "everything", snapshot, target))
-    if ask("Go ahead? [Y/n]: ").strip().lower() in ("n", "no"):
-        out("nothing was changed")
-        return errors.EXIT_OK
-    code = run_restore(config, [task.name], snapshot, [os.path.join(task.src, w) for w in wanted], target,
-                       False, True, False, stop_event, None)
-    out("\nYour files are in %s" % target)
-    if open_folder is not None:
-        open_folder(target)
-    return code
+    return guided.Dialogue(config, stop_event, ask, out, install_stop, open_folder).run()

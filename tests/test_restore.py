@@ -321,42 +321,5 @@ class ProgramTest(RestoreBase):
         self.assertIn("--interactive needs a terminal", proc.stderr)
 
 
-@unittest.skipUnless(hasattr(os, "openpty") and POSIX, "needs a pseudo-terminal")
-class InteractiveTest(RestoreBase):
-    def test_the_dialogue_through_a_pseudo_terminal(self):
-        import pty
-        import select
-        master, slave = pty.openpty()
-        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "backup_now.py"), "--config", self.config.path,
-                                 "--restore", "--interactive"], stdin=slave, stdout=slave, stderr=slave)
-        os.close(slave)
-        seen = b""
-        answers = [(b"Snapshot [1]", b"4\n"), (b"Path [everything]", b"doc.txt\n"),
-                   (b"Folder [", self.path("guided").encode() + b"\n"), (b"Go ahead?", b"\n")]
-        try:
-            while True:
-                ready, _, _ = select.select([master], [], [], 30)
-                if not ready:
-                    break
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-                while answers and answers[0][0] in seen:
-                    prompt, answer = answers.pop(0)
-                    seen = seen.replace(prompt, b"<answered>", 1)
-                    os.write(master, answer)
-        finally:
-            os.close(master)
-            proc.wait(30)
-        self.assertEqual(proc.returncode, 0, seen.decode(errors="replace"))
-        self.assertEqual(answers, [])
-        self.assertIn(b"Your files are in", seen)
-        self.assertEqual(self.read(self.path("guided", "doc.txt")), "version 1")
-
-
 if __name__ == "__main__":
     unittest.main()

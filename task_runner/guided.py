@@ -1,0 +1,292 @@
+"""The guided restore (restore.bat, ``backup_now.py --restore
+--interactive``): a short dialogue in plain words for people who never
+type a command.
+
+Each answer is checked when it is given and the question asked again with
+the reason; no message names a command-line option. Ctrl+C or Ctrl+D
+(end of input) at a question ends the dialogue at once and changes
+nothing; the stop handler is installed only when the restore itself
+starts, and Ctrl+C then stops it as the command does. The answer checks
+(``yes_no``, ``choice``, ``name_problem``, ``target_problem``) are pure.
+"""
+
+import difflib
+import os
+import re
+import time
+
+from . import catalog, errors, osutil, restore, snapshot_reader, snapshots
+from .errors import Interrupted, UsageError
+from .history import History
+from .runner import human_bytes, plural, task_lock
+from .schedule import LOCAL, local_datetime
+
+SHOWN = 40  # entries of a folder listed when browsing
+_WINDOWS_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {"COM%d" % i for i in range(1, 10)} | {
+    "LPT%d" % i for i in range(1, 10)}
+
+
+class _Quit(Exception):
+    """Ctrl+C or end of input at a question."""
+
+
+def yes_no(answer, default):
+    """True, False, or None (ask again) for a yes/no answer; Enter is ``default``."""
+    text = answer.strip().lower()
+    if not text:
+        return default
+    return {"y": True, "yes": True, "n": False, "no": False}.get(text)
+
+
+def choice(answer, count, default=0):
+    """The index 0..count-1 of a numbered answer (Enter: ``default``), or None."""
+    text = answer.strip()
+    if not text:
+        return default
+    if text.isdigit() and 1 <= int(text) <= count:
+        return int(text) - 1
+    return None
+
+
+def name_problem(name, windows=osutil.WINDOWS):
+    """Why a drive cannot hold a file or folder called ``name`` (None: it can)."""
+    if not name or name in (".", ".."):
+        return "a name is needed"
+    if "\x00" in name:
+        return "a name cannot hold that character"
+    if windows:
+        if _WINDOWS_BAD.search(name):
+            return 'Windows names cannot hold any of < > : " / \\ | ? *'
+        if name[-1] in ". ":
+            return "Windows names cannot end with a dot or a space"
+        if name.split(".")[0].upper() in _WINDOWS_RESERVED:
+            return "%s is a name Windows keeps for itself" % name.split(".")[0]
+    return None
+
+
+def target_problem(task, path, replace):
+    """Why the restore cannot go into folder ``path`` (None: it can). With
+    ``replace`` (files back where they were) the folder may hold files."""
+    real = os.path.realpath(path)
+    if osutil.is_inside(osutil.path_key(real), osutil.path_key(os.path.realpath(task.dest))):
+        return "that is inside the backup folder itself: choose another place"
+    if os.path.lexists(real) and not os.path.isdir(real):
+        return "that is a file, not a folder"
+    if os.path.isdir(real):
+        if not replace and os.listdir(real):
+            return "that folder already has files in it: choose a new or empty folder"
+        return None if os.access(real, os.W_OK) else "this account cannot write in that folder"
+    parent = os.path.dirname(real)
+    drive_part = os.path.basename(real)
+    if not os.path.isdir(parent):
+        return "the folder %s does not exist" % parent
+    if not os.access(parent, os.W_OK):
+        return "this account cannot make a folder in %s" % parent
+    return name_problem(drive_part)
+
+
+class Dialogue(object):
+    """One guided restore. ``ask(prompt)`` returns a line (raising
+    KeyboardInterrupt or EOFError to stop), ``out(text)`` prints,
+    ``install_stop()`` is called when the restore starts."""
+
+    def __init__(self, config, stop_event, ask, out, install_stop=None, open_folder=None, clock=time.time):
+        self.config, self.stop_event, self.ask, self.out = config, stop_event, ask, out
+        self.install_stop, self.open_folder, self.clock = install_stop, open_folder, clock
+
+    def run(self):
+        """The exit code: 0 done (or nothing to do), 130 stopped, 3 partly restored."""
+        try:
+            return self._run()
+        except (_Quit, KeyboardInterrupt):  # KeyboardInterrupt: Ctrl+C while the preview was read
+            self.out("\nStopped: nothing was changed.")
+            return errors.EXIT_INTERRUPTED
+
+    def _line(self, prompt):
+        try:
+            return self.ask(prompt)
+        except (KeyboardInterrupt, EOFError):
+            raise _Quit()
+
+    def _choose(self, prompt, options, default=0):
+        for i, text in enumerate(options, 1):
+            self.out("  %d. %s" % (i, text))
+        while True:
+            index = choice(self._line("%s [%d]: " % (prompt, default + 1)), len(options), default)
+            if index is not None:
+                return index
+            self.out("  Type a number from 1 to %d, or press Enter for %d." % (len(options), default + 1))
+
+    def _yes(self, prompt, default=True):
+        while True:
+            answer = yes_no(self._line("%s [%s]: " % (prompt, "Y/n" if default else "y/N")), default)
+            if answer is not None:
+                return answer
+            self.out("  Type y (yes) or n (no), or press Enter for %s." % ("yes" if default else "no"))
+
+    def _run(self):
+        self.out("Restore files from a backup. Press Enter to take the answer in [brackets]; "
+                 "Ctrl+C stops and changes nothing.")
+        tasks = list(self.config.tasks)
+        task = tasks[0]
+        if len(tasks) > 1:
+            self.out("\nWhich backup?")
+            task = tasks[self._choose("Backup", ["%s  (%s)" % (t.name, t.src) for t in tasks])]
+        items = [i for i in catalog.snapshot_list(task, History.for_config(self.config).runs()) if not i["partial"]]
+        if not items:
+            self.out("%s has no backup yet in %s: there is nothing to restore." % (task.name, task.dest))
+            return errors.EXIT_FAILED
+        items.reverse()
+        self.out("\nWhich backup copy? (newest first)")
+        labels = ["%s  %s" % (snapshots.name_time(i["name"]).strftime("%Y-%m-%d %H:%M:%S"), i["status"] or "")
+                  for i in items[:20]]
+        snapshot = items[self._choose("Copy", labels)]["name"]
+        with snapshot_reader.SnapshotReader(os.path.join(task.dest, snapshot)) as reader:
+            wanted = self._what(task, reader)
+        target, replace = self._where(task)
+        return self._confirm_and_restore(task, snapshot, wanted, target, replace)
+
+    # -- What -------------------------------------------------------------------
+
+    def _what(self, task, reader):
+        self.out("\nWhat to restore? Press Enter for everything, type or paste a file or folder")
+        self.out("(inside %s), or type B to browse the backup folder by folder." % task.src)
+        while True:
+            answer = self._line("Path [everything]: ").strip().strip('"')
+            if not answer:
+                return ""
+            if answer.lower() in ("b", "browse"):
+                picked = self._browse(reader)
+                if picked is not None:
+                    return picked
+                continue
+            rel, why = self._check_path(task, reader, answer)
+            if why is None:
+                return rel
+            self.out("  " + why)
+
+    def _check_path(self, task, reader, answer):
+        """(rel, None), or (None, the reason with the closest names there are)."""
+        try:
+            rel = catalog.rel_in_src(task, answer)
+        except UsageError:
+            return None, "That is not inside %s. Type a path inside it, or press Enter for everything." % task.src
+        if not rel or reader.has(rel):
+            return rel, None
+        parts = rel.split(os.sep)
+        folder = ""
+        for part in parts[:-1]:
+            inner = os.path.join(folder, part) if folder else part
+            entry = reader.entry(inner)
+            if entry is None or entry.kind != "dir":
+                break
+            folder = inner
+        depth = len(folder.split(os.sep)) if folder else 0
+        names = [os.path.basename(e.rel) for e in reader.children(folder)]
+        close = difflib.get_close_matches(parts[depth], names, n=5, cutoff=0.5)
+        why = "%s is not in this backup copy." % osutil.printable(os.path.join(task.src, rel))
+        if close:
+            why += " Did you mean: %s?" % ", ".join(
+                osutil.printable(os.path.join(folder, c) if folder else c) for c in close)
+        return None, why + " Type it again, B to browse, or Enter for everything."
+
+    def _browse(self, reader):
+        """A file or folder picked one folder at a time; None to type a path instead."""
+        folder = ""
+        while True:
+            entries = reader.children(folder)
+            self.out("\nIn %s:" % (osutil.printable(folder) or "the top of the backup"))
+            self.out("  0. all of this folder")
+            for i, e in enumerate(entries[:SHOWN], 1):
+                name = osutil.printable(os.path.basename(e.rel))
+                self.out("  %d. %s" % (i, name + os.sep if e.kind == "dir" else "%s  (%s)" % (
+                    name, human_bytes(e.size))))
+            if len(entries) > SHOWN:
+                self.out("  ... and %d more: type Q and then the path instead" % (len(entries) - SHOWN))
+            answer = self._line("Number, U to go up, Q to type a path instead [0]: ").strip().lower()
+            if answer == "q":
+                return None
+            if answer == "u":
+                folder = os.path.dirname(folder)
+                continue
+            index = int(answer) if answer.isdigit() else 0 if not answer else None
+            if index is None or index > min(len(entries), SHOWN):
+                self.out("  Type a number from 0 to %d, U or Q." % min(len(entries), SHOWN))
+            elif index == 0:
+                return folder
+            elif entries[index - 1].kind == "dir":
+                folder = entries[index - 1].rel
+            else:
+                return entries[index - 1].rel
+
+    # -- Where, and the restore -------------------------------------------------------
+
+    def _where(self, task):
+        """(target folder, replace): a new folder, the original place, or another folder."""
+        stamp = local_datetime(self.clock(), LOCAL).strftime("%Y-%m-%d_%H-%M-%S")
+        new = os.path.join(os.path.dirname(os.path.normpath(task.src)), "Restored %s" % stamp)
+        self.out("\nWhere to?")
+        pick = self._choose("Where", [
+            "into a new folder: %s" % new,
+            "back where they were, in %s (files there that differ are kept beside them, with "
+            "\".before-restore-%s\" added to their names)" % (task.src, stamp),
+            "into another folder (you type it)"])
+        if pick < 2:
+            return (new, False) if pick == 0 else (task.src, True)
+        while True:
+            path = self._line("Folder: ").strip().strip('"')
+            why = target_problem(task, path, False) if path else "a folder is needed"
+            if why is None:
+                return os.path.abspath(path), False
+            self.out("  %s%s. Type another folder." % (why[0].upper(), why[1:]))
+
+    def _confirm_and_restore(self, task, snapshot, wanted, target, replace):
+        why = target_problem(task, target, replace)
+        if why is not None:
+            self.out("Cannot restore there: %s." % why)
+            return errors.EXIT_FAILED
+        what = osutil.printable(os.path.join(task.src, wanted)) if wanted else "everything"
+        preview = restore.restore(task, snapshot, target, [wanted] if wanted else [], overwrite=replace,
+                                  dry_run=True, clock=self.clock)
+        self.out("\nThis will restore %s from the copy of %s into %s:" % (what, snapshot[:10], target))
+        self.out("  %s (%s) to write" % (plural(preview.files, "file"), human_bytes(preview.bytes)))
+        if preview.kept_aside:
+            self.out("  %s there now that differ%s: kept beside, renamed NAME.before-restore-<time>"
+                     % (plural(preview.kept_aside, "file"), "s" if preview.kept_aside == 1 else ""))
+        if preview.unchanged:
+            self.out("  %s already the same: left as they are" % plural(preview.unchanged, "file"))
+        if not self._yes("Go ahead?"):
+            self.out("Nothing was changed.")
+            return errors.EXIT_OK
+        return self._restore(task, snapshot, wanted, target, replace)
+
+    def _restore(self, task, snapshot, wanted, target, replace):
+        if self.install_stop is not None:
+            self.install_stop()
+        lock = task_lock(self.config, task.name)
+        if not lock.acquire(timeout=0):
+            self.out("A backup of %s is running right now. Start the restore again when it has finished; "
+                     "nothing was changed." % task.name)
+            return errors.EXIT_ALREADY_RUNNING
+        try:
+            result = restore.restore(task, snapshot, target, [wanted] if wanted else [], overwrite=replace,
+                                     stop_event=self.stop_event, clock=self.clock)
+        except Interrupted as exc:
+            text = str(exc)
+            self.out("\n%s%s." % (text[0].upper(), text[1:]))
+            return errors.EXIT_INTERRUPTED
+        finally:
+            lock.release()
+        self.out("\nRestored %s (%s) into %s." % (plural(result.files, "file"), human_bytes(result.bytes), target))
+        if result.kept_aside:
+            self.out("%s that were there and differed %s kept beside the restored ones, with "
+                     "\".before-restore-\" and the time added to their names."
+                     % (plural(result.kept_aside, "file"), "was" if result.kept_aside == 1 else "were"))
+        if result.error_count:
+            self.out("%s could not be restored:" % plural(result.error_count, "file"))
+            for line in result.errors:
+                self.out("  " + line)
+        if self.open_folder is not None and os.path.isdir(target):
+            self.open_folder(os.path.join(target, os.path.dirname(wanted)) if wanted else target)
+        return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
