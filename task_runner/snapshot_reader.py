@@ -136,7 +136,9 @@ class SnapshotReader(object):
 
     def entry(self, rel):
         """The Entry of ``rel`` (os.sep-separated), reached through folders
-        only (never through a link the snapshot holds), or None."""
+        only (never through a link the snapshot holds), or None. On Windows
+        "/" separates too."""
+        rel = _sep(rel)
         if not rel:
             return None
         parent, name = os.path.split(rel)
@@ -161,6 +163,7 @@ class SnapshotReader(object):
     def children(self, rel_dir):
         """The entries directly in folder ``rel_dir`` ("" for the top),
         sorted by name; [] when it is not a folder of the snapshot."""
+        rel_dir = _sep(rel_dir)
         if self.is_zip:
             return sorted(self._zip_index().get(rel_dir, {}).values(), key=lambda e: e.rel)
         if rel_dir:
@@ -187,3 +190,7 @@ class SnapshotReader(object):
         if self.is_zip:
             return self._zip.open(entry.source[1])
         return open(entry.source, "rb")
+
+
+def _sep(rel):
+    return rel.replace(os.altsep, os.sep).strip(os.sep) if os.altsep else rel

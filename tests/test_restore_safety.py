@@ -12,7 +12,8 @@ import zipfile
 
 from task_runner import catalog, restore, safedir
 from task_runner.errors import UsageError
-from tests.helpers import ROOT
+from tests.helpers import ROOT, TempDirTestCase
+from tests.test_integrity import can_symlink
 from tests.test_restore import OLD, POSIX, RestoreBase
 
 ZIP_NAME = "2026-11-05_10-00-00.zip"
@@ -29,22 +30,14 @@ class LinkInTheTargetTest(RestoreBase):
 
     def setUp(self):
         super(LinkInTheTargetTest, self).setUp()
-        if not POSIX and not self._can_symlink():
-            self.skipTest("this Windows account cannot make symbolic links")
+        if not can_symlink(self.tmp):
+            self.skipTest("this account cannot make symbolic links (Wine cannot at all: docs/DEVELOPMENT.md)")
         self.outside = self.path("elsewhere")
         os.makedirs(self.outside)
         os.chmod(self.outside, 0o700)
         self.write("elsewhere/keep.txt", "not yours", mtime=OLD)
         os.makedirs(self.path("out"))
         self.write("out/other.txt", "the user's own")
-
-    def _can_symlink(self):
-        try:
-            os.symlink(self.path("x"), self.path("probe"))
-        except OSError:
-            return False
-        os.remove(self.path("probe"))
-        return True
 
     def assert_outside_untouched(self):
         self.assertEqual(sorted(os.listdir(self.outside)), ["keep.txt"])
@@ -105,6 +98,42 @@ class LinkInTheTargetTest(RestoreBase):
                 self.restore(target, overwrite=True)
             self.assertIn("inside the backup folder", str(ctx.exception))
         self.assertFalse(os.path.exists(self.path("dest", "newfolder")))
+
+
+class FolderTest(TempDirTestCase):
+    """Both ways a Folder can be reached: through descriptors (POSIX) and
+    by checked paths (Windows, and here with ``fd`` None)."""
+
+    def test_a_link_is_never_passed_through_either_way(self):
+        if not can_symlink(self.tmp):
+            self.skipTest("this account cannot make symbolic links (Wine cannot at all)")
+        os.makedirs(self.path("root", "real"))
+        os.makedirs(self.path("outside"))
+        os.symlink(self.path("outside"), self.path("root", "link"), target_is_directory=True)
+        self.write("root/file.txt", "x")
+        folders = [safedir.Folder(self.path("root"))]
+        if safedir.FD_WALK:
+            folders.append(safedir.Folder.open_root(self.path("root")))
+        for folder in folders:
+            with self.subTest(fd=folder.fd is not None):
+                with self.assertRaises(safedir.LinkInTheWay):
+                    folder.sub("link")
+                with self.assertRaises(NotADirectoryError):
+                    folder.sub("file.txt")
+                with self.assertRaises(FileNotFoundError):
+                    folder.sub("missing")
+                inner = folder.sub("real")
+                os.close(inner.create("new.txt"))
+                inner.close()
+                folder.close()
+                os.remove(self.path("root", "real", "new.txt"))
+        self.assertEqual(os.listdir(self.path("outside")), [])
+
+    def test_a_reparse_point_counts_as_a_link_on_windows(self):
+        class Stat(object):
+            st_mode = stat.S_IFDIR | 0o755
+            st_file_attributes = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: a junction
+        self.assertEqual(safedir.is_link(Stat()), os.name == "nt")
 
 
 class UntrustedZipTest(RestoreBase):
