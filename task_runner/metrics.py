@@ -73,8 +73,8 @@ def render(report, runs):
                       "1 for the status of the last run of the task, 0 for the others.",
                       task + [("status", status)], last.get("status") == status)
         f.add("task_runner_last_success_timestamp_seconds", "gauge",
-              "When the last successful (or partial) run of the task started.", task,
-              run_time(ok, "started") if ok else None)
+              "When the last successful (or partial) run of the task started; 0 when it never succeeded.", task,
+              (run_time(ok, "started") or 0) if ok else 0)
         for key, text in (("files", "Files in the newest run's snapshot."),
                           ("bytes", "Bytes in the newest run's snapshot."),
                           ("bytes_copied", "Bytes the newest run actually copied.")):

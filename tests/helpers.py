@@ -203,3 +203,23 @@ def wait_for(predicate, timeout=30, interval=0.02):
             return True
         time.sleep(interval)
     return False
+
+
+def outside_program(test, names, why_missing):
+    """The path of the first of ``names`` on PATH, for a test that needs a
+    real outside program (chromium, promtool, rclone, sshfs...). When none
+    is there the test skips with ``why_missing``, except under CI
+    (CI=true) on POSIX, where .ci/run installs them: there it fails, so
+    nothing skips unseen. (The Windows lane may skip.)"""
+    for name in names:
+        path = shutil.which(name) if name else None
+        if path:
+            return path
+    program_missing(test, why_missing)
+
+
+def program_missing(test, why):
+    """Skip ``test`` for a missing outside program, or fail under CI on POSIX."""
+    if os.environ.get("CI") == "true" and os.name != "nt":
+        test.fail("%s (CI installs it: .ci/run)" % why)
+    test.skipTest(why)

@@ -14,7 +14,7 @@ import unittest
 from task_runner.config import ConfigWatcher
 from task_runner.http_api import App
 from tests.browser import Chromium, find_chromium
-from tests.helpers import TempDirTestCase
+from tests.helpers import TempDirTestCase, program_missing
 from tests.test_http import Gate, serve
 
 CHROMIUM, WHY_NOT = find_chromium()
@@ -22,10 +22,11 @@ TOKEN = "browser-test-token-0123456789"
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@unittest.skipIf(CHROMIUM is None, WHY_NOT)
 class BrowserTest(TempDirTestCase):
     def setUp(self):
         super(BrowserTest, self).setUp()
+        if CHROMIUM is None:
+            program_missing(self, WHY_NOT)
         for i in range(30):
             self.write("src/folder/file%02d.txt" % i, "contents %d\n" % i * 50)
         config = self.make_config(tasks=[
