@@ -71,6 +71,11 @@ def print_check(config):
             # A warning, not an error: the drive may be unplugged just now.
             osutil.print_safe("    ! the source folder %s does not exist right now: is its drive connected?"
                               % task.src)
+        parent = os.path.dirname(os.path.normpath(task.dest))
+        if not os.path.isdir(task.dest) and not os.path.isdir(parent):
+            # A run makes dest when only that one level is missing, never a missing drive.
+            osutil.print_safe("    ! the backup folder %s cannot be made: %s does not exist right now (is its "
+                              "drive connected?)" % (task.dest, parent))
 
 
 def print_list(config, count, as_json):

@@ -128,6 +128,15 @@ class BackupNowTest(ProgramTestCase):
         proc = self.run_program("scheduled_task_runner.py", "--status")
         self.assertIn("  ! " + warning, proc.stdout)
 
+    def test_a_missing_destination_drive_is_a_warning_too(self):
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "usbstick/backup", "timestamp": "12:00"},
+                                 {"name": "U", "src": "src", "dest": "made-at-the-first-run"}])
+        proc = self.run_program("scheduled_task_runner.py", "--check")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("    ! the backup folder %s cannot be made: %s does not exist right now (is its drive "
+                      "connected?)" % (self.path("usbstick", "backup"), self.path("usbstick")), proc.stdout)
+        self.assertEqual(proc.stdout.count("!"), 1, proc.stdout)
+
     def test_dry_run_checks_the_destination_and_lists_files(self):
         self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "drive/backup", "default": True}])
         self.write("src/a.txt", "hello")
