@@ -18,9 +18,9 @@ if not defined PYTHON (
 )
 if not defined PYTHON (
   echo Python 3 was not found. Install it from https://www.python.org/downloads/
-  echo and tick "Add python.exe to PATH" in the installer.
+  echo and tick "Add python.exe to PATH" in the installer, then start this again.
   set "RC=9009"
-  goto :failed
+  goto :wait
 )
 
 %PYTHON% "%~dp0backup_now.py" %*
@@ -33,6 +33,7 @@ echo backup_now.py ended with exit code %RC%. The messages above and
 echo scheduled_task_runner.log in this folder say why.
 
 :done
+:wait
 rem Opened by a double-click (its own cmd /c line names this file): keep
 rem the window open, also after a success, so the result can be read. Run
 rem from a console or another script, it does not wait.

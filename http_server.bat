@@ -19,9 +19,9 @@ if not defined PYTHON (
 )
 if not defined PYTHON (
   echo Python 3 was not found. Install it from https://www.python.org/downloads/
-  echo and tick "Add python.exe to PATH" in the installer.
+  echo and tick "Add python.exe to PATH" in the installer, then start this again.
   set "RC=9009"
-  goto :failed
+  goto :wait
 )
 
 %PYTHON% "%~dp0http_server.py" %*
@@ -32,6 +32,11 @@ if "%RC%"=="0" exit /b 0
 echo.
 echo http_server.py ended with exit code %RC%. The messages above and
 echo scheduled_task_runner.log in this folder say why.
-rem Keep the window open when it was opened by a double-click.
-echo %CMDCMDLINE% | find /i "%~nx0" >nul && pause
+
+:wait
+rem Keep the window open when it was opened by a double-click (its own
+rem cmd /c line names this file). "if errorlevel" rather than "&&", which
+rem Wine's cmd gets wrong, as in the other launchers.
+echo %CMDCMDLINE% | find /i "%~nx0" >nul
+if not errorlevel 1 pause
 exit /b %RC%

@@ -18,7 +18,7 @@ if not defined PYTHON (
 )
 if not defined PYTHON (
   echo Python 3 was not found. Install it from https://www.python.org/downloads/
-  echo and tick "Add python.exe to PATH" in the installer.
+  echo and tick "Add python.exe to PATH" in the installer, then start this again.
   set "RC=9009"
   goto :done
 )

@@ -152,6 +152,20 @@ class LauncherTest(TempDirTestCase):
         with open(self.path("back", "a.txt")) as f:
             self.assertEqual(f.read(), "1")
 
+    def test_without_python_each_launcher_says_what_to_install(self):
+        env = dict(os.environ)
+        system = os.environ.get("SystemRoot", "C:\\windows")
+        env["PATH"] = os.path.join(system, "system32") + os.pathsep + system  # no Python on it
+        for name in ("backup_now.bat", "scheduled_task_runner.bat", "http_server.bat", "restore.bat"):
+            with self.subTest(name=name):
+                proc = subprocess.run(["cmd", "/c", os.path.join(ROOT, name)], cwd=self.tmp, env=env,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      universal_newlines=True, timeout=120)
+                self.assertEqual(proc.returncode, 9009, proc.stdout + proc.stderr)
+                self.assertIn("Python 3 was not found. Install it from https://www.python.org/downloads/",
+                              proc.stdout)
+                self.assertNotIn(".log", proc.stdout)  # no log exists yet to look in
+
     def test_scheduled_task_runner_bat_check(self):
         config = self.make_config()
         proc = self.run_bat("scheduled_task_runner.bat", "--config", config.path, "--check")
