@@ -9,15 +9,18 @@ CSRF header):
     POST /login, POST /logout    start / end a browser session
     POST /trigger[/<task>][?wait=S], GET /runs[?limit=N], GET /runs/<id>,
     GET /status, GET /snapshots/<task>, GET /metrics      (API)
+    GET /files/<task>/<snapshot>?path=P, GET /download/<task>/<snapshot>?path=P,
+    POST /restore/<task>, GET /restores/<id>        files back (http_files.py; API)
 """
 
 import logging
+import os
 import re
 import threading
 import time
 from urllib.parse import unquote
 
-from . import http_page, http_transport, metrics
+from . import http_files, http_page, http_transport, metrics
 from .history import History
 from .http_sessions import set_cookie
 from .http_transport import API, PUBLIC, Handler, HttpError
@@ -52,6 +55,10 @@ class ApiHandler(Handler):
         route(r"^/runs/(?P<run_id>[^/]+)$", ("GET",), "run", API),
         route(r"^/snapshots/(?P<task>[^/]+)$", ("GET",), "snapshots", API),
         route(r"^/metrics$", ("GET",), "metrics", API),
+        route(r"^/files/(?P<task>[^/]+)/(?P<snapshot>[^/]+)$", ("GET",), "files", API),
+        route(r"^/download/(?P<task>[^/]+)/(?P<snapshot>[^/]+)$", ("GET",), "download", API),
+        route(r"^/restore/(?P<task>[^/]+)$", ("POST",), "restore", API),
+        route(r"^/restores/(?P<job_id>[0-9]{1,9})$", ("GET",), "restore_job", API),
     ]
     FORM_ENDPOINTS = ("login",)
     QUIET_PATHS = ("/health", "/session") + tuple(http_page.ASSETS)
@@ -133,6 +140,55 @@ class ApiHandler(Handler):
             raise HttpError(404, "not_found", "no task named %s" % unquote(task))
         self.send_json(200, {"snapshots": listing})
 
+    # -- files back ----------------------------------------------------------------
+    def _number(self, query, key, default, largest):
+        try:
+            value = int(query.get(key, [default])[-1])
+        except ValueError:
+            value = -1
+        if not 0 <= value <= largest:
+            raise HttpError(400, "bad_request", "%s must be a whole number from 0 to %d" % (key, largest))
+        return value
+
+    def ep_files(self, body, query, task, snapshot):
+        found = http_files.task_named(self.server.app.watcher.current(), unquote(task))
+        rel = http_files.check_rel(query.get("path", [""])[-1])
+        limit = self._number(query, "limit", http_files.PAGE, http_files.MAX_PAGE) or http_files.PAGE
+        self.send_json(200, http_files.listing(found, unquote(snapshot), rel,
+                                               self._number(query, "offset", 0, 10 ** 9), limit))
+
+    def ep_download(self, body, query, task, snapshot):
+        found = http_files.task_named(self.server.app.watcher.current(), unquote(task))
+        reader, entry = http_files.open_download(found, unquote(snapshot),
+                                                 http_files.check_rel(query.get("path", [""])[-1]))
+        with reader, reader.open(entry) as stream:  # streamed: never read whole into memory
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(entry.size))
+            self.send_header("Content-Disposition", http_files.content_disposition(os.path.basename(entry.rel)))
+            for name, value in http_transport.SECURITY_HEADERS:
+                self.send_header(name, value)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            for block in iter(lambda: stream.read(http_files.CHUNK), b""):
+                self.wfile.write(block)
+
+    def ep_restore(self, body, query, task):
+        found = http_files.task_named(self.server.app.watcher.current(), unquote(task))
+        name, path = body.get("snapshot"), body.get("path", "")
+        if not isinstance(name, str) or not isinstance(path, str):
+            raise HttpError(400, "bad_request", "send {\"snapshot\": NAME, \"path\": PATH} (path \"\" for all)")
+        job = self.server.app.restores.start(found, name, http_files.check_rel(path))
+        self.send_json(202, dict(job, status_url="/restores/%d" % job["id"]),
+                       {"Location": "/restores/%d" % job["id"]})
+
+    def ep_restore_job(self, body, query, job_id):
+        job = self.server.app.restores.get(int(job_id))
+        if job is None:
+            raise HttpError(404, "not_found", "no restore with id %s" % job_id)
+        self.send_json(200, job)
+
     def ep_trigger(self, body, query, task=None):
         wait = 0.0
         if "wait" in query:
@@ -165,6 +221,7 @@ class App(object):
         self._begin_mutex = threading.Lock()
         self.jobs = []
         self.progress = {}  # run id -> its walk.Stats (None before the first file), while it copies
+        self.restores = http_files.Restores(watcher.current, stop_event, clock)
 
     def trigger(self, name):
         """Start ``name`` (or the default tasks) in the background. Returns

@@ -1,0 +1,155 @@
+"""Files back from the status page, on real sockets: browse a snapshot one
+folder at a time (paged), download a file as it was, restore into a new
+folder; and what a hostile client tries: traversal, links, odd names."""
+
+import http.client
+import json
+import os
+import unittest
+from urllib.parse import quote
+
+from task_runner import http_files
+from task_runner.http_transport import HttpError
+from task_runner.runner import run_task, task_lock
+from tests.helpers import wait_for
+from tests.test_http import HttpTestCase
+
+ODD = "odd \"quote\" %20 ; back\\slash \u00e9\u65e5 <b>.txt" if os.name != "nt" else "odd %20 ; \u00e9\u65e5.txt"
+
+
+class FilesTest(HttpTestCase):
+    def setUp(self):
+        super(FilesTest, self).setUp()
+        self.write("src/docs/letter.txt", "dear reader")
+        self.write("src/docs/" + ODD, "odd name")
+        self.write("src/big.bin", os.urandom(300000))
+        for i in range(25):
+            self.write("src/many/f%02d.txt" % i, str(i))
+        if os.name != "nt":
+            os.symlink(self.path("src2"), self.path("src", "link"))
+        outcome = run_task(self.config, self.config.tasks[0], "manual")
+        self.assertEqual(outcome.status, "success")
+        self.snapshot = os.path.basename(outcome.record["snapshot"])
+
+    def get_raw(self, path):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", path, headers={"Authorization": "Bearer " + self.token})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp, data
+
+    def files(self, path="", **query):
+        q = "&".join("%s=%s" % (k, v) for k, v in sorted(dict(query, path=quote(path)).items()))
+        return self.request("GET", "/files/T/%s?%s" % (self.snapshot, q))
+
+    def test_one_folder_at_a_time_and_paged(self):
+        status, data, _ = self.files()
+        self.assertEqual(status, 200, data)
+        names = [(e["name"], e["kind"]) for e in data["entries"]]
+        self.assertIn(("docs", "dir"), names)
+        self.assertIn(("big.bin", "file"), names)
+        self.assertEqual([e["size"] for e in data["entries"] if e["name"] == "big.bin"], [300000])
+        status, data, _ = self.files("many", limit=10, offset=20)
+        self.assertEqual((status, data["total"], [e["name"] for e in data["entries"]]),
+                         (200, 25, ["f%02d.txt" % i for i in range(20, 25)]))
+        status, data, _ = self.files("docs")
+        self.assertIn(ODD, [e["name"] for e in data["entries"]])
+
+    def test_download_is_the_file_as_it_was(self):
+        for rel in ("big.bin", "docs/" + ODD):
+            with self.subTest(rel=rel):
+                resp, data = self.get_raw("/download/T/%s?path=%s" % (self.snapshot, quote(rel)))
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(resp.getheader("Content-Type"), "application/octet-stream")
+                self.assertEqual(resp.getheader("X-Content-Type-Options"), "nosniff")
+                with open(self.path("src", *rel.split("/")), "rb") as f:
+                    self.assertEqual(data, f.read())
+                disposition = resp.getheader("Content-Disposition")
+                self.assertTrue(disposition.startswith("attachment; filename=\""), disposition)
+                self.assertNotIn("\n", disposition)
+                self.assertIn("filename*=UTF-8''" + quote(os.path.basename(rel).encode("utf-8"), safe=""),
+                              disposition)
+
+    def test_a_zip_snapshot_streams_too(self):
+        zconfig = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "zdest", "format": "zip",
+                                           "default": True}])
+        outcome = run_task(zconfig, zconfig.tasks[0], "manual", clock=lambda: 1.9e9)
+        self.app.watcher = type("W", (), {"current": staticmethod(lambda: zconfig)})()
+        name = os.path.basename(outcome.record["snapshot"])
+        resp, data = self.get_raw("/download/T/%s?path=big.bin" % name)
+        with open(self.path("src", "big.bin"), "rb") as f:
+            self.assertEqual((resp.status, data), (200, f.read()))
+        status, listing, _ = self.request("GET", "/files/T/%s?path=docs" % name)
+        self.assertEqual(sorted(e["name"] for e in listing["entries"]), sorted([ODD, "letter.txt"]))
+
+    def test_paths_that_could_leave_the_snapshot_are_refused(self):
+        for bad in ("../dest", "/etc/passwd", "docs/../..", "docs//letter.txt", "./docs", "docs/\x00"):
+            with self.subTest(path=bad):
+                status, data, _ = self.files(bad)
+                self.assertEqual(status, 400, data)
+        status, data, _ = self.request("GET", "/files/T/..%2F..?path=")
+        self.assertEqual(status, 404)
+        status, data, _ = self.request("GET", "/files/T/%s.partial?path=" % self.snapshot)
+        self.assertEqual(status, 404)
+
+    @unittest.skipIf(os.name == "nt", "symbolic links")
+    def test_nothing_is_reached_through_a_link_of_the_snapshot(self):
+        self.write("src2/secret.txt", "not in this snapshot")
+        status, data, _ = self.files("link")
+        self.assertEqual(status, 404, data)
+        resp, _ = self.get_raw("/download/T/%s?path=link/secret.txt" % self.snapshot)
+        self.assertEqual(resp.status, 404)
+        status, data, _ = self.request("POST", "/restore/T", json.dumps({"snapshot": self.snapshot,
+                                                                          "path": "link/secret.txt"}),
+                                       {"Content-Type": "application/json"})
+        self.assertEqual(status, 404)
+
+    def test_restore_a_folder_into_a_new_folder_beside_src(self):
+        status, job, _ = self.request("POST", "/restore/T", json.dumps({"snapshot": self.snapshot, "path": "docs"}),
+                                      {"Content-Type": "application/json"})
+        self.assertEqual(status, 202, job)
+        self.assertEqual(os.path.dirname(job["target"]), self.tmp)
+        self.assertTrue(wait_for(lambda: self.request("GET", job["status_url"])[1]["status"] != "running"))
+        status, done, _ = self.request("GET", job["status_url"])
+        self.assertEqual((done["status"], done["files"]), ("success", 2), done)
+        with open(os.path.join(job["target"], "docs", "letter.txt")) as f:
+            self.assertEqual(f.read(), "dear reader")
+
+    def test_a_restore_waits_for_a_running_backup(self):
+        held = task_lock(self.config, "T")
+        self.assertTrue(held.acquire(timeout=0))
+        try:
+            status, data, _ = self.request("POST", "/restore/T", json.dumps({"snapshot": self.snapshot}),
+                                           {"Content-Type": "application/json"})
+        finally:
+            held.release()
+        self.assertEqual(status, 409, data)
+        self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("Restored")], [])
+
+    def test_without_a_token_nothing(self):
+        status, _, _ = self.request("GET", "/files/T/%s?path=" % self.snapshot, token=False)
+        self.assertEqual(status, 401)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", "/download/T/%s?path=big.bin" % self.snapshot)
+        self.assertEqual(conn.getresponse().status, 401)
+        conn.close()
+
+
+class ChecksTest(unittest.TestCase):
+    def test_check_rel(self):
+        self.assertEqual(http_files.check_rel(""), "")
+        self.assertEqual(http_files.check_rel("a/b c"), os.path.join("a", "b c"))
+        for bad in ("..", "a/../b", "/a", "a/", "a//b", ".", "a\x00"):
+            with self.subTest(bad=bad):
+                with self.assertRaises(HttpError):
+                    http_files.check_rel(bad)
+
+    def test_content_disposition_is_one_safe_line(self):
+        got = http_files.content_disposition('a"b\\c;\r\nd\u00e9.txt')
+        self.assertEqual(got, "attachment; filename=\"a_b_c___d_.txt\"; filename*=UTF-8''"
+                              "a%22b%5Cc%3B%0D%0Ad%C3%A9.txt")
+
+
+if __name__ == "__main__":
+    unittest.main()
