@@ -1,4 +1,5 @@
-"""The status page's files: one HTML shell, one stylesheet, one script.
+"""The status page's files: one HTML shell, one stylesheet, two scripts
+(page.js: the status; files.js: files back from a snapshot).
 
 They live in ``task_runner/web`` and are served as they are: the HTML holds
 no data (the script fetches /status and the rest, and shows every value
@@ -17,6 +18,7 @@ ASSETS = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/page.css": ("page.css", "text/css; charset=utf-8"),
     "/page.js": ("page.js", "text/javascript; charset=utf-8"),
+    "/files.js": ("files.js", "text/javascript; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 

@@ -38,31 +38,38 @@ def _free_space(dest, disk_usage):
     return usage.free, (100.0 * usage.free / usage.total) if usage.total else 0.0
 
 
+BAD, WARN = "bad", "warn"  # how much a warning needs attention: the page colours it so
+
+
 def warnings_for(task, item, now, zone, free):
-    """Plain sentences about what needs attention (pure)."""
+    """Plain sentences about what needs attention, each with its level
+    (BAD: backups are not being made; WARN: look when you can), from the
+    item, the source folder on disk and ``free`` (None: no drive)."""
     out = []
     last_ok = item["last_success"]
     last = item["last_run"]
     if not task.enabled:
-        out.append("paused (\"enabled\": false): no scheduled backups")
+        out.append((WARN, "paused (\"enabled\": false): no scheduled backups"))
     elif task.schedule is not None:
         if last_ok is None:
-            out.append("no successful backup yet")
+            out.append((BAD, "no successful backup yet"))
         else:
             # The newest scheduled run has not succeeded for over a day
             # (retries have had their chance): say how old the backup is.
             latest = task.schedule.latest_at_or_before(now, zone)
             last_ok_at = run_time(last_ok, "started") or now
             if latest is not None and last_ok_at < latest and now - latest > DAY:
-                out.append("no successful backup for %d days" % ((now - last_ok_at) // DAY))
-    if last is not None and last.get("status") == "failed":
-        out.append("the last run failed: %s" % (last.get("message") or "see the log"))
-    if not os.path.isdir(task.src):
-        out.append("the source folder %s does not exist right now: is its drive connected?" % task.src)
+                out.append((BAD, "no successful backup for %d days" % ((now - last_ok_at) // DAY)))
+    src_there = os.path.isdir(task.src)
+    if last is not None and last.get("status") == "failed" and free is not None and src_there:
+        # (With a drive missing now, the line about that drive says why: once.)
+        out.append((BAD, "the last run failed: %s" % (last.get("message") or "see the log")))
+    if not src_there:
+        out.append((BAD, "the source folder %s does not exist right now: is its drive connected?" % task.src))
     if free is None:
-        out.append("the destination drive was not found: is it plugged in?")
+        out.append((BAD, "the destination drive was not found: is it plugged in?"))
     elif free[1] < LOW_SPACE_PERCENT:
-        out.append("destination drive has %d%% free" % free[1])
+        out.append((WARN, "destination drive has %d%% free" % free[1]))
     return out
 
 
@@ -80,7 +87,10 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     free = _free_space(task.dest, disk_usage)
     item["free_bytes"] = None if free is None else free[0]
     item["free_percent"] = None if free is None else round(free[1], 1)
-    item["warnings"] = warnings_for(task, item, now, zone, free)
+    found = warnings_for(task, item, now, zone, free)
+    item["warnings"] = [text for _, text in found]
+    levels = [level for level, _ in found]
+    item["severity"] = BAD if BAD in levels else WARN if levels else "ok"
     return item
 
 

@@ -14,7 +14,7 @@ import unittest
 from task_runner.config import ConfigWatcher
 from task_runner.http_api import App
 from tests.browser import Chromium, find_chromium
-from tests.helpers import TempDirTestCase, program_missing
+from tests.helpers import TempDirTestCase, program_missing, wait_for
 from tests.test_http import Gate, serve
 
 CHROMIUM, WHY_NOT = find_chromium()
@@ -67,7 +67,8 @@ class BrowserTest(TempDirTestCase):
         self.assertIn("monthly on day 1 at 23:56", self.js("document.querySelector('#tasks article').innerText"))
         # At a glance: the never-backed-up scheduled task needs attention.
         self.assertEqual(self.js("document.getElementById('scheduler').textContent"),
-                         "1 task of 3 needs attention (see below). The scheduler is not running.")
+                         "Needs attention: Documents. The scheduler is not running.")
+        self.assertEqual(self.js("document.getElementById('scheduler').className"), "banner bad")
 
         press = ("Array.from(document.querySelectorAll('#tasks article'))"
                  ".find(a => a.querySelector('h3').textContent === 'Documents').querySelector('button').click()")
@@ -134,7 +135,71 @@ class BrowserTest(TempDirTestCase):
         urls = [e["params"]["request"]["url"] for e in b.page_events("Network.requestWillBeSent")]
         self.assertIn(self.origin + "/page.js", urls)
         self.assertIn(self.origin + "/trigger/Documents", urls)
-        self.assertEqual([u for u in urls if not u.startswith(self.origin + "/")], [])
+        self.assertEqual([u for u in urls if not u.startswith((self.origin + "/", "blob:" + self.origin + "/"))], [])
+
+    def test_files_back_from_a_snapshot_and_the_page_at_two_widths(self):
+        from task_runner.runner import run_task
+        config = self.app.watcher.current()
+        self.assertEqual(run_task(config, config.tasks[0], "manual").status, "success")
+        os.rmdir(self.path("src2"))
+        self.assertEqual(run_task(config, config.tasks[1], "manual").status, "failed")  # src2 is missing
+        downloads = self.path("downloads")
+        os.makedirs(downloads)
+        b = self.browser
+        b.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=downloads)
+        b.page("Page.navigate", url=self.origin + "/")
+        b.wait_for("!document.getElementById('signin').hidden")
+        b.evaluate("document.getElementById('token').focus()")
+        b.page("Input.insertText", text=TOKEN)
+        b.evaluate("document.querySelector('#signin button[type=submit]').click()")
+        b.wait_for("document.getElementById('scheduler').textContent.startsWith('Needs attention: Photos.')")
+        self.assertEqual(self.js("document.getElementById('scheduler').className"), "banner bad")
+        photos = ("Array.from(document.querySelectorAll('#tasks article'))"
+                  ".find(a => a.querySelector('h3').textContent === 'Photos')")
+        self.assertEqual(self.js("getComputedStyle((%s).querySelector('.status.failed')).color" % photos),
+                         "rgb(207, 34, 46)")  # the failure colour, --bad
+        self.assertEqual(self.js("Array.from((%s).querySelectorAll('.warnings li')).map(li => li.textContent)"
+                                 % photos), ["the source folder %s does not exist right now: is its drive "
+                                             "connected?" % self.path("src2")])  # not again as "the last run failed"
+        documents = photos.replace("'Photos'", "'Documents'")
+        self.assertRegex(self.js("(%s).innerText" % documents), r"Last success\n.*\((just now|1 minute ago)\)")
+        self.assertGreater(self.js("(%s).querySelectorAll('.path wbr').length" % documents), 0)
+
+        b.wait_for("!!document.querySelector('#snapshots button.link')")
+        b.evaluate("document.querySelector('#snapshots button.link').click()")
+        b.wait_for("!document.getElementById('files').hidden && "
+                   "document.querySelectorAll('#files-list tbody tr').length === 1")
+        b.evaluate("document.querySelector('#files-list button.link').click()")  # into folder/
+        b.wait_for("document.querySelectorAll('#files-list tbody tr').length === 30")
+        b.evaluate("Array.from(document.querySelectorAll('#files-list tr')).find(r => r.cells[0].textContent === "
+                   "'file07.txt').querySelector('td.actions button').click()")
+        b.wait_for("document.getElementById('files-status').textContent.startsWith('Downloaded file07.txt')")
+        self.assertTrue(wait_for(lambda: os.listdir(downloads) == ["file07.txt"]), os.listdir(downloads))
+        with open(os.path.join(downloads, "file07.txt"), "rb") as got, \
+                open(self.path("src", "folder", "file07.txt"), "rb") as want:
+            self.assertEqual(got.read(), want.read())
+        b.evaluate("Array.from(document.querySelectorAll('#files-where button'))"
+                   ".find(x => x.textContent === 'Restore this folder').click()")
+        done = b.wait_for("document.getElementById('files-status').textContent.startsWith('Restored') && "
+                          "document.getElementById('files-status').textContent", timeout=60)
+        self.assertRegex(done, r"^Restored 30 files \(.*\) into .*Restored ")
+        restored = [n for n in os.listdir(self.tmp) if n.startswith("Restored ")]
+        self.assertEqual(len(restored), 1)
+        self.assertEqual(len(os.listdir(self.path(restored[0], "folder"))), 30)
+
+        for width in (390, 1280):  # a phone, a laptop: nothing wider than the window
+            b.page("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
+                   mobile=width < 600)
+            b.wait_for("window.innerWidth === %d" % width)
+            self.assertLessEqual(self.js("document.documentElement.scrollWidth"), width)
+            shot = self.path("status-page-%d.png" % width)
+            b.screenshot(shot)
+            if os.environ.get("TASK_RUNNER_SCREENSHOT_DIR"):
+                shutil.copyfile(shot, os.path.join(os.environ["TASK_RUNNER_SCREENSHOT_DIR"], os.path.basename(shot)))
+        errors = [e["params"]["entry"] for e in b.page_events("Log.entryAdded")
+                  if e["params"]["entry"].get("level") == "error"]
+        errors += [e["params"]["exceptionDetails"] for e in b.page_events("Runtime.exceptionThrown")]
+        self.assertEqual(errors, [], json.dumps(errors, indent=1)[:2000])
 
 
 if __name__ == "__main__":

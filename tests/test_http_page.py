@@ -78,7 +78,8 @@ class PageTest(HttpTestCase):
 
     def test_the_page_and_its_files_are_served_with_the_security_headers(self):
         for path, ctype in (("/", "text/html; charset=utf-8"), ("/page.css", "text/css; charset=utf-8"),
-                            ("/page.js", "text/javascript; charset=utf-8"), ("/favicon.svg", "image/svg+xml")):
+                            ("/page.js", "text/javascript; charset=utf-8"),
+                            ("/files.js", "text/javascript; charset=utf-8"), ("/favicon.svg", "image/svg+xml")):
             with self.subTest(path):
                 status, data, resp = self.browser.send("GET", path)
                 self.assertEqual(status, 200)
@@ -88,17 +89,19 @@ class PageTest(HttpTestCase):
         status, data, _ = self.browser.send("GET", "/")
         html = data.decode("utf-8")
         # Everything the page loads comes from this server; no inline script.
-        self.assertEqual(sorted(re.findall(r'(?:src|href)="([^"]*)"', html)), ["/favicon.svg", "/page.css", "/page.js"])
+        self.assertEqual(sorted(re.findall(r'(?:src|href)="([^"]*)"', html)), ["/favicon.svg", "/files.js", "/page.css",
+                                                                                 "/page.js"])
         self.assertEqual(re.findall(r"<script(?![^>]*\bsrc=)", html), [])
         self.assertNotIn(" on", re.sub(r"\s+", " ", html).replace(" one", ""))  # no onclick= etc.
 
     def test_the_script_never_turns_data_into_markup(self):
-        with open(os.path.join(http_page.WEB, "page.js"), encoding="utf-8") as f:
-            script = f.read()
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function(",
-                     "http://", "https://"):
-            self.assertNotIn(sink, script)
-        self.assertIn("textContent", script)
+        for name in ("page.js", "files.js"):
+            with open(os.path.join(http_page.WEB, name), encoding="utf-8") as f:
+                script = f.read()
+            for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function(",
+                         "http://", "https://"):
+                self.assertNotIn(sink, script, name)
+            self.assertIn("textContent", script)
 
     def test_the_page_shell_holds_no_data(self):
         # The HTML is the same whoever asks: a task name can only reach the

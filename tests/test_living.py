@@ -338,6 +338,21 @@ class StatusTest(TempDirTestCase):
         item = task_status(config, config.tasks[0], runs, ts("2026-10-03T10:00:00+00:00"), UTC, False,
                            disk_usage=lambda p: usage)
         self.assertEqual(item["warnings"], ["destination drive has 2% free"])
+        self.assertEqual(item["severity"], "warn")
+
+    def test_a_missing_drive_is_said_once_and_needs_attention(self):
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup", "timestamp": "12:00"}])
+        outcome = runner.run_task(config, config.tasks[0], "manual", clock=lambda: ts("2026-11-05T09:00:00+00:00"),
+                                  zone=UTC)
+        self.assertEqual(outcome.status, "failed")
+        runs = History.for_config(config).runs()
+        item = status_report(config, runs, ts("2026-11-05T10:00:00+00:00"), UTC, lambda n: False)["tasks"][0]
+        self.assertEqual(item["warnings"], ["no successful backup yet",
+                                            "the destination drive was not found: is it plugged in?"])
+        self.assertEqual(item["severity"], "bad")
+        os.makedirs(self.path("usb"))
+        item = status_report(config, runs, ts("2026-11-05T10:00:00+00:00"), UTC, lambda n: False)["tasks"][0]
+        self.assertEqual(item["warnings"][1], "the last run failed: " + outcome.message)
 
     def test_status_command(self):
         config = self.make_config()

@@ -42,6 +42,27 @@ function when(iso) {
                                       hour: "2-digit", minute: "2-digit"});
 }
 
+// How long ago an ISO time was, in words: "5 minutes ago", "3 days ago".
+function ago(iso) {
+  var s = (Date.now() - new Date(iso).getTime()) / 1000;
+  if (isNaN(s)) return "";
+  if (s < 60) return "just now";
+  var units = [[86400, "day"], [3600, "hour"], [60, "minute"]];
+  for (var i = 0; i < units.length; i++) {
+    if (s >= units[i][0]) return plural(Math.floor(s / units[i][0]), units[i][1]) + " ago";
+  }
+}
+
+// A path as text that may wrap only after a separator, never inside a name.
+function pathNode(text) {
+  var span = el("span", "path");
+  String(text).split(/(?<=[\\/])/).forEach(function (part, i) {
+    if (i) span.appendChild(el("wbr"));
+    span.appendChild(document.createTextNode(part));
+  });
+  return span;
+}
+
 function seconds(s) {
   if (typeof s !== "number") return "";
   if (s < 10) return s.toFixed(1) + " s";
@@ -151,12 +172,16 @@ function refresh() {
 
 function showStatus(report) {
   var scheduler = report.scheduler, line = $("scheduler");
-  var attention = report.tasks.filter(function (t) { return t.warnings.length; }).length;
-  var summary = attention ? plural(attention, "task") + " of " + report.tasks.length + " need" +
-    (attention === 1 ? "s" : "") + " attention (see below)." : "No task needs attention.";
+  // Which tasks need attention, by name, in the colour of the worst: red when
+  // backups are not being made, amber for what can wait (paused, low space,
+  // the scheduler not running).
+  var bad = report.tasks.filter(function (t) { return t.severity === "bad"; });
+  var warn = report.tasks.filter(function (t) { return t.severity === "warn"; });
+  var names = bad.concat(warn).map(function (t) { return t.name; });
+  var summary = names.length ? "Needs attention: " + names.join(", ") + "." : "No task needs attention.";
   line.textContent = summary + (scheduler.running ? " The scheduler is running (process " + (scheduler.pid || "?") +
     ", since " + when(scheduler.since) + ")." : " The scheduler is not running.");
-  line.className = "banner " + (attention || report.warnings.length ? "bad" : "good");
+  line.className = "banner " + (bad.length ? "bad" : warn.length || report.warnings.length ? "warn" : "good");
   var warnings = $("warnings");
   clear(warnings);
   report.warnings.forEach(function (w) { warnings.appendChild(el("li", null, w)); });
@@ -205,13 +230,16 @@ function showTask(item) {
     lastCell.appendChild(el("span", "status " + (last.status || ""), last.status));
     lastCell.appendChild(document.createTextNode(" (" + last.trigger + ")"));
   }
-  row(dl, "Last success", ok ? when(ok.started) + " (" + item.last_success_days_ago.toFixed(1) + " days ago)" : "never");
+  row(dl, "Last success", ok ? when(ok.started) + " (" + ago(ok.started) + ")" : "never");
   var newest = item.newest_snapshot ? item.newest_snapshot.split(/[\\/]/).pop() : "";
   row(dl, "Snapshots", item.snapshots + (newest ? ", newest " + newest : "")).title = item.newest_snapshot || "";
   if (item.free_bytes !== null) {
     row(dl, "Free on the destination drive", humanBytes(item.free_bytes) + " (" + Math.round(item.free_percent) + "%)");
   }
-  row(dl, "Copies", item.src + " \u2192 " + item.dest);
+  var copies = row(dl, "Copies", "");
+  copies.appendChild(pathNode(item.src));
+  copies.appendChild(document.createTextNode(" \u2192 "));
+  copies.appendChild(pathNode(item.dest));
   c.body.appendChild(dl);
   if (item.warnings.length) {
     var ul = el("ul", "warnings");
@@ -231,6 +259,7 @@ function backUpNow(name) {
   var c = cards[name];
   c.button.disabled = true;
   c.progress.textContent = "Starting...";
+  c.progress.className = "progress";
   api("POST", "/trigger/" + encodeURIComponent(name)).then(function (r) {
     if (r.status === 202) watch(name, r.data.run_id, "Backing up");
     else if (r.status === 409) watch(name, r.data.run_id, "Already running");
@@ -255,6 +284,7 @@ function watch(name, id, label) {
         return;
       }
       c.progress.textContent = "Run " + id + " finished: " + run.status + (run.message ? ". " + run.message : "");
+      c.progress.className = "progress " + (run.status === "success" ? "good" : run.status === "failed" ? "bad" : "warn");
       done();
     }, function () { setTimeout(step, 2000); });
   }
@@ -309,7 +339,14 @@ function showSnapshots(tasks) {
         var text = s.name + (s.partial ? " (incomplete)" : "") + (s.status ? ", " + s.status : "") +
           (typeof s.files === "number" ? ", " + plural(s.files, "file") : "") +
           (typeof s.bytes === "number" ? ", " + humanBytes(s.bytes) : "");
-        ul.appendChild(el("li", null, text));
+        var li = el("li", null, text + " ");
+        if (!s.partial) {
+          var browse = el("button", "link", "Browse");
+          browse.type = "button";
+          browse.addEventListener("click", function () { openSnapshot(item.name, s.name); });
+          li.appendChild(browse);
+        }
+        ul.appendChild(li);
       });
       if (list.length > 10) ul.appendChild(el("li", null, "and " + (list.length - 10) + " older"));
       if (list.length) section.appendChild(ul);

@@ -1,0 +1,136 @@
+// Files back from a snapshot: its folders one at a time (a page of names at
+// a time), a file downloaded as it was, a folder or file restored into a new
+// folder beside the original. Uses page.js's api(), el(), clear(), when(),
+// humanBytes() and plural(); every value is shown with textContent.
+"use strict";
+
+var FILES_PAGE = 200;
+var browsing = null;   // {task, snapshot, path}
+
+function openSnapshot(task, snapshot) {
+  browsing = {task: task, snapshot: snapshot, path: ""};
+  $("files").hidden = false;
+  $("files-status").textContent = "";
+  listFolder("", 0);
+  $("files").scrollIntoView();
+}
+
+function snapshotUrl(kind, path) {
+  return "/" + kind + "/" + encodeURIComponent(browsing.task) + "/" + encodeURIComponent(browsing.snapshot) +
+    "?path=" + encodeURIComponent(path);
+}
+
+function listFolder(path, offset) {
+  var wanted = browsing;
+  api("GET", snapshotUrl("files", path) + "&offset=" + offset + "&limit=" + FILES_PAGE).then(function (r) {
+    if (wanted !== browsing) return;  // another snapshot was opened meanwhile
+    if (r.status !== 200) { $("files-status").textContent = r.data.message || "Cannot list it (" + r.status + ")."; return; }
+    var body = $("files-list").tBodies[0];
+    if (offset === 0) { clear(body); browsing.path = path; showWhere(); }
+    r.data.entries.forEach(function (e) { body.appendChild(entryRow(e)); });
+    if (!r.data.total) body.appendChild(el("tr")).appendChild(el("td", null, "This folder is empty.")).colSpan = 4;
+    var more = $("files-more"), next = offset + r.data.entries.length;
+    more.hidden = next >= r.data.total;
+    more.textContent = "Show " + Math.min(FILES_PAGE, r.data.total - next) + " more of " + (r.data.total - next);
+    more.onclick = function () { listFolder(path, next); };
+  }, function () { $("files-status").textContent = "Cannot reach the backup server."; });
+}
+
+// Where we are: task > snapshot > each folder, each a link back up.
+function showWhere() {
+  var nav = $("files-where");
+  clear(nav);
+  var parts = browsing.path ? browsing.path.split("/") : [];
+  var crumbs = [[browsing.task + " \u203a " + browsing.snapshot, ""]];
+  parts.forEach(function (name, i) { crumbs.push([name, parts.slice(0, i + 1).join("/")]); });
+  crumbs.forEach(function (crumb, i) {
+    if (i) nav.appendChild(document.createTextNode(" / "));
+    if (i === crumbs.length - 1) { nav.appendChild(el("strong", null, crumb[0])); return; }
+    var b = el("button", "link", crumb[0]);
+    b.type = "button";
+    b.addEventListener("click", function () { listFolder(crumb[1], 0); });
+    nav.appendChild(b);
+  });
+  var restoreHere = el("button", null, browsing.path ? "Restore this folder" : "Restore everything");
+  restoreHere.type = "button";
+  restoreHere.addEventListener("click", function () { restoreFromPage(browsing.path); });
+  nav.appendChild(document.createTextNode(" "));
+  nav.appendChild(restoreHere);
+}
+
+function entryRow(e) {
+  var tr = el("tr"), name = el("td", "name");
+  if (e.kind === "dir") {
+    var open = el("button", "link", e.name + "/");
+    open.type = "button";
+    open.addEventListener("click", function () { listFolder(e.path, 0); });
+    name.appendChild(open);
+  } else {
+    name.textContent = e.name + (e.kind === "link" ? " (symbolic link)" : "");
+  }
+  tr.appendChild(name);
+  tr.appendChild(el("td", null, e.kind === "file" ? humanBytes(e.size) : ""));
+  tr.appendChild(el("td", null, e.modified ? when(e.modified) : ""));
+  var actions = el("td", "actions");
+  if (e.kind === "file") actions.appendChild(action("Download", function () { download(e); }));
+  actions.appendChild(action("Restore", function () { restoreFromPage(e.path); }));
+  tr.appendChild(actions);
+  return tr;
+}
+
+function action(text, onClick) {
+  var b = el("button", null, text);
+  b.type = "button";
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+// A download needs the CSRF header, so it is fetched, then saved from memory.
+function download(e) {
+  var status = $("files-status");
+  status.textContent = "Downloading " + e.name + "...";
+  fetch(snapshotUrl("download", e.path), {credentials: "same-origin", cache: "no-store",
+                                          headers: {"X-CSRF-Token": csrf}}).then(function (response) {
+    if (!response.ok) throw new Error("the server answered " + response.status);
+    return response.blob();
+  }).then(function (blob) {
+    var a = el("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = e.name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(a.href); }, 60000);
+    status.textContent = "Downloaded " + e.name + " (" + humanBytes(blob.size) + ").";
+  }).catch(function (err) { status.textContent = "Could not download " + e.name + ": " + err.message; });
+}
+
+function restoreFromPage(path) {
+  var status = $("files-status"), what = path || "everything";
+  status.className = "progress";
+  status.textContent = "Starting the restore of " + what + "...";
+  api("POST", "/restore/" + encodeURIComponent(browsing.task), {snapshot: browsing.snapshot, path: path})
+    .then(function (r) {
+      if (r.status !== 202) { status.textContent = r.data.message || "Could not start (" + r.status + ")."; return; }
+      followRestore(r.data.status_url, what, r.data.target);
+    }, function () { status.textContent = "Cannot reach the backup server."; });
+}
+
+function followRestore(url, what, target) {
+  var status = $("files-status");
+  api("GET", url).then(function (r) {
+    var job = r.data;
+    if (r.status === 200 && job.status === "running") {
+      status.textContent = "Restoring " + what + ": " + plural(job.files, "file") + ", " + humanBytes(job.bytes) + "...";
+      setTimeout(function () { followRestore(url, what, target); }, 1000);
+      return;
+    }
+    if (r.status !== 200) { status.textContent = r.data.message || "The restore was lost."; return; }
+    status.className = "progress " + (job.status === "success" ? "good" : job.status === "failed" ? "bad" : "warn");
+    status.textContent = job.status === "success" || job.status === "partial"
+      ? "Restored " + plural(job.files, "file") + " (" + humanBytes(job.bytes) + ") into " + target +
+        (job.errors.length ? "; " + plural(job.errors.length, "file") + " could not be restored: " +
+          job.errors.join("; ") : ".")
+      : "The restore " + job.status + ": " + (job.message || "see the log");
+  }, function () { setTimeout(function () { followRestore(url, what, target); }, 2000); });
+}
