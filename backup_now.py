@@ -156,7 +156,7 @@ def dry_run(tasks, files=False):
 
 
 def _getting_files_back(config, args):
-    if args.versions:
+    if args.versions is not None:
         return restore_cli.print_versions(config, args.versions, args.tasks)
     stop = threading.Event()
     install_stop = lambda: osutil.install_stop_handlers(lambda signum: stop.set())  # noqa: E731
@@ -179,7 +179,7 @@ def main(argv=None):
         return test_notify(config)
     if args.deep and not args.verify:
         raise errors.UsageError("--deep goes with --verify")
-    if args.restore or args.versions:
+    if args.restore or args.versions is not None:
         setup_logging(config.log, PROGRAM)
         return _getting_files_back(config, args)
     tasks = select_tasks(config, args.tasks, args.all)

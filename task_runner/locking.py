@@ -20,7 +20,7 @@ except ImportError:  # Windows
     import msvcrt
 
 
-def _try_lock(fd):
+def try_lock(fd):
     """Take the lock on ``fd`` without waiting; True when it was taken."""
     if fcntl is not None:
         try:
@@ -72,7 +72,7 @@ class FileLock(object):
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if _try_lock(fd):
+            if try_lock(fd):
                 self._fd = fd
                 return True
             if deadline is not None and time.monotonic() >= deadline:

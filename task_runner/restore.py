@@ -25,6 +25,7 @@ The caller holds the task's lock, as a backup does (restore_cli).
 
 import collections
 import errno
+import zlib
 import logging
 import os
 import re
@@ -43,7 +44,11 @@ TEMP_SUFFIX = ".restore-partial"  # the name of an earlier version's temporary f
 _SEPARATORS = re.compile("[%s]" % re.escape(os.sep + (os.altsep or "")))
 
 RestoreResult = collections.namedtuple(
-    "RestoreResult", "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions")
+    "RestoreResult", "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions target")
+
+
+class NotInSnapshot(UsageError):
+    """A path the user asked for is not in the snapshot."""
 
 
 class _EntryError(Exception):
@@ -102,8 +107,11 @@ class Restorer(object):
         self._links = {}  # identity -> (folder rel, name) restored first, for hard links (folder snapshots)
         self._dirs = []  # folder entries made or met: their times and modes after their contents
         self._made_links = set()  # links this restore made: nothing is written below them
-        self._seen = set() if reader.is_zip else None  # a ZIP may hold one name twice
-        self.tree = safedir.Tree(target, stamp, self._blocked, reader.has, dry_run, log)
+        # A ZIP may hold one name twice, or as a folder its entries imply and as a file.
+        self._seen = set() if reader.is_zip else None
+        self._implied = set() if reader.is_zip else None
+        self.tree = safedir.Tree(target, stamp, self._blocked, reader.has,
+                                 self._implied.add if reader.is_zip else None, dry_run, log)
         self._temp_count = 0
 
     def run(self):
@@ -143,12 +151,14 @@ class Restorer(object):
                 raise _EntryError("not a file, folder or link (a device or a pipe): not restored")
             if self._seen is not None:
                 key = os.path.normcase(entry.rel)
-                if key in self._seen:
+                if key in self._seen or (entry.kind != "dir" and entry.rel in self._implied):
                     raise _EntryError("the snapshot holds this name twice: only the first was restored")
                 self._seen.add(key)
             self._one(entry)
         except _EntryError as exc:
             self._error(entry.rel, str(exc))
+        except (snapshot_reader.BadZipFile, zlib.error, EOFError) as exc:
+            self._error(entry.rel, "damaged in the backup, not restored (%s)" % exc)
         except OSError as exc:
             if osutil.disk_error_is_fatal(exc) or (self.tree.root is not None and not os.path.isdir(self.target)):
                 raise BackupError("cannot write to %s (%s): %s" % (self.target, _hint(exc), exc.strerror or exc))
@@ -174,6 +184,7 @@ class Restorer(object):
                 if st is not None:
                     self._clear_the_way(folder, entry.rel, name, st)
                     self.replaced += 1
+                    self.tree.cleared(entry.rel)
                 if not self.dry_run:
                     folder.mkdir(name, 0o777)
             if not self.dry_run:
@@ -289,8 +300,8 @@ class Restorer(object):
             while left > 0:
                 self._check_stop()
                 buf = src.read(min(CHUNK, left))
-                if not buf:
-                    break
+                if not buf:  # shorter than the snapshot says: never padded to look whole
+                    raise _EntryError("damaged in the backup (shorter than it says), not restored")
                 view = memoryview(buf)
                 while view:
                     view = view[os.write(fd, view):]
@@ -328,7 +339,8 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
     with reader:
         missing = [w for w in wanted if w and not reader.has(w)]
         if missing:
-            raise UsageError("%s is not in snapshot %s" % (", ".join(missing), snapshot_name))
+            raise NotInSnapshot("%s is not in snapshot %s" % (", ".join(osutil.printable(m) for m in missing),
+                                                               snapshot_name))
         restorer = Restorer(reader, real, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
                             stop_event, progress, log)
         try:
@@ -336,7 +348,7 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
         except (OSError, snapshot_reader.BadZipFile) as exc:
             raise BackupError("the restore could not be completed: %s" % exc)
     log.info("%s %d file%s (%s) from %s into %s%s", "would restore" if dry_run else "restored", restorer.files,
-             "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, target,
+             "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, real,
              "; %d kept aside" % restorer.kept_aside if restorer.kept_aside else "")
     return RestoreResult(path, restorer.files, restorer.bytes, restorer.replaced, restorer.kept_aside,
-                         restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions)
+                         restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions, real)

@@ -57,6 +57,9 @@ def _task_and_rel(config, args_tasks, path):
 
 
 def print_versions(config, path, names):
+    if not path.strip():
+        raise UsageError("--versions needs a path: a file or folder of the source, such as "
+                         "--versions Documents/cv.docx")
     task, rel = _task_and_rel(config, names, path)
     found = catalog.versions(task, rel)
     if not found:
@@ -103,8 +106,14 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         osutil.print_safe("%s: a backup of this task is running: restore when it has finished" % task.name)
         return errors.EXIT_ALREADY_RUNNING
     try:
-        result = restore.restore(task, name, os.path.abspath(target), wanted, overwrite, keep_existing, dry_run,
+        # The target as typed: restore resolves its links before it normalises ("lk/.." is not ".").
+        result = restore.restore(task, name, target, wanted, overwrite, keep_existing, dry_run,
                                  stop_event, progress, clock=time.time)
+    except restore.NotInSnapshot as exc:
+        if names or not paths or os.path.isabs(paths[0]) or os.sep in paths[0] or "/" in paths[0]:
+            raise
+        raise UsageError("%s, and no task is named \"%s\" either (tasks: %s)" % (
+            exc, osutil.printable(paths[0]), ", ".join('"%s"' % t.name for t in config.tasks)))
     finally:
         lock.release()
     if progress is not None:
@@ -114,7 +123,7 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
             osutil.print_safe("  would %s %s" % (action, what))
     osutil.print_safe("%s: %s %s (%s) from %s into %s%s%s%s" % (
         task.name, "would restore" if dry_run else "restored", _plural(result.files, "file"),
-        human_bytes(result.bytes), name, target,
+        human_bytes(result.bytes), name, osutil.printable(result.target),
         "; %d replaced, %d kept aside as *.before-restore-*" % (result.replaced, result.kept_aside)
         if result.replaced else "",
         "; %d already equal" % result.unchanged if result.unchanged else "",

@@ -21,7 +21,7 @@ import os
 import re
 import stat
 
-from . import osutil
+from . import locking, osutil
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,30 @@ class Folder(object):
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+    def again(self):
+        """This folder once more, to be closed apart (the same open folder,
+        never looked up again by its path)."""
+        return Folder(self.path, os.dup(self.fd) if self.fd is not None else None)
+
+    def names(self):
+        return os.listdir(self.fd if self.fd is not None else self.path)
+
+    def remove_tree(self, name):
+        """Delete the folder ``name`` and all it holds, never following a
+        link (a link inside is removed as a link)."""
+        folder = self.sub(name)
+        try:
+            for inner in folder.names():
+                st = folder.lstat(inner)
+                if st is not None and stat.S_ISDIR(st.st_mode) and not is_link(st):
+                    folder.remove_tree(inner)
+                else:
+                    folder.remove(inner)
+        finally:
+            folder.close()
+        path, fd = self._at(name)
+        os.rmdir(path, dir_fd=fd)
 
     def _at(self, name):
         return (name, self.fd) if self.fd is not None else (os.path.join(self.path, name), None)
@@ -201,13 +225,15 @@ class Tree(object):
     folder (a link, a file) stands where a folder is needed; it clears the
     way or raises. With ``dry_run`` nothing is made: a folder that does not
     exist is None. ``taken(name)`` says a staging name is not free (the
-    snapshot holds it)."""
+    snapshot holds it); ``made(rel)`` hears of each folder made on the way."""
 
-    def __init__(self, path, stamp, blocked, taken, dry_run=False, log=logger):
+    def __init__(self, path, stamp, blocked, taken, made=None, dry_run=False, log=logger):
         self.path, self.stamp, self.blocked, self.taken = path, stamp, blocked, taken
-        self.dry_run, self.log = dry_run, log
-        self.root = self._staging = self._staging_name = None
+        self.dry_run, self.log, self.made = dry_run, log, made
+        self.root = self._staging = self._staging_name = self._mark = None
+        self.made_root = False
         self._chain = []  # [(name, Folder)] below the root
+        self._cleared = set()  # (dry run) what blocked a folder, counted once
 
     def open_root(self):
         """The target as a Folder; made now if missing (None in a dry run)."""
@@ -216,6 +242,7 @@ class Tree(object):
                 if self.dry_run:
                     return None
                 os.mkdir(self.path)
+                self.made_root = True
             self.root = Folder.open_root(osutil.long_path(self.path))
         return self.root
 
@@ -241,16 +268,30 @@ class Tree(object):
         except FileNotFoundError:
             pass
         except (LinkInTheWay, NotADirectoryError):
-            self.blocked(parent, rel, name)
+            if rel not in self._cleared:
+                self.blocked(parent, rel, name)
+                if self.dry_run:
+                    self._cleared.add(rel)
         if self.dry_run:
             return None
         parent.mkdir(name, 0o777)
+        if self.made is not None:
+            self.made(rel)
         return parent.sub(name)
+
+    def cleared(self, rel):
+        """(A dry run) what stood at ``rel`` was counted as cleared away."""
+        if self.dry_run:
+            self._cleared.add(rel)
 
     def walk_to(self, rel_dir):
         """The existing Folder ``rel_dir``, apart from the open chain (the
-        caller closes it); None when it is not a folder reached without a link."""
-        folder = Folder.open_root(osutil.long_path(self.path))
+        caller closes it), reached from the root opened at the start (never
+        by its path again: the target may have been swapped for a link
+        meanwhile); None when it is not a folder reached without a link."""
+        if self.root is None:
+            return None
+        folder = self.root.again()
         for name in rel_dir.split(os.sep) if rel_dir else []:
             try:
                 inner = folder.sub(name)
@@ -277,35 +318,63 @@ class Tree(object):
                 name, n = "%s%s_%d" % (STAGING_PREFIX, self.stamp, n), n + 1
             root.mkdir(name, 0o700)
             self._staging, self._staging_name = root.sub(name), name
-            os.close(self._staging.create(STAGING_MARK))
+            # The mark stays open and locked while this restore runs: another
+            # restore into the same folder leaves a staging folder in use alone.
+            self._mark = self._staging.create(STAGING_MARK)
+            locking.try_lock(self._mark)
         return self._staging
 
     def remove_leftovers(self):
-        """Remove the staging folders a killed restore left (ours by name and mark)."""
+        """Remove the staging folders a killed restore left: ours by name
+        and mark, and not in use (their mark not locked by a running restore)."""
         if self.dry_run or not os.path.isdir(self.path):
             return
         root = self.open_root()
-        for name in os.listdir(root.path):
-            if not _STAGING_RE.match(name):
-                continue
-            try:
-                folder = root.sub(name)
-            except OSError:
-                continue
-            ours = folder.lstat(STAGING_MARK) is not None
+        for name in root.names():
+            if _STAGING_RE.match(name) and self._abandoned(root, name):
+                try:
+                    root.remove_tree(name)
+                    self.log.info("removed %s, left by an interrupted restore", root.join(name))
+                except OSError as exc:
+                    self.log.warning("could not remove %s: %s", root.join(name), exc)
+
+    @staticmethod
+    def _abandoned(root, name):
+        try:
+            folder = root.sub(name)
+        except OSError:
+            return False
+        try:
+            path, fd = folder._at(STAGING_MARK)
+            mark = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC, dir_fd=fd)
+        except OSError:
+            return False
+        finally:
             folder.close()
-            if ours:
-                osutil.remove_tree(root.join(name))
-                self.log.info("removed %s, left by an interrupted restore", root.join(name))
+        try:
+            return locking.try_lock(mark)
+        finally:
+            os.close(mark)
 
     def close(self):
-        """Close every folder and remove the staging folder."""
+        """Close every folder, remove the staging folder, and the target
+        itself when this restore made it and wrote nothing into it."""
         self.close_chain()
         if self._staging is not None:
             self._staging.close()
+            os.close(self._mark)
             try:
-                osutil.remove_tree(self.root.join(self._staging_name))
+                self.root.remove_tree(self._staging_name)
             except OSError as exc:
                 self.log.warning("could not remove %s: %s", self.root.join(self._staging_name), exc)
         if self.root is not None:
+            if self.made_root and not self.root.names():
+                _quietly(os.rmdir, self.path)
             self.root.close()
+
+
+def _quietly(func, *args):
+    try:
+        func(*args)
+    except OSError:
+        pass

@@ -145,6 +145,24 @@ class DialogueTest(DialogueBase):
         self.assertIn("Stopped on request: 0 files restored", text)
 
 
+def _wait_until_reading(pid, timeout=10):
+    """Until process ``pid`` waits in read(), as a person's Ctrl+C finds it.
+    (A SIGINT that comes after the prompt is written but before the read
+    starts waits in Python until the read returns: a person never types
+    that fast.) Linux: /proc/PID/syscall; elsewhere half a second."""
+    read_calls = {"0", "63"}  # read() on x86_64, on aarch64
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open("/proc/%d/syscall" % pid) as f:
+                if f.read().split(" ", 1)[0] in read_calls:
+                    return
+        except OSError:
+            time.sleep(0.5)
+            return
+        time.sleep(0.01)
+
+
 def _own_terminal():
     """In the child: a session of its own whose controlling terminal is the
     pseudo-terminal on stdin, so Ctrl+C typed there sends it SIGINT, as a
@@ -188,6 +206,8 @@ class TerminalTest(RestoreBase):
                 while answers and answers[0][0] in seen:
                     prompt, answer = answers.pop(0)
                     seen = seen.split(prompt, 1)[1]
+                    if answer in (b"\x03", b"\x04"):
+                        _wait_until_reading(proc.pid)
                     os.write(master, answer)
         finally:
             os.close(master)

@@ -254,6 +254,26 @@ class NamesAndErrorsTest(RestoreBase):
                               + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, stdin=subprocess.DEVNULL)
 
+    @unittest.skipUnless(POSIX, "symbolic links")
+    def test_a_target_is_resolved_before_it_is_normalised(self):
+        name = catalog.choose_snapshot(self.task)
+        os.symlink(self.path("dest", name), self.path("lk"))
+        proc = self.program("--restore", "--to", os.path.join(self.path("lk"), "..", "foo"))
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)  # lk/.. is dest, not this folder
+        self.assertIn("inside the backup folder", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("foo")) or os.path.exists(self.path("dest", "foo")))
+
+    def test_a_mistyped_task_name_is_said_to_be_one(self):
+        proc = self.program("--restore", "NOSUCH", "--to", self.path("m"))
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn('NOSUCH is not in snapshot 2026-11-04_10-00-00, and no task is named "NOSUCH" either '
+                      '(tasks: "T")', proc.stderr)
+
+    def test_versions_of_an_empty_path_is_a_usage_error_not_a_backup(self):
+        proc = self.program("--versions", "")
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertEqual(len(os.listdir(self.path("dest"))), 4)  # no fifth snapshot
+
     def test_a_bad_snapshot_leaves_no_folder(self):
         proc = self.program("--restore", "--snapshot", "1999-01-01", "--to", self.path("out"))
         self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
@@ -263,3 +283,122 @@ class NamesAndErrorsTest(RestoreBase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def patch_central(path, name, **fields):
+    """Change fields of ``name``'s central directory record in the ZIP at
+    ``path`` (crc, file_size), as a damaged or hostile archive would have them."""
+    import struct
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    offsets = {"crc": (16, "<I"), "file_size": (24, "<I")}
+    start = 0
+    while True:
+        at = data.find(b"PK\x01\x02", start)
+        assert at >= 0, name
+        name_len = struct.unpack("<H", data[at + 28:at + 30])[0]
+        if data[at + 46:at + 46 + name_len] == name.encode():
+            break
+        start = at + 4
+    for field, value in fields.items():
+        offset, fmt = offsets[field]
+        data[at + offset:at + offset + 4] = struct.pack(fmt, value)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+class DamagedZipTest(RestoreBase):
+    def make_zip(self, entries):
+        path = self.path("dest", ZIP_NAME)
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, data in entries:
+                zf.writestr(zip_info(name, 0o644), data)
+        return path
+
+    def test_a_size_larger_than_the_data_is_an_error_not_a_padded_file(self):
+        path = self.make_zip([("a", "small"), ("b", "fine")])
+        patch_central(path, "a", file_size=0xFFFFFFF0)
+        got = self.restore(self.path("out"))
+        self.assertEqual((got.files, got.error_count), (1, 1), got.errors)
+        self.assertIn("a: damaged in the backup", got.errors[0])
+        self.assertEqual(sorted(os.listdir(self.path("out"))), ["b"])
+
+    def test_a_bad_checksum_is_an_error_of_that_entry_and_the_rest_goes_on(self):
+        path = self.make_zip([("a", "one"), ("b", "two"), ("c", "three")])
+        patch_central(path, "b", crc=12345)
+        got = self.restore(self.path("out"))
+        self.assertEqual((got.files, got.error_count), (2, 1), got.errors)
+        self.assertIn("b: damaged in the backup", got.errors[0])
+        self.assertEqual(sorted(os.listdir(self.path("out"))), ["a", "c"])
+
+    def test_a_folder_the_entries_imply_and_then_a_file_of_that_name(self):
+        self.make_zip([("a/x", "below"), ("a", "a file where the folder is"), ("z", "last")])
+        got = self.restore(self.path("out"))
+        self.assertEqual((got.files, got.error_count, got.kept_aside), (2, 1, 0), got.errors)
+        self.assertIn("a: the snapshot holds this name twice", got.errors[0])
+        self.assertEqual(self.read(self.path("out", "z")), "last")
+
+
+class TargetSwappedTest(RestoreBase):
+    """The target folder renamed and replaced by a link while the restore
+    runs: nothing after that reaches outside (folder times and modes, hard
+    links, the staging folder's removal all go through the folder opened first)."""
+
+    @unittest.skipUnless(POSIX, "symbolic links and folder descriptors")
+    def test_nothing_outside_changes(self):
+        self.write("src/sub/linked.txt", "one inode")
+        os.link(self.path("src", "sub", "linked.txt"), self.path("src", "sub", "linked2.txt"))
+        self.run_at("2026-11-05T10:00:00+00:00")
+        outside = self.path("victim")
+        os.makedirs(os.path.join(outside, "sub"))
+        os.chmod(os.path.join(outside, "sub"), 0o700)
+        self.write("victim/sub/linked.txt", "not yours")
+        before = sorted(os.listdir(os.path.join(outside, "sub")))
+        swapped = []
+
+        def swap(restorer, rel):
+            if not swapped:
+                os.rename(self.path("out"), self.path("out.moved"))
+                os.symlink(outside, self.path("out"), target_is_directory=True)
+                swapped.append(rel)
+        got = self.restore(self.path("out"), progress=swap)
+        self.assertEqual(got.error_count, 0, got.errors)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(outside, "sub")).st_mode), 0o700)
+        self.assertEqual(sorted(os.listdir(os.path.join(outside, "sub"))), before)
+        self.assertEqual(os.stat(os.path.join(outside, "sub", "linked.txt")).st_nlink, 1)
+        self.assertEqual(sorted(os.listdir(self.path("out.moved"))), ["doc.txt", "sub"])  # staging removed
+        moved = self.path("out.moved", "sub")
+        self.assertEqual(os.stat(os.path.join(moved, "linked.txt")).st_ino,
+                         os.stat(os.path.join(moved, "linked2.txt")).st_ino)
+
+
+class StagingInUseTest(RestoreBase):
+    def test_a_staging_folder_in_use_by_another_restore_is_left_alone(self):
+        from task_runner import locking
+        staging = self.path("out", safedir.STAGING_PREFIX + "2026-11-01_00-00-00")
+        os.makedirs(staging)
+        mark = self.write(os.path.join(staging, safedir.STAGING_MARK), "")
+        fd = os.open(mark, os.O_RDWR)
+        try:
+            self.assertTrue(locking.try_lock(fd))
+            self.restore(self.path("out"), overwrite=True)
+            self.assertTrue(os.path.isdir(staging))
+        finally:
+            os.close(fd)
+        self.restore(self.path("out"), overwrite=True)
+        self.assertFalse(os.path.exists(staging))
+
+
+class DryRunCountsTest(RestoreBase):
+    @unittest.skipUnless(POSIX, "symbolic links")
+    def test_a_link_in_the_way_is_counted_once(self):
+        os.makedirs(self.path("elsewhere"))
+        os.makedirs(self.path("out"))
+        os.symlink(self.path("elsewhere"), self.path("out", "sub"))
+        self.write("src/sub/two.txt", "2")
+        self.write("src/sub/three.txt", "3")
+        self.run_at("2026-11-05T10:00:00+00:00")
+        dry = self.restore(self.path("out"), overwrite=True, dry_run=True)
+        wet = self.restore(self.path("out"), overwrite=True)
+        self.assertEqual((dry.kept_aside, dry.replaced), (wet.kept_aside, wet.replaced))
+        self.assertEqual(wet.kept_aside, 1)
