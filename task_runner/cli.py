@@ -50,7 +50,8 @@ def run_main(main, program, argv=None):
         return exc.exit_code
     except TaskRunnerError as exc:
         osutil.print_safe("%s: %s" % (program, exc), sys.stderr)
-        logger.error("%s", exc, extra=FILE_ONLY)
+        if logging.getLogger().handlers:  # else logging's last resort would print it a second time
+            logger.error("%s", exc, extra=FILE_ONLY)
         return exc.exit_code
     except KeyboardInterrupt:
         osutil.print_safe("%s: interrupted" % program, sys.stderr)

@@ -1,0 +1,26 @@
+"""What several verbs share: the task arguments, and one exit code for
+several tasks."""
+
+from .. import errors
+from ..config import select_tasks
+
+# When several tasks end differently, the exit code is the first of these
+# that occurred: an interruption matters most, a clean success least.
+_PRECEDENCE = [errors.EXIT_INTERRUPTED, errors.EXIT_FAILED, errors.EXIT_ALREADY_RUNNING,
+               errors.EXIT_PARTIAL, errors.EXIT_OK]
+
+
+def combined_exit_code(codes):
+    for code in _PRECEDENCE:
+        if code in codes:
+            return code
+    return errors.EXIT_OK
+
+
+def add_tasks(parser, what):
+    parser.add_argument("tasks", nargs="*", metavar="TASK", help="%s (default: the default task(s))" % what)
+    parser.add_argument("--all", action="store_true", help="every task, in config order")
+
+
+def tasks_of(config, args):
+    return select_tasks(config, args.tasks, args.all)

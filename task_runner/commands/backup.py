@@ -1,0 +1,94 @@
+"""backup_now.py [backup] [TASK ...]: back up now (the default verb)."""
+
+import sys
+import threading
+
+from .. import cli, errors, osutil
+from ..errors import BackupError
+from ..logs import setup_logging
+from ..notify import Notifier
+from ..runner import human_bytes, plural, preview_task, run_task
+from ._common import add_tasks, combined_exit_code, tasks_of
+
+NAME = "backup"
+SUMMARY = "back up the default task(s) now, or the tasks named"
+EXAMPLES = ['"MD1"', "--all", "backup Documents --dry-run --files"]
+ALIAS = None
+WORDS = "tasks"
+
+
+def add_arguments(p):
+    add_tasks(p, "the tasks to back up")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show what a run would copy, link and delete; change nothing")
+    p.add_argument("--files", action="store_true",
+                   help="with --dry-run: list each file it would copy or link, and each snapshot it would delete")
+    p.add_argument("--low-priority", action="store_true",
+                   help="copy at low CPU and I/O priority, as scheduled runs do")
+
+
+def run(config, args, program):
+    if args.files and not args.dry_run:
+        raise errors.UsageError("--files goes with --dry-run: backup_now.py backup --dry-run --files")
+    tasks = tasks_of(config, args)
+    console = setup_logging(config.log, program)
+    if console is not None:
+        console.show_run_results = False  # the summary line printed below says it once
+    if args.dry_run:
+        return dry_run(tasks, args.files)
+    return back_up(config, tasks, console, args.low_priority)
+
+
+def back_up(config, tasks, console, low_priority):
+    notifier = Notifier(config.notify)
+    stop = threading.Event()
+
+    def on_stop(signum):
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl+C: stop at once
+        osutil.print_safe("stopping: removing the unfinished snapshot...", sys.stderr)
+        stop.set()
+
+    osutil.install_stop_handlers(on_stop)
+    codes = []
+    for task in tasks:
+        if stop.is_set():
+            break
+        progress = None
+        if console is not None and sys.stderr.isatty():
+            progress = cli.ProgressLine(sys.stderr)
+            console.before_emit = progress.clear
+        if not task.enabled:
+            osutil.print_safe("%s is paused (\"enabled\": false): backing it up because it was named"
+                              % task.name)
+        outcome = run_task(config, task, "manual", stop_event=stop, progress=progress, notifier=notifier,
+                           low_priority=True if low_priority else None)
+        if progress is not None:
+            progress.clear()
+        osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
+        codes.append(outcome.exit_code)
+    if stop.is_set():
+        codes.append(errors.EXIT_INTERRUPTED)
+    notifier.flush(60.0)  # messages still in flight get a bounded time to leave
+    return combined_exit_code(codes)
+
+
+def dry_run(tasks, files=False):
+    codes = []
+    for task in tasks:
+        listing = (lambda action, rel: osutil.print_safe("  %s %s" % (action, rel))) if files else None
+        try:
+            result, deleted = preview_task(task, listing=listing)
+        except BackupError as exc:
+            osutil.print_safe("%s: would fail: %s" % (task.name, exc))
+            codes.append(errors.EXIT_FAILED)
+            continue
+        osutil.print_safe("%s: would copy %s (%s) and link %s; %s" % (
+            task.name, plural(result.copied, "file"), human_bytes(result.bytes_copied),
+            plural(result.linked, "unchanged file"),
+            "would delete %s" % ", ".join(deleted) if deleted else "would delete no snapshot"))
+        if files:
+            for name in deleted:
+                osutil.print_safe("  delete snapshot %s" % name)
+        codes.append(errors.EXIT_OK)
+    return combined_exit_code(codes)

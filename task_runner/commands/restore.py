@@ -1,0 +1,43 @@
+"""backup_now.py restore [TASK] [PATH ...] --to DIR: get files back."""
+
+import sys
+import threading
+
+from .. import cli, osutil, restore_cli
+from ..logs import setup_logging
+
+NAME = "restore"
+SUMMARY = "restore [TASK] [PATH ...] (everything when no PATH) into --to DIR, or a guided restore"
+EXAMPLES = ['restore "MD1" Documents/cv.docx --snapshot 2026-11-01 --to D:/Restored',
+            "restore --to D:/Restored --dry-run", "restore --interactive"]
+ALIAS = "--restore"
+WORDS = "words"
+
+
+def add_arguments(p):
+    p.add_argument("words", nargs="*", metavar="[TASK] [PATH]",
+                   help="the task (when the first word names one), then paths in src (everything when none)")
+    p.add_argument("--snapshot", metavar="NAME", default="latest",
+                   help="a snapshot name, latest (default) or a date/time (the newest at or before it)")
+    p.add_argument("--to", metavar="DIR", help="the folder to restore into")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--to may hold files; what differs is replaced, kept beside first")
+    p.add_argument("--no-keep-existing", action="store_true",
+                   help="with --overwrite: do not keep the replaced files as NAME.before-restore-<time>")
+    p.add_argument("--dry-run", action="store_true", help="show what it would restore and replace; change nothing")
+    p.add_argument("--interactive", action="store_true", help="a guided restore (what restore.bat runs)")
+
+
+def run(config, args, program):
+    setup_logging(config.log, program)
+    stop = threading.Event()
+    install_stop = lambda: osutil.install_stop_handlers(lambda signum: stop.set())  # noqa: E731
+    if args.interactive:  # Ctrl+C at a question must end the dialogue: handlers only once it restores
+        return restore_cli.interactive(config, stop, install_stop, open_folder=osutil.open_in_file_manager)
+    install_stop()
+    names, paths = restore_cli.split_task_and_paths(config, args.words)
+    progress = None
+    if sys.stderr is not None and sys.stderr.isatty():
+        progress = restore_cli.RestoreProgress(cli.ProgressLine(sys.stderr))
+    return restore_cli.run_restore(config, names, args.snapshot, paths, args.to, args.overwrite,
+                                   not args.no_keep_existing, args.dry_run, stop, progress)

@@ -1,0 +1,28 @@
+"""backup_now.py test-notify: send a test message through every channel."""
+
+from .. import errors, osutil
+from ..logs import setup_logging
+from ..notify import Notifier
+
+NAME = "test-notify"
+SUMMARY = "send a test message through every configured notification channel"
+EXAMPLES = ["test-notify"]
+ALIAS = "--test-notify"
+WORDS = None
+
+
+def add_arguments(p):
+    pass
+
+
+def run(config, args, program):
+    setup_logging(config.log, program)
+    notifier = Notifier(config.notify)
+    if not notifier.active:
+        osutil.print_safe("no notification channel is configured (notify.webhook, notify.ping_url, "
+                          "notify.email in config.json)")
+        return errors.EXIT_USAGE
+    results = notifier.send_test()
+    for r in results:
+        osutil.print_safe("%s: %s" % (r.channel, "sent" if r.ok else "FAILED: " + r.detail))
+    return errors.EXIT_OK if all(r.ok for r in results) else errors.EXIT_FAILED

@@ -1,0 +1,43 @@
+"""backup_now.py verify [TASK ...]: compare the newest snapshot with the source."""
+
+from .. import errors, osutil
+from ..errors import BackupError
+from ..logs import setup_logging
+from ..verify import verify_task
+from ._common import add_tasks, combined_exit_code, tasks_of
+
+NAME = "verify"
+SUMMARY = "compare the newest snapshot of each task with its source (exit code 0 when equal)"
+EXAMPLES = ["verify", "verify Documents --deep"]
+ALIAS = "--verify"
+WORDS = "tasks"
+
+
+def add_arguments(p):
+    add_tasks(p, "the tasks to verify")
+    p.add_argument("--deep", action="store_true", help="compare file contents too (reads every file)")
+
+
+def run(config, args, program):
+    tasks = tasks_of(config, args)
+    console = setup_logging(config.log, program)
+    if console is not None:
+        console.show_run_results = False
+    codes = []
+    for task in tasks:
+        try:
+            result = verify_task(task, deep=args.deep)
+        except BackupError as exc:
+            osutil.print_safe("%s: cannot verify: %s" % (task.name, exc))
+            codes.append(errors.EXIT_FAILED)
+            continue
+        osutil.print_safe("%s: %s %s: %d entries checked, %d missing, %d extra, %d changed%s" % (
+            task.name, "matches" if result.ok else "DIFFERS from", result.snapshot, result.checked,
+            result.missing, result.extra, result.changed, " (contents compared)" if args.deep else ""))
+        for line in result.differences:
+            osutil.print_safe("  " + line)
+        more = result.missing + result.extra + result.changed - len(result.differences)
+        if more > 0:
+            osutil.print_safe("  and %d more" % more)
+        codes.append(errors.EXIT_OK if result.ok else errors.EXIT_FAILED)
+    return combined_exit_code(codes)
