@@ -33,6 +33,7 @@ import stat
 
 from . import osutil, safedir, snapshot_reader
 from .errors import BackupError, Interrupted, UsageError
+from .logs import task_log
 from .runner import human_bytes
 from .schedule import LOCAL, local_datetime
 from .walk import MAX_LISTED
@@ -323,12 +324,13 @@ def _hint(exc):
 
 
 def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existing=True, dry_run=False,
-            stop_event=None, progress=None, clock=None, zone=LOCAL, log=logger):
+            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None):
     """Restore ``wanted`` (paths relative to src; all when empty) from
     ``snapshot_name`` of ``task`` into ``target``. Returns a RestoreResult.
     UsageError for a target it must not write into; BackupError when the
     target as a whole fails (disk full, drive gone); Interrupted when
     ``stop_event`` is set."""
+    log = log or task_log(logger, task.name)  # every line of a restore names its task
     real = check_target(task, target, overwrite)
     path = os.path.join(task.dest, snapshot_name)
     stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")

@@ -402,3 +402,11 @@ class DryRunCountsTest(RestoreBase):
         wet = self.restore(self.path("out"), overwrite=True)
         self.assertEqual((dry.kept_aside, dry.replaced), (wet.kept_aside, wet.replaced))
         self.assertEqual(wet.kept_aside, 1)
+
+
+class LogTest(RestoreBase):
+    def test_every_line_of_a_restore_names_its_task(self):
+        with self.assertLogs("task_runner.restore", "INFO") as logs:
+            self.restore(self.path("out"))
+        self.assertTrue(logs.records)
+        self.assertEqual({getattr(r, "task", None) for r in logs.records}, {"T"})
