@@ -437,6 +437,17 @@ def _check_writable_file(path, key, name, problems):
         problems.append("%s: cannot create the folder %s: %s" % (key, folder, exc.strerror or exc))
 
 
+def find_task(config, name):
+    """The task called ``name``: the one of exactly that name, else the
+    only one whose name differs in case alone; None when there is none.
+    The one rule for every program and the HTTP API."""
+    for task in config.tasks:
+        if task.name == name:
+            return task
+    folded = [t for t in config.tasks if t.name.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
 def select_tasks(config, names=(), run_all=False):
     """The tasks a command line asks for, in config order.
 
@@ -457,17 +468,11 @@ def select_tasks(config, names=(), run_all=False):
                              % ("s" if len(chosen) > 1 else "", ", ".join('"%s"' % t.name for t in chosen),
                                 "are" if len(chosen) > 1 else "is"))
         return active
-    by_name = {t.name: t for t in config.tasks}
-    by_folded = {}
-    for t in config.tasks:
-        by_folded.setdefault(t.name.casefold(), []).append(t)
     wanted = set()
     for name in names:
-        task = by_name.get(name)
-        if task is None and len(by_folded.get(name.casefold(), [])) == 1:
-            task = by_folded[name.casefold()][0]
+        task = find_task(config, name)
         if task is None:
-            hint = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = difflib.get_close_matches(name, [t.name for t in config.tasks], n=1)
             raise UsageError("no task named \"%s\"%s. Tasks: %s" % (
                 name, " (did you mean \"%s\"?)" % hint[0] if hint else "", every))
         wanted.add(task.name)

@@ -1,7 +1,9 @@
 """One root exception for the project; each subclass carries its exit code.
 
-Exit codes are applied only by the entry scripts (see ``exit_code``), so the
-same codes mean the same thing in every program:
+Exit codes are applied where a program ends: by the entry scripts (through
+cli.run_main) and by the verbs of task_runner/commands, and runner.Outcome
+maps a run's status to the same codes (``exit_code``), so they mean the
+same thing in every program:
 
     0 success, 1 failed, 2 usage or config error, 3 finished with skipped
     files (partial), 4 already running, 130 interrupted.

@@ -25,6 +25,7 @@ from .history import History
 from .http_sessions import set_cookie
 from .http_transport import API, PUBLIC, Handler, HttpError
 from .catalog import snapshot_list
+from .config import find_task
 from .runner import ALREADY_RUNNING, begin_run
 from .schedule import LOCAL
 from .status import current_report
@@ -234,7 +235,7 @@ class App(object):
                 return 404, {"error": "no_default_task", "message": "no task has \"default\": true; "
                              "use /trigger/<task>", "tasks": [t.name for t in config.tasks]}, None
         else:
-            tasks = [t for t in config.tasks if t.name == name]
+            tasks = [t for t in [find_task(config, name)] if t is not None]
             if not tasks:
                 return 404, {"error": "unknown_task", "message": "no task named %s" % name,
                              "tasks": [t.name for t in config.tasks]}, None
@@ -288,10 +289,8 @@ class App(object):
     def snapshots(self, name):
         """The --snapshots --json listing of task ``name``, or None."""
         config = self.watcher.current()
-        for task in config.tasks:
-            if task.name == name:
-                return snapshot_list(task, History.for_config(config, self.clock).runs())
-        return None
+        task = find_task(config, name)
+        return None if task is None else snapshot_list(task, History.for_config(config, self.clock).runs())
 
 
 class Job(threading.Thread):

@@ -17,6 +17,7 @@ import time
 from urllib.parse import quote
 
 from . import restore, snapshots
+from .config import find_task
 from .errors import Interrupted, TaskRunnerError
 from .http_transport import HttpError
 from .runner import task_lock
@@ -161,9 +162,9 @@ def _new_folder(src, now):
 
 
 def task_named(config, name):
-    """The task called ``name``, or 404."""
-    for task in config.tasks:
-        if task.name == name:
-            return task
-    raise HttpError(404, "not_found", "no task named %s" % name)
+    """The task called ``name`` (config.find_task's rule), or 404."""
+    task = find_task(config, name)
+    if task is None:
+        raise HttpError(404, "not_found", "no task named %s" % name)
+    return task
 

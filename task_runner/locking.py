@@ -49,8 +49,9 @@ class FileLock(object):
     """An exclusive lock on ``path`` shared by every process on the machine.
 
     ``acquire(timeout=0)`` tries once; ``timeout=None`` waits for ever.
-    The lock file itself is never deleted (deleting it would let two
-    processes lock two different files of the same name).
+    A lock file in use is never deleted (deleting it would let two processes
+    lock two different files of the same name): only ``remove_unused``
+    deletes one, and only after taking it.
     """
 
     poll_interval = 0.05
@@ -58,10 +59,6 @@ class FileLock(object):
     def __init__(self, path):
         self.path = path
         self._fd = None
-
-    @property
-    def held(self):
-        return self._fd is not None
 
     def acquire(self, timeout=0):
         if self._fd is not None:

@@ -73,7 +73,7 @@ def warnings_for(task, item, now, zone, free):
     return out
 
 
-def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage):
+def task_status(task, runs, now, zone, running, disk_usage=shutil.disk_usage):
     item = task_overview(task, runs, now, zone, count=1)
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
@@ -118,7 +118,7 @@ def status_report(config, runs, now, zone, is_running, programs=None):
             "scheduler": dict(scheduler, running=True) if scheduler is not None else {"running": False},
             "http_servers": programs["http_servers"],
             "warnings": warnings,
-            "tasks": [task_status(config, t, runs, now, zone, is_running(t.name)) for t in config.tasks]}
+            "tasks": [task_status(t, runs, now, zone, is_running(t.name)) for t in config.tasks]}
 
 
 def running_programs(config):

@@ -148,6 +148,10 @@ class EndpointTest(HttpTestCase):
         self.assertEqual((status, record["task"], record["status"]), (200, "Other task", "success"))
         status, body, _ = self.request("POST", "/trigger/nope")
         self.assertEqual((status, body["error"]), (404, "unknown_task"))
+        # The command line's rule (config.find_task): a name that differs in case alone.
+        status, record, _ = self.request("POST", "/trigger/OTHER%20TASK?wait=10")
+        self.assertEqual((status, record["task"]), (200, "Other task"))
+        self.assertEqual(self.request("GET", "/snapshots/other%20task")[0], 200)
         self.assertEqual(self.request("POST", "/trigger?wait=abc")[0], 400)
         self.assertEqual(self.request("POST", "/trigger?wait=-1")[0], 400)
 
