@@ -3,6 +3,7 @@ several tasks."""
 
 from .. import errors
 from ..config import select_tasks
+from ..logs import setup_logging
 
 # When several tasks end differently, the exit code is the first of these
 # that occurred: an interruption matters most, a clean success least.
@@ -24,3 +25,12 @@ def add_tasks(parser, what):
 
 def tasks_of(config, args):
     return select_tasks(config, args.tasks, args.all)
+
+
+def console_for_summaries(config, program):
+    """The log set up for a verb that prints one summary line per task
+    itself: the console does not repeat each run's result."""
+    console = setup_logging(config.log, program)
+    if console is not None:
+        console.show_run_results = False
+    return console

@@ -5,10 +5,9 @@ import threading
 
 from .. import cli, errors, osutil
 from ..errors import BackupError
-from ..logs import setup_logging
 from ..notify import Notifier
 from ..runner import human_bytes, plural, preview_task, run_task
-from ._common import add_tasks, combined_exit_code, tasks_of
+from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "backup"
 SUMMARY = "back up the default task(s) now, or the tasks named"
@@ -31,9 +30,7 @@ def run(config, args, program):
     if args.files and not args.dry_run:
         raise errors.UsageError("--files goes with --dry-run: backup_now.py backup --dry-run --files")
     tasks = tasks_of(config, args)
-    console = setup_logging(config.log, program)
-    if console is not None:
-        console.show_run_results = False  # the summary line printed below says it once
+    console = console_for_summaries(config, program)
     if args.dry_run:
         return dry_run(tasks, args.files)
     return back_up(config, tasks, console, args.low_priority)

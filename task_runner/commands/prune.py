@@ -1,9 +1,8 @@
 """backup_now.py prune [TASK ...]: apply each task's keep now, without a backup."""
 
 from .. import errors, osutil
-from ..logs import setup_logging
 from ..runner import ALREADY_RUNNING, plural, prune_task
-from ._common import add_tasks, combined_exit_code, tasks_of
+from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "prune"
 SUMMARY = "apply each task's \"keep\" now, without a backup, and say what it kept and deleted"
@@ -19,9 +18,7 @@ def add_arguments(p):
 
 def run(config, args, program):
     tasks = tasks_of(config, args)
-    console = setup_logging(config.log, program)
-    if console is not None:
-        console.show_run_results = False
+    console_for_summaries(config, program)
     codes = []
     for task in tasks:
         if task.keep is None:

@@ -2,9 +2,8 @@
 
 from .. import errors, osutil
 from ..errors import BackupError
-from ..logs import setup_logging
 from ..verify import verify_task
-from ._common import add_tasks, combined_exit_code, tasks_of
+from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "verify"
 SUMMARY = "compare the newest snapshot of each task with its source (exit code 0 when equal)"
@@ -20,9 +19,7 @@ def add_arguments(p):
 
 def run(config, args, program):
     tasks = tasks_of(config, args)
-    console = setup_logging(config.log, program)
-    if console is not None:
-        console.show_run_results = False
+    console_for_summaries(config, program)
     codes = []
     for task in tasks:
         try:
