@@ -97,11 +97,7 @@ class DocsTest(TempDirTestCase):
 
     def parse_only(self, words):
         import scheduled_task_runner
-        parse = getattr(getattr(scheduled_task_runner, "COMMANDS", None), "parse", None)
-        if parse is not None:
-            parse(words)
-        else:
-            scheduled_task_runner._parser().parse_args(words)
+        scheduled_task_runner.COMMANDS.parse(words)  # a usage error fails the test
 
 
 class FinderTest(unittest.TestCase):

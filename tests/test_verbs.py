@@ -71,6 +71,26 @@ class ParseTest(unittest.TestCase):
             self.assertIn("\n  " + name, text)
 
 
+class SchedulerParseTest(unittest.TestCase):
+    def test_verbs_and_aliases(self):
+        import scheduled_task_runner
+        commands = scheduled_task_runner.COMMANDS
+        for argv, verb in [([], "run"), (["run"], "run"), (["--config", "c.json"], "run"), (["check"], "check"),
+                           (["--check"], "check"), (["--list", "--count", "5"], "list"), (["status", "--json"], "status"),
+                           (["--once"], "once"), (["--install-startup"], "install-startup"),
+                           (["uninstall-startup"], "uninstall-startup")]:
+            with self.subTest(argv=argv):
+                self.assertEqual(commands.parse(argv)[0], verb)
+        for argv, message in [(["--count", "5"], "--count goes with list"),
+                              (["--json"], "--json goes with list and status"),
+                              (["--check", "--status"], "--check and --status are two jobs"),
+                              (["check", "extra"], "takes no word")]:
+            with self.subTest(argv=argv):
+                with self.assertRaises(UsageError) as ctx:
+                    commands.parse(argv)
+                self.assertIn(message, str(ctx.exception))
+
+
 class ProgramTest(TempDirTestCase):
     def setUp(self):
         super(ProgramTest, self).setUp()

@@ -1,0 +1,38 @@
+"""scheduled_task_runner.py check: validate the config and print the tasks."""
+
+import os
+
+from .. import osutil
+
+NAME = "check"
+SUMMARY = "check config.json, print the tasks, and warn about a source or backup drive not there right now"
+EXAMPLES = ["check", "check --config D:/backup/config.json"]
+ALIAS = "--check"
+WORDS = None
+
+
+def add_arguments(p):
+    pass
+
+
+def run(config, args, program):
+    print_check(config)
+    return 0
+
+
+def print_check(config):
+    osutil.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
+    for task in config.tasks:
+        what = task.schedule.describe() if task.schedule else "on demand only"
+        osutil.print_safe("  %s%s: %s -> %s, %s%s" % (
+            task.name, " (default)" if task.default else "", task.src, task.dest, what,
+            "" if task.enabled else " (paused)"))
+        if not os.path.isdir(task.src):
+            # A warning, not an error: the drive may be unplugged just now.
+            osutil.print_safe("    ! the source folder %s does not exist right now: is its drive connected?"
+                              % task.src)
+        parent = os.path.dirname(os.path.normpath(task.dest))
+        if not os.path.isdir(task.dest) and not os.path.isdir(parent):
+            # A run makes dest when only that one level is missing, never a missing drive.
+            osutil.print_safe("    ! the backup folder %s cannot be made: %s does not exist right now (is its "
+                              "drive connected?)" % (task.dest, parent))

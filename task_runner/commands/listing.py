@@ -1,0 +1,49 @@
+"""scheduled_task_runner.py list: each task's schedule, next runs and last run."""
+
+import time
+
+from .. import cli, osutil
+from ..history import History
+from ..plan import task_overview
+from ..schedule import LOCAL, format_local
+from ._times import recorded, when
+
+NAME = "list"
+SUMMARY = "show each task's schedule, next run times and last run"
+EXAMPLES = ["list", "list --count 10 --json"]
+ALIAS = "--list"
+WORDS = None
+
+
+def add_arguments(p):
+    p.add_argument("--count", type=int, default=3, metavar="N", help="how many next runs (default 3)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def run(config, args, program):
+    print_list(config, max(1, args.count), args.json)
+    return 0
+
+
+def print_list(config, count, as_json):
+    now = time.time()
+    runs = History.for_config(config).runs()
+    items = [task_overview(t, runs, now, LOCAL, count) for t in config.tasks]
+    if as_json:
+        for item in items:
+            item["next_runs"] = [format_local(t, LOCAL) for t in item["next_runs"]]
+        cli.print_json({"tasks": items})
+        return
+    for item in items:
+        osutil.print_safe("%s%s: %s%s" % (item["name"], " (default)" if item["default"] else "",
+                                          item["schedule"], "  [paused]" if item["paused"] else ""))
+        osutil.print_safe("  %s -> %s" % (item["src"], item["dest"]))
+        if item["next_runs"]:
+            osutil.print_safe("  next: " + ", ".join(when(t) for t in item["next_runs"]))
+        last = item["last_run"]
+        if last is None:
+            osutil.print_safe("  last run: never")
+        else:
+            osutil.print_safe("  last run: %s %s (%s) %s" % (
+                recorded(last.get("started")), last.get("status"),
+                last.get("trigger"), last.get("message") or ""))

@@ -1,0 +1,58 @@
+"""scheduled_task_runner.py status: each task's state and what needs attention."""
+
+import time
+
+from .. import cli, osutil
+from ..runner import human_bytes
+from ..schedule import LOCAL
+from ..status import current_report
+from ._times import recorded
+
+NAME = "status"
+SUMMARY = "show each task's state: last success, snapshots, free space, warnings; and the running programs"
+EXAMPLES = ["status", "status --json"]
+ALIAS = "--status"
+WORDS = None
+
+
+def add_arguments(p):
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def run(config, args, program):
+    print_status(config, args.json)
+    return 0
+
+
+def print_status(config, as_json):
+    report = current_report(config, time.time, LOCAL)
+    if as_json:
+        cli.print_json(report)
+        return
+    scheduler = report["scheduler"]
+    if scheduler["running"]:
+        osutil.print_safe("The scheduler is running (process %s, since %s)." % (
+            scheduler.get("pid", "?"), recorded(scheduler.get("since"))))
+    for server in report["http_servers"]:
+        osutil.print_safe("The HTTP server is running at %s (process %s, since %s)." % (
+            server.get("url", "?"), server.get("pid", "?"), recorded(server.get("since"))))
+    for warning in report["warnings"]:
+        osutil.print_safe("! " + warning)
+    for item in report["tasks"]:
+        out = ["%s%s: %s%s%s" % (item["name"], " (default)" if item["default"] else "", item["schedule"],
+                                 "  [paused]" if item["paused"] else "",
+                                 "  [running now]" if item["running"] else "")]
+        if item["next_run"]:
+            out.append("  next run: %s" % recorded(item["next_run"]))
+        last, ok = item["last_run"], item["last_success"]
+        out.append("  last run: %s" % ("never" if last is None else "%s %s (%s)" % (
+            recorded(last.get("started")), last.get("status"), last.get("trigger"))))
+        out.append("  last success: %s" % ("never" if ok is None else "%s (%.1f days ago)" % (
+            recorded(ok.get("started")), item["last_success_days_ago"])))
+        out.append("  snapshots: %d%s" % (item["snapshots"], ", newest %s" % item["newest_snapshot"]
+                                          if item["newest_snapshot"] else ""))
+        if item["free_bytes"] is not None:
+            out.append("  free on the destination drive: %s (%.0f%%)" % (human_bytes(item["free_bytes"]),
+                                                                         item["free_percent"]))
+        out.extend("  ! " + w for w in item["warnings"])
+        osutil.print_safe("\n".join(out))
