@@ -317,25 +317,24 @@ def disk_error_is_fatal(exc):
 
 
 def printable(text):
-    """``text`` that can always be written as UTF-8 (log, history, console,
-    HTTP): a name that is not valid UTF-8 on Linux reaches Python with
-    surrogate escapes (os.fsdecode), and a Windows name can hold a lone
-    surrogate; each such character becomes a visible escape (\\xff,
-    \\ud800). Valid text is returned as it is."""
-    try:
-        text.encode("utf-8")
+    """``text`` (a name, or a message holding one) that can always be
+    written as UTF-8 and shown safely (log, history, console, HTTP): a name
+    that is not valid UTF-8 on Linux reaches Python with surrogate escapes
+    (os.fsdecode), and a Windows name can hold a lone surrogate; each such
+    character becomes a visible escape (\\xff, \\ud800), and so does every
+    control character (ESC, a newline: \\x1b, \\x0a), so no name can
+    rewrite a terminal or forge a line. Other text is returned as it is."""
+    if text.isprintable():
         return text
-    except UnicodeEncodeError:
-        pass
     out = []
     for ch in text:
         code = ord(ch)
         if 0xDC80 <= code <= 0xDCFF:
             out.append("\\x%02x" % (code - 0xDC00))
-        elif 0xD800 <= code <= 0xDFFF:
-            out.append("\\u%04x" % code)
-        else:
+        elif ch.isprintable():
             out.append(ch)
+        else:
+            out.append(_escaped(code))
     return "".join(out)
 
 
@@ -527,12 +526,19 @@ def open_in_file_manager(path):
             pass
 
 
+def _escaped(code):
+    return "\\x%02x" % code if code < 0x100 else ("\\u%04x" % code if code < 0x10000 else "\\U%08x" % code)
+
+
 def print_safe(text, stream=None):
     """Print to stdout (or ``stream``) unless there is no console: under
-    pythonw sys.stdout and sys.stderr are None."""
+    pythonw sys.stdout and sys.stderr are None. Each line is printed as
+    ``printable`` shows it (a tab as spaces), so a name in it cannot
+    rewrite the terminal."""
     stream = sys.stdout if stream is None else stream
     if stream is None:
         return
+    text = "\n".join(printable(line.replace("\t", "    ")) for line in text.split("\n"))
     try:
         stream.write(text + "\n")
         stream.flush()

@@ -274,6 +274,18 @@ class NamesAndErrorsTest(RestoreBase):
         self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
         self.assertEqual(len(os.listdir(self.path("dest"))), 4)  # no fifth snapshot
 
+    def test_names_never_reach_the_terminal_raw(self):
+        with zipfile.ZipFile(self.path("dest", ZIP_NAME), "w") as zf:
+            zf.writestr(zip_info("../\x1b[2J\x1b[31mevil\nZ: restored 99 files", 0o644), "x")
+            zf.writestr(zip_info("fine\x07.txt", 0o644), "y")
+        proc = self.program("restore", "--to", self.path("out"), "--dry-run")
+        out = proc.stdout + proc.stderr
+        self.assertEqual(proc.returncode, 3, out)
+        self.assertNotIn("\x1b", out)
+        self.assertNotIn("\x07", out)
+        self.assertFalse([line for line in out.splitlines() if line.startswith("Z: restored")], out)
+        self.assertIn("\\x1b[2J", out)
+
     def test_a_bad_snapshot_leaves_no_folder(self):
         proc = self.program("--restore", "--snapshot", "1999-01-01", "--to", self.path("out"))
         self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
