@@ -17,81 +17,21 @@ as GNU cp does, so a backup never makes a program run as someone else.
 import errno
 import os
 import stat
-import sys
-import time
 
 from . import osutil
 from .errors import BackupError, Interrupted
+from .fileio import (CHUNK, FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, OPS, DataCopier, Ops,  # noqa: F401 (re-exported)
+                     kept_mode, unchanged)
 from .walk import reason
 
-CHUNK = 1024 * 1024
-SENDFILE_CHUNK = 8 * CHUNK
-# A file another program has locked (Windows sharing violation) is tried
-# this many more times, this many seconds apart, before it is skipped.
-LOCKED_RETRIES = 2
-LOCKED_DELAY = 1.0
 # Files with several hard links remembered per run, to link them again in
 # the snapshot: about 150 bytes each; beyond this they are copied apart.
 MAX_HARDLINKS = 200000
-_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
-_NOINHERIT = getattr(os, "O_NOINHERIT", 0) | getattr(os, "O_CLOEXEC", 0)
-_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | _NOINHERIT
-_SETID = stat.S_ISUID | stat.S_ISGID
 # Candidate resolutions of a destination's modification times, finest
 # first: 1 us covers NTFS (100 ns); 10 ms exFAT; 1 s many network shares;
 # 2 s FAT32.
 _RESOLUTIONS_NS = (1000, 10 ** 7, 10 ** 9, 2 * 10 ** 9)
 _PROBE_NAME = ".mtime-probe"
-_FD_METADATA = not osutil.WINDOWS  # fchmod, fchown and futimens exist
-
-
-class Ops(object):
-    """Every file operation the engine performs on the disk, in one place:
-    tests subclass it to inject faults (disk full, a vanished file, a
-    refused link, a destination with coarse times) without patching."""
-
-    open_read = staticmethod(osutil.open_for_backup)
-
-    def open_write(self, path, mode=0o666):
-        # O_EXCL: a new file, never an existing one written in place.
-        return os.open(path, _WRITE_FLAGS, mode)
-
-    read = staticmethod(os.read)
-    write = staticmethod(os.write)
-    close = staticmethod(os.close)
-    # Linux copies in the kernel; elsewhere (Windows, macOS) read/write.
-    sendfile = staticmethod(os.sendfile) if sys.platform.startswith("linux") else None
-    link = staticmethod(os.link)
-    mkdir = staticmethod(os.mkdir)
-    symlink = staticmethod(os.symlink)
-    sleep = staticmethod(time.sleep)
-    utime = staticmethod(os.utime)  # (path or fd, ns=(atime, mtime), follow_symlinks=...)
-
-
-OPS = Ops()
-
-
-def kept_mode(mode, owners):
-    """The permission bits a snapshot gives a file of mode ``mode``: all of
-    them when the owner is kept too (``owners``), else without set-user-ID
-    and set-group-ID."""
-    bits = stat.S_IMODE(mode)
-    return bits if owners else bits & ~_SETID
-
-
-def unchanged(old_st, st, window_ns=0, owners=False):
-    """True when the previous snapshot's file (``old_st``, an lstat) can
-    stand for the source file ``st``: a regular file of the same size, a
-    modification time within ``window_ns`` (0: to the nanosecond), the
-    permission bits the snapshot would give it and, when ``owners`` are
-    kept, the same owner and group. When in doubt, copy."""
-    if not stat.S_ISREG(old_st.st_mode) or old_st.st_size != st.st_size:
-        return False
-    if abs(old_st.st_mtime_ns - st.st_mtime_ns) >= max(window_ns, 1):
-        return False
-    if stat.S_IMODE(old_st.st_mode) != kept_mode(st.st_mode, owners):
-        return False
-    return not owners or (old_st.st_uid == st.st_uid and old_st.st_gid == st.st_gid)
 
 
 def dest_hint(exc):
@@ -251,12 +191,12 @@ class FolderWriter(Writer):
         ``follow`` False, a symbolic link) made at ``path``."""
         try:
             if self.owners:
-                os.chown(path, st.st_uid, st.st_gid, follow_symlinks=follow)  # first: it clears set-ID bits
+                self.ops.chown(path, st.st_uid, st.st_gid, follow_symlinks=follow)  # first: it clears set-ID bits
             if follow or os.utime in os.supports_follow_symlinks:
                 self.ops.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
             if follow:
                 # Last: on Windows a read-only file's times could not be set after.
-                os.chmod(path, kept_mode(st.st_mode, self.owners))
+                self.ops.chmod(path, kept_mode(st.st_mode, self.owners))
         except OSError as exc:
             self._metadata_failed(exc)
 
@@ -323,13 +263,13 @@ class FolderWriter(Writer):
         mode = kept_mode(st.st_mode, self.owners)
         try:
             try:
-                fd_out = self.ops.open_write(dst, mode & 0o777 if _FD_METADATA else 0o666)
+                fd_out = self.ops.open_write(dst, mode & 0o777 if FD_METADATA else 0o666)
             except OSError as exc:
                 self.dest_error(exc, rel)
                 return False
             try:
-                copied, error, side = self._copy_data(fd_in, fd_out, st)
-                if error is None and _FD_METADATA:
+                copied, error, side = DataCopier(self.ops, self.check_stop).copy(fd_in, fd_out, st)
+                if error is None and FD_METADATA:
                     self._fd_metadata(fd_out, st, mode)
             finally:
                 self.ops.close(fd_out)
@@ -345,7 +285,7 @@ class FolderWriter(Writer):
             else:
                 self.stats.skip(rel, "read error: %s" % reason(error))
             return False
-        if not _FD_METADATA:
+        if not FD_METADATA:
             self.copy_metadata(dst, st)
         self.counted(rel, st, copied)
         return True
@@ -356,83 +296,12 @@ class FolderWriter(Writer):
         give the right mode. chown first: it clears set-ID bits."""
         try:
             if self.owners:
-                os.fchown(fd, st.st_uid, st.st_gid)
+                self.ops.fchown(fd, st.st_uid, st.st_gid)
             if mode != self._created(mode):
-                os.fchmod(fd, mode)
+                self.ops.fchmod(fd, mode)
             self.ops.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
         except OSError as exc:
             self._metadata_failed(exc)
-
-    def _copy_data(self, fd_in, fd_out, st):
-        """Copy ``st.st_size`` bytes of fd_in to fd_out, leaving holes of a
-        sparse file as holes. Returns (bytes copied, error or None, "read"
-        or "write": which side failed)."""
-        size = st.st_size
-        if size == 0:
-            return 0, None, None
-        if getattr(st, "st_blocks", None) is not None and st.st_blocks * 512 < size:
-            return self._copy_sparse(fd_in, fd_out, size)
-        return self._copy_range(fd_in, fd_out, 0, size)
-
-    def _copy_sparse(self, fd_in, fd_out, size):
-        total = 0
-        for start, length in osutil.data_extents(fd_in, size):
-            try:
-                os.lseek(fd_out, start, os.SEEK_SET)
-            except OSError as exc:
-                return total, exc, "write"
-            copied, error, side = self._copy_range(fd_in, fd_out, start, length)
-            total += copied
-            if error is not None or copied < length:
-                return total, error, side
-        try:
-            os.ftruncate(fd_out, size)  # a hole at the end
-        except OSError as exc:
-            return total, exc, "write"
-        return size, None, None
-
-    def _copy_range(self, fd_in, fd_out, start, length):
-        """Copy ``length`` bytes from offset ``start`` of fd_in to fd_out's
-        position. A file is copied at the size the walk saw: one that grows
-        meanwhile has a new time too, so the next run copies it again."""
-        ops = self.ops
-        copied = 0
-        if ops.sendfile is not None:
-            try:
-                while copied < length:
-                    self.check_stop()
-                    sent = ops.sendfile(fd_out, fd_in, start + copied,
-                                        min(SENDFILE_CHUNK, length - copied))
-                    if sent == 0:
-                        break  # the file shrank
-                    copied += sent
-                return copied, None, None
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", -1)):
-                    return copied, exc, "write"
-                # Anything else (not supported here, a read error): the
-                # read/write loop below tells read errors from write errors.
-        try:
-            os.lseek(fd_in, start + copied, os.SEEK_SET)
-        except OSError as exc:
-            return copied, exc, "read"
-        while copied < length:
-            self.check_stop()
-            try:
-                buf = ops.read(fd_in, min(CHUNK, length - copied))
-            except OSError as exc:
-                return copied, exc, "read"
-            if not buf:
-                break
-            view = memoryview(buf)
-            while view:
-                try:
-                    n = ops.write(fd_out, view)
-                except OSError as exc:
-                    return copied, exc, "write"
-                view = view[n:]
-            copied += len(buf)
-        return copied, None, None
 
     def link(self, rel, entry, st):
         target = self.read_link(entry, rel)
