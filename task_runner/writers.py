@@ -158,6 +158,24 @@ def probe_time_resolution(folder, ops=OPS):
     return worst + 1
 
 
+def new_file_owner(folder, ops=OPS):
+    """(uid, gid) that a file made in ``folder`` gets, read from a probe
+    file; None when it cannot be told. Every folder of a snapshot is made
+    inside its root and gets its own owner only at its end, so the root's
+    answer holds for every file of the run."""
+    path = os.path.join(folder, _PROBE_NAME)
+    try:
+        fd = ops.open_write(path)
+        try:
+            st = os.fstat(fd)
+        finally:
+            ops.close(fd)
+            os.remove(path)
+    except OSError:
+        return None
+    return st.st_uid, st.st_gid
+
+
 class FolderWriter(Writer):
     """Writes a snapshot folder; links unchanged files to ``previous``."""
 
@@ -165,6 +183,8 @@ class FolderWriter(Writer):
         super(FolderWriter, self).__init__(root, stats, ops, stop_event)
         self.log = log
         self.owners = osutil.can_keep_owner()
+        # The owner a new file gets here: no owner call for a file that has it already.
+        self.new_owner = new_file_owner(root, ops) if self.owners else None
         self.previous = PreviousTree(previous)
         self.linking = previous is not None  # False once the destination refused a hard link
         self.window_ns = 0
@@ -190,7 +210,7 @@ class FolderWriter(Writer):
         """Owner (as root), permission bits and times of a folder (or, with
         ``follow`` False, a symbolic link) made at ``path``."""
         try:
-            if self.owners:
+            if self.owners and (st.st_uid, st.st_gid) != self.new_owner:
                 self.ops.chown(path, st.st_uid, st.st_gid, follow_symlinks=follow)  # first: it clears set-ID bits
             if follow or os.utime in os.supports_follow_symlinks:
                 self.ops.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
@@ -295,7 +315,7 @@ class FolderWriter(Writer):
         lookups, and a chmod only when creating the file did not already
         give the right mode. chown first: it clears set-ID bits."""
         try:
-            if self.owners:
+            if self.owners and (st.st_uid, st.st_gid) != self.new_owner:
                 self.ops.fchown(fd, st.st_uid, st.st_gid)
             if mode != self._created(mode):
                 self.ops.fchmod(fd, mode)
