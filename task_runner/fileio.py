@@ -69,17 +69,19 @@ def kept_mode(mode, owners):
     return bits if owners else bits & ~_SETID
 
 
-def unchanged(old_st, st, window_ns=0, owners=False):
+def unchanged(old_st, st, window_ns=0, owners=False, modes=True):
     """True when the previous snapshot's file (``old_st``, an lstat) can
     stand for the source file ``st``: a regular file of the same size, a
-    modification time within ``window_ns`` (0: to the nanosecond), the
-    permission bits the snapshot would give it and, when ``owners`` are
-    kept, the same owner and group. When in doubt, copy."""
-    if not stat.S_ISREG(old_st.st_mode) or old_st.st_size != st.st_size:
+    modification time within ``window_ns`` (0: to the nanosecond; None:
+    the destination keeps no times, so nothing can be told unchanged),
+    the permission bits the snapshot would give it (unless the destination
+    keeps none: ``modes`` False) and, when ``owners`` are kept, the same
+    owner and group. When in doubt, copy."""
+    if window_ns is None or not stat.S_ISREG(old_st.st_mode) or old_st.st_size != st.st_size:
         return False
     if abs(old_st.st_mtime_ns - st.st_mtime_ns) >= max(window_ns, 1):
         return False
-    if stat.S_IMODE(old_st.st_mode) != kept_mode(st.st_mode, owners):
+    if modes and stat.S_IMODE(old_st.st_mode) != kept_mode(st.st_mode, owners):
         return False
     return not owners or (old_st.st_uid == st.st_uid and old_st.st_gid == st.st_gid)
 

@@ -18,21 +18,16 @@ import errno
 import os
 import stat
 
-from . import osutil
+from . import metadata, osutil
 from .errors import BackupError, Interrupted
-from .fileio import (CHUNK, FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, OPS, DataCopier, Ops,  # noqa: F401 (re-exported)
-                     kept_mode, unchanged)
+from .fileio import FD_METADATA, DataCopier, unchanged
+# Re-exported: tests and other modules know them as writers.*.
+from .fileio import CHUNK, LOCKED_DELAY, LOCKED_RETRIES, OPS, Ops, kept_mode  # noqa: F401
 from .walk import reason
 
 # Files with several hard links remembered per run, to link them again in
 # the snapshot: about 150 bytes each; beyond this they are copied apart.
 MAX_HARDLINKS = 200000
-# Candidate resolutions of a destination's modification times, finest
-# first: 1 us covers NTFS (100 ns); 10 ms exFAT; 1 s many network shares;
-# 2 s FAT32.
-_RESOLUTIONS_NS = (1000, 10 ** 7, 10 ** 9, 2 * 10 ** 9)
-_PROBE_NAME = ".mtime-probe"
-
 
 def dest_hint(exc):
     code = getattr(exc, "errno", None)
@@ -133,92 +128,28 @@ class Writer(object):
         self.stats.bytes_copied += copied
 
 
-def probe_time_resolution(folder, ops=OPS):
-    """How finely the file system holding ``folder`` keeps modification
-    times, in nanoseconds (0: exactly). Two times are written to a probe
-    file and read back; the largest error picks the resolution."""
-    path = os.path.join(folder, _PROBE_NAME)
-    worst = 0
-    try:
-        fd = ops.open_write(path)
-        ops.close(fd)
-        try:
-            for wanted in (1500000001 * 10 ** 9 + 999999999, 1500000003 * 10 ** 9 + 1):
-                ops.utime(path, ns=(wanted, wanted))
-                worst = max(worst, abs(os.stat(path).st_mtime_ns - wanted))
-        finally:
-            os.remove(path)
-    except OSError:
-        return 0  # cannot tell: compare exactly (at worst, files are copied)
-    if worst == 0:
-        return 0
-    for resolution in _RESOLUTIONS_NS:
-        if worst < resolution:
-            return resolution
-    return worst + 1
-
-
-def new_file_owner(folder, ops=OPS):
-    """(uid, gid) that a file made in ``folder`` gets, read from a probe
-    file; None when it cannot be told. Every folder of a snapshot is made
-    inside its root and gets its own owner only at its end, so the root's
-    answer holds for every file of the run."""
-    path = os.path.join(folder, _PROBE_NAME)
-    try:
-        fd = ops.open_write(path)
-        try:
-            st = os.fstat(fd)
-        finally:
-            ops.close(fd)
-            os.remove(path)
-    except OSError:
-        return None
-    return st.st_uid, st.st_gid
-
-
 class FolderWriter(Writer):
     """Writes a snapshot folder; links unchanged files to ``previous``."""
 
     def __init__(self, root, stats, ops, stop_event, previous, log):
         super(FolderWriter, self).__init__(root, stats, ops, stop_event)
         self.log = log
-        self.owners = osutil.can_keep_owner()
-        # The owner a new file gets here: no owner call for a file that has it already.
-        self.new_owner = new_file_owner(root, ops) if self.owners else None
+        keeps, refused = metadata.probe(root, ops, osutil.can_keep_owner())
+        for text in metadata.refusals(refused):
+            stats.warn(text)
+        if keeps.times and keeps.window_ns:
+            log.info("the destination keeps modification times to %s: files are compared at "
+                     "that resolution", _describe_ns(keeps.window_ns))
+        self.keeps = keeps
+        self.meta = metadata.MetadataSetter(keeps, ops, stats.warn)
         self.previous = PreviousTree(previous)
         self.linking = previous is not None  # False once the destination refused a hard link
-        self.window_ns = 0
-        if previous is not None:
-            self.window_ns = probe_time_resolution(root, ops)
-            if self.window_ns:
-                log.info("the destination keeps modification times to %s: files are compared at "
-                         "that resolution", _describe_ns(self.window_ns))
-        umask = osutil.current_umask()
-        self._created = lambda mode: mode & 0o777 & ~umask  # what open(..., mode) gives
         self._inodes = {}  # (dev, inode) -> path in the snapshot, for hard links in the source
-        self._metadata_warned = False
 
-    def _metadata_failed(self, exc):
-        # FAT32/exFAT and some network shares refuse chmod or chown: keep
-        # the data, say once that times or permissions could not be kept.
-        if not self._metadata_warned:
-            self._metadata_warned = True
-            self.stats.warn("this destination does not keep times, permissions or owners (%s); "
-                            "file contents are copied anyway" % (exc.strerror or exc))
-
-    def copy_metadata(self, path, st, follow=True):
+    def copy_metadata(self, path, st, follow=True, rel=""):
         """Owner (as root), permission bits and times of a folder (or, with
         ``follow`` False, a symbolic link) made at ``path``."""
-        try:
-            if self.owners and (st.st_uid, st.st_gid) != self.new_owner:
-                self.ops.chown(path, st.st_uid, st.st_gid, follow_symlinks=follow)  # first: it clears set-ID bits
-            if follow or os.utime in os.supports_follow_symlinks:
-                self.ops.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
-            if follow:
-                # Last: on Windows a read-only file's times could not be set after.
-                self.ops.chmod(path, kept_mode(st.st_mode, self.owners))
-        except OSError as exc:
-            self._metadata_failed(exc)
+        self.meta.on_path(path, st, rel, follow)
 
     def dir(self, rel, entry, st):
         try:
@@ -231,7 +162,7 @@ class FolderWriter(Writer):
 
     def end(self, rel, st):
         self.previous.leave()
-        self.copy_metadata(self.root + os.sep + rel, st)
+        self.copy_metadata(self.root + os.sep + rel, st, rel=rel)
 
     def file(self, rel, entry, st):
         dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
@@ -249,7 +180,9 @@ class FolderWriter(Writer):
 
     def _try_previous(self, rel, name, st, dst):
         found = self.previous.lookup(name)
-        if found is None or not unchanged(found[1], st, self.window_ns, self.owners):
+        keeps = self.keeps
+        if found is None or not unchanged(found[1], st, keeps.window_ns if keeps.times else None,
+                                          keeps.owner, keeps.mode):
             return False
         return self._link_to(found[0], dst, rel, st)
 
@@ -280,7 +213,7 @@ class FolderWriter(Writer):
         fd_in = self.open_source(src, rel)
         if fd_in is None:
             return False
-        mode = kept_mode(st.st_mode, self.owners)
+        mode = self.meta.mode_of(st)
         try:
             try:
                 fd_out = self.ops.open_write(dst, mode & 0o777 if FD_METADATA else 0o666)
@@ -290,7 +223,7 @@ class FolderWriter(Writer):
             try:
                 copied, error, side = DataCopier(self.ops, self.check_stop).copy(fd_in, fd_out, st)
                 if error is None and FD_METADATA:
-                    self._fd_metadata(fd_out, st, mode)
+                    self.meta.on_fd(fd_out, st, rel)
             finally:
                 self.ops.close(fd_out)
         finally:
@@ -306,22 +239,9 @@ class FolderWriter(Writer):
                 self.stats.skip(rel, "read error: %s" % reason(error))
             return False
         if not FD_METADATA:
-            self.copy_metadata(dst, st)
+            self.copy_metadata(dst, st, rel=rel)
         self.counted(rel, st, copied)
         return True
-
-    def _fd_metadata(self, fd, st, mode):
-        """POSIX: owner, mode and times through the open file: no path
-        lookups, and a chmod only when creating the file did not already
-        give the right mode. chown first: it clears set-ID bits."""
-        try:
-            if self.owners and (st.st_uid, st.st_gid) != self.new_owner:
-                self.ops.fchown(fd, st.st_uid, st.st_gid)
-            if mode != self._created(mode):
-                self.ops.fchmod(fd, mode)
-            self.ops.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-        except OSError as exc:
-            self._metadata_failed(exc)
 
     def link(self, rel, entry, st):
         target = self.read_link(entry, rel)
@@ -336,7 +256,7 @@ class FolderWriter(Writer):
             # Windows refuses symbolic links without Developer Mode or admin rights.
             self.stats.skip(rel, "symbolic link could not be recreated here: %s" % (exc.strerror or exc))
             return
-        self.copy_metadata(dst, st, follow=False)
+        self.copy_metadata(dst, st, follow=False, rel=rel)
         self.stats.files += 1
         self.stats.symlinks += 1
 

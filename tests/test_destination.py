@@ -79,3 +79,55 @@ class OwnerCallsTest(Base):
         st = os.stat(os.path.join(result.snapshot, "d1", "f1"))
         self.assertEqual((st.st_uid, st.st_gid), (NOBODY, NOBODY))
         self.assertEqual(result.warnings, [])
+
+
+@unittest.skipUnless(POSIX, "owners and permission bits are POSIX")
+class RefusingDestinationTest(Base):
+    """Each metadata step stands alone: a kind the destination refuses is
+    said once, and costs neither the other kinds nor the next run's links."""
+
+    def two_runs(self, refuse):
+        first = self.snap(CountingOps(refuse))
+        ops = CountingOps(refuse)
+        second = self.snap(ops, T0 + 60)
+        return first, second, ops
+
+    def assert_times_kept(self, snapshot):
+        for rel in self.files():
+            self.assertEqual(os.stat(os.path.join(snapshot, rel)).st_mtime_ns,
+                             os.stat(self.path("src", rel)).st_mtime_ns, rel)
+
+    @unittest.skipUnless(ROOT_USER, "only root sets owners")
+    def test_a_share_that_refuses_owners_keeps_times_and_modes_and_links(self):
+        for rel in self.files():
+            os.chown(self.path("src", rel), NOBODY, NOBODY)  # not the owner a new file gets
+            os.chmod(self.path("src", rel), 0o640)
+        first, second, ops = self.two_runs(refuse=("owner",))
+        self.assert_times_kept(first.snapshot)
+        for rel in self.files():
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(first.snapshot, rel)).st_mode), 0o640)
+        self.assertEqual(len(first.warnings), 1, first.warnings)
+        self.assertIn("owner", first.warnings[0])
+        self.assertNotIn("times", first.warnings[0])
+        self.assertNotIn("permission", first.warnings[0])
+        self.assertEqual((second.linked, second.copied, second.error_count), (6, 0, 0))
+        self.assertLessEqual(ops.calls["owner"], 1)  # found out once, not tried per file
+
+    def test_a_destination_that_refuses_modes_keeps_times_and_links(self):
+        for rel in self.files():
+            os.chmod(self.path("src", rel), 0o777)  # never what creating a file gives (umask)
+        first, second, ops = self.two_runs(refuse=("mode",))
+        self.assert_times_kept(first.snapshot)
+        self.assertEqual(len(first.warnings), 1, first.warnings)
+        self.assertIn("permission", first.warnings[0])
+        self.assertNotIn("times", first.warnings[0])
+        self.assertEqual((second.linked, second.copied), (6, 0))
+        self.assertLessEqual(ops.calls["mode"], 2)
+
+    def test_a_destination_that_refuses_times_says_so_and_copies(self):
+        first, second, ops = self.two_runs(refuse=("times",))
+        self.assertEqual(len(first.warnings), 1, first.warnings)
+        self.assertIn("modification times", first.warnings[0])
+        self.assertNotIn("owner", first.warnings[0])
+        self.assertEqual((second.linked, second.copied, second.error_count), (0, 6, 0))
+        self.assertLessEqual(ops.calls["times"], 1)
