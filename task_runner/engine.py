@@ -27,6 +27,7 @@ from .excludes import Matcher
 from .schedule import LOCAL
 from . import snapshots
 from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
+from .pool import Pool
 from .walk import Stats, Walk
 from .writers import OPS, DryRunWriter, FolderWriter
 from .zip_writer import ZipWriter
@@ -114,14 +115,16 @@ def _run_walk(walk, writer, progress):
 
 
 def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OPS,
-                  progress=None, dry_run=False, listing=None):
+                  progress=None, dry_run=False, listing=None, workers=1, low_priority=False):
     """Back up ``task.src`` into a new snapshot in ``task.dest``.
 
     ``task`` needs src, dest, incremental, exclude, format and allow_empty.
     ``progress(stats, rel)`` is called after each file. With ``dry_run``
     nothing is written: the destination is checked as a run would, and the
     result counts what would be copied and linked (``listing(action, rel)``
-    hears of each file, action "copy" or "link").
+    hears of each file, action "copy" or "link"). ``workers`` threads do
+    the per-file work of a folder snapshot (pool.py), each at low priority
+    when ``low_priority``.
     Raises BackupError when the run as a whole fails and Interrupted when
     ``stop_event`` is set; in both cases the ``.partial`` is removed.
     """
@@ -159,13 +162,13 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             if as_zip:
                 writer = ZipWriter(root, stats, ops, stop_event)
             else:
+                pool = Pool(workers, check_stop, low_priority, log)
                 writer = FolderWriter(root, stats, ops, stop_event,
-                                      previous and osutil.long_path(previous), log)
+                                      previous and osutil.long_path(previous), log, pool)
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
-            if as_zip:
-                writer.close()
-            else:
+            writer.close()  # every worker done
+            if not as_zip:
                 writer.copy_metadata(root, os.stat(src))
             check_stop()  # a run stopped (or timed out) at the very end is not published
             osutil.flush_filesystem(dest)
@@ -174,8 +177,8 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
         except OSError as exc:  # the source or destination as a whole went away
             raise BackupError("the backup could not be completed: %s" % exc)
     except BaseException:
-        if as_zip and writer is not None:
-            writer.abandon()
+        if writer is not None:
+            writer.abandon()  # no worker writes into the .partial any more
         if os.path.lexists(partial):
             try:
                 snapshots.delete_snapshot(dest, os.path.basename(partial))

@@ -17,12 +17,14 @@ as GNU cp does, so a backup never makes a program run as someone else.
 import errno
 import os
 import stat
+import threading
 
 from . import metadata, osutil
 from .errors import BackupError, Interrupted
 from .fileio import FD_METADATA, DataCopier, unchanged
 # Re-exported: tests and other modules know them as writers.*.
 from .fileio import CHUNK, LOCKED_DELAY, LOCKED_RETRIES, OPS, Ops, kept_mode  # noqa: F401
+from .pool import Pool
 from .walk import reason
 
 # Files with several hard links remembered per run, to link them again in
@@ -64,14 +66,22 @@ class PreviousTree(object):
     def leave(self):
         self._stack.pop()
 
+    def here(self):
+        """The current folder's counterpart, or None."""
+        return self._stack[-1]
+
     def lookup(self, name):
         """(path, lstat) of ``name`` in the current folder's counterpart, or None."""
-        folder = self._stack[-1]
+        return self.lookup_in(self._stack[-1], name)
+
+    @staticmethod
+    def lookup_in(folder, name, lstat=os.lstat):
+        """(path, lstat) of ``name`` in ``folder`` (None: no counterpart), or None."""
         if folder is None:
             return None
         path = folder + os.sep + name
         try:
-            return path, os.lstat(path)
+            return path, lstat(path)
         except OSError:
             return None
 
@@ -122,16 +132,41 @@ class Writer(object):
         if copied != st.st_size:
             self.stats.warn("%s: size changed while it was copied (%d -> %d bytes)"
                             % (rel, st.st_size, copied))
-        self.stats.files += 1
-        self.stats.copied += 1
-        self.stats.bytes += copied
-        self.stats.bytes_copied += copied
+        self.stats.count(files=1, copied=1, size=copied, size_copied=copied)
+
+
+class _Folder(object):
+    """A folder of the snapshot with work pending in it: its times are set
+    when ``pending`` (the walk's hold, its files' jobs, its open
+    subfolders) reaches 0."""
+
+    __slots__ = ("rel", "st", "parent", "pending")
+
+    def __init__(self, rel, st, parent):
+        self.rel, self.st, self.parent, self.pending = rel, st, parent, 1
+
+
+class _Linked(object):
+    """The files of the source that share one inode: where the last one
+    went in the snapshot (``path``) and the event of the last job (``last``),
+    which the next one waits for, so they are done in walk order."""
+
+    __slots__ = ("path", "last")
+
+    def __init__(self):
+        self.path = self.last = None
 
 
 class FolderWriter(Writer):
-    """Writes a snapshot folder; links unchanged files to ``previous``."""
+    """Writes a snapshot folder; links unchanged files to ``previous``.
 
-    def __init__(self, root, stats, ops, stop_event, previous, log):
+    The walk's thread makes the folders and decides; the per-file work
+    (copy with metadata, hard link, the lstat of the previous snapshot's
+    file, symbolic links) goes to ``pool``. A folder's metadata is set by
+    whichever thread finishes the last job in it, after its subfolders'.
+    ``close()`` waits for every job; ``abandon()`` stops them."""
+
+    def __init__(self, root, stats, ops, stop_event, previous, log, pool=None):
         super(FolderWriter, self).__init__(root, stats, ops, stop_event)
         self.log = log
         keeps, refused = metadata.probe(root, ops, osutil.can_keep_owner())
@@ -144,7 +179,21 @@ class FolderWriter(Writer):
         self.meta = metadata.MetadataSetter(keeps, ops, stats.warn)
         self.previous = PreviousTree(previous)
         self.linking = previous is not None  # False once the destination refused a hard link
-        self._inodes = {}  # (dev, inode) -> path in the snapshot, for hard links in the source
+        self.pool = pool if pool is not None else Pool(1)
+        self._lock = threading.Lock()
+        self._here = _Folder("", None, None)  # the snapshot's root: its metadata is the engine's
+        self._inodes = {}  # (dev, inode) -> _Linked, for hard links in the source
+
+    def check_stop(self):
+        super(FolderWriter, self).check_stop()
+        if self.pool.stopping():
+            raise Interrupted("stopped before the backup was complete")
+
+    def close(self):
+        self.pool.finish()
+
+    def abandon(self):
+        self.pool.abort()
 
     def copy_metadata(self, path, st, follow=True, rel=""):
         """Owner (as root), permission bits and times of a folder (or, with
@@ -158,28 +207,72 @@ class FolderWriter(Writer):
             self.dest_error(exc, rel)
             return False
         self.previous.enter(entry.name)
+        with self._lock:
+            self._here.pending += 1
+        self._here = _Folder(rel, st, self._here)
         return True
 
     def end(self, rel, st):
         self.previous.leave()
-        self.copy_metadata(self.root + os.sep + rel, st, rel=rel)
+        folder, self._here = self._here, self._here.parent
+        self._release(folder)
+
+    def _release(self, folder):
+        """One piece of work in ``folder`` is done; the last one sets its
+        metadata, and so on up."""
+        while folder.parent is not None:
+            with self._lock:
+                folder.pending -= 1
+                if folder.pending:
+                    return
+            self.copy_metadata(self.root + os.sep + folder.rel, folder.st, rel=folder.rel)
+            folder = folder.parent
+
+    def _submit(self, job, *args):
+        folder = self._here
+        with self._lock:
+            folder.pending += 1
+
+        def run():
+            job(*args)
+            self._release(folder)
+        self.pool.submit(folder, run)
 
     def file(self, rel, entry, st):
-        dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
-        key = None
+        linked = wait_for = done = None
         if st.st_nlink > 1 and st.st_ino:  # (Windows' scandir gives no inode: 0)
             key = (st.st_dev, st.st_ino)
-            first = self._inodes.get(key)
-            if first is not None and self._link_to(first, dst, rel, st):
-                return
-        if not (self.linking and self._try_previous(rel, entry.name, st, dst)):
-            if not self.copy(rel, entry.path, st, dst):
-                return
-        if key is not None and len(self._inodes) < MAX_HARDLINKS:
-            self._inodes[key] = dst
+            linked = self._inodes.get(key)
+            if linked is None and len(self._inodes) < MAX_HARDLINKS:
+                linked = self._inodes[key] = _Linked()
+            if linked is not None:
+                done = threading.Event()
+                with self._lock:
+                    wait_for, linked.last = linked.last, done
+        self._submit(self._file, rel, entry, st, self.previous.here(), linked, wait_for, done)
 
-    def _try_previous(self, rel, name, st, dst):
-        found = self.previous.lookup(name)
+    def _file(self, rel, entry, st, previous, linked, wait_for, done):
+        dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
+        try:
+            if linked is not None:
+                while wait_for is not None and not wait_for.wait(0.1):
+                    self.check_stop()
+                if linked.path is not None and self._link_to(linked.path, dst, rel, st):
+                    return
+            if not (self.linking and self._try_previous(rel, previous, entry.name, st, dst)):
+                if not self.copy(rel, entry.path, st, dst):
+                    return
+            if linked is not None:
+                linked.path = dst
+        finally:
+            if done is not None:
+                done.set()
+                with self._lock:
+                    if linked.last is done:
+                        linked.last = None  # no Event kept per remembered inode
+
+    def _try_previous(self, rel, previous, name, st, dst):
+        found = PreviousTree.lookup_in(previous, name, self.ops.lstat)
         keeps = self.keeps
         if found is None or not unchanged(found[1], st, keeps.window_ns if keeps.times else None,
                                           keeps.owner, keeps.mode):
@@ -198,14 +291,13 @@ class FolderWriter(Writer):
                 return False  # the old snapshot lost that file meanwhile
             if osutil.disk_error_is_fatal(exc):
                 self.dest_error(exc, rel)
-            if self.linking:
-                self.linking = False  # no links on this destination: stop trying
+            with self._lock:
+                warn, self.linking = self.linking, False  # no links on this destination: stop trying
+            if warn:
                 self.log.warning("hard links are not supported on this destination (%s); copying "
                                  "every file for the rest of this run", exc.strerror or exc)
             return False
-        self.stats.files += 1
-        self.stats.linked += 1
-        self.stats.bytes += st.st_size
+        self.stats.count(files=1, linked=1, size=st.st_size)
         return True
 
     def copy(self, rel, src, st, dst):
@@ -244,6 +336,9 @@ class FolderWriter(Writer):
         return True
 
     def link(self, rel, entry, st):
+        self._submit(self._symlink, rel, entry, st)
+
+    def _symlink(self, rel, entry, st):
         target = self.read_link(entry, rel)
         if target is None:
             return
@@ -257,8 +352,7 @@ class FolderWriter(Writer):
             self.stats.skip(rel, "symbolic link could not be recreated here: %s" % (exc.strerror or exc))
             return
         self.copy_metadata(dst, st, follow=False, rel=rel)
-        self.stats.files += 1
-        self.stats.symlinks += 1
+        self.stats.count(files=1, symlinks=1)
 
 
 def _describe_ns(ns):
