@@ -27,7 +27,7 @@ from .excludes import Matcher
 from .schedule import LOCAL
 from . import snapshots
 from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
-from .pool import Pool
+from .pool import Pool, workers_for
 from .walk import Stats, Walk
 from .writers import OPS, DryRunWriter, FolderWriter
 from .zip_writer import ZipWriter
@@ -99,6 +99,14 @@ def _prepare_dest(dest, create=True):
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
 
+def _workers(task, dest, workers, log):
+    if workers is None:
+        network = osutil.network_filesystem(dest) if task.parallel == "auto" else None
+        workers, why = workers_for(task.parallel, network)
+        log.info("%d %s copying: %s", workers, "worker" if workers == 1 else "workers", why)
+    return workers
+
+
 def _run_walk(walk, writer, progress):
     for kind, rel, entry, st in walk.events():
         if kind == "file":
@@ -115,16 +123,16 @@ def _run_walk(walk, writer, progress):
 
 
 def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OPS,
-                  progress=None, dry_run=False, listing=None, workers=1, low_priority=False):
+                  progress=None, dry_run=False, listing=None, workers=None, low_priority=False):
     """Back up ``task.src`` into a new snapshot in ``task.dest``.
 
     ``task`` needs src, dest, incremental, exclude, format and allow_empty.
     ``progress(stats, rel)`` is called after each file. With ``dry_run``
     nothing is written: the destination is checked as a run would, and the
     result counts what would be copied and linked (``listing(action, rel)``
-    hears of each file, action "copy" or "link"). ``workers`` threads do
-    the per-file work of a folder snapshot (pool.py), each at low priority
-    when ``low_priority``.
+    hears of each file, action "copy" or "link"). ``workers`` threads (None:
+    as ``task.parallel`` says) do the per-file work of a folder snapshot
+    (pool.py), each at low priority when ``low_priority``.
     Raises BackupError when the run as a whole fails and Interrupted when
     ``stop_event`` is set; in both cases the ``.partial`` is removed.
     """
@@ -162,7 +170,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             if as_zip:
                 writer = ZipWriter(root, stats, ops, stop_event)
             else:
-                pool = Pool(workers, check_stop, low_priority, log)
+                pool = Pool(_workers(task, dest, workers, log), check_stop, low_priority, log)
                 writer = FolderWriter(root, stats, ops, stop_event,
                                       previous and osutil.long_path(previous), log, pool)
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)

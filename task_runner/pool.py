@@ -21,9 +21,24 @@ import threading
 
 from . import osutil
 
+# "parallel": "auto" gives a local disk one worker (more only compete for
+# the disk) and a network file system this many (bench/share.py).
+AUTO_NETWORK = 8
+MAX_WORKERS = 64
 BATCH = 128  # jobs of one folder given to one worker at a time
 _QUEUED_PER_WORKER = 2  # batches waiting per worker
 _POLL = 0.1  # seconds between checks for a stop while waiting
+
+
+def workers_for(parallel, network):
+    """(number of workers, why) for the task's ``parallel`` ("auto" or a
+    number) and the network file system holding the destination
+    (osutil.network_filesystem: a name, or None for a local disk)."""
+    if parallel != "auto":
+        return parallel, "\"parallel\": %d" % parallel
+    if network is None:
+        return 1, "the destination is on a local disk (\"parallel\": \"auto\")"
+    return AUTO_NETWORK, "the destination is on a network file system, %s (\"parallel\": \"auto\")" % network
 
 
 class Pool(object):

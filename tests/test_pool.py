@@ -215,3 +215,49 @@ class PoolUnitTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WorkersTest(unittest.TestCase):
+    MOUNTINFO = "\n".join([
+        r"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw",
+        r"40 22 0:35 / /mnt/nas rw,relatime shared:20 - cifs //nas/backup rw,vers=3.1.1",
+        r"41 22 0:36 / /mnt/my\040share rw - fuse.sshfs user@host:/srv rw,user_id=0",
+        r"42 40 0:37 / /mnt/nas/local rw - tmpfs tmpfs rw",
+        r"garbage line",
+    ])
+
+    def test_the_mount_holding_a_path_decides(self):
+        for path, kind in (("/", "ext4"), ("/home/x", "ext4"), ("/mnt/nas", "cifs"), ("/mnt/nas/b/c", "cifs"),
+                           ("/mnt/nasty", "ext4"), ("/mnt/my share/b", "fuse.sshfs"),
+                           ("/mnt/nas/local/x", "tmpfs")):
+            with self.subTest(path=path):
+                self.assertEqual(osutil.mount_type(path, self.MOUNTINFO), kind)
+
+    def test_auto_is_one_worker_on_a_local_disk_and_more_on_a_share(self):
+        from task_runner.pool import AUTO_NETWORK, workers_for
+        self.assertEqual(workers_for("auto", None)[0], 1)
+        self.assertIn("local disk", workers_for("auto", None)[1])
+        count, why = workers_for("auto", "fuse.sshfs")
+        self.assertEqual(count, AUTO_NETWORK)
+        self.assertGreater(count, 1)
+        self.assertIn("network file system, fuse.sshfs", why)
+        self.assertEqual(workers_for(3, "cifs")[0], 3)
+        self.assertEqual(workers_for(1, None), (1, '"parallel": 1'))
+
+    @unittest.skipIf(os.name == "nt", "no mountinfo on Windows")
+    def test_a_local_folder_is_not_a_network_file_system(self):
+        self.assertIsNone(osutil.network_filesystem(os.path.abspath(os.curdir)))
+
+
+class EngineWorkersTest(TempDirTestCase):
+    def test_the_choice_is_logged_once_with_its_reason(self):
+        self.write("src/a", "1")
+        for parallel, expected in (("auto", "1 worker copying: the destination is on a local disk"),
+                                   (5, '5 workers copying: "parallel": 5')):
+            with self.subTest(parallel=parallel):
+                task = make_task(self.path("src"), self.path("dest%s" % parallel), parallel=parallel)
+                with self.assertLogs("task_runner", "INFO") as logs:
+                    engine.make_snapshot(task, T0, UTC)
+                lines = [line for line in logs.output if "copying:" in line]
+                self.assertEqual(len(lines), 1, logs.output)
+                self.assertIn(expected, lines[0])
