@@ -26,13 +26,15 @@ PROBE_NAME = ".mtime-probe"
 _RESOLUTIONS_NS = (1000, 10 ** 7, 10 ** 9, 2 * 10 ** 9)
 _PROBE_TIMES = (1500000001 * 10 ** 9 + 999999999, 1500000003 * 10 ** 9 + 1)
 _PROBE_MODES = (0o640, 0o604)
+_LINK_TIME = 1500000007 * 10 ** 9
 _OTHER_OWNERS = ((65534, 65534), (65533, 65533))
 
 # owner: owners are set (root, and the destination takes them); mode:
 # permission bits are set; times: modification times are set, kept to
 # window_ns (0: exactly); new_owner: the (uid, gid) a new file gets there
-# (None: unknown).
-Keeps = collections.namedtuple("Keeps", "owner mode times window_ns new_owner")
+# (None: unknown); links: a symbolic link's own times and owner can be set
+# (on sshfs, setting them sets its target's instead).
+Keeps = collections.namedtuple("Keeps", "owner mode times window_ns new_owner links")
 
 _WHAT = {"owner": "owners and groups", "mode": "permission bits", "times": "modification times"}
 _ONE = {"owner": "owner and group", "mode": "permission bits", "times": "modification time"}
@@ -52,7 +54,7 @@ def probe(folder, ops=OPS, as_root=False):
     try:
         fd = ops.open_write(path, 0o600)
     except OSError:
-        return Keeps(as_root, True, True, 0, None), refused
+        return Keeps(as_root, True, True, 0, None, True), refused
     try:
         try:
             st = os.fstat(fd)
@@ -62,12 +64,13 @@ def probe(folder, ops=OPS, as_root=False):
         finally:
             ops.close(fd)
         window = _probe_times(path, ops, refused)
+        links = window is None or _probe_link(path, ops)
     finally:
         try:
             os.remove(path)
         except OSError:
             pass
-    return Keeps(owner, mode, window is not None, window or 0, new_owner), refused
+    return Keeps(owner, mode, window is not None, window or 0, new_owner, links), refused
 
 
 def _probe_owner(fd, path, new_owner, ops, refused):
@@ -119,6 +122,34 @@ def _probe_times(path, ops, refused):
     return worst + 1
 
 
+def _probe_link(path, ops):
+    """False when setting a symbolic link's own times sets its target's
+    (sshfs: SFTP's setstat follows links): the times of ``path`` (set by
+    _probe_times) change when a link to it is given others. ``path`` is
+    renamed before it is read back, so that no cached times are read; it
+    is gone afterwards."""
+    if os.utime not in os.supports_follow_symlinks:
+        return True  # never set on a link here anyway
+    link, moved = path + ".link", path + ".moved"
+    try:
+        ops.symlink(os.path.basename(path), link)
+    except (OSError, NotImplementedError):
+        return True  # no links made here (Windows without the right): nothing to protect
+    try:
+        before = os.stat(path).st_mtime_ns
+        ops.utime(link, ns=(_LINK_TIME, _LINK_TIME), follow_symlinks=False)
+        os.rename(path, moved)
+        return os.stat(moved).st_mtime_ns == before
+    except OSError:
+        return True  # refused on the link itself: its target is safe
+    finally:
+        for name in (link, moved):
+            try:
+                os.remove(name)
+            except OSError:
+                pass
+
+
 def refusals(refused):
     """One warning per kind the destination does not keep."""
     return ["this destination does not keep %s (%s): %s" % (_WHAT[kind], refused[kind], _CONSEQUENCE[kind])
@@ -164,6 +195,8 @@ class MetadataSetter(object):
         """Owner, times and permission bits of a folder (or, with
         ``follow`` False, a symbolic link) made at ``path``."""
         keeps, ops = self.keeps, self.ops
+        if not (follow or keeps.links):
+            return  # it would change the link's target instead
         if self._needs_owner(st):  # first: it clears set-ID bits
             self._step("owner", rel, ops.chown, path, st.st_uid, st.st_gid, follow_symlinks=follow)
         if keeps.times and (follow or os.utime in os.supports_follow_symlinks):

@@ -172,6 +172,9 @@ class FolderWriter(Writer):
         keeps, refused = metadata.probe(root, ops, osutil.can_keep_owner())
         for text in metadata.refusals(refused):
             stats.warn(text)
+        if not keeps.links:
+            log.info("setting a symbolic link's times or owner here would set its target's: "
+                     "links keep the times and owner this destination gives them")
         if keeps.times and keeps.window_ns:
             log.info("the destination keeps modification times to %s: files are compared at "
                      "that resolution", _describe_ns(keeps.window_ns))

@@ -131,3 +131,22 @@ class RefusingDestinationTest(Base):
         self.assertNotIn("owner", first.warnings[0])
         self.assertEqual((second.linked, second.copied, second.error_count), (0, 6, 0))
         self.assertLessEqual(ops.calls["times"], 1)
+
+
+class FollowingOps(writers.Ops):
+    """sshfs: setting a symbolic link's own times sets its target's."""
+
+    def utime(self, target, ns, follow_symlinks=True):
+        return os.utime(target, ns=ns)
+
+
+@unittest.skipUnless(POSIX and os.utime in os.supports_follow_symlinks, "link times are set on POSIX")
+class LinkTimesTest(Base):
+    def test_a_link_never_changes_its_targets_times(self):
+        os.symlink("f1", self.path("src/d1/link"))
+        os.utime(self.path("src/d1/link"), (OLD + 999, OLD + 999), follow_symlinks=False)
+        result = self.snap(FollowingOps())
+        self.assertEqual(os.stat(os.path.join(result.snapshot, "d1", "f1")).st_mtime_ns,
+                         os.stat(self.path("src/d1/f1")).st_mtime_ns)
+        self.assertEqual(os.readlink(os.path.join(result.snapshot, "d1", "link")), "f1")
+        self.assertEqual(result.warnings, [])
