@@ -29,7 +29,8 @@ from . import snapshots
 from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
 from .pool import Pool, workers_for
 from .walk import Stats, Walk
-from .writers import OPS, DryRunWriter, FolderWriter
+from .previous import DryRunWriter
+from .writers import OPS, FolderWriter
 from .zip_writer import ZipWriter
 
 logger = logging.getLogger(__name__)

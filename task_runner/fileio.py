@@ -50,7 +50,6 @@ class Ops(object):
     symlink = staticmethod(os.symlink)
     sleep = staticmethod(time.sleep)
     utime = staticmethod(os.utime)  # (path or fd, ns=(atime, mtime), follow_symlinks=...)
-    lstat = staticmethod(os.lstat)
     chmod = staticmethod(os.chmod)
     # POSIX only (None on Windows, where files belong to whoever writes them).
     chown = staticmethod(os.chown) if hasattr(os, "chown") else None  # (path, uid, gid, follow_symlinks=...)

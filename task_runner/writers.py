@@ -16,7 +16,6 @@ as GNU cp does, so a backup never makes a program run as someone else.
 
 import errno
 import os
-import stat
 import threading
 
 from . import metadata, osutil
@@ -25,6 +24,7 @@ from .fileio import FD_METADATA, DataCopier, unchanged
 # Re-exported: tests and other modules know them as writers.*.
 from .fileio import CHUNK, LOCKED_DELAY, LOCKED_RETRIES, OPS, Ops, kept_mode  # noqa: F401
 from .pool import Pool
+from .previous import PreviousTree
 from .walk import reason
 
 # Files with several hard links remembered per run, to link them again in
@@ -38,52 +38,6 @@ def dest_hint(exc):
     if code == errno.EROFS:
         return "read-only"
     return "drive unplugged or not writable"
-
-
-class PreviousTree(object):
-    """Where the previous snapshot holds the folder the walk is in.
-
-    Followed one real folder at a time (lstat, never through a symbolic
-    link), so a lookup can never leave the previous snapshot: a folder that
-    was a symbolic link there has no counterpart, and its files are copied.
-    """
-
-    def __init__(self, root):
-        self._stack = [root]  # the counterpart of each open folder, or None (root None: no snapshot)
-
-    def enter(self, name):
-        parent = self._stack[-1]
-        here = None
-        if parent is not None:
-            path = parent + os.sep + name
-            try:
-                if stat.S_ISDIR(os.lstat(path).st_mode):
-                    here = path
-            except OSError:
-                pass
-        self._stack.append(here)
-
-    def leave(self):
-        self._stack.pop()
-
-    def here(self):
-        """The current folder's counterpart, or None."""
-        return self._stack[-1]
-
-    def lookup(self, name):
-        """(path, lstat) of ``name`` in the current folder's counterpart, or None."""
-        return self.lookup_in(self._stack[-1], name)
-
-    @staticmethod
-    def lookup_in(folder, name, lstat=os.lstat):
-        """(path, lstat) of ``name`` in ``folder`` (None: no counterpart), or None."""
-        if folder is None:
-            return None
-        path = folder + os.sep + name
-        try:
-            return path, lstat(path)
-        except OSError:
-            return None
 
 
 class Writer(object):
@@ -275,7 +229,7 @@ class FolderWriter(Writer):
                         linked.last = None  # no Event kept per remembered inode
 
     def _try_previous(self, rel, previous, name, st, dst):
-        found = PreviousTree.lookup_in(previous, name, self.ops.lstat)
+        found = PreviousTree.lookup_in(previous, name)
         keeps = self.keeps
         if found is None or not unchanged(found[1], st, keeps.window_ns if keeps.times else None,
                                           keeps.owner, keeps.mode):
@@ -364,42 +318,3 @@ def _describe_ns(ns):
     if ns >= 10 ** 6:
         return "%g ms" % (ns / 1e6)
     return "%g us" % (ns / 1e3)
-
-
-class DryRunWriter(object):
-    """Counts what a run would copy and link; writes nothing. Compares as
-    the folder writer does, to the nanosecond (it cannot probe the
-    destination without writing to it)."""
-
-    def __init__(self, stats, previous, listing=None):
-        self.stats = stats
-        self.previous = PreviousTree(previous)
-        self.owners = osutil.can_keep_owner()
-        self.listing = listing  # listing(action, rel) for --dry-run --files
-
-    def dir(self, rel, entry, st):
-        self.previous.enter(entry.name)
-        return True
-
-    def end(self, rel, st):
-        self.previous.leave()
-
-    def file(self, rel, entry, st):
-        self.stats.files += 1
-        self.stats.bytes += st.st_size
-        found = self.previous.lookup(entry.name)
-        if found is not None and unchanged(found[1], st, 0, self.owners):
-            self.stats.linked += 1
-            action = "link"
-        else:
-            self.stats.copied += 1
-            self.stats.bytes_copied += st.st_size
-            action = "copy"
-        if self.listing is not None:
-            self.listing(action, rel)
-
-    def link(self, rel, entry, st):
-        self.stats.files += 1
-        self.stats.symlinks += 1
-        if self.listing is not None:
-            self.listing("symlink", rel)

@@ -9,7 +9,7 @@ import os
 import stat
 import unittest
 
-from task_runner import engine, writers
+from task_runner import engine, previous, writers
 from tests.helpers import NOBODY, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")
@@ -150,3 +150,28 @@ class LinkTimesTest(Base):
                          os.stat(self.path("src/d1/f1")).st_mtime_ns)
         self.assertEqual(os.readlink(os.path.join(result.snapshot, "d1", "link")), "f1")
         self.assertEqual(result.warnings, [])
+
+
+class PreviousTreeTest(TempDirTestCase):
+    def test_lookups_from_one_listing_per_folder_or_one_lstat_per_file(self):
+        self.write("prev/a/f", "1234")
+        self.write("prev/a/g", "5")
+        os.makedirs(self.path("outside"))
+        self.write("outside/f", "x")
+        if POSIX:
+            os.symlink(self.path("outside"), self.path("prev/link"))
+        for max_names in (previous.MAX_NAMES, 1):  # 1: every folder too large to hold
+            with self.subTest(max_names=max_names):
+                tree = previous.PreviousTree(self.path("prev"), max_names)
+                tree.enter("a")
+                path, st = tree.lookup("f")
+                self.assertEqual(path, self.path("prev", "a", "f"))
+                self.assertEqual((st.st_size, st.st_mtime_ns), (4, os.lstat(path).st_mtime_ns))
+                self.assertIsNone(tree.lookup("missing"))
+                tree.enter("missing")
+                self.assertIsNone(tree.here())
+                self.assertIsNone(tree.lookup("f"))
+                tree.leave()
+                tree.leave()
+                tree.enter("link")  # a link to a folder is never followed
+                self.assertIsNone(tree.lookup("f"))
