@@ -244,6 +244,13 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(workers_for(3, "cifs")[0], 3)
         self.assertEqual(workers_for(1, None), (1, '"parallel": 1'))
 
+    @unittest.skipUnless(os.name == "nt", "UNC paths and drive types are Windows'")
+    def test_a_unc_path_is_a_share_and_a_local_drive_is_not(self):
+        # A mapped network drive (DRIVE_REMOTE) cannot be made under Wine: that branch is untested.
+        for path in (r"\\nas\backup\pc", "//nas/backup", r"\\?\UNC\nas\backup"):
+            self.assertEqual(osutil.network_filesystem(path), "a UNC path", path)
+        self.assertIsNone(osutil.network_filesystem(os.path.abspath(os.curdir)))
+
     @unittest.skipIf(os.name == "nt", "no mountinfo on Windows")
     def test_a_local_folder_is_not_a_network_file_system(self):
         self.assertIsNone(osutil.network_filesystem(os.path.abspath(os.curdir)))
