@@ -100,7 +100,15 @@ def _prepare_dest(dest, create=True):
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
 
+def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
+    if task.format == "zip":
+        return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
+    return FolderWriter(root, stats, ops, stop_event, previous, log, pool)
+
+
 def _workers(task, dest, workers, log):
+    if task.format == "zip":
+        return 1
     if workers is None:
         network = osutil.network_filesystem(dest) if task.parallel == "auto" else None
         workers, why = workers_for(task.parallel, network)
@@ -144,6 +152,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     matcher = Matcher(task.exclude or ())
     as_zip = task.format == "zip"
     previous = newest_folder_snapshot(dest) if task.incremental and not as_zip else None
+    previous = previous and osutil.long_path(previous)
 
     def check_stop():
         if stop_event is not None and stop_event.is_set():
@@ -152,7 +161,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     if dry_run:
         _prepare_dest(dest, create=False)
         walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
-        _run_walk(walk, DryRunWriter(stats, previous and osutil.long_path(previous), listing), progress)
+        _run_walk(walk, DryRunWriter(stats, previous, listing), progress)
         return _result(None, stats, True)
 
     _prepare_dest(dest)
@@ -168,12 +177,8 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             raise BackupError("cannot write to the destination %s: %s" % (dest, exc.strerror or exc))
     try:
         try:
-            if as_zip:
-                writer = ZipWriter(root, stats, ops, stop_event)
-            else:
-                pool = Pool(_workers(task, dest, workers, log), check_stop, low_priority, log)
-                writer = FolderWriter(root, stats, ops, stop_event,
-                                      previous and osutil.long_path(previous), log, pool)
+            writer = _open_writer(task, root, stats, ops, stop_event, previous, log,
+                                  Pool(_workers(task, dest, workers, log), check_stop, low_priority, log))
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
             writer.close()  # every worker done
@@ -186,17 +191,23 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
         except OSError as exc:  # the source or destination as a whole went away
             raise BackupError("the backup could not be completed: %s" % exc)
     except BaseException:
-        if writer is not None:
-            writer.abandon()  # no worker writes into the .partial any more
-        if os.path.lexists(partial):
-            try:
-                snapshots.delete_snapshot(dest, os.path.basename(partial))
-            except OSError as exc:
-                log.warning("could not remove %s (the next run will): %s", partial, exc)
+        _discard(writer, dest, partial, log)
         raise
     if previous is not None and not stats.linked and stats.copied and not as_zip:
         log.debug("no file could be linked to %s", previous)
     return _result(final, stats, False)
+
+
+def _discard(writer, dest, partial, log):
+    """A run that failed or was stopped: end every worker, then remove the
+    ``.partial``."""
+    if writer is not None:
+        writer.abandon()  # no worker writes into the .partial any more
+    if os.path.lexists(partial):
+        try:
+            snapshots.delete_snapshot(dest, os.path.basename(partial))
+        except OSError as exc:
+            log.warning("could not remove %s (the next run will): %s", partial, exc)
 
 
 def _result(snapshot, stats, dry_run):

@@ -58,15 +58,17 @@ class Pool(object):
         self._error = None
         self._batch, self._group = [], None
         self._threads = []
-        if self.workers == 1:
-            return
+        self._priority = (low_priority, log)
+
+    def _start(self):
+        """The threads, at the first job: a run that fails before it has
+        none to end."""
         self._queue = queue.Queue(maxsize=self.workers * _QUEUED_PER_WORKER)
         self._alive = self.workers
         self._lock = threading.Lock()
         self._all_done = threading.Event()
         for number in range(self.workers):
-            thread = threading.Thread(target=self._work, args=(low_priority, log),
-                                      name="copy-%d" % (number + 1))
+            thread = threading.Thread(target=self._work, args=self._priority, name="copy-%d" % (number + 1))
             thread.daemon = True  # a copy hung on a dead share must not keep the process alive
             thread.start()
             self._threads.append(thread)
@@ -77,9 +79,11 @@ class Pool(object):
 
     def submit(self, group, job):
         """Run ``job``; ``group`` (its folder) decides the batch it joins."""
-        if not self._threads:
+        if self.workers == 1:
             job()
             return
+        if not self._threads:
+            self._start()
         if group is not self._group or len(self._batch) >= BATCH:
             self._flush()
             self._group = group
