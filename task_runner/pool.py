@@ -23,7 +23,7 @@ from . import osutil
 
 # "parallel": "auto" gives a local disk one worker (more only compete for
 # the disk) and a network file system this many (bench/share.py).
-AUTO_NETWORK = 8
+AUTO_NETWORK = 16
 MAX_WORKERS = 64
 BATCH = 128  # jobs of one folder given to one worker at a time
 _QUEUED_PER_WORKER = 2  # batches waiting per worker
