@@ -1,10 +1,12 @@
 """The writers: what the engine does with each entry of the walk.
 
 ``FolderWriter`` builds a snapshot folder, hard-linking unchanged files to
-the previous snapshot; ``DryRunWriter`` only counts; ``zip_writer.ZipWriter``
-builds a ZIP archive on the same base (``Writer``). Each gets the walk's events in order: ``dir`` (return False to
-skip its contents), ``file``, ``link``, and ``end`` after a folder's
-contents, so that a folder's times are set last.
+the previous snapshot, its per-file work done by a pool of workers
+(pool.py); ``previous.DryRunWriter`` only counts; ``zip_writer.ZipWriter``
+builds a ZIP archive on the same base (``Writer``). Each gets the walk's
+events in order: ``dir`` (return False to skip its contents), ``file``,
+``link``, and ``end`` after a folder's contents, so that a folder's times
+are set last. What the destination keeps, and setting it: metadata.py.
 
 What a folder snapshot keeps (README, "What a backup is"): contents,
 modification times to the nanosecond (or the destination's resolution),
@@ -30,6 +32,7 @@ from .walk import reason
 # Files with several hard links remembered per run, to link them again in
 # the snapshot: about 150 bytes each; beyond this they are copied apart.
 MAX_HARDLINKS = 200000
+
 
 def dest_hint(exc):
     code = getattr(exc, "errno", None)
