@@ -141,6 +141,16 @@ class PoolTest(TempDirTestCase):
                 self.assertEqual(os.stat(os.path.join(result.snapshot, rel)).st_mtime_ns,
                                  os.stat(os.path.join(self.path("src"), rel)).st_mtime_ns, rel)
 
+    def test_the_progress_tally_ends_as_the_result(self):
+        seen = []
+        task = make_task(self.path("src"), self.path("dest"))
+        result = engine.make_snapshot(task, T0, UTC, ops=SlowOps(4), workers=4,
+                                      progress=lambda stats, rel: seen.append((stats, rel)))
+        stats = seen[-1][0]
+        self.assertEqual(len(seen), 72 + 3 * POSIX)  # each file once (3 more names of f0), from the walk
+        self.assertEqual((stats.files, stats.copied, stats.linked, stats.bytes, stats.bytes_copied),
+                         (result.files, result.copied, result.linked, result.bytes, result.bytes_copied))
+
     def assert_nothing_left(self, dest):
         self.assertEqual(os.listdir(self.path(dest)), [])
         self.assertEqual([t.name for t in threading.enumerate() if t.name.startswith("copy-")], [])
