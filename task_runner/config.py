@@ -17,6 +17,7 @@ import sys
 from . import osutil, retention
 from .errors import ConfigError, UsageError
 from .excludes import Matcher, PatternError
+from .pool import MAX_WORKERS
 from .schedule import ScheduleError, parse_schedule
 
 CONFIG_NAME = "config.json"
@@ -111,6 +112,16 @@ def _number_between(low, high):
     return parse
 
 
+def _parallel(value, base):
+    if value == "auto":
+        return value
+    try:
+        return _int_between(1, MAX_WORKERS)(value, base)
+    except Invalid:
+        raise Invalid("must be \"auto\" or a number of workers from 1 to %d, got %s"
+                      % (MAX_WORKERS, _shown(value)))
+
+
 def _shown(value):
     """A value as it appears in JSON, shortened for a message."""
     text = json.dumps(value)  # ASCII: escapes any odd character
@@ -180,6 +191,7 @@ TASK_KEYS = collections.OrderedDict([
     ("timeout_minutes", Key(_number_between(0, WEEK_MINUTES), None)),
     ("verify", Key(_bool, False)),
     ("priority", Key(_choice(("low", "normal"), upper=False), "low")),
+    ("parallel", Key(_parallel, "auto")),
     ("enabled", Key(_bool, True)),
 ])
 

@@ -27,8 +27,10 @@ from .excludes import Matcher
 from .schedule import LOCAL
 from . import snapshots
 from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
+from .pool import Pool, workers_for
 from .walk import Stats, Walk
-from .writers import OPS, DryRunWriter, FolderWriter
+from .previous import DryRunWriter
+from .writers import OPS, FolderWriter
 from .zip_writer import ZipWriter
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,22 @@ def _prepare_dest(dest, create=True):
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
 
+def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
+    if task.format == "zip":
+        return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
+    return FolderWriter(root, stats, ops, stop_event, previous, log, pool)
+
+
+def _workers(task, dest, workers, log):
+    if task.format == "zip":
+        return 1
+    if workers is None:
+        network = osutil.network_filesystem(dest) if task.parallel == "auto" else None
+        workers, why = workers_for(task.parallel, network)
+        log.info("%d %s copying: %s", workers, "worker" if workers == 1 else "workers", why)
+    return workers
+
+
 def _run_walk(walk, writer, progress):
     for kind, rel, entry, st in walk.events():
         if kind == "file":
@@ -114,14 +132,16 @@ def _run_walk(walk, writer, progress):
 
 
 def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OPS,
-                  progress=None, dry_run=False, listing=None):
+                  progress=None, dry_run=False, listing=None, workers=None, low_priority=False):
     """Back up ``task.src`` into a new snapshot in ``task.dest``.
 
     ``task`` needs src, dest, incremental, exclude, format and allow_empty.
     ``progress(stats, rel)`` is called after each file. With ``dry_run``
     nothing is written: the destination is checked as a run would, and the
     result counts what would be copied and linked (``listing(action, rel)``
-    hears of each file, action "copy" or "link").
+    hears of each file, action "copy" or "link"). ``workers`` threads (None:
+    as ``task.parallel`` says) do the per-file work of a folder snapshot
+    (pool.py), each at low priority when ``low_priority``.
     Raises BackupError when the run as a whole fails and Interrupted when
     ``stop_event`` is set; in both cases the ``.partial`` is removed.
     """
@@ -132,6 +152,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     matcher = Matcher(task.exclude or ())
     as_zip = task.format == "zip"
     previous = newest_folder_snapshot(dest) if task.incremental and not as_zip else None
+    previous = previous and osutil.long_path(previous)
 
     def check_stop():
         if stop_event is not None and stop_event.is_set():
@@ -140,7 +161,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     if dry_run:
         _prepare_dest(dest, create=False)
         walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
-        _run_walk(walk, DryRunWriter(stats, previous and osutil.long_path(previous), listing), progress)
+        _run_walk(walk, DryRunWriter(stats, previous, listing), progress)
         return _result(None, stats, True)
 
     _prepare_dest(dest)
@@ -156,16 +177,12 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             raise BackupError("cannot write to the destination %s: %s" % (dest, exc.strerror or exc))
     try:
         try:
-            if as_zip:
-                writer = ZipWriter(root, stats, ops, stop_event)
-            else:
-                writer = FolderWriter(root, stats, ops, stop_event,
-                                      previous and osutil.long_path(previous), log)
+            writer = _open_writer(task, root, stats, ops, stop_event, previous, log,
+                                  Pool(_workers(task, dest, workers, log), check_stop, low_priority, log))
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
-            if as_zip:
-                writer.close()
-            else:
+            writer.close()  # every worker done
+            if not as_zip:
                 writer.copy_metadata(root, os.stat(src))
             check_stop()  # a run stopped (or timed out) at the very end is not published
             osutil.flush_filesystem(dest)
@@ -174,17 +191,23 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
         except OSError as exc:  # the source or destination as a whole went away
             raise BackupError("the backup could not be completed: %s" % exc)
     except BaseException:
-        if as_zip and writer is not None:
-            writer.abandon()
-        if os.path.lexists(partial):
-            try:
-                snapshots.delete_snapshot(dest, os.path.basename(partial))
-            except OSError as exc:
-                log.warning("could not remove %s (the next run will): %s", partial, exc)
+        _discard(writer, dest, partial, log)
         raise
     if previous is not None and not stats.linked and stats.copied and not as_zip:
         log.debug("no file could be linked to %s", previous)
     return _result(final, stats, False)
+
+
+def _discard(writer, dest, partial, log):
+    """A run that failed or was stopped: end every worker, then remove the
+    ``.partial``."""
+    if writer is not None:
+        writer.abandon()  # no worker writes into the .partial any more
+    if os.path.lexists(partial):
+        try:
+            snapshots.delete_snapshot(dest, os.path.basename(partial))
+        except OSError as exc:
+            log.warning("could not remove %s (the next run will): %s", partial, exc)
 
 
 def _result(snapshot, stats, dry_run):

@@ -181,7 +181,8 @@ class StartedRun(object):
         """Run the engine (and retention, and verify); (status, message, fields)."""
         task, started = self.task, self.started
         try:
-            result = engine.make_snapshot(task, started, self.zone, stop_event, log, ops=ops, progress=progress)
+            result = engine.make_snapshot(task, started, self.zone, stop_event, log, ops=ops, progress=progress,
+                                          low_priority=self.low_priority)
         except Interrupted as exc:
             return "interrupted", str(exc), {}
         except BackupError as exc:

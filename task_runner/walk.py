@@ -10,6 +10,7 @@ is not valid UTF-8 can never break the log, the history or the console.
 
 import os
 import stat
+import threading
 
 from . import osutil
 
@@ -28,7 +29,9 @@ def reason(exc):
 
 
 class Stats(object):
-    """What a run did and what it skipped, shared by the walk and writers."""
+    """What a run did and what it skipped, shared by the walk and writers
+    (and a writer's worker threads: every change is made under a lock;
+    readers such as the progress line read the numbers as they are)."""
 
     def __init__(self, log):
         self.log = log
@@ -37,18 +40,30 @@ class Stats(object):
         self.bytes = self.bytes_copied = 0
         self.errors, self.warnings = [], []
         self.error_count = 0
+        self._lock = threading.Lock()
+
+    def count(self, files=0, copied=0, linked=0, symlinks=0, size=0, size_copied=0):
+        with self._lock:
+            self.files += files
+            self.copied += copied
+            self.linked += linked
+            self.symlinks += symlinks
+            self.bytes += size
+            self.bytes_copied += size_copied
 
     def skip(self, rel, why):
         text = osutil.printable("%s: %s" % (rel, why))
-        self.error_count += 1
-        if len(self.errors) < MAX_LISTED:
-            self.errors.append(text)
+        with self._lock:
+            self.error_count += 1
+            if len(self.errors) < MAX_LISTED:
+                self.errors.append(text)
         self.log.warning("skipped %s", text)
 
     def warn(self, text):
         text = osutil.printable(text)
-        if len(self.warnings) < MAX_LISTED:
-            self.warnings.append(text)
+        with self._lock:
+            if len(self.warnings) < MAX_LISTED:
+                self.warnings.append(text)
         self.log.warning("%s", text)
 
 

@@ -1,10 +1,12 @@
 """The writers: what the engine does with each entry of the walk.
 
 ``FolderWriter`` builds a snapshot folder, hard-linking unchanged files to
-the previous snapshot; ``DryRunWriter`` only counts; ``zip_writer.ZipWriter``
-builds a ZIP archive on the same base (``Writer``). Each gets the walk's events in order: ``dir`` (return False to
-skip its contents), ``file``, ``link``, and ``end`` after a folder's
-contents, so that a folder's times are set last.
+the previous snapshot, its per-file work done by a pool of workers
+(pool.py); ``previous.DryRunWriter`` only counts; ``zip_writer.ZipWriter``
+builds a ZIP archive on the same base (``Writer``). Each gets the walk's
+events in order: ``dir`` (return False to skip its contents), ``file``,
+``link``, and ``end`` after a folder's contents, so that a folder's times
+are set last. What the destination keeps, and setting it: metadata.py.
 
 What a folder snapshot keeps (README, "What a backup is"): contents,
 modification times to the nanosecond (or the destination's resolution),
@@ -16,82 +18,20 @@ as GNU cp does, so a backup never makes a program run as someone else.
 
 import errno
 import os
-import stat
-import sys
-import time
+import threading
 
-from . import osutil
+from . import metadata, osutil
 from .errors import BackupError, Interrupted
+from .fileio import FD_METADATA, DataCopier, unchanged
+# Re-exported: tests and other modules know them as writers.*.
+from .fileio import CHUNK, LOCKED_DELAY, LOCKED_RETRIES, OPS, Ops, kept_mode  # noqa: F401
+from .pool import Pool
+from .previous import PreviousTree
 from .walk import reason
 
-CHUNK = 1024 * 1024
-SENDFILE_CHUNK = 8 * CHUNK
-# A file another program has locked (Windows sharing violation) is tried
-# this many more times, this many seconds apart, before it is skipped.
-LOCKED_RETRIES = 2
-LOCKED_DELAY = 1.0
 # Files with several hard links remembered per run, to link them again in
 # the snapshot: about 150 bytes each; beyond this they are copied apart.
 MAX_HARDLINKS = 200000
-_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
-_NOINHERIT = getattr(os, "O_NOINHERIT", 0) | getattr(os, "O_CLOEXEC", 0)
-_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | _NOINHERIT
-_SETID = stat.S_ISUID | stat.S_ISGID
-# Candidate resolutions of a destination's modification times, finest
-# first: 1 us covers NTFS (100 ns); 10 ms exFAT; 1 s many network shares;
-# 2 s FAT32.
-_RESOLUTIONS_NS = (1000, 10 ** 7, 10 ** 9, 2 * 10 ** 9)
-_PROBE_NAME = ".mtime-probe"
-_FD_METADATA = not osutil.WINDOWS  # fchmod, fchown and futimens exist
-
-
-class Ops(object):
-    """Every file operation the engine performs on the disk, in one place:
-    tests subclass it to inject faults (disk full, a vanished file, a
-    refused link, a destination with coarse times) without patching."""
-
-    open_read = staticmethod(osutil.open_for_backup)
-
-    def open_write(self, path, mode=0o666):
-        # O_EXCL: a new file, never an existing one written in place.
-        return os.open(path, _WRITE_FLAGS, mode)
-
-    read = staticmethod(os.read)
-    write = staticmethod(os.write)
-    close = staticmethod(os.close)
-    # Linux copies in the kernel; elsewhere (Windows, macOS) read/write.
-    sendfile = staticmethod(os.sendfile) if sys.platform.startswith("linux") else None
-    link = staticmethod(os.link)
-    mkdir = staticmethod(os.mkdir)
-    symlink = staticmethod(os.symlink)
-    sleep = staticmethod(time.sleep)
-    utime = staticmethod(os.utime)  # (path or fd, ns=(atime, mtime), follow_symlinks=...)
-
-
-OPS = Ops()
-
-
-def kept_mode(mode, owners):
-    """The permission bits a snapshot gives a file of mode ``mode``: all of
-    them when the owner is kept too (``owners``), else without set-user-ID
-    and set-group-ID."""
-    bits = stat.S_IMODE(mode)
-    return bits if owners else bits & ~_SETID
-
-
-def unchanged(old_st, st, window_ns=0, owners=False):
-    """True when the previous snapshot's file (``old_st``, an lstat) can
-    stand for the source file ``st``: a regular file of the same size, a
-    modification time within ``window_ns`` (0: to the nanosecond), the
-    permission bits the snapshot would give it and, when ``owners`` are
-    kept, the same owner and group. When in doubt, copy."""
-    if not stat.S_ISREG(old_st.st_mode) or old_st.st_size != st.st_size:
-        return False
-    if abs(old_st.st_mtime_ns - st.st_mtime_ns) >= max(window_ns, 1):
-        return False
-    if stat.S_IMODE(old_st.st_mode) != kept_mode(st.st_mode, owners):
-        return False
-    return not owners or (old_st.st_uid == st.st_uid and old_st.st_gid == st.st_gid)
 
 
 def dest_hint(exc):
@@ -101,44 +41,6 @@ def dest_hint(exc):
     if code == errno.EROFS:
         return "read-only"
     return "drive unplugged or not writable"
-
-
-class PreviousTree(object):
-    """Where the previous snapshot holds the folder the walk is in.
-
-    Followed one real folder at a time (lstat, never through a symbolic
-    link), so a lookup can never leave the previous snapshot: a folder that
-    was a symbolic link there has no counterpart, and its files are copied.
-    """
-
-    def __init__(self, root):
-        self._stack = [root]  # the counterpart of each open folder, or None (root None: no snapshot)
-
-    def enter(self, name):
-        parent = self._stack[-1]
-        here = None
-        if parent is not None:
-            path = parent + os.sep + name
-            try:
-                if stat.S_ISDIR(os.lstat(path).st_mode):
-                    here = path
-            except OSError:
-                pass
-        self._stack.append(here)
-
-    def leave(self):
-        self._stack.pop()
-
-    def lookup(self, name):
-        """(path, lstat) of ``name`` in the current folder's counterpart, or None."""
-        folder = self._stack[-1]
-        if folder is None:
-            return None
-        path = folder + os.sep + name
-        try:
-            return path, os.lstat(path)
-        except OSError:
-            return None
 
 
 class Writer(object):
@@ -187,78 +89,76 @@ class Writer(object):
         if copied != st.st_size:
             self.stats.warn("%s: size changed while it was copied (%d -> %d bytes)"
                             % (rel, st.st_size, copied))
-        self.stats.files += 1
-        self.stats.copied += 1
-        self.stats.bytes += copied
-        self.stats.bytes_copied += copied
+        self.stats.count(files=1, copied=1, size=copied, size_copied=copied)
 
 
-def probe_time_resolution(folder, ops=OPS):
-    """How finely the file system holding ``folder`` keeps modification
-    times, in nanoseconds (0: exactly). Two times are written to a probe
-    file and read back; the largest error picks the resolution."""
-    path = os.path.join(folder, _PROBE_NAME)
-    worst = 0
-    try:
-        fd = ops.open_write(path)
-        ops.close(fd)
-        try:
-            for wanted in (1500000001 * 10 ** 9 + 999999999, 1500000003 * 10 ** 9 + 1):
-                ops.utime(path, ns=(wanted, wanted))
-                worst = max(worst, abs(os.stat(path).st_mtime_ns - wanted))
-        finally:
-            os.remove(path)
-    except OSError:
-        return 0  # cannot tell: compare exactly (at worst, files are copied)
-    if worst == 0:
-        return 0
-    for resolution in _RESOLUTIONS_NS:
-        if worst < resolution:
-            return resolution
-    return worst + 1
+class _Folder(object):
+    """A folder of the snapshot with work pending in it: its times are set
+    when ``pending`` (the walk's hold, its files' jobs, its open
+    subfolders) reaches 0."""
+
+    __slots__ = ("rel", "st", "parent", "pending")
+
+    def __init__(self, rel, st, parent):
+        self.rel, self.st, self.parent, self.pending = rel, st, parent, 1
+
+
+class _Linked(object):
+    """The files of the source that share one inode: where the last one
+    went in the snapshot (``path``) and the event of the last job (``last``),
+    which the next one waits for, so they are done in walk order."""
+
+    __slots__ = ("path", "last")
+
+    def __init__(self):
+        self.path = self.last = None
 
 
 class FolderWriter(Writer):
-    """Writes a snapshot folder; links unchanged files to ``previous``."""
+    """Writes a snapshot folder; links unchanged files to ``previous``.
 
-    def __init__(self, root, stats, ops, stop_event, previous, log):
+    The walk's thread makes the folders and decides; the per-file work
+    (copy with metadata, hard link, the lstat of the previous snapshot's
+    file, symbolic links) goes to ``pool``. A folder's metadata is set by
+    whichever thread finishes the last job in it, after its subfolders'.
+    ``close()`` waits for every job; ``abandon()`` stops them."""
+
+    def __init__(self, root, stats, ops, stop_event, previous, log, pool=None):
         super(FolderWriter, self).__init__(root, stats, ops, stop_event)
         self.log = log
-        self.owners = osutil.can_keep_owner()
+        keeps, refused = metadata.probe(root, ops, osutil.can_keep_owner())
+        for text in metadata.refusals(refused):
+            stats.warn(text)
+        if not keeps.links:
+            log.info("setting a symbolic link's times or owner here would set its target's: "
+                     "links keep the times and owner this destination gives them")
+        if keeps.times and keeps.window_ns:
+            log.info("the destination keeps modification times to %s: files are compared at "
+                     "that resolution", _describe_ns(keeps.window_ns))
+        self.keeps = keeps
+        self.meta = metadata.MetadataSetter(keeps, ops, stats.warn)
         self.previous = PreviousTree(previous)
         self.linking = previous is not None  # False once the destination refused a hard link
-        self.window_ns = 0
-        if previous is not None:
-            self.window_ns = probe_time_resolution(root, ops)
-            if self.window_ns:
-                log.info("the destination keeps modification times to %s: files are compared at "
-                         "that resolution", _describe_ns(self.window_ns))
-        umask = osutil.current_umask()
-        self._created = lambda mode: mode & 0o777 & ~umask  # what open(..., mode) gives
-        self._inodes = {}  # (dev, inode) -> path in the snapshot, for hard links in the source
-        self._metadata_warned = False
+        self.pool = pool if pool is not None else Pool(1)
+        self._lock = threading.Lock()
+        self._here = _Folder("", None, None)  # the snapshot's root: its metadata is the engine's
+        self._inodes = {}  # (dev, inode) -> _Linked, for hard links in the source
 
-    def _metadata_failed(self, exc):
-        # FAT32/exFAT and some network shares refuse chmod or chown: keep
-        # the data, say once that times or permissions could not be kept.
-        if not self._metadata_warned:
-            self._metadata_warned = True
-            self.stats.warn("this destination does not keep times, permissions or owners (%s); "
-                            "file contents are copied anyway" % (exc.strerror or exc))
+    def check_stop(self):
+        super(FolderWriter, self).check_stop()
+        if self.pool.stopping():
+            raise Interrupted("stopped before the backup was complete")
 
-    def copy_metadata(self, path, st, follow=True):
+    def close(self):
+        self.pool.finish()
+
+    def abandon(self):
+        self.pool.abort()
+
+    def copy_metadata(self, path, st, follow=True, rel=""):
         """Owner (as root), permission bits and times of a folder (or, with
         ``follow`` False, a symbolic link) made at ``path``."""
-        try:
-            if self.owners:
-                os.chown(path, st.st_uid, st.st_gid, follow_symlinks=follow)  # first: it clears set-ID bits
-            if follow or os.utime in os.supports_follow_symlinks:
-                self.ops.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
-            if follow:
-                # Last: on Windows a read-only file's times could not be set after.
-                os.chmod(path, kept_mode(st.st_mode, self.owners))
-        except OSError as exc:
-            self._metadata_failed(exc)
+        self.meta.on_path(path, st, rel, follow)
 
     def dir(self, rel, entry, st):
         try:
@@ -267,29 +167,75 @@ class FolderWriter(Writer):
             self.dest_error(exc, rel)
             return False
         self.previous.enter(entry.name)
+        with self._lock:
+            self._here.pending += 1
+        self._here = _Folder(rel, st, self._here)
         return True
 
     def end(self, rel, st):
         self.previous.leave()
-        self.copy_metadata(self.root + os.sep + rel, st)
+        folder, self._here = self._here, self._here.parent
+        self._release(folder)
+
+    def _release(self, folder):
+        """One piece of work in ``folder`` is done; the last one sets its
+        metadata, and so on up."""
+        while folder.parent is not None:
+            with self._lock:
+                folder.pending -= 1
+                if folder.pending:
+                    return
+            self.copy_metadata(self.root + os.sep + folder.rel, folder.st, rel=folder.rel)
+            folder = folder.parent
+
+    def _submit(self, job, *args):
+        folder = self._here
+        with self._lock:
+            folder.pending += 1
+
+        def run():
+            job(*args)
+            self._release(folder)
+        self.pool.submit(folder, run)
 
     def file(self, rel, entry, st):
-        dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
-        key = None
+        linked = wait_for = done = None
         if st.st_nlink > 1 and st.st_ino:  # (Windows' scandir gives no inode: 0)
             key = (st.st_dev, st.st_ino)
-            first = self._inodes.get(key)
-            if first is not None and self._link_to(first, dst, rel, st):
-                return
-        if not (self.linking and self._try_previous(rel, entry.name, st, dst)):
-            if not self.copy(rel, entry.path, st, dst):
-                return
-        if key is not None and len(self._inodes) < MAX_HARDLINKS:
-            self._inodes[key] = dst
+            linked = self._inodes.get(key)
+            if linked is None and len(self._inodes) < MAX_HARDLINKS:
+                linked = self._inodes[key] = _Linked()
+            if linked is not None:
+                done = threading.Event()
+                with self._lock:
+                    wait_for, linked.last = linked.last, done
+        self._submit(self._file, rel, entry, st, self.previous.here(), linked, wait_for, done)
 
-    def _try_previous(self, rel, name, st, dst):
-        found = self.previous.lookup(name)
-        if found is None or not unchanged(found[1], st, self.window_ns, self.owners):
+    def _file(self, rel, entry, st, previous, linked, wait_for, done):
+        dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
+        try:
+            if linked is not None:
+                while wait_for is not None and not wait_for.wait(0.1):
+                    self.check_stop()
+                if linked.path is not None and self._link_to(linked.path, dst, rel, st):
+                    return
+            if not (self.linking and self._try_previous(rel, previous, entry.name, st, dst)):
+                if not self.copy(rel, entry.path, st, dst):
+                    return
+            if linked is not None:
+                linked.path = dst
+        finally:
+            if done is not None:
+                done.set()
+                with self._lock:
+                    if linked.last is done:
+                        linked.last = None  # no Event kept per remembered inode
+
+    def _try_previous(self, rel, previous, name, st, dst):
+        found = PreviousTree.lookup_in(previous, name)
+        keeps = self.keeps
+        if found is None or not unchanged(found[1], st, keeps.window_ns if keeps.times else None,
+                                          keeps.owner, keeps.mode):
             return False
         return self._link_to(found[0], dst, rel, st)
 
@@ -305,14 +251,13 @@ class FolderWriter(Writer):
                 return False  # the old snapshot lost that file meanwhile
             if osutil.disk_error_is_fatal(exc):
                 self.dest_error(exc, rel)
-            if self.linking:
-                self.linking = False  # no links on this destination: stop trying
+            with self._lock:
+                warn, self.linking = self.linking, False  # no links on this destination: stop trying
+            if warn:
                 self.log.warning("hard links are not supported on this destination (%s); copying "
                                  "every file for the rest of this run", exc.strerror or exc)
             return False
-        self.stats.files += 1
-        self.stats.linked += 1
-        self.stats.bytes += st.st_size
+        self.stats.count(files=1, linked=1, size=st.st_size)
         return True
 
     def copy(self, rel, src, st, dst):
@@ -320,17 +265,17 @@ class FolderWriter(Writer):
         fd_in = self.open_source(src, rel)
         if fd_in is None:
             return False
-        mode = kept_mode(st.st_mode, self.owners)
+        mode = self.meta.mode_of(st)
         try:
             try:
-                fd_out = self.ops.open_write(dst, mode & 0o777 if _FD_METADATA else 0o666)
+                fd_out = self.ops.open_write(dst, mode & 0o777 if FD_METADATA else 0o666)
             except OSError as exc:
                 self.dest_error(exc, rel)
                 return False
             try:
-                copied, error, side = self._copy_data(fd_in, fd_out, st)
-                if error is None and _FD_METADATA:
-                    self._fd_metadata(fd_out, st, mode)
+                copied, error, side = DataCopier(self.ops, self.check_stop).copy(fd_in, fd_out, st)
+                if error is None and FD_METADATA:
+                    self.meta.on_fd(fd_out, st, rel)
             finally:
                 self.ops.close(fd_out)
         finally:
@@ -345,96 +290,15 @@ class FolderWriter(Writer):
             else:
                 self.stats.skip(rel, "read error: %s" % reason(error))
             return False
-        if not _FD_METADATA:
-            self.copy_metadata(dst, st)
+        if not FD_METADATA:
+            self.copy_metadata(dst, st, rel=rel)
         self.counted(rel, st, copied)
         return True
 
-    def _fd_metadata(self, fd, st, mode):
-        """POSIX: owner, mode and times through the open file: no path
-        lookups, and a chmod only when creating the file did not already
-        give the right mode. chown first: it clears set-ID bits."""
-        try:
-            if self.owners:
-                os.fchown(fd, st.st_uid, st.st_gid)
-            if mode != self._created(mode):
-                os.fchmod(fd, mode)
-            self.ops.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-        except OSError as exc:
-            self._metadata_failed(exc)
-
-    def _copy_data(self, fd_in, fd_out, st):
-        """Copy ``st.st_size`` bytes of fd_in to fd_out, leaving holes of a
-        sparse file as holes. Returns (bytes copied, error or None, "read"
-        or "write": which side failed)."""
-        size = st.st_size
-        if size == 0:
-            return 0, None, None
-        if getattr(st, "st_blocks", None) is not None and st.st_blocks * 512 < size:
-            return self._copy_sparse(fd_in, fd_out, size)
-        return self._copy_range(fd_in, fd_out, 0, size)
-
-    def _copy_sparse(self, fd_in, fd_out, size):
-        total = 0
-        for start, length in osutil.data_extents(fd_in, size):
-            try:
-                os.lseek(fd_out, start, os.SEEK_SET)
-            except OSError as exc:
-                return total, exc, "write"
-            copied, error, side = self._copy_range(fd_in, fd_out, start, length)
-            total += copied
-            if error is not None or copied < length:
-                return total, error, side
-        try:
-            os.ftruncate(fd_out, size)  # a hole at the end
-        except OSError as exc:
-            return total, exc, "write"
-        return size, None, None
-
-    def _copy_range(self, fd_in, fd_out, start, length):
-        """Copy ``length`` bytes from offset ``start`` of fd_in to fd_out's
-        position. A file is copied at the size the walk saw: one that grows
-        meanwhile has a new time too, so the next run copies it again."""
-        ops = self.ops
-        copied = 0
-        if ops.sendfile is not None:
-            try:
-                while copied < length:
-                    self.check_stop()
-                    sent = ops.sendfile(fd_out, fd_in, start + copied,
-                                        min(SENDFILE_CHUNK, length - copied))
-                    if sent == 0:
-                        break  # the file shrank
-                    copied += sent
-                return copied, None, None
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", -1)):
-                    return copied, exc, "write"
-                # Anything else (not supported here, a read error): the
-                # read/write loop below tells read errors from write errors.
-        try:
-            os.lseek(fd_in, start + copied, os.SEEK_SET)
-        except OSError as exc:
-            return copied, exc, "read"
-        while copied < length:
-            self.check_stop()
-            try:
-                buf = ops.read(fd_in, min(CHUNK, length - copied))
-            except OSError as exc:
-                return copied, exc, "read"
-            if not buf:
-                break
-            view = memoryview(buf)
-            while view:
-                try:
-                    n = ops.write(fd_out, view)
-                except OSError as exc:
-                    return copied, exc, "write"
-                view = view[n:]
-            copied += len(buf)
-        return copied, None, None
-
     def link(self, rel, entry, st):
+        self._submit(self._symlink, rel, entry, st)
+
+    def _symlink(self, rel, entry, st):
         target = self.read_link(entry, rel)
         if target is None:
             return
@@ -447,9 +311,8 @@ class FolderWriter(Writer):
             # Windows refuses symbolic links without Developer Mode or admin rights.
             self.stats.skip(rel, "symbolic link could not be recreated here: %s" % (exc.strerror or exc))
             return
-        self.copy_metadata(dst, st, follow=False)
-        self.stats.files += 1
-        self.stats.symlinks += 1
+        self.copy_metadata(dst, st, follow=False, rel=rel)
+        self.stats.count(files=1, symlinks=1)
 
 
 def _describe_ns(ns):
@@ -458,42 +321,3 @@ def _describe_ns(ns):
     if ns >= 10 ** 6:
         return "%g ms" % (ns / 1e6)
     return "%g us" % (ns / 1e3)
-
-
-class DryRunWriter(object):
-    """Counts what a run would copy and link; writes nothing. Compares as
-    the folder writer does, to the nanosecond (it cannot probe the
-    destination without writing to it)."""
-
-    def __init__(self, stats, previous, listing=None):
-        self.stats = stats
-        self.previous = PreviousTree(previous)
-        self.owners = osutil.can_keep_owner()
-        self.listing = listing  # listing(action, rel) for --dry-run --files
-
-    def dir(self, rel, entry, st):
-        self.previous.enter(entry.name)
-        return True
-
-    def end(self, rel, st):
-        self.previous.leave()
-
-    def file(self, rel, entry, st):
-        self.stats.files += 1
-        self.stats.bytes += st.st_size
-        found = self.previous.lookup(entry.name)
-        if found is not None and unchanged(found[1], st, 0, self.owners):
-            self.stats.linked += 1
-            action = "link"
-        else:
-            self.stats.copied += 1
-            self.stats.bytes_copied += st.st_size
-            action = "copy"
-        if self.listing is not None:
-            self.listing(action, rel)
-
-    def link(self, rel, entry, st):
-        self.stats.files += 1
-        self.stats.symlinks += 1
-        if self.listing is not None:
-            self.listing("symlink", rel)

@@ -86,8 +86,7 @@ class ZipWriter(Writer):
         except OSError as exc:
             self.dest_error(exc, rel)
             return
-        self.stats.files += 1
-        self.stats.symlinks += 1
+        self.stats.count(files=1, symlinks=1)
 
     def close(self):
         try:

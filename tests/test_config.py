@@ -117,6 +117,7 @@ class LoadTest(TempDirTestCase):
             "notify": {"on": "always", "webhook": "https://example.com/hook", "email": {
                 "smtp_host": "smtp.example.com", "from": "b@example.com", "to": ["me@example.com"]}}}))
         self.assertEqual((config.tasks[0].timeout_minutes, config.tasks[0].verify), (90, True))
+        self.assertEqual(config.tasks[0].parallel, "auto")
         self.assertEqual(config.notify.on, "always")
         self.assertEqual((config.notify.email.smtp_port, config.notify.email.starttls), (587, True))
         self.assertEqual(config.notify.email.sender, "b@example.com")
@@ -128,6 +129,8 @@ class LoadTest(TempDirTestCase):
         self.assertIn("notify.ping_url: must be an http:// or https:// address", problems)
         self.assertIn('notify.email: missing required key "from"', problems)
         self.assertIn("notify.email.to: must be a list of e-mail addresses", problems)
+        config = load_config(self.write_config({"tasks": [{"src": "a", "dest": "b", "parallel": 12}]}))
+        self.assertEqual(config.tasks[0].parallel, 12)
 
     def test_every_problem_reported_at_once_with_its_path(self):
         problems = self.problems({"tasks": [
@@ -148,6 +151,8 @@ class LoadTest(TempDirTestCase):
             ({"src": ""}, "src: must be a non-empty string"),
             ({"timestamp": 5}, "timestamp: must be a string"),
             ({"nmae": "x"}, 'did you mean "name"?'),
+            ({"parallel": 0}, 'parallel: must be "auto" or a number of workers from 1 to 64, got 0'),
+            ({"parallel": "8"}, 'parallel: must be "auto" or a number of workers from 1 to 64, got "8"'),
         ]
         for extra, expected in cases:
             with self.subTest(extra=extra):

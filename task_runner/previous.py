@@ -1,0 +1,130 @@
+"""Reading the previous snapshot: where it holds the folder the walk is in,
+and the dry run, which only compares.
+
+Each folder of the previous snapshot is listed once (one ``scandir``)
+when the walk enters its counterpart: a file that is not there costs
+nothing more, a subfolder is told from a symbolic link by the listing's
+file type, and where the platform gives a file's fields with the listing
+(Windows) looking a file up costs no call at all. On a network share that
+is one round trip per folder instead of one per file (sshfs also answers
+the lstat of a listed file from what the listing brought).
+"""
+
+import os
+import stat
+
+from . import osutil
+from .fileio import unchanged
+
+# A folder listing kept while the walk is in the folder: about 200 bytes a
+# name. Beyond this many names, each file is looked up with its own lstat.
+MAX_NAMES = 100000
+
+
+def _listing(path, max_names):
+    """(path, {name: DirEntry}) of a folder of the previous snapshot; the
+    dict is None when the folder is too large to hold; None when it cannot
+    be listed."""
+    try:
+        with os.scandir(path) as it:
+            names = {}
+            for entry in it:
+                names[entry.name] = entry
+                if len(names) > max_names:
+                    return path, None
+            return path, names
+    except OSError:
+        return None
+
+
+class PreviousTree(object):
+    """Where the previous snapshot holds the folder the walk is in.
+
+    Followed one real folder at a time (the listing's file type, never
+    through a symbolic link), so a lookup can never leave the previous
+    snapshot: a folder that was a symbolic link there has no counterpart,
+    and its files are copied.
+    """
+
+    def __init__(self, root, max_names=MAX_NAMES):
+        self._max = max_names
+        # The counterpart of each open folder (see _listing), or None (root None: no snapshot).
+        self._stack = [_listing(root, max_names) if root is not None else None]
+
+    def enter(self, name):
+        parent = self._stack[-1]
+        here = None
+        if parent is not None:
+            path, names = parent
+            try:
+                if names is None:
+                    real = stat.S_ISDIR(os.lstat(path + os.sep + name).st_mode)
+                else:
+                    entry = names.get(name)
+                    real = entry is not None and entry.is_dir(follow_symlinks=False)
+                if real:
+                    here = _listing(path + os.sep + name, self._max)
+            except OSError:
+                pass
+        self._stack.append(here)
+
+    def leave(self):
+        self._stack.pop()
+
+    def here(self):
+        """The current folder's counterpart (for lookup_in), or None."""
+        return self._stack[-1]
+
+    def lookup(self, name):
+        """(path, lstat) of ``name`` in the current folder's counterpart, or None."""
+        return self.lookup_in(self._stack[-1], name)
+
+    @staticmethod
+    def lookup_in(folder, name):
+        """(path, lstat) of ``name`` in ``folder`` (a here()), or None.
+        Safe in any thread: each name is looked up once per run."""
+        if folder is None:
+            return None
+        path, names = folder
+        try:
+            if names is None:
+                return path + os.sep + name, os.lstat(path + os.sep + name)
+            entry = names.get(name)
+            return None if entry is None else (entry.path, entry.stat(follow_symlinks=False))
+        except OSError:
+            return None
+
+
+class DryRunWriter(object):
+    """Counts what a run would copy and link; writes nothing. Compares as
+    the folder writer does, to the nanosecond (it cannot probe the
+    destination without writing to it)."""
+
+    def __init__(self, stats, previous, listing=None):
+        self.stats = stats
+        self.previous = PreviousTree(previous)
+        self.owners = osutil.can_keep_owner()
+        self.listing = listing  # listing(action, rel) for --dry-run --files
+
+    def dir(self, rel, entry, st):
+        self.previous.enter(entry.name)
+        return True
+
+    def end(self, rel, st):
+        self.previous.leave()
+
+    def file(self, rel, entry, st):
+        found = self.previous.lookup(entry.name)
+        if found is not None and unchanged(found[1], st, 0, self.owners):
+            self.stats.count(files=1, linked=1, size=st.st_size)
+            action = "link"
+        else:
+            self.stats.count(files=1, copied=1, size=st.st_size, size_copied=st.st_size)
+            action = "copy"
+        if self.listing is not None:
+            self.listing(action, rel)
+
+    def link(self, rel, entry, st):
+        self.stats.count(files=1, symlinks=1)
+        if self.listing is not None:
+            self.listing("symlink", rel)
