@@ -7,6 +7,9 @@
     python3 backup_now.py --snapshots [TASK ...] [--json]
     python3 backup_now.py --versions PATH [TASK]
     python3 backup_now.py --restore [TASK] [--snapshot NAME|latest|DATE] [PATH ...] --to DIR [--overwrite]
+    python3 backup_now.py --snapshots TASK --offsite
+    python3 backup_now.py --restore TASK --offsite [--snapshot NAME|DATE] [PATH ...] --to DIR
+    python3 backup_now.py --verify TASK --offsite
     python3 backup_now.py --test-notify
 
 Exit codes: 0 success, 1 failed, 2 usage or config error, 3 finished with
@@ -28,6 +31,7 @@ from task_runner.config import load_config, select_tasks
 from task_runner.errors import BackupError
 from task_runner.logs import setup_logging
 from task_runner.notify import Notifier
+from task_runner.offsite import cli as offsite_cli
 from task_runner.runner import ALREADY_RUNNING, human_bytes, plural, preview_task, prune_task, run_task
 from task_runner.verify import verify_task
 
@@ -79,6 +83,10 @@ def _parser():
     g.add_argument("--no-keep-existing", action="store_true",
                    help="with --overwrite: do not keep the replaced files as NAME.before-restore-<time>")
     g.add_argument("--interactive", action="store_true", help="with --restore: a guided restore (restore.bat)")
+    o = p.add_argument_group("the offsite copy (a task's \"offsite\", through rclone)")
+    o.add_argument("--offsite", action="store_true",
+                   help="with --snapshots, --restore or --verify: use the remote copy (the local dest may be gone)")
+    o.add_argument("--no-offsite", action="store_true", help="back up without the offsite copy this time")
     return p
 
 
@@ -170,9 +178,27 @@ def _getting_files_back(config, args):
                                    not args.no_keep_existing, args.dry_run, stop, progress)
 
 
+def _offsite_command(config, args):
+    if not (args.snapshots or args.restore or args.verify):
+        raise errors.UsageError("--offsite goes with --snapshots, --restore or --verify; a backup copies "
+                                "offsite by itself (--no-offsite skips it)")
+    setup_logging(config.log, PROGRAM)
+    if args.snapshots:
+        return offsite_cli.print_snapshots(config, select_tasks(config, args.tasks, args.all))
+    if args.verify:
+        return offsite_cli.verify(config, args.tasks)
+    stop = threading.Event()
+    osutil.install_stop_handlers(lambda signum: stop.set())
+    names, paths = restore_cli.split_task_and_paths(config, args.tasks)
+    return offsite_cli.restore(config, names, args.snapshot, paths, args.to, args.overwrite,
+                               not args.no_keep_existing, stop)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     config = load_config(args.config)
+    if args.offsite:
+        return _offsite_command(config, args)
     if args.test_notify:
         setup_logging(config.log, PROGRAM)
         return test_notify(config)
@@ -196,7 +222,14 @@ def main(argv=None):
     notifier = Notifier(config.notify)
     stop = threading.Event()
 
+    upload_stop = threading.Event()
+    uploading = []
+
     def on_stop(signum):
+        if uploading and not upload_stop.is_set():
+            osutil.print_safe("stopping the offsite copy (the local snapshot stays)...", sys.stderr)
+            upload_stop.set()
+            return
         if stop.is_set():
             raise KeyboardInterrupt  # a second Ctrl+C: stop at once
         osutil.print_safe("stopping: removing the unfinished snapshot...", sys.stderr)
@@ -220,6 +253,11 @@ def main(argv=None):
             progress.clear()
         osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
         codes.append(outcome.exit_code)
+        if task.offsite is not None and not args.no_offsite and outcome.status in ("success", "partial"):
+            uploading.append(task.name)
+            offsite_cli.upload_after_run(config, task, upload_stop, notifier)  # its result stands apart
+            uploading.pop()
+            upload_stop.clear()
     if stop.is_set():
         codes.append(errors.EXIT_INTERRUPTED)
     notifier.flush(60.0)  # messages still in flight get a bounded time to leave

@@ -22,7 +22,8 @@ import os
 import threading
 import time
 
-from task_runner import cli, osutil
+from task_runner import cli, errors, osutil
+from task_runner.offsite import cli as offsite_cli
 from task_runner.config import load_config
 from task_runner.daemon import Daemon, instance_lock
 from task_runner.history import History
@@ -145,7 +146,10 @@ def main(argv=None):
     config = load_config(args.config)
     if args.check:
         print_check(config)
-        return 0
+        problems = offsite_cli.check_problems(config)
+        for line in problems:
+            osutil.print_safe("  ! " + line)
+        return errors.EXIT_USAGE if problems else 0
     if args.list:
         print_list(config, max(1, args.count), args.json)
         return 0

@@ -102,7 +102,8 @@ class Restorer(object):
         self._links = {}  # identity -> (folder rel, name) restored first, for hard links (folder snapshots)
         self._dirs = []  # folder entries made or met: their times and modes after their contents
         self._made_links = set()  # links this restore made: nothing is written below them
-        self._seen = set() if reader.is_zip else None  # a ZIP may hold one name twice
+        # A ZIP or a remote manifest may hold one name twice.
+        self._seen = set() if reader.is_zip or getattr(reader, "untrusted", False) else None
         self.tree = safedir.Tree(target, stamp, self._blocked, reader.has, dry_run, log)
         self._temp_count = 0
 

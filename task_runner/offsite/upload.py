@@ -102,7 +102,7 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
 def _check(rc, result, name, stop_event, task):
     if result.code == 0:
         return
-    if result.code is None:
+    if result.code is None or (stop_event is not None and stop_event.is_set()):  # Ctrl+C reaches rclone too
         if stop_event is not None and stop_event.is_set():
             raise RcloneError("stopped on request before %s was complete on the remote; the next upload resumes "
                               "where it stopped" % name)
