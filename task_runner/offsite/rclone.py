@@ -192,6 +192,12 @@ class Rclone(object):
         stopped = _wait(proc, stop_event, timeout)
         for t in readers:
             t.join(5.0)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
         out = box["out"].decode("utf-8", "replace")
         return Result(None if stopped else proc.returncode, box["stats"], box["error"], out)
 

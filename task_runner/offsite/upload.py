@@ -1,6 +1,9 @@
 """One local snapshot to the remote, then the remote's retention.
 
-A folder snapshot travels with ``rclone sync LOCAL REMOTE/NAME``:
+A folder snapshot travels with ``rclone copy LOCAL REMOTE/NAME`` (copy,
+not sync: nothing of a snapshot is ever deleted by its own upload; rclone's
+sync also trips over the partial files a killed upload leaves on a local
+remote):
 
 * only what is not already there is sent, so an upload cut short (a kill, a
   reboot, a network failure) resumes where it stopped when tried again;
@@ -56,7 +59,7 @@ def _send_args(rc, task, name, complete):
     remote = task.offsite.remote
     local = os.path.join(task.dest, name)
     args = ["copyto", local, layout.join(remote, name)] if name.endswith(".zip") else \
-        ["sync", local, layout.join(remote, name), "--skip-links"]
+        ["copy", local, layout.join(remote, name), "--skip-links"]
     previous = None if name.endswith(".zip") else _previous(complete, name)
     if previous is not None and rc.features(remote).get("Copy"):
         args += ["--copy-dest", layout.join(remote, previous)]

@@ -1,0 +1,227 @@
+"""Offsite copies through a real rclone: a local remote, an S3 server on
+127.0.0.1 (rclone serve s3, signed requests), a crypt remote over it, and
+faults (a remote that is down, a kill during an upload, a missing rclone,
+a wrong remote name). Remotes are defined only by environment variables;
+RCLONE_CONFIG points into the test's folder."""
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+from task_runner.config import load_config
+from task_runner.history import History
+from task_runner.offsite import layout, rclone, service, upload
+from tests import rclone_tools
+from tests.helpers import ROOT, TempDirTestCase, wait_for
+
+PY = sys.executable
+MTIME = 1700000000
+
+
+class PureTest(unittest.TestCase):
+    def test_redact(self):
+        cases = [("https://user:pw@host/x", "https://***@host/x"),
+                 ("GET /b?X-Amz-Signature=abc123&x=1", "GET /b?X-Amz-Signature=***&x=1"),
+                 (":s3,access_key_id=AK,secret_access_key=SK:bucket", ":s3,access_key_id=***,secret_access_key=***:bucket"),
+                 ("Authorization: AWS4-HMAC-SHA256 Credential=AK", "Authorization: ***"),
+                 ("the password is hunter22", "the password is ***")]
+        for text, expected in cases:
+            with self.subTest(text=text):
+                self.assertEqual(rclone.redact(text, rclone.secrets_of({"RCLONE_CONFIG_PASS": "hunter22"})), expected)
+
+    def test_explain(self):
+        self.assertIn("cannot be reached", rclone.explain(1, "dial tcp 127.0.0.1:9: connect: connection refused"))
+        self.assertIn("no remote of that name", rclone.explain(1, "didn't find section in config file (\"x\")"))
+        self.assertIn("refused the sign-in", rclone.explain(1, "InvalidAccessKeyId: 403"))
+        self.assertIn("full", rclone.explain(7, "no space left on device"))
+        self.assertIn("exit code 42", rclone.explain(42, None))
+
+    def test_listing_keeps_only_complete_snapshots(self):
+        complete, incomplete = layout.read_listing([
+            "2026-01-02_10-00-00/", "2026-01-02_10-00-00.manifest.json", "2026-01-01_10-00-00/",
+            "2026-01-03_10-00-00.zip", "2026-01-03_10-00-00.zip.manifest.json", "notes.txt", "2026-01-04_10-00-00.zip"])
+        self.assertEqual(complete, ["2026-01-02_10-00-00", "2026-01-03_10-00-00.zip"])
+        self.assertEqual(incomplete, ["2026-01-01_10-00-00", "2026-01-04_10-00-00.zip"])
+
+    def test_damaged_manifests_are_refused(self):
+        good = {"format": layout.FORMAT, "version": 1, "entries": []}
+        for doc, expected in [(b"{", "not valid JSON"), (dict(good, format="x"), "not a manifest"),
+                              (dict(good, version=2), "version 2"),
+                              (dict(good, entries=[{"path": "a", "kind": "pipe"}]), "unknown kind"),
+                              (dict(good, entries=[{"path": "a", "kind": "file", "size": -1, "mode": 0,
+                                                    "mtime_ns": 0}]), "not a whole number")]:
+            with self.subTest(expected=expected):
+                data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+                with self.assertRaises(layout.ManifestError) as ctx:
+                    layout.loads(data, "S")
+                self.assertIn(expected, str(ctx.exception))
+
+    def test_decide(self):
+        from tests.helpers import make_task
+        from task_runner.config import Offsite
+        task = make_task("s", "d", offsite=Offsite("nas:x", None, None, None))
+        runs = [{"task": "T", "status": "success", "snapshot": "/d/2026-01-01_10-00-00"}]
+        failed = {"task": "T", "snapshot": "2026-01-01_10-00-00", "status": "failed",
+                  "finished": "2026-01-01T11:00:00+00:00"}
+        at = 1767265200.0  # 2026-01-01 11:00 UTC
+        self.assertTrue(service.decide(task, runs, [], at, 60).upload)
+        wait = service.decide(task, runs, [failed], at + 60, 60)
+        self.assertEqual((wait.upload, wait.wake_at), (False, at + 3600))
+        self.assertTrue(service.decide(task, runs, [failed], at + 3600, 60).upload)
+        self.assertFalse(service.decide(task, runs, [failed], at + 9999, 0).upload)
+        done = dict(failed, status="success")
+        self.assertFalse(service.decide(task, runs, [done], at, 60).upload)
+        self.assertIsNone(service.pending("T", runs, [done]))
+        self.assertFalse(service.decide(task._replace(offsite=None), runs, [], at, 60).upload)
+
+
+class OffsiteTestCase(TempDirTestCase):
+    def setUp(self):
+        super(OffsiteTestCase, self).setUp()
+        self.rclone = rclone_tools.require_rclone(self)
+        self.env = rclone_tools.base_env(self.tmp)
+        rclone_tools.local_remote(self.env)
+
+    def make_tree(self, files=3, size=100):
+        self.write("src/a.txt", "hello", mtime=MTIME)
+        self.write("src/sub/b.txt", "deep", mtime=MTIME + 1)
+        os.chmod(self.path("src/sub/b.txt"), 0o640)
+        os.makedirs(self.path("src/sub/empty"))
+        for i in range(files):
+            self.write("src/many/f%02d.bin" % i, os.urandom(size), mtime=MTIME + 2)
+        if os.name != "nt":
+            os.symlink("a.txt", self.path("src/link"))
+
+    def config(self, remote, **offsite):
+        data = {"rclone": self.rclone, "tasks": [{"name": "T", "src": "src", "dest": "dest", "default": True,
+                                                  "offsite": dict(offsite, remote=remote) if offsite else remote}]}
+        return self.write_config(data)
+
+    def program(self, name, *args, **kw):
+        proc = subprocess.run([PY, os.path.join(ROOT, name), "--config", self.path("config.json")] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              env=kw.get("env", self.env), timeout=120)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def uploads(self):
+        return History(self.path("executed_tasks.json")).uploads()
+
+    def assert_same_tree(self, a, b):
+        def listing(root):
+            out = {}
+            for folder, dirs, files in os.walk(root):
+                for name in dirs + files:
+                    full = os.path.join(folder, name)
+                    st = os.lstat(full)
+                    rel = os.path.relpath(full, root)
+                    if stat.S_ISLNK(st.st_mode):
+                        out[rel] = ("link", os.readlink(full))
+                    elif stat.S_ISDIR(st.st_mode):
+                        out[rel] = ("dir", stat.S_IMODE(st.st_mode))
+                    else:
+                        with open(full, "rb") as f:
+                            out[rel] = ("file", f.read(), stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+            return out
+        self.assertEqual(listing(a), listing(b))
+
+
+class LocalRemoteTest(OffsiteTestCase):
+    def test_backup_uploads_and_the_remote_alone_restores_everything(self):
+        self.make_tree()
+        self.config("loc:" + self.path("remote"))
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        self.assertIn("offsite success", out)
+        up = self.uploads()[-1]
+        self.assertEqual((up["status"], up["files"]), ("success", 6), up)  # 5 files + the manifest
+        name = up["snapshot"]
+        self.assertTrue(os.path.isfile(self.path("remote", name + ".manifest.json")))
+        shutil.rmtree(self.path("dest"))  # the local drive is lost
+        code, out = self.program("backup_now.py", "--snapshots", "T", "--offsite")
+        self.assertIn(name, out)
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 0, out)
+        self.assert_same_tree(self.path("src"), self.path("back"))
+        self.assertFalse([n for n in os.listdir(self.path("back")) if n.startswith(".")])
+
+    def test_an_incomplete_remote_snapshot_is_never_listed_and_is_removed_later(self):
+        self.make_tree()
+        os.makedirs(self.path("remote", "2020-01-01_10-00-00", "x"))  # an upload cut short long ago
+        self.config("loc:" + self.path("remote"))
+        code, out = self.program("backup_now.py", "--snapshots", "T", "--offsite")
+        self.assertIn("0 complete snapshots", out)
+        code, out = self.program("backup_now.py")
+        self.assertIn("offsite success", out)
+        self.assertFalse(os.path.exists(self.path("remote", "2020-01-01_10-00-00")))
+
+    def test_no_offsite_skips_it_and_the_remote_keeps_what_keep_keeps(self):
+        self.make_tree()
+        data = {"rclone": self.rclone, "tasks": [{"name": "T", "src": "src", "dest": "dest", "default": True,
+                                                  "keep": {"last": 1}, "offsite": "loc:" + self.path("remote")}]}
+        self.write_config(data)
+        code, out = self.program("backup_now.py", "--no-offsite")
+        self.assertEqual((code, self.uploads()), (0, []), out)
+        for _ in range(2):
+            time.sleep(1.1)  # a snapshot name is a second
+            self.assertIn("offsite success", self.program("backup_now.py")[1])
+        manifests = [n for n in os.listdir(self.path("remote")) if n.endswith(layout.MANIFEST_SUFFIX)]
+        self.assertEqual(len(manifests), 1)
+        self.assertEqual(sorted(os.listdir(self.path("remote"))), [manifests[0][:-len(layout.MANIFEST_SUFFIX)],
+                                                                   manifests[0]])
+        code, out = self.program("backup_now.py", "--verify", "T", "--offsite")
+        self.assertEqual(code, 0, out)
+
+    def test_check_names_a_missing_rclone_and_an_unknown_remote(self):
+        self.make_tree()
+        self.config("nosuch:backups")
+        code, out = self.program("scheduled_task_runner.py", "--check")
+        self.assertEqual(code, 2, out)
+        self.assertIn("rclone's config has no remote named \"nosuch\" (it has: loc)", out)
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)  # the local snapshot stands
+        self.assertIn("offsite failed", out)
+        self.assertIn("no remote of that name", self.uploads()[-1]["message"])
+        with open(self.path("config.json")) as f:
+            data = json.load(f)
+        data["rclone"] = self.path("no", "rclone.exe")
+        self.write_config(data)
+        code, out = self.program("scheduled_task_runner.py", "--check")
+        self.assertEqual(code, 2, out)
+        self.assertIn("rclone was not found at", out)
+        self.assertIn("winget install Rclone.Rclone", out)
+        self.assertNotIn("Traceback", out)
+
+    def test_kill_during_an_upload_then_the_next_one_sends_only_the_rest(self):
+        if os.name == "nt":
+            self.skipTest("kill -9 of a process group is POSIX")
+        self.make_tree(files=12, size=64 * 1024)
+        self.config("loc:" + self.path("remote"), bwlimit="128K")
+        code, out = self.program("backup_now.py", "--no-offsite")
+        name = os.listdir(self.path("dest"))[0]
+        proc = subprocess.Popen([PY, "-c", "import sys; sys.path.insert(0, %r); from task_runner.config import "
+                                 "load_config; from task_runner.offsite import service; c = load_config(%r); "
+                                 "service.upload_now(c, c.tasks[0], 'manual')" % (ROOT, self.path("config.json"))],
+                                env=self.env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        arrived = lambda: [n for n in os.listdir(self.path("remote", name, "many"))
+                           if not n.endswith(".partial")] if os.path.isdir(self.path("remote", name, "many")) else []
+        try:
+            self.assertTrue(wait_for(lambda: len(arrived()) >= 3, timeout=60))
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        before = len(arrived())
+        self.assertLess(before, 12)
+        self.assertEqual(self.uploads()[-1]["status"], "running")  # what the kill left
+        config = load_config(self.path("config.json"))
+        task = config.tasks[0]._replace(offsite=config.tasks[0].offsite._replace(bwlimit=None))
+        record = service.Upload(config, task, "retry", environ=self.env).run()
+        self.assertEqual(record["status"], "success", record)
+        self.assertEqual(record["files"], 12 - before + 1)  # the rest, and the manifest
+        self.assertEqual(self.uploads()[0]["status"], "interrupted")
