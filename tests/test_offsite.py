@@ -225,3 +225,72 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(record["status"], "success", record)
         self.assertEqual(record["files"], 12 - before + 1)  # the rest, and the manifest
         self.assertEqual(self.uploads()[0]["status"], "interrupted")
+
+
+class S3Test(OffsiteTestCase):
+    KEY, SECRET = "TESTKEY1234", "TestSecretValue98765"
+
+    def setUp(self):
+        super(S3Test, self).setUp()
+        os.makedirs(self.path("s3root", "bucket"))
+        port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), self.KEY, self.SECRET, self.env)
+        rclone_tools.s3_remote(self.env, "s3", port, self.KEY, self.SECRET)
+
+    def upload(self, config):
+        return service.Upload(config, config.tasks[0], "manual", environ=self.env).run()
+
+    def test_signed_s3_round_trip_and_an_unchanged_rerun_sends_only_the_manifest(self):
+        self.make_tree(files=10, size=64 * 1024)
+        self.config("s3:bucket/pc1/T")
+        config = load_config(self.path("config.json"))
+        os.makedirs(self.path("dest"))
+        shutil.copytree(self.path("src"), self.path("dest", "2026-01-01_10-00-00"), symlinks=True)
+        first = self.upload(config)
+        self.assertEqual(first["status"], "success", first)
+        shutil.copytree(self.path("src"), self.path("dest", "2026-01-02_10-00-00"), symlinks=True)
+        second = self.upload(config)
+        self.assertEqual(second["status"], "success", second)
+        tree = 10 * 64 * 1024 + 9
+        self.assertLess(second["bytes"], tree / 100.0, second)  # the manifest only
+        self.assertEqual(second["server_side_bytes"], tree)
+        shutil.rmtree(self.path("dest"))
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 0, out)
+        self.assert_same_tree(self.path("src"), self.path("back"))
+        with open(self.path("executed_tasks.json")) as f:
+            self.assertNotIn(self.SECRET, f.read())
+
+    def test_crypt_over_s3_shows_no_name_or_content_on_the_server(self):
+        self.make_tree()
+        self.write("src/secret-plans.txt", "the treasure is under the oak")
+        rclone_tools.crypt_remote(self.env, self.rclone, "secret", "s3:bucket/enc", "correct horse")
+        self.config("secret:pc1")
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        self.assertIn("offsite success", out)
+        stored = []
+        for folder, dirs, files in os.walk(self.path("s3root")):
+            stored += dirs + files
+            for name in files:
+                with open(os.path.join(folder, name), "rb") as f:
+                    stored.append(f.read().decode("latin-1"))
+        self.assertGreater(len(stored), 5)
+        blob = "\n".join(stored)
+        for word in ("secret-plans", "treasure", "a.txt", "many", "manifest", "2026", "hello"):
+            self.assertNotIn(word, blob)
+        shutil.rmtree(self.path("dest"))
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 0, out)
+        self.assert_same_tree(self.path("src"), self.path("back"))
+
+    def test_a_remote_that_is_down_fails_only_the_upload(self):
+        self.make_tree()
+        rclone_tools.s3_remote(self.env, "down", rclone_tools.free_port(), self.KEY, self.SECRET)
+        self.config("down:bucket/T")
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        self.assertIn("T: success", out)
+        up = self.uploads()[-1]
+        self.assertEqual(up["status"], "failed")
+        self.assertIn("cannot be reached", up["message"])
+        self.assertNotIn(self.SECRET, out)
