@@ -18,7 +18,7 @@ from task_runner.config import load_config
 from task_runner.history import History
 from task_runner.offsite import layout, rclone, service, upload
 from tests import rclone_tools
-from tests.helpers import ROOT, TempDirTestCase, wait_for
+from tests.helpers import ROOT, UTC, TempDirTestCase, wait_for
 
 PY = sys.executable
 MTIME = 1700000000
@@ -79,6 +79,30 @@ class PureTest(unittest.TestCase):
         self.assertFalse(service.decide(task, runs, [done], at, 60).upload)
         self.assertIsNone(service.pending("T", runs, [done]))
         self.assertFalse(service.decide(task._replace(offsite=None), runs, [], at, 60).upload)
+
+
+class StatusTest(TempDirTestCase):
+    def test_status_and_metrics_show_the_last_offsite_success_and_what_is_pending(self):
+        from task_runner import metrics, status
+        config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"},
+                                   {"name": "U", "src": "src2", "dest": "dest2"}])
+        runs = [{"id": 1, "task": "T", "status": "success", "snapshot": "/d/2026-01-02_10-00-00",
+                 "started": "2026-01-02T10:00:00+00:00"}]
+        uploads = [{"id": 2, "task": "T", "snapshot": "2026-01-01_10-00-00", "status": "success", "bytes": 10,
+                    "finished": "2026-01-01T10:05:00+00:00"},
+                   {"id": 3, "task": "T", "snapshot": "2026-01-02_10-00-00", "status": "failed", "bytes": 0,
+                    "finished": "2026-01-02T10:05:00+00:00", "message": "the remote cannot be reached"}]
+        report = status.status_report(config, runs, 1767348000.0, UTC, lambda name: False, None, uploads)
+        t, u = report["tasks"]
+        self.assertIsNone(u["offsite"])
+        self.assertEqual((t["offsite"]["pending"], t["offsite"]["remote"]), ("2026-01-02_10-00-00", "nas:T"))
+        self.assertIn("the last offsite copy failed: the remote cannot be reached", t["warnings"])
+        text = metrics.render(report, runs)
+        self.assertIn('task_runner_offsite_last_success_timestamp_seconds{task="T"} 1767261900', text)
+        self.assertIn('task_runner_offsite_pending{task="T"} 1', text)
+        self.assertIn('task_runner_offsite_last_upload_status{task="T",status="failed"} 1', text)
+        self.assertFalse([line for line in text.splitlines()
+                          if line.startswith("task_runner_offsite") and 'task="U"' in line])
 
 
 class OffsiteTestCase(TempDirTestCase):

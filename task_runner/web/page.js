@@ -208,6 +208,12 @@ function showTask(item) {
   row(dl, "Last success", ok ? when(ok.started) + " (" + item.last_success_days_ago.toFixed(1) + " days ago)" : "never");
   var newest = item.newest_snapshot ? item.newest_snapshot.split(/[\\/]/).pop() : "";
   row(dl, "Snapshots", item.snapshots + (newest ? ", newest " + newest : "")).title = item.newest_snapshot || "";
+  if (item.offsite) {
+    var off = item.offsite, okUp = off.last_success;
+    row(dl, "Offsite copy (" + off.remote + ")",
+        (okUp ? "last " + when(okUp.finished) + " (" + off.last_success_days_ago.toFixed(1) + " days ago)" : "never") +
+        (off.uploading ? ", uploading now" : "") + (off.pending ? ", pending: " + off.pending : ", nothing pending"));
+  }
   if (item.free_bytes !== null) {
     row(dl, "Free on the destination drive", humanBytes(item.free_bytes) + " (" + Math.round(item.free_percent) + "%)");
   }
