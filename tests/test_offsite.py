@@ -4,6 +4,7 @@ faults (a remote that is down, a kill during an upload, a missing rclone,
 a wrong remote name). Remotes are defined only by environment variables;
 RCLONE_CONFIG points into the test's folder."""
 
+import gzip
 import json
 import os
 import shutil
@@ -44,8 +45,8 @@ class PureTest(unittest.TestCase):
 
     def test_listing_keeps_only_complete_snapshots(self):
         complete, incomplete = layout.read_listing([
-            "2026-01-02_10-00-00/", "2026-01-02_10-00-00.manifest.json", "2026-01-01_10-00-00/",
-            "2026-01-03_10-00-00.zip", "2026-01-03_10-00-00.zip.manifest.json", "notes.txt", "2026-01-04_10-00-00.zip"])
+            "2026-01-02_10-00-00/", "2026-01-02_10-00-00.manifest.json.gz", "2026-01-01_10-00-00/",
+            "2026-01-03_10-00-00.zip", "2026-01-03_10-00-00.zip.manifest.json.gz", "notes.txt", "2026-01-04_10-00-00.zip"])
         self.assertEqual(complete, ["2026-01-02_10-00-00", "2026-01-03_10-00-00.zip"])
         self.assertEqual(incomplete, ["2026-01-01_10-00-00", "2026-01-04_10-00-00.zip"])
 
@@ -57,10 +58,12 @@ class PureTest(unittest.TestCase):
                               (dict(good, entries=[{"path": "a", "kind": "file", "size": -1, "mode": 0,
                                                     "mtime_ns": 0}]), "not a whole number")]:
             with self.subTest(expected=expected):
-                data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+                data = gzip.compress(doc if isinstance(doc, bytes) else json.dumps(doc).encode())
                 with self.assertRaises(layout.ManifestError) as ctx:
                     layout.loads(data, "S")
                 self.assertIn(expected, str(ctx.exception))
+        with self.assertRaises(layout.ManifestError):
+            layout.loads(b"not gzip", "S")
 
     def test_decide(self):
         from tests.helpers import make_task
@@ -165,7 +168,7 @@ class LocalRemoteTest(OffsiteTestCase):
         up = self.uploads()[-1]
         self.assertEqual((up["status"], up["files"]), ("success", 6), up)  # 5 files + the manifest
         name = up["snapshot"]
-        self.assertTrue(os.path.isfile(self.path("remote", name + ".manifest.json")))
+        self.assertTrue(os.path.isfile(self.path("remote", name + layout.MANIFEST_SUFFIX)))
         shutil.rmtree(self.path("dest"))  # the local drive is lost
         code, out = self.program("backup_now.py", "--snapshots", "T", "--offsite")
         self.assertIn(name, out)

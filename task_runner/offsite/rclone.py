@@ -53,10 +53,10 @@ class RcloneError(BackupError):
     says what to do."""
 
 
-Result = collections.namedtuple("Result", "code stats error output")
+Result = collections.namedtuple("Result", "code stats error output data")
 Result.__doc__ = """What one rclone command did: exit ``code`` (None when it was stopped),
 its last ``stats`` (dict, may be empty), its last ``error`` (redacted text or
-None) and its standard ``output`` (text)."""
+None) and its standard output as text (``output``) and as bytes (``data``)."""
 
 
 def find(configured=None, which=shutil.which):
@@ -199,7 +199,7 @@ class Rclone(object):
                 except OSError:
                     pass
         out = box["out"].decode("utf-8", "replace")
-        return Result(None if stopped else proc.returncode, box["stats"], box["error"], out)
+        return Result(None if stopped else proc.returncode, box["stats"], box["error"], out, box["out"])
 
     @staticmethod
     def _read_out(proc, box, stdin):

@@ -41,7 +41,7 @@ def read_manifest(rc, task, name):
     if result.code != 0:
         raise RcloneError("cannot read the manifest of %s: %s" % (name, explain(result.code, result.error)))
     try:
-        return layout.loads(result.output.encode("utf-8", "surrogateescape"), name)
+        return layout.loads(result.data, name)
     except layout.ManifestError as exc:
         raise BackupError(str(exc))
 
