@@ -22,6 +22,7 @@ last (``rclone rcat``): until then the remote snapshot is incomplete.
 import collections
 import logging
 import os
+import threading
 import time
 
 from .. import retention, snapshots
@@ -74,14 +75,14 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     (``stop_event``, the timeout) raise RcloneError too, saying so."""
     started = clock()
     remote = task.offsite.remote
-    complete, _ = remote_listing(rc, remote, stop_event)
+    complete, incomplete = remote_listing(rc, remote, stop_event)
     if name in complete:
         log.info("offsite: %s is already complete on the remote", name)
         return Uploaded(name, 0, 0, 0, 0.0, True, [])
     local = os.path.join(task.dest, name)
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
-    manifest = layout.dumps(layout.build(task.name, local, created))
+    manifest = _Background(lambda: layout.dumps(layout.build(task.name, local, created)))  # while rclone sends
     args, previous = _send_args(rc, task, name, complete)
     log.info("offsite: uploading %s to %s%s", name, rc.redact(remote),
              " (unchanged files copied on the remote from %s)" % previous if "--copy-dest" in args else "")
@@ -91,6 +92,7 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
                           % name)
+    manifest = manifest.result()
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
                  timeout=600, stdin=manifest)
     _check(rc, put, name, stop_event, task)
@@ -98,8 +100,31 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     on_remote = int(stats.get("serverSideCopyBytes", 0))  # counted in "bytes" and "transfers" too
     bytes_sent = int(stats.get("bytes", 0)) - on_remote + len(manifest)
     files_sent = int(stats.get("transfers", 0)) - int(stats.get("serverSideCopies", 0)) + 1
-    deleted = apply_retention(rc, task, name, time.time(), log)
+    deleted = apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
     return Uploaded(name, bytes_sent, files_sent, on_remote, round(clock() - started, 3), False, deleted)
+
+
+class _Background(object):
+    """``func()`` in a thread of its own; ``result()`` waits for it and
+    returns its value (or raises its exception)."""
+
+    def __init__(self, func):
+        self._box = {}
+
+        def work():
+            try:
+                self._box["value"] = func()
+            except BaseException as exc:  # handed to the caller in result()
+                self._box["error"] = exc
+        self._thread = threading.Thread(target=work, name="offsite-manifest")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]
 
 
 def _check(rc, result, name, stop_event, task):
@@ -125,13 +150,13 @@ def delete_remote(rc, remote, name):
             raise RcloneError(explain(result.code, result.error))
 
 
-def apply_retention(rc, task, newest, now, log=logger):
-    """After ``newest`` is complete on the remote: delete the remote
-    snapshots ``offsite.keep`` does not keep, and the incomplete ones
-    older than ``newest`` (abandoned uploads, deletions cut short). A
-    failed deletion is logged and tried again after the next upload.
-    Returns the names deleted."""
-    complete, incomplete = remote_listing(rc, task.offsite.remote)
+def apply_retention(rc, task, newest, complete, incomplete, now, log=logger):
+    """After ``newest`` is complete on the remote (``complete`` and
+    ``incomplete``: the remote's snapshots, as listed before the upload,
+    ``newest`` added): delete the remote snapshots ``offsite.keep`` does
+    not keep, and the incomplete ones older than ``newest`` (abandoned
+    uploads, deletions cut short). A failed deletion is logged and tried
+    again after the next upload. Returns the names deleted."""
     doomed = [] if task.offsite.keep is None else [
         (d.name, d.reason) for d in retention.decide(complete, task.offsite.keep, now) if not d.keep]
     doomed += [(n, "incomplete (an upload or deletion cut short)") for n in incomplete
