@@ -321,3 +321,28 @@ class S3Test(OffsiteTestCase):
         self.assertEqual(up["status"], "failed")
         self.assertIn("cannot be reached", up["message"])
         self.assertNotIn(self.SECRET, out)
+
+    def test_the_documented_emergency_restore_with_rclone_alone(self):
+        # docs/REFERENCE.md, "An emergency restore with rclone alone", steps 2 to 4.
+        self.make_tree()
+        self.config("s3:bucket/pc1/Documents")
+        self.assertIn("offsite success", self.program("backup_now.py")[1])
+        remote = "s3:bucket/pc1/Documents"
+
+        def rclone_cmd(*args):
+            return subprocess.run([self.rclone] + list(args), stdout=subprocess.PIPE, env=self.env,
+                                  timeout=60, check=True).stdout
+        listed = rclone_cmd("lsf", remote).decode().split()
+        name = [n[:-len(layout.MANIFEST_SUFFIX)] for n in listed if n.endswith(layout.MANIFEST_SUFFIX)][-1]
+        self.assertIn(name + "/", listed)
+        rclone_cmd("copy", remote + "/" + name, self.path("Restored"))
+        for rel in ("a.txt", os.path.join("sub", "b.txt"), os.path.join("many", "f00.bin")):
+            with open(self.path("src", rel), "rb") as a, open(self.path("Restored", rel), "rb") as b:
+                self.assertEqual(a.read(), b.read())
+            self.assertEqual(int(os.stat(self.path("Restored", rel)).st_mtime), int(os.stat(self.path("src", rel)).st_mtime))
+        lines = gzip.decompress(rclone_cmd("cat", remote + "/" + name + layout.MANIFEST_SUFFIX)).decode().splitlines()
+        entries = [json.loads(line.rstrip(",")) for line in lines[1:-1]]
+        kinds = {e["path"]: e["kind"] for e in entries}
+        self.assertEqual(kinds["sub/empty"], "dir")
+        if os.name != "nt":
+            self.assertEqual([e["target"] for e in entries if e["path"] == "link"], ["a.txt"])
