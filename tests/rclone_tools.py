@@ -87,12 +87,12 @@ def _die_with_parent():
         ctypes.CDLL(None).prctl(1, 9)
 
 
-def start_s3(test, rclone_path, root, key, secret, env):
+def start_s3(test, rclone_path, root, key, secret, env, *options):
     """``rclone serve s3`` of folder ``root`` on 127.0.0.1 (signed requests
     with key/secret); stopped at the test's end. Returns the port."""
     port = free_port()
     proc = subprocess.Popen([rclone_path, "serve", "s3", root, "--addr", "127.0.0.1:%d" % port,
-                             "--auth-key", "%s,%s" % (key, secret)], env=env, stdout=subprocess.DEVNULL,
+                             "--auth-key", "%s,%s" % (key, secret)] + list(options), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent if os.name != "nt" else None)
 
     def stop():

@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -106,6 +107,41 @@ class StatusTest(TempDirTestCase):
         self.assertIn('task_runner_offsite_last_upload_status{task="T",status="failed"} 1', text)
         self.assertFalse([line for line in text.splitlines()
                           if line.startswith("task_runner_offsite") and 'task="U"' in line])
+
+
+class DaemonHookTest(TempDirTestCase):
+    """The scheduler starts an upload after a run, and retries a failed one
+    after retry_minutes (the upload itself injected: no rclone needed)."""
+
+    def test_the_scheduler_uploads_after_a_run_and_retries_later(self):
+        from task_runner.daemon import Daemon
+        from task_runner.runner import run_task
+        from task_runner.schedule import format_local
+        from tests.helpers import FakeClock, ts
+        config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"}],
+                                  retry_minutes=60)
+        self.write("src/a", "1")
+        start = ts("2026-11-03T09:00:00+00:00")
+        self.assertEqual(run_task(config, config.tasks[0], "manual", clock=lambda: start, zone=UTC).status, "success")
+        started = []
+
+        class Done(object):
+            def is_alive(self):
+                return False
+
+        def fake_upload(config, task, trigger, stop_event, notifier, clock):
+            started.append(clock())
+            history = History.for_config(config)
+            now = format_local(clock(), UTC)
+            rec = history.start_upload(task.name, os.listdir(task.dest)[0], now)
+            history.finish_upload(rec["id"], rec, status="failed", finished=now)
+            return Done()
+        stop = threading.Event()
+        clock = FakeClock(start, start + 90 * 60, stop)
+        Daemon(config, clock=clock, wait=clock.wait, stop_event=stop, zone=UTC, start_upload=fake_upload).run()
+        self.assertEqual(started[0], start)  # at once after the run
+        self.assertEqual(len(started), 2)  # once more, an hour after the failure
+        self.assertEqual(started[1], start + 3600)
 
 
 class OffsiteTestCase(TempDirTestCase):
@@ -346,3 +382,55 @@ class S3Test(OffsiteTestCase):
         self.assertEqual(kinds["sub/empty"], "dir")
         if os.name != "nt":
             self.assertEqual([e["target"] for e in entries if e["path"] == "link"], ["a.txt"])
+
+    def test_a_remote_that_refuses_writes_fails_only_the_upload(self):
+        # rclone serve s3 --read-only answers a write with 500 InternalError.
+        self.make_tree()
+        os.makedirs(self.path("ro", "bucket"))
+        port = rclone_tools.start_s3(self, self.rclone, self.path("ro"), self.KEY, self.SECRET, self.env,
+                                     "--read-only")
+        rclone_tools.s3_remote(self.env, "ro", port, self.KEY, self.SECRET)
+        self.config("ro:bucket/T")
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        up = self.uploads()[-1]
+        self.assertEqual(up["status"], "failed")
+        self.assertIn("the remote reported a fault of its own", up["message"])
+        self.assertIn("InternalError", up["error"])
+        with open(self.path("scheduled_task_runner.log")) as f:
+            self.assertNotIn(self.SECRET, f.read())
+
+
+class FaultTest(OffsiteTestCase):
+    def slow_upload_config(self):
+        self.make_tree(files=12, size=64 * 1024)
+        self.config("loc:" + self.path("remote"), bwlimit="128K")
+
+    def test_ctrl_c_stops_only_the_upload(self):
+        if os.name == "nt":
+            self.skipTest("SIGINT to a process of its own is POSIX")
+        self.slow_upload_config()
+        proc = subprocess.Popen([PY, os.path.join(ROOT, "backup_now.py"), "--config", self.path("config.json")],
+                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, start_new_session=True)
+        self.assertTrue(wait_for(lambda: os.path.isdir(self.path("remote")), timeout=60))
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=60)[0]
+        self.assertEqual(proc.returncode, 0, out)  # the local snapshot is the run's result
+        self.assertIn("stopping the offsite copy", out)
+        self.assertEqual(self.uploads()[-1]["status"], "interrupted", out)
+        self.assertEqual(len(os.listdir(self.path("dest"))), 1)
+
+    def test_a_snapshot_deleted_while_it_uploads(self):
+        self.slow_upload_config()
+        self.assertEqual(self.program("backup_now.py", "--no-offsite")[0], 0)
+        config = load_config(self.path("config.json"))
+        done = {}
+        worker = threading.Thread(target=lambda: done.update(record=service.Upload(
+            config, config.tasks[0], "manual", environ=self.env).run()))
+        worker.start()
+        self.assertTrue(wait_for(lambda: os.path.isdir(self.path("remote")), timeout=60))
+        shutil.rmtree(self.path("dest", os.listdir(self.path("dest"))[0]))
+        worker.join(60)
+        self.assertEqual(done["record"]["status"], "failed")
+        self.assertIn("was deleted while it uploaded", done["record"]["message"])

@@ -133,6 +133,8 @@ _CAUSES = [
     (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
                 r"connection reset|timeout|EOF", re.I),
      "the remote cannot be reached: check the network connection and that the remote is up"),
+    (re.compile(r"InternalError|ServiceUnavailable|StatusCode: 5[0-9][0-9]|\b50[0-9] ", re.I),
+     "the remote reported a fault of its own (a server error; it may refuse writes): the next try may work"),
     (re.compile(r"directory not found|bucket does not exist|NoSuchBucket|not found", re.I),
      "the folder or bucket was not found on the remote: check the \"offsite\" remote path"),
 ]

@@ -88,10 +88,10 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
              " (unchanged files copied on the remote from %s)" % previous if "--copy-dest" in args else "")
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
     sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
-    _check(rc, sent, name, stop_event, task)
-    if not os.path.lexists(local):
+    if not os.path.lexists(local):  # before rclone's "file not found", which would blame the remote
         raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
                           % name)
+    _check(rc, sent, name, stop_event, task)
     manifest = manifest.result()
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
                  timeout=600, stdin=manifest)
