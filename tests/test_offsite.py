@@ -212,6 +212,13 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(code, 0, out)
         self.assert_same_tree(self.path("src"), self.path("back"))
         self.assertFalse([n for n in os.listdir(self.path("back")) if n.startswith(".")])
+        # What a killed restore leaves (its download folder) is removed by the next one.
+        leftover = self.path("again", ".offsite-download-2026-01-01_10-00-00")
+        os.makedirs(leftover)
+        open(os.path.join(leftover, ".offsite-download"), "w").close()
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("again"))
+        self.assertEqual(code, 0, out)
+        self.assert_same_tree(self.path("src"), self.path("again"))
 
     def test_an_incomplete_remote_snapshot_is_never_listed_and_is_removed_later(self):
         self.make_tree()

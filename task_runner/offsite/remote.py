@@ -16,6 +16,7 @@ import errno
 import json
 import logging
 import os
+import re
 import time
 
 from .. import catalog, osutil, restore, snapshots
@@ -28,6 +29,22 @@ from .upload import remote_listing
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_PREFIX = ".offsite-download-"
+DOWNLOAD_MARK = ".offsite-download"
+_DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}$")
+
+
+def _remove_leftovers(target, log):
+    """Remove the download folders a killed restore left in ``target``
+    (ours by name and mark file; never followed through a link)."""
+    try:
+        names = os.listdir(target)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(target, name)
+        if _DOWNLOAD_RE.match(name) and not os.path.islink(path) and os.path.isfile(os.path.join(path, DOWNLOAD_MARK)):
+            osutil.remove_tree(path)
+            log.info("removed %s, left by an interrupted restore from the remote", path)
 
 
 def complete_snapshots(rc, task):
@@ -112,12 +129,14 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
     restore.RestoreResult)."""
     name = catalog.choose_among(complete_snapshots(rc, task), spec, task.name, rc.redact(task.offsite.remote))
     doc = read_manifest(rc, task, name)
+    _remove_leftovers(os.path.realpath(target), log)
     real = restore.check_target(task, target, overwrite)
     stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
     if not os.path.isdir(real):
         os.mkdir(real)
     download = os.path.join(real, DOWNLOAD_PREFIX + stamp)
     os.mkdir(download, 0o700)
+    open(os.path.join(download, DOWNLOAD_MARK), "wb").close()
     try:
         _download(rc, task, name, wanted, download, stop_event)
         if name.endswith(".zip"):
