@@ -4,7 +4,8 @@ the guided restore (--interactive, what restore.bat runs)."""
 import os
 import time
 
-from . import catalog, cli, errors, osutil, restore
+from . import catalog, cli, errors, osutil, restore, snapshots
+from .offsite import cli as offsite_cli
 from .config import select_tasks
 from .errors import UsageError
 from .history import History
@@ -168,6 +169,15 @@ def _choose(ask, out, prompt, options, default=0):
         out("  type a number from 1 to %d, or press Enter for %d" % (len(options), default + 1))
 
 
+def _from_the_remote(task, ask, out):
+    """For a task with ``offsite``: restore from the remote? The default is
+    the backup drive, or the remote when the drive holds no snapshot."""
+    has_local = bool(snapshots.list_snapshots(task.dest))
+    out("\nFrom where?")
+    options = ["the backup drive (%s)" % task.dest, "the offsite copy (%s)" % offsite_cli.shown_remote(task)]
+    return _choose(ask, out, "From", options, 0 if has_local else 1) == 1
+
+
 def _dialogue(config, stop_event, ask, out, open_folder):
     out("Restore files from a backup. Press Enter to take the answer in [brackets]; Ctrl+C stops.")
     tasks = list(config.tasks)
@@ -175,15 +185,19 @@ def _dialogue(config, stop_event, ask, out, open_folder):
     if len(tasks) > 1:
         out("\nWhich backup?")
         task = tasks[_choose(ask, out, "Backup", ["%s  (%s)" % (t.name, t.src) for t in tasks])]
-    runs = History.for_config(config).runs()
-    items = [i for i in catalog.snapshot_list(task, runs) if not i["partial"]]
-    if not items:
-        out("%s has no snapshot yet in %s" % (task.name, task.dest))
+    remote = task.offsite is not None and _from_the_remote(task, ask, out)
+    if remote:
+        names = list(reversed(offsite_cli.remote_snapshots(config, task)))
+        labels = [n.replace("_", " ", 1) for n in names[:20]]
+    else:
+        items = [i for i in catalog.snapshot_list(task, History.for_config(config).runs()) if not i["partial"]]
+        names = [i["name"] for i in reversed(items)]
+        labels = ["%s  %s" % (i["name"].replace("_", " ", 1), i["status"] or "") for i in reversed(items[-20:])]
+    if not names:
+        out("%s has no snapshot yet in %s" % (task.name, "the offsite copy" if remote else task.dest))
         return errors.EXIT_FAILED
-    items.reverse()
     out("\nWhich snapshot? (newest first)")
-    labels = ["%s  %s" % (i["name"].replace("_", " ", 1), i["status"] or "") for i in items[:20]]
-    snapshot = items[_choose(ask, out, "Snapshot", labels)]["name"]
+    snapshot = names[_choose(ask, out, "Snapshot", labels)]
     out("\nWhat to restore? Press Enter for everything, or type or paste a file or folder path")
     out("(inside %s)." % task.src)
     path = ask("Path [everything]: ").strip().strip('"')
@@ -202,8 +216,11 @@ def _dialogue(config, stop_event, ask, out, open_folder):
     if ask("Go ahead? [Y/n]: ").strip().lower() in ("n", "no"):
         out("nothing was changed")
         return errors.EXIT_OK
-    code = run_restore(config, [task.name], snapshot, [os.path.join(task.src, w) for w in wanted], target,
-                       False, True, False, stop_event, None)
+    paths = [os.path.join(task.src, w) for w in wanted]
+    if remote:
+        code = offsite_cli.restore(config, [task.name], snapshot, paths, target, False, True, stop_event)
+    else:
+        code = run_restore(config, [task.name], snapshot, paths, target, False, True, False, stop_event, None)
     out("\nYour files are in %s" % target)
     if open_folder is not None:
         open_folder(target)

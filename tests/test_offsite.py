@@ -220,6 +220,26 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(code, 0, out)
         self.assert_same_tree(self.path("src"), self.path("again"))
 
+    def test_the_guided_restore_offers_the_remote(self):
+        from task_runner import restore_cli
+        self.make_tree()
+        self.config("loc:" + self.path("remote"))
+        self.assertIn("offsite success", self.program("backup_now.py")[1])
+        shutil.rmtree(self.path("dest"))
+        answers = iter(["", "", "", self.path("back"), ""])  # the remote is the default: the drive is empty
+        said = []
+        old = dict(os.environ)
+        os.environ.update(self.env)  # rclone's remotes, for this process
+        try:
+            code = restore_cli._dialogue(load_config(self.path("config.json")), threading.Event(),
+                                         lambda prompt: next(answers), said.append, None)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        self.assertEqual(code, 0, said)
+        self.assertIn("  2. the offsite copy (loc:%s)" % self.path("remote"), said)
+        self.assert_same_tree(self.path("src"), self.path("back"))
+
     def test_an_incomplete_remote_snapshot_is_never_listed_and_is_removed_later(self):
         self.make_tree()
         os.makedirs(self.path("remote", "2020-01-01_10-00-00", "x"))  # an upload cut short long ago

@@ -92,14 +92,22 @@ def _task_with_offsite(config, names):
     return task, service.make_rclone(config)
 
 
+def shown_remote(task):
+    return service.shown_remote(task)
+
+
+def remote_snapshots(config, task):
+    """The complete snapshot names on ``task``'s remote, oldest first."""
+    return remote.complete_snapshots(service.make_rclone(config), task)
+
+
 def print_snapshots(config, tasks):
     """--snapshots --offsite: the remote's complete snapshots."""
     for task in tasks:
         if task.offsite is None:
             osutil.print_safe("%s: no \"offsite\" in config.json" % task.name)
             continue
-        rc = service.make_rclone(config)
-        names = remote.complete_snapshots(rc, task)
+        names = remote_snapshots(config, task)
         osutil.print_safe("%s (%s):" % (task.name, service.shown_remote(task)))
         for name in names:
             osutil.print_safe("  %s  %s" % (name, "zip" if name.endswith(".zip") else "folder"))
