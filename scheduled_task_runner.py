@@ -144,9 +144,18 @@ def print_status(config, as_json):
                 offsite["remote"], "never" if ok is None else "%s, %.1f days ago" % (
                     _local(ok.get("finished")), offsite["last_success_days_ago"]),
                 "; pending: %s" % offsite["pending"] if offsite["pending"] else "; nothing pending",
-                "; uploading now" if offsite["uploading"] else ""))
+                _uploading(offsite)))
         out.extend("  ! " + w for w in item["warnings"])
         osutil.print_safe("\n".join(out))
+
+
+def _uploading(offsite):
+    if not offsite["uploading"]:
+        return ""
+    progress = offsite["last_upload"].get("progress") or {}
+    if not isinstance(progress.get("totalBytes"), int):
+        return "; uploading now"
+    return "; uploading now (%s of %s)" % (human_bytes(progress.get("bytes") or 0), human_bytes(progress["totalBytes"]))
 
 
 def main(argv=None):

@@ -93,6 +93,8 @@ def _uploads_problem(uploads):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not 0 <= value < float("inf")):
                 return "uploads[%d].%s is not a number" % (i, key)
+        if up.get("progress") is not None and not isinstance(up["progress"], dict):
+            return "uploads[%d].progress is not an object" % i
     return None
 
 

@@ -109,6 +109,23 @@ class StatusTest(TempDirTestCase):
                           if line.startswith("task_runner_offsite") and 'task="U"' in line])
 
 
+class ProgressTest(TempDirTestCase):
+    def test_progress_reaches_the_record_every_ten_seconds(self):
+        history = History(self.path("h.json"))
+        record = history.start_upload("T", "2026-01-01_10-00-00", "2026-01-01T10:00:00+00:00")
+        now = [0.0]
+        heard = []
+        progress = service._Progress(history, record, heard.append, clock=lambda: now[0])
+        for t, done in ((1, 10), (9, 20), (11, 30), (15, 40), (22, 50)):
+            now[0] = t
+            progress({"bytes": done, "totalBytes": 100, "transfers": 1, "totalTransfers": 4})
+        self.assertEqual(len(heard), 5)  # the console hears each
+        self.assertEqual(history.uploads()[-1]["progress"]["bytes"], 50)  # noted at 11 s and 22 s
+        now[0] = 25
+        progress({"bytes": 60, "totalBytes": 100})
+        self.assertEqual(history.uploads()[-1]["progress"]["bytes"], 50)
+
+
 class DaemonHookTest(TempDirTestCase):
     """The scheduler starts an upload after a run, and retries a failed one
     after retry_minutes (the upload itself injected: no rclone needed)."""

@@ -35,6 +35,7 @@ from .upload import upload_snapshot
 logger = logging.getLogger(__name__)
 
 LOCAL_DONE = ("success", "partial")
+PROGRESS_EVERY = 10.0  # seconds between progress notes in the history
 Decision = collections.namedtuple("Decision", "upload snapshot wake_at reason")
 
 
@@ -146,7 +147,8 @@ class Upload(object):
         started = time.monotonic()
         try:
             rc = make_rclone(self.config, low_priority, self.environ, self.log)
-            done = upload_snapshot(rc, self.task, name, record["started"], stop_event, on_stats, log=self.log)
+            done = upload_snapshot(rc, self.task, name, record["started"], stop_event,
+                                   _Progress(history, record, on_stats), log=self.log)
         except rclone.RcloneError as exc:
             stopped = stop_event is not None and stop_event.is_set()
             fields = dict(status="interrupted" if stopped else "failed", message=str(exc), error=str(exc))
@@ -157,7 +159,8 @@ class Upload(object):
             fields = dict(status="success", bytes=done.bytes, files=done.files,
                           server_side_bytes=done.server_side_bytes, deleted=done.deleted,
                           message=_summary(done))
-        fields.update(finished=format_local(self.clock(), self.zone), seconds=round(time.monotonic() - started, 3))
+        fields.update(finished=format_local(self.clock(), self.zone), seconds=round(time.monotonic() - started, 3),
+                      progress=None)
         final = history.finish_upload(record["id"], record, **fields)
         level = logging.INFO if final["status"] == "success" else logging.WARNING
         self.log.log(level, "offsite upload of %s %s: %s", name, final["status"], final["message"])
@@ -165,6 +168,28 @@ class Upload(object):
             recovered = final["status"] == "success" and bool(previous) and previous[-1].get("status") == "failed"
             self.notifier.upload_finished(final, recovered)
         return final
+
+
+class _Progress(object):
+    """rclone's statistics: to ``on_stats`` (the console) each time, and
+    into the running record every PROGRESS_EVERY seconds, where --status,
+    GET /status and the page of any process read them."""
+
+    def __init__(self, history, record, on_stats, clock=time.monotonic):
+        self.history, self.record, self.on_stats, self.clock = history, record, on_stats, clock
+        self._last = clock()
+
+    def __call__(self, stats):
+        if self.on_stats is not None:
+            self.on_stats(stats)
+        if self.clock() - self._last < PROGRESS_EVERY:
+            return
+        self._last = self.clock()
+        progress = {key: stats.get(key) for key in ("bytes", "totalBytes", "transfers", "totalTransfers", "speed")}
+        try:
+            self.history.finish_upload(self.record["id"], self.record, progress=progress)
+        except Exception:  # progress is a nicety: the upload goes on
+            logger.debug("could not record the upload's progress", exc_info=True)
 
 
 def _summary(done):
