@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 # it was set back.
 JUMP_FORWARD = 90.0
 JUMP_BACK = 5.0
+# At shutdown, how long an upload gets to stop rclone (2 s at most) and record itself.
+UPLOAD_STOP_WAIT = 5.0
 
 
 def instance_lock(config, clock=time.time, zone=LOCAL):
@@ -139,6 +141,8 @@ class Daemon(object):
                 break
             self._expected_wake = self.clock() + timeout
             self._wait(timeout)
+        for thread in list(self._uploads.values()):  # stopped with the same event: each records how it ended
+            thread.join(UPLOAD_STOP_WAIT)
         if self.notifier is not None:
             self.notifier.flush(1.0)
         logger.info("stopped")

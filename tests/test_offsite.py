@@ -4,7 +4,9 @@ faults (a remote that is down, a kill during an upload, a missing rclone,
 a wrong remote name). Remotes are defined only by environment variables;
 RCLONE_CONFIG points into the test's folder."""
 
+import contextlib
 import gzip
+import io
 import json
 import os
 import shutil
@@ -248,14 +250,53 @@ class LocalRemoteTest(OffsiteTestCase):
         old = dict(os.environ)
         os.environ.update(self.env)  # rclone's remotes, for this process
         try:
-            code = restore_cli._dialogue(load_config(self.path("config.json")), threading.Event(),
-                                         lambda prompt: next(answers), said.append, None)
+            with contextlib.redirect_stdout(io.StringIO()) as printed:
+                code = restore_cli._dialogue(load_config(self.path("config.json")), threading.Event(),
+                                             lambda prompt: next(answers), said.append, None)
         finally:
             os.environ.clear()
             os.environ.update(old)
         self.assertEqual(code, 0, said)
         self.assertIn("  2. the offsite copy (loc:%s)" % self.path("remote"), said)
+        self.assertIn("from the remote snapshot", printed.getvalue())
         self.assert_same_tree(self.path("src"), self.path("back"))
+
+    def test_a_zip_snapshot_travels_as_one_file_and_comes_back(self):
+        self.make_tree()
+        self.write_config({"rclone": self.rclone, "tasks": [{"name": "T", "src": "src", "dest": "dest",
+                                                             "default": True, "format": "zip",
+                                                             "offsite": "loc:" + self.path("remote")}]})
+        code, out = self.program("backup_now.py")
+        self.assertIn("offsite success", out)
+        name = self.uploads()[-1]["snapshot"]
+        self.assertTrue(name.endswith(".zip"))
+        self.assertEqual(sorted(os.listdir(self.path("remote"))), [name, name + layout.MANIFEST_SUFFIX])
+        code, out = self.program("backup_now.py", "--verify", "T", "--offsite")
+        self.assertEqual(code, 0, out)
+        shutil.rmtree(self.path("dest"))
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 0, out)
+        with open(self.path("back", "sub", "b.txt")) as f:
+            self.assertEqual(f.read(), "deep")
+        self.assertEqual(os.stat(self.path("back", "a.txt")).st_mtime, MTIME)
+
+    def test_the_http_trigger_uploads_in_the_background(self):
+        from task_runner.config import ConfigWatcher
+        from task_runner.http_api import App
+        self.make_tree()
+        self.config("loc:" + self.path("remote"))
+        old = dict(os.environ)
+        os.environ.update(self.env)
+        try:
+            app = App(ConfigWatcher(load_config(self.path("config.json"))), threading.Event())
+            status, body, job = app.trigger("T")
+            self.assertEqual(status, 202, body)
+            self.assertTrue(job.wait(60))
+            self.assertTrue(wait_for(lambda: self.uploads() and self.uploads()[-1]["status"] == "success", 60))
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        self.assertEqual(self.uploads()[-1]["trigger"], "http")
 
     def test_an_incomplete_remote_snapshot_is_never_listed_and_is_removed_later(self):
         self.make_tree()
