@@ -46,6 +46,15 @@ class PureTest(unittest.TestCase):
         self.assertIn("full", rclone.explain(7, "no space left on device"))
         self.assertIn("exit code 42", rclone.explain(42, None))
 
+    def test_the_console_line_of_an_upload(self):
+        from task_runner.offsite.cli import UploadProgress
+        out = io.StringIO()
+        line = UploadProgress(out, "T")
+        line({"bytes": 1024, "totalBytes": 4096, "transfers": 1, "totalTransfers": 4, "speed": 100})
+        line.clear()
+        self.assertTrue(out.getvalue().startswith("\roffsite T: 1.0 KiB of 4.0 KiB, 1 of 4 files, 100 bytes/s"))
+        self.assertTrue(out.getvalue().endswith("\r"))
+
     def test_listing_keeps_only_complete_snapshots(self):
         complete, incomplete = layout.read_listing([
             "2026-01-02_10-00-00/", "2026-01-02_10-00-00.manifest.json.gz", "2026-01-01_10-00-00/",

@@ -3,11 +3,11 @@ upload's progress and summary, --snapshots/--restore/--verify --offsite.
 The entry scripts only call these."""
 
 import os
-import shutil
 import sys
 import time
 
 from .. import catalog, errors, osutil
+from ..cli import ProgressLine
 from ..config import remote_name, select_tasks
 from ..errors import UsageError
 from ..runner import human_bytes, plural
@@ -38,31 +38,18 @@ def check_problems(config):
 
 
 class UploadProgress(object):
-    """One live line for an upload from rclone's statistics."""
+    """One live line (cli.ProgressLine) for an upload, from rclone's statistics."""
 
     def __init__(self, stream, name):
-        self.stream, self.name, self._shown = stream, name, 0
+        self.line, self.name = ProgressLine(stream), name
 
     def __call__(self, stats):
-        done, total = stats.get("bytes") or 0, stats.get("totalBytes") or 0
-        text = "offsite %s: %s of %s, %s of %s files, %s/s" % (
-            self.name, human_bytes(done), human_bytes(total), stats.get("transfers") or 0,
-            stats.get("totalTransfers") or 0, human_bytes(stats.get("speed") or 0))
-        width = shutil.get_terminal_size((80, 20)).columns - 1
-        self._write("\r" + text[:width].ljust(self._shown))
-        self._shown = min(len(text), width)
+        self.line.show("offsite %s: %s of %s, %s of %s files, %s/s" % (
+            self.name, human_bytes(stats.get("bytes") or 0), human_bytes(stats.get("totalBytes") or 0),
+            stats.get("transfers") or 0, stats.get("totalTransfers") or 0, human_bytes(stats.get("speed") or 0)))
 
     def clear(self):
-        if self._shown:
-            self._write("\r" + " " * self._shown + "\r")
-            self._shown = 0
-
-    def _write(self, text):
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError, UnicodeEncodeError):
-            pass
+        self.line.clear()
 
 
 def upload_after_run(config, task, stop_event, notifier):
