@@ -67,7 +67,7 @@ def warnings_for(task, item, now, zone, free):
     return out
 
 
-def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=()):
+def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None):
     item = task_overview(task, runs, now, zone, count=1)
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
@@ -83,6 +83,8 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     item["free_percent"] = None if free is None else round(free[1], 1)
     item["warnings"] = warnings_for(task, item, now, zone, free)
     item["offsite"] = offsite = offsite_service.offsite_status(task, runs, uploads, now)
+    if offsite and offsite["uploading"] and uploading is not None:
+        offsite["uploading"] = uploading  # False: a record a killed process left "running"
     last_up = offsite and offsite["last_upload"]
     if last_up and last_up.get("status") in ("failed", "interrupted"):
         item["warnings"].append("the last offsite copy %s: %s" % (last_up["status"], last_up.get("message") or ""))
@@ -97,14 +99,17 @@ def current_report(config, clock, zone, runs=None):
         runs = history.runs()
     uploads = history.uploads() if any(t.offsite for t in config.tasks) else []
     return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
-                         running_programs(config), uploads)
+                         running_programs(config), uploads,
+                         lambda name: not offsite_service.offsite_lock(config, name).is_free())
 
 
-def status_report(config, runs, now, zone, is_running, programs=None, uploads=()):
+def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None):
     """Every task's status; ``is_running(task_name)`` tells from the locks.
     ``programs``: {"scheduler": holder or None, "http_servers": [holder...]}
     from the single-instance locks; a scheduler that is not running is a
-    warning (nothing runs on schedule)."""
+    warning (nothing runs on schedule). ``uploads``: the history's upload
+    records; ``is_uploading(task_name)`` tells from the offsite locks
+    (None: the records are believed)."""
     programs = programs or {"scheduler": None, "http_servers": []}
     scheduler = programs["scheduler"]
     warnings = []
@@ -115,7 +120,8 @@ def status_report(config, runs, now, zone, is_running, programs=None, uploads=()
             "scheduler": dict(scheduler, running=True) if scheduler is not None else {"running": False},
             "http_servers": programs["http_servers"],
             "warnings": warnings,
-            "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads)
+            "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
+                                  uploading=None if is_uploading is None else is_uploading(t.name))
                       for t in config.tasks]}
 
 

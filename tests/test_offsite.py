@@ -118,6 +118,12 @@ class StatusTest(TempDirTestCase):
         self.assertIn('task_runner_offsite_last_upload_status{task="T",status="failed"} 1', text)
         self.assertFalse([line for line in text.splitlines()
                           if line.startswith("task_runner_offsite") and 'task="U"' in line])
+        # A record a killed process left "running" is not an upload when nobody holds its lock.
+        left = uploads + [dict(uploads[-1], id=4, status="running", finished=None)]
+        for held, expected in ((True, True), (False, False)):
+            report = status.status_report(config, runs, 1767348000.0, UTC, lambda name: False, None, left,
+                                          lambda name: held)
+            self.assertEqual(report["tasks"][0]["offsite"]["uploading"], expected)
 
 
 class ProgressTest(TempDirTestCase):
