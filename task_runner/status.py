@@ -121,7 +121,8 @@ def status_report(config, runs, now, zone, is_running, programs=None, uploads=()
             "http_servers": programs["http_servers"],
             "warnings": warnings,
             "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
-                                  uploading=None if is_uploading is None else is_uploading(t.name))
+                                  uploading=None if is_uploading is None or t.offsite is None
+                                  else is_uploading(t.name))
                       for t in config.tasks]}
 
 

@@ -69,7 +69,7 @@ def s3_remote(env, name, port, key, secret):
 
 def crypt_remote(env, rclone_path, name, wrapped, password):
     prefix = "RCLONE_CONFIG_%s_" % name.upper()
-    obscured = subprocess.run([rclone_path, "obscure", password], stdout=subprocess.PIPE, env=env,
+    obscured = subprocess.run([rclone_path, "obscure", password], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                               timeout=30).stdout.decode().strip()
     env.update({prefix + "TYPE": "crypt", prefix + "REMOTE": wrapped, prefix + "PASSWORD": obscured})
 

@@ -163,6 +163,9 @@ class DaemonHookTest(TempDirTestCase):
             def is_alive(self):
                 return False
 
+            def join(self, timeout=None):
+                pass
+
         def fake_upload(config, task, trigger, stop_event, notifier, clock):
             started.append(clock())
             history = History.for_config(config)
@@ -466,8 +469,8 @@ class S3Test(OffsiteTestCase):
         remote = "s3:bucket/pc1/Documents"
 
         def rclone_cmd(*args):
-            return subprocess.run([self.rclone] + list(args), stdout=subprocess.PIPE, env=self.env,
-                                  timeout=60, check=True).stdout
+            return subprocess.run([self.rclone] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=self.env, timeout=60, check=True).stdout
         listed = rclone_cmd("lsf", remote).decode().split()
         name = [n[:-len(layout.MANIFEST_SUFFIX)] for n in listed if n.endswith(layout.MANIFEST_SUFFIX)][-1]
         self.assertIn(name + "/", listed)
