@@ -15,7 +15,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 import unittest
 
 from task_runner.config import load_config
@@ -333,9 +332,11 @@ class LocalRemoteTest(OffsiteTestCase):
         self.write_config(data)
         code, out = self.program("backup_now.py", "--no-offsite")
         self.assertEqual((code, self.uploads()), (0, []), out)
-        for _ in range(2):
-            time.sleep(1.1)  # a snapshot name is a second
-            self.assertIn("offsite success", self.program("backup_now.py")[1])
+        config = load_config(self.path("config.json"))
+        first = os.listdir(self.path("dest"))[0]
+        self.assertEqual(service.Upload(config, config.tasks[0], "manual", environ=self.env).run()["status"], "success")
+        shutil.copytree(self.path("dest", first), self.path("dest", "2099-01-01_10-00-00"), symlinks=True)
+        self.assertEqual(service.Upload(config, config.tasks[0], "manual", environ=self.env).run()["deleted"], [first])
         manifests = [n for n in os.listdir(self.path("remote")) if n.endswith(layout.MANIFEST_SUFFIX)]
         self.assertEqual(len(manifests), 1)
         self.assertEqual(sorted(os.listdir(self.path("remote"))), [manifests[0][:-len(layout.MANIFEST_SUFFIX)],
