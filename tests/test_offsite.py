@@ -19,7 +19,7 @@ import unittest
 
 from task_runner.config import load_config
 from task_runner.history import History
-from task_runner.offsite import layout, rclone, service, upload
+from task_runner.offsite import layout, rclone, service
 from tests import rclone_tools
 from tests.helpers import ROOT, UTC, TempDirTestCase, wait_for
 
