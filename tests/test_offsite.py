@@ -364,6 +364,26 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertIn("winget install Rclone.Rclone", out)
         self.assertNotIn("Traceback", out)
 
+    def test_failure_and_recovery_are_notified(self):
+        from task_runner.notify import Notifier
+        sent = []
+
+        class Capture(Notifier):
+            def _webhook(self, record):
+                sent.append((record["task"], record["status"], record["recovered"]))
+        self.make_tree()
+        data = {"rclone": self.rclone, "notify": {"webhook": "http://127.0.0.1:9/hook"},
+                "tasks": [{"name": "T", "src": "src", "dest": "dest", "offsite": "nosuch:x"}]}
+        self.write_config(data)
+        self.assertEqual(self.program("backup_now.py", "T", "--no-offsite")[0], 0)
+        for remote in ("nosuch:x", "loc:" + self.path("remote"), "loc:" + self.path("remote2")):
+            data["tasks"][0]["offsite"] = remote
+            config = load_config(self.write_config(data))
+            notifier = Capture(config.notify, sleep=lambda s: None)
+            service.Upload(config, config.tasks[0], "manual", notifier, environ=self.env).run()
+            notifier.flush(10)
+        self.assertEqual(sent, [("T (offsite copy)", "failed", False), ("T (offsite copy)", "success", True)])
+
     def test_kill_during_an_upload_then_the_next_one_sends_only_the_rest(self):
         if os.name == "nt":
             self.skipTest("kill -9 of a process group is POSIX")
@@ -486,6 +506,18 @@ class S3Test(OffsiteTestCase):
         self.assertEqual(kinds["sub/empty"], "dir")
         if os.name != "nt":
             self.assertEqual([e["target"] for e in entries if e["path"] == "link"], ["a.txt"])
+
+    def test_wrong_credentials_are_named(self):
+        self.make_tree()
+        rclone_tools.s3_remote(self.env, "s3", int(self.env["RCLONE_CONFIG_S3_ENDPOINT"].rsplit(":", 1)[1]),
+                               self.KEY, "NotTheSecret12345")
+        self.config("s3:bucket/T")
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        up = self.uploads()[-1]
+        self.assertEqual(up["status"], "failed")
+        self.assertIn("refused the sign-in or the access", up["message"])
+        self.assertNotIn("NotTheSecret12345", json.dumps(up) + out)
 
     def test_a_remote_that_refuses_writes_fails_only_the_upload(self):
         # rclone serve s3 --read-only answers a write with 500 InternalError.
