@@ -211,6 +211,17 @@ class OffsiteTestCase(TempDirTestCase):
     def uploads(self):
         return History(self.path("executed_tasks.json")).uploads()
 
+    def failed_upload(self, remote):
+        """Back up to ``remote``, where the upload fails: the local run is
+        still a success; returns (the upload's record, the output)."""
+        self.config(remote)
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        self.assertIn("T: success", out)
+        up = self.uploads()[-1]
+        self.assertEqual(up["status"], "failed", up)
+        return up, out
+
     def assert_same_tree(self, a, b):
         def listing(root):
             out = {}
@@ -473,12 +484,7 @@ class S3Test(OffsiteTestCase):
     def test_a_remote_that_is_down_fails_only_the_upload(self):
         self.make_tree()
         rclone_tools.s3_remote(self.env, "down", rclone_tools.free_port(), self.KEY, self.SECRET)
-        self.config("down:bucket/T")
-        code, out = self.program("backup_now.py")
-        self.assertEqual(code, 0, out)
-        self.assertIn("T: success", out)
-        up = self.uploads()[-1]
-        self.assertEqual(up["status"], "failed")
+        up, out = self.failed_upload("down:bucket/T")
         self.assertIn("cannot be reached", up["message"])
         self.assertNotIn(self.SECRET, out)
 
@@ -511,11 +517,7 @@ class S3Test(OffsiteTestCase):
         self.make_tree()
         rclone_tools.s3_remote(self.env, "s3", int(self.env["RCLONE_CONFIG_S3_ENDPOINT"].rsplit(":", 1)[1]),
                                self.KEY, "NotTheSecret12345")
-        self.config("s3:bucket/T")
-        code, out = self.program("backup_now.py")
-        self.assertEqual(code, 0, out)
-        up = self.uploads()[-1]
-        self.assertEqual(up["status"], "failed")
+        up, out = self.failed_upload("s3:bucket/T")
         self.assertIn("refused the sign-in or the access", up["message"])
         self.assertNotIn("NotTheSecret12345", json.dumps(up) + out)
 
@@ -526,11 +528,7 @@ class S3Test(OffsiteTestCase):
         port = rclone_tools.start_s3(self, self.rclone, self.path("ro"), self.KEY, self.SECRET, self.env,
                                      "--read-only")
         rclone_tools.s3_remote(self.env, "ro", port, self.KEY, self.SECRET)
-        self.config("ro:bucket/T")
-        code, out = self.program("backup_now.py")
-        self.assertEqual(code, 0, out)
-        up = self.uploads()[-1]
-        self.assertEqual(up["status"], "failed")
+        up, out = self.failed_upload("ro:bucket/T")
         self.assertIn("the remote reported a fault of its own", up["message"])
         self.assertIn("InternalError", up["error"])
         with open(self.path("scheduled_task_runner.log")) as f:
