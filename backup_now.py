@@ -221,14 +221,10 @@ def main(argv=None):
         return dry_run(tasks, args.files)
     notifier = Notifier(config.notify)
     stop = threading.Event()
-
-    upload_stop = threading.Event()
-    uploading = []
+    upload_stop = offsite_cli.UploadStop()
 
     def on_stop(signum):
-        if uploading and not upload_stop.is_set():
-            osutil.print_safe("stopping the offsite copy (the local snapshot stays)...", sys.stderr)
-            upload_stop.set()
+        if upload_stop.claim():  # while an upload runs, Ctrl+C stops only that
             return
         if stop.is_set():
             raise KeyboardInterrupt  # a second Ctrl+C: stop at once
@@ -253,11 +249,8 @@ def main(argv=None):
             progress.clear()
         osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
         codes.append(outcome.exit_code)
-        if task.offsite is not None and not args.no_offsite and outcome.status in ("success", "partial"):
-            uploading.append(task.name)
-            offsite_cli.upload_after_run(config, task, upload_stop, notifier)  # its result stands apart
-            uploading.pop()
-            upload_stop.clear()
+        if not args.no_offsite:
+            offsite_cli.upload_after_run(config, task, outcome.status, upload_stop, notifier)  # stands apart
     if stop.is_set():
         codes.append(errors.EXIT_INTERRUPTED)
     notifier.flush(60.0)  # messages still in flight get a bounded time to leave

@@ -4,6 +4,7 @@ The entry scripts only call these."""
 
 import os
 import sys
+import threading
 import time
 
 from .. import catalog, errors, osutil
@@ -52,15 +53,40 @@ class UploadProgress(object):
         self.line.clear()
 
 
-def upload_after_run(config, task, stop_event, notifier):
-    """backup_now: upload the new snapshot and wait, showing progress on a
-    terminal; prints one line. Returns the upload's record (or None)."""
+class UploadStop(object):
+    """backup_now's Ctrl+C while an upload runs: it stops only the upload."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.active = False
+
+    def claim(self):
+        """Stop the running upload; False when none runs (or it was already asked)."""
+        if not self.active or self.event.is_set():
+            return False
+        osutil.print_safe("stopping the offsite copy (the local snapshot stays)...", sys.stderr)
+        self.event.set()
+        return True
+
+
+def upload_after_run(config, task, status, stop, notifier):
+    """backup_now, after a run that ended ``status``: upload the new
+    snapshot of a task with ``offsite`` and wait, showing progress on a
+    terminal (``stop``: an UploadStop); prints one line. Returns the
+    upload's record, or None when there was nothing to upload."""
+    if task.offsite is None or status not in service.LOCAL_DONE:
+        return None
     progress = None
     if sys.stderr is not None and sys.stderr.isatty():
         progress = UploadProgress(sys.stderr, task.name)
     osutil.print_safe("%s: copying the new snapshot offsite to %s (Ctrl+C stops only this copy)"
                       % (task.name, service.shown_remote(task)))
-    record = service.upload_now(config, task, "manual", stop_event, progress, notifier)
+    stop.active = True
+    try:
+        record = service.upload_now(config, task, "manual", stop.event, progress, notifier)
+    finally:
+        stop.active = False
+        stop.event.clear()
     if progress is not None:
         progress.clear()
     if record is None:
