@@ -89,6 +89,8 @@ class PureTest(unittest.TestCase):
         self.assertEqual((wait.upload, wait.wake_at), (False, at + 3600))
         self.assertTrue(service.decide(task, runs, [failed], at + 3600, 60).upload)
         self.assertFalse(service.decide(task, runs, [failed], at + 9999, 0).upload)
+        gone = dict(failed, snapshot=None)  # dest held no snapshot: retried like a failure, not at once
+        self.assertEqual(service.decide(task, runs, [gone], at + 60, 60).wake_at, at + 3600)
         done = dict(failed, status="success")
         self.assertFalse(service.decide(task, runs, [done], at, 60).upload)
         self.assertIsNone(service.pending("T", runs, [done]))
@@ -123,6 +125,15 @@ class StatusTest(TempDirTestCase):
             report = status.status_report(config, runs, 1767348000.0, UTC, lambda name: False, None, left,
                                           lambda name: held)
             self.assertEqual(report["tasks"][0]["offsite"]["uploading"], expected)
+
+
+class NoSnapshotTest(TempDirTestCase):
+    def test_an_upload_with_no_local_snapshot_is_a_failure_that_says_so(self):
+        config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"}],
+                                  rclone=self.path("no-rclone"))
+        record = service.Upload(config, config.tasks[0], "schedule").run()
+        self.assertEqual((record["status"], record["snapshot"]), ("failed", None))
+        self.assertIn("there is no snapshot in %s to upload" % self.path("dest"), record["message"])
 
 
 class ProgressTest(TempDirTestCase):

@@ -88,7 +88,8 @@ def decide(task, runs, uploads, now, retry_minutes):
         return Decision(False, None, None, "nothing to upload")
     mine = _of(uploads, task.name)
     last = mine[-1] if mine else None
-    if last is None or last.get("snapshot") != snap or last.get("status") == "running":
+    # A failed record without a snapshot: there was no local snapshot to upload (dest emptied).
+    if last is None or last.get("snapshot") not in (snap, None) or last.get("status") == "running":
         return Decision(True, snap, None, "%s is not on the remote yet" % snap)
     ended = run_time(last, "finished") or now
     if retry_minutes == 0:
@@ -117,8 +118,9 @@ def offsite_status(task, runs, uploads, now):
 
 class Upload(object):
     """One upload of ``task``'s newest local snapshot: lock, record, rclone,
-    record, notify. ``run`` returns the final record, or None when another
-    upload of the task holds the lock or there is no local snapshot."""
+    record, notify. ``run`` returns the final record (failed, without a
+    snapshot, when ``dest`` holds none), or None when another upload of the
+    task holds the lock."""
 
     def __init__(self, config, task, trigger, notifier=None, clock=time.time, zone=LOCAL, environ=None):
         self.config, self.task, self.trigger = config, task, trigger
@@ -132,10 +134,7 @@ class Upload(object):
             return None
         try:
             names = snapshots.list_snapshots(self.task.dest)
-            if not names:
-                self.log.info("offsite: no local snapshot to upload")
-                return None
-            return self._upload(names[-1], stop_event, on_stats, low_priority)
+            return self._upload(names[-1] if names else None, stop_event, on_stats, low_priority)
         finally:
             lock.release()
 
@@ -146,6 +145,9 @@ class Upload(object):
                                       remote=shown_remote(self.task), trigger=self.trigger)
         started = time.monotonic()
         try:
+            if name is None:
+                raise rclone.RcloneError("there is no snapshot in %s to upload (is the drive connected?)"
+                                         % self.task.dest)
             rc = make_rclone(self.config, low_priority, self.environ, self.log)
             done = upload_snapshot(rc, self.task, name, record["started"], stop_event,
                                    _Progress(history, record, on_stats), log=self.log)
