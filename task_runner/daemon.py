@@ -201,6 +201,9 @@ class Daemon(object):
         if not any(t.offsite for t in config.tasks):
             return wake
         uploads = history.uploads()
+        if any(u.get("status") == "running" for u in uploads) and offsite_service.reap_stale_uploads(
+                config, history, uploads, format_local(now, self.zone)):
+            uploads = history.uploads()
         for task in config.tasks:
             decision = offsite_service.decide(task, runs, uploads, now, config.retry_minutes)
             if decision.wake_at is not None:

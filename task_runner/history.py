@@ -328,6 +328,19 @@ class History(object):
             return dict(record)
         return self.update(mutate)
 
+    def mark_uploads_interrupted(self, task, finished):
+        """Mark ``task``'s uploads still running as interrupted (the caller
+        holds the task's offsite lock); returns how many."""
+        def mutate(doc):
+            count = 0
+            for up in doc["uploads"]:
+                if up["task"] == task and up.get("status") == "running":
+                    up.update(status="interrupted", finished=finished, progress=None,
+                              message="the process running it stopped unexpectedly")
+                    count += 1
+            return count
+        return self.update(mutate)
+
     def get(self, run_id):
         for run in self.runs():
             if run["id"] == run_id:

@@ -89,6 +89,10 @@ class PureTest(unittest.TestCase):
         self.assertEqual((wait.upload, wait.wake_at), (False, at + 3600))
         self.assertTrue(service.decide(task, runs, [failed], at + 3600, 60).upload)
         self.assertFalse(service.decide(task, runs, [failed], at + 9999, 0).upload)
+        running = dict(failed, status="running", finished=None)
+        self.assertFalse(service.decide(task, runs, [running], at, 60).upload)
+        stopped = dict(failed, status="interrupted")
+        self.assertTrue(service.decide(task, runs, [stopped], at + 60, 60).upload)  # resumes at once
         gone = dict(failed, snapshot=None)  # dest held no snapshot: retried like a failure, not at once
         self.assertEqual(service.decide(task, runs, [gone], at + 60, 60).wake_at, at + 3600)
         done = dict(failed, status="success")
@@ -134,6 +138,22 @@ class NoSnapshotTest(TempDirTestCase):
         record = service.Upload(config, config.tasks[0], "schedule").run()
         self.assertEqual((record["status"], record["snapshot"]), ("failed", None))
         self.assertIn("there is no snapshot in %s to upload" % self.path("dest"), record["message"])
+
+
+class ReapTest(TempDirTestCase):
+    def test_an_upload_left_running_by_a_dead_process_becomes_interrupted(self):
+        config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"}])
+        history = History.for_config(config)
+        history.start_upload("T", "2026-01-01_10-00-00", "2026-01-01T10:00:00+00:00")
+        lock = service.offsite_lock(config, "T")
+        self.assertTrue(lock.acquire(timeout=0))  # a live upload elsewhere
+        try:
+            self.assertEqual(service.reap_stale_uploads(config, history, history.uploads(), "x"), 0)
+        finally:
+            lock.release()
+        self.assertEqual(service.reap_stale_uploads(config, history, history.uploads(), "2026-01-01T11:00:00+00:00"), 1)
+        self.assertEqual([(u["status"], u["finished"]) for u in history.uploads()],
+                         [("interrupted", "2026-01-01T11:00:00+00:00")])
 
 
 class ProgressTest(TempDirTestCase):

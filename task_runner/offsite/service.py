@@ -78,9 +78,10 @@ def pending(task_name, runs, uploads):
 
 
 def decide(task, runs, uploads, now, retry_minutes):
-    """Whether an upload of ``task`` should start now (Decision). A failed
-    upload of the same snapshot is retried ``retry_minutes`` after it
-    ended (0: only once a newer snapshot exists)."""
+    """Whether an upload of ``task`` should start now (Decision). An
+    upload that was stopped (Ctrl+C, shutdown, a kill) resumes at once; a
+    failed one is retried ``retry_minutes`` after it ended (0: only once a
+    newer snapshot exists)."""
     if task.offsite is None:
         return Decision(False, None, None, "no offsite")
     snap = pending(task.name, runs, uploads)
@@ -88,9 +89,13 @@ def decide(task, runs, uploads, now, retry_minutes):
         return Decision(False, None, None, "nothing to upload")
     mine = _of(uploads, task.name)
     last = mine[-1] if mine else None
+    if last is not None and last.get("status") == "running":
+        return Decision(False, snap, None, "an upload is running")  # reap_stale_uploads ends a dead one
     # A failed record without a snapshot: there was no local snapshot to upload (dest emptied).
-    if last is None or last.get("snapshot") not in (snap, None) or last.get("status") == "running":
+    if last is None or last.get("snapshot") not in (snap, None):
         return Decision(True, snap, None, "%s is not on the remote yet" % snap)
+    if last.get("status") == "interrupted":
+        return Decision(True, snap, None, "resuming the upload of %s (it was stopped)" % snap)
     ended = run_time(last, "finished") or now
     if retry_minutes == 0:
         return Decision(False, snap, None, "the upload of %s failed; retries are off (retry_minutes 0)" % snap)
@@ -98,6 +103,20 @@ def decide(task, runs, uploads, now, retry_minutes):
     if now < wake:
         return Decision(False, snap, wake, "the upload of %s failed; retrying after %d minutes" % (snap, retry_minutes))
     return Decision(True, snap, None, "retrying the upload of %s" % snap)
+
+
+def reap_stale_uploads(config, history, uploads, finished):
+    """Mark upload records left ``running`` by a process that is gone
+    (nobody holds the task's offsite lock) as interrupted; returns how many."""
+    count = 0
+    for name in sorted({u["task"] for u in uploads if u.get("status") == "running"}):
+        lock = offsite_lock(config, name)
+        if lock.acquire(timeout=0):
+            try:
+                count += history.mark_uploads_interrupted(name, finished)
+            finally:
+                lock.release()
+    return count
 
 
 def offsite_status(task, runs, uploads, now):
