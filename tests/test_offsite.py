@@ -246,7 +246,7 @@ class OffsiteTestCase(TempDirTestCase):
         """Back up to ``remote``, where the upload fails: the local run is
         still a success; returns (the upload's record, the output)."""
         self.config(remote)
-        code, out = self.program("backup_now.py")
+        code, out = self.program("backup_now.py", env=dict(self.env, **rclone_tools.FAIL_FAST))
         self.assertEqual(code, 0, out)
         self.assertIn("T: success", out)
         up = self.uploads()[-1]
