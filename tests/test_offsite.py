@@ -398,6 +398,10 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertIn("no remote of that name", self.uploads()[-1]["message"])
         with open(self.path("config.json")) as f:
             data = json.load(f)
+        self.write_config(dict(data, tasks=[{k: v for k, v in data["tasks"][0].items() if k != "offsite"}]))
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 2, out)
+        self.assertIn("T has no \"offsite\" in config.json", out)
         data["rclone"] = self.path("no", "rclone.exe")
         self.write_config(data)
         code, out = self.program("scheduled_task_runner.py", "--check")
