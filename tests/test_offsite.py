@@ -298,6 +298,21 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(code, 0, out)
         self.assert_same_tree(self.path("src"), self.path("again"))
 
+    def test_restore_of_some_paths_downloads_only_those(self):
+        self.make_tree()
+        self.write("src/sub/we[ir]d {x}.txt", "odd name", mtime=MTIME)
+        self.config("loc:" + self.path("remote"))
+        self.assertIn("offsite success", self.program("backup_now.py")[1])
+        code, out = self.program("backup_now.py", "--restore", "T", os.path.join("sub", "we[ir]d {x}.txt"), "a.txt",
+                                 "--offsite", "--snapshot", "latest", "--to", self.path("back"))
+        self.assertEqual(code, 0, out)
+        found = sorted(os.path.relpath(os.path.join(f, n), self.path("back"))
+                       for f, dirs, files in os.walk(self.path("back")) for n in files)
+        self.assertEqual(found, ["a.txt", os.path.join("sub", "we[ir]d {x}.txt")])
+        code, out = self.program("backup_now.py", "--restore", "T", "nothere.txt", "--offsite", "--to", self.path("x"))
+        self.assertEqual(code, 2, out)
+        self.assertIn("nothere.txt is not in snapshot", out)
+
     def test_the_guided_restore_offers_the_remote(self):
         from task_runner import restore_cli
         self.make_tree()
