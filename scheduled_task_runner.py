@@ -24,6 +24,7 @@ import time
 
 from task_runner import cli, errors, osutil
 from task_runner.offsite import cli as offsite_cli
+from task_runner.offsite.rclone import redact as rclone_redact
 from task_runner.config import load_config
 from task_runner.daemon import Daemon, instance_lock
 from task_runner.history import History
@@ -65,9 +66,10 @@ def print_check(config):
     osutil.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
     for task in config.tasks:
         what = task.schedule.describe() if task.schedule else "on demand only"
-        osutil.print_safe("  %s%s: %s -> %s, %s%s" % (
+        osutil.print_safe("  %s%s: %s -> %s, %s%s%s" % (
             task.name, " (default)" if task.default else "", task.src, task.dest, what,
-            "" if task.enabled else " (paused)"))
+            "" if task.enabled else " (paused)", ", offsite to %s" % rclone_redact(task.offsite.remote)
+            if task.offsite else ""))
         if not os.path.isdir(task.src):
             # A warning, not an error: the drive may be unplugged just now.
             osutil.print_safe("    ! the source folder %s does not exist right now: is its drive connected?"

@@ -407,6 +407,7 @@ class LocalRemoteTest(OffsiteTestCase):
         code, out = self.program("scheduled_task_runner.py", "--check")
         self.assertEqual(code, 2, out)
         self.assertIn("rclone's config has no remote named \"nosuch\" (it has: loc)", out)
+        self.assertIn("on demand only, offsite to nosuch:backups", out)
         code, out = self.program("backup_now.py")
         self.assertEqual(code, 0, out)  # the local snapshot stands
         self.assertIn("offsite failed", out)
