@@ -24,7 +24,6 @@ import time
 
 from task_runner import cli, errors, osutil
 from task_runner.offsite import cli as offsite_cli
-from task_runner.offsite.rclone import redact as rclone_redact
 from task_runner.config import load_config
 from task_runner.daemon import Daemon, instance_lock
 from task_runner.history import History
@@ -68,7 +67,7 @@ def print_check(config):
         what = task.schedule.describe() if task.schedule else "on demand only"
         osutil.print_safe("  %s%s: %s -> %s, %s%s%s" % (
             task.name, " (default)" if task.default else "", task.src, task.dest, what,
-            "" if task.enabled else " (paused)", ", offsite to %s" % rclone_redact(task.offsite.remote)
+            "" if task.enabled else " (paused)", ", offsite to %s" % offsite_cli.shown_remote(task)
             if task.offsite else ""))
         if not os.path.isdir(task.src):
             # A warning, not an error: the drive may be unplugged just now.
