@@ -52,9 +52,14 @@ def choose_snapshot(task, spec="latest"):
     """The snapshot name ``spec`` means: a snapshot name, "latest", or a
     date or date and time (local): the newest snapshot at or before it.
     UsageError names the choices when there is none."""
-    names = snapshots.list_snapshots(task.dest)
+    return choose_among(snapshots.list_snapshots(task.dest), spec, task.name, task.dest)
+
+
+def choose_among(names, spec, task_name, where):
+    """choose_snapshot among ``names`` (oldest first) of ``task_name`` in
+    ``where`` (the local dest, or the remote)."""
     if not names:
-        raise UsageError("%s has no snapshot yet in %s" % (task.name, task.dest))
+        raise UsageError("%s has no snapshot yet in %s" % (task_name, where))
     if spec in (None, "", "latest"):
         return names[-1]
     if spec in names:
@@ -75,7 +80,7 @@ def choose_snapshot(task, spec="latest"):
         if snapshots.name_time(name) <= limit:
             chosen = name
     if chosen is None:
-        raise UsageError("%s has no snapshot at or before %s; the oldest is %s" % (task.name, spec, names[0]))
+        raise UsageError("%s has no snapshot at or before %s; the oldest is %s" % (task_name, spec, names[0]))
     return chosen
 
 

@@ -85,6 +85,10 @@ class ProgressLine(object):
         text = "%s (%d copied, %d linked), %s, %s/s, %d:%02d  %s" % (
             plural(stats.files, "file"), stats.copied, stats.linked, human_bytes(stats.bytes),
             human_bytes(stats.bytes_copied / elapsed), elapsed // 60, elapsed % 60, rel)
+        self.show(text)
+
+    def show(self, text):
+        """Draw ``text`` over the line, shortened to the terminal's width."""
         width = shutil.get_terminal_size((80, 20)).columns - 1
         if len(text) > width:
             text = text[:width - 3] + "..."

@@ -170,6 +170,65 @@ def _keep(value, base):
         raise Invalid(str(exc))
 
 
+# An rclone remote name (rclone's own rule, ASCII part): what comes before the colon.
+_REMOTE_NAME_RE = re.compile(r"^[A-Za-z0-9_.+@-][A-Za-z0-9_. +@-]*$")
+# "4M", "512k", "1.5M", "10M:1M" (upload:download) or "off": rclone's --bwlimit, without a timetable.
+_BWLIMIT_RE = re.compile(r"^(?:off|[0-9]+(?:\.[0-9]+)?[BKMGTP]?(?::[0-9]+(?:\.[0-9]+)?[BKMGTP]?)?)$", re.I)
+OFFSITE_KEYS = ("remote", "keep", "bwlimit", "timeout_minutes")
+
+
+class Offsite(collections.namedtuple("Offsite", OFFSITE_KEYS)):
+    """A task's ``offsite``: the rclone remote path, the keep policy for the
+    remote (None: the task's ``keep``), rclone's --bwlimit, the upload's
+    time limit in minutes (None: none)."""
+
+
+def remote_name(remote):
+    """The rclone remote name of a remote path ("b2:bucket/x" -> "b2")."""
+    return remote.split(":", 1)[0]
+
+
+def _remote(value, base):
+    text = _string(value, base)
+    name, colon, _ = text.partition(":")
+    example = "such as \"b2:my-bucket/pc1/Documents\" or \"nas:backups/Documents\""
+    if not colon or not name:
+        raise Invalid("%s is not an rclone remote path: write the remote's name (as set up with \"rclone "
+                      "config\"), a colon and the folder there, %s" % (_shown(value), example))
+    if len(name) == 1:
+        raise Invalid("%s starts with a one-letter name, which rclone takes for a Windows drive: give the "
+                      "remote a longer name in \"rclone config\"" % _shown(value))
+    if not _REMOTE_NAME_RE.match(name) or name.endswith(" "):
+        raise Invalid("%s: \"%s\" is not a remote name rclone accepts (letters, digits, _ . + @ - and "
+                      "spaces): write it as \"rclone listremotes\" shows it, %s" % (_shown(value), name, example))
+    return text
+
+
+def _bwlimit(value, base):
+    text = _string(value, base)
+    if not _BWLIMIT_RE.match(text):
+        raise Invalid("must be a bandwidth for rclone such as \"4M\" (4 MiB/s), \"512K\", \"10M:1M\" "
+                      "(upload:download) or \"off\", got %s" % _shown(value))
+    return text
+
+
+def _offsite(value, base):
+    """The ``offsite`` key: a remote path, or an object with ``remote``,
+    ``keep``, ``bwlimit`` and ``timeout_minutes``. Its ``keep`` is filled
+    in from the task's by _load_tasks."""
+    if isinstance(value, str):
+        return Offsite(_remote(value, base), None, None, None)
+    if not isinstance(value, dict):
+        raise Invalid("must be an rclone remote path such as \"b2:my-bucket/Documents\", or an object "
+                      "{\"remote\": \"b2:my-bucket/Documents\", \"keep\": ..., \"bwlimit\": \"4M\"}, got %s"
+                      % _shown(value))
+    problems = []
+    values = _section(value, OFFSITE_SECTION, "", base, problems)
+    if problems:
+        raise Invalid("; ".join(p.lstrip(".: ") for p in problems))
+    return Offsite(**values)
+
+
 def _schedule(value, base):
     try:
         return parse_schedule(value)
@@ -193,6 +252,14 @@ TASK_KEYS = collections.OrderedDict([
     ("priority", Key(_choice(("low", "normal"), upper=False), "low")),
     ("parallel", Key(_parallel, "auto")),
     ("enabled", Key(_bool, True)),
+    ("offsite", Key(_offsite, None)),
+])
+
+OFFSITE_SECTION = collections.OrderedDict([
+    ("remote", Key(_remote, REQUIRED)),
+    ("keep", Key(_keep, None)),
+    ("bwlimit", Key(_bwlimit, None)),
+    ("timeout_minutes", Key(_number_between(0, WEEK_MINUTES), None)),
 ])
 
 LOG_KEYS = collections.OrderedDict([
@@ -241,6 +308,7 @@ TOP_KEYS = collections.OrderedDict([
     ("history_file", Key(_path, None)),
     ("history_limit", Key(_int_between(1, 100000), 100)),
     ("retry_minutes", Key(_int_between(0, WEEK_MINUTES), 60)),
+    ("rclone", Key(_path, None)),
 ])
 
 
@@ -310,6 +378,8 @@ def _load_tasks(raw, base, problems):
             continue
         if values["name"] is None and isinstance(obj.get("src"), str) and isinstance(obj.get("dest"), str):
             values["name"] = "%s -> %s" % (obj["src"].strip(), obj["dest"].strip())
+        if values["offsite"] is not None and values["offsite"].keep is None:
+            values["offsite"] = values["offsite"]._replace(keep=values["keep"])  # the remote keeps what dest keeps
         tasks.append(Task(**values))
         labels.append(where)
     _check_tasks(tasks, labels, problems)

@@ -18,6 +18,7 @@ from .errors import AlreadyRunning
 from .history import History, runs_of
 from .locking import FileLock, write_holder
 from .logs import task_log
+from .offsite import service as offsite_service
 from .runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
                      run_task)
 from .schedule import LOCAL, format_local, short_time
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 # it was set back.
 JUMP_FORWARD = 90.0
 JUMP_BACK = 5.0
+# At shutdown, how long an upload gets to stop rclone (2 s at most) and record itself.
+UPLOAD_STOP_WAIT = 5.0
 
 
 def instance_lock(config, clock=time.time, zone=LOCAL):
@@ -51,7 +54,8 @@ class Daemon(object):
     """Runs due and missed tasks of a config until ``stop()``."""
 
     def __init__(self, config, clock=time.time, wait=None, stop_event=None, zone=LOCAL,
-                 run=run_task, load=load_config, max_sleep=60.0, recheck=5.0, notifier=None):
+                 run=run_task, load=load_config, max_sleep=60.0, recheck=5.0, notifier=None,
+                 start_upload=offsite_service.start_background):
         self.watcher = ConfigWatcher(config, load, logger)
         self.clock = clock
         self.stop_event = stop_event or threading.Event()
@@ -67,6 +71,8 @@ class Daemon(object):
         self._last_reason = {}
         self._ran = False
         self._future_warned = False
+        self._start_upload = start_upload
+        self._uploads = {}  # task name -> the thread of its running upload
 
     @property
     def config(self):
@@ -88,6 +94,9 @@ class Daemon(object):
                 break
         if not ran_any:
             logger.info("--once: nothing is due now%s", self._next_runs_text())
+        for thread in list(self._uploads.values()):  # the process ends here: its uploads finish first
+            while thread.is_alive():
+                thread.join(0.25)
         if self.notifier is not None:
             self.notifier.flush(60.0)
 
@@ -132,6 +141,8 @@ class Daemon(object):
                 break
             self._expected_wake = self.clock() + timeout
             self._wait(timeout)
+        for thread in list(self._uploads.values()):  # stopped with the same event: each records how it ended
+            thread.join(UPLOAD_STOP_WAIT)
         if self.notifier is not None:
             self.notifier.flush(1.0)
         logger.info("stopped")
@@ -165,6 +176,7 @@ class Daemon(object):
                 runs = history.runs()
         wake = now + self.max_sleep
         self._warn_future(runs, now)
+        wake = min(wake, self._offsite_pass(config, history, runs, now))
         for task in config.tasks:
             decision = planning.plan_task(task, runs_of(runs, task.name), now, self.zone,
                                           config.missed_task_days, config.retry_minutes,
@@ -181,6 +193,27 @@ class Daemon(object):
                 return 0.0
             wake = min(wake, now + self.recheck)  # look again soon, try the next task now
         return max(0.0, wake - now)
+
+    def _offsite_pass(self, config, history, runs, now):
+        """Start the offsite uploads that are due (after a run, or a retry)
+        in threads of their own; returns when to look again."""
+        wake = now + self.max_sleep
+        if not any(t.offsite for t in config.tasks):
+            return wake
+        uploads = history.uploads()
+        if any(u.get("status") == "running" for u in uploads) and offsite_service.reap_stale_uploads(
+                config, history, uploads, format_local(now, self.zone)):
+            uploads = history.uploads()
+        for task in config.tasks:
+            decision = offsite_service.decide(task, runs, uploads, now, config.retry_minutes)
+            if decision.wake_at is not None:
+                wake = min(wake, decision.wake_at)
+            thread = self._uploads.get(task.name)
+            if decision.upload and (thread is None or not thread.is_alive()):
+                task_log(logger, task.name).info("offsite: starting an upload (%s)", decision.reason)
+                self._uploads[task.name] = self._start_upload(config, task, "schedule", self.stop_event,
+                                                              self.notifier, self.clock)
+        return wake
 
     def _warn_future(self, runs, now):
         future = planning.runs_from_the_future(runs, now)

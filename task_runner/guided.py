@@ -16,6 +16,7 @@ import re
 import time
 
 from . import catalog, errors, osutil, restore, snapshot_reader, snapshots
+from .offsite import cli as offsite_cli
 from .errors import Interrupted, UsageError
 from .history import History
 from .runner import human_bytes, plural, task_lock
@@ -133,6 +134,8 @@ class Dialogue(object):
         if len(tasks) > 1:
             self.out("\nWhich backup?")
             task = tasks[self._choose("Backup", ["%s  (%s)" % (t.name, t.src) for t in tasks])]
+        if task.offsite is not None and self._from_the_remote(task):
+            return self._remote(task)
         items = [i for i in catalog.snapshot_list(task, History.for_config(self.config).runs()) if not i["partial"]]
         if not items:
             self.out("%s has no backup yet in %s: there is nothing to restore." % (task.name, task.dest))
@@ -146,6 +149,52 @@ class Dialogue(object):
             wanted = self._what(task, reader)
         target, replace = self._where(task)
         return self._confirm_and_restore(task, snapshot, wanted, target, replace)
+
+    # -- From the offsite copy ----------------------------------------------------
+
+    def _from_the_remote(self, task):
+        """For a task with ``offsite``: the backup drive (the default), or the
+        offsite copy (the default when the drive holds no snapshot)."""
+        has_local = bool(snapshots.list_snapshots(task.dest))
+        self.out("\nFrom where?")
+        options = ["the backup drive (%s)" % task.dest, "the offsite copy (%s)" % offsite_cli.shown_remote(task)]
+        return self._choose("From", options, 0 if has_local else 1) == 1
+
+    def _remote(self, task):
+        """A restore from the offsite copy: its snapshots, a path checked
+        against src (the remote's listing is read only when it restores)."""
+        names = list(reversed(offsite_cli.remote_snapshots(self.config, task)))
+        if not names:
+            self.out("%s has no complete snapshot in the offsite copy yet." % task.name)
+            return errors.EXIT_FAILED
+        self.out("\nWhich copy? (newest first)")
+        snapshot = names[self._choose("Copy", [n.replace("_", " ", 1) for n in names[:20]])]
+        self.out("\nWhat to restore? Press Enter for everything, or type or paste a file or folder path")
+        self.out("(inside %s)." % task.src)
+        while True:
+            answer = self._line("Path [everything]: ").strip().strip('"')
+            try:
+                rel = catalog.rel_in_src(task, answer) if answer else ""
+                break
+            except UsageError:
+                self.out("  That is not inside %s. Type a path inside it, or press Enter for everything." % task.src)
+        target, replace = self._where(task)
+        why = target_problem(task, target, replace)
+        if why is not None:
+            self.out("Cannot restore there: %s." % why)
+            return errors.EXIT_FAILED
+        self.out("\nThis will restore %s from the offsite copy of %s into %s." % (
+            osutil.printable(os.path.join(task.src, rel)) if rel else "everything", snapshot[:10], target))
+        if not self._yes("Go ahead?"):
+            self.out("Nothing was changed.")
+            return errors.EXIT_OK
+        if self.install_stop is not None:
+            self.install_stop()
+        code = offsite_cli.restore(self.config, [task.name], snapshot, [os.path.join(task.src, rel)] if rel else [],
+                                   target, replace, True, self.stop_event)
+        if self.open_folder is not None and os.path.isdir(target):
+            self.open_folder(target)
+        return code
 
     # -- What -------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """executed_tasks.json: the history of every run.
 
-The file is one JSON document ``{"version": 1, "next_id": N, "runs": [...]}``.
+The file is one JSON document ``{"version": 1, "next_id": N, "runs": [...],
+"uploads": [...]}``: ``runs`` are the local snapshots, ``uploads`` the
+offsite copies (task_runner.offsite), each with an id of the same counter.
 Every read and every write happens under a cross-process lock, and every
 write is atomic (temp file in the same folder, flush, fsync, os.replace), so
 the daemon, backup_now and the HTTP server can all use it at once and a
@@ -28,7 +30,7 @@ LOCK_TIMEOUT = 30
 
 
 def _empty():
-    return {"version": VERSION, "next_id": 1, "runs": []}
+    return {"version": VERSION, "next_id": 1, "runs": [], "uploads": []}
 
 
 _TEXT_FIELDS = ("trigger", "scheduled_for", "started", "finished", "status", "snapshot", "message", "src", "dest")
@@ -71,6 +73,28 @@ def _shape_problem(doc):
             if run.get(key) is not None and not (isinstance(run[key], list)
                                                  and all(isinstance(v, str) for v in run[key])):
                 return "runs[%d].%s is not a list of texts" % (i, key)
+    return _uploads_problem(doc.get("uploads", []))
+
+
+_UPLOAD_TEXT = ("snapshot", "remote", "started", "finished", "status", "message", "error", "trigger")
+
+
+def _uploads_problem(uploads):
+    if not isinstance(uploads, list):
+        return "uploads is not a list"
+    for i, up in enumerate(uploads):
+        if not isinstance(up, dict) or not _is_int(up.get("id")) or not isinstance(up.get("task"), str):
+            return "uploads[%d] is not an object with an id and a task" % i
+        for key in _UPLOAD_TEXT:
+            if up.get(key) is not None and not isinstance(up[key], str):
+                return "uploads[%d].%s is not text" % (i, key)
+        for key in ("bytes", "files", "server_side_bytes", "seconds"):
+            value = up.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 <= value < float("inf")):
+                return "uploads[%d].%s is not a number" % (i, key)
+        if up.get("progress") is not None and not isinstance(up["progress"], dict):
+            return "uploads[%d].progress is not an object" % i
     return None
 
 
@@ -122,7 +146,8 @@ class History(object):
         if problem is not None:
             self._move_aside(problem)
             return _empty()
-        lowest = max([r["id"] for r in doc["runs"]] + [0]) + 1
+        doc.setdefault("uploads", [])
+        lowest = max([r["id"] for r in doc["runs"] + doc["uploads"]] + [0]) + 1
         next_id = doc.get("next_id")
         if not _is_int(next_id) or next_id < lowest:
             if "next_id" in doc:  # absent: an older file, nothing to warn about
@@ -192,6 +217,7 @@ class History(object):
             doc = self._load()
             result = mutate(doc)
             doc["runs"] = self._trim(doc["runs"])
+            doc["uploads"] = self._trim(doc.get("uploads", []))
             self._write(doc)
             return result
 
@@ -261,6 +287,56 @@ class History(object):
             for run in doc["runs"]:
                 if run["task"] == task and run.get("status") == "running":
                     run.update(status="interrupted", finished=finished, message=message)
+                    count += 1
+            return count
+        return self.update(mutate)
+
+    # -- offsite uploads (task_runner.offsite.service) -------------------------
+    def uploads(self):
+        """Every stored upload record (oldest first), read under the lock."""
+        with self._locked():
+            return self._load()["uploads"]
+
+    def start_upload(self, task, snapshot, started, **fields):
+        """Append a ``running`` upload record of ``task``. Records of
+        ``task`` still running are marked interrupted first: the caller
+        holds the task's offsite lock."""
+        def mutate(doc):
+            for up in doc["uploads"]:
+                if up["task"] == task and up.get("status") == "running":
+                    up.update(status="interrupted", finished=up.get("finished") or started,
+                              message="the process running it stopped unexpectedly")
+            record = dict(id=doc["next_id"], task=task, snapshot=snapshot, started=started, finished=None,
+                          status="running", bytes=0, files=0, message="", error=None)
+            record.update(fields)
+            doc["next_id"] += 1
+            doc["uploads"].append(record)
+            return dict(record)
+        return self.update(mutate)
+
+    def finish_upload(self, upload_id, started_record, **fields):
+        """Update upload ``upload_id`` with ``fields``; written again from
+        ``started_record`` when the file lost it."""
+        def mutate(doc):
+            for up in doc["uploads"]:
+                if up["id"] == upload_id:
+                    up.update(fields)
+                    return dict(up)
+            record = dict(started_record, **fields)
+            doc["uploads"].append(record)
+            doc["next_id"] = max(doc["next_id"], upload_id + 1)
+            return dict(record)
+        return self.update(mutate)
+
+    def mark_uploads_interrupted(self, task, finished):
+        """Mark ``task``'s uploads still running as interrupted (the caller
+        holds the task's offsite lock); returns how many."""
+        def mutate(doc):
+            count = 0
+            for up in doc["uploads"]:
+                if up["task"] == task and up.get("status") == "running":
+                    up.update(status="interrupted", finished=finished, progress=None,
+                              message="the process running it stopped unexpectedly")
                     count += 1
             return count
         return self.update(mutate)

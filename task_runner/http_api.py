@@ -26,6 +26,7 @@ from .http_sessions import set_cookie
 from .http_transport import API, PUBLIC, Handler, HttpError
 from .catalog import snapshot_list
 from .config import find_task
+from .offsite import service as offsite_service
 from .runner import ALREADY_RUNNING, begin_run
 from .schedule import LOCAL
 from .status import current_report
@@ -311,8 +312,11 @@ class Job(threading.Thread):
             for run in self.started_runs:
                 self.progress[run.run_id] = None
                 try:
-                    run.execute(stop_event=self.stop_event, notifier=self.notifier,
-                                progress=self._counter(run.run_id))
+                    outcome = run.execute(stop_event=self.stop_event, notifier=self.notifier,
+                                          progress=self._counter(run.run_id))
+                    if run.task.offsite is not None and outcome.status in offsite_service.LOCAL_DONE:
+                        offsite_service.start_background(run.config, run.task, "http", self.stop_event,
+                                                         self.notifier)
                 except Exception:
                     logger.exception("run %s could not be recorded", run.run_id)
                 finally:

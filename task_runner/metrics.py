@@ -86,6 +86,7 @@ def render(report, runs):
         f.add("task_runner_snapshots", "gauge", "Complete snapshots in the task's dest.", task, item["snapshots"])
         f.add("task_runner_destination_free_bytes", "gauge", "Free bytes on the drive of the task's dest.", task,
               item["free_bytes"])
+        _offsite(f, task, item.get("offsite"))
         counts = {}
         for run in runs:
             if run.get("task") == item["name"] and run.get("status") in STATUSES:
@@ -96,3 +97,28 @@ def render(report, runs):
                   task + [("status", status)], counts.get(status, 0))
     return f.render()
 
+
+
+UPLOAD_STATUSES = ("success", "failed", "interrupted", "running")
+
+
+def _offsite(f, task, offsite):
+    """The offsite families of one task (none without ``offsite``)."""
+    if offsite is None:
+        return
+    ok, last = offsite["last_success"], offsite["last_upload"]
+    f.add("task_runner_offsite_last_success_timestamp_seconds", "gauge",
+          "When the last successful offsite upload of the task ended (seconds since 1970).", task,
+          run_time(ok, "finished") if ok else None)
+    f.add("task_runner_offsite_pending", "gauge",
+          "1 when the newest local snapshot is not on the remote yet.", task, offsite["pending"] is not None)
+    f.add("task_runner_offsite_uploading", "gauge", "1 while an offsite upload of the task runs.", task,
+          bool(offsite["uploading"]))
+    if last is not None:
+        for status in UPLOAD_STATUSES:
+            f.add("task_runner_offsite_last_upload_status", "gauge",
+                  "1 for the status of the last offsite upload of the task, 0 for the others.",
+                  task + [("status", status)], last.get("status") == status)
+        value = last.get("bytes")
+        f.add("task_runner_offsite_last_upload_bytes", "gauge", "Bytes the last offsite upload sent.", task,
+              value if isinstance(value, int) and not isinstance(value, bool) else None)

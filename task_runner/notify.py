@@ -69,6 +69,23 @@ class Notifier(object):
         if s.email:
             self._spawn(self._email, record, list(log_lines))
 
+    def upload_finished(self, record, recovered=False):
+        """Called with the final record of an offsite upload
+        (task_runner.offsite.service): sent on failure, on recovery (the
+        first success after a failure) and, with "on": "always", every
+        time. The ping URL is the runs' own and is not used."""
+        if not self.active:
+            return
+        s = self.settings
+        if not (record.get("status") in FAILURES or recovered or s.on == "always"):
+            return
+        message = dict(record, task="%s (offsite copy)" % record.get("task"), kind="offsite",
+                       recovered=recovered)
+        if s.webhook:
+            self._spawn(self._webhook, message)
+        if s.email:
+            self._spawn(self._email, message, [])
+
     def send_test(self):
         """Send a test message through every configured channel now, once
         each; returns a Result per channel."""

@@ -537,6 +537,22 @@ def background_priority(log):
             ended()
 
 
+_BELOW_NORMAL_PRIORITY_CLASS = 0x00004000
+_CREATE_NO_WINDOW = 0x08000000
+
+
+def child_process_options(low_priority):
+    """Keyword arguments for subprocess.Popen of a helper program (rclone).
+    Windows: no console window of its own, and BELOW_NORMAL_PRIORITY_CLASS
+    when ``low_priority`` (a thread's background mode is not inherited
+    there). POSIX: nothing: a child inherits the nice value and I/O class
+    of the thread that starts it, so it is started from a thread inside
+    ``background_priority``."""
+    if WINDOWS:
+        return {"creationflags": _CREATE_NO_WINDOW | (_BELOW_NORMAL_PRIORITY_CLASS if low_priority else 0)}
+    return {}
+
+
 def command(program, *args):
     """How a user runs ``program`` with ``args`` on this system, for a
     message: backup_now.bat "MD1" on Windows, python3 backup_now.py "MD1"

@@ -108,11 +108,13 @@ class Restorer(object):
         self._links = {}  # identity -> (folder rel, name) restored first, for hard links (folder snapshots)
         self._dirs = []  # folder entries made or met: their times and modes after their contents
         self._made_links = set()  # links this restore made: nothing is written below them
-        # A ZIP may hold one name twice, or as a folder its entries imply and as a file.
-        self._seen = set() if reader.is_zip else None
-        self._implied = set() if reader.is_zip else None
+        # A ZIP or a remote manifest may hold one name twice, or as a folder its
+        # entries imply and as a file.
+        untrusted = reader.is_zip or getattr(reader, "untrusted", False)
+        self._seen = set() if untrusted else None
+        self._implied = set() if untrusted else None
         self.tree = safedir.Tree(target, stamp, self._blocked, reader.has,
-                                 self._implied.add if reader.is_zip else None, dry_run, log)
+                                 self._implied.add if untrusted else None, dry_run, log)
         self._temp_count = 0
 
     def run(self):

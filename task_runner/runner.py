@@ -56,15 +56,16 @@ def task_lock(config, task_name):
 
 
 def remove_unused_task_locks(config):
-    """Delete the lock files of tasks that are no longer in the config
-    (never one that is held)."""
-    wanted = {os.path.basename(task_lock(config, t.name).path) for t in config.tasks}
+    """Delete the lock files (run and offsite) of tasks that are no longer
+    in the config (never one that is held)."""
+    from .offsite.service import offsite_lock  # the offsite package builds on this module
+    wanted = {os.path.basename(lock(config, t.name).path) for t in config.tasks for lock in (task_lock, offsite_lock)}
     try:
         names = os.listdir(config.lock_dir)
     except OSError:
         return
     for name in names:
-        if name.startswith("task-") and name.endswith(".lock") and name not in wanted:
+        if name.startswith(("task-", "offsite-")) and name.endswith(".lock") and name not in wanted:
             locking.remove_unused(os.path.join(config.lock_dir, name))
 
 

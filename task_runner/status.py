@@ -12,6 +12,7 @@ import shutil
 from . import snapshots
 from .history import History, run_time
 from .locking import holder
+from .offsite import service as offsite_service
 from .plan import task_overview
 from .runner import task_lock
 from .schedule import format_local
@@ -73,7 +74,7 @@ def warnings_for(task, item, now, zone, free):
     return out
 
 
-def task_status(task, runs, now, zone, running, disk_usage=shutil.disk_usage):
+def task_status(task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None):
     item = task_overview(task, runs, now, zone, count=1)
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
@@ -90,6 +91,13 @@ def task_status(task, runs, now, zone, running, disk_usage=shutil.disk_usage):
     found = warnings_for(task, item, now, zone, free)
     item["warnings"] = [text for _, text in found]
     levels = [level for level, _ in found]
+    item["offsite"] = offsite = offsite_service.offsite_status(task, runs, uploads, now)
+    if offsite and offsite["uploading"] and uploading is not None:
+        offsite["uploading"] = uploading  # False: a record a killed process left "running"
+    last_up = offsite and offsite["last_upload"]
+    if last_up and last_up.get("status") in ("failed", "interrupted"):
+        item["warnings"].append("the last offsite copy %s: %s" % (last_up["status"], last_up.get("message") or ""))
+        levels.append(WARN)
     item["severity"] = BAD if BAD in levels else WARN if levels else "ok"
     return item
 
@@ -97,17 +105,22 @@ def task_status(task, runs, now, zone, running, disk_usage=shutil.disk_usage):
 def current_report(config, clock, zone, runs=None):
     """status_report from the history on disk (or ``runs`` read from it)
     and the locks now."""
+    history = History.for_config(config, clock)
     if runs is None:
-        runs = History.for_config(config, clock).runs()
+        runs = history.runs()
+    uploads = history.uploads() if any(t.offsite for t in config.tasks) else []
     return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
-                         running_programs(config))
+                         running_programs(config), uploads,
+                         lambda name: not offsite_service.offsite_lock(config, name).is_free())
 
 
-def status_report(config, runs, now, zone, is_running, programs=None):
+def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None):
     """Every task's status; ``is_running(task_name)`` tells from the locks.
     ``programs``: {"scheduler": holder or None, "http_servers": [holder...]}
     from the single-instance locks; a scheduler that is not running is a
-    warning (nothing runs on schedule)."""
+    warning (nothing runs on schedule). ``uploads``: the history's upload
+    records; ``is_uploading(task_name)`` tells from the offsite locks
+    (None: the records are believed)."""
     programs = programs or {"scheduler": None, "http_servers": []}
     scheduler = programs["scheduler"]
     warnings = []
@@ -118,7 +131,10 @@ def status_report(config, runs, now, zone, is_running, programs=None):
             "scheduler": dict(scheduler, running=True) if scheduler is not None else {"running": False},
             "http_servers": programs["http_servers"],
             "warnings": warnings,
-            "tasks": [task_status(t, runs, now, zone, is_running(t.name)) for t in config.tasks]}
+            "tasks": [task_status(t, runs, now, zone, is_running(t.name), uploads=uploads,
+                                  uploading=None if is_uploading is None or t.offsite is None
+                                  else is_uploading(t.name))
+                      for t in config.tasks]}
 
 
 def running_programs(config):

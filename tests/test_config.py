@@ -132,6 +132,34 @@ class LoadTest(TempDirTestCase):
         config = load_config(self.write_config({"tasks": [{"src": "a", "dest": "b", "parallel": 12}]}))
         self.assertEqual(config.tasks[0].parallel, 12)
 
+    def test_offsite_key(self):
+        config = load_config(self.write_config({"rclone": "tools/rclone", "tasks": [
+            {"name": "A", "src": "a", "dest": "b", "keep": {"last": 3}, "offsite": "b2:bucket/pc1"},
+            {"name": "B", "src": "c", "dest": "d", "keep": {"last": 3}, "offsite": {
+                "remote": "nas:backups/B", "keep": {"last": 9}, "bwlimit": "4M", "timeout_minutes": 30}},
+            {"name": "C", "src": "e", "dest": "f"}]}))
+        a, b, c = config.tasks
+        self.assertEqual(config.rclone, self.path("tools", "rclone"))
+        self.assertEqual((a.offsite.remote, a.offsite.keep), ("b2:bucket/pc1", a.keep))  # the local keep
+        self.assertEqual((b.offsite.keep.last, b.offsite.bwlimit, b.offsite.timeout_minutes), (9, "4M", 30))
+        self.assertIsNone(c.offsite)
+        cases = [
+            ("nopath", '"nopath" is not an rclone remote path: write the remote\'s name'),
+            ("C:/x", "one-letter name, which rclone takes for a Windows drive"),
+            ("bad|name:x", '"bad|name" is not a remote name rclone accepts'),
+            (5, "must be an rclone remote path such as"),
+            ({}, 'offsite: missing required key "remote"'),
+            ({"remote": "nas:x", "bwlimit": "fast"}, 'bwlimit: must be a bandwidth for rclone such as "4M"'),
+            ({"remote": "nas:x", "kep": 1}, 'unknown key "kep": did you mean "keep"?'),
+            ({"remote": "nas:x", "keep": {"lats": 1}}, "keep"),
+        ]
+        for value, expected in cases:
+            with self.subTest(value=value):
+                text = "\n".join(self.problems({"tasks": [{"name": "X", "src": "a", "dest": "b",
+                                                            "offsite": value}]}))
+                self.assertIn("tasks[0] (X).offsite", text)
+                self.assertIn(expected, text)
+
     def test_every_problem_reported_at_once_with_its_path(self):
         problems = self.problems({"tasks": [
             {"name": "MD1", "src": "a", "dest": "b", "timestamp": "1 23:56"},

@@ -74,6 +74,8 @@ class DaemonTest(TZMixin, TempDirTestCase):
         os.makedirs(config.lock_dir)
         old = os.path.join(config.lock_dir, "task-Gone-0123456789ab.lock")
         open(old, "w").close()
+        old_upload = os.path.join(config.lock_dir, "offsite-Gone-0123456789ab.lock")
+        open(old_upload, "w").close()
         held = task_lock(config._replace(tasks=()), "Busy elsewhere")  # a removed task still running
         self.assertTrue(held.acquire(timeout=0))
         try:
@@ -81,6 +83,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
             self.assertTrue(current.is_free())  # makes its file
             self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:01:00+00:00")).run()
             self.assertFalse(os.path.exists(old))
+            self.assertFalse(os.path.exists(old_upload))
             self.assertTrue(os.path.exists(held.path))  # held: never deleted
             self.assertTrue(os.path.exists(current.path))
         finally:

@@ -30,7 +30,7 @@ class PromtoolTest(TempDirTestCase):
         self.write("backup_token.txt", "a token of twenty characters or more")
         code, out = self.promtool_run("check", "config", self.path("prometheus.yml"))
         self.assertEqual(code, 0, out)
-        self.assertIn("SUCCESS: 3 rules found", out)
+        self.assertIn("SUCCESS: 4 rules found", out)
 
     def test_the_alert_rules_and_when_they_fire(self):
         code, out = self.promtool_run("check", "rules", os.path.join(MONITORING, "backup_alerts.yml"))

@@ -6,6 +6,7 @@ import threading
 from .. import cli, errors, osutil
 from ..errors import BackupError
 from ..notify import Notifier
+from ..offsite import cli as offsite_cli
 from ..runner import human_bytes, plural, preview_task, run_task
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
@@ -24,6 +25,7 @@ def add_arguments(p):
                    help="with --dry-run: list each file it would copy or link, and each snapshot it would delete")
     p.add_argument("--low-priority", action="store_true",
                    help="copy at low CPU and I/O priority, as scheduled runs do")
+    p.add_argument("--no-offsite", action="store_true", help="back up without the offsite copy this time")
 
 
 def run(config, args, program):
@@ -33,14 +35,17 @@ def run(config, args, program):
     console = console_for_summaries(config, program)
     if args.dry_run:
         return dry_run(tasks, args.files)
-    return back_up(config, tasks, console, args.low_priority)
+    return back_up(config, tasks, console, args.low_priority, not args.no_offsite)
 
 
-def back_up(config, tasks, console, low_priority):
+def back_up(config, tasks, console, low_priority, offsite=True):
     notifier = Notifier(config.notify)
     stop = threading.Event()
+    upload_stop = offsite_cli.UploadStop()
 
     def on_stop(signum):
+        if upload_stop.claim():  # while an upload runs, Ctrl+C stops only that
+            return
         if stop.is_set():
             raise KeyboardInterrupt  # a second Ctrl+C: stop at once
         osutil.print_safe("stopping: removing the unfinished snapshot...", sys.stderr)
@@ -64,6 +69,8 @@ def back_up(config, tasks, console, low_priority):
             progress.clear()
         osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
         codes.append(outcome.exit_code)
+        if offsite:
+            offsite_cli.upload_after_run(config, task, outcome.status, upload_stop, notifier)  # stands apart
     if stop.is_set():
         codes.append(errors.EXIT_INTERRUPTED)
     notifier.flush(60.0)  # messages still in flight get a bounded time to leave

@@ -2,7 +2,8 @@
 
 import os
 
-from .. import osutil
+from .. import errors, osutil
+from ..offsite import cli as offsite_cli
 
 NAME = "check"
 SUMMARY = "check config.json, print the tasks, and warn about a source or backup drive not there right now"
@@ -17,16 +18,20 @@ def add_arguments(p):
 
 def run(config, args, program):
     print_check(config)
-    return 0
+    problems = offsite_cli.check_problems(config)  # rclone and its remotes, never contacted
+    for line in problems:
+        osutil.print_safe("  ! " + line)
+    return errors.EXIT_USAGE if problems else 0
 
 
 def print_check(config):
     osutil.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
     for task in config.tasks:
         what = task.schedule.describe() if task.schedule else "on demand only"
-        osutil.print_safe("  %s%s: %s -> %s, %s%s" % (
+        osutil.print_safe("  %s%s: %s -> %s, %s%s%s" % (
             task.name, " (default)" if task.default else "", task.src, task.dest, what,
-            "" if task.enabled else " (paused)"))
+            "" if task.enabled else " (paused)", ", offsite to %s" % offsite_cli.shown_remote(task)
+            if task.offsite else ""))
         if not os.path.isdir(task.src):
             # A warning, not an error: the drive may be unplugged just now.
             osutil.print_safe("    ! the source folder %s does not exist right now: is its drive connected?"

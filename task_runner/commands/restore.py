@@ -5,6 +5,7 @@ import threading
 
 from .. import cli, osutil, restore_cli
 from ..logs import setup_logging
+from ..offsite import cli as offsite_cli
 
 NAME = "restore"
 SUMMARY = "restore [TASK] [PATH ...] (everything when no PATH) into --to DIR, or a guided restore"
@@ -26,6 +27,8 @@ def add_arguments(p):
                    help="with --overwrite: do not keep the replaced files as NAME.before-restore-<time>")
     p.add_argument("--dry-run", action="store_true", help="show what it would restore and replace; change nothing")
     p.add_argument("--interactive", action="store_true", help="a guided restore (what restore.bat runs)")
+    p.add_argument("--offsite", action="store_true",
+                   help="restore from the task's offsite copy alone (the local dest may be gone)")
 
 
 def run(config, args, program):
@@ -36,6 +39,9 @@ def run(config, args, program):
         return restore_cli.interactive(config, stop, install_stop, open_folder=osutil.open_in_file_manager)
     install_stop()
     names, paths = restore_cli.split_task_and_paths(config, args.words)
+    if args.offsite:
+        return offsite_cli.restore(config, names, args.snapshot, paths, args.to, args.overwrite,
+                                   not args.no_keep_existing, stop)
     progress = None
     if sys.stderr is not None and sys.stderr.isatty():
         progress = restore_cli.RestoreProgress(cli.ProgressLine(sys.stderr))

@@ -1,6 +1,8 @@
 """backup_now.py snapshots [TASK ...]: list the snapshots of the tasks."""
 
 from .. import restore_cli
+from ..logs import setup_logging
+from ..offsite import cli as offsite_cli
 from ._common import add_tasks, tasks_of
 
 NAME = "snapshots"
@@ -13,7 +15,11 @@ WORDS = "tasks"
 def add_arguments(p):
     add_tasks(p, "the tasks whose snapshots to list")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--offsite", action="store_true", help="the complete snapshots of the offsite copy instead")
 
 
 def run(config, args, program):
+    if args.offsite:
+        setup_logging(config.log, program)
+        return offsite_cli.print_snapshots(config, tasks_of(config, args))
     return restore_cli.print_snapshots(config, tasks_of(config, args), args.json)

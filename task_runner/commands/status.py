@@ -54,5 +54,22 @@ def print_status(config, as_json):
         if item["free_bytes"] is not None:
             out.append("  free on the destination drive: %s (%.0f%%)" % (human_bytes(item["free_bytes"]),
                                                                          item["free_percent"]))
+        offsite = item.get("offsite")
+        if offsite is not None:
+            ok = offsite["last_success"]
+            out.append("  offsite (%s): last copy %s%s%s" % (
+                offsite["remote"], "never" if ok is None else "%s, %.1f days ago" % (
+                    recorded(ok.get("finished")), offsite["last_success_days_ago"]),
+                "; pending: %s" % offsite["pending"] if offsite["pending"] else "; nothing pending",
+                _uploading(offsite)))
         out.extend("  ! " + w for w in item["warnings"])
         osutil.print_safe("\n".join(out))
+
+
+def _uploading(offsite):
+    if not offsite["uploading"]:
+        return ""
+    progress = offsite["last_upload"].get("progress") or {}
+    if not isinstance(progress.get("totalBytes"), int):
+        return "; uploading now"
+    return "; uploading now (%s of %s)" % (human_bytes(progress.get("bytes") or 0), human_bytes(progress["totalBytes"]))

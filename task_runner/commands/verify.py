@@ -2,6 +2,7 @@
 
 from .. import errors, osutil
 from ..errors import BackupError
+from ..offsite import cli as offsite_cli
 from ..verify import verify_task
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
@@ -15,9 +16,14 @@ WORDS = "tasks"
 def add_arguments(p):
     add_tasks(p, "the tasks to verify")
     p.add_argument("--deep", action="store_true", help="compare file contents too (reads every file)")
+    p.add_argument("--offsite", action="store_true",
+                   help="compare the newest offsite snapshot with the local one instead")
 
 
 def run(config, args, program):
+    if args.offsite:
+        console_for_summaries(config, program)
+        return offsite_cli.verify(config, args.tasks)
     tasks = tasks_of(config, args)
     console_for_summaries(config, program)
     codes = []

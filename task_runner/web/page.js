@@ -211,6 +211,12 @@ function card(name) {
   return c;
 }
 
+function uploadProgress(p) {
+  if (!p || !p.totalBytes) { return ""; }
+  return " (" + humanBytes(p.bytes || 0) + " of " + humanBytes(p.totalBytes) + ", " + (p.transfers || 0) + " of " +
+    (p.totalTransfers || 0) + " files)";
+}
+
 function row(dl, term, value) {
   dl.appendChild(el("dt", null, term));
   dl.appendChild(el("dd", null, value));
@@ -233,6 +239,13 @@ function showTask(item) {
   row(dl, "Last success", ok ? when(ok.started) + " (" + ago(ok.started) + ")" : "never");
   var newest = item.newest_snapshot ? item.newest_snapshot.split(/[\\/]/).pop() : "";
   row(dl, "Snapshots", item.snapshots + (newest ? ", newest " + newest : "")).title = item.newest_snapshot || "";
+  if (item.offsite) {
+    var off = item.offsite, okUp = off.last_success;
+    row(dl, "Offsite copy (" + off.remote + ")",
+        (okUp ? "last " + when(okUp.finished) + " (" + off.last_success_days_ago.toFixed(1) + " days ago)" : "never") +
+        (off.uploading ? ", uploading now" + uploadProgress(off.last_upload.progress) : "") +
+        (off.pending ? ", pending: " + off.pending : ", nothing pending"));
+  }
   if (item.free_bytes !== null) {
     row(dl, "Free on the destination drive", humanBytes(item.free_bytes) + " (" + Math.round(item.free_percent) + "%)");
   }

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Benchmark the offsite upload against plain ``rclone copy``.
+
+    python3 bench/offsite.py [--rclone PATH] [--files N] [--repeat N] [--remote local|s3|webdav] [--json FILE]
+
+Builds a tree of N files of 4 KiB (default 20,000, 100 a folder) as a
+snapshot in a temporary folder (on /dev/shm when present), then, each
+repeated and the median reported:
+
+* reference: ``rclone copy SNAPSHOT REMOTE/ref`` into an empty remote;
+* first upload: the project's upload of the same snapshot into an empty
+  remote (listing, manifest, copy, manifest upload, retention listing);
+* unchanged re-run: the upload of a second snapshot with the same files
+  (what a run of an unchanged tree makes): bytes sent, files sent, bytes
+  copied on the remote's side, seconds;
+* stop: seconds from a stop request (Ctrl+C, shutdown) to the end of an
+  upload running at --bwlimit 1M to a local folder (the goal: under 2 s).
+
+The remote is a local folder (``local``), or ``rclone serve s3`` /
+``rclone serve webdav`` of a local folder on 127.0.0.1 (real HTTP, signed
+S3 requests). rclone's config is a file in the temporary folder; remotes
+come from environment variables. Standard library only.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from task_runner.config import Offsite  # noqa: E402
+from task_runner.offsite import rclone, upload  # noqa: E402
+from tests.helpers import make_task  # noqa: E402
+
+MTIME = 1700000000
+
+
+def build_tree(root, count, size=4096, per_dir=100):
+    block = os.urandom(size)
+    for i in range(count):
+        folder = os.path.join(root, "d%04d" % (i // per_dir))
+        if i % per_dir == 0:
+            os.makedirs(folder)
+        path = os.path.join(folder, "f%06d.bin" % i)
+        with open(path, "wb") as f:
+            f.write(block)
+        os.utime(path, (MTIME, MTIME))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(rclone_path, kind, root, env):
+    """(process, remote name) of ``rclone serve KIND`` of ``root``."""
+    port = free_port()
+    cmd = [rclone_path, "serve", kind, root, "--addr", "127.0.0.1:%d" % port]
+    if kind == "s3":
+        cmd += ["--auth-key", "BENCHKEY,BENCHSECRET"]
+        env.update(RCLONE_CONFIG_R_TYPE="s3", RCLONE_CONFIG_R_PROVIDER="Rclone", RCLONE_CONFIG_R_REGION="us-east-1",
+                   RCLONE_CONFIG_R_ENDPOINT="http://127.0.0.1:%d" % port, RCLONE_CONFIG_R_ACCESS_KEY_ID="BENCHKEY",
+                   RCLONE_CONFIG_R_SECRET_ACCESS_KEY="BENCHSECRET")
+    else:
+        env.update(RCLONE_CONFIG_R_TYPE="webdav", RCLONE_CONFIG_R_URL="http://127.0.0.1:%d" % port,
+                   RCLONE_CONFIG_R_VENDOR="rclone")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("rclone serve %s did not start" % kind)
+
+
+def remote_base(kind, tmp, n):
+    """A fresh remote path for repeat ``n``."""
+    if kind == "local":
+        return "R:" + os.path.join(tmp, "remote", "r%d" % n)
+    return "R:bucket/r%d" % n if kind == "s3" else "R:r%d" % n
+
+
+def one_round(rc, kind, tmp, dest, names, n):
+    """(reference seconds, first Uploaded, re-run Uploaded) into fresh remotes."""
+    start = time.perf_counter()
+    res = rc.run(["copy", os.path.join(dest, names[0]), remote_base(kind, tmp, n) + "-ref"])
+    reference = time.perf_counter() - start
+    if res.code != 0:
+        raise SystemExit("rclone copy failed: %s" % res.error)
+    task = make_task(os.path.join(tmp, "src"), dest, offsite=Offsite(remote_base(kind, tmp, n), None, None, None))
+    first = upload.upload_snapshot(rc, task, names[0], "bench")
+    again = upload.upload_snapshot(rc, task, names[1], "bench")
+    return reference, first, again
+
+
+def stop_time(rc, tmp, dest, name, n):
+    """Seconds from the stop request to the upload's return, 1 s into a
+    slow (--bwlimit 1M) upload to a local remote."""
+    import threading
+    task = make_task(os.path.join(tmp, "src"), dest,
+                     offsite=Offsite("R:" + os.path.join(tmp, "stop", str(n)), None, "1M", None))
+    stop, ended = threading.Event(), {}
+
+    def work():
+        try:
+            upload.upload_snapshot(rc, task, name, "bench", stop_event=stop)
+        except rclone.RcloneError:
+            pass
+        ended["at"] = time.perf_counter()
+    thread = threading.Thread(target=work)
+    thread.start()
+    time.sleep(1.0)
+    asked = time.perf_counter()
+    stop.set()
+    thread.join()
+    return ended["at"] - asked
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rclone", default=os.environ.get("TASK_RUNNER_RCLONE") or shutil.which("rclone"))
+    p.add_argument("--files", type=int, default=20000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--remote", choices=("local", "s3", "webdav"), default="local")
+    p.add_argument("--json", metavar="FILE")
+    args = p.parse_args()
+    if not args.rclone:
+        raise SystemExit("no rclone: pass --rclone PATH or set TASK_RUNNER_RCLONE")
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    tmp = tempfile.mkdtemp(prefix="offsite_bench_", dir=base)
+    server = None
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+        env.update(RCLONE_CONFIG=os.path.join(tmp, "rclone.conf"), RCLONE_CONFIG_R_TYPE="local")
+        dest = os.path.join(tmp, "dest")
+        names = ["2026-01-01_10-00-00", "2026-01-02_10-00-00"]
+        build_tree(os.path.join(dest, names[0]), args.files)
+        subprocess.check_call(["cp", "-a", os.path.join(dest, names[0]), os.path.join(dest, names[1])])
+        if args.remote != "local":
+            os.makedirs(os.path.join(tmp, "served", "bucket"))
+            server = start_server(args.rclone, args.remote, os.path.join(tmp, "served"), env)
+        rc = rclone.Rclone(args.rclone, environ=env)
+        rounds = [one_round(rc, args.remote, tmp, dest, names, n) for n in range(args.repeat)]
+        local_rc = rclone.Rclone(args.rclone, environ=dict(env, RCLONE_CONFIG_R_TYPE="local"))
+        stops = [stop_time(local_rc, tmp, dest, names[0], n) for n in range(args.repeat)]
+        tree_bytes = args.files * 4096
+        med = lambda values: statistics.median(values)
+        result = {
+            "remote": args.remote, "files": args.files, "tree_bytes": tree_bytes, "repeat": args.repeat,
+            "rclone_copy_seconds": med([r[0] for r in rounds]),
+            "first_upload_seconds": med([r[1].seconds for r in rounds]),
+            "rerun_seconds": med([r[2].seconds for r in rounds]),
+            "rerun_bytes_sent": med([r[2].bytes for r in rounds]),
+            "rerun_files_sent": med([r[2].files for r in rounds]),
+            "rerun_server_side_bytes": med([r[2].server_side_bytes for r in rounds]),
+            "stop_seconds": med(stops),
+            "stop_seconds_max": max(stops),
+        }
+        result["first_upload_ratio"] = round(result["first_upload_seconds"] / result["rclone_copy_seconds"], 2)
+        result["rerun_bytes_percent"] = round(100.0 * result["rerun_bytes_sent"] / tree_bytes, 2)
+        for key, value in result.items():
+            print("%-26s %s" % (key, round(value, 3) if isinstance(value, float) else value))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=1)
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

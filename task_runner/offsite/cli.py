@@ -1,0 +1,156 @@
+"""What the programs print for offsite copies: --check's rclone lines, the
+upload's progress and summary, --snapshots/--restore/--verify --offsite.
+The entry scripts only call these."""
+
+import os
+import sys
+import threading
+import time
+
+from .. import catalog, errors, osutil
+from ..cli import ProgressLine
+from ..config import remote_name, select_tasks
+from ..errors import UsageError
+from ..runner import human_bytes, plural
+from . import rclone, remote, service
+
+
+def check_problems(config):
+    """--check: rclone missing or too old, remote names rclone's config
+    does not define. Nothing contacts a remote."""
+    tasks = [t for t in config.tasks if t.offsite is not None]
+    if not tasks:
+        return []
+    try:
+        rc = service.make_rclone(config)
+        problem = rclone.version_problem(rc.version())
+        if problem:
+            return ["offsite: %s" % problem]
+        names = rc.remotes()
+    except rclone.RcloneError as exc:
+        return ["offsite: %s" % exc]
+    out = []
+    for task in tasks:
+        name = remote_name(task.offsite.remote)
+        if name not in names:
+            out.append("%s: offsite: rclone's config has no remote named \"%s\" (it has: %s): set it up with "
+                       "\"rclone config\", or correct \"offsite\"" % (task.name, name, ", ".join(names) or "none"))
+    return out
+
+
+class UploadProgress(object):
+    """One live line (cli.ProgressLine) for an upload, from rclone's statistics."""
+
+    def __init__(self, stream, name):
+        self.line, self.name = ProgressLine(stream), name
+
+    def __call__(self, stats):
+        self.line.show("offsite %s: %s of %s, %s of %s files, %s/s" % (
+            self.name, human_bytes(stats.get("bytes") or 0), human_bytes(stats.get("totalBytes") or 0),
+            stats.get("transfers") or 0, stats.get("totalTransfers") or 0, human_bytes(stats.get("speed") or 0)))
+
+    def clear(self):
+        self.line.clear()
+
+
+class UploadStop(object):
+    """backup_now's Ctrl+C while an upload runs: it stops only the upload."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.active = False
+
+    def claim(self):
+        """Stop the running upload; False when none runs (or it was already asked)."""
+        if not self.active or self.event.is_set():
+            return False
+        osutil.print_safe("stopping the offsite copy (the local snapshot stays)...", sys.stderr)
+        self.event.set()
+        return True
+
+
+def upload_after_run(config, task, status, stop, notifier):
+    """backup_now, after a run that ended ``status``: upload the new
+    snapshot of a task with ``offsite`` and wait, showing progress on a
+    terminal (``stop``: an UploadStop); prints one line. Returns the
+    upload's record, or None when there was nothing to upload."""
+    if task.offsite is None or status not in service.LOCAL_DONE:
+        return None
+    progress = None
+    if sys.stderr is not None and sys.stderr.isatty():
+        progress = UploadProgress(sys.stderr, task.name)
+    osutil.print_safe("%s: copying the new snapshot offsite to %s (Ctrl+C stops only this copy)"
+                      % (task.name, service.shown_remote(task)))
+    stop.active = True
+    try:
+        record = service.upload_now(config, task, "manual", stop.event, progress, notifier)
+    finally:
+        stop.active = False
+        stop.event.clear()
+    if progress is not None:
+        progress.clear()
+    if record is None:
+        osutil.print_safe("%s: offsite: another upload of this task is running; it takes the newest snapshot"
+                          % task.name)
+    else:
+        osutil.print_safe("%s: offsite %s (%s) %s" % (task.name, record["status"], record["snapshot"],
+                                                      record["message"]))
+    return record
+
+
+def _task_with_offsite(config, names):
+    task = select_tasks(config, names[:1])[0]
+    if task.offsite is None:
+        raise UsageError("%s has no \"offsite\" in config.json: it has no remote copy" % task.name)
+    return task, service.make_rclone(config)
+
+
+def shown_remote(task):
+    return service.shown_remote(task)
+
+
+def remote_snapshots(config, task):
+    """The complete snapshot names on ``task``'s remote, oldest first."""
+    return remote.complete_snapshots(service.make_rclone(config), task)
+
+
+def print_snapshots(config, tasks):
+    """--snapshots --offsite: the remote's complete snapshots."""
+    for task in tasks:
+        if task.offsite is None:
+            osutil.print_safe("%s: no \"offsite\" in config.json" % task.name)
+            continue
+        names = remote_snapshots(config, task)
+        osutil.print_safe("%s (%s):" % (task.name, service.shown_remote(task)))
+        for name in names:
+            osutil.print_safe("  %s  %s" % (name, "zip" if name.endswith(".zip") else "folder"))
+        osutil.print_safe("  %s on the remote" % plural(len(names), "complete snapshot"))
+    return errors.EXIT_OK
+
+
+def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_event):
+    """--restore --offsite: from the remote alone (the local dest may be gone)."""
+    if not target:
+        raise UsageError("--restore needs --to DIR: the folder to restore into")
+    task, rc = _task_with_offsite(config, names)
+    wanted = [catalog.rel_in_src(task, p) for p in paths]
+    name, result = remote.restore_remote(rc, task, spec, os.path.abspath(target), wanted, overwrite,
+                                         keep_existing, stop_event, clock=time.time)
+    osutil.print_safe("%s: restored %s (%s) from the remote snapshot %s into %s%s" % (
+        task.name, plural(result.files, "file"), human_bytes(result.bytes), name, target,
+        "; %d not restored (see the log)" % result.error_count if result.error_count else ""))
+    for line in result.errors:
+        osutil.print_safe("  " + line)
+    return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
+
+
+def verify(config, names):
+    """--verify --offsite: the newest remote snapshot against the local one."""
+    task, rc = _task_with_offsite(config, names)
+    name, differences = remote.verify_remote(rc, task)
+    osutil.print_safe("%s: the remote snapshot %s %s" % (
+        task.name, name, "matches the local one" if not differences else "DIFFERS: %s" % plural(
+            len(differences), "difference")))
+    for line in differences[:20]:
+        osutil.print_safe("  " + line)
+    return errors.EXIT_FAILED if differences else errors.EXIT_OK

@@ -1,0 +1,220 @@
+"""Getting files back from the remote alone: listing its complete
+snapshots, restoring one (or some of its paths), and comparing it with the
+local snapshot of the same name.
+
+A restore downloads what it needs into a hidden folder inside the target
+(``.offsite-download-<time>``, removed at the end), then writes the
+snapshot's entries from the manifest through restore.Restorer, with every
+safety rule of a local restore (safedir: no link in the target followed,
+staging, kept-aside files): contents, modification times, permission bits,
+symbolic links and empty folders come back as a local restore gives them.
+A downloaded file whose size differs from the manifest's is an entry
+error. The local ``dest`` is not needed.
+"""
+
+import errno
+import json
+import logging
+import os
+import re
+import time
+
+from .. import catalog, osutil, restore, snapshot_reader
+from ..logs import task_log
+from ..errors import BackupError, UsageError
+from ..schedule import LOCAL, local_datetime
+from . import layout
+from .rclone import RcloneError, explain
+from .upload import remote_listing
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_PREFIX = ".offsite-download-"
+DOWNLOAD_MARK = ".offsite-download"
+_DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}$")
+
+
+def _remove_leftovers(target, log):
+    """Remove the download folders a killed restore left in ``target``
+    (ours by name and mark file; never followed through a link)."""
+    try:
+        names = os.listdir(target)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(target, name)
+        if _DOWNLOAD_RE.match(name) and not os.path.islink(path) and os.path.isfile(os.path.join(path, DOWNLOAD_MARK)):
+            osutil.remove_tree(path)
+            log.info("removed %s, left by an interrupted restore from the remote", path)
+
+
+def complete_snapshots(rc, task):
+    """The complete snapshot names on the task's remote, oldest first."""
+    return remote_listing(rc, task.offsite.remote)[0]
+
+
+def read_manifest(rc, task, name):
+    """The checked manifest of remote snapshot ``name`` (layout.loads)."""
+    result = rc.run(["cat", layout.join(task.offsite.remote, layout.manifest_name(name))], timeout=600)
+    if result.code != 0:
+        raise RcloneError("cannot read the manifest of %s: %s" % (name, explain(result.code, result.error)))
+    try:
+        return layout.loads(result.data, name)
+    except layout.ManifestError as exc:
+        raise BackupError(str(exc))
+
+
+class ManifestReader(object):
+    """A snapshot as restore.Restorer reads it: entries from the manifest,
+    contents from the download folder (opened without following links)."""
+
+    is_zip = False
+    untrusted = True  # a remote others may write: names are checked like a ZIP's
+
+    def __init__(self, doc, download_root):
+        self.doc, self.root = doc, download_root
+        self._names = set()
+        for item in doc["entries"]:
+            parts = item["path"].replace("/", os.sep).split(os.sep)
+            self._names.update(os.sep.join(parts[:i]) for i in range(1, len(parts) + 1))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def entries(self):
+        return layout.entries(self.doc, self.root)
+
+    def has(self, rel):
+        return rel in self._names
+
+    def open(self, entry):
+        fd = os.open(entry.source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+        f = os.fdopen(fd, "rb")
+        size = os.fstat(fd).st_size
+        if size != entry.size:
+            f.close()
+            raise OSError(errno.EIO, "the downloaded copy has %d bytes, the manifest says %d: the remote copy is "
+                                     "damaged" % (size, entry.size))
+        return f
+
+
+def _download(rc, task, name, wanted, folder, stop_event):
+    """Download remote snapshot ``name`` (only ``wanted`` paths when given)
+    into ``folder``."""
+    source = layout.join(task.offsite.remote, name)
+    if name.endswith(".zip"):
+        args = ["copyto", source, os.path.join(folder, name)]
+    else:
+        args = ["copy", source, folder]
+        for rel in wanted:
+            pattern = rel.replace(os.sep, "/").replace("\\", "\\\\")
+            for char in "*?[]{}":
+                pattern = pattern.replace(char, "\\" + char)
+            args += ["--filter", "+ /" + pattern, "--filter", "+ /" + pattern + "/**"]
+        if wanted:
+            args += ["--filter", "- **"]
+    result = rc.run(args, stop_event=stop_event, on_stats=lambda stats: None)
+    if result.code is None:
+        raise BackupError("the download from the remote was stopped; nothing was restored")
+    if result.code != 0:
+        raise BackupError("the download from the remote failed: %s" % explain(result.code, result.error))
+
+
+def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_existing=True, stop_event=None,
+                   progress=None, clock=time.time, zone=LOCAL, log=None):
+    """Restore ``wanted`` (paths relative to src; all when empty) of remote
+    snapshot ``spec`` (name, latest or date) into ``target``: (name,
+    restore.RestoreResult)."""
+    log = log or task_log(logger, task.name)  # every line of a restore names its task
+    name = catalog.choose_among(complete_snapshots(rc, task), spec, task.name, rc.redact(task.offsite.remote))
+    doc = read_manifest(rc, task, name)
+    _remove_leftovers(os.path.realpath(target), log)
+    real = restore.check_target(task, target, overwrite)
+    stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
+    if not os.path.isdir(real):
+        os.mkdir(real)
+    download = os.path.join(real, DOWNLOAD_PREFIX + stamp)
+    os.mkdir(download, 0o700)
+    open(os.path.join(download, DOWNLOAD_MARK), "wb").close()
+    try:
+        _download(rc, task, name, wanted, download, stop_event)
+        if name.endswith(".zip"):
+            reader = snapshot_reader.SnapshotReader(os.path.join(download, name))
+        else:
+            reader = ManifestReader(doc, download)
+            missing = [w for w in wanted if w and not reader.has(w)]
+            if missing:
+                raise UsageError("%s is not in snapshot %s" % (", ".join(missing), name))
+        with reader:
+            restorer = restore.Restorer(reader, real, list(wanted), overwrite, keep_existing, stamp,
+                                        stop_event=stop_event, progress=progress, log=log)
+            restorer.run()
+    except OSError as exc:
+        raise BackupError("the restore could not be completed: %s" % (exc.strerror or exc))
+    finally:
+        osutil.remove_tree(download)
+    log.info("restored %d file(s) from the remote snapshot %s into %s", restorer.files, name, target)
+    return name, restore.RestoreResult(layout.join(rc.redact(task.offsite.remote), name), restorer.files,
+                                       restorer.bytes, restorer.replaced, restorer.kept_aside, restorer.unchanged,
+                                       restorer.errors, restorer.error_count, False, restorer.actions, real)
+
+
+def _remote_sizes(rc, task, name):
+    """{path: size} of the files the remote holds for snapshot ``name``."""
+    if name.endswith(".zip"):
+        args = ["lsjson", layout.join(task.offsite.remote, name)]
+    else:
+        args = ["lsjson", "-R", "--files-only", "--no-modtime", "--no-mimetype",
+                layout.join(task.offsite.remote, name)]
+    result = rc.run(args, timeout=3600)
+    if result.code != 0:
+        raise RcloneError("cannot list %s on the remote: %s" % (name, explain(result.code, result.error)))
+    try:
+        items = json.loads(result.output)
+    except ValueError:
+        raise RcloneError("rclone lsjson gave no JSON")
+    return {(name if name.endswith(".zip") else i.get("Path")): i.get("Size") for i in items}
+
+
+def verify_remote(rc, task):
+    """Compare the newest complete remote snapshot with the local snapshot
+    of the same name: its manifest against the local entries (path, kind,
+    size, mode, time, link target), and the remote's files against the
+    manifest's sizes. Returns (name, differences); nothing is downloaded."""
+    complete = complete_snapshots(rc, task)
+    if not complete:
+        raise UsageError("%s has no complete snapshot on the remote yet" % task.name)
+    name = complete[-1]
+    doc = read_manifest(rc, task, name)
+    local = os.path.join(task.dest, name)
+    differences = []
+    if os.path.lexists(local):
+        differences += _compare_entries(layout.build(task.name, local, None), doc)
+    else:
+        differences.append("%s is no longer in %s: only the remote's files were checked" % (name, task.dest))
+    sizes = _remote_sizes(rc, task, name)
+    wanted = {name: doc["bytes"]} if name.endswith(".zip") else {
+        e["path"]: e["size"] for e in doc["entries"] if e["kind"] == "file"}
+    for path, size in sorted(wanted.items()):
+        if path not in sizes:
+            differences.append("missing on the remote: %s" % path)
+        elif sizes[path] != size:
+            differences.append("a different size on the remote: %s (%s, the manifest says %d)"
+                               % (path, sizes[path], size))
+    return name, differences
+
+
+def _compare_entries(local_doc, remote_doc):
+    keys = ("kind", "size", "mode", "mtime_ns", "target")
+    mine = {e["path"]: e for e in local_doc["entries"]}
+    theirs = {e["path"]: e for e in remote_doc["entries"]}
+    out = ["not in the remote manifest: %s" % p for p in sorted(set(mine) - set(theirs))]
+    out += ["only in the remote manifest: %s" % p for p in sorted(set(theirs) - set(mine))]
+    for path in sorted(set(mine) & set(theirs)):
+        changed = [k for k in keys if mine[path].get(k) != theirs[path].get(k)]
+        if changed:
+            out.append("%s differs: %s" % (path, ", ".join(changed)))
+    return out

@@ -1,0 +1,249 @@
+"""When an offsite upload runs, what is recorded of it, and what is pending.
+
+After a local snapshot is published (success or partial), the task's
+newest local snapshot is uploaded: backup_now waits for it
+(``upload_now``); the scheduler and the HTTP trigger start it in a thread
+of its own (``start_background``) and go on. Only the newest snapshot
+travels: when several appear while an upload runs, the next upload takes
+the newest and the ones in between never reach the remote.
+
+One upload per task at a time, in any process: the task's offsite lock
+(not its run lock, which a long upload must not hold). Each upload is a
+record in the history's ``uploads`` list: task, snapshot, remote (secrets
+removed), started, finished, status (running, success, failed,
+interrupted), bytes and files sent, bytes copied on the remote's side,
+seconds, message and rclone's error. A failed upload is retried by the
+scheduler after ``retry_minutes``; failure and recovery are notified.
+"""
+
+import collections
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+
+from .. import osutil, snapshots
+from ..history import History, run_time
+from ..locking import FileLock
+from ..logs import task_log
+from ..schedule import LOCAL, format_local
+from . import rclone
+from .upload import upload_snapshot
+
+logger = logging.getLogger(__name__)
+
+LOCAL_DONE = ("success", "partial")
+PROGRESS_EVERY = 10.0  # seconds between progress notes in the history
+Decision = collections.namedtuple("Decision", "upload snapshot wake_at reason")
+
+
+def offsite_lock(config, task_name):
+    """The lock one upload of ``task_name`` holds (beside the task locks)."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", task_name)[:40]
+    digest = hashlib.sha1(task_name.encode("utf-8")).hexdigest()[:12]
+    return FileLock(os.path.join(config.lock_dir, "offsite-%s-%s.lock" % (slug, digest)))
+
+
+def shown_remote(task):
+    """The task's remote path as it may be shown (credential-like parts hidden)."""
+    return rclone.redact(task.offsite.remote) if task.offsite else None
+
+
+def make_rclone(config, low_priority=False, environ=None, log=logger):
+    """An rclone.Rclone for ``config`` (RcloneError when rclone is missing)."""
+    return rclone.Rclone(rclone.find(config.rclone), environ=environ, low_priority=low_priority, log=log)
+
+
+# -- Pure decisions --------------------------------------------------------------
+
+def _of(records, task_name):
+    return [r for r in records if r.get("task") == task_name]
+
+
+def pending(task_name, runs, uploads):
+    """The snapshot of the newest successful or partial run of
+    ``task_name`` when no upload of it (or of a newer one) has succeeded;
+    else None."""
+    done = [r for r in _of(runs, task_name) if r.get("status") in LOCAL_DONE and r.get("snapshot")]
+    if not done:
+        return None
+    newest = os.path.basename(done[-1]["snapshot"])
+    for up in _of(uploads, task_name):
+        if up.get("status") == "success" and isinstance(up.get("snapshot"), str) and \
+                snapshots.snapshot_sort_key(up["snapshot"]) >= snapshots.snapshot_sort_key(newest):
+            return None
+    return newest
+
+
+def decide(task, runs, uploads, now, retry_minutes):
+    """Whether an upload of ``task`` should start now (Decision). An
+    upload that was stopped (Ctrl+C, shutdown, a kill) resumes at once; a
+    failed one is retried ``retry_minutes`` after it ended (0: only once a
+    newer snapshot exists)."""
+    if task.offsite is None:
+        return Decision(False, None, None, "no offsite")
+    snap = pending(task.name, runs, uploads)
+    if snap is None:
+        return Decision(False, None, None, "nothing to upload")
+    mine = _of(uploads, task.name)
+    last = mine[-1] if mine else None
+    if last is not None and last.get("status") == "running":
+        return Decision(False, snap, None, "an upload is running")  # reap_stale_uploads ends a dead one
+    # A failed record without a snapshot: there was no local snapshot to upload (dest emptied).
+    if last is None or last.get("snapshot") not in (snap, None):
+        return Decision(True, snap, None, "%s is not on the remote yet" % snap)
+    if last.get("status") == "interrupted":
+        return Decision(True, snap, None, "resuming the upload of %s (it was stopped)" % snap)
+    ended = run_time(last, "finished") or now
+    if retry_minutes == 0:
+        return Decision(False, snap, None, "the upload of %s failed; retries are off (retry_minutes 0)" % snap)
+    wake = ended + retry_minutes * 60
+    if now < wake:
+        return Decision(False, snap, wake, "the upload of %s failed; retrying after %d minutes" % (snap, retry_minutes))
+    return Decision(True, snap, None, "retrying the upload of %s" % snap)
+
+
+def reap_stale_uploads(config, history, uploads, finished):
+    """Mark upload records left ``running`` by a process that is gone
+    (nobody holds the task's offsite lock) as interrupted; returns how many."""
+    count = 0
+    for name in sorted({u["task"] for u in uploads if u.get("status") == "running"}):
+        lock = offsite_lock(config, name)
+        if lock.acquire(timeout=0):
+            try:
+                count += history.mark_uploads_interrupted(name, finished)
+            finally:
+                lock.release()
+    return count
+
+
+def offsite_status(task, runs, uploads, now):
+    """The offsite part of a task's status (None without ``offsite``)."""
+    if task.offsite is None:
+        return None
+    mine = _of(uploads, task.name)
+    ok = [u for u in mine if u.get("status") == "success"]
+    last = mine[-1] if mine else None
+    done_at = run_time(ok[-1], "finished") if ok else None
+    return {"remote": shown_remote(task), "last_upload": last, "last_success": ok[-1] if ok else None,
+            "last_success_days_ago": None if done_at is None else round((now - done_at) / 86400.0, 1),
+            "pending": pending(task.name, runs, uploads),
+            "uploading": bool(last and last.get("status") == "running")}
+
+
+# -- Doing it -----------------------------------------------------------------
+
+class Upload(object):
+    """One upload of ``task``'s newest local snapshot: lock, record, rclone,
+    record, notify. ``run`` returns the final record (failed, without a
+    snapshot, when ``dest`` holds none), or None when another upload of the
+    task holds the lock."""
+
+    def __init__(self, config, task, trigger, notifier=None, clock=time.time, zone=LOCAL, environ=None):
+        self.config, self.task, self.trigger = config, task, trigger
+        self.notifier, self.clock, self.zone, self.environ = notifier, clock, zone, environ
+        self.log = task_log(logger, task.name)
+
+    def run(self, stop_event=None, on_stats=None, low_priority=False):
+        lock = offsite_lock(self.config, self.task.name)
+        if not lock.acquire(timeout=0):
+            self.log.info("offsite: an upload of this task is already running")
+            return None
+        try:
+            names = snapshots.list_snapshots(self.task.dest)
+            return self._upload(names[-1] if names else None, stop_event, on_stats, low_priority)
+        finally:
+            lock.release()
+
+    def _upload(self, name, stop_event, on_stats, low_priority):
+        history = History.for_config(self.config, self.clock)
+        previous = [u for u in history.uploads() if u.get("task") == self.task.name]
+        record = history.start_upload(self.task.name, name, format_local(self.clock(), self.zone),
+                                      remote=shown_remote(self.task), trigger=self.trigger)
+        started = time.monotonic()
+        try:
+            if name is None:
+                raise rclone.RcloneError("there is no snapshot in %s to upload (is the drive connected?)"
+                                         % self.task.dest)
+            rc = make_rclone(self.config, low_priority, self.environ, self.log)
+            done = upload_snapshot(rc, self.task, name, record["started"], stop_event,
+                                   _Progress(history, record, on_stats), log=self.log)
+        except rclone.RcloneError as exc:
+            stopped = stop_event is not None and stop_event.is_set()
+            fields = dict(status="interrupted" if stopped else "failed", message=str(exc), error=str(exc))
+        except Exception as exc:  # a bug must not leave the upload marked running
+            self.log.exception("offsite: the upload failed with an internal error")
+            fields = dict(status="failed", message="internal error: %s: %s" % (type(exc).__name__, exc))
+        else:
+            fields = dict(status="success", bytes=done.bytes, files=done.files,
+                          server_side_bytes=done.server_side_bytes, deleted=done.deleted,
+                          message=_summary(done))
+        fields.update(finished=format_local(self.clock(), self.zone), seconds=round(time.monotonic() - started, 3),
+                      progress=None)
+        final = history.finish_upload(record["id"], record, **fields)
+        level = logging.INFO if final["status"] == "success" else logging.WARNING
+        self.log.log(level, "offsite upload of %s %s: %s", name, final["status"], final["message"])
+        if self.notifier is not None:
+            recovered = final["status"] == "success" and bool(previous) and previous[-1].get("status") == "failed"
+            self.notifier.upload_finished(final, recovered)
+        return final
+
+
+class _Progress(object):
+    """rclone's statistics: to ``on_stats`` (the console) each time, and
+    into the running record every PROGRESS_EVERY seconds, where --status,
+    GET /status and the page of any process read them."""
+
+    def __init__(self, history, record, on_stats, clock=time.monotonic):
+        self.history, self.record, self.on_stats, self.clock = history, record, on_stats, clock
+        self._last = clock()
+
+    def __call__(self, stats):
+        if self.on_stats is not None:
+            self.on_stats(stats)
+        if self.clock() - self._last < PROGRESS_EVERY:
+            return
+        self._last = self.clock()
+        progress = {key: stats.get(key) for key in ("bytes", "totalBytes", "transfers", "totalTransfers", "speed")}
+        try:
+            self.history.finish_upload(self.record["id"], self.record, progress=progress)
+        except Exception:  # progress is a nicety: the upload goes on
+            logger.debug("could not record the upload's progress", exc_info=True)
+
+
+def _summary(done):
+    if done.already:
+        return "already complete on the remote"
+    text = "%d file%s, %s sent" % (done.files, "" if done.files == 1 else "s", _bytes(done.bytes))
+    if done.server_side_bytes:
+        text += ", %s copied on the remote from the previous snapshot" % _bytes(done.server_side_bytes)
+    if done.deleted:
+        text += "; deleted on the remote: %s" % ", ".join(done.deleted)
+    return text
+
+
+def _bytes(n):
+    from ..runner import human_bytes  # runner imports much; only a message needs it
+    return human_bytes(n)
+
+
+def upload_now(config, task, trigger, stop_event=None, on_stats=None, notifier=None, clock=time.time):
+    """Upload ``task``'s newest snapshot and wait (backup_now)."""
+    return Upload(config, task, trigger, notifier, clock).run(stop_event, on_stats)
+
+
+def start_background(config, task, trigger, stop_event=None, notifier=None, clock=time.time):
+    """Upload ``task``'s newest snapshot in a thread of its own at low
+    priority (rclone, its child, inherits it); returns the thread."""
+    def work():
+        try:
+            with osutil.background_priority(task_log(logger, task.name)):
+                Upload(config, task, trigger, notifier, clock).run(stop_event, low_priority=True)
+        except Exception:  # a background thread has nobody else to tell
+            task_log(logger, task.name).exception("offsite: the upload could not be recorded")
+    thread = threading.Thread(target=work, name="offsite-%s" % task.name)
+    thread.daemon = True
+    thread.start()
+    return thread

