@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 VERSION = 1
 MAX_ERRORS = 20
+# The statuses of a run that made a complete snapshot (one satisfies its occurrence).
+DONE = ("success", "partial")
 # How long a writer waits for another process to finish its (short) write.
 LOCK_TIMEOUT = 30
 
@@ -167,14 +169,21 @@ class History(object):
             raise HistoryError("cannot write the history file %s: %s" % (self.path, exc.strerror or exc))
 
     def _trim(self, runs):
-        """Keep the newest ``limit`` runs of each task (runs are in order)."""
+        """Keep the newest ``limit`` runs of each task (runs are in order),
+        and whatever the limit, the newest success (or partial) of each
+        task: a burst of failures never loses "last success"."""
         counts = {}
+        succeeded = set()
         kept = []
         for run in reversed(runs):
-            n = counts.get(run["task"], 0)
-            if n < self.limit:
+            task = run["task"]
+            n = counts.get(task, 0)
+            done = run.get("status") in DONE
+            if n < self.limit or (done and task not in succeeded):
                 kept.append(run)
-            counts[run["task"]] = n + 1
+            if done:
+                succeeded.add(task)
+            counts[task] = n + 1
         kept.reverse()
         return kept
 
