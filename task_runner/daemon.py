@@ -61,6 +61,8 @@ class Daemon(object):
         self.notifier = notifier
         self.recheck = recheck
         self.watch_start = None
+        self.started_up = None
+        self._ours = set()  # ids of the runs this process started
         self._last_now = None
         self._expected_wake = None
         self._last_reason = {}
@@ -136,7 +138,11 @@ class Daemon(object):
 
     # -- one pass ------------------------------------------------------
     def _notice_clock(self, now):
-        """Set watch_start at start-up and after a clock jump or a sleep."""
+        """Set watch_start at start-up and after a clock jump or a sleep.
+        started_up is the earliest clock reading of this process: a failed
+        attempt recorded before it, and not one of ours, was made by an
+        earlier process (and gets one attempt at once)."""
+        self.started_up = now if self.started_up is None else min(self.started_up, now)
         if self.watch_start is None:
             self.watch_start = now
         elif self._last_now is not None and now < self._last_now - JUMP_BACK:
@@ -166,7 +172,7 @@ class Daemon(object):
         for task in config.tasks:
             decision = planning.plan_task(task, runs_of(runs, task.name), now, self.zone,
                                           config.missed_task_days, config.retry_minutes,
-                                          self.watch_start)
+                                          self.watch_start, self.started_up, self._ours)
             if decision.wake_at is not None:
                 wake = min(wake, decision.wake_at)
             if decision.action == planning.WAIT:
@@ -217,5 +223,7 @@ class Daemon(object):
             log.exception("the run could not be started or recorded; trying again later")
             return False
         ran = outcome.status != ALREADY_RUNNING
+        if ran:
+            self._ours.add(outcome.run_id)
         self._ran = self._ran or ran
         return ran

@@ -17,14 +17,22 @@ The one rule (README, "Catch-up and retries"):
   under a wrong clock since corrected: it satisfies nothing, so a clock
   that once read 2030 cannot silence the schedule until 2030.
 * A ``failed`` or ``interrupted`` attempt leaves the occurrence unsatisfied;
-  it is retried every ``retry_minutes`` while within the window
-  (``retry``). When the window closes, one ``skipped`` record says so.
+  it is retried every ``retry_minutes`` after the last attempt finished,
+  while within the window (``retry``). When the window closes, one
+  ``skipped`` record says so. The one exception: an attempt recorded before
+  this process started (``started_up``), and not by this process, is
+  followed by one attempt at once (``missed``); a sleep or a clock jump is
+  no start-up and waits as usual.
+* Which attempts this process made is known by their run ids (``ours``),
+  not from their times: the history has whole seconds, so an attempt made
+  in the second of the start-up is recorded "before" it (issue 20: that let
+  one start make 125 attempts in under a second).
 """
 
 import collections
 import os
 
-from .history import run_time
+from .history import DONE, run_time
 
 DAY = 86400.0
 
@@ -36,7 +44,6 @@ reason: a sentence for the log. wake_at: when to look at this task again."""  # 
 RUN, SKIP, WAIT = "run", "skip", "wait"  # pragma: no mutate (compared only with themselves)
 # Clocks of two programs on one machine agree to well within this.
 FUTURE_SLACK = 300.0
-_DONE = ("success", "partial")
 _ATTEMPTS = ("failed", "interrupted")
 
 
@@ -56,10 +63,13 @@ def _path_key(path):
     return os.path.normcase(os.path.normpath(path)) if isinstance(path, str) else path
 
 
-def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start):
+def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start, started_up=None,
+              ours=()):
     """Decide for one scheduled task. ``runs`` are its history records
     (any order); runs into another ``dest`` are not counted (same_dest).
-    Tasks without a schedule always get WAIT."""
+    ``started_up`` is when this process started (default: ``watch_start``);
+    ``ours`` the ids of the runs it started. Tasks without a schedule
+    always get WAIT."""
     if task.schedule is None:
         return Decision(WAIT, None, None, "runs on demand only", None)
     if not task.enabled:
@@ -72,15 +82,10 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
         return Decision(WAIT, None, None, "no occurrence yet", next_occ)
 
     runs = [r for r in runs if same_dest(r, task)]
-    since = []  # runs that started at or after the occurrence, oldest first
-    for run in runs:
-        started = run_time(run, "started")
-        if started is not None and occ <= started <= now + FUTURE_SLACK:
-            since.append((started, run))
-    since.sort(key=lambda pair: pair[0])
+    since = _since(runs, occ, now, watch_start)
     statuses = [run.get("status") for _, run in since]
 
-    if any(s in _DONE for s in statuses):
+    if any(s in DONE for s in statuses):
         return Decision(WAIT, None, occ, "done", next_occ)
     if "running" in statuses:
         return Decision(WAIT, None, occ, "a run is in progress", next_occ)
@@ -94,10 +99,12 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     age = now - occ
     in_window = age <= window
     attempts = [(t, r) for t, r in since if r.get("status") in _ATTEMPTS]
-    acted = [(t, r) for t, r in attempts if t >= watch_start]
+    # Made before this process started: one attempt at once.
+    earlier = (attempts and attempts[-1][1].get("id") not in ours
+               and attempts[-1][0] < (watch_start if started_up is None else started_up))
 
-    if not acted:
-        if occ > watch_start:
+    if not attempts or earlier:
+        if not attempts and occ > watch_start:
             return Decision(RUN, "schedule", occ, "scheduled time reached", next_occ)
         if in_window:
             why = ("the last attempt %s before start-up" % attempts[-1][1].get("status")
@@ -107,14 +114,20 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
         return Decision(SKIP, "missed", occ, "missed by %s, more than missed_task_days=%d: not caught up"
                         % (_days(age), missed_task_days), next_occ)
 
-    last_time, last = acted[-1]
-    if not in_window:
+    return _plan_retry(occ, attempts[-1], now, age, missed_task_days, retry_minutes, next_occ)
+
+
+def _plan_retry(occ, attempt, now, age, missed_task_days, retry_minutes, next_occ):
+    """The decision after ``attempt`` (time, run), the last attempt of ``occ``."""
+    last_time, last = attempt
+    if age > missed_task_days * DAY:
         return Decision(SKIP, "retry", occ, "still %s after %s: retries stop after missed_task_days=%d"
                         % (last.get("status"), _days(age), missed_task_days), next_occ)
     if retry_minutes <= 0:
         return Decision(WAIT, None, occ, "%s; retries are off (retry_minutes=0)" % last.get("status"),
                         next_occ)
-    finished = run_time(last, "finished") or last_time
+    # One from the future counts as made at last_time (see _since).
+    finished = (run_time(last, "finished") or last_time) if run_time(last, "started") == last_time else last_time
     retry_at = finished + retry_minutes * 60
     if now >= retry_at:
         return Decision(RUN, "retry", occ, "last attempt %s; retrying every %s"
@@ -122,6 +135,25 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
                         next_occ)
     wake = retry_at if next_occ is None else min(retry_at, next_occ)
     return Decision(WAIT, None, occ, "waiting to retry", wake)
+
+
+def _since(runs, occ, now, watch_start):
+    """(time, run) of the runs that started at or after ``occ``, oldest
+    first. A run from the future (beyond FUTURE_SLACK) satisfies nothing,
+    but a failed attempt from there still counts as an attempt, made when
+    this clock was first watched (``watch_start``): setting the clock back
+    does not allow a second attempt sooner than retry_minutes."""
+    since = []
+    for run in runs:
+        started = run_time(run, "started")
+        if started is None or started < occ:
+            continue
+        if started <= now + FUTURE_SLACK:
+            since.append((started, run))
+        elif run.get("status") in _ATTEMPTS:
+            since.append((min(started, watch_start), run))
+    since.sort(key=lambda pair: pair[0])
+    return since
 
 
 def runs_from_the_future(runs, now):
@@ -138,7 +170,7 @@ def task_overview(task, runs, now, zone, count=3):
         if run.get("task") != task.name:
             continue
         last = run
-        if run.get("status") in _DONE and same_dest(run, task):
+        if run.get("status") in DONE and same_dest(run, task):
             last_ok = run
     return {
         "name": task.name,

@@ -161,6 +161,36 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.assertIn("is the backup drive plugged in?", runs[0]["message"])
         self.assertEqual([r["started"][11:16] for r in runs], ["23:56", "00:56", "01:56", "02:56"])
 
+    def test_no_second_attempt_sooner_than_retry_minutes(self):
+        # Issue 20: started at .7 of a second with a failure from an earlier
+        # process, then the clock set back 30 minutes, then a 10-minute sleep.
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup",
+                                          "timestamp": "1 23:56"}], retry_minutes=60)
+        self.write("src/a", "1")
+        run_task(config, config.tasks[0], "retry", clock=lambda: OCC + 60, zone=UTC)  # fails: no usb
+        d = self.daemon(config, OCC + 3600.7, OCC + 6 * 3600)
+        elapsed = [0.0]
+        attempts = []
+        jumps = {600: -1800, 5000: 600}  # elapsed seconds -> clock change
+
+        def wait(timeout):
+            elapsed[0] += timeout
+            for at in sorted(jumps):
+                if elapsed[0] >= at:
+                    self.clock.now += jumps.pop(at)
+            return self.clock.wait(timeout)
+
+        def run(*args, **kw):
+            attempts.append(elapsed[0])
+            return run_task(*args, **kw)
+        d._wait, d._run = wait, run
+        d.run()
+        self.assertEqual(attempts[0], 0.0)  # one attempt at once for the earlier failure
+        gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+        # The history has whole seconds: a retry may come up to 1 s early.
+        self.assertTrue(gaps and min(gaps) > 3599, (attempts, gaps))
+        self.assertEqual([r["trigger"] for r in self.runs(config)][:2], ["retry", "missed"])
+
     def test_clock_jump_forward_catches_up_once(self):
         config = self.make_config()
         self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))

@@ -118,6 +118,30 @@ class PlanTest(unittest.TestCase):
         d = plan_task(TASK._replace(schedule=None), [], OCC, UTC, 5, 60, OCC)
         self.assertEqual((d.action, d.reason, d.wake_at), (WAIT, "runs on demand only", None))
 
+    def test_our_attempt_in_the_start_up_second_was_made_after_it(self):
+        # Issue 20: the history has whole seconds; started up at .7 of a second,
+        # our first attempt is recorded at .0 of the same second.
+        up = OCC + DAY + 0.7
+        failed = dict(run("failed", OCC + DAY, OCC + DAY), id=7)
+        d = plan_task(TASK, [failed], up + 0.1, UTC, 5, 60, up, up, {7})
+        self.assertEqual((d.action, d.reason, d.wake_at), (WAIT, "waiting to retry", OCC + DAY + 3600))
+        # Another program's attempt in that second came before our start: one attempt now.
+        d = plan_task(TASK, [failed], up + 0.1, UTC, 5, 60, up, up, {6})
+        self.assertEqual((d.action, d.trigger), (RUN, "missed"))
+
+    def test_a_sleep_is_no_start_up(self):
+        # Attempted after start-up, then the computer slept 10 minutes: the
+        # retry waits for retry_minutes after the attempt, not at wake-up.
+        up, woke = OCC - 3600, OCC + 600
+        failed = run("failed", OCC, OCC + 60)
+        d = plan_task(TASK, [failed], woke, UTC, 5, 60, woke, up)
+        self.assertEqual((d.action, d.wake_at), (WAIT, OCC + 60 + 3600))
+        d = plan_task(TASK, [failed], OCC + 60 + 3600, UTC, 5, 60, woke, up)
+        self.assertEqual((d.action, d.trigger), (RUN, "retry"))
+        # A failure recorded before the process started: one attempt at once.
+        d = plan_task(TASK, [failed], woke, UTC, 5, 60, woke, OCC + 300)
+        self.assertEqual((d.action, d.trigger), (RUN, "missed"))
+
     def test_runs_from_the_future(self):
         now = OCC
         runs = [run("success", now + 300), run("success", now + 301), run("failed", now + 9999),
