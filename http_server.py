@@ -35,8 +35,8 @@ from task_runner.notify import Notifier
 
 PROGRAM = "http_server"
 TOKEN_ENV = "TASK_RUNNER_TOKEN"
-# The lockout still checks one token a second from a locked address, so the
-# right client is never locked out; a token this long cannot be guessed so.
+# The lockout answers at most max_connections wrong tokens a second: a token
+# this long cannot be guessed so (docs/HTTP.md, "The lockout").
 MIN_TOKEN_LENGTH = 20
 
 

@@ -19,8 +19,9 @@ from urllib.parse import unquote
 
 from . import http_page, http_transport, metrics
 from .history import History
+from .http_auth import HttpError
 from .http_sessions import set_cookie
-from .http_transport import API, PUBLIC, Handler, HttpError
+from .http_transport import API, PUBLIC, Handler
 from .restore import snapshot_list
 from .runner import ALREADY_RUNNING, begin_run
 from .schedule import LOCAL
