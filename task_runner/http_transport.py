@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import osutil
 from .http_auth import Gate, HttpError, Lockout
 from .http_sessions import SessionStore
+from .logs import escape as printable
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +60,6 @@ _VANISHED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 # Route access levels (see Gate).
 PUBLIC = "public"  # no sign-in: /health, the page shell and its files, /login, /session
 API = "api"        # the bearer token, or a session cookie with its CSRF header
-
-
-def printable(text):
-    """``text`` (anything a client sent) safe for a log line and a
-    terminal: every non-printable character becomes a visible escape, so
-    no escape sequence ever reaches whoever reads the log."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else
-                   ("\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % (ord(c) & 0xFFFF)) for c in text)
 
 
 def is_loopback(host):
