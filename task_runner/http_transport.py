@@ -51,10 +51,24 @@ SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Cache-Control", "no-store"),
 )
-_BUSY_BODY = b'{"error": "busy", "message": "too many connections at once; retry in a second"}\n'
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
-         b"Content-Length: %d\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-         b"Retry-After: 1\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
+JSON = "application/json; charset=utf-8"
+
+
+def answer_headers(content_type, length, extra=None):
+    """The headers of an answer: the one place that adds the security
+    headers, so every answer has them, errors and the 503 of a full
+    server included. ``extra``: a dict of more headers."""
+    return ([("Content-Type", content_type), ("Content-Length", str(length))] + list(SECURITY_HEADERS)
+            + [("Connection", "close")] + sorted((extra or {}).items()))
+
+
+def _raw_answer(status_line, content_type, body, extra=None):
+    head = "".join("%s: %s\r\n" % pair for pair in answer_headers(content_type, len(body), extra))
+    return ("HTTP/1.1 %s\r\n%s\r\n" % (status_line, head)).encode("latin-1") + body
+
+
+_BUSY = _raw_answer("503 Service Unavailable", JSON, b'{"error": "busy", "message": "too many connections '
+                    b'at once; retry in a second"}\n', {"Retry-After": "1"})
 _VANISHED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 # Route access levels (see Gate).
@@ -142,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
         session = getattr(getattr(self, "gate", None), "session", None)
         quiet = self.command == "GET" and (shown in self.QUIET_PATHS or session is not None)
         logger.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s %s", self.client_address[0],
-                   printable(self.command or "-"), self._masked(shown), getattr(code, "value", code))
+                   self._masked(self.command or "-"), self._masked(shown), getattr(code, "value", code))
 
     QUIET_PATHS = ("/health",)
 
@@ -159,16 +173,11 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(self, status, data, headers=None):
         # A lone surrogate (a name that is not UTF-8) becomes the JSON escape \udXXX.
         body = (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8", "backslashreplace")
-        self.send_body(status, body, "application/json; charset=utf-8", headers)
+        self.send_body(status, body, JSON, headers)
 
     def send_body(self, status, body, content_type, headers=None):
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in SECURITY_HEADERS:
-            self.send_header(name, value)
-        self.send_header("Connection", "close")
-        for name, value in (headers or {}).items():
+        for name, value in answer_headers(content_type, len(body), headers):
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -202,7 +211,8 @@ class Handler(BaseHTTPRequestHandler):
             logger.debug("%s went away before the answer was sent (%s)", self.client_address[0],
                          type(exc).__name__)
         except Exception:
-            logger.exception("error while answering %s %s", self.command, urlsplit(self.path).path)
+            logger.exception("error while answering %s %s", self._masked(self.command or "-"),
+                             self._masked(urlsplit(self.path).path))
             self.send_json(500, {"error": "internal_error", "message": "see the server log"})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
