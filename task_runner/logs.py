@@ -40,12 +40,13 @@ def _escaped(code):
 
 class SafeFormatter(logging.Formatter):
     """A Formatter whose lines hold no unescaped control character: the
-    message and the task name are escaped whole (a newline in them too);
-    a traceback keeps its line breaks, and everything else in it is escaped."""
+    task name is escaped whole, the message and a traceback keep their line
+    breaks, and every line after a record's first is indented, so a newline
+    in a name or a value can never pass for a record of its own."""
 
     def formatMessage(self, record):
         safe = logging.makeLogRecord(record.__dict__)
-        safe.message = escape(record.message)
+        safe.message = _escape_lines(record.message)
         safe.task = escape(str(getattr(record, "task", "-")))
         return super(SafeFormatter, self).formatMessage(safe)
 
@@ -54,6 +55,10 @@ class SafeFormatter(logging.Formatter):
 
     def formatStack(self, stack_info):
         return _escape_lines(super(SafeFormatter, self).formatStack(stack_info))
+
+    def format(self, record):
+        lines = super(SafeFormatter, self).format(record).split("\n")
+        return "\n".join(lines[:1] + [line if line.startswith(" ") else "    " + line for line in lines[1:]])
 
 
 def _escape_lines(text):

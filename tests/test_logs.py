@@ -54,11 +54,13 @@ class LogTest(TempDirTestCase):
             text = f.read()
         self.assertNotIn("\x1b", text)
         self.assertNotIn("\x07", text)
-        first, second = text.splitlines()[:2]
-        self.assertTrue(first.endswith("[T2\\x1b[31mred] copied a\\x0aFAKE 2026-01-01 ERROR b\\x07"), first)
-        self.assertTrue(second.endswith("[T2\\x1b[31mred] failed"), second)
-        self.assertIn("Traceback (most recent call last):\n", text)  # a traceback keeps its lines
-        self.assertIn("ValueError: bad\\x1b]0;x\\x07\n", text)
+        lines = text.splitlines()
+        self.assertTrue(lines[0].endswith("[T2\\x1b[31mred] copied a"), lines[0])
+        self.assertEqual(lines[1], "    FAKE 2026-01-01 ERROR b\\x07")  # a continuation, not a record
+        self.assertTrue(lines[2].endswith("[T2\\x1b[31mred] failed"), lines[2])
+        self.assertEqual(lines[3], "    Traceback (most recent call last):")  # a traceback keeps its lines
+        self.assertEqual(lines[-1], "    ValueError: bad\\x1b]0;x\\x07")
+        self.assertEqual(len([l for l in lines if not l.startswith(" ")]), 2)
 
     def test_rotation_keeps_backup_count(self):
         path = self.path("r.log")
