@@ -18,6 +18,7 @@ from .errors import AlreadyRunning
 from .history import History, runs_of
 from .locking import FileLock, write_holder
 from .logs import task_log
+from .notify import previous_run
 from .runner import ALREADY_RUNNING, reap_stale_runs, remove_unused_task_locks, run_task
 from .schedule import LOCAL, format_local, short_time
 
@@ -207,8 +208,8 @@ class Daemon(object):
                                             osutil.command("backup_now", task.name))
         record = history.add_skipped(task.name, decision.trigger, format_local(now, self.zone), occ,
                                      decision.reason)
-        if self.notifier is not None:
-            self.notifier.run_finished(record)
+        if self.notifier is not None and self.notifier.active:
+            self.notifier.run_finished(record, previous=previous_run(history.runs(), record))
 
     def _start(self, task, decision):
         """Run ``task``; False when it did not run (already running, or an

@@ -20,6 +20,7 @@ import time
 logger = logging.getLogger(__name__)
 
 FAILURES = ("failed", "interrupted", "skipped")
+SCHEDULED = ("schedule", "missed", "retry")
 TRIES = 3
 BACKOFF = 2.0  # seconds before the 2nd try; doubled for each next one
 
@@ -53,8 +54,11 @@ class Notifier(object):
         if self.active and self.settings.ping_url:
             self._spawn(self._ping, self.settings.ping_url.rstrip("/") + "/start")
 
-    def run_finished(self, record, log_lines=()):
-        """Called with the final record of a run (or a skipped record)."""
+    def run_finished(self, record, log_lines=(), previous=None):
+        """Called with the final record of a run (or a skipped record), and
+        the task's run before it (see previous_run), so that one failing
+        occurrence is told about once, however often it is retried, and
+        a recovery once (with ``"recovered": true``), also under "failure"."""
         if not self.active:
             return
         s = self.settings
@@ -62,7 +66,13 @@ class Notifier(object):
         if s.ping_url and record.get("status") != "skipped":
             url = s.ping_url.rstrip("/")
             self._spawn(self._ping, url + "/fail" if failed else url)
-        if not failed and s.on != "always":
+        was_failing = previous is not None and is_failure(previous, s.partial_is_failure)
+        if failed and was_failing and record.get("scheduled_for") is not None \
+                and previous.get("scheduled_for") == record.get("scheduled_for") and s.on != "always":
+            return  # this occurrence's failure was told about already
+        if not failed and was_failing:
+            record = dict(record, recovered=True)
+        elif not failed and s.on != "always":
             return
         if s.webhook:
             self._spawn(self._webhook, record)
@@ -165,6 +175,19 @@ class Notifier(object):
             if e.username:
                 smtp.login(e.username, password or "")
             smtp.send_message(msg)
+
+
+def previous_run(runs, record):
+    """The run of ``record``'s task that a notification compares it with:
+    the newest finished one before it; for a scheduled, caught-up or retried
+    run (or a skipped record), the newest of those kinds, so a manual run
+    in between does not make a retry's failure news again."""
+    scheduled = record.get("trigger") in SCHEDULED
+    for run in reversed(runs):
+        if (run.get("task") == record.get("task") and run.get("id") != record.get("id")
+                and run.get("status") != "running" and (not scheduled or run.get("trigger") in SCHEDULED)):
+            return run
+    return None
 
 
 Senders = collections.namedtuple("Senders", "smtplib socket ssl urllib EmailMessage")
