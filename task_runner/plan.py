@@ -139,10 +139,12 @@ def _plan_retry(occ, attempt, now, age, missed_task_days, retry_minutes, next_oc
 
 def _since(runs, occ, now, watch_start):
     """(time, run) of the runs that started at or after ``occ``, oldest
-    first. A run from the future (beyond FUTURE_SLACK) satisfies nothing,
-    but a failed attempt from there still counts as an attempt, made when
-    this clock was first watched (``watch_start``): setting the clock back
-    does not allow a second attempt sooner than retry_minutes."""
+    first. A run from the future (beyond FUTURE_SLACK) counts as made when
+    this clock was first watched (``watch_start``) when it is a failed
+    attempt (setting the clock back allows no second attempt sooner than
+    retry_minutes), or a success recorded for an occurrence that has come
+    (setting the clock back never runs that occurrence again). Any other
+    satisfies nothing: a clock that once read 2030 silences nothing."""
     since = []
     for run in runs:
         started = run_time(run, "started")
@@ -150,7 +152,8 @@ def _since(runs, occ, now, watch_start):
             continue
         if started <= now + FUTURE_SLACK:
             since.append((started, run))
-        elif run.get("status") in _ATTEMPTS:
+        elif run.get("status") in _ATTEMPTS or (
+                run.get("status") in DONE and occ <= (run_time(run, "scheduled_for") or now + DAY) <= now):
             since.append((min(started, watch_start), run))
     since.sort(key=lambda pair: pair[0])
     return since

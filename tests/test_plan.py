@@ -142,6 +142,19 @@ class PlanTest(unittest.TestCase):
         d = plan_task(TASK, [failed], woke, UTC, 5, 60, woke, OCC + 300)
         self.assertEqual((d.action, d.trigger), (RUN, "missed"))
 
+    def test_the_clock_set_back_after_a_success(self):
+        # Found by the simulation: the success of OCC, then the clock set back
+        # 5 h (still after OCC): the success is "from the future", but it was
+        # recorded for OCC, which has come: OCC does not run again.
+        done = run("success", OCC + 6 * 3600, scheduled_for=OCC)
+        now = OCC + 3600
+        self.assertEqual(plan_task(TASK, [done], now, UTC, 5, 60, now).action, WAIT)
+        # One recorded for an occurrence still to come (a clock that read 2030) satisfies nothing.
+        later = run("success", OCC + 40 * DAY, scheduled_for=OCC + 30 * DAY)
+        self.assertEqual(plan_task(TASK, [later], now, UTC, 5, 60, now).action, RUN)
+        manual = run("success", OCC + 6 * 3600, trigger="manual")
+        self.assertEqual(plan_task(TASK, [manual], now, UTC, 5, 60, now).action, RUN)
+
     def test_runs_from_the_future(self):
         now = OCC
         runs = [run("success", now + 300), run("success", now + 301), run("failed", now + 9999),
