@@ -14,6 +14,8 @@ import os
 import threading
 import time
 
+from .history import run_time
+
 # smtplib, ssl, email, urllib and socket are imported when a message is sent, not
 # by every program at start-up (about 30 ms on a small machine).
 
@@ -67,9 +69,8 @@ class Notifier(object):
             url = s.ping_url.rstrip("/")
             self._spawn(self._ping, url + "/fail" if failed else url)
         was_failing = previous is not None and is_failure(previous, s.partial_is_failure)
-        if failed and was_failing and record.get("scheduled_for") is not None \
-                and previous.get("scheduled_for") == record.get("scheduled_for") and s.on != "always":
-            return  # this occurrence's failure was told about already
+        if failed and s.on != "always" and _told_already(record, previous, was_failing):
+            return
         if not failed and was_failing:
             record = dict(record, recovered=True)
         elif not failed and s.on != "always":
@@ -177,17 +178,32 @@ class Notifier(object):
             smtp.send_message(msg)
 
 
+def _told_already(record, previous, was_failing):
+    """True when a failure of ``record``'s occurrence was told about (the
+    run before it failed for the same occurrence), or its occurrence is
+    older than one already tried (the clock was set back: that one was
+    told about, or coalesced into the newer one)."""
+    mine = run_time(record, "scheduled_for")
+    if mine is None or previous is None:
+        return False
+    theirs = run_time(previous, "scheduled_for")
+    return theirs is not None and (theirs > mine or (theirs == mine and was_failing))
+
+
 def previous_run(runs, record):
     """The run of ``record``'s task that a notification compares it with:
     the newest finished one before it; for a scheduled, caught-up or retried
-    run (or a skipped record), the newest of those kinds, so a manual run
-    in between does not make a retry's failure news again."""
-    scheduled = record.get("trigger") in SCHEDULED
-    for run in reversed(runs):
-        if (run.get("task") == record.get("task") and run.get("id") != record.get("id")
-                and run.get("status") != "running" and (not scheduled or run.get("trigger") in SCHEDULED)):
-            return run
-    return None
+    run (or a skipped record), the newest earlier one for the same
+    occurrence, else the newest of those kinds, so neither a manual run in
+    between nor a clock set back makes an occurrence's failure news again."""
+    earlier = [r for r in runs if r.get("task") == record.get("task") and r.get("id") != record.get("id")
+               and r.get("status") != "running"]
+    if record.get("trigger") in SCHEDULED:
+        earlier = [r for r in earlier if r.get("trigger") in SCHEDULED]
+        same = [r for r in earlier if record.get("scheduled_for") is not None
+                and r.get("scheduled_for") == record.get("scheduled_for")]
+        earlier = same or earlier
+    return earlier[-1] if earlier else None
 
 
 Senders = collections.namedtuple("Senders", "smtplib socket ssl urllib EmailMessage")

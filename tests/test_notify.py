@@ -62,6 +62,19 @@ class NotifyDecisionTest(TempDirTestCase):
         self.run_at(notifier, OCC + 33 * 86400, trigger="schedule")
         self.assertEqual(notifier.hooks()[3:], [("success", True)])
 
+    def test_an_older_occurrence_after_the_clock_went_back_is_no_news(self):
+        # Found by the simulation: the clock set back two days, the window of
+        # an occurrence that failed (and was told about) closes again.
+        notifier = Recording()
+        newer = {"task": "T", "id": 9, "trigger": "retry", "status": "failed",
+                 "scheduled_for": "2026-10-18T01:30:00+00:00"}
+        skipped = {"task": "T", "id": 10, "trigger": "retry", "status": "skipped",
+                   "scheduled_for": "2026-10-14T01:30:00+00:00"}
+        notifier.run_finished(skipped, previous=newer)
+        self.assertEqual(notifier.hooks(), [])
+        notifier.run_finished(dict(skipped, scheduled_for="2026-10-21T01:30:00+00:00"), previous=newer)
+        self.assertEqual(notifier.hooks(), [("skipped", False)])
+
     def test_always_tells_about_every_run(self):
         notifier = Recording(on="always")
         self.write("src/a", "1")
