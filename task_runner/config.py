@@ -492,10 +492,10 @@ class ConfigWatcher(object):
         self.config = config
         self._load = load
         self._log = log or logging.getLogger(__name__)
-        self._signature = _signature(config.path)
+        self._signature = file_signature(config.path)
 
     def current(self):
-        sig = _signature(self.config.path)
+        sig = file_signature(self.config.path)
         if sig is None or sig == self._signature:
             return self.config
         self._signature = sig
@@ -510,7 +510,8 @@ class ConfigWatcher(object):
         return new
 
 
-def _signature(path):
+def file_signature(path):
+    """(modification time, size) of ``path``, or None: what tells that a file changed."""
     try:
         st = os.stat(path)
     except OSError:

@@ -1,10 +1,13 @@
 """The daemon's loop: read the clock once per pass, decide, run, sleep.
 
 The clock and the wait function are constructor arguments with real
-defaults, so tests drive the loop with a fake clock and no patching. It
-sleeps with ``Event.wait`` until the next due time, but at most
-``max_sleep`` seconds, so it notices clock jumps, sleep/hibernate and
-config edits within a minute.
+defaults, so tests drive the loop with a fake clock and no patching. After
+a pass it sleeps with ``Event.wait`` until the next thing due (an
+occurrence or a retry; at most ``max_sleep``), waking once every
+``check_every`` seconds only for a cheap look: the config or the history
+file changed, or the clock jumped (a sleep of the computer, the clock set)
+mean a pass now; otherwise it sleeps on. So it notices those within a
+minute and an idle scheduler costs next to nothing.
 """
 
 import logging
@@ -13,7 +16,7 @@ import threading
 import time
 
 from . import osutil, plan as planning
-from .config import ConfigWatcher, load_config
+from .config import ConfigWatcher, file_signature, load_config
 from .errors import AlreadyRunning
 from .history import History, runs_of
 from .locking import FileLock, write_holder
@@ -51,7 +54,7 @@ class Daemon(object):
     """Runs due and missed tasks of a config until ``stop()``."""
 
     def __init__(self, config, clock=time.time, wait=None, stop_event=None, zone=LOCAL,
-                 run=run_task, load=load_config, max_sleep=60.0, recheck=5.0, notifier=None):
+                 run=run_task, load=load_config, max_sleep=86400.0, recheck=5.0, notifier=None, check_every=60.0):
         self.watcher = ConfigWatcher(config, load, logger)
         self.clock = clock
         self.stop_event = stop_event or threading.Event()
@@ -59,6 +62,7 @@ class Daemon(object):
         self.zone = zone
         self._run = run
         self.max_sleep = max_sleep
+        self.check_every = check_every
         self.notifier = notifier
         self.recheck = recheck
         self.watch_start = None
@@ -127,15 +131,34 @@ class Daemon(object):
             try:
                 timeout = self.run_pass()
             except Exception:  # one bad pass (history unwritable...) must not stop the daemon
-                logger.exception("unexpected error; trying again in %d s", self.max_sleep)
-                timeout = self.max_sleep
+                logger.exception("unexpected error; trying again in %d s", self.check_every)
+                timeout = self.check_every
             if self.stop_event.is_set():
                 break
-            self._expected_wake = self.clock() + timeout
-            self._wait(timeout)
+            self._sleep(timeout)
         if self.notifier is not None:
             self.notifier.flush(1.0)
         logger.info("stopped")
+
+    def _sleep(self, seconds):
+        """Sleep ``seconds``, in steps of at most ``check_every``; return
+        early when stopped, when the config or the history file changed,
+        or when the clock jumped (forward past JUMP_FORWARD or back)."""
+        config = self.config
+        files = [file_signature(config.path), file_signature(config.history_file)]
+        until = self.clock() + seconds
+        while not self.stop_event.is_set():
+            before = self.clock()
+            step = min(until - before, self.check_every)
+            if step <= 0:
+                return
+            self._expected_wake = before + step
+            self._wait(step)
+            now = self.clock()
+            if now > self._expected_wake + JUMP_FORWARD or now < before - JUMP_BACK:
+                return
+            if [file_signature(config.path), file_signature(config.history_file)] != files:
+                return
 
     # -- one pass ------------------------------------------------------
     def _notice_clock(self, now):

@@ -169,7 +169,7 @@ class Simulation(object):
         config = load_config(self.config_path)
         self.stop.clear()
         return Daemon(config, clock=self.world.clock, wait=self._wait, stop_event=self.stop, zone=LOCAL,
-                      run=self._run, max_sleep=DAY, notifier=self.notifier)
+                      run=self._run, max_sleep=DAY, check_every=6 * HOUR, notifier=self.notifier)
 
     # -- events --------------------------------------------------------------
     def _event(self, kind, arg):

@@ -7,7 +7,7 @@ from task_runner import osutil
 from task_runner.daemon import Daemon
 from task_runner.history import History
 from task_runner.runner import run_task
-from task_runner.schedule import LOCAL, short_time
+from task_runner.schedule import LOCAL, format_local, short_time
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 OCC = ts("2026-12-01T23:56:00+00:00")
@@ -138,6 +138,37 @@ class DaemonTest(TZMixin, TempDirTestCase):
         # Wakes at least once a minute, never more often than needed.
         self.assertLessEqual(max(self.clock.waits), 60)
         self.assertLess(len(self.clock.waits), (OCC + 2 * DAY - ts("2026-11-27T10:00:00+00:00")) / 60 + 5)
+
+    def test_an_idle_daemon_looks_only_when_something_can_happen(self):
+        # Issue 20: idle, it did a whole pass (history read, every task
+        # planned) every minute. Now a pass only when something is due, the
+        # config or the history changed, or the clock jumped; in between one
+        # cheap look a minute (the waits), so edits are still seen within one.
+        config = self.make_config()
+        self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))
+        passes = []
+
+        class Counting(Daemon):
+            def run_pass(self):
+                passes.append(self.clock())
+                return Daemon.run_pass(self)
+        self.clock = FakeClock(ts("2026-11-27T10:00:00+00:00"), OCC + 3600, self.stop)
+        d = Counting(config, clock=self.clock, wait=self.clock.wait, stop_event=self.stop, zone=UTC)
+        edited = []
+
+        def wait(timeout):
+            result = self.clock.wait(timeout)
+            if not edited and self.clock.now >= ts("2026-11-29T12:00:00+00:00"):
+                edited.append(self.clock.now)
+                self.write_config({"tasks": [{"name": "T", "src": "src", "dest": "dest", "timestamp": "1 23:56",
+                                              "default": True}], "retry_minutes": 30})
+            return result
+        d._wait = wait
+        d.run()
+        self.assertEqual([r["trigger"] for r in self.runs(config)], ["manual", "schedule"])
+        self.assertLessEqual(max(self.clock.waits), 60)
+        self.assertLess(len(passes), 12, [format_local(p, UTC) for p in passes])  # not 6,000
+        self.assertTrue(any(0 <= p - edited[0] <= 60 for p in passes), "the edit was not looked at within a minute")
 
     def test_failed_run_is_retried_until_the_drive_is_back(self):
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup",
