@@ -119,12 +119,8 @@ def _serve(config, settings, host, port, token, instance):
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     osutil.install_stop_handlers(on_stop)
-    worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http")
-    worker.daemon = True
-    worker.start()
     # As in the scheduler: the main thread stays free for Ctrl+C / Ctrl+Break.
-    while worker.is_alive():
-        worker.join(0.25)
+    cli.run_in_thread(lambda: server.serve_forever(poll_interval=0.2), "http")
     server.server_close()
     for job in app.jobs:
         job.join(1.5)

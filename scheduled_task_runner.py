@@ -19,7 +19,6 @@ if sys.version_info < (3, 6):  # checked before anything that needs Python 3: a 
 
 import argparse
 import os
-import threading
 import time
 
 from task_runner import cli, osutil
@@ -169,14 +168,8 @@ def main(argv=None):
     try:
         daemon = Daemon(config, notifier=notifier)
         osutil.install_stop_handlers(lambda signum: daemon.stop())
-        # The loop runs in a thread so that the main thread stays free to
-        # receive Ctrl+C / Ctrl+Break: on Windows a signal is not handled
-        # while the main thread is blocked in Event.wait.
-        worker = threading.Thread(target=daemon.run, name="daemon")
-        worker.daemon = True
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.25)
+        # In a thread, so that the main thread stays free for Ctrl+C / Ctrl+Break.
+        cli.run_in_thread(daemon.run, "daemon")
     finally:
         lock.release()
     return 0
