@@ -28,7 +28,7 @@ from task_runner.history import History
 from task_runner.logs import setup_logging
 from task_runner.notify import Notifier
 from task_runner.plan import task_overview
-from task_runner.runner import human_bytes
+from task_runner.runner import human_bytes, plural
 from task_runner.schedule import LOCAL, format_local, parse_iso, short_time
 from task_runner.status import current_report
 from task_runner import startup
@@ -130,6 +130,11 @@ def print_status(config, as_json):
             _local(last.get("started")), last.get("status"), last.get("trigger"))))
         out.append("  last success: %s" % ("never" if ok is None else "%s (%.1f days ago)" % (
             _local(ok.get("started")), item["last_success_days_ago"])))
+        retry = item["retry"]
+        if retry:
+            out.append("  failed %s, %s (%s for this scheduled time)" % (
+                _local(retry["last_attempt_at"]), "next try %s" % _local(retry["next_try_at"])
+                if retry["next_try_at"] else "no retry left", plural(retry["attempts"], "attempt")))
         out.append("  snapshots: %d%s" % (item["snapshots"], ", newest %s" % item["newest_snapshot"]
                                           if item["newest_snapshot"] else ""))
         if item["free_bytes"] is not None:

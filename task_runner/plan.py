@@ -126,15 +126,44 @@ def _plan_retry(occ, attempt, now, age, missed_task_days, retry_minutes, next_oc
     if retry_minutes <= 0:
         return Decision(WAIT, None, occ, "%s; retries are off (retry_minutes=0)" % last.get("status"),
                         next_occ)
-    # One from the future counts as made at last_time (see _since).
-    finished = (run_time(last, "finished") or last_time) if run_time(last, "started") == last_time else last_time
-    retry_at = finished + retry_minutes * 60
+    retry_at = _finished(attempt) + retry_minutes * 60
     if now >= retry_at:
         return Decision(RUN, "retry", occ, "last attempt %s; retrying every %s"
                         % (last.get("status"), "minute" if retry_minutes == 1 else "%d minutes" % retry_minutes),
                         next_occ)
     wake = retry_at if next_occ is None else min(retry_at, next_occ)
     return Decision(WAIT, None, occ, "waiting to retry", wake)
+
+
+def _finished(attempt):
+    """When an attempt (time, run) ended; one from the future counts as
+    made at its time (see _since)."""
+    last_time, last = attempt
+    return (run_time(last, "finished") or last_time) if run_time(last, "started") == last_time else last_time
+
+
+def retry_state(task, runs, now, zone, missed_task_days, retry_minutes):
+    """For --status, the page and /metrics: when the newest occurrence of a
+    scheduled task has failed and nothing has satisfied it since,
+    {"attempts": how many, "last_attempt": when the last ended, "next_try":
+    when it is retried (None: retries off, or the window closes first)};
+    else None. ``runs``: the task's history records."""
+    if task.schedule is None or not task.enabled:
+        return None
+    occ = task.schedule.latest_at_or_before(now, zone)
+    if occ is None:
+        return None
+    since = _since([r for r in runs if same_dest(r, task)], occ, now, now)
+    if any(run.get("status") in DONE + ("running",) for _, run in since):
+        return None
+    attempts = [(t, r) for t, r in since if r.get("status") in _ATTEMPTS]
+    if not attempts:
+        return None
+    last = _finished(attempts[-1])
+    next_try = last + retry_minutes * 60 if retry_minutes > 0 else None
+    if next_try is not None and next_try - occ > missed_task_days * DAY:
+        next_try = None
+    return {"attempts": len(attempts), "last_attempt": last, "next_try": next_try}
 
 
 def _since(runs, occ, now, watch_start):

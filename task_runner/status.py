@@ -12,7 +12,7 @@ import shutil
 from . import snapshots
 from .history import History, run_time
 from .locking import holder
-from .plan import task_overview
+from .plan import retry_state, task_overview
 from .runner import task_lock
 from .schedule import format_local
 
@@ -68,6 +68,12 @@ def warnings_for(task, item, now, zone, free):
 
 def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage):
     item = task_overview(task, runs, now, zone, count=1)
+    retry = retry_state(task, [r for r in runs if r.get("task") == task.name], now, zone,
+                        config.missed_task_days, config.retry_minutes)
+    # A failing scheduled time: how many attempts, the last, the next (None: no more).
+    item["retry"] = None if retry is None else {
+        "attempts": retry["attempts"], "last_attempt_at": format_local(retry["last_attempt"], zone),
+        "next_try_at": None if retry["next_try"] is None else format_local(retry["next_try"], zone)}
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
     item["running"] = running

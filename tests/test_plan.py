@@ -1,7 +1,7 @@
 import collections
 import unittest
 
-from task_runner.plan import RUN, SKIP, WAIT, plan_task, runs_from_the_future, task_overview
+from task_runner.plan import RUN, SKIP, WAIT, plan_task, retry_state, runs_from_the_future, task_overview
 from task_runner.schedule import format_local, parse_schedule
 from tests.helpers import UTC, ts
 
@@ -154,6 +154,24 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(plan_task(TASK, [later], now, UTC, 5, 60, now).action, RUN)
         manual = run("success", OCC + 6 * 3600, trigger="manual")
         self.assertEqual(plan_task(TASK, [manual], now, UTC, 5, 60, now).action, RUN)
+
+    def test_retry_state(self):
+        # What --status, the page and /metrics show of a failing occurrence (issue 20).
+        f1, f2 = run("failed", OCC, OCC + 60), run("interrupted", OCC + 3660, OCC + 3700)
+        for desc, runs, now, days, retry, expected in [
+                ("nothing failed", [], OCC + 60, 5, 60, None),
+                ("one attempt", [f1], OCC + 120, 5, 60, (1, OCC + 60, OCC + 60 + 3600)),
+                ("two attempts", [f1, f2], OCC + 3800, 5, 60, (2, OCC + 3700, OCC + 3700 + 3600)),
+                ("a success after them", [f1, run("success", OCC + 100)], OCC + 200, 5, 60, None),
+                ("an earlier occurrence's failure", [run("failed", OCC - 60)], OCC + 60, 5, 60, None),
+                ("retries off", [f1], OCC + 120, 5, 0, (1, OCC + 60, None)),
+                ("the window closes first", [run("failed", OCC + 5 * DAY - 600, OCC + 5 * DAY - 600)],
+                 OCC + 5 * DAY - 500, 5, 60, (1, OCC + 5 * DAY - 600, None))]:
+            with self.subTest(desc):
+                state = retry_state(TASK, runs, now, UTC, days, retry)
+                self.assertEqual(state if state is None else (state["attempts"], state["last_attempt"],
+                                                              state["next_try"]), expected)
+        self.assertIsNone(retry_state(TASK._replace(enabled=False), [f1], OCC + 120, UTC, 5, 60))
 
     def test_runs_from_the_future(self):
         now = OCC
