@@ -35,8 +35,8 @@ from task_runner.notify import Notifier
 
 PROGRAM = "http_server"
 TOKEN_ENV = "TASK_RUNNER_TOKEN"
-# The lockout still checks one token a second from a locked address, so the
-# right client is never locked out; a token this long cannot be guessed so.
+# The lockout answers at most max_connections wrong tokens a second: a token
+# this long cannot be guessed so (docs/HTTP.md, "The lockout").
 MIN_TOKEN_LENGTH = 20
 
 
@@ -119,12 +119,8 @@ def _serve(config, settings, host, port, token, instance):
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     osutil.install_stop_handlers(on_stop)
-    worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http")
-    worker.daemon = True
-    worker.start()
     # As in the scheduler: the main thread stays free for Ctrl+C / Ctrl+Break.
-    while worker.is_alive():
-        worker.join(0.25)
+    cli.run_in_thread(lambda: server.serve_forever(poll_interval=0.2), "http")
     server.server_close()
     for job in app.jobs:
         job.join(1.5)

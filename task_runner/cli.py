@@ -4,8 +4,12 @@ errors into messages and exit codes, and printing for people."""
 import json
 import logging
 import os
+import select
 import shutil
+import signal
+import socket
 import sys
+import threading
 import time
 
 from . import osutil
@@ -15,6 +19,46 @@ from .logs import FILE_ONLY, setup_logging
 from .runner import human_bytes, plural
 
 logger = logging.getLogger(__name__)
+
+
+def run_in_thread(target, name):
+    """Run ``target()`` in a thread and wait, in the main thread, until it
+    returns, waking for nothing else: no polling. The main thread must stay
+    free for Ctrl+C / Ctrl+Break (on Windows a signal handler does not run
+    while the main thread waits on a lock), so it waits in select() on a
+    socket that signal.set_wakeup_fd writes to when any signal arrives (on
+    Windows and POSIX alike) and that ``target`` writes to when it ends;
+    the signal's Python handler then runs at once (it stops ``target``)."""
+    wake_r, wake_w = socket.socketpair()
+    for sock in (wake_r, wake_w):
+        sock.setblocking(False)
+    done = threading.Event()  # set before the wake-up byte: draining that byte can never hide the end
+
+    def work():
+        try:
+            target()
+        finally:
+            done.set()
+            try:
+                wake_w.send(b"\0")
+            except OSError:
+                pass
+    worker = threading.Thread(target=work, name=name)
+    worker.daemon = True
+    old = signal.set_wakeup_fd(wake_w.fileno())
+    try:
+        worker.start()
+        while not done.is_set():
+            select.select([wake_r], [], [])
+            try:
+                wake_r.recv(512)
+            except OSError:
+                pass
+        worker.join()
+    finally:
+        signal.set_wakeup_fd(old)
+        wake_r.close()
+        wake_w.close()
 
 
 def add_config_argument(parser, script_file):

@@ -57,18 +57,26 @@ _UNSET_RE = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%|\$\{?([A-Za-z_][A-Za-z0-9_]*
 _DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
+def _name(value, base):
+    """A task's name: text without control characters (it is logged and shown)."""
+    text = _string(value, base)
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        raise Invalid("%s holds the control character U+%04X: remove it" % (json.dumps(text), ord(bad.group())))
+    return text
+
+
 def _path(value, base):
     """A folder or file path; ~ and environment variables are expanded and a
     relative path is taken from the config file's folder."""
     text = _string(value, base)
     bad = _CONTROL_RE.search(text)
-    if bad:
-        if bad.group() in _ESCAPES:
-            meant = "".join("\\" + _ESCAPES[c] if c in _ESCAPES else c for c in text)
-            raise Invalid("%s holds a control character where a backslash was meant: in JSON a single "
-                          "backslash starts an escape (\\t, \\b, \\f, \\n, \\r). Write %s or %s"
-                          % (json.dumps(text), json.dumps(meant.replace("\\", "/")), json.dumps(meant)))
-        raise Invalid("%s holds the control character U+%04X: remove it" % (json.dumps(text), ord(bad.group())))
+    if bad and bad.group() in _ESCAPES:
+        meant = "".join("\\" + _ESCAPES[c] if c in _ESCAPES else c for c in text)
+        raise Invalid("%s holds a control character where a backslash was meant: in JSON a single "
+                      "backslash starts an escape (\\t, \\b, \\f, \\n, \\r). Write %s or %s"
+                      % (json.dumps(text), json.dumps(meant.replace("\\", "/")), json.dumps(meant)))
+    _name(text, base)  # any other control character
     expanded = os.path.expandvars(os.path.expanduser(text))
     unset = _UNSET_RE.search(expanded)
     if unset:
@@ -237,7 +245,7 @@ def _schedule(value, base):
 
 
 TASK_KEYS = collections.OrderedDict([
-    ("name", Key(_string, None)),
+    ("name", Key(_name, None)),
     ("src", Key(_path, REQUIRED)),
     ("dest", Key(_path, REQUIRED)),
     ("timestamp", Key(_schedule, None, attr="schedule")),
@@ -359,8 +367,8 @@ def _section(obj, keys, where, base, problems):
 def _task_label(i, obj):
     name = obj.get("name") if isinstance(obj, dict) else None
     try:
-        _string(name, None)
-    except Invalid:
+        _name(name, None)
+    except Invalid:  # not text, or text that must not be printed
         return "tasks[%d]" % i
     return "tasks[%d] (%s)" % (i, name)
 
@@ -571,10 +579,10 @@ class ConfigWatcher(object):
         self.config = config
         self._load = load
         self._log = log or logging.getLogger(__name__)
-        self._signature = _signature(config.path)
+        self._signature = file_signature(config.path)
 
     def current(self):
-        sig = _signature(self.config.path)
+        sig = file_signature(self.config.path)
         if sig is None or sig == self._signature:
             return self.config
         self._signature = sig
@@ -589,7 +597,8 @@ class ConfigWatcher(object):
         return new
 
 
-def _signature(path):
+def file_signature(path):
+    """(modification time, size) of ``path``, or None: what tells that a file changed."""
     try:
         st = os.stat(path)
     except OSError:

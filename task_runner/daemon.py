@@ -1,10 +1,13 @@
 """The daemon's loop: read the clock once per pass, decide, run, sleep.
 
 The clock and the wait function are constructor arguments with real
-defaults, so tests drive the loop with a fake clock and no patching. It
-sleeps with ``Event.wait`` until the next due time, but at most
-``max_sleep`` seconds, so it notices clock jumps, sleep/hibernate and
-config edits within a minute.
+defaults, so tests drive the loop with a fake clock and no patching. After
+a pass it sleeps with ``Event.wait`` until the next thing due (an
+occurrence or a retry; at most ``max_sleep``), waking once every
+``check_every`` seconds only for a cheap look: the config or the history
+file changed, or the clock jumped (a sleep of the computer, the clock set)
+mean a pass now; otherwise it sleeps on. So it notices those within a
+minute and an idle scheduler costs next to nothing.
 """
 
 import logging
@@ -13,11 +16,12 @@ import threading
 import time
 
 from . import osutil, plan as planning
-from .config import ConfigWatcher, load_config
+from .config import ConfigWatcher, file_signature, load_config
 from .errors import AlreadyRunning
 from .history import History, runs_of
 from .locking import FileLock, write_holder
 from .logs import task_log
+from .notify import previous_run
 from .offsite import service as offsite_service
 from .runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
                      run_task)
@@ -54,7 +58,7 @@ class Daemon(object):
     """Runs due and missed tasks of a config until ``stop()``."""
 
     def __init__(self, config, clock=time.time, wait=None, stop_event=None, zone=LOCAL,
-                 run=run_task, load=load_config, max_sleep=60.0, recheck=5.0, notifier=None,
+                 run=run_task, load=load_config, max_sleep=86400.0, recheck=5.0, notifier=None, check_every=60.0,
                  start_upload=offsite_service.start_background):
         self.watcher = ConfigWatcher(config, load, logger)
         self.clock = clock
@@ -63,9 +67,12 @@ class Daemon(object):
         self.zone = zone
         self._run = run
         self.max_sleep = max_sleep
+        self.check_every = check_every
         self.notifier = notifier
         self.recheck = recheck
         self.watch_start = None
+        self.started_up = None
+        self._ours = set()  # ids of the runs this process started
         self._last_now = None
         self._expected_wake = None
         self._last_reason = {}
@@ -132,24 +139,52 @@ class Daemon(object):
         finish_interrupted_deletions(self.config)
         self._announce()
         while not self.stop_event.is_set():
+            # Before the pass: whatever changes the files from now on (an
+            # upload thread that ends at once, a run elsewhere) ends the sleep.
+            files = self._files()
             try:
                 timeout = self.run_pass()
             except Exception:  # one bad pass (history unwritable...) must not stop the daemon
-                logger.exception("unexpected error; trying again in %d s", self.max_sleep)
-                timeout = self.max_sleep
+                logger.exception("unexpected error; trying again in %d s", self.check_every)
+                timeout = self.check_every
             if self.stop_event.is_set():
                 break
-            self._expected_wake = self.clock() + timeout
-            self._wait(timeout)
+            self._sleep(timeout, files)
         for thread in list(self._uploads.values()):  # stopped with the same event: each records how it ended
             thread.join(UPLOAD_STOP_WAIT)
         if self.notifier is not None:
             self.notifier.flush(1.0)
         logger.info("stopped")
 
+    def _files(self):
+        return [file_signature(self.config.path), file_signature(self.config.history_file)]
+
+    def _sleep(self, seconds, files):
+        """Sleep ``seconds``, in steps of at most ``check_every``; return
+        early when stopped, when the config or the history file differs
+        from ``files`` (taken before the pass), or when the clock jumped
+        (forward past JUMP_FORWARD or back)."""
+        until = self.clock() + seconds
+        while not self.stop_event.is_set():
+            before = self.clock()
+            step = min(until - before, self.check_every)
+            if step <= 0:
+                return
+            self._expected_wake = before + step
+            self._wait(step)
+            now = self.clock()
+            if now > self._expected_wake + JUMP_FORWARD or now < before - JUMP_BACK:
+                return
+            if self._files() != files:
+                return
+
     # -- one pass ------------------------------------------------------
     def _notice_clock(self, now):
-        """Set watch_start at start-up and after a clock jump or a sleep."""
+        """Set watch_start at start-up and after a clock jump or a sleep.
+        started_up is the earliest clock reading of this process: a failed
+        attempt recorded before it, and not one of ours, was made by an
+        earlier process (and gets one attempt at once)."""
+        self.started_up = now if self.started_up is None else min(self.started_up, now)
         if self.watch_start is None:
             self.watch_start = now
         elif self._last_now is not None and now < self._last_now - JUMP_BACK:
@@ -180,7 +215,7 @@ class Daemon(object):
         for task in config.tasks:
             decision = planning.plan_task(task, runs_of(runs, task.name), now, self.zone,
                                           config.missed_task_days, config.retry_minutes,
-                                          self.watch_start)
+                                          self.watch_start, self.started_up, self._ours)
             if decision.wake_at is not None:
                 wake = min(wake, decision.wake_at)
             if decision.action == planning.WAIT:
@@ -236,8 +271,8 @@ class Daemon(object):
                                             osutil.command("backup_now", task.name))
         record = history.add_skipped(task.name, decision.trigger, format_local(now, self.zone), occ,
                                      decision.reason)
-        if self.notifier is not None:
-            self.notifier.run_finished(record)
+        if self.notifier is not None and self.notifier.active:
+            self.notifier.run_finished(record, previous=previous_run(history.runs(), record))
 
     def _start(self, task, decision):
         """Run ``task``; False when it did not run (already running, or an
@@ -252,5 +287,7 @@ class Daemon(object):
             log.exception("the run could not be started or recorded; trying again later")
             return False
         ran = outcome.status != ALREADY_RUNNING
+        if ran:
+            self._ours.add(outcome.run_id)
         self._ran = self._ran or ran
         return ran

@@ -22,8 +22,9 @@ from urllib.parse import unquote
 
 from . import http_files, http_page, http_transport, metrics
 from .history import History
+from .http_auth import HttpError
 from .http_sessions import set_cookie
-from .http_transport import API, PUBLIC, Handler, HttpError
+from .http_transport import API, PUBLIC, Handler
 from .catalog import snapshot_list
 from .config import find_task
 from .offsite import service as offsite_service

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from . import restore, snapshots
 from .config import find_task
 from .errors import Interrupted, TaskRunnerError
-from .http_transport import HttpError
+from .http_auth import HttpError
 from .runner import task_lock
 from .schedule import LOCAL, local_datetime
 from .snapshot_reader import BadZipFile, SnapshotReader

@@ -6,7 +6,7 @@ own origin (any other is refused: no foreign web page can reach the API);
 the Host must be a loopback name when bound to loopback (DNS rebinding); no
 Transfer-Encoding, one valid Content-Length of at most 4 KiB (413 without
 reading the body); a known path and method; then who is asking (``access``
-of the route, see ``Gate``), with the lockout on failed logins. A client
+of the route: http_auth.py's ``Gate``, with the lockout on failures). A client
 gets 10 s for its whole request, not per read, so slow clients cannot hold
 a thread, and at most 32 connections are served at once (the rest get a
 short 503). Every answer has Content-Length, no-store, nosniff, the
@@ -18,8 +18,6 @@ subclass of ``Handler`` with ``ROUTES`` and ``ep_<name>`` methods; it cannot
 skip the gate.
 """
 
-import collections
-import hmac
 import io
 import json
 import logging
@@ -33,7 +31,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import osutil
-from .http_sessions import CSRF_HEADER, SessionStore, cookie_value
+from .http_auth import Gate, HttpError, Lockout
+from .http_sessions import SessionStore
+from .logs import escape as printable
 
 logger = logging.getLogger(__name__)
 
@@ -51,25 +51,29 @@ SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Cache-Control", "no-store"),
 )
-_BUSY_BODY = b'{"error": "busy", "message": "too many connections at once; retry in a second"}\n'
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
-         b"Content-Length: %d\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-         b"Retry-After: 1\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
+JSON = "application/json; charset=utf-8"
+
+
+def answer_headers(content_type, length, extra=None):
+    """The headers of an answer: the one place that adds the security
+    headers, so every answer has them, errors and the 503 of a full
+    server included. ``extra``: a dict of more headers."""
+    return ([("Content-Type", content_type), ("Content-Length", str(length))] + list(SECURITY_HEADERS)
+            + [("Connection", "close")] + sorted((extra or {}).items()))
+
+
+def _raw_answer(status_line, content_type, body, extra=None):
+    head = "".join("%s: %s\r\n" % pair for pair in answer_headers(content_type, len(body), extra))
+    return ("HTTP/1.1 %s\r\n%s\r\n" % (status_line, head)).encode("latin-1") + body
+
+
+_BUSY = _raw_answer("503 Service Unavailable", JSON, b'{"error": "busy", "message": "too many connections '
+                    b'at once; retry in a second"}\n', {"Retry-After": "1"})
 _VANISHED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 # Route access levels (see Gate).
 PUBLIC = "public"  # no sign-in: /health, the page shell and its files, /login, /session
 API = "api"        # the bearer token, or a session cookie with its CSRF header
-
-
-def printable(text):
-    """``text`` (anything a client sent) safe for a log line and a
-    terminal: every non-printable character becomes a visible escape, so
-    no escape sequence ever reaches whoever reads the log."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else
-                   ("\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % (ord(c) & 0xFFFF)) for c in text)
 
 
 def is_loopback(host):
@@ -104,135 +108,6 @@ class DeadlineReader(io.RawIOBase):
         if n:
             self.first_byte_deadline = None
         return n
-
-
-class RateLimiter(object):
-    """At most ``limit`` failed logins per address within ``window`` s.
-
-    A locked address is not locked out for ever: one token a second from it
-    is still checked (``may_try``), so the right one gets through while
-    another local process guesses (on loopback every client is 127.0.0.1).
-    Guessing a strong token (20+ characters) at one a second is hopeless."""
-
-    def __init__(self, limit=10, window=60.0, clock=time.monotonic, locked_interval=1.0):
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self.locked_interval = locked_interval
-        self._failures = {}
-        self._last_locked_try = {}
-        self._lock = threading.Lock()
-
-    def may_try(self, addr):
-        """(True, 0) when a token from ``addr`` may be checked now, else
-        (False, seconds to wait)."""
-        wait = self.retry_after(addr)
-        if not wait:
-            return True, 0
-        now = self.clock()
-        with self._lock:
-            if len(self._last_locked_try) > 10000:
-                self._last_locked_try.clear()
-            if now - self._last_locked_try.get(addr, -1e9) >= self.locked_interval:
-                self._last_locked_try[addr] = now
-                return True, 0
-        return False, wait
-
-    def retry_after(self, addr):
-        """Seconds until ``addr`` may try again; 0 when it may now."""
-        now = self.clock()
-        with self._lock:
-            times = self._failures.get(addr)
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            if not times:
-                self._failures.pop(addr, None)
-                return 0
-            if len(times) < self.limit:
-                return 0
-            return max(1, int(times[0] + self.window - now + 0.999))
-
-    def failed(self, addr):
-        now = self.clock()
-        with self._lock:
-            if len(self._failures) > 10000:  # bounded memory under a flood of addresses
-                self._failures.clear()
-            self._failures.setdefault(addr, collections.deque()).append(now)
-
-
-class HttpError(Exception):
-    def __init__(self, status, code, message, headers=None):
-        super(HttpError, self).__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-
-
-def _too_many(wait):
-    return HttpError(429, "too_many_requests", "too many failed logins; try again in %d seconds" % wait,
-                     {"Retry-After": str(wait)})
-
-
-class Gate(object):
-    """Who is asking, for one request: the decisions of the sign-in rules.
-
-    - a bearer token (scripts, curl, Prometheus): compared in constant time;
-      a wrong or missing one counts towards the lockout of its address.
-    - a browser: a session cookie (from POST /login) *and* its CSRF header.
-      A request with an ``Origin`` (a page's fetch) or with the cookie and
-      no Authorization is a browser's, whatever else it sends.
-    - no token configured (loopback only): scripts need nothing; a browser
-      still needs a session (GET /session gives one without a token).
-    """
-
-    def __init__(self, handler):
-        self.h = handler
-        self.server = handler.server
-        self.addr = handler.client_address[0]
-        self.cookie = cookie_value(handler.headers.get("Cookie"), self.server.cookie_name)
-        self.session = self.server.sessions.get(self.cookie) if self.cookie else None
-
-    def check_api(self):
-        """Raise HttpError unless this request may use the API."""
-        headers = self.h.headers
-        if headers.get("Origin") is not None or (self.cookie is not None and
-                                                  headers.get("Authorization") is None):
-            self._check_browser()
-        elif self.server.token is not None:
-            self.check_token(self._bearer(), "send the header Authorization: Bearer <token>")
-
-    def _check_browser(self):
-        if self.session is None:
-            if self.cookie is None:
-                raise HttpError(403, "forbidden", "a web page must sign in first (POST /login)")
-            raise HttpError(401, "signed_out", "the session has ended: sign in again")
-        given = self.h.headers.get(CSRF_HEADER, "").encode("latin-1", "replace")
-        if not hmac.compare_digest(given, self.session.csrf.encode("ascii")):
-            raise HttpError(403, "forbidden", "the %s header is missing or wrong" % CSRF_HEADER)
-
-    def _bearer(self):
-        given = self.h.headers.get("Authorization")
-        if not given:
-            return None
-        # Header values arrive decoded as latin-1: take the raw bytes back.
-        given = given.encode("latin-1", "replace").strip()
-        return given[7:] if given[:7] == b"Bearer " else b""
-
-    def check_token(self, given, missing_message):
-        """``given`` (bytes, or None when not sent) against the token, with
-        the lockout: 429 while locked, 401 when wrong or missing."""
-        limiter = self.server.limiter
-        allowed, wait = limiter.may_try(self.addr)
-        if not allowed:
-            raise _too_many(wait)
-        expected = (self.server.token or "").encode("utf-8")
-        if given is not None and hmac.compare_digest(given, expected):
-            return
-        limiter.failed(self.addr)
-        wait = limiter.retry_after(self.addr)
-        if wait:
-            raise _too_many(wait)
-        raise HttpError(401, "unauthorized", "the token is wrong" if given is not None else missing_message,
-                        {"WWW-Authenticate": "Bearer"})
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -281,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
         session = getattr(getattr(self, "gate", None), "session", None)
         quiet = self.command == "GET" and (shown in self.QUIET_PATHS or session is not None)
         logger.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s %s", self.client_address[0],
-                   printable(self.command or "-"), self._masked(shown), getattr(code, "value", code))
+                   self._masked(self.command or "-"), self._masked(shown), getattr(code, "value", code))
 
     QUIET_PATHS = ("/health",)
 
@@ -298,16 +173,11 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(self, status, data, headers=None):
         # A lone surrogate (a name that is not UTF-8) becomes the JSON escape \udXXX.
         body = (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8", "backslashreplace")
-        self.send_body(status, body, "application/json; charset=utf-8", headers)
+        self.send_body(status, body, JSON, headers)
 
     def send_body(self, status, body, content_type, headers=None):
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in SECURITY_HEADERS:
-            self.send_header(name, value)
-        self.send_header("Connection", "close")
-        for name, value in (headers or {}).items():
+        for name, value in answer_headers(content_type, len(body), headers):
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -341,7 +211,8 @@ class Handler(BaseHTTPRequestHandler):
             logger.debug("%s went away before the answer was sent (%s)", self.client_address[0],
                          type(exc).__name__)
         except Exception:
-            logger.exception("error while answering %s %s", self.command, urlsplit(self.path).path)
+            logger.exception("error while answering %s %s", self._masked(self.command or "-"),
+                             self._masked(urlsplit(self.path).path))
             self.send_json(500, {"error": "internal_error", "message": "see the server log"})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
@@ -449,7 +320,7 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
     request_queue_size = 64
 
     def __init__(self, address, app, handler, token=None, tls=None, max_connections=32, request_timeout=10.0,
-                 sessions=None):
+                 sessions=None, lockout=None):
         host = address[0]
         if ":" in host:
             self.address_family = socket.AF_INET6
@@ -458,7 +329,7 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
         self.tls = tls
         self.request_timeout = request_timeout
         self.loopback = is_loopback(host)
-        self.limiter = RateLimiter()
+        self.lockout = Lockout() if lockout is None else lockout
         self.sessions = SessionStore() if sessions is None else sessions
         self._slots = threading.BoundedSemaphore(max_connections)
         HTTPServer.__init__(self, address, handler)

@@ -24,6 +24,47 @@ FILE_ONLY = {"file_only": True}
 RUN_RESULT = {"run_result": True}
 
 
+def escape(text):
+    """``text`` safe for a log line and a terminal: every character that is
+    not printable (ESC, BEL, a newline, a lone surrogate...) becomes a
+    visible escape, so nothing a name or a client holds can rewrite the
+    terminal of whoever reads the log, or forge a line of it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(ord(c)) for c in text)
+
+
+def _escaped(code):
+    return "\\x%02x" % code if code < 0x100 else ("\\u%04x" % code if code < 0x10000 else "\\U%08x" % code)
+
+
+class SafeFormatter(logging.Formatter):
+    """A Formatter whose lines hold no unescaped control character: the
+    task name is escaped whole, the message and a traceback keep their line
+    breaks, and every line after a record's first is indented, so a newline
+    in a name or a value can never pass for a record of its own."""
+
+    def formatMessage(self, record):
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.message = _escape_lines(record.message)
+        safe.task = escape(str(getattr(record, "task", "-")))
+        return super(SafeFormatter, self).formatMessage(safe)
+
+    def formatException(self, ei):
+        return _escape_lines(super(SafeFormatter, self).formatException(ei))
+
+    def formatStack(self, stack_info):
+        return _escape_lines(super(SafeFormatter, self).formatStack(stack_info))
+
+    def format(self, record):
+        lines = super(SafeFormatter, self).format(record).split("\n")
+        return "\n".join(lines[:1] + [line if line.startswith(" ") else "    " + line for line in lines[1:]])
+
+
+def _escape_lines(text):
+    return "\n".join(escape(line) for line in text.split("\n"))
+
+
 class _Context(logging.Filter):
     """Adds ``program`` and a default ``task`` ("-") to every record."""
 
@@ -131,14 +172,14 @@ def setup_logging(log_config, program, console=True, console_level=logging.INFO)
             os.makedirs(folder, exist_ok=True)
         fileh = SharedFileHandler(log_config.file, log_config.max_bytes, log_config.backup_count)
         fileh.setLevel(getattr(logging, log_config.level))
-        fileh.setFormatter(logging.Formatter(FORMAT))
+        fileh.setFormatter(SafeFormatter(FORMAT))
         fileh.addFilter(context)
         root.addHandler(fileh)
     consoleh = None
     if console and sys.stderr is not None:  # pythonw has no console
         consoleh = ConsoleHandler(sys.stderr)
         consoleh.setLevel(console_level)
-        consoleh.setFormatter(logging.Formatter(CONSOLE_FORMAT, "%H:%M:%S"))
+        consoleh.setFormatter(SafeFormatter(CONSOLE_FORMAT, "%H:%M:%S"))
         consoleh.addFilter(context)
         root.addHandler(consoleh)
     return consoleh

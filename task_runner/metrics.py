@@ -83,6 +83,13 @@ def render(report, runs):
                   value if isinstance(value, int) and not isinstance(value, bool) else None)
         f.add("task_runner_running", "gauge", "1 while a run of the task is in progress.", task,
               bool(item["running"]))
+        retry = item.get("retry") or {}
+        f.add("task_runner_current_attempts", "gauge",
+              "Failed attempts of the task's newest scheduled time so far (0: none, or it succeeded).", task,
+              retry.get("attempts", 0))
+        f.add("task_runner_next_retry_timestamp_seconds", "gauge",
+              "When the failing task is tried again (absent: it is not failing, or no retry is left).", task,
+              run_time(retry, "next_try_at") if retry else None)
         f.add("task_runner_snapshots", "gauge", "Complete snapshots in the task's dest.", task, item["snapshots"])
         f.add("task_runner_destination_free_bytes", "gauge", "Free bytes on the drive of the task's dest.", task,
               item["free_bytes"])

@@ -14,12 +14,15 @@ import os
 import threading
 import time
 
+from .history import run_time
+
 # smtplib, ssl, email, urllib and socket are imported when a message is sent, not
 # by every program at start-up (about 30 ms on a small machine).
 
 logger = logging.getLogger(__name__)
 
 FAILURES = ("failed", "interrupted", "skipped")
+SCHEDULED = ("schedule", "missed", "retry")
 TRIES = 3
 BACKOFF = 2.0  # seconds before the 2nd try; doubled for each next one
 
@@ -53,8 +56,11 @@ class Notifier(object):
         if self.active and self.settings.ping_url:
             self._spawn(self._ping, self.settings.ping_url.rstrip("/") + "/start")
 
-    def run_finished(self, record, log_lines=()):
-        """Called with the final record of a run (or a skipped record)."""
+    def run_finished(self, record, log_lines=(), previous=None):
+        """Called with the final record of a run (or a skipped record), and
+        the task's run before it (see previous_run), so that one failing
+        occurrence is told about once, however often it is retried, and
+        a recovery once (with ``"recovered": true``), also under "failure"."""
         if not self.active:
             return
         s = self.settings
@@ -62,7 +68,12 @@ class Notifier(object):
         if s.ping_url and record.get("status") != "skipped":
             url = s.ping_url.rstrip("/")
             self._spawn(self._ping, url + "/fail" if failed else url)
-        if not failed and s.on != "always":
+        was_failing = previous is not None and is_failure(previous, s.partial_is_failure)
+        if failed and s.on != "always" and _told_already(record, previous, was_failing):
+            return
+        if not failed and was_failing:
+            record = dict(record, recovered=True)
+        elif not failed and s.on != "always":
             return
         if s.webhook:
             self._spawn(self._webhook, record)
@@ -182,6 +193,34 @@ class Notifier(object):
             if e.username:
                 smtp.login(e.username, password or "")
             smtp.send_message(msg)
+
+
+def _told_already(record, previous, was_failing):
+    """True when a failure of ``record``'s occurrence was told about (the
+    run before it failed for the same occurrence), or its occurrence is
+    older than one already tried (the clock was set back: that one was
+    told about, or coalesced into the newer one)."""
+    mine = run_time(record, "scheduled_for")
+    if mine is None or previous is None:
+        return False
+    theirs = run_time(previous, "scheduled_for")
+    return theirs is not None and (theirs > mine or (theirs == mine and was_failing))
+
+
+def previous_run(runs, record):
+    """The run of ``record``'s task that a notification compares it with:
+    the newest finished one before it; for a scheduled, caught-up or retried
+    run (or a skipped record), the newest earlier one for the same
+    occurrence, else the newest of those kinds, so neither a manual run in
+    between nor a clock set back makes an occurrence's failure news again."""
+    earlier = [r for r in runs if r.get("task") == record.get("task") and r.get("id") != record.get("id")
+               and r.get("status") != "running"]
+    if record.get("trigger") in SCHEDULED:
+        earlier = [r for r in earlier if r.get("trigger") in SCHEDULED]
+        same = [r for r in earlier if record.get("scheduled_for") is not None
+                and r.get("scheduled_for") == record.get("scheduled_for")]
+        earlier = same or earlier
+    return earlier[-1] if earlier else None
 
 
 Senders = collections.namedtuple("Senders", "smtplib socket ssl urllib EmailMessage")

@@ -17,14 +17,22 @@ The one rule (README, "Catch-up and retries"):
   under a wrong clock since corrected: it satisfies nothing, so a clock
   that once read 2030 cannot silence the schedule until 2030.
 * A ``failed`` or ``interrupted`` attempt leaves the occurrence unsatisfied;
-  it is retried every ``retry_minutes`` while within the window
-  (``retry``). When the window closes, one ``skipped`` record says so.
+  it is retried every ``retry_minutes`` after the last attempt finished,
+  while within the window (``retry``). When the window closes, one
+  ``skipped`` record says so. The one exception: an attempt recorded before
+  this process started (``started_up``), and not by this process, is
+  followed by one attempt at once (``missed``); a sleep or a clock jump is
+  no start-up and waits as usual.
+* Which attempts this process made is known by their run ids (``ours``),
+  not from their times: the history has whole seconds, so an attempt made
+  in the second of the start-up is recorded "before" it (issue 20: that let
+  one start make 125 attempts in under a second).
 """
 
 import collections
 import os
 
-from .history import run_time
+from .history import DONE, run_time
 
 DAY = 86400.0
 
@@ -36,7 +44,6 @@ reason: a sentence for the log. wake_at: when to look at this task again."""  # 
 RUN, SKIP, WAIT = "run", "skip", "wait"  # pragma: no mutate (compared only with themselves)
 # Clocks of two programs on one machine agree to well within this.
 FUTURE_SLACK = 300.0
-_DONE = ("success", "partial")
 _ATTEMPTS = ("failed", "interrupted")
 
 
@@ -56,10 +63,13 @@ def _path_key(path):
     return os.path.normcase(os.path.normpath(path)) if isinstance(path, str) else path
 
 
-def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start):
+def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start, started_up=None,
+              ours=()):
     """Decide for one scheduled task. ``runs`` are its history records
     (any order); runs into another ``dest`` are not counted (same_dest).
-    Tasks without a schedule always get WAIT."""
+    ``started_up`` is when this process started (default: ``watch_start``);
+    ``ours`` the ids of the runs it started. Tasks without a schedule
+    always get WAIT."""
     if task.schedule is None:
         return Decision(WAIT, None, None, "runs on demand only", None)
     if not task.enabled:
@@ -72,15 +82,10 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
         return Decision(WAIT, None, None, "no occurrence yet", next_occ)
 
     runs = [r for r in runs if same_dest(r, task)]
-    since = []  # runs that started at or after the occurrence, oldest first
-    for run in runs:
-        started = run_time(run, "started")
-        if started is not None and occ <= started <= now + FUTURE_SLACK:
-            since.append((started, run))
-    since.sort(key=lambda pair: pair[0])
+    since = _since(runs, occ, now, watch_start)
     statuses = [run.get("status") for _, run in since]
 
-    if any(s in _DONE for s in statuses):
+    if any(s in DONE for s in statuses):
         return Decision(WAIT, None, occ, "done", next_occ)
     if "running" in statuses:
         return Decision(WAIT, None, occ, "a run is in progress", next_occ)
@@ -94,10 +99,12 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     age = now - occ
     in_window = age <= window
     attempts = [(t, r) for t, r in since if r.get("status") in _ATTEMPTS]
-    acted = [(t, r) for t, r in attempts if t >= watch_start]
+    # Made before this process started: one attempt at once.
+    earlier = (attempts and attempts[-1][1].get("id") not in ours
+               and attempts[-1][0] < (watch_start if started_up is None else started_up))
 
-    if not acted:
-        if occ > watch_start:
+    if not attempts or earlier:
+        if not attempts and occ > watch_start:
             return Decision(RUN, "schedule", occ, "scheduled time reached", next_occ)
         if in_window:
             why = ("the last attempt %s before start-up" % attempts[-1][1].get("status")
@@ -107,21 +114,78 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
         return Decision(SKIP, "missed", occ, "missed by %s, more than missed_task_days=%d: not caught up"
                         % (_days(age), missed_task_days), next_occ)
 
-    last_time, last = acted[-1]
-    if not in_window:
+    return _plan_retry(occ, attempts[-1], now, age, missed_task_days, retry_minutes, next_occ)
+
+
+def _plan_retry(occ, attempt, now, age, missed_task_days, retry_minutes, next_occ):
+    """The decision after ``attempt`` (time, run), the last attempt of ``occ``."""
+    last_time, last = attempt
+    if age > missed_task_days * DAY:
         return Decision(SKIP, "retry", occ, "still %s after %s: retries stop after missed_task_days=%d"
                         % (last.get("status"), _days(age), missed_task_days), next_occ)
     if retry_minutes <= 0:
         return Decision(WAIT, None, occ, "%s; retries are off (retry_minutes=0)" % last.get("status"),
                         next_occ)
-    finished = run_time(last, "finished") or last_time
-    retry_at = finished + retry_minutes * 60
+    retry_at = _finished(attempt) + retry_minutes * 60
     if now >= retry_at:
         return Decision(RUN, "retry", occ, "last attempt %s; retrying every %s"
                         % (last.get("status"), "minute" if retry_minutes == 1 else "%d minutes" % retry_minutes),
                         next_occ)
     wake = retry_at if next_occ is None else min(retry_at, next_occ)
     return Decision(WAIT, None, occ, "waiting to retry", wake)
+
+
+def _finished(attempt):
+    """When an attempt (time, run) ended; one from the future counts as
+    made at its time (see _since)."""
+    last_time, last = attempt
+    return (run_time(last, "finished") or last_time) if run_time(last, "started") == last_time else last_time
+
+
+def retry_state(task, runs, now, zone, missed_task_days, retry_minutes):
+    """For --status, the page and /metrics: when the newest occurrence of a
+    scheduled task has failed and nothing has satisfied it since,
+    {"attempts": how many, "last_attempt": when the last ended, "next_try":
+    when it is retried (None: retries off, or the window closes first)};
+    else None. ``runs``: the task's history records."""
+    if task.schedule is None or not task.enabled:
+        return None
+    occ = task.schedule.latest_at_or_before(now, zone)
+    if occ is None:
+        return None
+    since = _since([r for r in runs if same_dest(r, task)], occ, now, now)
+    if any(run.get("status") in DONE + ("running",) for _, run in since):
+        return None
+    attempts = [(t, r) for t, r in since if r.get("status") in _ATTEMPTS]
+    if not attempts:
+        return None
+    last = _finished(attempts[-1])
+    next_try = last + retry_minutes * 60 if retry_minutes > 0 else None
+    if next_try is not None and next_try - occ > missed_task_days * DAY:
+        next_try = None
+    return {"attempts": len(attempts), "last_attempt": last, "next_try": next_try}
+
+
+def _since(runs, occ, now, watch_start):
+    """(time, run) of the runs that started at or after ``occ``, oldest
+    first. A run from the future (beyond FUTURE_SLACK) counts as made when
+    this clock was first watched (``watch_start``) when it is a failed
+    attempt (setting the clock back allows no second attempt sooner than
+    retry_minutes), or a success recorded for an occurrence that has come
+    (setting the clock back never runs that occurrence again). Any other
+    satisfies nothing: a clock that once read 2030 silences nothing."""
+    since = []
+    for run in runs:
+        started = run_time(run, "started")
+        if started is None or started < occ:
+            continue
+        if started <= now + FUTURE_SLACK:
+            since.append((started, run))
+        elif run.get("status") in _ATTEMPTS or (
+                run.get("status") in DONE and occ <= (run_time(run, "scheduled_for") or now + DAY) <= now):
+            since.append((min(started, watch_start), run))
+    since.sort(key=lambda pair: pair[0])
+    return since
 
 
 def runs_from_the_future(runs, now):
@@ -138,7 +202,7 @@ def task_overview(task, runs, now, zone, count=3):
         if run.get("task") != task.name:
             continue
         last = run
-        if run.get("status") in _DONE and same_dest(run, task):
+        if run.get("status") in DONE and same_dest(run, task):
             last_ok = run
     return {
         "name": task.name,

@@ -20,7 +20,7 @@ from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock
 from .logs import RUN_RESULT, task_log
-from .notify import RunLogCapture
+from .notify import RunLogCapture, previous_run
 from .schedule import LOCAL, format_local
 
 logger = logging.getLogger(__name__)
@@ -170,8 +170,8 @@ class StartedRun(object):
             level = logging.INFO if status == "success" else (
                 logging.WARNING if status in ("partial", "interrupted") else logging.ERROR)
             log.log(level, "run %s %s: %s", run_id, status, message, extra=RUN_RESULT)
-            if notifier is not None:
-                notifier.run_finished(record, list(capture.lines))
+            if notifier is not None and notifier.active:
+                notifier.run_finished(record, list(capture.lines), previous_run(history.runs(), record))
             return Outcome(task.name, status, run_id, message, record)
         finally:
             package_logger.removeHandler(capture)

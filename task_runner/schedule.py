@@ -16,6 +16,7 @@ Forms of ``timestamp`` (a string, or a list of strings meaning their union):
 
 import calendar
 import datetime
+import functools
 import re
 import time
 
@@ -97,9 +98,11 @@ _ISO_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}
                      r"(?:(Z)|([+-])([0-9]{2}):?([0-9]{2}))$")
 
 
+@functools.lru_cache(maxsize=4096)  # the daemon reads the same history times on every pass
 def parse_iso(text):
     """Seconds since the epoch for an ISO 8601 time with offset (as written
-    by format_local). None for None; ValueError for anything else.
+    by format_local). None for None; ValueError for anything else (a
+    TypeError for a list or an object).
     (datetime.fromisoformat does not exist on Python 3.6.)"""
     if text is None:
         return None

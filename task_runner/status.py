@@ -13,7 +13,7 @@ from . import snapshots
 from .history import History, run_time
 from .locking import holder
 from .offsite import service as offsite_service
-from .plan import task_overview
+from .plan import retry_state, task_overview
 from .runner import task_lock
 from .schedule import format_local
 
@@ -74,8 +74,14 @@ def warnings_for(task, item, now, zone, free):
     return out
 
 
-def task_status(task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None):
+def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None):
     item = task_overview(task, runs, now, zone, count=1)
+    retry = retry_state(task, [r for r in runs if r.get("task") == task.name], now, zone,
+                        config.missed_task_days, config.retry_minutes)
+    # A failing scheduled time: how many attempts, the last, the next (None: no more).
+    item["retry"] = None if retry is None else {
+        "attempts": retry["attempts"], "last_attempt_at": format_local(retry["last_attempt"], zone),
+        "next_try_at": None if retry["next_try"] is None else format_local(retry["next_try"], zone)}
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
     item["running"] = running
@@ -131,7 +137,7 @@ def status_report(config, runs, now, zone, is_running, programs=None, uploads=()
             "scheduler": dict(scheduler, running=True) if scheduler is not None else {"running": False},
             "http_servers": programs["http_servers"],
             "warnings": warnings,
-            "tasks": [task_status(t, runs, now, zone, is_running(t.name), uploads=uploads,
+            "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
                                   uploading=None if is_uploading is None or t.offsite is None
                                   else is_uploading(t.name))
                       for t in config.tasks]}

@@ -79,6 +79,14 @@ class LoadTest(TempDirTestCase):
                 text = '{"tasks": [{"src": "%s", "dest": "d"}]}' % raw
                 self.assertEqual(self.problems(text), ["tasks[0].src: " + message])
 
+    def test_a_name_with_a_control_character_is_a_config_error(self):
+        # Issue 20: an ESC in a name reached the log raw ("[T2^[[31mred] run 1 started").
+        for raw, message in [(r"T2\u001b[31mred", r'"T2\u001b[31mred" holds the control character U+001B: remove it'),
+                             (r"a\tb", r'"a\tb" holds the control character U+0009: remove it')]:
+            with self.subTest(raw):
+                text = '{"tasks": [{"name": "%s", "src": "s", "dest": "d"}]}' % raw
+                self.assertEqual(self.problems(text), ["tasks[0].name: " + message])
+
     def test_defaults_and_relative_paths(self):
         config = load_config(self.write_config({"tasks": [{"src": "a", "dest": "b"}],
                                                 "_comment": "ignored"}))

@@ -7,7 +7,7 @@ from task_runner import osutil
 from task_runner.daemon import Daemon
 from task_runner.history import History
 from task_runner.runner import run_task
-from task_runner.schedule import LOCAL, short_time
+from task_runner.schedule import LOCAL, format_local, short_time
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 OCC = ts("2026-12-01T23:56:00+00:00")
@@ -142,6 +142,37 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.assertLessEqual(max(self.clock.waits), 60)
         self.assertLess(len(self.clock.waits), (OCC + 2 * DAY - ts("2026-11-27T10:00:00+00:00")) / 60 + 5)
 
+    def test_an_idle_daemon_looks_only_when_something_can_happen(self):
+        # Issue 20: idle, it did a whole pass (history read, every task
+        # planned) every minute. Now a pass only when something is due, the
+        # config or the history changed, or the clock jumped; in between one
+        # cheap look a minute (the waits), so edits are still seen within one.
+        config = self.make_config()
+        self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))
+        passes = []
+
+        class Counting(Daemon):
+            def run_pass(self):
+                passes.append(self.clock())
+                return Daemon.run_pass(self)
+        self.clock = FakeClock(ts("2026-11-27T10:00:00+00:00"), OCC + 3600, self.stop)
+        d = Counting(config, clock=self.clock, wait=self.clock.wait, stop_event=self.stop, zone=UTC)
+        edited = []
+
+        def wait(timeout):
+            result = self.clock.wait(timeout)
+            if not edited and self.clock.now >= ts("2026-11-29T12:00:00+00:00"):
+                edited.append(self.clock.now)
+                self.write_config({"tasks": [{"name": "T", "src": "src", "dest": "dest", "timestamp": "1 23:56",
+                                              "default": True}], "retry_minutes": 30})
+            return result
+        d._wait = wait
+        d.run()
+        self.assertEqual([r["trigger"] for r in self.runs(config)], ["manual", "schedule"])
+        self.assertLessEqual(max(self.clock.waits), 60)
+        self.assertLess(len(passes), 12, [format_local(p, UTC) for p in passes])  # not 6,000
+        self.assertTrue(any(0 <= p - edited[0] <= 60 for p in passes), "the edit was not looked at within a minute")
+
     def test_failed_run_is_retried_until_the_drive_is_back(self):
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup",
                                           "timestamp": "1 23:56"}], retry_minutes=60)
@@ -163,6 +194,36 @@ class DaemonTest(TZMixin, TempDirTestCase):
                          [("schedule", "failed"), ("retry", "failed"), ("retry", "failed"), ("retry", "success")])
         self.assertIn("is the backup drive plugged in?", runs[0]["message"])
         self.assertEqual([r["started"][11:16] for r in runs], ["23:56", "00:56", "01:56", "02:56"])
+
+    def test_no_second_attempt_sooner_than_retry_minutes(self):
+        # Issue 20: started at .7 of a second with a failure from an earlier
+        # process, then the clock set back 30 minutes, then a 10-minute sleep.
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup",
+                                          "timestamp": "1 23:56"}], retry_minutes=60)
+        self.write("src/a", "1")
+        run_task(config, config.tasks[0], "retry", clock=lambda: OCC + 60, zone=UTC)  # fails: no usb
+        d = self.daemon(config, OCC + 3600.7, OCC + 6 * 3600)
+        elapsed = [0.0]
+        attempts = []
+        jumps = {600: -1800, 5000: 600}  # elapsed seconds -> clock change
+
+        def wait(timeout):
+            elapsed[0] += timeout
+            for at in sorted(jumps):
+                if elapsed[0] >= at:
+                    self.clock.now += jumps.pop(at)
+            return self.clock.wait(timeout)
+
+        def run(*args, **kw):
+            attempts.append(elapsed[0])
+            return run_task(*args, **kw)
+        d._wait, d._run = wait, run
+        d.run()
+        self.assertEqual(attempts[0], 0.0)  # one attempt at once for the earlier failure
+        gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+        # The history has whole seconds: a retry may come up to 1 s early.
+        self.assertTrue(gaps and min(gaps) > 3599, (attempts, gaps))
+        self.assertEqual([r["trigger"] for r in self.runs(config)][:2], ["retry", "missed"])
 
     def test_clock_jump_forward_catches_up_once(self):
         config = self.make_config()

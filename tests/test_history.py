@@ -57,6 +57,21 @@ class HistoryTest(TempDirTestCase):
         # The id counter survives trimming.
         self.assertEqual(self.history.start_run("A", "manual", "x")["id"], 11)
 
+    def test_a_burst_of_failures_keeps_the_newest_success(self):
+        # Issue 20: 100 failed attempts pushed "last success" out of the history.
+        def add(task, status):
+            rec = self.history.start_run(task, "manual", "2026-11-27T10:00:00+00:00")
+            self.history.finish_run(rec["id"], status=status)
+            return rec["id"]
+        older = add("T", "success")
+        newest_ok = add("T", "partial")
+        other = add("U", "success")
+        failed = [add("T", "failed") for _ in range(5)]
+        runs = self.history.runs()
+        self.assertEqual([r["id"] for r in runs], [newest_ok, other] + failed[-3:])
+        self.assertNotIn(older, [r["id"] for r in runs])
+        self.assertEqual(len([r for r in runs if r["task"] == "T"]), 3 + 1)  # limit + the newest success
+
     def test_start_marks_stale_running_interrupted(self):
         first = self.history.start_run("T", "schedule", "2026-11-27T10:00:00+00:00")
         other = self.history.start_run("U", "schedule", "2026-11-27T10:00:00+00:00")

@@ -85,7 +85,13 @@ class AbuseTest(HttpTestCase):
                      "/runs/" + quoted, "/status?x=" + quoted):
             with self.subTest(path):
                 self.request("GET", path)
-        time.sleep(0.2)
+        # The token as the method (curl -X "$TOKEN" -H "Authorization: Bearer $TOKEN"), issue 20.
+        self.assertEqual(self.raw(b"%s /health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n"
+                                  % (TOKEN.encode(), TOKEN.encode())), b"HTTP/1.1 405 Method Not Allowed")
+        self.assertEqual(self.raw(b"GET /health HTTP/%s\r\nHost: 127.0.0.1\r\n\r\n" % TOKEN.encode()),
+                         b"HTTP/1.1 400 Bad Request")
+        self.wait_logged("*** /health 405")
+        self.wait_logged("400")
         text = self.log.text()
         self.assertNotIn(TOKEN, text)
         self.assertNotIn(quoted, text)
@@ -133,6 +139,24 @@ class IdleConnectionsTest(HttpTestCase):
         finally:
             for s in idle:
                 s.close()
+
+
+class BusyAnswerTest(HttpTestCase):
+    max_connections = 1
+
+    def test_the_503_has_the_security_headers_of_every_answer(self):
+        # Issue 20: the answer when every slot is busy lacked them.
+        from task_runner.http_transport import SECURITY_HEADERS
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10):
+            time.sleep(0.3)  # the one slot is held
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                answer = self._read_all(s).decode("latin-1")
+        head, _, body = answer.partition("\r\n\r\n")
+        self.assertTrue(head.startswith("HTTP/1.1 503 "), head)
+        for name, value in SECURITY_HEADERS:
+            self.assertIn("\r\n%s: %s" % (name, value), head)
+        self.assertIn("Retry-After: 1", head)
+        self.assertIn("Content-Length: %d" % len(body), head)
 
 
 class WeakTokenTest(HttpTestCase):

@@ -9,7 +9,7 @@ import unittest
 from urllib.parse import quote
 
 from task_runner import http_files
-from task_runner.http_transport import HttpError
+from task_runner.http_auth import HttpError
 from task_runner.runner import run_task, task_lock
 from tests.helpers import wait_for
 from tests.test_http import HttpTestCase

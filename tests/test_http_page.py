@@ -190,6 +190,10 @@ class PageTest(HttpTestCase):
         # A missing field is a failed login, not an error.
         status, body, _ = Browser(self).send("POST", "/login", {}, origin=True)
         self.assertEqual(status, 429)
+        # The right token still signs in, and the session works.
+        status, body, _ = self.browser.login()
+        self.assertEqual((status, body["signed_in"]), (200, True))
+        self.assertEqual(self.browser.send("GET", "/status")[0], 200)
 
     def test_a_token_that_is_not_text_is_a_failed_login(self):
         for body in ('{"token": "\\ud800"}', '{"token": 12}', '{"token": null}', '{"token": ["x"]}'):

@@ -335,7 +335,7 @@ class StatusTest(TempDirTestCase):
         self.assertEqual(item["last_success_days_ago"], 34.0)
         self.assertIn("no successful backup for 34 days", item["warnings"])
         from task_runner.status import task_status
-        item = task_status(config.tasks[0], runs, ts("2026-10-03T10:00:00+00:00"), UTC, False,
+        item = task_status(config, config.tasks[0], runs, ts("2026-10-03T10:00:00+00:00"), UTC, False,
                            disk_usage=lambda p: usage)
         self.assertEqual(item["warnings"], ["destination drive has 2% free"])
         self.assertEqual(item["severity"], "warn")

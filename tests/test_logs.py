@@ -39,6 +39,29 @@ class LogTest(TempDirTestCase):
             text = f.read()
         self.assertRegex(text, r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING backup_now \[MD1\] skipped a.txt\n$")
 
+    def test_every_line_escapes_what_it_prints(self):
+        # Issue 20: a name or a value with ESC or a newline must not rewrite
+        # the terminal of whoever reads the log, nor forge a line.
+        path = self.path("x.log")
+        setup_logging(LogConfig(path, 1 << 20, 2, "INFO"), "backup_now", console=False)
+        log = task_log(logging.getLogger("task_runner.t"), "T2\x1b[31mred")
+        log.info("copied %s", "a\nFAKE 2026-01-01 ERROR b\x07")
+        try:
+            raise ValueError("bad\x1b]0;x\x07")
+        except ValueError:
+            log.exception("failed")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        self.assertNotIn("\x1b", text)
+        self.assertNotIn("\x07", text)
+        lines = text.splitlines()
+        self.assertTrue(lines[0].endswith("[T2\\x1b[31mred] copied a"), lines[0])
+        self.assertEqual(lines[1], "    FAKE 2026-01-01 ERROR b\\x07")  # a continuation, not a record
+        self.assertTrue(lines[2].endswith("[T2\\x1b[31mred] failed"), lines[2])
+        self.assertEqual(lines[3], "    Traceback (most recent call last):")  # a traceback keeps its lines
+        self.assertEqual(lines[-1], "    ValueError: bad\\x1b]0;x\\x07")
+        self.assertEqual(len([l for l in lines if not l.startswith(" ")]), 2)
+
     def test_rotation_keeps_backup_count(self):
         path = self.path("r.log")
         handler = SharedFileHandler(path, 1024, 2)

@@ -1,7 +1,7 @@
 import collections
 import unittest
 
-from task_runner.plan import RUN, SKIP, WAIT, plan_task, runs_from_the_future, task_overview
+from task_runner.plan import RUN, SKIP, WAIT, plan_task, retry_state, runs_from_the_future, task_overview
 from task_runner.schedule import format_local, parse_schedule
 from tests.helpers import UTC, ts
 
@@ -117,6 +117,61 @@ class PlanTest(unittest.TestCase):
         self.assertEqual((d.action, d.trigger), (RUN, "schedule"))
         d = plan_task(TASK._replace(schedule=None), [], OCC, UTC, 5, 60, OCC)
         self.assertEqual((d.action, d.reason, d.wake_at), (WAIT, "runs on demand only", None))
+
+    def test_our_attempt_in_the_start_up_second_was_made_after_it(self):
+        # Issue 20: the history has whole seconds; started up at .7 of a second,
+        # our first attempt is recorded at .0 of the same second.
+        up = OCC + DAY + 0.7
+        failed = dict(run("failed", OCC + DAY, OCC + DAY), id=7)
+        d = plan_task(TASK, [failed], up + 0.1, UTC, 5, 60, up, up, {7})
+        self.assertEqual((d.action, d.reason, d.wake_at), (WAIT, "waiting to retry", OCC + DAY + 3600))
+        # Another program's attempt in that second came before our start: one attempt now.
+        d = plan_task(TASK, [failed], up + 0.1, UTC, 5, 60, up, up, {6})
+        self.assertEqual((d.action, d.trigger), (RUN, "missed"))
+
+    def test_a_sleep_is_no_start_up(self):
+        # Attempted after start-up, then the computer slept 10 minutes: the
+        # retry waits for retry_minutes after the attempt, not at wake-up.
+        up, woke = OCC - 3600, OCC + 600
+        failed = run("failed", OCC, OCC + 60)
+        d = plan_task(TASK, [failed], woke, UTC, 5, 60, woke, up)
+        self.assertEqual((d.action, d.wake_at), (WAIT, OCC + 60 + 3600))
+        d = plan_task(TASK, [failed], OCC + 60 + 3600, UTC, 5, 60, woke, up)
+        self.assertEqual((d.action, d.trigger), (RUN, "retry"))
+        # A failure recorded before the process started: one attempt at once.
+        d = plan_task(TASK, [failed], woke, UTC, 5, 60, woke, OCC + 300)
+        self.assertEqual((d.action, d.trigger), (RUN, "missed"))
+
+    def test_the_clock_set_back_after_a_success(self):
+        # Found by the simulation: the success of OCC, then the clock set back
+        # 5 h (still after OCC): the success is "from the future", but it was
+        # recorded for OCC, which has come: OCC does not run again.
+        done = run("success", OCC + 6 * 3600, scheduled_for=OCC)
+        now = OCC + 3600
+        self.assertEqual(plan_task(TASK, [done], now, UTC, 5, 60, now).action, WAIT)
+        # One recorded for an occurrence still to come (a clock that read 2030) satisfies nothing.
+        later = run("success", OCC + 40 * DAY, scheduled_for=OCC + 30 * DAY)
+        self.assertEqual(plan_task(TASK, [later], now, UTC, 5, 60, now).action, RUN)
+        manual = run("success", OCC + 6 * 3600, trigger="manual")
+        self.assertEqual(plan_task(TASK, [manual], now, UTC, 5, 60, now).action, RUN)
+
+    def test_retry_state(self):
+        # What --status, the page and /metrics show of a failing occurrence (issue 20).
+        f1, f2 = run("failed", OCC, OCC + 60), run("interrupted", OCC + 3660, OCC + 3700)
+        for desc, runs, now, days, retry, expected in [
+                ("nothing failed", [], OCC + 60, 5, 60, None),
+                ("one attempt", [f1], OCC + 120, 5, 60, (1, OCC + 60, OCC + 60 + 3600)),
+                ("two attempts", [f1, f2], OCC + 3800, 5, 60, (2, OCC + 3700, OCC + 3700 + 3600)),
+                ("a success after them", [f1, run("success", OCC + 100)], OCC + 200, 5, 60, None),
+                ("an earlier occurrence's failure", [run("failed", OCC - 60)], OCC + 60, 5, 60, None),
+                ("retries off", [f1], OCC + 120, 5, 0, (1, OCC + 60, None)),
+                ("the window closes first", [run("failed", OCC + 5 * DAY - 600, OCC + 5 * DAY - 600)],
+                 OCC + 5 * DAY - 500, 5, 60, (1, OCC + 5 * DAY - 600, None))]:
+            with self.subTest(desc):
+                state = retry_state(TASK, runs, now, UTC, days, retry)
+                self.assertEqual(state if state is None else (state["attempts"], state["last_attempt"],
+                                                              state["next_try"]), expected)
+        self.assertIsNone(retry_state(TASK._replace(enabled=False), [f1], OCC + 120, UTC, 5, 60))
 
     def test_runs_from_the_future(self):
         now = OCC

@@ -347,5 +347,45 @@ class RunnerProgramTest(ProgramTestCase):
         self.assertEqual(len(self.history()), 1)  # nothing ran twice
 
 
+class StartUpRetryTest(ProgramTestCase):
+    """The real scheduler started again and again while the backup drive is
+    missing: each start makes at most one attempt (issue 20: one start made
+    125 in under a second)."""
+
+    def setUp(self):
+        super(StartUpRetryTest, self).setUp()
+        # A daily time about 0.7 days ago (local), its destination on a drive that is not there.
+        then = time.localtime(time.time() - 0.7 * 86400)
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "usbstick/backup",
+                                  "timestamp": "%02d:%02d" % (then.tm_hour, then.tm_min)}])
+        self.write("src/a.txt", "hello")
+
+    def attempts(self):
+        return [r for r in self.history() if r["status"] in ("failed", "interrupted", "running")]
+
+    def test_each_start_of_the_daemon_makes_one_attempt(self):
+        for start in (1, 2):
+            proc = subprocess.Popen([PY, program("scheduled_task_runner.py"), "--config", self.config_path],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+            self.addCleanup(lambda p=proc: p.poll() is None and p.kill())
+            self.assertTrue(wait_for(lambda: len(self.attempts()) >= start and
+                                     self.attempts()[-1]["status"] == "failed"), "no attempt within 30 s")
+            # Long enough for a second attempt: the storm went on for up to a second.
+            time.sleep(1.5)
+            proc.kill()
+            proc.communicate(timeout=10)
+            runs = self.attempts()
+            self.assertEqual([(r["trigger"], r["status"]) for r in runs], [("missed", "failed")] * start,
+                             "start %d" % start)
+            self.assertIn("cannot be created", runs[-1]["message"])
+
+    def test_each_run_of_once_makes_one_attempt(self):
+        for start in (1, 2):
+            proc = self.run_program("scheduled_task_runner.py", "--once")
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual([(r["trigger"], r["status"]) for r in self.attempts()],
+                             [("missed", "failed")] * start, "run %d" % start)
+
+
 if __name__ == "__main__":
     unittest.main()

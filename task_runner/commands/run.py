@@ -1,8 +1,6 @@
 """scheduled_task_runner.py [run]: the scheduler (the default verb)."""
 
-import threading
-
-from .. import osutil
+from .. import cli, osutil
 from ..daemon import Daemon, instance_lock
 from ..logs import setup_logging
 from ..notify import Notifier
@@ -25,14 +23,8 @@ def run(config, args, program):
     try:
         daemon = Daemon(config, notifier=notifier)
         osutil.install_stop_handlers(lambda signum: daemon.stop())
-        # The loop runs in a thread so that the main thread stays free to
-        # receive Ctrl+C / Ctrl+Break: on Windows a signal is not handled
-        # while the main thread is blocked in Event.wait.
-        worker = threading.Thread(target=daemon.run, name="daemon")
-        worker.daemon = True
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.25)
+        # In a thread, so that the main thread stays free for Ctrl+C / Ctrl+Break.
+        cli.run_in_thread(daemon.run, "daemon")
     finally:
         lock.release()
     return 0

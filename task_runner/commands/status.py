@@ -3,7 +3,7 @@
 import time
 
 from .. import cli, osutil
-from ..runner import human_bytes
+from ..runner import human_bytes, plural
 from ..schedule import LOCAL
 from ..status import current_report
 from ._times import recorded
@@ -49,6 +49,11 @@ def print_status(config, as_json):
             recorded(last.get("started")), last.get("status"), last.get("trigger"))))
         out.append("  last success: %s" % ("never" if ok is None else "%s (%.1f days ago)" % (
             recorded(ok.get("started")), item["last_success_days_ago"])))
+        retry = item["retry"]
+        if retry:
+            out.append("  failed %s, %s (%s for this scheduled time)" % (
+                recorded(retry["last_attempt_at"]), "next try %s" % recorded(retry["next_try_at"])
+                if retry["next_try_at"] else "no retry left", plural(retry["attempts"], "attempt")))
         out.append("  snapshots: %d%s" % (item["snapshots"], ", newest %s" % item["newest_snapshot"]
                                           if item["newest_snapshot"] else ""))
         if item["free_bytes"] is not None:

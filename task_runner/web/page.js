@@ -237,6 +237,12 @@ function showTask(item) {
     lastCell.appendChild(document.createTextNode(" (" + last.trigger + ")"));
   }
   row(dl, "Last success", ok ? when(ok.started) + " (" + ago(ok.started) + ")" : "never");
+  var retry = item.retry;
+  if (retry) {
+    row(dl, "Retry", "failed " + when(retry.last_attempt_at) + ", " +
+        (retry.next_try_at ? "next try " + when(retry.next_try_at) : "no retry left") + " (" +
+        retry.attempts + (retry.attempts === 1 ? " attempt" : " attempts") + " for this scheduled time)");
+  }
   var newest = item.newest_snapshot ? item.newest_snapshot.split(/[\\/]/).pop() : "";
   row(dl, "Snapshots", item.snapshots + (newest ? ", newest " + newest : "")).title = item.newest_snapshot || "";
   if (item.offsite) {
