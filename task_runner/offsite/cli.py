@@ -9,7 +9,8 @@ import time
 
 from .. import catalog, errors, osutil
 from ..cli import ProgressLine
-from ..config import remote_name, select_tasks
+from ..config import select_tasks
+from ..config_values import remote_name
 from ..errors import UsageError
 from ..runner import human_bytes, plural
 from . import rclone, remote, service
