@@ -3,17 +3,12 @@
 Windows comes first: each function says what it does there and why.
 """
 
-import contextlib
 import errno
 import functools
 import os
-import platform
 import re
-import shutil
 import signal
-import stat
 import sys
-import threading
 import time
 
 WINDOWS = os.name == "nt"
@@ -194,102 +189,6 @@ def is_reparse_stat(st):
     return WINDOWS and bool(getattr(st, "st_file_attributes", 0) & _FILE_ATTRIBUTE_REPARSE_POINT)
 
 
-_FILE_ATTRIBUTE_READONLY = 0x1
-
-
-def _windows_readonly(st):
-    return bool(getattr(st, "st_file_attributes", 0) & _FILE_ATTRIBUTE_READONLY)
-
-
-class _Remover(object):
-    """The retry behind remove_tree: makes a refused deletion possible
-    without ever changing anything outside the tree being deleted.
-
-    POSIX: deleting an entry needs write permission on its *folder*, which
-    belongs to the tree: make that folder writable (and readable and
-    searchable, to list it). A file's own mode is never touched: a file of a
-    snapshot is often a hard link shared with kept snapshots.
-
-    Windows: a read-only *file* cannot be deleted, and the read-only
-    attribute belongs to the file, so every hard link of it shares it. Clear
-    it, delete this link, then set it again through the same name in each of
-    ``siblings`` (the kept snapshots) that is still the same file.
-    """
-
-    def __init__(self, root, siblings):
-        self.root = root
-        self.siblings = siblings
-
-    def __call__(self, func, path, exc):
-        if not os.path.lexists(path):
-            return  # already gone (removed by an earlier retry)
-        if not WINDOWS:
-            if func in (os.scandir, os.listdir, os.open):
-                # The folder itself could not be opened or listed.
-                if not _make_searchable(path):
-                    raise exc
-                _rmtree(path, self)
-                return
-            if not _make_searchable(os.path.dirname(path)):
-                raise exc
-            func(path)
-            return
-        try:
-            st = os.lstat(path)
-        except OSError:
-            st = None
-        shared = st is not None and _windows_readonly(st) and st.st_nlink > 1
-        try:
-            os.chmod(path, stat.S_IWRITE | stat.S_IREAD)
-        except OSError:
-            pass
-        if func in (os.unlink, os.remove) and os.path.isdir(path):
-            os.rmdir(path)  # a symbolic link to a folder is removed with rmdir
-        else:
-            func(path)
-        if shared:
-            self._restore_readonly(path, st)
-
-    def _restore_readonly(self, path, st):
-        rel = os.path.relpath(path, self.root)
-        for sibling in self.siblings:
-            other = os.path.join(sibling, rel)
-            try:
-                ost = os.lstat(other)
-                if (ost.st_ino, ost.st_dev) == (st.st_ino, st.st_dev) and not _windows_readonly(ost):
-                    os.chmod(other, stat.S_IREAD)
-            except OSError:
-                pass
-
-
-def _make_searchable(folder):
-    """Give the owner read, write and search permission on ``folder`` (of
-    the tree being deleted). False when nothing could be changed."""
-    try:
-        mode = stat.S_IMODE(os.lstat(folder).st_mode)
-        if mode & stat.S_IRWXU == stat.S_IRWXU:
-            return False
-        os.chmod(folder, mode | stat.S_IRWXU)
-        return True
-    except OSError:
-        return False
-
-
-def _rmtree(path, handler):
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=handler)
-    else:
-        shutil.rmtree(path, onerror=lambda f, p, e: handler(f, p, e[1]))
-
-
-def remove_tree(path, siblings=()):
-    """Delete a folder tree this program made, read-only files and folders
-    included, never following symbolic links out of it and never changing
-    anything outside it (see _Remover). ``siblings``: other snapshot folders
-    that may share files with it through hard links (Windows)."""
-    _rmtree(path, _Remover(path, siblings))
-
-
 def stop_signals():
     """The signals that mean "stop": Ctrl+C and SIGTERM everywhere, Ctrl+Break
     on Windows (SIGBREAK), SIGHUP on POSIX (the terminal closed)."""
@@ -462,97 +361,6 @@ def data_extents(fd, size):
 
 
 # ioprio_set's system call number on each Linux architecture (asm/unistd.h).
-_IOPRIO_SET = {"x86_64": 251, "amd64": 251, "i386": 289, "i686": 289, "aarch64": 30, "arm64": 30,
-               "armv7l": 314, "armv6l": 314, "ppc64le": 273, "ppc64": 273, "s390x": 282, "riscv64": 30}
-_IOPRIO_GET = {"x86_64": 252, "amd64": 252, "i386": 290, "i686": 290, "aarch64": 31, "arm64": 31,
-               "armv7l": 315, "armv6l": 315, "ppc64le": 274, "ppc64": 274, "s390x": 283, "riscv64": 31}
-IOPRIO_CLASS_IDLE = 3
-_THREAD_MODE_BACKGROUND_BEGIN = 0x00010000
-_THREAD_MODE_BACKGROUND_END = 0x00020000
-
-
-def thread_id():
-    """This thread's id as the OS knows it (Linux: the tid for
-    setpriority and ioprio_set; Windows: the thread id)."""
-    if hasattr(threading, "get_native_id"):
-        return threading.get_native_id()
-    import ctypes  # Python 3.6/3.7 on Linux: gettid through syscall(186)
-    return ctypes.CDLL(None, use_errno=True).syscall(186 if platform.machine() in ("x86_64", "amd64") else 178)
-
-
-def _libc_syscall(table):
-    import ctypes
-    number = table.get(platform.machine().lower())
-    if number is None:
-        return None
-    return functools.partial(ctypes.CDLL(None, use_errno=True).syscall, number)
-
-
-def io_priority(tid):
-    """Linux: (class, data) of thread ``tid``'s I/O priority; None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    call = _libc_syscall(_IOPRIO_GET)
-    value = call(1, tid) if call is not None else -1  # IOPRIO_WHO_PROCESS: a thread id on Linux
-    return None if value < 0 else (value >> 13, value & 0x1FFF)
-
-
-@contextlib.contextmanager
-def background_priority(log):
-    """Lower the CPU and I/O priority of the calling thread only, for the
-    duration of the block: a backup then gives way to what the user is
-    doing. Use it in a thread that does nothing else (the copy thread).
-
-    Linux: nice 19 for this thread (setpriority on its tid) and the idle I/O
-    class (ioprio_set). A lowered nice value cannot be raised again without
-    privileges, so the thread ends with the block. Windows:
-    SetThreadPriority(THREAD_MODE_BACKGROUND_BEGIN), which lowers CPU, I/O
-    and memory priority, ended with THREAD_MODE_BACKGROUND_END. Elsewhere,
-    or where a call is refused: one DEBUG line, and the copy runs as usual.
-    """
-    ended = None
-    try:
-        if WINDOWS:
-            import ctypes
-            kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-            handle = kernel32.GetCurrentThread()
-            if kernel32.SetThreadPriority(handle, _THREAD_MODE_BACKGROUND_BEGIN):
-                ended = lambda: kernel32.SetThreadPriority(handle, _THREAD_MODE_BACKGROUND_END)
-            else:
-                log.debug("low priority is not available here (error %d)", ctypes.get_last_error())
-        elif hasattr(os, "setpriority"):
-            tid = thread_id() if sys.platform.startswith("linux") else 0
-            os.setpriority(os.PRIO_PROCESS, tid, 19)
-            call = _libc_syscall(_IOPRIO_SET) if sys.platform.startswith("linux") else None
-            if call is None or call(1, tid, IOPRIO_CLASS_IDLE << 13) != 0:
-                log.debug("idle I/O priority is not available here; CPU priority lowered only")
-        else:
-            log.debug("low priority is not available on this system")
-    except (OSError, AttributeError, ValueError) as exc:
-        log.debug("low priority is not available here: %s", exc)
-    try:
-        yield
-    finally:
-        if ended is not None:
-            ended()
-
-
-_BELOW_NORMAL_PRIORITY_CLASS = 0x00004000
-_CREATE_NO_WINDOW = 0x08000000
-
-
-def child_process_options(low_priority):
-    """Keyword arguments for subprocess.Popen of a helper program (rclone).
-    Windows: no console window of its own, and BELOW_NORMAL_PRIORITY_CLASS
-    when ``low_priority`` (a thread's background mode is not inherited
-    there). POSIX: nothing: a child inherits the nice value and I/O class
-    of the thread that starts it, so it is started from a thread inside
-    ``background_priority``."""
-    if WINDOWS:
-        return {"creationflags": _CREATE_NO_WINDOW | (_BELOW_NORMAL_PRIORITY_CLASS if low_priority else 0)}
-    return {}
-
-
 def command(program, *args):
     """How a user runs ``program`` with ``args`` on this system, for a
     message: backup_now.bat "MD1" on Windows, python3 backup_now.py "MD1"

@@ -19,7 +19,7 @@ import contextlib
 import queue
 import threading
 
-from . import osutil
+from . import priority
 
 # "parallel": "auto" gives a local disk one worker (more only compete for
 # the disk) and a network file system this many (bench/share.py).
@@ -145,7 +145,7 @@ class Pool(object):
         try:
             with contextlib.ExitStack() as stack:
                 if low_priority:
-                    stack.enter_context(osutil.background_priority(log))
+                    stack.enter_context(priority.background_priority(log))
                 self._loop()
         finally:
             with self._lock:

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 
-from . import engine, errors, locking, osutil, retention, snapshots, verify, writers
+from . import engine, errors, locking, priority, retention, snapshots, verify, writers
 from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock
@@ -228,7 +228,7 @@ class StartedRun(object):
             try:
                 with contextlib.ExitStack() as stack:
                     if low:
-                        stack.enter_context(osutil.background_priority(log))
+                        stack.enter_context(priority.background_priority(log))
                     box["result"] = self._snapshot(either, progress, ops, log)
             finally:
                 with handoff:

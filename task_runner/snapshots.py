@@ -23,7 +23,7 @@ import struct
 import time
 import zipfile
 
-from . import osutil
+from . import osutil, removal
 from .schedule import LOCAL, local_datetime
 
 logger = logging.getLogger(__name__)
@@ -96,11 +96,11 @@ def is_partial_name(name):
 def _remove(path, dest):
     """Delete the folder or file ``path`` of ``dest``. A folder's files may
     be hard links shared with the other snapshots, which must not change
-    (osutil.remove_tree)."""
+    (removal.remove_tree)."""
     path = osutil.long_path(path)
     if os.path.isdir(path) and not os.path.islink(path):
         others = [osutil.long_path(os.path.join(dest, n)) for n in list_snapshots(dest) if not n.endswith(".zip")]
-        osutil.remove_tree(path, others)
+        removal.remove_tree(path, others)
     else:
         if osutil.WINDOWS:
             os.chmod(path, 0o600)  # a read-only file cannot be deleted there

@@ -5,7 +5,7 @@ import sys
 import threading
 import unittest
 
-from task_runner import osutil, runner, writers
+from task_runner import priority, runner, writers
 from tests.helpers import UTC, TempDirTestCase, ts
 
 LINUX = sys.platform.startswith("linux")
@@ -17,11 +17,11 @@ def current_priority():
         import ctypes
         kernel32 = ctypes.WinDLL("kernel32")
         return kernel32.GetThreadPriority(kernel32.GetCurrentThread())
-    tid = osutil.thread_id()
+    tid = priority.thread_id()
     if LINUX:
         with open("/proc/self/task/%d/stat" % tid) as f:
             nice = int(f.read().rsplit(")", 1)[1].split()[16])
-        return nice, osutil.io_priority(tid)
+        return nice, priority.io_priority(tid)
     return os.getpriority(os.PRIO_PROCESS, 0), None
 
 
@@ -62,7 +62,7 @@ class PriorityTest(TempDirTestCase):
         elif LINUX:
             self.assertEqual(during[0], 19)
             if before[1] is not None:
-                self.assertEqual(during[1], (osutil.IOPRIO_CLASS_IDLE, 0))
+                self.assertEqual(during[1], (priority.IOPRIO_CLASS_IDLE, 0))
         else:
             self.assertGreater(during[0], before[0])
 

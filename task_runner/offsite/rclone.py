@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 
-from .. import osutil
+from .. import priority
 from ..errors import BackupError
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class Rclone(object):
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.environ,
-                                    **osutil.child_process_options(self.low_priority))
+                                    **priority.child_process_options(self.low_priority))
         except OSError as exc:
             raise RcloneError("rclone could not be started (%s): %s. %s" % (
                 self.path, exc.strerror or exc, HOW_TO_GET))

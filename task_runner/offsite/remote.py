@@ -19,7 +19,7 @@ import os
 import re
 import time
 
-from .. import catalog, osutil, restore, snapshot_reader
+from .. import catalog, removal, restore, snapshot_reader
 from ..logs import task_log
 from ..errors import BackupError, UsageError
 from ..schedule import LOCAL, local_datetime
@@ -44,7 +44,7 @@ def _remove_leftovers(target, log):
     for name in names:
         path = os.path.join(target, name)
         if _DOWNLOAD_RE.match(name) and not os.path.islink(path) and os.path.isfile(os.path.join(path, DOWNLOAD_MARK)):
-            osutil.remove_tree(path)
+            removal.remove_tree(path)
             log.info("removed %s, left by an interrupted restore from the remote", path)
 
 
@@ -155,7 +155,7 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
     except OSError as exc:
         raise BackupError("the restore could not be completed: %s" % (exc.strerror or exc))
     finally:
-        osutil.remove_tree(download)
+        removal.remove_tree(download)
     log.info("restored %d file(s) from the remote snapshot %s into %s", restorer.files, name, target)
     return name, restore.RestoreResult(layout.join(rc.redact(task.offsite.remote), name), restorer.files,
                                        restorer.bytes, restorer.replaced, restorer.kept_aside, restorer.unchanged,

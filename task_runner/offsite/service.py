@@ -24,7 +24,7 @@ import re
 import threading
 import time
 
-from .. import osutil, snapshots
+from .. import priority, snapshots
 from ..history import History, run_time
 from ..locking import FileLock
 from ..logs import task_log
@@ -239,7 +239,7 @@ def start_background(config, task, trigger, stop_event=None, notifier=None, cloc
     priority (rclone, its child, inherits it); returns the thread."""
     def work():
         try:
-            with osutil.background_priority(task_log(logger, task.name)):
+            with priority.background_priority(task_log(logger, task.name)):
                 Upload(config, task, trigger, notifier, clock).run(stop_event, low_priority=True)
         except Exception:  # a background thread has nobody else to tell
             task_log(logger, task.name).exception("offsite: the upload could not be recorded")
