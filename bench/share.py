@@ -84,9 +84,10 @@ def one_round(work, src, mount, number, parallels, times):
     times.setdefault("rsync --link-dest, unchanged", []).append(timed(
         ["rsync", "-a", "--link-dest=" + dest("rsync"), src + "/", dest("linked") + "/"]))
     for index, parallel in enumerate(parallels):
-        program, label = BACKUP_NOW, "parallel %s" % parallel
         if isinstance(parallel, tuple):  # ("other", checkout)
             program, label, parallel = os.path.join(parallel[1], "backup_now.py"), parallel[1], None
+        else:
+            program, label = BACKUP_NOW, "parallel %s" % (parallel,)
         target = dest("ours-%d" % index)
         times.setdefault("backup_now full, %s" % label, []).append(
             timed(backup_now(work, src, target, parallel, program)))
