@@ -90,22 +90,22 @@ class PreviousTree(object):
 
     def lookup(self, name):
         """(path, lstat) of ``name`` in the current folder's counterpart, or None."""
-        return self.lookup_in(self._stack[-1], name)
+        return lookup_in(self._stack[-1], name)
 
-    @staticmethod
-    def lookup_in(folder, name):
-        """(path, lstat) of ``name`` in ``folder`` (a here()), or None.
-        Safe in any thread: each name is looked up once per run."""
-        if folder is None:
-            return None
-        path, names = folder
-        try:
-            if names is None:
-                return path + os.sep + name, os.lstat(path + os.sep + name)
-            entry = names.get(name)
-            return None if entry is None else (entry.path, entry.stat(follow_symlinks=False))
-        except OSError:
-            return None
+
+def lookup_in(folder, name):
+    """(path, lstat) of ``name`` in ``folder`` (a PreviousTree.here()), or
+    None. Safe in any thread: each name is looked up once per run."""
+    if folder is None:
+        return None
+    path, names = folder
+    try:
+        if names is None:
+            return path + os.sep + name, os.lstat(path + os.sep + name)
+        entry = names.get(name)
+        return None if entry is None else (entry.path, entry.stat(follow_symlinks=False))
+    except OSError:
+        return None
 
 
 class DryRunWriter(object):

@@ -26,7 +26,7 @@ from .fileio import FD_METADATA, DataCopier, unchanged
 # Re-exported: tests and other modules know them as writers.*.
 from .fileio import CHUNK, LOCKED_DELAY, LOCKED_RETRIES, OPS, Ops, kept_mode  # noqa: F401
 from .pool import Pool
-from .previous import PreviousTree
+from .previous import PreviousTree, lookup_in
 from .walk import reason
 
 # Files with several hard links remembered per run, to link them again in
@@ -136,6 +136,7 @@ class FolderWriter(Writer):
             log.info("the destination keeps modification times to %s: files are compared at "
                      "that resolution", _describe_ns(keeps.window_ns))
         self.keeps = keeps
+        self._window = keeps.window_ns if keeps.times else None  # for unchanged()
         self.meta = metadata.MetadataSetter(keeps, ops, stats.warn)
         self.previous = PreviousTree(previous)
         self.linking = previous is not None  # False once the destination refused a hard link
@@ -250,10 +251,8 @@ class FolderWriter(Writer):
             linked.path = dst
 
     def _try_previous(self, rel, previous, name, st, dst):
-        found = PreviousTree.lookup_in(previous, name)
-        keeps = self.keeps
-        if found is None or not unchanged(found[1], st, keeps.window_ns if keeps.times else None,
-                                          keeps.owner, keeps.mode):
+        found = lookup_in(previous, name)
+        if found is None or not unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode):
             return False
         return self._link_to(found[0], dst, rel, st)
 
