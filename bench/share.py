@@ -2,7 +2,8 @@
 """Benchmark backups to a network share made on this machine, in one run.
 
     sudo python3 bench/share.py [--delay-us 1000] [--repeat 3] [--files 5000]
-                                [--folders 50] [--big 20] [--workers 8,16] [--json FILE]
+                                [--folders 50] [--big 20] [--workers 8,16] [--other DIR]
+                                [--json FILE]
 
 The share: an sshfs mount served by an SSH server in another network
 namespace, joined by a veth pair, each packet held ``--delay-us`` each way
@@ -13,7 +14,9 @@ processes, the tools interleaved in each round (the machine is shared):
 ``cp -a``; ``rsync -a``; ``rsync -a --link-dest`` against that rsync copy,
 nothing changed; ``backup_now.py`` full and then unchanged (incremental,
 into the same destination), with ``"parallel": 1``, ``"auto"`` and each
-count of ``--workers``. Medians and ratios are printed. Needs root, sshfs,
+count of ``--workers``; with ``--other DIR``, also the backup_now.py of
+another checkout (before a change: no "parallel" key). Medians and ratios
+are printed. Needs root, sshfs,
 openssh-server, iptables and a C compiler with libnetfilter-queue;
 otherwise it says what is missing and exits 0. It stops and removes all
 it starts.
@@ -59,14 +62,17 @@ def timed(cmd):
     return seconds
 
 
-def backup_now(work, src, dest, parallel):
+def backup_now(work, src, dest, parallel, program=BACKUP_NOW):
+    """The command that runs backup_now.py (``program``) for ``src`` ->
+    ``dest``; ``parallel`` None leaves the key out (another checkout)."""
     config = os.path.join(work, "config-%s.json" % os.path.basename(dest))
+    task = {"name": "bench", "src": src, "dest": dest, "default": True}
+    if parallel is not None:
+        task["parallel"] = parallel
     with open(config, "w") as f:
-        json.dump({"tasks": [{"name": "bench", "src": src, "dest": dest, "default": True,
-                              "parallel": parallel}],
-                   "log": {"level": "WARNING", "file": os.path.join(work, "bench.log")},
+        json.dump({"tasks": [task], "log": {"level": "WARNING", "file": os.path.join(work, "bench.log")},
                    "history_file": os.path.join(work, "history.json")}, f)
-    return [sys.executable, BACKUP_NOW, "--config", config]
+    return [sys.executable, program, "--config", config]
 
 
 def one_round(work, src, mount, number, parallels, times):
@@ -77,12 +83,16 @@ def one_round(work, src, mount, number, parallels, times):
     times.setdefault("rsync -a", []).append(timed(["rsync", "-a", src + "/", dest("rsync") + "/"]))
     times.setdefault("rsync --link-dest, unchanged", []).append(timed(
         ["rsync", "-a", "--link-dest=" + dest("rsync"), src + "/", dest("linked") + "/"]))
-    for parallel in parallels:
-        target = dest("ours-%s" % parallel)
-        times.setdefault("backup_now full, parallel %s" % parallel, []).append(
-            timed(backup_now(work, src, target, parallel)))
-        times.setdefault("backup_now unchanged, parallel %s" % parallel, []).append(
-            timed(backup_now(work, src, target, parallel)))
+    for index, parallel in enumerate(parallels):
+        if isinstance(parallel, tuple):  # ("other", checkout)
+            program, label, parallel = os.path.join(parallel[1], "backup_now.py"), parallel[1], None
+        else:
+            program, label = BACKUP_NOW, "parallel %s" % (parallel,)
+        target = dest("ours-%d" % index)
+        times.setdefault("backup_now full, %s" % label, []).append(
+            timed(backup_now(work, src, target, parallel, program)))
+        times.setdefault("backup_now unchanged, %s" % label, []).append(
+            timed(backup_now(work, src, target, parallel, program)))
 
 
 def report(times, delay_us):
@@ -105,6 +115,8 @@ def main(argv=None):
     parser.add_argument("--folders", type=int, default=50)
     parser.add_argument("--big", type=int, default=20)
     parser.add_argument("--workers", default="", help="worker counts to time besides 1 and auto, e.g. 8,16")
+    parser.add_argument("--other", action="append", default=[], metavar="DIR",
+                        help="another checkout whose backup_now.py is timed too (e.g. before a change)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     why = share.missing(delay=args.delay_us > 0)
@@ -112,6 +124,7 @@ def main(argv=None):
         print("skipped: " + why)
         return 0
     parallels = [1, "auto"] + [int(n) for n in args.workers.split(",") if n]
+    parallels += [("other", os.path.abspath(path)) for path in args.other]
     work = tempfile.mkdtemp(prefix="share-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     try:
         src = os.path.join(work, "src")

@@ -177,19 +177,28 @@ class MetadataSetter(object):
     def _needs_owner(self, st):
         return self.keeps.owner and (st.st_uid, st.st_gid) != self.keeps.new_owner
 
-    def on_fd(self, fd, st, rel):
-        """POSIX: owner, mode and times through the open file: no path
-        lookups, no owner call when the file has its owner already, and a
-        chmod only when creating the file did not already give the right
-        mode. chown first: it clears set-ID bits."""
+    def on_fd(self, fd, st, rel, mode):
+        """POSIX: owner, mode (``mode``: mode_of(st)) and times through the
+        open file: no path lookups, no owner call when the file has its
+        owner already, and a chmod only when creating the file did not
+        already give the right mode. chown first: it clears set-ID bits.
+        (The copy of every file passes here: each step is written out.)"""
         keeps, ops = self.keeps, self.ops
-        mode = self.mode_of(st)
-        if self._needs_owner(st):
-            self._step("owner", rel, ops.fchown, fd, st.st_uid, st.st_gid)
+        if keeps.owner and (st.st_uid, st.st_gid) != keeps.new_owner:
+            try:
+                ops.fchown(fd, st.st_uid, st.st_gid)
+            except OSError as exc:
+                self._failed("owner", rel, exc)
         if keeps.mode and mode != self.created(mode):
-            self._step("mode", rel, ops.fchmod, fd, mode)
+            try:
+                ops.fchmod(fd, mode)
+            except OSError as exc:
+                self._failed("mode", rel, exc)
         if keeps.times:
-            self._step("times", rel, ops.utime, fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            try:
+                ops.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            except OSError as exc:
+                self._failed("times", rel, exc)
 
     def on_path(self, path, st, rel, follow=True):
         """Owner, times and permission bits of a folder (or, with
@@ -210,9 +219,12 @@ class MetadataSetter(object):
         try:
             func(*args, **kw)
         except OSError as exc:
-            with self._lock:
-                if kind in self._warned:
-                    return
-                self._warned.add(kind)
-            self.warn("%s: its %s could not be set (%s); the same may hold for other files "
-                      "of this run" % (rel or ".", _ONE[kind], exc.strerror or exc))
+            self._failed(kind, rel, exc)
+
+    def _failed(self, kind, rel, exc):
+        with self._lock:
+            if kind in self._warned:
+                return
+            self._warned.add(kind)
+        self.warn("%s: its %s could not be set (%s); the same may hold for other files "
+                  "of this run" % (rel or ".", _ONE[kind], exc.strerror or exc))

@@ -271,7 +271,7 @@ _DRIVE_REMOTE = 4
 
 
 def network_filesystem(path, mountinfo="/proc/self/mountinfo"):
-    """What kind of network file system holds ``path`` (its nearest existing
+    r"""What kind of network file system holds ``path`` (its nearest existing
     folder): a name for the log ("cifs", "nfs4", "fuse.sshfs", "a UNC path",
     "a network drive"), or None for a local disk or when it cannot be told.
     Windows: a UNC path (\\server\share) or a drive whose type is

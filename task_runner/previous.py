@@ -1,13 +1,15 @@
 """Reading the previous snapshot: where it holds the folder the walk is in,
 and the dry run, which only compares.
 
-Each folder of the previous snapshot is listed once (one ``scandir``)
-when the walk enters its counterpart: a file that is not there costs
-nothing more, a subfolder is told from a symbolic link by the listing's
-file type, and where the platform gives a file's fields with the listing
-(Windows) looking a file up costs no call at all. On a network share that
-is one round trip per folder instead of one per file (sshfs also answers
-the lstat of a listed file from what the listing brought).
+Where it saves calls, each folder of the previous snapshot is listed once
+(one ``scandir``) when the walk enters its counterpart: a file that is not
+there costs nothing more, a subfolder is told from a symbolic link by the
+listing's file type, and where the platform gives a file's fields with the
+listing (Windows) looking a file up costs no call at all. On a network
+share that is one round trip per folder instead of one per file (sshfs
+answers the lstat of a listed file from what the listing brought). On a
+local POSIX disk a listing gives no fields, so each file is looked up with
+its own lstat, which costs less than holding the listing.
 """
 
 import os
@@ -21,10 +23,19 @@ from .fileio import unchanged
 MAX_NAMES = 100000
 
 
+def lists_folders(path):
+    """Whether looking files up in the previous snapshot at ``path`` goes
+    through folder listings: on Windows (a listing gives every field) and
+    on a network file system (one round trip per folder, not per file)."""
+    return osutil.WINDOWS or osutil.network_filesystem(path) is not None
+
+
 def _listing(path, max_names):
     """(path, {name: DirEntry}) of a folder of the previous snapshot; the
-    dict is None when the folder is too large to hold; None when it cannot
-    be listed."""
+    dict is None when the folder is too large to hold (or ``max_names`` is
+    0: never listed); None when it cannot be listed."""
+    if not max_names:
+        return path, None
     try:
         with os.scandir(path) as it:
             names = {}
@@ -46,7 +57,9 @@ class PreviousTree(object):
     and its files are copied.
     """
 
-    def __init__(self, root, max_names=MAX_NAMES):
+    def __init__(self, root, max_names=None):
+        if max_names is None:
+            max_names = MAX_NAMES if root is not None and lists_folders(root) else 0
         self._max = max_names
         # The counterpart of each open folder (see _listing), or None (root None: no snapshot).
         self._stack = [_listing(root, max_names) if root is not None else None]
@@ -77,22 +90,22 @@ class PreviousTree(object):
 
     def lookup(self, name):
         """(path, lstat) of ``name`` in the current folder's counterpart, or None."""
-        return self.lookup_in(self._stack[-1], name)
+        return lookup_in(self._stack[-1], name)
 
-    @staticmethod
-    def lookup_in(folder, name):
-        """(path, lstat) of ``name`` in ``folder`` (a here()), or None.
-        Safe in any thread: each name is looked up once per run."""
-        if folder is None:
-            return None
-        path, names = folder
-        try:
-            if names is None:
-                return path + os.sep + name, os.lstat(path + os.sep + name)
-            entry = names.get(name)
-            return None if entry is None else (entry.path, entry.stat(follow_symlinks=False))
-        except OSError:
-            return None
+
+def lookup_in(folder, name):
+    """(path, lstat) of ``name`` in ``folder`` (a PreviousTree.here()), or
+    None. Safe in any thread: each name is looked up once per run."""
+    if folder is None:
+        return None
+    path, names = folder
+    try:
+        if names is None:
+            return path + os.sep + name, os.lstat(path + os.sep + name)
+        entry = names.get(name)
+        return None if entry is None else (entry.path, entry.stat(follow_symlinks=False))
+    except OSError:
+        return None
 
 
 class DryRunWriter(object):
@@ -116,15 +129,15 @@ class DryRunWriter(object):
     def file(self, rel, entry, st):
         found = self.previous.lookup(entry.name)
         if found is not None and unchanged(found[1], st, 0, self.owners):
-            self.stats.count(files=1, linked=1, size=st.st_size)
+            self.stats.add_link(st.st_size)
             action = "link"
         else:
-            self.stats.count(files=1, copied=1, size=st.st_size, size_copied=st.st_size)
+            self.stats.add_copy(st.st_size)
             action = "copy"
         if self.listing is not None:
             self.listing(action, rel)
 
     def link(self, rel, entry, st):
-        self.stats.count(files=1, symlinks=1)
+        self.stats.add_symlink()
         if self.listing is not None:
             self.listing("symlink", rel)

@@ -42,14 +42,26 @@ class Stats(object):
         self.error_count = 0
         self._lock = threading.Lock()
 
-    def count(self, files=0, copied=0, linked=0, symlinks=0, size=0, size_copied=0):
+    def add_copy(self, size):
+        """A file of ``size`` bytes copied."""
         with self._lock:
-            self.files += files
-            self.copied += copied
-            self.linked += linked
-            self.symlinks += symlinks
+            self.files += 1
+            self.copied += 1
             self.bytes += size
-            self.bytes_copied += size_copied
+            self.bytes_copied += size
+
+    def add_link(self, size):
+        """A file of ``size`` bytes hard-linked (to the previous snapshot or
+        to another name of it)."""
+        with self._lock:
+            self.files += 1
+            self.linked += 1
+            self.bytes += size
+
+    def add_symlink(self):
+        with self._lock:
+            self.files += 1
+            self.symlinks += 1
 
     def skip(self, rel, why):
         text = osutil.printable("%s: %s" % (rel, why))

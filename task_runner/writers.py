@@ -26,7 +26,7 @@ from .fileio import FD_METADATA, DataCopier, unchanged
 # Re-exported: tests and other modules know them as writers.*.
 from .fileio import CHUNK, LOCKED_DELAY, LOCKED_RETRIES, OPS, Ops, kept_mode  # noqa: F401
 from .pool import Pool
-from .previous import PreviousTree
+from .previous import PreviousTree, lookup_in
 from .walk import reason
 
 # Files with several hard links remembered per run, to link them again in
@@ -89,7 +89,7 @@ class Writer(object):
         if copied != st.st_size:
             self.stats.warn("%s: size changed while it was copied (%d -> %d bytes)"
                             % (rel, st.st_size, copied))
-        self.stats.count(files=1, copied=1, size=copied, size_copied=copied)
+        self.stats.add_copy(copied)
 
 
 class _Folder(object):
@@ -136,18 +136,20 @@ class FolderWriter(Writer):
             log.info("the destination keeps modification times to %s: files are compared at "
                      "that resolution", _describe_ns(keeps.window_ns))
         self.keeps = keeps
+        self._window = keeps.window_ns if keeps.times else None  # for unchanged()
         self.meta = metadata.MetadataSetter(keeps, ops, stats.warn)
         self.previous = PreviousTree(previous)
         self.linking = previous is not None  # False once the destination refused a hard link
         self.pool = pool if pool is not None else Pool(1)
+        self._inline = self.pool.workers == 1  # each job at once: no counting what is pending
+        self._copier = DataCopier(ops, self.check_stop)
         self._lock = threading.Lock()
         self._here = _Folder("", None, None)  # the snapshot's root: its metadata is the engine's
         self._inodes = {}  # (dev, inode) -> _Linked, for hard links in the source
 
     def check_stop(self):
-        super(FolderWriter, self).check_stop()
-        if self.pool.stopping():
-            raise Interrupted("stopped before the backup was complete")
+        if (self.stop_event is not None and self.stop_event.is_set()) or self.pool.stopping():
+            raise Interrupted("stopped on request before the backup was complete")
 
     def close(self):
         self.pool.finish()
@@ -167,13 +169,17 @@ class FolderWriter(Writer):
             self.dest_error(exc, rel)
             return False
         self.previous.enter(entry.name)
-        with self._lock:
-            self._here.pending += 1
-        self._here = _Folder(rel, st, self._here)
+        if not self._inline:
+            with self._lock:
+                self._here.pending += 1
+            self._here = _Folder(rel, st, self._here)
         return True
 
     def end(self, rel, st):
         self.previous.leave()
+        if self._inline:
+            self.copy_metadata(self.root + os.sep + rel, st, rel=rel)
+            return
         folder, self._here = self._here, self._here.parent
         self._release(folder)
 
@@ -189,6 +195,9 @@ class FolderWriter(Writer):
             folder = folder.parent
 
     def _submit(self, job, *args):
+        if self._inline:
+            job(*args)
+            return
         folder = self._here
         with self._lock:
             folder.pending += 1
@@ -199,31 +208,29 @@ class FolderWriter(Writer):
         self.pool.submit(folder, run)
 
     def file(self, rel, entry, st):
-        linked = wait_for = done = None
+        linked = None
         if st.st_nlink > 1 and st.st_ino:  # (Windows' scandir gives no inode: 0)
             key = (st.st_dev, st.st_ino)
             linked = self._inodes.get(key)
             if linked is None and len(self._inodes) < MAX_HARDLINKS:
                 linked = self._inodes[key] = _Linked()
-            if linked is not None:
-                done = threading.Event()
-                with self._lock:
-                    wait_for, linked.last = linked.last, done
+        if self._inline:
+            self._place(rel, entry, st, self.previous.here(), linked)
+            return
+        wait_for = done = None
+        if linked is not None:
+            done = threading.Event()
+            with self._lock:
+                wait_for, linked.last = linked.last, done
         self._submit(self._file, rel, entry, st, self.previous.here(), linked, wait_for, done)
 
     def _file(self, rel, entry, st, previous, linked, wait_for, done):
-        dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
+        """A worker's job: _place, after the job of the file's previous
+        name in the source (``wait_for``) when it has several."""
         try:
-            if linked is not None:
-                while wait_for is not None and not wait_for.wait(0.1):
-                    self.check_stop()
-                if linked.path is not None and self._link_to(linked.path, dst, rel, st):
-                    return
-            if not (self.linking and self._try_previous(rel, previous, entry.name, st, dst)):
-                if not self.copy(rel, entry.path, st, dst):
-                    return
-            if linked is not None:
-                linked.path = dst
+            while wait_for is not None and not wait_for.wait(0.1):
+                self.check_stop()
+            self._place(rel, entry, st, previous, linked)
         finally:
             if done is not None:
                 done.set()
@@ -231,11 +238,21 @@ class FolderWriter(Writer):
                     if linked.last is done:
                         linked.last = None  # no Event kept per remembered inode
 
+    def _place(self, rel, entry, st, previous, linked):
+        """Link the file to another name of it already in the snapshot
+        (``linked``), or to the previous snapshot when unchanged, or copy it."""
+        dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
+        if linked is not None and linked.path is not None and self._link_to(linked.path, dst, rel, st):
+            return
+        if not (self.linking and self._try_previous(rel, previous, entry.name, st, dst)):
+            if not self.copy(rel, entry.path, st, dst):
+                return
+        if linked is not None:
+            linked.path = dst
+
     def _try_previous(self, rel, previous, name, st, dst):
-        found = PreviousTree.lookup_in(previous, name)
-        keeps = self.keeps
-        if found is None or not unchanged(found[1], st, keeps.window_ns if keeps.times else None,
-                                          keeps.owner, keeps.mode):
+        found = lookup_in(previous, name)
+        if found is None or not unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode):
             return False
         return self._link_to(found[0], dst, rel, st)
 
@@ -257,7 +274,7 @@ class FolderWriter(Writer):
                 self.log.warning("hard links are not supported on this destination (%s); copying "
                                  "every file for the rest of this run", exc.strerror or exc)
             return False
-        self.stats.count(files=1, linked=1, size=st.st_size)
+        self.stats.add_link(st.st_size)
         return True
 
     def copy(self, rel, src, st, dst):
@@ -273,9 +290,9 @@ class FolderWriter(Writer):
                 self.dest_error(exc, rel)
                 return False
             try:
-                copied, error, side = DataCopier(self.ops, self.check_stop).copy(fd_in, fd_out, st)
+                copied, error, side = self._copier.copy(fd_in, fd_out, st)
                 if error is None and FD_METADATA:
-                    self.meta.on_fd(fd_out, st, rel)
+                    self.meta.on_fd(fd_out, st, rel, mode)
             finally:
                 self.ops.close(fd_out)
         finally:
@@ -312,7 +329,7 @@ class FolderWriter(Writer):
             self.stats.skip(rel, "symbolic link could not be recreated here: %s" % (exc.strerror or exc))
             return
         self.copy_metadata(dst, st, follow=False, rel=rel)
-        self.stats.count(files=1, symlinks=1)
+        self.stats.add_symlink()
 
 
 def _describe_ns(ns):

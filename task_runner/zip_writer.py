@@ -86,7 +86,7 @@ class ZipWriter(Writer):
         except OSError as exc:
             self.dest_error(exc, rel)
             return
-        self.stats.count(files=1, symlinks=1)
+        self.stats.add_symlink()
 
     def close(self):
         try:

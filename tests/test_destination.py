@@ -160,7 +160,7 @@ class PreviousTreeTest(TempDirTestCase):
         self.write("outside/f", "x")
         if POSIX:
             os.symlink(self.path("outside"), self.path("prev/link"))
-        for max_names in (previous.MAX_NAMES, 1):  # 1: every folder too large to hold
+        for max_names in (previous.MAX_NAMES, 1, 0):  # 1: every folder too large to hold; 0: never listed
             with self.subTest(max_names=max_names):
                 tree = previous.PreviousTree(self.path("prev"), max_names)
                 tree.enter("a")
