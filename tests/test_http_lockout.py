@@ -74,7 +74,10 @@ class FloodTest(HttpTestCase):
                 loop.join(10)
         self.assertEqual(statuses, [200] * 10)
         self.assertEqual(set(answers) - {401, 429}, set())
-        self.assertEqual(answers[:9], [401] * 9)
+        # The client's first failures were checked (401), then it was locked
+        # out; two loops in flight may finish in either order, so count them.
+        self.assertIn(answers.count(401), (9, 10), answers)
+        self.assertGreaterEqual(answers.count(429), 2)
 
 
 class ManyLoopbackAddressesTest(HttpTestCase):
