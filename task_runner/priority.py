@@ -9,12 +9,15 @@ memory priority), and BELOW_NORMAL_PRIORITY_CLASS for a child.
 
 import contextlib
 import functools
+import logging
 import os
 import platform
 import sys
 import threading
 
 from .osutil import WINDOWS
+
+logger = logging.getLogger(__name__)
 
 _IOPRIO_SET = {"x86_64": 251, "amd64": 251, "i386": 289, "i686": 289, "aarch64": 30, "arm64": 30,
                "armv7l": 314, "armv6l": 314, "ppc64le": 273, "ppc64": 273, "s390x": 282, "riscv64": 30}
@@ -62,8 +65,10 @@ def background_priority(log):
     privileges, so the thread ends with the block. Windows:
     SetThreadPriority(THREAD_MODE_BACKGROUND_BEGIN), which lowers CPU, I/O
     and memory priority, ended with THREAD_MODE_BACKGROUND_END. Elsewhere,
-    or where a call is refused: one DEBUG line, and the copy runs as usual.
+    or where a call is refused: one DEBUG line (to ``log``, or this
+    module's logger), and the copy runs as usual.
     """
+    log = log or logger
     ended = None
     try:
         if WINDOWS:

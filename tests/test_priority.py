@@ -88,3 +88,21 @@ class PriorityTest(TempDirTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NoLogTest(unittest.TestCase):
+    def test_without_a_log_it_still_works_where_the_call_is_refused(self):
+        """The pool's workers pass no log; where lowering is refused (Wine)
+        the DEBUG line went to None and killed every worker."""
+        failures = []
+
+        def work():
+            try:
+                with priority.background_priority(None):
+                    pass
+            except Exception as exc:
+                failures.append(exc)
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(10)
+        self.assertEqual(failures, [])
