@@ -82,6 +82,15 @@ def verify_task(task, deep=False, snapshot=None, log=logger):
     return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences)
 
 
+def _link_target(path):
+    """A link's target; None when it cannot be read (a share that refuses
+    some targets): then the two sides differ, never a traceback."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
 def _against_folder(walk, snap, src_root, deep, cmp):
     sep = os.sep
     for kind, rel, entry, st in walk.events():
@@ -97,7 +106,7 @@ def _against_folder(walk, snap, src_root, deep, cmp):
             if not stat.S_ISDIR(other.st_mode):
                 cmp.note("changed", rel, " (a folder in the source)")
         elif kind == "link":
-            if not stat.S_ISLNK(other.st_mode) or os.readlink(snap + sep + rel) != os.readlink(entry.path):
+            if not stat.S_ISLNK(other.st_mode) or _link_target(snap + sep + rel) != _link_target(entry.path):
                 cmp.note("changed", rel, " (symbolic link)")
         elif not stat.S_ISREG(other.st_mode):
             cmp.note("changed", rel, " (not a file in the snapshot)")

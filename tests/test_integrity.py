@@ -323,6 +323,11 @@ class ZipTimesTest(Base):
                              __import__("time").mktime(info.date_time + (0, 0, -1)))
         self.assertTrue(verify.verify_task(make_task(self.src, self.dest)).ok)
 
+    def test_a_link_target_that_cannot_be_read_is_a_difference_not_a_traceback(self):
+        path = self.write("src/plain.txt", "not a link")
+        self.assertIsNone(verify._link_target(path))  # readlink refuses: EINVAL here, EPERM on some shares
+        self.assertIsNone(verify._link_target(self.path("src", "missing")))
+
     def test_verify_treats_both_ends_of_a_zip_date_alike(self):
         """A 1960 file is stored as 1980 and a 2108 file as 2107: verify
         accepts both (docs/REFERENCE.md), where it once reported only 2108."""
