@@ -13,6 +13,7 @@ import os
 
 from . import osutil
 from .errors import ConfigError, UsageError
+from .locking import lock_dir_beside
 from .config_values import (LEVELS, REQUIRED, WEEK_MINUTES, Invalid, Key, Offsite, _bool, _bwlimit, _choice, _emails,
                             _int_between, _keep, _name, _number_between, _parallel, _path, _patterns, _remote,
                             _schedule, _shown, _string, _url)
@@ -296,7 +297,7 @@ def load_config(path):
     _check_writable_file(top["history_file"], "history_file", HISTORY_NAME, problems)
     if problems:
         raise ConfigError(problems, path)
-    lock_dir = os.path.join(os.path.dirname(top["history_file"]), ".locks")
+    lock_dir = lock_dir_beside(top["history_file"])
     return Config(path=path, folder=folder, lock_dir=lock_dir, tasks=tuple(tasks), **top)
 
 

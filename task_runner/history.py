@@ -18,7 +18,7 @@ import time
 
 from . import osutil
 from .errors import HistoryError
-from .locking import FileLock
+from .locking import FileLock, lock_path_for
 from .schedule import parse_iso
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class History(object):
         self.limit = limit
         self.clock = clock
         # In the .locks folder beside the file, with the other locks.
-        self._lock_path = os.path.join(os.path.dirname(path), ".locks", os.path.basename(path) + ".lock")
+        self._lock_path = lock_path_for(path)
 
     @classmethod
     def for_config(cls, config, clock=time.time):

@@ -20,6 +20,19 @@ except ImportError:  # Windows
     import msvcrt
 
 
+LOCK_DIR = ".locks"  # beside config.json's history: every lock of the programs
+
+
+def lock_dir_beside(path):
+    """The folder of the locks for the file ``path`` and its neighbours."""
+    return os.path.join(os.path.dirname(path), LOCK_DIR)
+
+
+def lock_path_for(path):
+    """The lock file that guards the file ``path`` (the history, the log)."""
+    return os.path.join(lock_dir_beside(path), os.path.basename(path) + ".lock")
+
+
 def try_lock(fd):
     """Take the lock on ``fd`` without waiting; True when it was taken."""
     if fcntl is not None:

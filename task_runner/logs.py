@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from .locking import FileLock
+from .locking import FileLock, lock_path_for
 
 FORMAT = "%(asctime)s %(levelname)-7s %(program)s [%(task)s] %(message)s"
 CONSOLE_FORMAT = "%(asctime)s %(levelname)s [%(task)s] %(message)s"
@@ -88,7 +88,7 @@ class SharedFileHandler(logging.Handler):
         self.path = path
         self.max_bytes = max_bytes
         self.backup_count = backup_count
-        self._lock_path = os.path.join(os.path.dirname(path), ".locks", os.path.basename(path) + ".lock")
+        self._lock_path = lock_path_for(path)
 
     def _rotate(self):
         if self.backup_count == 0:
