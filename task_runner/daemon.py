@@ -44,7 +44,7 @@ def instance_lock(config, clock=time.time, zone=LOCAL):
     lock = FileLock(daemon_lock_path(config))
     if not lock.acquire(timeout=0):
         raise AlreadyRunning("scheduled_task_runner is already running for %s (another window "
-                             "or the Startup folder?). Stop that one first" % config.path)
+                             "or the Startup folder?): leave that one running; this one exits" % config.path)
     write_holder(lock, {"program": "scheduled_task_runner", "pid": os.getpid(),
                         "since": format_local(clock(), zone)})
     return lock
@@ -91,7 +91,7 @@ class Daemon(object):
     def run_once(self):
         """Run whatever is due or missed now, one task after another, then
         return (for --once: the OS scheduler starts us instead of a daemon)."""
-        logger.info("--once: running what is due or missed in %s", self.config.path)
+        logger.info("once: running what is due or missed in %s", self.config.path)
         ran_any = False
         while not self.stop_event.is_set():
             self._ran = False
@@ -100,7 +100,7 @@ class Daemon(object):
             if not self._ran:
                 break
         if not ran_any:
-            logger.info("--once: nothing is due now%s", self._next_runs_text())
+            logger.info("once: nothing is due now%s", self._next_runs_text())
         for thread in list(self._uploads.values()):  # the process ends here: its uploads finish first
             while thread.is_alive():
                 thread.join(0.25)

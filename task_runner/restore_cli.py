@@ -58,8 +58,8 @@ def _task_and_rel(config, args_tasks, path):
 
 def print_versions(config, path, names):
     if not path.strip():
-        raise UsageError("--versions needs a path: a file or folder of the source, such as "
-                         "--versions Documents/cv.docx")
+        raise UsageError("versions needs a path: a file or folder of the source, such as "
+                         "backup_now.py versions Documents/cv.docx")
     task, rel = _task_and_rel(config, names, path)
     found = catalog.versions(task, rel)
     if not found:
@@ -97,8 +97,8 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         else:
             task = select_tasks(config, ())[0]
     if not target:
-        raise UsageError("--restore needs --to DIR: the folder to restore into (a new or empty one, or the "
-                         "original with --overwrite)")
+        raise UsageError("restore needs --to DIR: the folder to restore into (a new or empty one, or the "
+                         "original with --overwrite), such as backup_now.py restore --to D:/Restored")
     wanted = [catalog.rel_in_src(task, p) for p in paths]
     name = catalog.choose_snapshot(task, spec)
     lock = task_lock(config, task.name)
@@ -156,5 +156,5 @@ def interactive(config, stop_event, install_stop=None, ask=input, out=osutil.pri
     """The guided restore (guided.py); needs a person at a terminal."""
     if not osutil.stdin_is_terminal():
         raise UsageError("--interactive needs a terminal (double-click restore.bat); in a script, use "
-                         "--restore with --to")
+                         "backup_now.py restore ... --to DIR")
     return guided.Dialogue(config, stop_event, ask, out, install_stop, open_folder).run()

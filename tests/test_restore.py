@@ -313,7 +313,7 @@ class ProgramTest(RestoreBase):
         self.assertIn("is not empty", proc.stderr)
         proc = self.program("--restore")
         self.assertEqual(proc.returncode, 2)
-        self.assertIn("--restore needs --to DIR", proc.stderr)
+        self.assertIn("restore needs --to DIR", proc.stderr)
 
     def test_interactive_needs_a_terminal(self):
         proc = self.program("--restore", "--interactive")

@@ -2,6 +2,8 @@
 spellings as aliases, options and words in any order (on 3.6 too), and an
 option of another verb refused before anything runs."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -56,6 +58,12 @@ class ParseTest(unittest.TestCase):
             (["--prune", "--verify"], "--prune and --verify are two jobs"),
             (["--bogus"], "--bogus is not an option of backup_now.py backup"),
             (["test-notify", "extra"], "backup_now.py test-notify takes no word: extra"),
+            (["restore", "--snapshots"], "restore and --snapshots are two jobs"),
+            (["snapshots", "--restore"], "snapshots and --restore are two jobs"),
+            (["snapshot"], "snapshot is not a verb of backup_now.py: did you mean snapshots?"),
+            (["RESTORE"], "verbs are written in small letters: backup_now.py restore"),
+            (["--deep", "restore"], "--deep goes with verify"),
+            (["--dry-run", "snapshots"], "--dry-run goes with backup, restore and prune"),
         ]:
             with self.subTest(argv=argv):
                 with self.assertRaises(UsageError) as ctx:
@@ -84,8 +92,16 @@ class SchedulerParseTest(unittest.TestCase):
         for argv, message in [(["--count", "5"], "--count goes with list"),
                               (["--json"], "--json goes with list and status"),
                               (["--check", "--status"], "--check and --status are two jobs"),
-                              (["check", "extra"], "takes no word")]:
+                              (["check", "extra"], "takes no word"),
+                              (["status", "--once"], "status and --once are two jobs"),
+                              (["stauts"], "stauts is not a verb of scheduled_task_runner.py: did you mean status?"),
+                              (["list", "--count", "100000"], None), (["list", "--count", "0"], None)]:
             with self.subTest(argv=argv):
+                if message is None:  # argparse's own refusal: exit 2
+                    with self.assertRaises(SystemExit) as exit_ctx, contextlib.redirect_stderr(io.StringIO()):
+                        commands.parse(argv)
+                    self.assertEqual(exit_ctx.exception.code, 2)
+                    continue
                 with self.assertRaises(UsageError) as ctx:
                     commands.parse(argv)
                 self.assertIn(message, str(ctx.exception))

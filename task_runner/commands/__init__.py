@@ -14,6 +14,7 @@ verb it belongs to, before anything runs.
 """
 
 import argparse
+import difflib
 import sys
 
 from .. import osutil
@@ -90,12 +91,15 @@ class Program(object):
                 verb = self.aliases[word]
                 argv[i] = None
         argv = [w for w in argv if w is not None]
+        first = next((i for i, w in enumerate(argv) if not w.startswith("-") and not _after_config(argv, i)), None)
+        word = argv[first] if first is not None else None
+        if verb is not None and word in self.verbs and word != verb and word != self.default:
+            raise UsageError("%s and %s are two jobs: run one at a time" % (word, self._spelling(verb)))
         if verb is None:
-            first = next((i for i, w in enumerate(argv) if not w.startswith("-") and not _after_config(argv, i)),
-                         None)
-            if first is not None and argv[first] in self.verbs:
+            if word in self.verbs:
                 verb = argv.pop(first)
             else:
+                self._not_a_verb(word)
                 verb = self.default
         parser = self.parsers[verb]
         args, rest = parser.parse_known_args(argv)
@@ -110,6 +114,18 @@ class Program(object):
             setattr(args, words, list(getattr(args, words) or []) + rest)
         return verb, args
 
+    def _not_a_verb(self, word):
+        """A first word that looks like a mistyped verb is refused, saying
+        which verb; a task of that name is reached with the default verb."""
+        if word is None:
+            return
+        close = difflib.get_close_matches(word.lower(), list(self.verbs), n=1, cutoff=0.75)
+        if close and word.lower() != close[0]:
+            raise UsageError("%s is not a verb of %s: did you mean %s? (A task of that name: %s %s \"%s\")"
+                             % (word, self.prog, close[0], self.prog, self.default, word))
+        if close:  # the verb in other case: STATUS
+            raise UsageError("verbs are written in small letters: %s %s" % (self.prog, close[0]))
+
     def _spelling(self, verb):
         old = [a for a, v in self.aliases.items() if v == verb]
         return old[0] if old else verb
@@ -117,8 +133,9 @@ class Program(object):
     def _stray(self, option, verb):
         owners = [v for v in self.owner.get(option, []) if v != verb]
         if owners:
+            named = owners[0] if len(owners) == 1 else ", ".join(owners[:-1]) + " and " + owners[-1]
             return "%s goes with %s: %s %s %s ...; it does nothing for %s" % (
-                option, " and ".join(owners), self.prog, owners[0], option, verb)
+                option, named, self.prog, owners[0], option, verb)
         return "%s is not an option of %s %s (see %s %s --help)" % (option, self.prog, verb, self.prog, verb)
 
 

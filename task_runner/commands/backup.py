@@ -7,7 +7,7 @@ from .. import cli, errors, osutil
 from ..errors import BackupError
 from ..notify import Notifier
 from ..offsite import cli as offsite_cli
-from ..runner import human_bytes, plural, preview_task, run_task
+from ..runner import ALREADY_RUNNING, human_bytes, plural, preview_task, run_task
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "backup"
@@ -67,7 +67,10 @@ def back_up(config, tasks, console, low_priority, offsite=True):
                            low_priority=True if low_priority else None)
         if progress is not None:
             progress.clear()
-        osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
+        if outcome.status == ALREADY_RUNNING:
+            osutil.print_safe("%s: %s" % (task.name, outcome.message))
+        else:
+            osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
         codes.append(outcome.exit_code)
         if offsite:
             offsite_cli.upload_after_run(config, task, outcome.status, upload_stop, notifier)  # stands apart

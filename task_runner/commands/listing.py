@@ -1,5 +1,6 @@
 """scheduled_task_runner.py list: each task's schedule, next runs and last run."""
 
+import argparse
 import time
 
 from .. import cli, osutil
@@ -16,12 +17,22 @@ WORDS = None
 
 
 def add_arguments(p):
-    p.add_argument("--count", type=int, default=3, metavar="N", help="how many next runs (default 3)")
+    p.add_argument("--count", type=_count, default=3, metavar="N", help="how many next runs, 1 to 100 (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("a whole number from 1 to 100, got %s" % text)
+    return value
+
+
 def run(config, args, program):
-    print_list(config, max(1, args.count), args.json)
+    print_list(config, args.count, args.json)
     return 0
 
 

@@ -4,6 +4,7 @@ import sys
 import threading
 
 from .. import cli, osutil, restore_cli
+from ..errors import UsageError
 from ..logs import setup_logging
 from ..offsite import cli as offsite_cli
 
@@ -32,7 +33,14 @@ def add_arguments(p):
 
 
 def run(config, args, program):
-    setup_logging(config.log, program)
+    given = [o for o, v in (("TASK or PATH", args.words), ("--to", args.to), ("--overwrite", args.overwrite),
+                            ("--snapshot", args.snapshot != "latest"), ("--dry-run", args.dry_run),
+                            ("--no-keep-existing", args.no_keep_existing), ("--offsite", args.offsite)) if v]
+    if args.interactive and given:
+        raise UsageError("--interactive asks its own questions: leave out %s (or leave out --interactive)"
+                         % ", ".join(given))
+    # The guided restore's log goes to the file only: no log line among its questions.
+    setup_logging(config.log, program, console=not args.interactive)
     stop = threading.Event()
     install_stop = lambda: osutil.install_stop_handlers(lambda signum: stop.set())  # noqa: E731
     if args.interactive:  # Ctrl+C at a question must end the dialogue: handlers only once it restores

@@ -7,7 +7,7 @@ from ..notify import Notifier
 
 NAME = "run"
 SUMMARY = "run each task on its schedule and catch up what was missed, until stopped (Ctrl+C)"
-EXAMPLES = ["", "run --config D:/backup/config.json"]
+EXAMPLES = ["run", "run --config D:/backup/config.json"]
 ALIAS = None
 WORDS = None
 
