@@ -10,7 +10,7 @@ import os
 import re
 
 from . import osutil, snapshot_reader, snapshots
-from .errors import UsageError
+from .errors import BackupError, UsageError
 
 def snapshot_list(task, runs):
     """Every snapshot of ``task`` oldest first, as dicts (README, "Getting
@@ -51,8 +51,18 @@ _DATE_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T_]([0-9]{2})[:-](
 def choose_snapshot(task, spec="latest"):
     """The snapshot name ``spec`` means: a snapshot name, "latest", or a
     date or date and time (local): the newest snapshot at or before it.
-    UsageError names the choices when there is none."""
+    UsageError names the choices when there is none; BackupError when the
+    backup folder is not there at all (its drive unplugged)."""
+    check_dest(task)
     return choose_among(snapshots.list_snapshots(task.dest), spec, task.name, task.dest)
+
+
+def check_dest(task):
+    """BackupError when ``task.dest`` is not there: its drive is not plugged
+    in (or the folder was moved), which is not the same as no backup yet."""
+    if not os.path.isdir(task.dest):
+        raise BackupError("the backup folder %s of %s was not found: is the backup drive plugged in?"
+                          % (task.dest, task.name))
 
 
 def choose_among(names, spec, task_name, where):

@@ -56,6 +56,9 @@ def _name(value, base):
     bad = _CONTROL_RE.search(text)
     if bad:
         raise Invalid("%s holds the control character U+%04X: remove it" % (json.dumps(text), ord(bad.group())))
+    if text.strip() in (".", ".."):
+        raise Invalid("%s cannot be a task's name (it is a folder's in a web address): choose a word"
+                      % json.dumps(text))
     return text
 
 

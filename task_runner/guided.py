@@ -138,7 +138,11 @@ class Dialogue(object):
             return self._remote(task)
         items = [i for i in catalog.snapshot_list(task, History.for_config(self.config).runs()) if not i["partial"]]
         if not items:
-            self.out("%s has no backup yet in %s: there is nothing to restore." % (task.name, task.dest))
+            if not os.path.isdir(task.dest):
+                self.out("The backup folder %s was not found: is the backup drive plugged in? Plug it in and "
+                         "start again." % task.dest)
+            else:
+                self.out("%s has no backup yet in %s: there is nothing to restore." % (task.name, task.dest))
             return errors.EXIT_FAILED
         items.reverse()
         self.out("\nWhich backup copy? (newest first)")
@@ -249,8 +253,8 @@ class Dialogue(object):
             self.out("  0. all of this folder")
             for i, e in enumerate(entries[:SHOWN], 1):
                 name = osutil.printable(os.path.basename(e.rel))
-                self.out("  %d. %s" % (i, name + os.sep if e.kind == "dir" else "%s  (%s)" % (
-                    name, human_bytes(e.size))))
+                self.out("  %d. %s" % (i, name + os.sep if e.kind == "dir" else "%s  (a symbolic link)" % name
+                                       if e.kind == "link" else "%s  (%s)" % (name, human_bytes(e.size))))
             if len(entries) > SHOWN:
                 self.out("  ... and %d more: type Q and then the path instead" % (len(entries) - SHOWN))
             answer = self._line("Number, U to go up, Q to type a path instead [0]: ").strip().lower()
@@ -279,7 +283,7 @@ class Dialogue(object):
         pick = self._choose("Where", [
             "into a new folder: %s" % new,
             "back where they were, in %s (files there that differ are kept beside them, with "
-            "\".before-restore-%s\" added to their names)" % (task.src, stamp),
+            "\".before-restore-\" and the time added to their names)" % task.src,
             "into another folder (you type it)"])
         if pick < 2:
             return (new, False) if pick == 0 else (task.src, True)
@@ -329,9 +333,10 @@ class Dialogue(object):
             lock.release()
         self.out("\nRestored %s (%s) into %s." % (plural(result.files, "file"), human_bytes(result.bytes), target))
         if result.kept_aside:
-            self.out("%s that were there and differed %s kept beside the restored ones, with "
+            verb = "was" if result.kept_aside == 1 else "were"
+            self.out("%s that %s there and differed %s kept beside the restored ones, with "
                      "\".before-restore-\" and the time added to their names."
-                     % (plural(result.kept_aside, "file"), "was" if result.kept_aside == 1 else "were"))
+                     % (plural(result.kept_aside, "file"), verb, verb))
         if result.error_count:
             self.out("%s could not be restored:" % plural(result.error_count, "file"))
             for line in result.errors:

@@ -145,10 +145,9 @@ class ApiHandler(Handler):
 
     # -- files back ----------------------------------------------------------------
     def _number(self, query, key, default, largest):
-        try:
-            value = int(query.get(key, [default])[-1])
-        except ValueError:
-            value = -1
+        text = str(query.get(key, [default])[-1])
+        digits = text and len(text) < 12 and all("0" <= c <= "9" for c in text)  # not a full-width "１"
+        value = int(text) if digits else -1
         if not 0 <= value <= largest:
             raise HttpError(400, "bad_request", "%s must be a whole number from 0 to %d" % (key, largest))
         return value
@@ -156,7 +155,9 @@ class ApiHandler(Handler):
     def ep_files(self, body, query, task, snapshot):
         found = http_files.task_named(self.server.app.watcher.current(), unquote(task))
         rel = http_files.check_rel(query.get("path", [""])[-1])
-        limit = self._number(query, "limit", http_files.PAGE, http_files.MAX_PAGE) or http_files.PAGE
+        limit = self._number(query, "limit", http_files.PAGE, http_files.MAX_PAGE)
+        if limit == 0:
+            raise HttpError(400, "bad_request", "limit must be a whole number from 1 to %d" % http_files.MAX_PAGE)
         self.send_json(200, http_files.listing(found, unquote(snapshot), rel,
                                                self._number(query, "offset", 0, 10 ** 9), limit))
 
@@ -179,9 +180,10 @@ class ApiHandler(Handler):
 
     def ep_restore(self, body, query, task):
         found = http_files.task_named(self.server.app.watcher.current(), unquote(task))
-        name, path = body.get("snapshot"), body.get("path", "")
-        if not isinstance(name, str) or not isinstance(path, str):
-            raise HttpError(400, "bad_request", "send {\"snapshot\": NAME, \"path\": PATH} (path \"\" for all)")
+        name, path = body.get("snapshot"), body.get("path")
+        if not isinstance(name, str) or not isinstance(path, str) or set(body) - {"snapshot", "path"}:
+            raise HttpError(400, "bad_request", "send {\"snapshot\": NAME, \"path\": PATH} and nothing else "
+                                                "(path \"\" for everything; it goes into a new folder beside src)")
         job = self.server.app.restores.start(found, name, http_files.check_rel(path))
         self.send_json(202, dict(job, status_url="/restores/%d" % job["id"]),
                        {"Location": "/restores/%d" % job["id"]})

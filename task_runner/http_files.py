@@ -78,7 +78,7 @@ def _reader(path):
 def content_disposition(name):
     """An attachment header that names the file safely: an ASCII fallback
     and the exact name encoded as RFC 5987 says."""
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;%' else "_" for c in name) or "file"
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;%<>:/|?*' else "_" for c in name) or "file"
     exact = quote(name.encode("utf-8", "replace"), safe="")
     return "attachment; filename=\"%s\"; filename*=UTF-8''%s" % (ascii_name, exact)
 

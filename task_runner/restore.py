@@ -136,7 +136,7 @@ class Restorer(object):
     def _check_stop(self):
         if self.stop_event is not None and self.stop_event.is_set():
             raise Interrupted("stopped on request: %d file%s restored into %s before it stopped (each one "
-                              "whole); nothing else was changed" % (self.files, "" if self.files == 1 else "s",
+                              "whole, in the folders they belong in)" % (self.files, "" if self.files == 1 else "s",
                                                                     self.target))
 
     def _error(self, rel, why):

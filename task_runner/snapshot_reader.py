@@ -139,8 +139,8 @@ class SnapshotReader(object):
         only (never through a link the snapshot holds), or None. On Windows
         "/" separates too."""
         rel = _sep(rel)
-        if not rel:
-            return None
+        if not rel:  # the snapshot's top: the source folder itself
+            return Entry("", "dir", 0o755, 0, 0, None, None, None, None, self.path)
         parent, name = os.path.split(rel)
         if self.is_zip:
             return self._zip_index().get(parent, {}).get(name)

@@ -120,11 +120,23 @@ class FilesTest(HttpTestCase):
         held = task_lock(self.config, "T")
         self.assertTrue(held.acquire(timeout=0))
         try:
-            status, data, _ = self.request("POST", "/restore/T", json.dumps({"snapshot": self.snapshot}),
+            status, data, _ = self.request("POST", "/restore/T", json.dumps({"snapshot": self.snapshot, "path": ""}),
                                            {"Content-Type": "application/json"})
         finally:
             held.release()
         self.assertEqual(status, 409, data)
+        self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("Restored")], [])
+
+    def test_a_sloppy_restore_request_is_refused(self):
+        for body in ({"snapshot": self.snapshot}, {"snapshot": self.snapshot, "path": "", "to": "/tmp/x"},
+                     {"snapshot": self.snapshot, "Path": "docs"}):
+            with self.subTest(body=body):
+                status, data, _ = self.request("POST", "/restore/T", json.dumps(body),
+                                               {"Content-Type": "application/json"})
+                self.assertEqual(status, 400, data)
+        for query in ("limit=0", "limit=%EF%BC%91", "offset=-1"):
+            with self.subTest(query=query):
+                self.assertEqual(self.request("GET", "/files/T/%s?%s" % (self.snapshot, query))[0], 400)
         self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("Restored")], [])
 
     def test_without_a_token_nothing(self):

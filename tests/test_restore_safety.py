@@ -422,3 +422,17 @@ class LogTest(RestoreBase):
             self.restore(self.path("out"))
         self.assertTrue(logs.records)
         self.assertEqual({getattr(r, "task", None) for r in logs.records}, {"T"})
+
+
+class MissingDriveTest(RestoreBase):
+    def test_a_missing_backup_drive_is_said_as_such(self):
+        import shutil
+        from task_runner.errors import BackupError
+        shutil.rmtree(self.path("dest"))
+        with self.assertRaises(BackupError) as ctx:
+            catalog.choose_snapshot(self.task)
+        self.assertIn("was not found: is the backup drive plugged in?", str(ctx.exception))
+
+    def test_versions_of_the_source_folder_itself(self):
+        found = catalog.versions(self.task, "")
+        self.assertEqual((len(found), found[0]["kind"], found[0]["snapshots"]), (1, "dir", 4))
