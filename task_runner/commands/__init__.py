@@ -2,10 +2,10 @@
 ``restore``, ``snapshots`` ...), each verb a module of this package with its
 own options and ``--help``.
 
-A verb module has ``NAME``, ``SUMMARY``, ``EXAMPLES``, ``ALIAS`` (the old
-flag spelling that still works, or None), ``WORDS`` (the ``dest`` of its
-positional words, or None), ``add_arguments(parser)`` and
-``run(config, args, program)`` (the exit code).
+A verb module has ``NAME``, ``SUMMARY``, ``EXAMPLES`` and
+``run(config, args, program)`` (the exit code); where it has them, ``ALIAS``
+(the old flag spelling that still works), ``WORDS`` (the ``dest`` of its
+positional words) and ``add_arguments(parser)``.
 
 ``parse`` is pure (argv in, the verb and its arguments out) and does for
 every Python from 3.6 what ``parse_intermixed_args`` (3.7+) does: options
@@ -33,7 +33,7 @@ class Program(object):
         self.verbs = {v.NAME: v for v in verbs}
         self.order = [v.NAME for v in verbs]
         self.config_default = config_default
-        self.aliases = {v.ALIAS: v.NAME for v in verbs if v.ALIAS}
+        self.aliases = {v.ALIAS: v.NAME for v in verbs if getattr(v, "ALIAS", None)}
         self.parsers = {name: self._parser(self.verbs[name]) for name in self.order}
         self.owner = {}  # option string -> the verbs that take it
         for name in self.order:
@@ -48,7 +48,7 @@ class Program(object):
             formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
         p.add_argument(GLOBAL, default=self.config_default, metavar="PATH",
                        help="the config file (default: config.json next to this program)")
-        verb.add_arguments(p)
+        getattr(verb, "add_arguments", lambda parser: None)(p)
         return p
 
     def main(self, program, argv=None):
@@ -106,7 +106,7 @@ class Program(object):
         for word in rest:
             if word.startswith("-") and word != "-":
                 raise UsageError(self._stray(word.split("=", 1)[0], verb))
-        words = self.verbs[verb].WORDS
+        words = getattr(self.verbs[verb], "WORDS", None)
         if rest and words is None:
             raise UsageError("%s %s takes no %s: %s" % (self.prog, verb, "word" if len(rest) == 1 else "words",
                                                         " ".join(rest)))

@@ -9,11 +9,6 @@ NAME = "check"
 SUMMARY = "check config.json, print the tasks, and warn about a source or backup drive not there right now"
 EXAMPLES = ["check", "check --config D:/backup/config.json"]
 ALIAS = "--check"
-WORDS = None
-
-
-def add_arguments(p):
-    pass
 
 
 def run(config, args, program):

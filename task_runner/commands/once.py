@@ -8,11 +8,6 @@ NAME = "once"
 SUMMARY = "run whatever is due or missed now, then exit (for the system's own scheduler)"
 EXAMPLES = ["once"]
 ALIAS = "--once"
-WORDS = None
-
-
-def add_arguments(p):
-    pass
 
 
 def run(config, args, program):

@@ -8,12 +8,6 @@ from ..notify import Notifier
 NAME = "run"
 SUMMARY = "run each task on its schedule and catch up what was missed, until stopped (Ctrl+C)"
 EXAMPLES = ["run", "run --config D:/backup/config.json"]
-ALIAS = None
-WORDS = None
-
-
-def add_arguments(p):
-    pass
 
 
 def run(config, args, program):

@@ -7,15 +7,11 @@ from .. import osutil, startup
 
 
 class _Startup(object):
-    WORDS = None
     EXAMPLES = []
 
     def __init__(self, name, alias, summary, install, script):
         self.NAME, self.ALIAS, self.SUMMARY, self.install, self.script = name, alias, summary, install, script
         self.EXAMPLES = [name]
-
-    def add_arguments(self, p):
-        pass
 
     def run(self, config, args, program):
         try:

@@ -8,11 +8,6 @@ NAME = "test-notify"
 SUMMARY = "send a test message through every configured notification channel"
 EXAMPLES = ["test-notify"]
 ALIAS = "--test-notify"
-WORDS = None
-
-
-def add_arguments(p):
-    pass
 
 
 def run(config, args, program):
