@@ -131,6 +131,18 @@ def _run_walk(walk, writer, progress):
             writer.link(rel, entry, st)
 
 
+def _start_partial(partial, dest, as_zip):
+    """The long-path form of ``partial``, made now for a folder snapshot
+    (a ZIP writer makes its file itself)."""
+    root = osutil.long_path(partial)
+    if not as_zip:
+        try:
+            os.mkdir(root)
+        except OSError as exc:
+            raise BackupError("cannot write to the destination %s: %s" % (dest, exc.strerror or exc))
+    return root
+
+
 def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OPS,
                   progress=None, dry_run=False, listing=None, workers=None, low_priority=False):
     """Back up ``task.src`` into a new snapshot in ``task.dest``.
@@ -168,13 +180,8 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     remove_leftovers(dest, log)
     final = os.path.join(dest, new_snapshot_name(dest, started, zone, as_zip))
     partial = final + PARTIAL
-    root = osutil.long_path(partial)
+    root = _start_partial(partial, dest, as_zip)
     writer = None
-    if not as_zip:
-        try:
-            os.mkdir(root)
-        except OSError as exc:
-            raise BackupError("cannot write to the destination %s: %s" % (dest, exc.strerror or exc))
     try:
         try:
             writer = _open_writer(task, root, stats, ops, stop_event, previous, log,

@@ -104,17 +104,23 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
                and attempts[-1][0] < (watch_start if started_up is None else started_up))
 
     if not attempts or earlier:
-        if not attempts and occ > watch_start:
-            return Decision(RUN, "schedule", occ, "scheduled time reached", next_occ)
-        if in_window:
-            why = ("the last attempt %s before start-up" % attempts[-1][1].get("status")
-                   if attempts else "missed while the runner was not running")
-            return Decision(RUN, "missed", occ, "%s, %s ago (within missed_task_days=%d)"
-                            % (why, _days(age), missed_task_days), next_occ)
-        return Decision(SKIP, "missed", occ, "missed by %s, more than missed_task_days=%d: not caught up"
-                        % (_days(age), missed_task_days), next_occ)
-
+        return _plan_first(occ, attempts, age, in_window, watch_start, missed_task_days, next_occ)
     return _plan_retry(occ, attempts[-1], now, age, missed_task_days, retry_minutes, next_occ)
+
+
+def _plan_first(occ, attempts, age, in_window, watch_start, missed_task_days, next_occ):
+    """The decision for ``occ`` when this process has not attempted it:
+    its time reached now, or a catch-up (none yet, or one attempt for a
+    failure recorded before start-up) within missed_task_days, else a skip."""
+    if not attempts and occ > watch_start:
+        return Decision(RUN, "schedule", occ, "scheduled time reached", next_occ)
+    if in_window:
+        why = ("the last attempt %s before start-up" % attempts[-1][1].get("status")
+               if attempts else "missed while the runner was not running")
+        return Decision(RUN, "missed", occ, "%s, %s ago (within missed_task_days=%d)"
+                        % (why, _days(age), missed_task_days), next_occ)
+    return Decision(SKIP, "missed", occ, "missed by %s, more than missed_task_days=%d: not caught up"
+                    % (_days(age), missed_task_days), next_occ)
 
 
 def _plan_retry(occ, attempt, now, age, missed_task_days, retry_minutes, next_occ):
