@@ -212,7 +212,7 @@ def ratio(results, a, b):
     return None
 
 
-def main(argv=None):
+def _parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                    help="where to build the trees (default /dev/shm when present)")
@@ -225,7 +225,11 @@ def main(argv=None):
     p.add_argument("--busy-mb", type=int, default=256, help="megabytes left unwritten there")
     p.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
     p.add_argument("--low", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
     if args.worker:
         return worker(args.worker, args.low)
     if not hasattr(os, "wait4"):
