@@ -25,7 +25,7 @@ import time
 
 from task_runner import cli, osutil
 from task_runner.config import ConfigWatcher, load_config
-from task_runner.errors import AlreadyRunning, ConfigError
+from task_runner.errors import AlreadyRunning, ConfigError, UsageError
 from task_runner.http_api import App, Server
 from task_runner.http_transport import is_loopback
 from task_runner.locking import FileLock, write_holder
@@ -73,16 +73,19 @@ def main(argv=None):
     port = settings.port if args.port is None else args.port
     token = os.environ.get(TOKEN_ENV) or settings.token
     if not is_loopback(host) and not token:
-        raise ConfigError("http.host is %s, which other machines can reach, but no token is set: run "
-                          "\"http_server.py --new-token\" and put the result in http.token (or in the "
-                          "environment variable %s)" % (host, TOKEN_ENV), config.path)
+        problem = ("%s is %s, which other machines can reach, but no token is set: run \"http_server.py "
+                   "--new-token\" and put the result in http.token (or in the environment variable %s)"
+                   % ("--host" if args.host else "http.host", host, TOKEN_ENV))
+        if args.host:  # the command line's own value: not a problem of config.json
+            raise UsageError(problem)
+        raise ConfigError(problem, config.path)
     if token and len(token) < MIN_TOKEN_LENGTH:
         raise ConfigError("the token (%s) has %d characters; a token needs at least %d so that it cannot be "
                           "guessed: run \"http_server.py --new-token\" and use what it prints"
                           % ("environment variable " + TOKEN_ENV if os.environ.get(TOKEN_ENV) else "http.token",
                              len(token), MIN_TOKEN_LENGTH), config.path)
-    if not 0 < port < 65536:
-        raise ConfigError("--port must be 1-65535, got %d" % port, config.path)
+    if not 0 < port < 65536:  # (http.port is checked with config.json: this is --port's)
+        raise UsageError("--port must be 1-65535, got %d" % port)
     setup_logging(config.log, PROGRAM)
     instance = FileLock(os.path.join(config.lock_dir, "http-%d.lock" % port))
     if not instance.acquire(timeout=0):

@@ -469,7 +469,8 @@ class ProgramTest(TempDirTestCase):
         proc = self.start("--host", "0.0.0.0", "--port", str(self.free_port()), env=env)
         out, err = proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 2)
-        self.assertIn("no token is set", err)
+        self.assertIn("--host is 0.0.0.0, which other machines can reach, but no token is set", err)
+        self.assertNotIn("problem in", err)  # the command line's value, not config.json's
         self.assertIn("--new-token", err)
         self.assertNotIn("Traceback", err)
 
