@@ -207,7 +207,6 @@ class PoolUnitTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             pool.finish()
 
-    @unittest.skipUnless(hasattr(osutil, "io_priority"), "priority helpers")
     def test_every_worker_runs_at_low_priority(self):
         from tests.test_priority import current_priority
         before = current_priority()
