@@ -269,10 +269,11 @@ class Daemon(object):
         task_log(logger, task.name).warning("skipping the run scheduled for %s: %s. To back it up now: %s",
                                             short_time(decision.occurrence, self.zone, now), decision.reason,
                                             osutil.command("backup_now", task.name))
+        runs = history.runs()  # before the skipped record may trim the one to compare with
         record = history.add_skipped(task.name, decision.trigger, format_local(now, self.zone), occ,
                                      decision.reason)
         if self.notifier is not None and self.notifier.active:
-            self.notifier.run_finished(record, previous=previous_run(history.runs(), record))
+            self.notifier.run_finished(record, previous=previous_run(runs, record))
 
     def _start(self, task, decision):
         """Run ``task``; False when it did not run (already running, or an

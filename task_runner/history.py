@@ -203,17 +203,21 @@ class History(object):
             raise HistoryError("cannot write the history file %s: %s" % (self.path, exc.strerror or exc))
 
     def _trim(self, runs):
-        """Keep the newest ``limit`` runs of each task (runs are in order),
-        and whatever the limit, the newest success (or partial) of each
-        task: a burst of failures never loses "last success"."""
+        """Keep the newest ``limit`` runs of each task (runs are in order)
+        and, whatever the limit, its newest success (or partial), so a
+        burst of failures never loses "last success", and the last finished
+        run of each of its ``limit`` latest scheduled times, so a clock set
+        back for days neither runs one of them again after its success nor
+        tells about its failure again."""
         counts = {}
         succeeded = set()
+        occurrences = _last_of_latest_occurrences(runs, self.limit)
         kept = []
         for run in reversed(runs):
             task = run["task"]
             n = counts.get(task, 0)
             done = run.get("status") in DONE
-            if n < self.limit or (done and task not in succeeded):
+            if n < self.limit or (done and task not in succeeded) or id(run) in occurrences:
                 kept.append(run)
             if done:
                 succeeded.add(task)
@@ -379,6 +383,25 @@ def last_run(runs, task, statuses=None):
         if run.get("task") == task and (statuses is None or run.get("status") in statuses):
             return run
     return None
+
+
+def _last_of_latest_occurrences(runs, count):
+    """The ids (``id()``) of the last finished run (runs are in order) of
+    each of the ``count`` latest scheduled times of each task: how each
+    of the latest points of its schedule ended."""
+    last = {}
+    for run in runs:
+        when = run_time(run, "scheduled_for")
+        if when is not None and run.get("status") != "running":
+            last[(run["task"], when)] = run
+    per_task = {}
+    for (task, when), run in last.items():
+        per_task.setdefault(task, []).append((when, run))
+    keep = set()
+    for pairs in per_task.values():
+        pairs.sort(key=lambda pair: pair[0])
+        keep.update(id(run) for _, run in pairs[-count:])
+    return keep
 
 
 def run_time(run, key):

@@ -165,13 +165,15 @@ class StartedRun(object):
             except Exception as exc:  # a bug must not leave the run marked running
                 log.exception("run %s failed with an internal error", run_id)
                 status, message, fields = "failed", "internal error: %s: %s" % (type(exc).__name__, exc), {}
+            # What the notification compares with, read before this result may trim it out.
+            previous = previous_run(history.runs(), self.record) if notifier is not None else None
             record = history.finish_run(run_id, self.record, status=status,
                                         finished=format_local(clock(), zone), message=message, **fields)
             level = logging.INFO if status == "success" else (
                 logging.WARNING if status in ("partial", "interrupted") else logging.ERROR)
             log.log(level, "run %s %s: %s", run_id, status, message, extra=RUN_RESULT)
             if notifier is not None and notifier.active:
-                notifier.run_finished(record, list(capture.lines), previous_run(history.runs(), record))
+                notifier.run_finished(record, list(capture.lines), previous)
             return Outcome(task.name, status, run_id, message, record)
         finally:
             package_logger.removeHandler(capture)

@@ -72,6 +72,39 @@ class HistoryTest(TempDirTestCase):
         self.assertNotIn(older, [r["id"] for r in runs])
         self.assertEqual(len([r for r in runs if r["task"] == "T"]), 3 + 1)  # limit + the newest success
 
+    def test_the_last_run_of_each_latest_scheduled_time_is_kept(self):
+        # Issue 20 (simulation seeds 766, 1994): with the clock set back for
+        # days, an occurrence whose runs were trimmed ran, or was told
+        # about, again. Limit 3: the last finished run of each of the 3
+        # latest scheduled times stays, whatever came after it.
+        def add(occ_day, status, trigger="schedule"):
+            rec = self.history.start_run("T", trigger, "2026-11-27T10:00:00+00:00",
+                                         scheduled_for="2026-11-%02dT01:30:00+00:00" % occ_day)
+            self.history.finish_run(rec["id"], status=status)
+            return rec["id"]
+        early = add(10, "success")
+        first_try = add(14, "failed")
+        last_try = add(14, "failed", "retry")
+        ok14 = add(17, "failed")
+        ok17 = add(17, "success", "retry")
+        # The clock set back: retries of an older occurrence and manual runs fill the limit.
+        later = [add(12, "failed") for _ in range(2)]
+        manual = self.history.start_run("T", "manual", "2026-11-27T10:00:00+00:00")["id"]
+        self.history.finish_run(manual, status="failed")
+        ids = [r["id"] for r in self.history.runs()]
+        self.assertEqual(ids, [last_try, ok17] + later + [manual])
+        self.assertNotIn(first_try, ids)  # not the last of its scheduled time
+        self.assertNotIn(ok14, ids)
+        self.assertNotIn(early, ids)  # not one of the 3 latest scheduled times (12, 14, 17)
+
+    def test_a_running_record_does_not_push_out_the_last_finished_one(self):
+        rec = self.history.start_run("T", "schedule", "x", scheduled_for="2026-11-14T01:30:00+00:00")
+        self.history.finish_run(rec["id"], status="failed")
+        for _ in range(3):
+            self.history.start_run("T", "manual", "x")  # each marks the one before interrupted
+        self.history.start_run("T", "retry", "x", scheduled_for="2026-11-14T01:30:00+00:00")
+        self.assertIn(rec["id"], [r["id"] for r in self.history.runs()])
+
     def test_start_marks_stale_running_interrupted(self):
         first = self.history.start_run("T", "schedule", "2026-11-27T10:00:00+00:00")
         other = self.history.start_run("U", "schedule", "2026-11-27T10:00:00+00:00")

@@ -19,6 +19,8 @@ FIXED = [
     (124, "the clock set back: a failed attempt from the future did not count, the retry came too soon"),
     (0, "a failure notification for every retry of one occurrence"),
     (17, "a burst of failures trimmed the task's newest success out of the history"),
+    (766, "the clock set back 2 days after history_limit trimmed them: a failure told about again"),
+    (1994, "the clock set back 2 days after history_limit trimmed them: an occurrence ran again"),
 ]
 
 
