@@ -10,10 +10,10 @@ import os
 import shutil
 
 from . import snapshots
-from .history import History, run_time
+from .history import DONE, History, run_time
 from .locking import holder
 from .offsite import service as offsite_service
-from .plan import retry_state, task_overview
+from .plan import retry_state, same_dest, task_overview
 from .runner import task_lock
 from .schedule import format_local
 
@@ -53,7 +53,9 @@ def warnings_for(task, item, now, zone, free):
         out.append((WARN, "paused (\"enabled\": false): no scheduled backups"))
     elif task.schedule is not None:
         if last_ok is None:
-            out.append((BAD, "no successful backup yet"))
+            out.append((BAD, "no successful backup yet" if item.get("success_elsewhere") is None else
+                        "no successful backup into %s yet (the last one went to %s, this task's destination "
+                        "before)" % (task.dest, item["success_elsewhere"])))
         else:
             # The newest scheduled run has not succeeded for over a day
             # (retries have had their chance): say how old the backup is.
@@ -82,6 +84,11 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     item["retry"] = None if retry is None else {
         "attempts": retry["attempts"], "last_attempt_at": format_local(retry["last_attempt"], zone),
         "next_try_at": None if retry["next_try"] is None else format_local(retry["next_try"], zone)}
+    # After "dest" changed, the runs into the old one are not this destination's: say where they went.
+    last = item["last_run"]
+    item["last_run_elsewhere"] = None if last is None or same_dest(last, task) else last.get("dest")
+    elsewhere = [r for r in runs if r.get("task") == task.name and r.get("status") in DONE]
+    item["success_elsewhere"] = elsewhere[-1].get("dest") if elsewhere and item["last_success"] is None else None
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
     item["running"] = running

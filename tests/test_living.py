@@ -354,6 +354,24 @@ class StatusTest(TempDirTestCase):
         item = status_report(config, runs, ts("2026-11-05T10:00:00+00:00"), UTC, lambda n: False)["tasks"][0]
         self.assertEqual(item["warnings"][1], "the last run failed: " + outcome.message)
 
+    def test_a_changed_dest_says_where_the_last_run_went(self):
+        # Found from outside: after "dest" changed, status said "last run:
+        # ... success" next to "no successful backup yet".
+        self.write("src/a", "1")
+        old = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "old", "timestamp": "12:00"}])
+        runner.run_task(old, old.tasks[0], "manual", clock=lambda: ts("2026-11-05T09:00:00+00:00"), zone=UTC)
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "new", "timestamp": "12:00"}])
+        runs = History.for_config(config).runs()
+        item = status_report(config, runs, ts("2026-11-05T10:00:00+00:00"), UTC, lambda n: False)["tasks"][0]
+        self.assertEqual(item["last_run_elsewhere"], old.tasks[0].dest)
+        self.assertEqual(item["warnings"][0], "no successful backup into %s yet (the last one went to %s, "
+                         "this task's destination before)" % (config.tasks[0].dest, old.tasks[0].dest))
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "--config",
+                               config.path, "status"], stdout=subprocess.PIPE, universal_newlines=True,
+                              timeout=60)
+        self.assertIn("success (manual), into the former destination %s" % old.tasks[0].dest, proc.stdout)
+        self.assertIn("  last success: never (into %s)" % config.tasks[0].dest, proc.stdout)
+
     def test_status_command(self):
         config = self.make_config()
         proc = subprocess.run([sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "--config",

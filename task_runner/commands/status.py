@@ -45,10 +45,12 @@ def print_status(config, as_json):
         if item["next_run"]:
             out.append("  next run: %s" % recorded(item["next_run"]))
         last, ok = item["last_run"], item["last_success"]
-        out.append("  last run: %s" % ("never" if last is None else "%s %s (%s)" % (
-            recorded(last.get("started")), last.get("status"), last.get("trigger"))))
+        out.append("  last run: %s%s" % ("never" if last is None else "%s %s (%s)" % (
+            recorded(last.get("started")), last.get("status"), last.get("trigger")),
+            ", into the former destination %s" % item["last_run_elsewhere"] if item["last_run_elsewhere"] else ""))
         out.append("  last success: %s" % ("never" if ok is None else "%s (%.1f days ago)" % (
-            recorded(ok.get("started")), item["last_success_days_ago"])))
+            recorded(ok.get("started")), item["last_success_days_ago"])) + (
+            " (into %s)" % item["dest"] if ok is None and item["success_elsewhere"] else ""))
         retry = item["retry"]
         if retry:
             out.append("  failed %s, %s (%s for this scheduled time)" % (

@@ -234,7 +234,8 @@ function showTask(item) {
   var lastCell = row(dl, "Last run", last ? when(last.started) + " " : "never");
   if (last) {
     lastCell.appendChild(el("span", "status " + (last.status || ""), last.status));
-    lastCell.appendChild(document.createTextNode(" (" + last.trigger + ")"));
+    lastCell.appendChild(document.createTextNode(" (" + last.trigger + ")" +
+        (item.last_run_elsewhere ? ", into the former destination " + item.last_run_elsewhere : "")));
   }
   row(dl, "Last success", ok ? when(ok.started) + " (" + ago(ok.started) + ")" : "never");
   var retry = item.retry;
