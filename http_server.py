@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 
-from task_runner import cli, osutil
+from task_runner import cli, console, osutil
 from task_runner.config import ConfigWatcher, load_config
 from task_runner.errors import AlreadyRunning, ConfigError, UsageError
 from task_runner.http_api import App, Server
@@ -65,7 +65,7 @@ def _tls_context(settings):
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.new_token:
-        osutil.print_safe(secrets.token_urlsafe(32))
+        console.print_safe(secrets.token_urlsafe(32))
         return 0
     config = load_config(args.config)
     settings = config.http

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from . import osutil
+from . import console
 from .config import CONFIG_NAME, LogConfig
 from .errors import EXIT_INTERRUPTED, ConfigError, TaskRunnerError
 from .logs import FILE_ONLY, setup_logging
@@ -89,21 +89,21 @@ def run_main(main, program, argv=None):
     try:
         return main(argv)
     except ConfigError as exc:
-        osutil.print_safe("%s: %s" % (program, exc.report()), sys.stderr)
+        console.print_safe("%s: %s" % (program, exc.report()), sys.stderr)
         _log_config_error(exc, exc.path, program)
         return exc.exit_code
     except TaskRunnerError as exc:
-        osutil.print_safe("%s: %s" % (program, exc), sys.stderr)
+        console.print_safe("%s: %s" % (program, exc), sys.stderr)
         if logging.getLogger().handlers:  # else logging's last resort would print it a second time
             logger.error("%s", exc, extra=FILE_ONLY)
         return exc.exit_code
     except KeyboardInterrupt:
-        osutil.print_safe("%s: interrupted" % program, sys.stderr)
+        console.print_safe("%s: interrupted" % program, sys.stderr)
         return EXIT_INTERRUPTED
 
 
 def print_json(data):
-    osutil.print_safe(json.dumps(data, indent=2, ensure_ascii=False))
+    console.print_safe(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 class ProgressLine(object):

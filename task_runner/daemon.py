@@ -15,7 +15,7 @@ import os
 import threading
 import time
 
-from . import osutil, plan as planning
+from . import console, plan as planning
 from .config import ConfigWatcher, file_signature, load_config
 from .errors import AlreadyRunning
 from .history import History, runs_of
@@ -122,7 +122,7 @@ class Daemon(object):
         for task in self.config.tasks:
             log = task_log(logger, task.name)
             if task.schedule is None:
-                log.info("runs on demand only (no timestamp): %s", osutil.command("backup_now", task.name))
+                log.info("runs on demand only (no timestamp): %s", console.command("backup_now", task.name))
             elif not task.enabled:
                 log.info("paused (\"enabled\": false): no scheduled backups")
             else:
@@ -268,7 +268,7 @@ class Daemon(object):
         occ = format_local(decision.occurrence, self.zone)
         task_log(logger, task.name).warning("skipping the run scheduled for %s: %s. To back it up now: %s",
                                             short_time(decision.occurrence, self.zone, now), decision.reason,
-                                            osutil.command("backup_now", task.name))
+                                            console.command("backup_now", task.name))
         runs = history.runs()  # before the skipped record may trim the one to compare with
         record = history.add_skipped(task.name, decision.trigger, format_local(now, self.zone), occ,
                                      decision.reason)

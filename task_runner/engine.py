@@ -30,7 +30,8 @@ from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder
 from .pool import Pool, workers_for
 from .walk import Stats, Walk
 from .previous import DryRunWriter
-from .writers import OPS, FolderWriter
+from .fileio import OPS
+from .writers import FolderWriter
 from .zip_writer import ZipWriter
 
 logger = logging.getLogger(__name__)

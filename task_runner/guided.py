@@ -15,7 +15,7 @@ import os
 import re
 import time
 
-from . import catalog, errors, osutil, restore, snapshot_reader, snapshots
+from . import catalog, console, errors, osutil, restore, snapshot_reader, snapshots
 from .offsite import cli as offsite_cli
 from .errors import Interrupted, UsageError
 from .history import History
@@ -188,7 +188,7 @@ class Dialogue(object):
             self.out("Cannot restore there: %s." % why)
             return errors.EXIT_FAILED
         self.out("\nThis will restore %s from the offsite copy of %s into %s." % (
-            osutil.printable(os.path.join(task.src, rel)) if rel else "everything", snapshot[:10], target))
+            console.printable(os.path.join(task.src, rel)) if rel else "everything", snapshot[:10], target))
         if not self._yes("Go ahead?"):
             self.out("Nothing was changed.")
             return errors.EXIT_OK
@@ -238,10 +238,10 @@ class Dialogue(object):
         depth = len(folder.split(os.sep)) if folder else 0
         names = [os.path.basename(e.rel) for e in reader.children(folder)]
         close = difflib.get_close_matches(parts[depth], names, n=5, cutoff=0.5)
-        why = "%s is not in this backup copy." % osutil.printable(os.path.join(task.src, rel))
+        why = "%s is not in this backup copy." % console.printable(os.path.join(task.src, rel))
         if close:
             why += " Did you mean: %s?" % ", ".join(
-                osutil.printable(os.path.join(folder, c) if folder else c) for c in close)
+                console.printable(os.path.join(folder, c) if folder else c) for c in close)
         return None, why + " Type it again, B to browse, or Enter for everything."
 
     def _browse(self, reader):
@@ -249,10 +249,10 @@ class Dialogue(object):
         folder = ""
         while True:
             entries = reader.children(folder)
-            self.out("\nIn %s:" % (osutil.printable(folder) or "the top of the backup"))
+            self.out("\nIn %s:" % (console.printable(folder) or "the top of the backup"))
             self.out("  0. all of this folder")
             for i, e in enumerate(entries[:SHOWN], 1):
-                name = osutil.printable(os.path.basename(e.rel))
+                name = console.printable(os.path.basename(e.rel))
                 self.out("  %d. %s" % (i, name + os.sep if e.kind == "dir" else "%s  (a symbolic link)" % name
                                        if e.kind == "link" else "%s  (%s)" % (name, human_bytes(e.size))))
             if len(entries) > SHOWN:
@@ -299,7 +299,7 @@ class Dialogue(object):
         if why is not None:
             self.out("Cannot restore there: %s." % why)
             return errors.EXIT_FAILED
-        what = osutil.printable(os.path.join(task.src, wanted)) if wanted else "everything"
+        what = console.printable(os.path.join(task.src, wanted)) if wanted else "everything"
         preview = restore.restore(task, snapshot, target, [wanted] if wanted else [], overwrite=replace,
                                   dry_run=True, clock=self.clock)
         self.out("\nThis will restore %s from the copy of %s into %s:" % (what, snapshot[:10], target))

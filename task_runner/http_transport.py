@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import osutil
 from .http_auth import Gate, HttpError, Lockout
 from .http_sessions import SessionStore
-from .logs import escape as printable
+from .console import printable
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+from .console import printable
 from .locking import FileLock, lock_path_for
 
 FORMAT = "%(asctime)s %(levelname)-7s %(program)s [%(task)s] %(message)s"
@@ -24,20 +25,6 @@ FILE_ONLY = {"file_only": True}
 RUN_RESULT = {"run_result": True}
 
 
-def escape(text):
-    """``text`` safe for a log line and a terminal: every character that is
-    not printable (ESC, BEL, a newline, a lone surrogate...) becomes a
-    visible escape, so nothing a name or a client holds can rewrite the
-    terminal of whoever reads the log, or forge a line of it."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _escaped(ord(c)) for c in text)
-
-
-def _escaped(code):
-    return "\\x%02x" % code if code < 0x100 else ("\\u%04x" % code if code < 0x10000 else "\\U%08x" % code)
-
-
 class SafeFormatter(logging.Formatter):
     """A Formatter whose lines hold no unescaped control character: the
     task name is escaped whole, the message and a traceback keep their line
@@ -47,7 +34,7 @@ class SafeFormatter(logging.Formatter):
     def formatMessage(self, record):
         safe = logging.makeLogRecord(record.__dict__)
         safe.message = _escape_lines(record.message)
-        safe.task = escape(str(getattr(record, "task", "-")))
+        safe.task = printable(str(getattr(record, "task", "-")))
         return super(SafeFormatter, self).formatMessage(safe)
 
     def formatException(self, ei):
@@ -62,7 +49,7 @@ class SafeFormatter(logging.Formatter):
 
 
 def _escape_lines(text):
-    return "\n".join(escape(line) for line in text.split("\n"))
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 class _Context(logging.Filter):

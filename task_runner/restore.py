@@ -31,7 +31,7 @@ import os
 import re
 import stat
 
-from . import osutil, safedir, snapshot_reader
+from . import console, osutil, safedir, snapshot_reader
 from .errors import BackupError, Interrupted, UsageError
 from .logs import task_log
 from .runner import human_bytes
@@ -141,7 +141,7 @@ class Restorer(object):
 
     def _error(self, rel, why):
         self.error_count += 1
-        text = osutil.printable("%s: %s" % (rel, why))
+        text = console.printable("%s: %s" % (rel, why))
         if len(self.errors) < MAX_LISTED:
             self.errors.append(text)
         self.log.warning("not restored: %s", text)
@@ -174,7 +174,7 @@ class Restorer(object):
         user's is cleared away; one this restore made is an entry error."""
         if rel in self._made_links or (self._seen is not None and os.path.normcase(rel) in self._seen):
             raise _EntryError("%s is not a folder in this snapshot: nothing is written below it"
-                              % osutil.printable(rel))
+                              % console.printable(rel))
         self._clear_the_way(parent, rel, name, parent.lstat(name))
         self.replaced += 1
 
@@ -237,7 +237,7 @@ class Restorer(object):
         what = "a symbolic link" if safedir.is_link(st) else "a folder" if stat.S_ISDIR(st.st_mode) else "a file"
         if not self.overwrite:
             raise UsageError("%s exists in the target (%s): add --overwrite to keep it aside and restore the "
-                             "snapshot's" % (osutil.printable(rel), what))
+                             "snapshot's" % (console.printable(rel), what))
         if not self.keep_existing:
             if what == "a folder":
                 raise _EntryError("a folder is in the way (not replaced with --no-keep-existing)")
@@ -343,7 +343,7 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
     with reader:
         missing = [w for w in wanted if w and not reader.has(w)]
         if missing:
-            raise NotInSnapshot("%s is not in snapshot %s" % (", ".join(osutil.printable(m) for m in missing),
+            raise NotInSnapshot("%s is not in snapshot %s" % (", ".join(console.printable(m) for m in missing),
                                                                snapshot_name))
         restorer = Restorer(reader, real, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
                             stop_event, progress, log)

@@ -4,7 +4,7 @@ the guided restore (--interactive, what restore.bat runs)."""
 import os
 import time
 
-from . import catalog, cli, errors, guided, osutil, restore
+from . import catalog, cli, console, errors, guided, restore
 from .config import select_tasks
 from .errors import UsageError
 from .history import History
@@ -24,12 +24,12 @@ def print_snapshots(config, tasks, as_json):
         return errors.EXIT_OK
     for task in tasks:
         items = [i for i in listing if i["task"] == task.name]
-        osutil.print_safe("%s (%s):" % (task.name, task.dest))
+        console.print_safe("%s (%s):" % (task.name, task.dest))
         complete = [i for i in items if not i["partial"]]
         for item in items:
             if item["partial"]:
-                osutil.print_safe("  %s  unfinished (left by an interrupted run; the next run removes it)"
-                                  % item["name"])
+                console.print_safe("  %s  unfinished (left by an interrupted run; the next run removes it)"
+                                   % item["name"])
                 continue
             line = "  %s  %-6s" % (item["name"], item["format"])
             if item["status"] is not None:
@@ -40,8 +40,8 @@ def print_snapshots(config, tasks, as_json):
                     line += ", %.1f s" % item["seconds"]
             else:
                 line += "  (no record in the history)"
-            osutil.print_safe(line)
-        osutil.print_safe("  %s" % _plural(len(complete), "snapshot"))
+            console.print_safe(line)
+        console.print_safe("  %s" % _plural(len(complete), "snapshot"))
     return errors.EXIT_OK
 
 
@@ -63,18 +63,18 @@ def print_versions(config, path, names):
     task, rel = _task_and_rel(config, names, path)
     found = catalog.versions(task, rel)
     if not found:
-        osutil.print_safe("%s is in no snapshot of %s" % (os.path.join(task.src, rel), task.name))
+        console.print_safe("%s is in no snapshot of %s" % (os.path.join(task.src, rel), task.name))
         return errors.EXIT_FAILED
-    osutil.print_safe("%s in %s: %s, newest first" % (os.path.join(task.src, rel), task.name,
-                                                      _plural(len(found), "version")))
+    console.print_safe("%s in %s: %s, newest first" % (os.path.join(task.src, rel), task.name,
+                                                       _plural(len(found), "version")))
     for item in found:
         where = item["first"] if item["first"] == item["last"] else "%s .. %s" % (item["first"], item["last"])
         if item["kind"] == "file":
-            osutil.print_safe("  %s, modified %s  in %s (%s)" % (
+            console.print_safe("  %s, modified %s  in %s (%s)" % (
                 human_bytes(item["size"]), _when(item["mtime_ns"]), where, _plural(item["snapshots"], "snapshot")))
         else:
-            osutil.print_safe("  a %s  in %s (%s)" % ("folder" if item["kind"] == "dir" else "symbolic link",
-                                                      where, _plural(item["snapshots"], "snapshot")))
+            console.print_safe("  a %s  in %s (%s)" % ("folder" if item["kind"] == "dir" else "symbolic link",
+                                                       where, _plural(item["snapshots"], "snapshot")))
     return errors.EXIT_OK
 
 
@@ -103,7 +103,7 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
     name = catalog.choose_snapshot(task, spec)
     lock = task_lock(config, task.name)
     if not lock.acquire(timeout=0):
-        osutil.print_safe("%s: a backup of this task is running: restore when it has finished" % task.name)
+        console.print_safe("%s: a backup of this task is running: restore when it has finished" % task.name)
         return errors.EXIT_ALREADY_RUNNING
     try:
         # The target as typed: restore resolves its links before it normalises ("lk/.." is not ".").
@@ -113,23 +113,23 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         if names or not paths or os.path.isabs(paths[0]) or os.sep in paths[0] or "/" in paths[0]:
             raise
         raise UsageError("%s, and no task is named \"%s\" either (tasks: %s)" % (
-            exc, osutil.printable(paths[0]), ", ".join('"%s"' % t.name for t in config.tasks)))
+            exc, console.printable(paths[0]), ", ".join('"%s"' % t.name for t in config.tasks)))
     finally:
         lock.release()
     if progress is not None:
         progress.clear()
     if dry_run:
         for action, what in result.actions:
-            osutil.print_safe("  would %s %s" % (action, what))
-    osutil.print_safe("%s: %s %s (%s) from %s into %s%s%s%s" % (
+            console.print_safe("  would %s %s" % (action, what))
+    console.print_safe("%s: %s %s (%s) from %s into %s%s%s%s" % (
         task.name, "would restore" if dry_run else "restored", _plural(result.files, "file"),
-        human_bytes(result.bytes), name, osutil.printable(result.target),
+        human_bytes(result.bytes), name, console.printable(result.target),
         "; %d replaced, %d kept aside as *.before-restore-*" % (result.replaced, result.kept_aside)
         if result.replaced else "",
         "; %d already equal" % result.unchanged if result.unchanged else "",
         "; %d not restored (see the log)" % result.error_count if result.error_count else ""))
     for line in result.errors:
-        osutil.print_safe("  " + line)
+        console.print_safe("  " + line)
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
 
 
@@ -152,9 +152,9 @@ class _Counts(object):
         self.bytes = self.bytes_copied = restorer.bytes
 
 
-def interactive(config, stop_event, install_stop=None, ask=input, out=osutil.print_safe, open_folder=None):
+def interactive(config, stop_event, install_stop=None, ask=input, out=console.print_safe, open_folder=None):
     """The guided restore (guided.py); needs a person at a terminal."""
-    if not osutil.stdin_is_terminal():
+    if not console.stdin_is_terminal():
         raise UsageError("--interactive needs a terminal (double-click restore.bat); in a script, use "
                          "backup_now.py restore ... --to DIR")
     return guided.Dialogue(config, stop_event, ask, out, install_stop, open_folder).run()

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 
-from . import engine, errors, locking, priority, retention, snapshots, verify, writers
+from . import engine, errors, fileio, locking, priority, retention, snapshots, verify
 from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock
@@ -136,7 +136,7 @@ class StartedRun(object):
         self.started, self.scheduled_for = started, scheduled_for
         self.clock, self.zone = clock, zone
 
-    def execute(self, stop_event=None, progress=None, notifier=None, ops=writers.OPS, low_priority=None):
+    def execute(self, stop_event=None, progress=None, notifier=None, ops=fileio.OPS, low_priority=None):
         """Make the snapshot and record the result; returns an Outcome.
         ``notifier`` (notify.Notifier) hears of the start and the end.
         ``low_priority`` True or False overrides the task's ``priority``
@@ -332,7 +332,7 @@ def begin_run(config, task, trigger, scheduled_for=None, clock=time.time, zone=L
 
 
 def run_task(config, task, trigger, scheduled_for=None, clock=time.time, stop_event=None, zone=LOCAL,
-             progress=None, notifier=None, ops=writers.OPS, low_priority=None):
+             progress=None, notifier=None, ops=fileio.OPS, low_priority=None):
     """Run ``task`` now and return an Outcome.
 
     ``trigger`` is schedule, missed, retry, manual or http; ``scheduled_for`` the occurrence

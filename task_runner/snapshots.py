@@ -23,7 +23,7 @@ import struct
 import time
 import zipfile
 
-from . import osutil, removal
+from . import console, osutil, removal
 from .schedule import LOCAL, local_datetime
 
 logger = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ def zip_entry(rel, st, kind):
         name.encode("utf-8")
         info = _ZipInfo(name, when)
     except UnicodeEncodeError:
-        info = _ZipInfo(osutil.printable(name), when)  # the name zipfile shows
+        info = _ZipInfo(console.printable(name), when)  # the name zipfile shows
         info.raw_name = osutil.name_to_bytes(name)
     mtime = int(st.st_mtime)
     if 0 <= mtime < 1 << 32:

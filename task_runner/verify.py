@@ -13,9 +13,9 @@ import os
 import stat
 import zipfile
 
-from . import osutil, snapshots
+from . import console, osutil, snapshots
 from .walk import MAX_LISTED, Stats, Walk
-from .writers import CHUNK
+from .fileio import CHUNK
 from .errors import BackupError
 from .excludes import Matcher
 
@@ -55,7 +55,7 @@ class _Compare(object):
         """Count a difference; keep the MAX_LISTED first by path (sorted),
         in bounded memory."""
         setattr(self, kind, getattr(self, kind) + 1)
-        path = osutil.printable(rel.replace(os.sep, "/"))
+        path = console.printable(rel.replace(os.sep, "/"))
         if len(self._kept) < MAX_LISTED or path < self._kept[-1][0]:
             bisect.insort(self._kept, (path, "%s: %s%s" % (kind, path, detail)))
             del self._kept[MAX_LISTED:]

@@ -12,7 +12,7 @@ import os
 import stat
 import threading
 
-from . import osutil
+from . import console, osutil
 
 MAX_LISTED = 20
 
@@ -64,7 +64,7 @@ class Stats(object):
             self.symlinks += 1
 
     def skip(self, rel, why):
-        text = osutil.printable("%s: %s" % (rel, why))
+        text = console.printable("%s: %s" % (rel, why))
         with self._lock:
             self.error_count += 1
             if len(self.errors) < MAX_LISTED:
@@ -72,7 +72,7 @@ class Stats(object):
         self.log.warning("skipped %s", text)
 
     def warn(self, text):
-        text = osutil.printable(text)
+        text = console.printable(text)
         with self._lock:
             if len(self.warnings) < MAX_LISTED:
                 self.warnings.append(text)

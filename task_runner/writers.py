@@ -20,11 +20,9 @@ import errno
 import os
 import threading
 
-from . import metadata, osutil
+from . import console, metadata, osutil
 from .errors import BackupError, Interrupted
-from .fileio import FD_METADATA, DataCopier, unchanged
-# Re-exported: tests and other modules know them as writers.*.
-from .fileio import CHUNK, LOCKED_DELAY, LOCKED_RETRIES, OPS, Ops, kept_mode  # noqa: F401
+from .fileio import FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, DataCopier, unchanged
 from .pool import Pool
 from .previous import PreviousTree, lookup_in
 from .walk import reason
@@ -62,7 +60,7 @@ class Writer(object):
         succeed (disk full, device gone), else the one entry is skipped."""
         if osutil.disk_error_is_fatal(exc) or not os.path.lexists(self.root):
             raise BackupError("cannot write to the destination (%s) while copying %s: %s"
-                              % (dest_hint(exc), osutil.printable(rel), exc.strerror or exc))
+                              % (dest_hint(exc), console.printable(rel), exc.strerror or exc))
         self.stats.skip(rel, "cannot be written to the destination: %s" % (exc.strerror or exc))
 
     def open_source(self, path, rel):

@@ -7,10 +7,11 @@ snapshots.zip_entry; this module writes the entries as the walk brings them.
 import time
 import zipfile
 
-from . import osutil, snapshots
+from . import console, osutil, snapshots
 from .errors import BackupError
 from .walk import reason
-from .writers import CHUNK, Writer, dest_hint
+from .fileio import CHUNK
+from .writers import Writer, dest_hint
 
 
 class ZipWriter(Writer):
@@ -28,7 +29,7 @@ class ZipWriter(Writer):
         # An archive is one stream: after a failed write nothing more can be
         # added to it safely, so any write error fails the run.
         raise BackupError("cannot write the archive (%s) while adding %s: %s"
-                          % (dest_hint(exc), osutil.printable(rel), exc.strerror or exc))
+                          % (dest_hint(exc), console.printable(rel), exc.strerror or exc))
 
     def _entry(self, rel, st, kind):
         info, clamped = snapshots.zip_entry(rel, st, kind)

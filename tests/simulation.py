@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 
-from task_runner import notify, writers
+from task_runner import fileio, notify
 from task_runner.config import load_config
 from task_runner.daemon import Daemon
 from task_runner.history import DONE, History, run_time
@@ -44,7 +44,7 @@ class SimulationFailure(AssertionError):
     pass
 
 
-class SimOps(writers.Ops):
+class SimOps(fileio.Ops):
     """The copy, replaced: a flaky drive refuses some files (a partial run)."""
 
     def __init__(self, world):
@@ -53,7 +53,7 @@ class SimOps(writers.Ops):
     def open_write(self, path, mode=0o666):
         if self.world.flaky:
             raise OSError(5, "simulated I/O error on a flaky drive", path)
-        return writers.Ops.open_write(self, path, mode)
+        return fileio.Ops.open_write(self, path, mode)
 
     sendfile = None  # read and write, through this seam
 

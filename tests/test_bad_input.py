@@ -16,7 +16,7 @@ import unittest
 
 import backup_now
 import scheduled_task_runner
-from task_runner import cli, restore_cli, writers
+from task_runner import cli, fileio, restore_cli
 from task_runner.config import load_config
 from task_runner.errors import ConfigError
 from task_runner.runner import run_task, task_lock
@@ -144,7 +144,7 @@ class ConfigValuesTest(TempDirTestCase):
         self.assertFalse(os.path.exists(self.path("executed_tasks.json")))  # nothing ran
 
 
-class SlowOps(writers.Ops):
+class SlowOps(fileio.Ops):
     """Each file takes a while to open, and the tenth presses Ctrl+C (the
     main thread gets KeyboardInterrupt) while the copy goes on."""
 
@@ -155,7 +155,7 @@ class SlowOps(writers.Ops):
         if self.opened == 10:
             _thread.interrupt_main()
         time.sleep(0.05)
-        return writers.Ops.open_read(path)
+        return fileio.Ops.open_read(path)
 
 
 class LockSafetyTest(TempDirTestCase):

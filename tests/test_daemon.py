@@ -3,7 +3,7 @@ import os
 import threading
 import unittest
 
-from task_runner import osutil
+from task_runner import console
 from task_runner.daemon import Daemon
 from task_runner.history import History
 from task_runner.runner import run_task
@@ -102,7 +102,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
         when = short_time(ts("2026-12-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
         self.assertIn("monthly on day 1 at 23:56; next run %s\n" % when, text + "\n")
         self.assertIn('paused ("enabled": false): no scheduled backups', text)
-        self.assertIn("runs on demand only (no timestamp): %s" % osutil.command("backup_now", "Manual"), text)
+        self.assertIn("runs on demand only (no timestamp): %s" % console.command("backup_now", "Manual"), text)
         self.assertIn("the source folder %s does not exist right now" % self.path("gone"), text)
 
     def test_a_run_too_old_to_catch_up_says_how_to_make_one(self):
@@ -111,7 +111,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
             self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:01:00+00:00")).run()
         when = short_time(ts("2026-11-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
         self.assertIn("skipping the run scheduled for %s: missed by 25.4 days, more than missed_task_days=5: not "
-                      "caught up. To back it up now: %s" % (when, osutil.command("backup_now", "T")),
+                      "caught up. To back it up now: %s" % (when, console.command("backup_now", "T")),
                       "\n".join(logs.output))
 
     def test_once_with_nothing_due_names_the_next_run(self):

@@ -9,7 +9,7 @@ import os
 import stat
 import unittest
 
-from task_runner import engine, previous, writers
+from task_runner import engine, fileio, previous
 from tests.helpers import NOBODY, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")
@@ -18,7 +18,7 @@ POSIX = os.name != "nt"
 ROOT_USER = POSIX and os.geteuid() == 0
 
 
-class CountingOps(writers.Ops):
+class CountingOps(fileio.Ops):
     """Counts the metadata calls per kind (owner, mode, times) and refuses
     the kinds in ``refuse`` with EPERM, as a share does."""
 
@@ -133,7 +133,7 @@ class RefusingDestinationTest(Base):
         self.assertLessEqual(ops.calls["times"], 1)
 
 
-class FollowingOps(writers.Ops):
+class FollowingOps(fileio.Ops):
     """sshfs: setting a symbolic link's own times sets its target's."""
 
     def utime(self, target, ns, follow_symlinks=True):

@@ -7,7 +7,7 @@ import time
 import unittest
 import zipfile
 
-from task_runner import engine, runner, snapshots, writers
+from task_runner import engine, fileio, runner, snapshots
 from task_runner.errors import BackupError, Interrupted
 from tests.helpers import UTC, TempDirTestCase, make_task, ts
 
@@ -33,7 +33,7 @@ def tree(root):
     return out
 
 
-class FailingOps(writers.Ops):
+class FailingOps(fileio.Ops):
     """Fault injection through the engine's one seam."""
 
     def __init__(self, **faults):
@@ -57,7 +57,7 @@ class FailingOps(writers.Ops):
 
     @property
     def sendfile(self):
-        return None if self.faults.get("no_sendfile") or self.faults.get("disk_full") else writers.OPS.sendfile
+        return None if self.faults.get("no_sendfile") or self.faults.get("disk_full") else fileio.OPS.sendfile
 
     def write(self, fd, data):
         if fd in self.full_fds:
@@ -84,7 +84,7 @@ class SnapshotTest(TempDirTestCase):
 
     def test_snapshot_equals_source(self):
         self.write("src/a.txt", "alpha", mtime=OLD)
-        self.write("src/sub/deeper/b.bin", os.urandom(3 * writers.CHUNK + 17), mtime=OLD + 1)
+        self.write("src/sub/deeper/b.bin", os.urandom(3 * fileio.CHUNK + 17), mtime=OLD + 1)
         self.write("src/sub/ro.txt", "read only", mtime=OLD + 2)
         os.chmod(self.path("src/sub/ro.txt"), 0o444)
         os.makedirs(self.path("src/empty/nested"))
@@ -97,7 +97,7 @@ class SnapshotTest(TempDirTestCase):
         self.assertEqual(result.snapshot, self.path("dest", "2026-11-27_10-00-00"))
         self.assertEqual(tree(self.src), tree(result.snapshot))
         self.assertEqual((result.error_count, result.errors), (0, []))
-        self.assertEqual(result.bytes, 5 + 3 * writers.CHUNK + 17 + 9)
+        self.assertEqual(result.bytes, 5 + 3 * fileio.CHUNK + 17 + 9)
         self.assertEqual(os.listdir(self.dest), ["2026-11-27_10-00-00"])
 
     def test_second_run_in_same_second_and_stale_partial(self):
@@ -218,7 +218,7 @@ class IncrementalTest(TempDirTestCase):
             self.write("src/d%d/f%d.txt" % (i % 2, i), "content %d" % i, mtime=OLD + i)
         self.first = engine.make_snapshot(make_task(self.src, self.dest), T0, UTC)
 
-    def snap(self, started=T0 + 60, ops=writers.OPS, **task):
+    def snap(self, started=T0 + 60, ops=fileio.OPS, **task):
         return engine.make_snapshot(make_task(self.src, self.dest, **task), started, UTC, ops=ops)
 
     def inode(self, snapshot, rel):

@@ -9,7 +9,7 @@ import time
 import unittest
 
 from task_runner.http_auth import LOOPBACK, Lockout, client_key
-from tests.test_http import HttpTestCase, TOKEN
+from tests.test_http import HttpTestCase
 
 
 class ClientKeyTest(unittest.TestCase):

@@ -9,7 +9,7 @@ import sys
 import unittest
 import zipfile
 
-from task_runner import engine, osutil, retention, snapshots, verify, writers
+from task_runner import console, engine, fileio, osutil, retention, snapshots, verify, writers
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")
@@ -46,7 +46,7 @@ class Base(TempDirTestCase):
         self.src, self.dest = self.path("src"), self.path("dest")
         os.makedirs(self.src)
 
-    def snap(self, started=T0, ops=writers.OPS, **values):
+    def snap(self, started=T0, ops=fileio.OPS, **values):
         return engine.make_snapshot(make_task(self.src, self.dest, **values), started, UTC, ops=ops)
 
 
@@ -193,7 +193,7 @@ class MetadataTest(Base):
             self.assertEqual(os.readlink(os.path.join(result.snapshot, name)), target)
 
     def test_coarse_destination_times_still_link_unchanged_files(self):
-        class FatOps(writers.Ops):
+        class FatOps(fileio.Ops):
             """A destination that keeps times to 2 seconds, like FAT32."""
 
             def utime(self, target, ns, follow_symlinks=True):
@@ -350,9 +350,9 @@ class ZipTimesTest(Base):
 
 class PrintableTest(unittest.TestCase):
     def test_escapes(self):
-        self.assertEqual(osutil.printable("plain é"), "plain é")
-        self.assertEqual(osutil.printable(os.fsdecode(b"a\xffb") if POSIX else "a\udcffb"), "a\\xffb")
-        self.assertEqual(osutil.printable("x\ud800"), "x\\ud800")
+        self.assertEqual(console.printable("plain é"), "plain é")
+        self.assertEqual(console.printable(os.fsdecode(b"a\xffb") if POSIX else "a\udcffb"), "a\\xffb")
+        self.assertEqual(console.printable("x\ud800"), "x\\ud800")
 
     def test_names_round_trip_through_bytes(self):
         for name in ("plain", "café", "a\udcffb" if POSIX else "a\ud800b"):

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, snapshots, writers, runner, startup
+from task_runner import engine, fileio, runner, snapshots, startup
 from task_runner.config import EmailConfig, NotifyConfig
 from task_runner.history import History
 from task_runner.notify import Notifier
@@ -200,7 +200,7 @@ class NotifyTest(TempDirTestCase):
         self.assertEqual(len(self.smtp.messages), 1)
 
 
-class HangingOps(writers.Ops):
+class HangingOps(fileio.Ops):
     """A source on a hung network share: reads block until released."""
 
     def __init__(self, responsive):

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, osutil, writers
+from task_runner import engine, fileio, osutil
 from task_runner.errors import BackupError, Interrupted
 from task_runner.pool import Pool
 from tests.helpers import UTC, TempDirTestCase, make_task, ts
@@ -21,7 +21,7 @@ OLD = ts("2020-05-17T08:30:00+00:00")
 POSIX = os.name != "nt"
 
 
-class SlowOps(writers.Ops):
+class SlowOps(fileio.Ops):
     """A slow disk with random delays per call (up to ``most`` seconds),
     refusing to read the files named in ``deny``, calling ``hook(name)``
     on every file opened for writing."""
@@ -44,13 +44,13 @@ class SlowOps(writers.Ops):
             time.sleep(0.1)
         if os.path.basename(path) in self.deny:
             raise PermissionError(errno.EACCES, "Permission denied", path)
-        return writers.Ops.open_read(path)
+        return fileio.Ops.open_read(path)
 
     def open_write(self, path, mode=0o666):
         self._pause()
         if self.hook is not None:
             self.hook(os.path.basename(path))
-        return writers.Ops.open_write(self, path, mode)
+        return fileio.Ops.open_write(self, path, mode)
 
     def link(self, src, dst):
         self._pause()

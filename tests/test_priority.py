@@ -5,7 +5,7 @@ import sys
 import threading
 import unittest
 
-from task_runner import priority, runner, writers
+from task_runner import fileio, priority, runner
 from tests.helpers import UTC, TempDirTestCase, ts
 
 LINUX = sys.platform.startswith("linux")
@@ -25,13 +25,13 @@ def current_priority():
     return os.getpriority(os.PRIO_PROCESS, 0), None
 
 
-class RecordingOps(writers.Ops):
+class RecordingOps(fileio.Ops):
     def __init__(self):
         self.seen = []
 
     def open_read(self, path):
         self.seen.append((threading.current_thread().name, current_priority()))
-        return writers.Ops.open_read(path)
+        return fileio.Ops.open_read(path)
 
 
 class PriorityTest(TempDirTestCase):

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, runner, snapshots, writers
+from task_runner import engine, fileio, runner, snapshots
 from task_runner.config import ConfigWatcher
 from task_runner.daemon import Daemon
 from task_runner.errors import BackupError
@@ -190,7 +190,7 @@ class HistoryCrashTest(TempDirTestCase):
         self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp-" in n], [])
 
 
-class DestVanishesOps(writers.Ops):
+class DestVanishesOps(fileio.Ops):
     """Unplugs the drive (renames dest away) when the third file is written."""
 
     def __init__(self, dest):
@@ -201,7 +201,7 @@ class DestVanishesOps(writers.Ops):
         self.count += 1
         if self.count == 3:
             os.rename(self.dest, self.dest + "-unplugged")
-        return writers.Ops.open_write(self, path, mode)
+        return fileio.Ops.open_write(self, path, mode)
 
 
 class FaultTest(TempDirTestCase):

@@ -8,7 +8,7 @@ import sys
 import time
 import unittest
 
-from task_runner import engine, osutil, writers
+from task_runner import engine, fileio, osutil
 from task_runner.history import History
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
@@ -16,7 +16,7 @@ T0 = ts("2026-11-27T10:00:00+00:00")
 WINDOWS = os.name == "nt"
 
 
-class RecordingOps(writers.Ops):
+class RecordingOps(fileio.Ops):
     def __init__(self):
         self.sleeps = []
 
@@ -46,7 +46,7 @@ class WindowsEngineTest(TempDirTestCase):
         finally:
             release()
         self.assertEqual(result.errors, ["mail.pst: locked by another program"])
-        self.assertEqual(ops.sleeps, [writers.LOCKED_DELAY] * writers.LOCKED_RETRIES)
+        self.assertEqual(ops.sleeps, [fileio.LOCKED_DELAY] * fileio.LOCKED_RETRIES)
         self.assertEqual(os.listdir(result.snapshot), ["ok.txt"])
 
     def test_long_paths(self):

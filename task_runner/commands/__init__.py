@@ -17,7 +17,7 @@ import argparse
 import difflib
 import sys
 
-from .. import osutil
+from .. import console
 from ..config import load_config
 from ..errors import UsageError
 
@@ -55,7 +55,7 @@ class Program(object):
         """Parse ``argv``, read the config, run the verb: its exit code."""
         argv = sys.argv[1:] if argv is None else list(argv)
         if self.wants_help(argv):
-            osutil.print_safe(self.help_text())
+            console.print_safe(self.help_text())
             return 0
         verb, args = self.parse(argv)
         return self.verbs[verb].run(load_config(args.config), args, program)

@@ -3,7 +3,7 @@
 import sys
 import threading
 
-from .. import cli, errors, osutil
+from .. import cli, console, errors, osutil
 from ..errors import BackupError
 from ..notify import Notifier
 from ..offsite import cli as offsite_cli
@@ -32,13 +32,13 @@ def run(config, args, program):
     if args.files and not args.dry_run:
         raise errors.UsageError("--files goes with --dry-run: backup_now.py backup --dry-run --files")
     tasks = tasks_of(config, args)
-    console = console_for_summaries(config, program)
+    handler = console_for_summaries(config, program)
     if args.dry_run:
         return dry_run(tasks, args.files)
-    return back_up(config, tasks, console, args.low_priority, not args.no_offsite)
+    return back_up(config, tasks, handler, args.low_priority, not args.no_offsite)
 
 
-def back_up(config, tasks, console, low_priority, offsite=True):
+def back_up(config, tasks, handler, low_priority, offsite=True):
     notifier = Notifier(config.notify)
     stop = threading.Event()
     upload_stop = offsite_cli.UploadStop()
@@ -48,7 +48,7 @@ def back_up(config, tasks, console, low_priority, offsite=True):
             return
         if stop.is_set():
             raise KeyboardInterrupt  # a second Ctrl+C: stop at once
-        osutil.print_safe("stopping: removing the unfinished snapshot...", sys.stderr)
+        console.print_safe("stopping: removing the unfinished snapshot...", sys.stderr)
         stop.set()
 
     osutil.install_stop_handlers(on_stop)
@@ -57,20 +57,20 @@ def back_up(config, tasks, console, low_priority, offsite=True):
         if stop.is_set():
             break
         progress = None
-        if console is not None and sys.stderr.isatty():
+        if handler is not None and sys.stderr.isatty():
             progress = cli.ProgressLine(sys.stderr)
-            console.before_emit = progress.clear
+            handler.before_emit = progress.clear
         if not task.enabled:
-            osutil.print_safe("%s is paused (\"enabled\": false): backing it up because it was named"
-                              % task.name)
+            console.print_safe("%s is paused (\"enabled\": false): backing it up because it was named"
+                               % task.name)
         outcome = run_task(config, task, "manual", stop_event=stop, progress=progress, notifier=notifier,
                            low_priority=True if low_priority else None)
         if progress is not None:
             progress.clear()
         if outcome.status == ALREADY_RUNNING:
-            osutil.print_safe("%s: %s" % (task.name, outcome.message))
+            console.print_safe("%s: %s" % (task.name, outcome.message))
         else:
-            osutil.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
+            console.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
         codes.append(outcome.exit_code)
         if offsite:
             offsite_cli.upload_after_run(config, task, outcome.status, upload_stop, notifier)  # stands apart
@@ -83,19 +83,19 @@ def back_up(config, tasks, console, low_priority, offsite=True):
 def dry_run(tasks, files=False):
     codes = []
     for task in tasks:
-        listing = (lambda action, rel: osutil.print_safe("  %s %s" % (action, rel))) if files else None
+        listing = (lambda action, rel: console.print_safe("  %s %s" % (action, rel))) if files else None
         try:
             result, deleted = preview_task(task, listing=listing)
         except BackupError as exc:
-            osutil.print_safe("%s: would fail: %s" % (task.name, exc))
+            console.print_safe("%s: would fail: %s" % (task.name, exc))
             codes.append(errors.EXIT_FAILED)
             continue
-        osutil.print_safe("%s: would copy %s (%s) and link %s; %s" % (
+        console.print_safe("%s: would copy %s (%s) and link %s; %s" % (
             task.name, plural(result.copied, "file"), human_bytes(result.bytes_copied),
             plural(result.linked, "unchanged file"),
             "would delete %s" % ", ".join(deleted) if deleted else "would delete no snapshot"))
         if files:
             for name in deleted:
-                osutil.print_safe("  delete snapshot %s" % name)
+                console.print_safe("  delete snapshot %s" % name)
         codes.append(errors.EXIT_OK)
     return combined_exit_code(codes)

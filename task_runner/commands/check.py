@@ -2,7 +2,7 @@
 
 import os
 
-from .. import errors, osutil
+from .. import console, errors
 from ..offsite import cli as offsite_cli
 
 NAME = "check"
@@ -15,24 +15,24 @@ def run(config, args, program):
     print_check(config)
     problems = offsite_cli.check_problems(config)  # rclone and its remotes, never contacted
     for line in problems:
-        osutil.print_safe("  ! " + line)
+        console.print_safe("  ! " + line)
     return errors.EXIT_USAGE if problems else 0
 
 
 def print_check(config):
-    osutil.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
+    console.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
     for task in config.tasks:
         what = task.schedule.describe() if task.schedule else "on demand only"
-        osutil.print_safe("  %s%s: %s -> %s, %s%s%s" % (
+        console.print_safe("  %s%s: %s -> %s, %s%s%s" % (
             task.name, " (default)" if task.default else "", task.src, task.dest, what,
             "" if task.enabled else " (paused)", ", offsite to %s" % offsite_cli.shown_remote(task)
             if task.offsite else ""))
         if not os.path.isdir(task.src):
             # A warning, not an error: the drive may be unplugged just now.
-            osutil.print_safe("    ! the source folder %s does not exist right now: is its drive connected?"
-                              % task.src)
+            console.print_safe("    ! the source folder %s does not exist right now: is its drive connected?"
+                               % task.src)
         parent = os.path.dirname(os.path.normpath(task.dest))
         if not os.path.isdir(task.dest) and not os.path.isdir(parent):
             # A run makes dest when only that one level is missing, never a missing drive.
-            osutil.print_safe("    ! the backup folder %s cannot be made: %s does not exist right now (is its "
-                              "drive connected?)" % (task.dest, parent))
+            console.print_safe("    ! the backup folder %s cannot be made: %s does not exist right now (is its "
+                               "drive connected?)" % (task.dest, parent))

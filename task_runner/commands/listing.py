@@ -3,7 +3,7 @@
 import argparse
 import time
 
-from .. import cli, osutil
+from .. import cli, console
 from ..history import History
 from ..plan import task_overview
 from ..schedule import LOCAL, format_local
@@ -46,15 +46,15 @@ def print_list(config, count, as_json):
         cli.print_json({"tasks": items})
         return
     for item in items:
-        osutil.print_safe("%s%s: %s%s" % (item["name"], " (default)" if item["default"] else "",
-                                          item["schedule"], "  [paused]" if item["paused"] else ""))
-        osutil.print_safe("  %s -> %s" % (item["src"], item["dest"]))
+        console.print_safe("%s%s: %s%s" % (item["name"], " (default)" if item["default"] else "",
+                                           item["schedule"], "  [paused]" if item["paused"] else ""))
+        console.print_safe("  %s -> %s" % (item["src"], item["dest"]))
         if item["next_runs"]:
-            osutil.print_safe("  next: " + ", ".join(when(t) for t in item["next_runs"]))
+            console.print_safe("  next: " + ", ".join(when(t) for t in item["next_runs"]))
         last = item["last_run"]
         if last is None:
-            osutil.print_safe("  last run: never")
+            console.print_safe("  last run: never")
         else:
-            osutil.print_safe("  last run: %s %s (%s) %s" % (
+            console.print_safe("  last run: %s %s (%s) %s" % (
                 recorded(last.get("started")), last.get("status"),
                 last.get("trigger"), last.get("message") or ""))

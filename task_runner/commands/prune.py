@@ -1,6 +1,6 @@
 """backup_now.py prune [TASK ...]: apply each task's keep now, without a backup."""
 
-from .. import errors, osutil
+from .. import console, errors
 from ..runner import ALREADY_RUNNING, plural, prune_task
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
@@ -22,16 +22,16 @@ def run(config, args, program):
     codes = []
     for task in tasks:
         if task.keep is None:
-            osutil.print_safe("%s: keeps every snapshot (no \"keep\" in config.json)" % task.name)
+            console.print_safe("%s: keeps every snapshot (no \"keep\" in config.json)" % task.name)
             codes.append(errors.EXIT_OK)
             continue
         deleted = prune_task(config, task, dry_run=args.dry_run)
         if deleted == ALREADY_RUNNING:
-            osutil.print_safe("%s: a backup of this task is running: try again when it has finished" % task.name)
+            console.print_safe("%s: a backup of this task is running: try again when it has finished" % task.name)
             codes.append(errors.EXIT_ALREADY_RUNNING)
             continue
         shown = ", ".join(deleted[:10]) + (" and %d more" % (len(deleted) - 10) if len(deleted) > 10 else "")
-        osutil.print_safe("%s: %s %s%s" % (task.name, "would delete" if args.dry_run else "deleted",
-                                           plural(len(deleted), "snapshot"), (": " + shown) if deleted else ""))
+        console.print_safe("%s: %s %s%s" % (task.name, "would delete" if args.dry_run else "deleted",
+                                            plural(len(deleted), "snapshot"), (": " + shown) if deleted else ""))
         codes.append(errors.EXIT_OK)
     return combined_exit_code(codes)

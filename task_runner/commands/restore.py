@@ -3,7 +3,7 @@
 import sys
 import threading
 
-from .. import cli, osutil, restore_cli
+from .. import cli, console, osutil, restore_cli
 from ..errors import UsageError
 from ..logs import setup_logging
 from ..offsite import cli as offsite_cli
@@ -44,7 +44,7 @@ def run(config, args, program):
     stop = threading.Event()
     install_stop = lambda: osutil.install_stop_handlers(lambda signum: stop.set())  # noqa: E731
     if args.interactive:  # Ctrl+C at a question must end the dialogue: handlers only once it restores
-        return restore_cli.interactive(config, stop, install_stop, open_folder=osutil.open_in_file_manager)
+        return restore_cli.interactive(config, stop, install_stop, open_folder=console.open_in_file_manager)
     install_stop()
     names, paths = restore_cli.split_task_and_paths(config, args.words)
     if args.offsite:

@@ -3,7 +3,7 @@ scheduler at logon, or no longer."""
 
 import sys
 
-from .. import osutil, startup
+from .. import console, startup
 
 
 class _Startup(object):
@@ -17,9 +17,9 @@ class _Startup(object):
         try:
             text = startup.install(self.script, config.path) if self.install else startup.uninstall()
         except OSError as exc:
-            osutil.print_safe("could not change the logon start-up: %s" % exc, sys.stderr)
+            console.print_safe("could not change the logon start-up: %s" % exc, sys.stderr)
             return 1
-        osutil.print_safe(text)
+        console.print_safe(text)
         return 0
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from .. import cli, osutil
+from .. import cli, console
 from ..runner import human_bytes, plural
 from ..schedule import LOCAL
 from ..status import current_report
@@ -31,13 +31,13 @@ def print_status(config, as_json):
         return
     scheduler = report["scheduler"]
     if scheduler["running"]:
-        osutil.print_safe("The scheduler is running (process %s, since %s)." % (
+        console.print_safe("The scheduler is running (process %s, since %s)." % (
             scheduler.get("pid", "?"), recorded(scheduler.get("since"))))
     for server in report["http_servers"]:
-        osutil.print_safe("The HTTP server is running at %s (process %s, since %s)." % (
+        console.print_safe("The HTTP server is running at %s (process %s, since %s)." % (
             server.get("url", "?"), server.get("pid", "?"), recorded(server.get("since"))))
     for warning in report["warnings"]:
-        osutil.print_safe("! " + warning)
+        console.print_safe("! " + warning)
     for item in report["tasks"]:
         out = ["%s%s: %s%s%s" % (item["name"], " (default)" if item["default"] else "", item["schedule"],
                                  "  [paused]" if item["paused"] else "",
@@ -70,7 +70,7 @@ def print_status(config, as_json):
                 "; pending: %s" % offsite["pending"] if offsite["pending"] else "; nothing pending",
                 _uploading(offsite)))
         out.extend("  ! " + w for w in item["warnings"])
-        osutil.print_safe("\n".join(out))
+        console.print_safe("\n".join(out))
 
 
 def _uploading(offsite):

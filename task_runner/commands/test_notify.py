@@ -1,6 +1,6 @@
 """backup_now.py test-notify: send a test message through every channel."""
 
-from .. import errors, osutil
+from .. import console, errors
 from ..logs import setup_logging
 from ..notify import Notifier
 
@@ -14,10 +14,10 @@ def run(config, args, program):
     setup_logging(config.log, program)
     notifier = Notifier(config.notify)
     if not notifier.active:
-        osutil.print_safe("no notification channel is configured (notify.webhook, notify.ping_url, "
-                          "notify.email in config.json)")
+        console.print_safe("no notification channel is configured (notify.webhook, notify.ping_url, "
+                           "notify.email in config.json)")
         return errors.EXIT_USAGE
     results = notifier.send_test()
     for r in results:
-        osutil.print_safe("%s: %s" % (r.channel, "sent" if r.ok else "FAILED: " + r.detail))
+        console.print_safe("%s: %s" % (r.channel, "sent" if r.ok else "FAILED: " + r.detail))
     return errors.EXIT_OK if all(r.ok for r in results) else errors.EXIT_FAILED

@@ -1,6 +1,6 @@
 """backup_now.py verify [TASK ...]: compare the newest snapshot with the source."""
 
-from .. import errors, osutil
+from .. import console, errors
 from ..errors import BackupError
 from ..offsite import cli as offsite_cli
 from ..verify import verify_task
@@ -31,16 +31,16 @@ def run(config, args, program):
         try:
             result = verify_task(task, deep=args.deep)
         except BackupError as exc:
-            osutil.print_safe("%s: cannot verify: %s" % (task.name, exc))
+            console.print_safe("%s: cannot verify: %s" % (task.name, exc))
             codes.append(errors.EXIT_FAILED)
             continue
-        osutil.print_safe("%s: %s %s: %d entries checked, %d missing, %d extra, %d changed%s" % (
+        console.print_safe("%s: %s %s: %d entries checked, %d missing, %d extra, %d changed%s" % (
             task.name, "matches" if result.ok else "DIFFERS from", result.snapshot, result.checked,
             result.missing, result.extra, result.changed, " (contents compared)" if args.deep else ""))
         for line in result.differences:
-            osutil.print_safe("  " + line)
+            console.print_safe("  " + line)
         more = result.missing + result.extra + result.changed - len(result.differences)
         if more > 0:
-            osutil.print_safe("  and %d more" % more)
+            console.print_safe("  and %d more" % more)
         codes.append(errors.EXIT_OK if result.ok else errors.EXIT_FAILED)
     return combined_exit_code(codes)

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from .. import catalog, errors, osutil
+from .. import catalog, console, errors
 from ..cli import ProgressLine
 from ..config import select_tasks
 from ..config_values import remote_name
@@ -65,7 +65,7 @@ class UploadStop(object):
         """Stop the running upload; False when none runs (or it was already asked)."""
         if not self.active or self.event.is_set():
             return False
-        osutil.print_safe("stopping the offsite copy (the local snapshot stays)...", sys.stderr)
+        console.print_safe("stopping the offsite copy (the local snapshot stays)...", sys.stderr)
         self.event.set()
         return True
 
@@ -80,8 +80,8 @@ def upload_after_run(config, task, status, stop, notifier):
     progress = None
     if sys.stderr is not None and sys.stderr.isatty():
         progress = UploadProgress(sys.stderr, task.name)
-    osutil.print_safe("%s: copying the new snapshot offsite to %s (Ctrl+C stops only this copy)"
-                      % (task.name, service.shown_remote(task)))
+    console.print_safe("%s: copying the new snapshot offsite to %s (Ctrl+C stops only this copy)"
+                       % (task.name, service.shown_remote(task)))
     stop.active = True
     try:
         record = service.upload_now(config, task, "manual", stop.event, progress, notifier)
@@ -91,11 +91,11 @@ def upload_after_run(config, task, status, stop, notifier):
     if progress is not None:
         progress.clear()
     if record is None:
-        osutil.print_safe("%s: offsite: another upload of this task is running; it takes the newest snapshot"
-                          % task.name)
+        console.print_safe("%s: offsite: another upload of this task is running; it takes the newest snapshot"
+                           % task.name)
     else:
-        osutil.print_safe("%s: offsite %s (%s) %s" % (task.name, record["status"], record["snapshot"],
-                                                      record["message"]))
+        console.print_safe("%s: offsite %s (%s) %s" % (task.name, record["status"], record["snapshot"],
+                                                       record["message"]))
     return record
 
 
@@ -119,13 +119,13 @@ def print_snapshots(config, tasks):
     """--snapshots --offsite: the remote's complete snapshots."""
     for task in tasks:
         if task.offsite is None:
-            osutil.print_safe("%s: no \"offsite\" in config.json" % task.name)
+            console.print_safe("%s: no \"offsite\" in config.json" % task.name)
             continue
         names = remote_snapshots(config, task)
-        osutil.print_safe("%s (%s):" % (task.name, service.shown_remote(task)))
+        console.print_safe("%s (%s):" % (task.name, service.shown_remote(task)))
         for name in names:
-            osutil.print_safe("  %s  %s" % (name, "zip" if name.endswith(".zip") else "folder"))
-        osutil.print_safe("  %s on the remote" % plural(len(names), "complete snapshot"))
+            console.print_safe("  %s  %s" % (name, "zip" if name.endswith(".zip") else "folder"))
+        console.print_safe("  %s on the remote" % plural(len(names), "complete snapshot"))
     return errors.EXIT_OK
 
 
@@ -137,11 +137,11 @@ def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_e
     wanted = [catalog.rel_in_src(task, p) for p in paths]
     name, result = remote.restore_remote(rc, task, spec, os.path.abspath(target), wanted, overwrite,
                                          keep_existing, stop_event, clock=time.time)
-    osutil.print_safe("%s: restored %s (%s) from the remote snapshot %s into %s%s" % (
+    console.print_safe("%s: restored %s (%s) from the remote snapshot %s into %s%s" % (
         task.name, plural(result.files, "file"), human_bytes(result.bytes), name, target,
         "; %d not restored (see the log)" % result.error_count if result.error_count else ""))
     for line in result.errors:
-        osutil.print_safe("  " + line)
+        console.print_safe("  " + line)
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
 
 
@@ -149,9 +149,9 @@ def verify(config, names):
     """--verify --offsite: the newest remote snapshot against the local one."""
     task, rc = _task_with_offsite(config, names)
     name, differences = remote.verify_remote(rc, task)
-    osutil.print_safe("%s: the remote snapshot %s %s" % (
+    console.print_safe("%s: the remote snapshot %s %s" % (
         task.name, name, "matches the local one" if not differences else "DIFFERS: %s" % plural(
             len(differences), "difference")))
     for line in differences[:20]:
-        osutil.print_safe("  " + line)
+        console.print_safe("  " + line)
     return errors.EXIT_FAILED if differences else errors.EXIT_OK

@@ -1,0 +1,98 @@
+"""The console: what a person reads and types there, made safe.
+
+Every name or message shown (console, log, history, HTTP answers) goes
+through ``printable``, so no file name, task name or client can rewrite a
+terminal or forge a line. The two calls that differ on Windows (is there
+a console to type into; show a folder) are here with both branches.
+"""
+
+import os
+import sys
+
+WINDOWS = os.name == "nt"
+
+
+def printable(text):
+    """``text`` (a name, or a message holding one) that can always be
+    written as UTF-8 and shown safely (log, history, console, HTTP): a name
+    that is not valid UTF-8 on Linux reaches Python with surrogate escapes
+    (os.fsdecode), and a Windows name can hold a lone surrogate; each such
+    character becomes a visible escape (\\xff, \\ud800), and so does every
+    control character (ESC, a newline: \\x1b, \\x0a), so no name can
+    rewrite a terminal or forge a line. Other text is returned as it is."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append("\\x%02x" % (code - 0xDC00))
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(_escaped(code))
+    return "".join(out)
+
+
+def command(program, *args):
+    """How a user runs ``program`` with ``args`` on this system, for a
+    message: backup_now.bat "MD1" on Windows, python3 backup_now.py "MD1"
+    elsewhere."""
+    quoted = " ".join('"%s"' % a for a in args)
+    if WINDOWS:
+        return ("%s.bat %s" % (program, quoted)).strip()
+    return ("python3 %s.py %s" % (program, quoted)).strip()
+
+
+def stdin_is_terminal():
+    """True when a person can type answers: a terminal on POSIX, a console
+    on Windows. (On Windows isatty() is also true for the NUL device, so
+    the console is asked with GetConsoleMode.)"""
+    stream = sys.stdin
+    if stream is None:
+        return False
+    try:
+        if not stream.isatty():
+            return False
+        if not WINDOWS:
+            return True
+        import ctypes
+        import msvcrt
+        mode = ctypes.c_uint32()
+        handle = msvcrt.get_osfhandle(stream.fileno())
+        return bool(ctypes.WinDLL("kernel32").GetConsoleMode(ctypes.c_void_p(handle), ctypes.byref(mode)))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def open_in_file_manager(path):
+    """Show folder ``path`` to the user: Explorer on Windows. Elsewhere
+    nothing (a server may have no desktop); the path is printed anyway."""
+    if WINDOWS and hasattr(os, "startfile"):
+        try:
+            os.startfile(path)
+        except OSError:
+            pass
+
+
+def _escaped(code):
+    return "\\x%02x" % code if code < 0x100 else ("\\u%04x" % code if code < 0x10000 else "\\U%08x" % code)
+
+
+def print_safe(text, stream=None):
+    """Print to stdout (or ``stream``) unless there is no console: under
+    pythonw sys.stdout and sys.stderr are None. Each line is printed as
+    ``printable`` shows it (a tab as spaces), so a name in it cannot
+    rewrite the terminal."""
+    stream = sys.stdout if stream is None else stream
+    if stream is None:
+        return
+    text = "\n".join(printable(line.replace("\t", "    ")) for line in text.split("\n"))
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError, UnicodeEncodeError):
+        try:
+            stream.write(text.encode("ascii", "replace").decode("ascii") + "\n")
+        except Exception:
+            pass
