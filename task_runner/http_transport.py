@@ -273,7 +273,12 @@ class Handler(BaseHTTPRequestHandler):
         if access == API:
             self.gate.check_api()
         body = self._read_body(length, name in self.FORM_ENDPOINTS)
-        query = parse_qs(url.query, keep_blank_values=True)
+        # surrogatepass: a lone surrogate sent as its three bytes (web/files.js encodeName) is a
+        # name that is not valid UTF-8 (Linux) or holds one (Windows), as os.fsdecode gives it.
+        try:
+            query = parse_qs(url.query, keep_blank_values=True, encoding="utf-8", errors="surrogatepass")
+        except UnicodeDecodeError:
+            raise HttpError(400, "bad_request", "the query must be UTF-8 (percent-encoded)")
         getattr(self, "ep_" + name)(body=body, query=query, **m.groupdict())
 
     def _read_body(self, length, form_allowed):

@@ -165,6 +165,8 @@ class BrowserTest(TempDirTestCase):
         self.assertRegex(self.js("(%s).innerText" % documents), r"Last success\n.*\((just now|1 minute ago)\)")
         self.assertGreater(self.js("(%s).querySelectorAll('.path wbr').length" % documents), 0)
 
+        # A name that is not valid UTF-8 reaches the page as a lone surrogate: sent as its bytes, not thrown on.
+        self.assertEqual(self.js("encodeName('a b/\\udcff\\ud83d\\ude00')"), "a%20b%2F%ED%B3%BF%F0%9F%98%80")
         b.wait_for("!!document.querySelector('#snapshots button.link')")
         b.evaluate("document.querySelector('#snapshots button.link').click()")
         b.wait_for("!document.getElementById('files').hidden && "

@@ -17,7 +17,30 @@ function openSnapshot(task, snapshot) {
 
 function snapshotUrl(kind, path) {
   return "/" + kind + "/" + encodeURIComponent(browsing.task) + "/" + encodeURIComponent(browsing.snapshot) +
-    "?path=" + encodeURIComponent(path);
+    "?path=" + encodeName(path);
+}
+
+// encodeURIComponent, except that a lone surrogate is sent as its three
+// bytes (WTF-8) where encodeURIComponent throws: the name of a file that is
+// not valid UTF-8 on Linux, or a Windows name holding one, reaches the page
+// so (as \udcff); the server decodes the path with surrogatepass.
+function encodeName(text) {
+  var out = "", i, c, d;
+  for (i = 0; i < text.length; i++) {
+    c = text.charCodeAt(i);
+    d = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
+    if (c >= 0xd800 && c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+      out += encodeURIComponent(text.substr(i, 2));
+      i++;
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      out += [0xe0 | c >> 12, 0x80 | (c >> 6) & 0x3f, 0x80 | c & 0x3f].map(function (b) {
+        return "%" + b.toString(16).toUpperCase();
+      }).join("");
+    } else {
+      out += encodeURIComponent(text.charAt(i));
+    }
+  }
+  return out;
 }
 
 function listFolder(path, offset) {
