@@ -26,8 +26,8 @@ import time
 from task_runner import cli, console, osutil
 from task_runner.config import ConfigWatcher, load_config
 from task_runner.errors import AlreadyRunning, ConfigError, UsageError
-from task_runner.http_api import App, Server
-from task_runner.http_transport import is_loopback
+from task_runner.http.api import App, Server
+from task_runner.http.transport import is_loopback
 from task_runner.locking import FileLock, write_holder
 from task_runner.logs import setup_logging
 from task_runner.schedule import LOCAL, format_local

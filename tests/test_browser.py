@@ -12,7 +12,7 @@ import threading
 import unittest
 
 from task_runner.config import ConfigWatcher
-from task_runner.http_api import App
+from task_runner.http.api import App
 from tests.browser import Chromium, find_chromium
 from tests.helpers import TempDirTestCase, program_missing, wait_for
 from tests.test_http import Gate, serve

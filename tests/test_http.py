@@ -15,9 +15,9 @@ import unittest
 from task_runner import runner
 from task_runner.config import ConfigWatcher
 from task_runner.history import History
-from task_runner.http_api import App, Server
-from task_runner.http_auth import Lockout
-from task_runner.http_sessions import SessionStore
+from task_runner.http.api import App, Server
+from task_runner.http.auth import Lockout
+from task_runner.http.sessions import SessionStore
 from tests.helpers import ROOT, TempDirTestCase, slow_file
 
 TOKEN = "s3cret-token"

@@ -29,7 +29,7 @@ class AbuseTest(HttpTestCase):
     def setUp(self):
         super(AbuseTest, self).setUp()
         self.log = LogCapture()
-        logger = logging.getLogger("task_runner.http_transport")
+        logger = logging.getLogger("task_runner.http.transport")
         logger.addHandler(self.log)
         old_level = logger.level
         logger.setLevel(logging.DEBUG)
@@ -146,7 +146,7 @@ class BusyAnswerTest(HttpTestCase):
 
     def test_the_503_has_the_security_headers_of_every_answer(self):
         # Issue 20: the answer when every slot is busy lacked them.
-        from task_runner.http_transport import SECURITY_HEADERS
+        from task_runner.http.transport import SECURITY_HEADERS
         with socket.create_connection(("127.0.0.1", self.port), timeout=10):
             time.sleep(0.3)  # the one slot is held
             with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:

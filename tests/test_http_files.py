@@ -8,8 +8,8 @@ import os
 import unittest
 from urllib.parse import quote
 
-from task_runner import http_files
-from task_runner.http_auth import HttpError
+from task_runner.http import files
+from task_runner.http.auth import HttpError
 from task_runner.runner import run_task, task_lock
 from tests.helpers import wait_for
 from tests.test_http import HttpTestCase
@@ -172,15 +172,15 @@ class FilesTest(HttpTestCase):
 
 class ChecksTest(unittest.TestCase):
     def test_check_rel(self):
-        self.assertEqual(http_files.check_rel(""), "")
-        self.assertEqual(http_files.check_rel("a/b c"), os.path.join("a", "b c"))
+        self.assertEqual(files.check_rel(""), "")
+        self.assertEqual(files.check_rel("a/b c"), os.path.join("a", "b c"))
         for bad in ("..", "a/../b", "/a", "a/", "a//b", ".", "a\x00"):
             with self.subTest(bad=bad):
                 with self.assertRaises(HttpError):
-                    http_files.check_rel(bad)
+                    files.check_rel(bad)
 
     def test_content_disposition_is_one_safe_line(self):
-        got = http_files.content_disposition('a"b\\c;\r\nd\u00e9.txt')
+        got = files.content_disposition('a"b\\c;\r\nd\u00e9.txt')
         self.assertEqual(got, "attachment; filename=\"a_b_c___d_.txt\"; filename*=UTF-8''"
                               "a%22b%5Cc%3B%0D%0Ad%C3%A9.txt")
 

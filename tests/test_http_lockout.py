@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from task_runner.http_auth import LOOPBACK, Lockout, client_key
+from task_runner.http.auth import LOOPBACK, Lockout, client_key
 from tests.test_http import HttpTestCase
 
 

@@ -10,10 +10,10 @@ import ssl
 import threading
 import unittest
 
-from task_runner import http_page
+from task_runner.http import page
 from task_runner.config import ConfigWatcher
-from task_runner.http_api import App
-from task_runner.http_sessions import IDLE, SessionStore, cookie_value
+from task_runner.http.api import App
+from task_runner.http.sessions import IDLE, SessionStore, cookie_value
 from tests.helpers import TempDirTestCase
 from tests.test_http import TOKEN, HttpTestCase, serve
 
@@ -84,7 +84,7 @@ class PageTest(HttpTestCase):
                 status, data, resp = self.browser.send("GET", path)
                 self.assertEqual(status, 200)
                 self.assertEqual(resp.getheader("Content-Type"), ctype)
-                with open(os.path.join(http_page.WEB, http_page.ASSETS[path][0]), "rb") as f:
+                with open(os.path.join(page.WEB, page.ASSETS[path][0]), "rb") as f:
                     self.assertEqual(data, f.read())
         status, data, _ = self.browser.send("GET", "/")
         html = data.decode("utf-8")
@@ -96,7 +96,7 @@ class PageTest(HttpTestCase):
 
     def test_the_script_never_turns_data_into_markup(self):
         for name in ("page.js", "files.js"):
-            with open(os.path.join(http_page.WEB, name), encoding="utf-8") as f:
+            with open(os.path.join(page.WEB, name), encoding="utf-8") as f:
                 script = f.read()
             for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function(",
                          "http://", "https://"):

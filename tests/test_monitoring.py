@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import unittest
 
-from task_runner import metrics
+from task_runner.http import metrics
 from tests.helpers import ROOT, TempDirTestCase, outside_program
 
 MONITORING = os.path.join(ROOT, "monitoring")

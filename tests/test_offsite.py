@@ -103,7 +103,8 @@ class PureTest(unittest.TestCase):
 
 class StatusTest(TempDirTestCase):
     def test_status_and_metrics_show_the_last_offsite_success_and_what_is_pending(self):
-        from task_runner import metrics, status
+        from task_runner import status
+        from task_runner.http import metrics
         config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"},
                                    {"name": "U", "src": "src2", "dest": "dest2"}])
         runs = [{"id": 1, "task": "T", "status": "success", "snapshot": "/d/2026-01-02_10-00-00",
@@ -357,7 +358,7 @@ class LocalRemoteTest(OffsiteTestCase):
 
     def test_the_http_trigger_uploads_in_the_background(self):
         from task_runner.config import ConfigWatcher
-        from task_runner.http_api import App
+        from task_runner.http.api import App
         self.make_tree()
         self.config("loc:" + self.path("remote"))
         old = dict(os.environ)

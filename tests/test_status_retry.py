@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 
-from task_runner import metrics, runner
+from task_runner import runner
 from task_runner.history import History
+from task_runner.http import metrics
 from task_runner.schedule import LOCAL, format_local, short_time
 from task_runner.status import status_report
 from tests.helpers import ROOT, TempDirTestCase

@@ -16,7 +16,7 @@ from task_runner.config import ConfigWatcher
 from task_runner.daemon import Daemon
 from task_runner.errors import BackupError
 from task_runner.history import History
-from task_runner.http_api import App, Server
+from task_runner.http.api import App, Server
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, slow_file, ts, wait_for
 
 BACKUP_NOW = os.path.join(ROOT, "backup_now.py")

@@ -21,7 +21,7 @@ import ipaddress
 import threading
 import time
 
-from .http_sessions import CSRF_HEADER, cookie_value
+from .sessions import CSRF_HEADER, cookie_value
 
 LIMIT = 10
 WINDOW = 60.0

@@ -1,11 +1,11 @@
 """The status page's files: one HTML shell, one stylesheet, two scripts
 (page.js: the status; files.js: files back from a snapshot).
 
-They live in ``task_runner/web`` and are served as they are: the HTML holds
+They live in ``task_runner/http/web`` and are served as they are: the HTML holds
 no data (the script fetches /status and the rest, and shows every value
 with textContent, never as HTML), so nothing a user typed in config.json
 can become markup or script. No external font, script or stylesheet: the
-page works offline, and its Content-Security-Policy (http_transport.py)
+page works offline, and its Content-Security-Policy (transport.py)
 allows only this server.
 """
 

@@ -6,14 +6,14 @@ own origin (any other is refused: no foreign web page can reach the API);
 the Host must be a loopback name when bound to loopback (DNS rebinding); no
 Transfer-Encoding, one valid Content-Length of at most 4 KiB (413 without
 reading the body); a known path and method; then who is asking (``access``
-of the route: http_auth.py's ``Gate``, with the lockout on failures). A client
+of the route: auth.py's ``Gate``, with the lockout on failures). A client
 gets 10 s for its whole request, not per read, so slow clients cannot hold
 a thread, and at most 32 connections are served at once (the rest get a
 short 503). Every answer has Content-Length, no-store, nosniff, the
 page's security headers and no CORS headers; the connection closes after
 each response.
 
-What is served (http_api.py: the JSON API and the page's routes) is a
+What is served (api.py: the JSON API and the page's routes) is a
 subclass of ``Handler`` with ``ROUTES`` and ``ep_<name>`` methods; it cannot
 skip the gate.
 """
@@ -30,10 +30,10 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import osutil
-from .http_auth import Gate, HttpError, Lockout
-from .http_sessions import SessionStore
-from .console import printable
+from .. import osutil
+from ..console import printable
+from .auth import Gate, HttpError, Lockout
+from .sessions import SessionStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """What the HTTP server serves: the JSON API, the sign-in of the status page
-and its files. The gate every request passes first is http_transport.py.
+and its files. The gate every request passes first is transport.py.
 
 Endpoints (``access`` API: the bearer token, or a browser session with its
 CSRF header):
@@ -10,7 +10,7 @@ CSRF header):
     POST /trigger[/<task>][?wait=S], GET /runs[?limit=N], GET /runs/<id>,
     GET /status, GET /snapshots/<task>, GET /metrics      (API)
     GET /files/<task>/<snapshot>?path=P, GET /download/<task>/<snapshot>?path=P,
-    POST /restore/<task>, GET /restores/<id>        files back (http_files.py; API)
+    POST /restore/<task>, GET /restores/<id>        files back (files.py; API)
 """
 
 import logging
@@ -20,17 +20,17 @@ import threading
 import time
 from urllib.parse import unquote
 
-from . import http_files, http_page, http_transport, metrics
-from .history import History
-from .http_auth import HttpError
-from .http_sessions import set_cookie
-from .http_transport import API, PUBLIC, Handler
-from .catalog import snapshot_list
-from .config import find_task
-from .offsite import service as offsite_service
-from .runner import ALREADY_RUNNING, begin_run
-from .schedule import LOCAL
-from .status import current_report
+from ..catalog import snapshot_list
+from ..config import find_task
+from ..history import History
+from ..offsite import service as offsite_service
+from ..runner import ALREADY_RUNNING, begin_run
+from ..schedule import LOCAL
+from ..status import current_report
+from . import files, metrics, page, transport
+from .auth import HttpError
+from .sessions import set_cookie
+from .transport import API, PUBLIC, Handler
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def route(pattern, methods, name, access):
 
 class ApiHandler(Handler):
     ROUTES = [
-        route("^(?P<path>%s)$" % "|".join(map(re.escape, http_page.ASSETS)), ("GET",), "page", PUBLIC),
+        route("^(?P<path>%s)$" % "|".join(map(re.escape, page.ASSETS)), ("GET",), "page", PUBLIC),
         route(r"^/health$", ("GET",), "health", PUBLIC),
         route(r"^/session$", ("GET",), "session", PUBLIC),
         route(r"^/login$", ("POST",), "login", PUBLIC),
@@ -64,11 +64,11 @@ class ApiHandler(Handler):
         route(r"^/restores/(?P<job_id>[0-9]{1,9})$", ("GET",), "restore_job", API),
     ]
     FORM_ENDPOINTS = ("login",)
-    QUIET_PATHS = ("/health", "/session") + tuple(http_page.ASSETS)
+    QUIET_PATHS = ("/health", "/session") + tuple(page.ASSETS)
 
     # -- the page and its sign-in ----------------------------------------------
     def ep_page(self, body, query, path):
-        data, content_type = http_page.asset(path)
+        data, content_type = page.asset(path)
         self.send_body(200, data, content_type)
 
     def ep_session(self, body, query):
@@ -153,38 +153,38 @@ class ApiHandler(Handler):
         return value
 
     def ep_files(self, body, query, task, snapshot):
-        found = http_files.task_named(self.server.app.watcher.current(), unquote(task))
-        rel = http_files.check_rel(query.get("path", [""])[-1])
-        limit = self._number(query, "limit", http_files.PAGE, http_files.MAX_PAGE)
+        found = files.task_named(self.server.app.watcher.current(), unquote(task))
+        rel = files.check_rel(query.get("path", [""])[-1])
+        limit = self._number(query, "limit", files.PAGE, files.MAX_PAGE)
         if limit == 0:
-            raise HttpError(400, "bad_request", "limit must be a whole number from 1 to %d" % http_files.MAX_PAGE)
-        self.send_json(200, http_files.listing(found, unquote(snapshot), rel,
+            raise HttpError(400, "bad_request", "limit must be a whole number from 1 to %d" % files.MAX_PAGE)
+        self.send_json(200, files.listing(found, unquote(snapshot), rel,
                                                self._number(query, "offset", 0, 10 ** 9), limit))
 
     def ep_download(self, body, query, task, snapshot):
-        found = http_files.task_named(self.server.app.watcher.current(), unquote(task))
-        reader, entry = http_files.open_download(found, unquote(snapshot),
-                                                 http_files.check_rel(query.get("path", [""])[-1]))
+        found = files.task_named(self.server.app.watcher.current(), unquote(task))
+        reader, entry = files.open_download(found, unquote(snapshot),
+                                                 files.check_rel(query.get("path", [""])[-1]))
         with reader, reader.open(entry) as stream:  # streamed: never read whole into memory
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(entry.size))
-            self.send_header("Content-Disposition", http_files.content_disposition(os.path.basename(entry.rel)))
-            for name, value in http_transport.SECURITY_HEADERS:
+            self.send_header("Content-Disposition", files.content_disposition(os.path.basename(entry.rel)))
+            for name, value in transport.SECURITY_HEADERS:
                 self.send_header(name, value)
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            for block in iter(lambda: stream.read(http_files.CHUNK), b""):
+            for block in iter(lambda: stream.read(files.CHUNK), b""):
                 self.wfile.write(block)
 
     def ep_restore(self, body, query, task):
-        found = http_files.task_named(self.server.app.watcher.current(), unquote(task))
+        found = files.task_named(self.server.app.watcher.current(), unquote(task))
         name, path = body.get("snapshot"), body.get("path")
         if not isinstance(name, str) or not isinstance(path, str) or set(body) - {"snapshot", "path"}:
             raise HttpError(400, "bad_request", "send {\"snapshot\": NAME, \"path\": PATH} and nothing else "
                                                 "(path \"\" for everything; it goes into a new folder beside src)")
-        job = self.server.app.restores.start(found, name, http_files.check_rel(path))
+        job = self.server.app.restores.start(found, name, files.check_rel(path))
         self.send_json(202, dict(job, status_url="/restores/%d" % job["id"]),
                        {"Location": "/restores/%d" % job["id"]})
 
@@ -226,7 +226,7 @@ class App(object):
         self._begin_mutex = threading.Lock()
         self.jobs = []
         self.progress = {}  # run id -> its walk.Stats (None before the first file), while it copies
-        self.restores = http_files.Restores(watcher.current, stop_event, clock)
+        self.restores = files.Restores(watcher.current, stop_event, clock)
 
     def trigger(self, name):
         """Start ``name`` (or the default tasks) in the background. Returns
@@ -336,8 +336,8 @@ class Job(threading.Thread):
         return self.done.wait(timeout)
 
 
-class Server(http_transport.Server):
-    """The HTTP server of ``app`` (keywords: http_transport.Server's)."""
+class Server(transport.Server):
+    """The HTTP server of ``app`` (keywords: transport.Server's)."""
 
     def __init__(self, address, app, **kw):
-        http_transport.Server.__init__(self, address, app, ApiHandler, **kw)
+        transport.Server.__init__(self, address, app, ApiHandler, **kw)

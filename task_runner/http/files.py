@@ -16,13 +16,13 @@ import threading
 import time
 from urllib.parse import quote
 
-from . import restore, snapshots
-from .config import find_task
-from .errors import Interrupted, TaskRunnerError
-from .http_auth import HttpError
-from .runner import task_lock
-from .schedule import LOCAL, local_datetime
-from .snapshot_reader import BadZipFile, SnapshotReader
+from .. import restore, snapshots
+from ..config import find_task
+from ..errors import Interrupted, TaskRunnerError
+from ..runner import task_lock
+from ..schedule import LOCAL, local_datetime
+from ..snapshot_reader import BadZipFile, SnapshotReader
+from .auth import HttpError
 
 logger = logging.getLogger(__name__)
 
