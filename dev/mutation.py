@@ -33,7 +33,7 @@ TARGETS = {
     "plan": ("task_runner/plan.py", None, ["tests.test_plan"]),
     "retention": ("task_runner/retention.py", None, ["tests.test_retention"]),
     "excludes": ("task_runner/excludes.py", None, ["tests.test_excludes"]),
-    "unchanged": ("task_runner/fileio.py", ["kept_mode", "unchanged"],
+    "unchanged": ("task_runner/engine/fileio.py", ["kept_mode", "unchanged"],
                   ["tests.test_integrity.UnchangedTest", "tests.test_engine.IncrementalTest"]),
 }
 

@@ -12,8 +12,8 @@ import re
 import sys
 
 from . import osutil, retention
+from .engine.pool import MAX_WORKERS
 from .excludes import Matcher, PatternError
-from .pool import MAX_WORKERS
 from .schedule import ScheduleError, parse_schedule
 
 REQUIRED = object()

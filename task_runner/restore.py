@@ -32,11 +32,11 @@ import re
 import stat
 
 from . import console, osutil, safedir, snapshot_reader
+from .engine.walk import MAX_LISTED
 from .errors import BackupError, Interrupted, UsageError
 from .logs import task_log
 from .runner import human_bytes
 from .schedule import LOCAL, local_datetime
-from .walk import MAX_LISTED
 
 logger = logging.getLogger(__name__)
 

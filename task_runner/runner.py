@@ -15,7 +15,8 @@ import re
 import threading
 import time
 
-from . import engine, errors, fileio, locking, priority, retention, snapshots, verify
+from . import engine, errors, locking, priority, retention, snapshots, verify
+from .engine import fileio
 from .errors import BackupError, Interrupted
 from .history import History, last_run
 from .locking import FileLock

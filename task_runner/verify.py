@@ -14,8 +14,8 @@ import stat
 import zipfile
 
 from . import console, osutil, snapshots
-from .walk import MAX_LISTED, Stats, Walk
-from .fileio import CHUNK
+from .engine.fileio import CHUNK
+from .engine.walk import MAX_LISTED, Stats, Walk
 from .errors import BackupError
 from .excludes import Matcher
 

@@ -23,7 +23,8 @@ import tempfile
 import threading
 import time
 
-from task_runner import fileio, notify
+from task_runner import notify
+from task_runner.engine import fileio
 from task_runner.config import load_config
 from task_runner.daemon import Daemon
 from task_runner.history import DONE, History, run_time

@@ -9,7 +9,8 @@ import sys
 import unittest
 import zipfile
 
-from task_runner import console, engine, fileio, osutil, retention, snapshots, verify, writers
+from task_runner import console, engine, osutil, retention, snapshots, verify
+from task_runner.engine import fileio, writers
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")

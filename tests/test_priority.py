@@ -5,7 +5,8 @@ import sys
 import threading
 import unittest
 
-from task_runner import fileio, priority, runner
+from task_runner import priority, runner
+from task_runner.engine import fileio
 from tests.helpers import UTC, TempDirTestCase, ts
 
 LINUX = sys.platform.startswith("linux")

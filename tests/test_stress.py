@@ -11,7 +11,8 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, fileio, runner, snapshots
+from task_runner import engine, runner, snapshots
+from task_runner.engine import fileio
 from task_runner.config import ConfigWatcher
 from task_runner.daemon import Daemon
 from task_runner.errors import BackupError

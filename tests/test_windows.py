@@ -8,7 +8,8 @@ import sys
 import time
 import unittest
 
-from task_runner import engine, fileio, osutil
+from task_runner import engine, osutil
+from task_runner.engine import fileio
 from task_runner.history import History
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 

@@ -21,16 +21,15 @@ import logging
 import os
 import zipfile
 
-from . import osutil
-from .errors import BackupError, Interrupted
-from .excludes import Matcher
-from .schedule import LOCAL
-from . import snapshots
-from .snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
-from .pool import Pool, workers_for
-from .walk import Stats, Walk
-from .previous import DryRunWriter
+from .. import osutil, snapshots
+from ..errors import BackupError, Interrupted
+from ..excludes import Matcher
+from ..schedule import LOCAL
+from ..snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
 from .fileio import OPS
+from .pool import Pool, workers_for
+from .previous import DryRunWriter
+from .walk import Stats, Walk
 from .writers import FolderWriter
 from .zip_writer import ZipWriter
 

@@ -15,7 +15,7 @@ its own lstat, which costs less than holding the listing.
 import os
 import stat
 
-from . import osutil
+from .. import osutil
 from .fileio import unchanged
 
 # A folder listing kept while the walk is in the folder: about 200 bytes a

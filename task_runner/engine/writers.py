@@ -20,8 +20,9 @@ import errno
 import os
 import threading
 
-from . import console, metadata, osutil
-from .errors import BackupError, Interrupted
+from .. import console, osutil
+from ..errors import BackupError, Interrupted
+from . import metadata
 from .fileio import FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, DataCopier, unchanged
 from .pool import Pool
 from .previous import PreviousTree, lookup_in

@@ -14,7 +14,7 @@ import stat
 import sys
 import time
 
-from . import osutil
+from .. import osutil
 
 CHUNK = 1024 * 1024
 SENDFILE_CHUNK = 8 * CHUNK

@@ -19,7 +19,7 @@ import contextlib
 import queue
 import threading
 
-from . import priority
+from .. import priority
 
 # "parallel": "auto" gives a local disk one worker (more only compete for
 # the disk) and a network file system this many (bench/share.py).

@@ -12,7 +12,7 @@ import os
 import stat
 import threading
 
-from . import console, osutil
+from .. import console, osutil
 
 MAX_LISTED = 20
 

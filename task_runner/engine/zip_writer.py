@@ -7,10 +7,10 @@ snapshots.zip_entry; this module writes the entries as the walk brings them.
 import time
 import zipfile
 
-from . import console, osutil, snapshots
-from .errors import BackupError
-from .walk import reason
+from .. import console, osutil, snapshots
+from ..errors import BackupError
 from .fileio import CHUNK
+from .walk import reason
 from .writers import Writer, dest_hint
 
 
