@@ -29,8 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # name: (file, functions to mutate (None: the whole file), the tests that cover it)
 TARGETS = {
-    "schedule": ("task_runner/schedule.py", None, ["tests.test_schedule"]),
-    "plan": ("task_runner/plan.py", None, ["tests.test_plan"]),
+    "schedule": ("task_runner/schedule/__init__.py", None, ["tests.test_schedule"]),
+    "plan": ("task_runner/schedule/plan.py", None, ["tests.test_plan"]),
     "retention": ("task_runner/retention.py", None, ["tests.test_retention"]),
     "excludes": ("task_runner/excludes.py", None, ["tests.test_excludes"]),
     "unchanged": ("task_runner/engine/fileio.py", ["kept_mode", "unchanged"],

@@ -13,7 +13,7 @@ from . import snapshots
 from .history import DONE, History, run_time
 from .locking import holder
 from .offsite import service as offsite_service
-from .plan import retry_state, same_dest, task_overview
+from .schedule.plan import retry_state, same_dest, task_overview
 from .runner import task_lock
 from .schedule import format_local
 

@@ -4,7 +4,7 @@ import threading
 import unittest
 
 from task_runner import console
-from task_runner.daemon import Daemon
+from task_runner.schedule.daemon import Daemon
 from task_runner.history import History
 from task_runner.runner import run_task
 from task_runner.schedule import LOCAL, format_local, short_time
@@ -45,7 +45,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.write("src/a", "1")
         # Recorded while the hardware clock read 2030, since corrected.
         self.seed_success(config, ts("2030-01-01T09:00:00+00:00"))
-        with self.assertLogs("task_runner.daemon", "WARNING") as logs:
+        with self.assertLogs("task_runner.schedule.daemon", "WARNING") as logs:
             self.daemon(config, ts("2026-11-30T09:00:00+00:00"), OCC + 600).run()
         runs = self.runs(config)
         self.assertEqual([(r["trigger"], r["status"]) for r in runs],
@@ -96,7 +96,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
             {"name": "Manual", "src": "gone", "dest": "dest3"}])
         os.rmdir(self.path("gone"))
         self.seed_success(config, ts("2026-11-27T08:00:00+00:00"))
-        with self.assertLogs("task_runner.daemon", "INFO") as logs:
+        with self.assertLogs("task_runner.schedule.daemon", "INFO") as logs:
             self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:01:00+00:00")).run()
         text = "\n".join(logs.output)
         when = short_time(ts("2026-12-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
@@ -107,7 +107,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
 
     def test_a_run_too_old_to_catch_up_says_how_to_make_one(self):
         config = self.make_config()
-        with self.assertLogs("task_runner.daemon", "WARNING") as logs:
+        with self.assertLogs("task_runner.schedule.daemon", "WARNING") as logs:
             self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:01:00+00:00")).run()
         when = short_time(ts("2026-11-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
         self.assertIn("skipping the run scheduled for %s: missed by 25.4 days, more than missed_task_days=5: not "
@@ -117,7 +117,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
     def test_once_with_nothing_due_names_the_next_run(self):
         config = self.make_config()
         self.seed_success(config, ts("2026-11-27T08:00:00+00:00"))
-        with self.assertLogs("task_runner.daemon", "INFO") as logs:
+        with self.assertLogs("task_runner.schedule.daemon", "INFO") as logs:
             Daemon(config, clock=lambda: ts("2026-11-27T09:00:00+00:00"), zone=UTC).run_once()
         when = short_time(ts("2026-12-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
         self.assertIn("once: nothing is due now; next: T at %s" % when, "\n".join(logs.output))
@@ -230,7 +230,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.seed_success(config, ts("2026-11-27T09:00:00+00:00"))
         d = self.daemon(config, ts("2026-11-30T12:00:00+00:00"), ts("2026-12-03T13:00:00+00:00"))
         self.clock.jump_after_wait(3 * DAY)  # the laptop slept through the 1st
-        with self.assertLogs("task_runner.daemon", "WARNING") as logs:
+        with self.assertLogs("task_runner.schedule.daemon", "WARNING") as logs:
             d.run()
         self.assertTrue(any("checking for missed runs" in line for line in logs.output))
         runs = self.runs(config)
@@ -280,7 +280,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
                 os.utime(config.path, (self.clock.now, self.clock.now + len(edits)))
             return self.clock.wait(timeout)
         d._wait = wait
-        with self.assertLogs("task_runner.daemon", "INFO") as logs:
+        with self.assertLogs("task_runner.schedule.daemon", "INFO") as logs:
             d.run()
         text = "\n".join(logs.output)
         self.assertIn("not valid; still using the previous settings", text)
@@ -302,7 +302,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
                 raise RuntimeError("boom")
             return run_task(config, task, trigger, **kw)
         d = self.daemon(config, ts("2026-11-27T11:59:00+00:00"), ts("2026-11-27T12:10:00+00:00"), run=run)
-        with self.assertLogs("task_runner.daemon", "ERROR"):
+        with self.assertLogs("task_runner.schedule.daemon", "ERROR"):
             d.run()
         self.assertGreaterEqual(calls.count("A"), 2)  # A keeps being tried, and B still runs
         self.assertEqual([(r["task"], r["trigger"]) for r in self.runs(config)],

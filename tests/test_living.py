@@ -412,7 +412,7 @@ class StartupTest(TempDirTestCase):
 
 class OnceTest(TempDirTestCase):
     def test_once_runs_what_is_missed_then_exits(self):
-        from task_runner.daemon import Daemon
+        from task_runner.schedule.daemon import Daemon
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "12:00"}])
         self.write("src/a", "1")
         now = ts("2026-11-27T12:02:00+00:00")  # two minutes after the occurrence
@@ -433,7 +433,7 @@ class OnceTest(TempDirTestCase):
     def test_once_ends_when_the_task_is_busy_elsewhere(self):
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "00:00"}])
         with runner.task_lock(config, "T"):  # another process is running it
-            from task_runner.daemon import Daemon
+            from task_runner.schedule.daemon import Daemon
             Daemon(config).run_once()  # returns instead of retrying for ever
         self.assertEqual(History.for_config(config).runs(), [])
 

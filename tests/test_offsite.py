@@ -179,7 +179,7 @@ class DaemonHookTest(TempDirTestCase):
     after retry_minutes (the upload itself injected: no rclone needed)."""
 
     def test_the_scheduler_uploads_after_a_run_and_retries_later(self):
-        from task_runner.daemon import Daemon
+        from task_runner.schedule.daemon import Daemon
         from task_runner.runner import run_task
         from task_runner.schedule import format_local
         from tests.helpers import FakeClock, ts

@@ -1,7 +1,7 @@
 import collections
 import unittest
 
-from task_runner.plan import RUN, SKIP, WAIT, plan_task, retry_state, runs_from_the_future, task_overview
+from task_runner.schedule.plan import RUN, SKIP, WAIT, plan_task, retry_state, runs_from_the_future, task_overview
 from task_runner.schedule import format_local, parse_schedule
 from tests.helpers import UTC, ts
 

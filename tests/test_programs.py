@@ -100,7 +100,7 @@ class BackupNowTest(ProgramTestCase):
         self.assertNotIn("next run", status.stdout)
 
     def test_status_says_whether_the_scheduler_runs(self):
-        from task_runner.daemon import instance_lock
+        from task_runner.schedule.daemon import instance_lock
         self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "12:00"}])
         proc = self.run_program("scheduled_task_runner.py", "--status")
         self.assertIn("! the scheduler is not running: scheduled backups do not happen until "

@@ -5,7 +5,7 @@ import time
 
 from .. import cli, console
 from ..history import History
-from ..plan import task_overview
+from ..schedule.plan import task_overview
 from ..schedule import LOCAL, format_local
 from ._times import recorded, when
 

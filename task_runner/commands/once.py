@@ -1,6 +1,6 @@
 """scheduled_task_runner.py once: what is due or missed now, then exit."""
 
-from ..daemon import Daemon
+from ..schedule.daemon import Daemon
 from ..logs import setup_logging
 from ..notify import Notifier
 

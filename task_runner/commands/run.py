@@ -1,7 +1,7 @@
 """scheduled_task_runner.py [run]: the scheduler (the default verb)."""
 
 from .. import cli, osutil
-from ..daemon import Daemon, instance_lock
+from ..schedule.daemon import Daemon, instance_lock
 from ..logs import setup_logging
 from ..notify import Notifier
 

@@ -15,17 +15,17 @@ import os
 import threading
 import time
 
-from . import console, plan as planning
-from .config import ConfigWatcher, file_signature, load_config
-from .errors import AlreadyRunning
-from .history import History, runs_of
-from .locking import FileLock, write_holder
-from .logs import task_log
-from .notify import previous_run
-from .offsite import service as offsite_service
-from .runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
+from .. import console
+from ..config import ConfigWatcher, file_signature, load_config
+from ..errors import AlreadyRunning
+from ..history import History, runs_of
+from ..locking import FileLock, write_holder
+from ..logs import task_log
+from ..notify import previous_run
+from ..offsite import service as offsite_service
+from ..runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
                      run_task)
-from .schedule import LOCAL, format_local, short_time
+from . import LOCAL, format_local, plan as planning, short_time
 
 logger = logging.getLogger(__name__)
 

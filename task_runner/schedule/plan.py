@@ -32,7 +32,7 @@ The one rule (README, "Catch-up and retries"):
 import collections
 import os
 
-from .history import DONE, run_time
+from ..history import DONE, run_time
 
 DAY = 86400.0
 
