@@ -50,12 +50,27 @@ _UNSET_RE = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%|\$\{?([A-Za-z_][A-Za-z0-9_]*
 _DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
-def _name(value, base):
-    """A task's name: text without control characters (it is logged and shown)."""
-    text = _string(value, base)
+MAX_NAME = 100
+
+
+def _no_control(text):
     bad = _CONTROL_RE.search(text)
     if bad:
         raise Invalid("%s holds the control character U+%04X: remove it" % (json.dumps(text), ord(bad.group())))
+
+
+def _name(value, base):
+    """A task's name: visible text of at most MAX_NAME characters (it is in
+    every log line, on the page and in web addresses)."""
+    text = _string(value, base)
+    _no_control(text)
+    hidden = next((c for c in text if not c.isprintable() and c != " "), None)
+    if hidden is not None:  # U+202E would turn the rest around on the page; U+00A0 looks like a space
+        raise Invalid("%s holds the invisible or formatting character U+%04X: remove it"
+                      % (json.dumps(text), ord(hidden)))
+    if len(text) > MAX_NAME:
+        raise Invalid("%s...\" is %d characters long: a name may have %d at most"
+                      % (json.dumps(text[:20])[:-1], len(text), MAX_NAME))
     if text.strip() in (".", ".."):
         raise Invalid("%s cannot be a task's name (it is a folder's in a web address): choose a word"
                       % json.dumps(text))
@@ -72,7 +87,7 @@ def _path(value, base):
         raise Invalid("%s holds a control character where a backslash was meant: in JSON a single "
                       "backslash starts an escape (\\t, \\b, \\f, \\n, \\r). Write %s or %s"
                       % (json.dumps(text), json.dumps(meant.replace("\\", "/")), json.dumps(meant)))
-    _name(text, base)  # any other control character
+    _no_control(text)  # any other control character
     expanded = os.path.expandvars(os.path.expanduser(text))
     unset = _UNSET_RE.search(expanded)
     if unset:

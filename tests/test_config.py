@@ -87,6 +87,23 @@ class LoadTest(TempDirTestCase):
                 text = '{"tasks": [{"name": "%s", "src": "s", "dest": "d"}]}' % raw
                 self.assertEqual(self.problems(text), ["tasks[0].name: " + message])
 
+    def test_names_with_invisible_characters_or_too_long_are_config_errors(self):
+        # Found from outside: U+202E (right-to-left override) was accepted, escaped in the log but raw in
+        # JSON and on the page; a 5,000-character name flooded every log line.
+        for raw, message in [
+                (r"a\u202eb", r'"a\u202eb" holds the invisible or formatting character U+202E: remove it'),
+                (r"a\u00a0b", r'"a\u00a0b" holds the invisible or formatting character U+00A0: remove it'),
+                ("x" * 101, '"%s..." is 101 characters long: a name may have 100 at most' % ("x" * 20))]:
+            with self.subTest(raw[:10]):
+                text = '{"tasks": [{"name": "%s", "src": "s", "dest": "d"}]}' % raw
+                self.assertEqual(self.problems(text), ["tasks[0].name: " + message])
+
+    def test_dot_and_dotdot_are_paths(self):
+        # Found from outside: "src": "." was refused as if it were a task's name.
+        config = load_config(self.write_config({"tasks": [{"name": "Docs", "src": ".", "dest": "../bk"}]}))
+        self.assertEqual((config.tasks[0].src, config.tasks[0].dest),
+                         (self.tmp, os.path.join(os.path.dirname(self.tmp), "bk")))
+
     def test_defaults_and_relative_paths(self):
         config = load_config(self.write_config({"tasks": [{"src": "a", "dest": "b"}],
                                                 "_comment": "ignored"}))
