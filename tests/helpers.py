@@ -223,3 +223,13 @@ def program_missing(test, why):
     if os.environ.get("CI") == "true" and os.name != "nt":
         test.fail("%s (CI installs it: .ci/run)" % why)
     test.skipTest(why)
+
+
+def copy_file(src, dst):
+    """shutil.copy2 (bytes, times, mode) for ``copy_function=``, without
+    CopyFile2: Windows Python 3.12+ calls it, and Wine 8 lacks it (the whole
+    suite is aborted)."""
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        g.write(f.read())
+    shutil.copystat(src, dst)
+    return dst

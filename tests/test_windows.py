@@ -11,7 +11,7 @@ import unittest
 from task_runner import engine, osutil
 from task_runner.engine import fileio
 from task_runner.history import History
-from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
+from tests.helpers import ROOT, UTC, TempDirTestCase, copy_file, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")
 WINDOWS = os.name == "nt"
@@ -179,11 +179,11 @@ class LauncherTest(TempDirTestCase):
         # (never the user's own config.json).
         home = self.path("install")
         shutil.copytree(os.path.join(ROOT, "task_runner"), os.path.join(home, "task_runner"),
-                        copy_function=_copy_file)
+                        copy_function=copy_file)
         for name in ("scheduled_task_runner.py", "scheduled_task_runner.bat"):
-            _copy_file(os.path.join(ROOT, name), os.path.join(home, name))
+            copy_file(os.path.join(ROOT, name), os.path.join(home, name))
         self.make_config()
-        _copy_file(self.path("config.json"), os.path.join(home, "config.json"))
+        copy_file(self.path("config.json"), os.path.join(home, "config.json"))
         env = dict(os.environ)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         proc = subprocess.run(["cmd", "/c", os.path.join(home, "scheduled_task_runner.bat"), "--check"],
@@ -191,14 +191,6 @@ class LauncherTest(TempDirTestCase):
                               stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertIn(os.path.join(home, "config.json"), proc.stdout)
-
-
-def _copy_file(src, dst):
-    """Copy one file's bytes. Not shutil.copy2: on Windows Python 3.12+ it
-    calls CopyFile2, which Wine 8 lacks (the whole suite is aborted)."""
-    with open(src, "rb") as f, open(dst, "wb") as g:
-        g.write(f.read())
-    return dst
 
 
 @unittest.skipUnless(WINDOWS, "Windows only")
