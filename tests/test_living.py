@@ -373,6 +373,19 @@ class StatusTest(TempDirTestCase):
         self.assertIn("success (manual), into the former destination %s" % old.tasks[0].dest, proc.stdout)
         self.assertIn("  last success: never (into %s)" % config.tasks[0].dest, proc.stdout)
 
+    def test_a_start_time_that_is_not_a_time_is_no_traceback(self):
+        # Found from outside: a hand-edited "started" made status crash (TypeError).
+        config = self.make_config()
+        with open(config.history_file, "w") as f:
+            json.dump({"version": 1, "next_id": 2, "runs": [
+                {"id": 1, "task": "T", "status": "success", "started": "garbage", "finished": None,
+                 "trigger": "manual", "scheduled_for": None}]}, f)
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "--config",
+                               config.path, "status"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        self.assertIn("  last success: garbage\n", proc.stdout)
+
     def test_status_command(self):
         config = self.make_config()
         proc = subprocess.run([sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "--config",

@@ -48,8 +48,9 @@ def print_status(config, as_json):
         out.append("  last run: %s%s" % ("never" if last is None else "%s %s (%s)" % (
             recorded(last.get("started")), last.get("status"), last.get("trigger")),
             ", into the former destination %s" % item["last_run_elsewhere"] if item["last_run_elsewhere"] else ""))
-        out.append("  last success: %s" % ("never" if ok is None else "%s (%.1f days ago)" % (
-            recorded(ok.get("started")), item["last_success_days_ago"])) + (
+        days = item["last_success_days_ago"]
+        out.append("  last success: %s" % ("never" if ok is None else recorded(ok.get("started")) + (
+            "" if days is None else " (%.1f days ago)" % days)) + (
             " (into %s)" % item["dest"] if ok is None and item["success_elsewhere"] else ""))
         retry = item["retry"]
         if retry:
