@@ -8,14 +8,16 @@ something needs attention.
 
 import os
 import shutil
+import time
 
 from . import snapshots
+from .errors import HistoryError
 from .history import DONE, History, run_time
 from .locking import holder
 from .offsite import service as offsite_service
+from .runner import reap_stale_runs, task_lock
+from .schedule import LOCAL, format_local
 from .schedule.plan import retry_state, same_dest, task_overview
-from .runner import task_lock
-from .schedule import format_local
 
 DAY = 86400.0
 LOW_SPACE_PERCENT = 10
@@ -115,12 +117,27 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     return item
 
 
+def runs_now(config, clock=time.time, zone=LOCAL):
+    """The history's runs, those a process that is gone left ``running``
+    marked interrupted first (runner.reap_stale_runs), so that status, list,
+    the page and /metrics never show a run that can no longer end as
+    running. A history that cannot be written is shown as it is."""
+    history = History.for_config(config, clock)
+    runs = history.runs()
+    try:
+        if reap_stale_runs(config, history, runs, clock, zone):
+            runs = history.runs()
+    except HistoryError:
+        pass
+    return runs
+
+
 def current_report(config, clock, zone, runs=None):
-    """status_report from the history on disk (or ``runs`` read from it)
-    and the locks now."""
+    """status_report from the history on disk (or ``runs`` read from it,
+    see runs_now) and the locks now."""
     history = History.for_config(config, clock)
     if runs is None:
-        runs = history.runs()
+        runs = runs_now(config, clock, zone)
     uploads = history.uploads() if any(t.offsite for t in config.tasks) else []
     return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
                          running_programs(config), uploads,

@@ -18,6 +18,7 @@ from task_runner.engine import fileio
 from task_runner.config import EmailConfig, NotifyConfig
 from task_runner.history import History
 from task_runner.notify import Notifier
+from task_runner.runner import task_lock
 from task_runner.status import status_report
 from task_runner.verify import verify_task
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
@@ -372,6 +373,20 @@ class StatusTest(TempDirTestCase):
                               timeout=60)
         self.assertIn("success (manual), into the former destination %s" % old.tasks[0].dest, proc.stdout)
         self.assertIn("  last success: never (into %s)" % config.tasks[0].dest, proc.stdout)
+
+    def test_a_run_a_killed_process_left_running_is_shown_interrupted(self):
+        # Found from outside: after kill -9 of a backup, status, list and /metrics said "running" for ever.
+        config = self.make_config()
+        History.for_config(config).start_run("T", "manual", "2026-11-05T09:00:00+00:00")
+        for verb in ("status", "list"):
+            proc = subprocess.run([sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "--config",
+                                   config.path, verb, "--json"], stdout=subprocess.PIPE, universal_newlines=True,
+                                  timeout=60)
+            self.assertEqual(json.loads(proc.stdout)["tasks"][0]["last_run"]["status"], "interrupted", verb)
+        with task_lock(config, "T"):  # a backup running now: left as it is
+            History.for_config(config).start_run("T", "manual", "2026-11-05T10:00:00+00:00")
+            from task_runner.status import current_report
+            self.assertEqual(current_report(config, time.time, UTC)["tasks"][0]["last_run"]["status"], "running")
 
     def test_a_start_time_that_is_not_a_time_is_no_traceback(self):
         # Found from outside: a hand-edited "started" made status crash (TypeError).

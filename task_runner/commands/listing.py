@@ -4,9 +4,9 @@ import argparse
 import time
 
 from .. import cli, console
-from ..history import History
-from ..schedule.plan import task_overview
 from ..schedule import LOCAL, format_local
+from ..schedule.plan import task_overview
+from ..status import runs_now
 from ._times import recorded, when
 
 NAME = "list"
@@ -38,7 +38,7 @@ def run(config, args, program):
 
 def print_list(config, count, as_json):
     now = time.time()
-    runs = History.for_config(config).runs()
+    runs = runs_now(config)
     items = [task_overview(t, runs, now, LOCAL, count) for t in config.tasks]
     if as_json:
         for item in items:

@@ -26,7 +26,7 @@ from ..history import History
 from ..offsite import service as offsite_service
 from ..runner import ALREADY_RUNNING, begin_run
 from ..schedule import LOCAL
-from ..status import current_report
+from ..status import current_report, runs_now
 from . import files, metrics, page, transport
 from .auth import HttpError
 from .sessions import set_cookie
@@ -287,7 +287,7 @@ class App(object):
     def metrics(self):
         """The /metrics text (Prometheus format)."""
         config = self.watcher.current()
-        runs = History.for_config(config, self.clock).runs()
+        runs = runs_now(config, self.clock, self.zone)
         return metrics.render(current_report(config, self.clock, self.zone, runs), runs)
 
     def snapshots(self, name):
