@@ -12,12 +12,12 @@ import time
 
 from . import snapshots
 from .errors import HistoryError
-from .history import DONE, History, run_time
+from .history import History, run_time
 from .locking import holder
 from .offsite import service as offsite_service
 from .runner import reap_stale_runs, task_lock
 from .schedule import LOCAL, format_local
-from .schedule.plan import retry_state, same_dest, task_overview
+from .schedule.plan import retry_state, task_overview
 
 DAY = 86400.0
 LOW_SPACE_PERCENT = 10
@@ -86,11 +86,6 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     item["retry"] = None if retry is None else {
         "attempts": retry["attempts"], "last_attempt_at": format_local(retry["last_attempt"], zone),
         "next_try_at": None if retry["next_try"] is None else format_local(retry["next_try"], zone)}
-    # After "dest" changed, the runs into the old one are not this destination's: say where they went.
-    last = item["last_run"]
-    item["last_run_elsewhere"] = None if last is None or same_dest(last, task) else last.get("dest")
-    elsewhere = [r for r in runs if r.get("task") == task.name and r.get("status") in DONE]
-    item["success_elsewhere"] = elsewhere[-1].get("dest") if elsewhere and item["last_success"] is None else None
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
     item["running"] = running

@@ -373,6 +373,9 @@ class StatusTest(TempDirTestCase):
                               timeout=60)
         self.assertIn("success (manual), into the former destination %s" % old.tasks[0].dest, proc.stdout)
         self.assertIn("  last success: never (into %s)" % config.tasks[0].dest, proc.stdout)
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "--config",
+                               config.path, "list"], stdout=subprocess.PIPE, universal_newlines=True, timeout=60)
+        self.assertIn("success (manual), into the former destination %s" % old.tasks[0].dest, proc.stdout)
 
     def test_a_run_a_killed_process_left_running_is_shown_interrupted(self):
         # Found from outside: after kill -9 of a backup, status, list and /metrics said "running" for ever.

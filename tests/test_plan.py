@@ -1,8 +1,11 @@
 import collections
+import os
+import tempfile
 import unittest
 
-from task_runner.schedule.plan import RUN, SKIP, WAIT, plan_task, retry_state, runs_from_the_future, task_overview
 from task_runner.schedule import format_local, parse_schedule
+from task_runner.schedule.plan import (RUN, SKIP, WAIT, plan_task, retry_state, runs_from_the_future, same_dest,
+                                       task_overview)
 from tests.helpers import UTC, ts
 
 Task = collections.namedtuple("Task", "name schedule default src dest enabled")
@@ -214,6 +217,18 @@ class PlanTest(unittest.TestCase):
         self.assertIs(info["last_success"], here)
         self.assertIs(info["last_run"], moved)
 
+    @unittest.skipIf(os.name == "nt", "symbolic links need a privilege on Windows")
+    def test_a_dest_reached_through_a_link_is_the_same_dest(self):
+        # Found from outside: "dest" changed to a link to the same folder counted as a new destination
+        # (an extra catch-up run; status said "no successful backup" beside the snapshots).
+        with tempfile.TemporaryDirectory() as tmp:
+            os.mkdir(os.path.join(tmp, "dest"))
+            os.symlink(os.path.join(tmp, "dest"), os.path.join(tmp, "link"))
+            done = dict(run("success", OCC + 60), dest=os.path.join(tmp, "dest"))
+            task = TASK._replace(dest=os.path.join(tmp, "link"))
+            self.assertEqual(plan_task(task, [done], OCC + DAY, UTC, 5, 60, OCC + DAY).action, WAIT)
+            self.assertTrue(same_dest(done, task))
+
     def test_paused_task_never_runs_nor_skips(self):
         paused = TASK._replace(enabled=False)
         for runs, now in (([], OCC + DAY), ([run("failed", OCC, OCC + 60)], OCC + 3 * 3600), ([], OCC + 30 * DAY)):
@@ -230,8 +245,9 @@ class PlanTest(unittest.TestCase):
         other = dict(run("success", OCC + 2 * DAY - 10), task="Other")
         runs = [run("success", OCC), other, run("failed", OCC + DAY)]
         info = task_overview(TASK, runs, OCC + 2 * DAY, UTC, count=2)
-        self.assertEqual(sorted(info), ["default", "dest", "last_run", "last_success", "name", "next_runs",
-                                        "paused", "schedule", "src"])
+        self.assertEqual(sorted(info), ["default", "dest", "last_run", "last_run_elsewhere", "last_success", "name",
+                                        "next_runs", "paused", "schedule", "src", "success_elsewhere"])
+        self.assertEqual((info["last_run_elsewhere"], info["success_elsewhere"]), (None, None))
         self.assertEqual((info["name"], info["src"], info["dest"], info["default"], info["paused"]),
                          ("T", "s", "d", False, False))
         self.assertEqual(info["schedule"], "monthly on day 1 at 23:56")

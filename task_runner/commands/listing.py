@@ -55,6 +55,7 @@ def print_list(config, count, as_json):
         if last is None:
             console.print_safe("  last run: never")
         else:
-            console.print_safe("  last run: %s %s (%s) %s" % (
-                recorded(last.get("started")), last.get("status"),
-                last.get("trigger"), last.get("message") or ""))
+            console.print_safe("  last run: %s %s (%s)%s %s" % (
+                recorded(last.get("started")), last.get("status"), last.get("trigger"),
+                ", into the former destination %s" % item["last_run_elsewhere"] if item["last_run_elsewhere"] else "",
+                last.get("message") or ""))

@@ -54,13 +54,27 @@ def _days(seconds):
 def same_dest(run, task):
     """True when ``run`` backed up into the task's current ``dest`` (or is
     an older record that does not say). Runs into a dest the task no longer
-    has do not count: the new destination is not backed up yet."""
+    has do not count: the new destination is not backed up yet. A folder
+    reached through a link is the folder it leads to."""
     dest = run.get("dest")
     return dest is None or _path_key(dest) == _path_key(task.dest)
 
 
+def runs_into_dest(runs, task):
+    """The runs of ``runs`` for which same_dest holds, each path resolved once."""
+    mine, keys = _path_key(task.dest), {}
+    kept = []
+    for run in runs:
+        dest = run.get("dest")
+        if dest is not None and dest not in keys:
+            keys[dest] = _path_key(dest)
+        if dest is None or keys[dest] == mine:
+            kept.append(run)
+    return kept
+
+
 def _path_key(path):
-    return os.path.normcase(os.path.normpath(path)) if isinstance(path, str) else path
+    return os.path.normcase(os.path.realpath(path)) if isinstance(path, str) else path
 
 
 def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start, started_up=None,
@@ -81,7 +95,7 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     if occ is None:
         return Decision(WAIT, None, None, "no occurrence yet", next_occ)
 
-    runs = [r for r in runs if same_dest(r, task)]
+    runs = runs_into_dest(runs, task)
     since = _since(runs, occ, now, watch_start)
     statuses = [run.get("status") for _, run in since]
 
@@ -159,7 +173,7 @@ def retry_state(task, runs, now, zone, missed_task_days, retry_minutes):
     occ = task.schedule.latest_at_or_before(now, zone)
     if occ is None:
         return None
-    since = _since([r for r in runs if same_dest(r, task)], occ, now, now)
+    since = _since(runs_into_dest(runs, task), occ, now, now)
     if any(run.get("status") in DONE + ("running",) for _, run in since):
         return None
     attempts = [(t, r) for t, r in since if r.get("status") in _ATTEMPTS]
@@ -201,15 +215,19 @@ def runs_from_the_future(runs, now):
 
 def task_overview(task, runs, now, zone, count=3):
     """What --list shows for one task: schedule in words, the next ``count``
-    run times (epoch seconds), the last run and the last successful one."""
-    last = None
-    last_ok = None
+    run times (epoch seconds), the last run and the last successful one
+    (into this ``dest``). After ``dest`` changed: ``last_run_elsewhere``,
+    the former destination the last run went to, and ``success_elsewhere``,
+    the one the last success went to while none went to this one (else None)."""
+    last = last_ok = last_ok_anywhere = None
     for run in runs:
         if run.get("task") != task.name:
             continue
         last = run
-        if run.get("status") in DONE and same_dest(run, task):
-            last_ok = run
+        if run.get("status") in DONE:
+            last_ok_anywhere = run
+            if same_dest(run, task):
+                last_ok = run
     return {
         "name": task.name,
         "src": task.src,
@@ -220,4 +238,6 @@ def task_overview(task, runs, now, zone, count=3):
         "next_runs": task.schedule.upcoming(now, count, zone) if task.schedule and task.enabled else [],
         "last_run": last,
         "last_success": last_ok,
+        "last_run_elsewhere": None if last is None or same_dest(last, task) else last.get("dest"),
+        "success_elsewhere": last_ok_anywhere.get("dest") if last_ok is None and last_ok_anywhere else None,
     }
