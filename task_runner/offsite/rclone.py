@@ -255,13 +255,21 @@ class Rclone(object):
         out = self.output(["listremotes"], "rclone listremotes", timeout=30)
         return [line.strip()[:-1] for line in out.splitlines() if line.strip().endswith(":")]
 
-    def features(self, remote):
-        """rclone's feature flags of the backend of ``remote`` ({} when unknown)."""
+    def describe(self, remote, options=()):
+        """``rclone backend features REMOTE`` as a dict ({} when unknown):
+        "Features" (its flags: "Copy", "IsLocal"...), "Root" (for a local
+        remote, the folder it is), "Precision"... ``options`` are rclone
+        flags that may change them (``--sftp-copy-is-hardlink``)."""
         try:
-            data = json.loads(self.output(["backend", "features", remote], "rclone backend features", timeout=60))
+            data = json.loads(self.output(["backend", "features", remote] + list(options),
+                                          "rclone backend features", timeout=60))
         except (RcloneError, ValueError):
             return {}
-        return data.get("Features") or {} if isinstance(data, dict) else {}
+        return data if isinstance(data, dict) and isinstance(data.get("Features"), dict) else {}
+
+    def features(self, remote, options=()):
+        """rclone's feature flags of the backend of ``remote`` ({} when unknown)."""
+        return self.describe(remote, options).get("Features", {})
 
 
 def _wait(proc, stop_event, timeout):
