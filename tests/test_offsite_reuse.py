@@ -1,6 +1,7 @@
 """An unchanged file is not sent again to a remote without rclone's
-server-side copies: a local folder (hard-linked here, prelink.py). Real
-rclone, real folders."""
+server-side copies: a local folder (hard-linked here, prelink.py) and SFTP
+(hard links made by the server, when it makes them). Real rclone, real
+folders, real SFTP servers on 127.0.0.1."""
 
 import os
 import shutil
@@ -8,7 +9,8 @@ import stat
 import subprocess
 
 from task_runner.config import load_config
-from task_runner.offsite import layout, prelink, service
+from task_runner.offsite import layout, prelink, service, upload
+from tests import rclone_tools
 from tests.test_offsite import MTIME, OffsiteTestCase
 
 FIRST, SECOND = "2026-01-01_10-00-00", "2026-01-02_10-00-00"
@@ -115,3 +117,33 @@ class PrelinkTest(ReuseTestCase):
         self.assertEqual(self.link(), prelink.Linked(4, 5 + 3 * 10))
         self.assertFalse(os.path.exists(self.path("remote", SECOND, "sub", "b.txt")))
         self.assertFalse(os.path.exists(self.path("remote", SECOND, "many", "f00.bin")))
+
+
+class SftpReuseTest(ReuseTestCase):
+    def test_a_server_without_hard_links_gets_the_files_sent_once(self):
+        # rclone serve sftp has no hardlink@openssh.com: rclone would download
+        # and re-send every unchanged file; the probe sees it and sends them once.
+        os.makedirs(self.path("served"))
+        rclone_tools.start_sftp(self, self.rclone, self.path("served"), self.env)
+        second = self.two_snapshots("sf:T")
+        self.assertNotIn("linked on the remote's server", self.said)
+        self.assertEqual(second["server_side_bytes"], 0, second)
+        self.assertGreater(second["bytes"], 10 * SIZE, second)
+        self.assertLess(second["bytes"], 11 * SIZE, second)  # sent once, not downloaded and sent again
+        self.assertEqual(sorted(os.listdir(self.path("served", "T"))),
+                         [FIRST, FIRST + layout.MANIFEST_SUFFIX, SECOND, SECOND + layout.MANIFEST_SUFFIX])
+        self.restore_matches_src("back")
+
+    def test_an_openssh_server_links_unchanged_files(self):
+        rclone_tools.start_openssh(self, self.path("ssh"), self.env)
+        second = self.two_snapshots("os:" + self.path("served"))
+        self.assertIn("(unchanged files linked on the remote's server from %s)" % FIRST, self.said)
+        self.assertEqual(second["files"], 2, second)
+        self.assertLess(second["bytes"], SIZE + 2000, second)
+        self.assertEqual(second["server_side_bytes"], 9 * SIZE + 9, second)
+        old, new = (os.stat(self.path("served", name, "many", "f00.bin")) for name in (FIRST, SECOND))
+        self.assertEqual(old.st_ino, new.st_ino)
+        self.assertNotEqual(os.stat(self.path("served", FIRST, "many", "f03.bin")).st_ino,
+                            os.stat(self.path("served", SECOND, "many", "f03.bin")).st_ino)
+        self.assertNotIn(upload.LINK_PROBE, os.listdir(self.path("served")))
+        self.restore_matches_src("back")

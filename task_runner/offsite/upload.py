@@ -15,12 +15,17 @@ remote):
     remote over one of them: rclone's "Copy" feature): ``--copy-dest``;
   - it is a local or mounted folder (rclone's local backend): the files
     are hard-linked there from the previous snapshot before rclone runs
-    (prelink.py).
+    (prelink.py);
+  - SFTP (and a crypt remote over it): ``--copy-dest`` with
+    ``--sftp-copy-is-hardlink`` (the server links the file, OpenSSH's
+    ``hardlink@openssh.com``), when a probe shows the server makes them
+    (``rclone serve sftp`` does not: there rclone would download and
+    re-send each file), else the snapshot is sent whole.
 
   A file shared by two snapshots is never written in place: rclone writes
   to a ``.partial`` name and renames it, and runs with
-  ``--no-update-modtime`` where files are linked. Other remotes (SFTP, a
-  crypt remote over a local folder) receive each snapshot whole;
+  ``--no-update-modtime`` where files are linked. Other remotes (a crypt
+  remote over a local folder) receive each snapshot whole;
 * links are not sent (``--skip-links``): the manifest holds them.
 
 A ZIP snapshot is one file (``rclone copyto``). The manifest is uploaded
@@ -63,11 +68,15 @@ def _previous(complete, name):
     return older[-1] if older else None
 
 
+HARDLINK_COPY = "--sftp-copy-is-hardlink"
+LINK_PROBE = ".task_runner-link-probe"  # no snapshot's name: listings leave it alone
+
+
 def _reuse(rc, remote, previous, stop_event=None):
     """How files unchanged since remote snapshot ``previous`` reach the
     new one: (how, rclone options, local folder); ``how`` is "copy"
-    (server-side copies), "link" (a local remote: prelink) or None (sent
-    again)."""
+    (server-side copies), "link" (a local remote: prelink), "hardlink"
+    (SFTP's server-side copies as hard links) or None (sent again)."""
     if previous is None:
         return None, [], None
     info = rc.describe(remote)
@@ -76,7 +85,21 @@ def _reuse(rc, remote, previous, stop_event=None):
         return "copy", copy_dest, None
     if info.get("Features", {}).get("IsLocal") and info.get("Root"):
         return "link", ["--no-update-modtime"], info["Root"]
+    if rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
+        return "hardlink", [HARDLINK_COPY, "--no-update-modtime"] + copy_dest, None
     return None, [], None
+
+
+def _server_links(rc, remote, previous, stop_event):
+    """Whether the SFTP server makes hard links: rclone asked to copy the
+    previous manifest that way counts a server-side copy. (Without
+    ``hardlink@openssh.com`` rclone would download each file and send it
+    back: twice the traffic of sending it.) The probe file is removed."""
+    probe = layout.join(remote, LINK_PROBE)
+    got = rc.run(["copyto", layout.join(remote, layout.manifest_name(previous)), probe, HARDLINK_COPY],
+                 stop_event=stop_event, timeout=120, quiet=True)
+    rc.run(["deletefile", probe], timeout=120, quiet=True)
+    return got.code == 0 and int((got.stats or {}).get("serverSideCopies", 0)) > 0
 
 
 def _send_args(rc, task, name, complete, stop_event=None):
@@ -95,7 +118,8 @@ def _send_args(rc, task, name, complete, stop_event=None):
 
 
 _HOW = {"copy": " (unchanged files copied on the remote from %s)",
-        "link": " (unchanged files linked on the remote from %s)"}
+        "link": " (unchanged files linked on the remote from %s)",
+        "hardlink": " (unchanged files linked on the remote's server from %s)"}
 
 
 def _link_previous(rc, task, name, previous, root, manifest, stop_event, log):
