@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 LOCAL_DONE = ("success", "partial")
 PROGRESS_EVERY = 10.0  # seconds between progress notes in the history
+STOP_WAIT = 5.0  # at shutdown, how long an upload gets to stop rclone (2 s at most) and record itself
 Decision = collections.namedtuple("Decision", "upload snapshot wake_at reason")
 
 
