@@ -127,7 +127,8 @@ _CAUSES = [
     (re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b401\b|\b403\b|unauthori[sz]ed|"
                 r"permission denied|invalid_grant|bad credentials|authentication failed", re.I),
      "the remote refused the sign-in or the access: check the credentials with \"rclone config\""),
-    (re.compile(r"no space left|quota|insufficient storage|\b507\b|storage full|EntityTooLarge", re.I),
+    (re.compile(r"no space left|remaining disk space|quota|insufficient storage|\b507\b|storage full|"
+                r"EntityTooLarge", re.I),
      "the remote is full (or over its quota): free space there or raise the quota"),
     (re.compile(r"read-only file system|read only", re.I), "the remote cannot be written to (read-only)"),
     (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
