@@ -26,6 +26,13 @@ not; rclone's hash check after each file is off there: with it rclone
 runs ``md5sum`` on the server once a file, about 75 ms each here).
 rclone's config is a file in the temporary folder; remotes come from
 environment variables. Standard library only (and the servers named).
+
+Measured 2026-11-29, 20,000 files, medians (docs/DEVELOPMENT.md has the
+table): an unchanged re-run sent 100.06% of the tree before unchanged
+files were linked and 0.06% (the manifest) after, on a local folder
+(2.28 s -> 1.00 s; 1.19x -> 0.50x of ``rclone copy``) and over OpenSSH's
+SFTP (15.5 s -> 9.98 s; 1.06x -> 0.68x); ``rclone serve sftp`` makes no
+hard links and still gets 100.06% (22.5 s -> 21.5 s).
 """
 
 import argparse
