@@ -74,6 +74,29 @@ class LocalRemoteReuseTest(ReuseTestCase):
         self.restore_matches_src("back")
 
 
+class SnapshotGoneTest(ReuseTestCase):
+    def test_a_snapshot_deleted_while_it_uploads_is_said_so_not_an_internal_error(self):
+        # On a local remote the new manifest is needed before rclone runs: a
+        # snapshot deleted meanwhile must still end as the plain case does.
+        self.two_snapshots("loc:" + self.path("remote"))
+        os.makedirs(self.path("dest", "2026-01-03_10-00-00"))
+        built = []
+
+        def manifest(task_name, local, created):
+            shutil.rmtree(local)  # deleted (by keep?) while the upload reads it
+            built.append(local)
+            return upload._manifest(task_name, local, created)
+        original = upload._manifest
+        upload._manifest = manifest
+        try:
+            record = self.upload()
+        finally:
+            upload._manifest = original
+        self.assertEqual(len(built), 1)
+        self.assertEqual(record["status"], "failed", record)
+        self.assertIn("was deleted while it uploaded", record["message"])
+
+
 class PrelinkTest(ReuseTestCase):
     """prelink.link_unchanged itself, on a remote someone else can write."""
 

@@ -132,9 +132,14 @@ def _link_previous(rc, task, name, previous, root, manifest, stop_event, log):
     except layout.ManifestError as exc:
         log.warning("offsite: %s; its files are not reused", exc)
         old = None
-    if old is None:
+    try:
+        new = manifest.result()[0]
+    except Exception as exc:  # raised again where the manifest is sent, after rclone says what it found
+        log.info("offsite: no files linked on the remote: the manifest could not be built (%s)", exc)
+        new = None
+    if old is None or new is None:
         return prelink.Linked(0, 0)
-    return prelink.link_unchanged(root, previous, name, old, manifest.result()[0], stop_event, log)
+    return prelink.link_unchanged(root, previous, name, old, new, stop_event, log)
 
 
 def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger):
