@@ -5,8 +5,7 @@ folders, real SFTP servers on 127.0.0.1."""
 
 import os
 import shutil
-import stat
-import subprocess
+import unittest
 
 from task_runner.config import load_config
 from task_runner.offsite import layout, prelink, service, upload
@@ -72,6 +71,17 @@ class LocalRemoteReuseTest(ReuseTestCase):
         code, out = self.program("backup_now.py", "--verify", "T", "--offsite")
         self.assertEqual(code, 0, out)
         self.restore_matches_src("back")
+
+
+class LocalFolderTest(unittest.TestCase):
+    def test_rclone_roots_are_spelt_as_each_os_does(self):
+        cases = [(True, "//?/C:/Backups/pc1", "C:\\Backups\\pc1"),
+                 (True, "//?/UNC/nas/share/pc1", "\\\\nas\\share\\pc1"),
+                 (True, "D:/x", "D:\\x"),
+                 (False, "/mnt/nas/pc1", "/mnt/nas/pc1")]
+        for windows, root, expected in cases:
+            with self.subTest(root=root):
+                self.assertEqual(prelink.local_folder(root, windows), expected)
 
 
 class SnapshotGoneTest(ReuseTestCase):

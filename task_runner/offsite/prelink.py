@@ -46,10 +46,11 @@ FOLDER_MODE = 0o777  # as rclone makes them (the umask applies)
 _PER_FILE = (errno.EMLINK, errno.EEXIST, errno.ENOENT)  # this file only; the next may link
 
 
-def local_folder(root):
-    """The folder an rclone local remote's "Root" names, as this OS spells
-    it (rclone writes ``//?/C:/x`` or ``//?/UNC/server/share`` on Windows)."""
-    if osutil.WINDOWS:
+def local_folder(root, windows=None):
+    """The folder an rclone local remote's "Root" names, as this OS (or
+    Windows when ``windows``) spells it (rclone writes ``//?/C:/x`` or
+    ``//?/UNC/server/share`` on Windows)."""
+    if osutil.WINDOWS if windows is None else windows:
         if root.startswith("//?/UNC/"):
             root = "//" + root[len("//?/UNC/"):]
         elif root.startswith("//?/"):
