@@ -32,6 +32,7 @@ from task_runner.locking import FileLock, write_holder
 from task_runner.logs import setup_logging
 from task_runner.schedule import LOCAL, format_local
 from task_runner.notify import Notifier
+from task_runner.offsite import service as offsite_service
 
 PROGRAM = "http_server"
 TOKEN_ENV = "TASK_RUNNER_TOKEN"
@@ -127,6 +128,8 @@ def _serve(config, settings, host, port, token, instance):
     server.server_close()
     for job in app.jobs:
         job.join(1.5)
+    for thread in list(app.uploads):  # stopped by the same event: each records itself interrupted
+        thread.join(offsite_service.STOP_WAIT)
     cli.logger.info("stopped")
     return 0
 

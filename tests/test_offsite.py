@@ -44,6 +44,17 @@ class PureTest(unittest.TestCase):
         self.assertIn("refused the sign-in", rclone.explain(1, "InvalidAccessKeyId: 403"))
         self.assertIn("full", rclone.explain(7, "no space left on device"))
         self.assertIn("exit code 42", rclone.explain(42, None))
+        # What rclone 1.75.2 said, exit code 1 each time, to a local remote on a full and on a
+        # read-only tmpfs: its exit code and JSON log (msg, object, source) name no cause, only the text.
+        for said, cause in [
+                ("Attempt 1/1 failed with 3 errors and: write /r/x/f3.3421a419.partial: no space left on device",
+                 "the remote is full"),
+                ("Attempt 1/1 failed with 1 errors and: preallocate: file too big for remaining disk space",
+                 "the remote is full"),
+                ("Attempt 1/1 failed with 4 errors and: mkdir /r/z: read-only file system",
+                 "the remote cannot be written to (read-only)")]:
+            with self.subTest(said=said):
+                self.assertTrue(rclone.explain(1, said).startswith(cause), rclone.explain(1, said))
 
     def test_the_console_line_of_an_upload(self):
         from task_runner.offsite.cli import UploadProgress

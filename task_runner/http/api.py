@@ -225,6 +225,7 @@ class App(object):
         self.zone = zone
         self._begin_mutex = threading.Lock()
         self.jobs = []
+        self.uploads = []  # the threads of the offsite uploads triggered runs started
         self.progress = {}  # run id -> its walk.Stats (None before the first file), while it copies
         self.restores = files.Restores(watcher.current, stop_event, clock)
 
@@ -252,7 +253,7 @@ class App(object):
             run_id = busy[0].run_id
             return 409, {"error": "already_running", "message": "%s is already running" % busy[0].task,
                          "run_id": run_id, "status_url": "/runs/%s" % run_id}, None
-        job = Job(started, self.stop_event, self.notifier, self.progress)
+        job = Job(started, self.stop_event, self.notifier, self.progress, self.uploads)
         with self._begin_mutex:
             self.jobs = [j for j in self.jobs if j.is_alive()] + [job]
         job.start()
@@ -299,15 +300,18 @@ class App(object):
 
 class Job(threading.Thread):
     """Runs started runs one after another in the background, keeping each
-    one's tally (walk.Stats) in ``progress`` while it copies."""
+    one's tally (walk.Stats) in ``progress`` while it copies, and adds the
+    thread of each offsite upload it starts to ``uploads`` (the server
+    waits for them at shutdown: each records how it ended)."""
 
-    def __init__(self, started, stop_event, notifier=None, progress=None):
+    def __init__(self, started, stop_event, notifier=None, progress=None, uploads=None):
         super(Job, self).__init__(name="trigger-%s" % started[0].run_id)
         self.daemon = True
         self.started_runs = started
         self.stop_event = stop_event
         self.notifier = notifier
         self.progress = {} if progress is None else progress
+        self.uploads = [] if uploads is None else uploads
         self.done = threading.Event()
 
     def run(self):
@@ -318,8 +322,9 @@ class Job(threading.Thread):
                     outcome = run.execute(stop_event=self.stop_event, notifier=self.notifier,
                                           progress=self._counter(run.run_id))
                     if run.task.offsite is not None and outcome.status in offsite_service.LOCAL_DONE:
-                        offsite_service.start_background(run.config, run.task, "http", self.stop_event,
-                                                         self.notifier)
+                        self.uploads[:] = [t for t in self.uploads if t.is_alive()] + [
+                            offsite_service.start_background(run.config, run.task, "http", self.stop_event,
+                                                             self.notifier)]
                 except Exception:
                     logger.exception("run %s could not be recorded", run.run_id)
                 finally:

@@ -127,7 +127,8 @@ _CAUSES = [
     (re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b401\b|\b403\b|unauthori[sz]ed|"
                 r"permission denied|invalid_grant|bad credentials|authentication failed", re.I),
      "the remote refused the sign-in or the access: check the credentials with \"rclone config\""),
-    (re.compile(r"no space left|quota|insufficient storage|\b507\b|storage full|EntityTooLarge", re.I),
+    (re.compile(r"no space left|remaining disk space|quota|insufficient storage|\b507\b|storage full|"
+                r"EntityTooLarge", re.I),
      "the remote is full (or over its quota): free space there or raise the quota"),
     (re.compile(r"read-only file system|read only", re.I), "the remote cannot be written to (read-only)"),
     (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
@@ -255,13 +256,21 @@ class Rclone(object):
         out = self.output(["listremotes"], "rclone listremotes", timeout=30)
         return [line.strip()[:-1] for line in out.splitlines() if line.strip().endswith(":")]
 
-    def features(self, remote):
-        """rclone's feature flags of the backend of ``remote`` ({} when unknown)."""
+    def describe(self, remote, options=()):
+        """``rclone backend features REMOTE`` as a dict ({} when unknown):
+        "Features" (its flags: "Copy", "IsLocal"...), "Root" (for a local
+        remote, the folder it is), "Precision"... ``options`` are rclone
+        flags that may change them (``--sftp-copy-is-hardlink``)."""
         try:
-            data = json.loads(self.output(["backend", "features", remote], "rclone backend features", timeout=60))
+            data = json.loads(self.output(["backend", "features", remote] + list(options),
+                                          "rclone backend features", timeout=60))
         except (RcloneError, ValueError):
             return {}
-        return data.get("Features") or {} if isinstance(data, dict) else {}
+        return data if isinstance(data, dict) and isinstance(data.get("Features"), dict) else {}
+
+    def features(self, remote, options=()):
+        """rclone's feature flags of the backend of ``remote`` ({} when unknown)."""
+        return self.describe(remote, options).get("Features", {})
 
 
 def _wait(proc, stop_event, timeout):

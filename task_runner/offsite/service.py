@@ -11,7 +11,7 @@ One upload per task at a time, in any process: the task's offsite lock
 (not its run lock, which a long upload must not hold). Each upload is a
 record in the history's ``uploads`` list: task, snapshot, remote (secrets
 removed), started, finished, status (running, success, failed,
-interrupted), bytes and files sent, bytes copied on the remote's side,
+interrupted), bytes and files sent, bytes copied or linked on the remote's side,
 seconds, message and rclone's error. A failed upload is retried by the
 scheduler after ``retry_minutes``; failure and recovery are notified.
 """
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 LOCAL_DONE = ("success", "partial")
 PROGRESS_EVERY = 10.0  # seconds between progress notes in the history
+STOP_WAIT = 5.0  # at shutdown, how long an upload gets to stop rclone (2 s at most) and record itself
 Decision = collections.namedtuple("Decision", "upload snapshot wake_at reason")
 
 
@@ -218,7 +219,7 @@ def _summary(done):
         return "already complete on the remote"
     text = "%d file%s, %s sent" % (done.files, "" if done.files == 1 else "s", _bytes(done.bytes))
     if done.server_side_bytes:
-        text += ", %s copied on the remote from the previous snapshot" % _bytes(done.server_side_bytes)
+        text += ", %s copied or linked on the remote from the previous snapshot" % _bytes(done.server_side_bytes)
     if done.deleted:
         text += "; deleted on the remote: %s" % ", ".join(done.deleted)
     return text

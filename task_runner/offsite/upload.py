@@ -7,12 +7,25 @@ remote):
 
 * only what is not already there is sent, so an upload cut short (a kill, a
   reboot, a network failure) resumes where it stopped when tried again;
-* when the remote copies files on its own side (S3, B2, WebDAV, Drive, and
-  a crypt remote over one of them: rclone's "Copy" feature), every file
-  equal to the one in the previous complete remote snapshot is copied there
-  from it (``--copy-dest``) instead of being sent again: an unchanged
-  re-run sends only the manifest. A remote without server-side copies (a
-  local or mounted folder, SFTP) receives each snapshot whole;
+* every file equal to the one in the previous complete remote snapshot
+  reaches the new one without being sent again (an unchanged re-run sends
+  only the manifest), in the first of these ways the remote allows:
+
+  - it copies files on its own side (S3, B2, WebDAV, Drive, and a crypt
+    remote over one of them: rclone's "Copy" feature): ``--copy-dest``;
+  - it is a local or mounted folder (rclone's local backend): the files
+    are hard-linked there from the previous snapshot before rclone runs
+    (prelink.py);
+  - SFTP (and a crypt remote over it): ``--copy-dest`` with
+    ``--sftp-copy-is-hardlink`` (the server links the file, OpenSSH's
+    ``hardlink@openssh.com``), when a probe shows the server makes them
+    (``rclone serve sftp`` does not: there rclone would download and
+    re-send each file), else the snapshot is sent whole.
+
+  A file shared by two snapshots is never written in place: rclone writes
+  to a ``.partial`` name and renames it, and runs with
+  ``--no-update-modtime`` where files are linked. Other remotes (a crypt
+  remote over a local folder) receive each snapshot whole;
 * links are not sent (``--skip-links``): the manifest holds them.
 
 A ZIP snapshot is one file (``rclone copyto``). The manifest is uploaded
@@ -26,13 +39,13 @@ import threading
 import time
 
 from .. import retention, snapshots
-from . import layout
+from . import layout, prelink
 from .rclone import RcloneError, explain
 
 logger = logging.getLogger(__name__)
 
 Uploaded = collections.namedtuple("Uploaded", "snapshot bytes files server_side_bytes seconds already deleted")
-Uploaded.__doc__ = """What upload_snapshot did: bytes and files sent, bytes copied on the
+Uploaded.__doc__ = """What upload_snapshot did: bytes and files sent, bytes copied (or linked) on the
 remote's side, seconds, ``already`` (the remote had it complete), and the
 remote snapshots retention deleted."""
 
@@ -55,18 +68,78 @@ def _previous(complete, name):
     return older[-1] if older else None
 
 
-def _send_args(rc, task, name, complete):
-    """rclone's arguments that send snapshot ``name`` (its files, not its manifest)."""
+HARDLINK_COPY = "--sftp-copy-is-hardlink"
+LINK_PROBE = ".task_runner-link-probe"  # no snapshot's name: listings leave it alone
+
+
+def _reuse(rc, remote, previous, stop_event=None):
+    """How files unchanged since remote snapshot ``previous`` reach the
+    new one: (how, rclone options, local folder); ``how`` is "copy"
+    (server-side copies), "link" (a local remote: prelink), "hardlink"
+    (SFTP's server-side copies as hard links) or None (sent again)."""
+    if previous is None:
+        return None, [], None
+    info = rc.describe(remote)
+    copy_dest = ["--copy-dest", layout.join(remote, previous)]
+    if info.get("Features", {}).get("Copy"):
+        return "copy", copy_dest, None
+    if info.get("Features", {}).get("IsLocal") and info.get("Root"):
+        return "link", ["--no-update-modtime"], info["Root"]
+    if rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
+        return "hardlink", [HARDLINK_COPY, "--no-update-modtime"] + copy_dest, None
+    return None, [], None
+
+
+def _server_links(rc, remote, previous, stop_event):
+    """Whether the SFTP server makes hard links: rclone asked to copy the
+    previous manifest that way counts a server-side copy. (Without
+    ``hardlink@openssh.com`` rclone would download each file and send it
+    back: twice the traffic of sending it.) The probe file is removed."""
+    probe = layout.join(remote, LINK_PROBE)
+    got = rc.run(["copyto", layout.join(remote, layout.manifest_name(previous)), probe, HARDLINK_COPY],
+                 stop_event=stop_event, timeout=120, quiet=True)
+    rc.run(["deletefile", probe], timeout=120, quiet=True)
+    return got.code == 0 and int((got.stats or {}).get("serverSideCopies", 0)) > 0
+
+
+def _send_args(rc, task, name, complete, stop_event=None):
+    """rclone's arguments that send snapshot ``name`` (its files, not its
+    manifest), the previous remote snapshot, and how its files are reused
+    (``_reuse``: how, local folder)."""
     remote = task.offsite.remote
     local = os.path.join(task.dest, name)
     args = ["copyto", local, layout.join(remote, name)] if name.endswith(".zip") else \
         ["copy", local, layout.join(remote, name), "--skip-links"]
     previous = None if name.endswith(".zip") else _previous(complete, name)
-    if previous is not None and rc.features(remote).get("Copy"):
-        args += ["--copy-dest", layout.join(remote, previous)]
+    how, options, root = _reuse(rc, remote, previous, stop_event)
     if task.offsite.bwlimit:
         args += ["--bwlimit", task.offsite.bwlimit]
-    return args, previous
+    return args + options, previous, how, root
+
+
+_HOW = {"copy": " (unchanged files copied on the remote from %s)",
+        "link": " (unchanged files linked on the remote from %s)",
+        "hardlink": " (unchanged files linked on the remote's server from %s)"}
+
+
+def _link_previous(rc, task, name, previous, root, manifest, stop_event, log):
+    """Hard-link the files unchanged since ``previous`` into the new
+    snapshot on a local remote at ``root`` (prelink); prelink.Linked."""
+    got = rc.run(["cat", layout.join(task.offsite.remote, layout.manifest_name(previous))], stop_event=stop_event,
+                 timeout=600, quiet=True)
+    try:
+        old = layout.loads(got.data, previous) if got.code == 0 else None
+    except layout.ManifestError as exc:
+        log.warning("offsite: %s; its files are not reused", exc)
+        old = None
+    try:
+        new = manifest.result()[0]
+    except Exception as exc:  # raised again where the manifest is sent, after rclone says what it found
+        log.info("offsite: no files linked on the remote: the manifest could not be built (%s)", exc)
+        new = None
+    if old is None or new is None:
+        return prelink.Linked(0, 0)
+    return prelink.link_unchanged(root, previous, name, old, new, stop_event, log)
 
 
 def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger):
@@ -82,26 +155,34 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     local = os.path.join(task.dest, name)
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
-    manifest = _Background(lambda: layout.dumps(layout.build(task.name, local, created)))  # while rclone sends
-    args, previous = _send_args(rc, task, name, complete)
-    log.info("offsite: uploading %s to %s%s", name, rc.redact(remote),
-             " (unchanged files copied on the remote from %s)" % previous if "--copy-dest" in args else "")
+    manifest = _Background(lambda: _manifest(task.name, local, created))  # while rclone sends
+    args, previous, how, root = _send_args(rc, task, name, complete, stop_event)
+    log.info("offsite: uploading %s to %s%s", name, rc.redact(remote), _HOW[how] % previous if how else "")
+    linked = _link_previous(rc, task, name, previous, root, manifest, stop_event, log) if how == "link" \
+        else prelink.Linked(0, 0)
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
     sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
     if not os.path.lexists(local):  # before rclone's "file not found", which would blame the remote
         raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
                           % name)
     _check(rc, sent, name, stop_event, task)
-    manifest = manifest.result()
+    data = manifest.result()[1]
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
-                 timeout=600, stdin=manifest)
+                 timeout=600, stdin=data)
     _check(rc, put, name, stop_event, task)
     stats = sent.stats or {}
     on_remote = int(stats.get("serverSideCopyBytes", 0))  # counted in "bytes" and "transfers" too
-    bytes_sent = int(stats.get("bytes", 0)) - on_remote + len(manifest)
+    bytes_sent = int(stats.get("bytes", 0)) - on_remote + len(data)
     files_sent = int(stats.get("transfers", 0)) - int(stats.get("serverSideCopies", 0)) + 1
     deleted = apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
-    return Uploaded(name, bytes_sent, files_sent, on_remote, round(clock() - started, 3), False, deleted)
+    return Uploaded(name, bytes_sent, files_sent, on_remote + linked.bytes, round(clock() - started, 3), False,
+                    deleted)
+
+
+def _manifest(task_name, local, created):
+    """(the manifest, its bytes) of the local snapshot at ``local``."""
+    doc = layout.build(task_name, local, created)
+    return doc, layout.dumps(doc)
 
 
 class _Background(object):

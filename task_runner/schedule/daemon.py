@@ -34,8 +34,7 @@ logger = logging.getLogger(__name__)
 # it was set back.
 JUMP_FORWARD = 90.0
 JUMP_BACK = 5.0
-# At shutdown, how long an upload gets to stop rclone (2 s at most) and record itself.
-UPLOAD_STOP_WAIT = 5.0
+UPLOAD_STOP_WAIT = offsite_service.STOP_WAIT  # at shutdown, for each upload to stop and record itself
 
 
 def instance_lock(config, clock=time.time, zone=LOCAL):

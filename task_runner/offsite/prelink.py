@@ -1,0 +1,154 @@
+"""Unchanged files hard-linked on a remote that is a local folder.
+
+rclone's local backend (a folder, a USB disk, a mounted NAS share) has no
+server-side copy, so ``--copy-dest`` cannot reuse the previous remote
+snapshot there. When rclone says the remote is local (``rclone backend
+features``: "IsLocal", and "Root", the folder itself), every file of the
+new snapshot whose path, size and modification time equal the previous
+complete remote snapshot's (their manifests say so, and the remote file
+itself still has that size and time) is hard-linked from the previous
+remote snapshot into the new one before ``rclone copy`` runs; rclone then
+finds those files already there and sends only the rest.
+
+Safe by construction:
+
+* the folders of both snapshots are reached one name at a time without
+  following links (safedir.Folder: descriptors on POSIX, checked names on
+  Windows), so a link planted on the remote cannot redirect a link made
+  here; only regular files are linked, and only paths present in the new
+  local snapshot's own manifest;
+* nothing ever writes into a remote file in place: rclone writes each file
+  to a ``.partial`` name and renames it (the local backend's partial
+  uploads), and runs with ``--no-update-modtime``, so a file shared by two
+  snapshots is never changed through one of them; deleting a snapshot
+  (retention) removes its names only, and the kept snapshot keeps the data;
+* what is linked is idempotent: an upload cut short and tried again links
+  what is missing and rclone sends what is still not there.
+
+Linking is a saving, not a requirement: a file system that refuses hard
+links (FAT, exFAT, some network shares), or any other error, ends it and
+rclone sends the rest.
+"""
+
+import collections
+import errno
+import logging
+import stat
+
+from .. import osutil
+from ..safedir import Folder, LinkInTheWay
+
+logger = logging.getLogger(__name__)
+
+Linked = collections.namedtuple("Linked", "files bytes")
+MTIME_SLACK_NS = 10 ** 9  # a remote file system keeping coarser times than the snapshot's
+FOLDER_MODE = 0o777  # as rclone makes them (the umask applies)
+_PER_FILE = (errno.EMLINK, errno.EEXIST, errno.ENOENT)  # this file only; the next may link
+
+
+def local_folder(root, windows=None):
+    """The folder an rclone local remote's "Root" names, as this OS (or
+    Windows when ``windows``) spells it (rclone writes ``//?/C:/x`` or
+    ``//?/UNC/server/share`` on Windows)."""
+    if osutil.WINDOWS if windows is None else windows:
+        if root.startswith("//?/UNC/"):
+            root = "//" + root[len("//?/UNC/"):]
+        elif root.startswith("//?/"):
+            root = root[len("//?/"):]
+        return root.replace("/", "\\")
+    return root
+
+
+def unchanged(old_doc, new_doc):
+    """{folder: [(name, size, mtime_ns)]} of the files of manifest
+    ``new_doc`` equal (path, size, time) to a file of ``old_doc``; folder
+    is a tuple of names, () for the snapshot's top. Only paths of
+    ``new_doc`` (the local snapshot's own) are ever used."""
+    old = {e["path"]: e for e in old_doc["entries"] if e["kind"] == "file"}
+    out = collections.defaultdict(list)
+    for e in new_doc["entries"]:
+        o = old.get(e["path"])
+        if e["kind"] == "file" and o is not None and (o["size"], o["mtime_ns"]) == (e["size"], e["mtime_ns"]):
+            parts = e["path"].split("/")
+            out[tuple(parts[:-1])].append((parts[-1], e["size"], e["mtime_ns"]))
+    return out
+
+
+def _descend(top, parts, make):
+    """The folder ``parts`` below Folder ``top`` (made when ``make``), to
+    be closed by the caller; None when it is missing or a link or a file
+    stands in the way."""
+    folder = top.again()
+    try:
+        for part in parts:
+            if make and folder.lstat(part) is None:
+                folder.mkdir(part, FOLDER_MODE)
+            inner = folder.sub(part)
+            folder.close()
+            folder = inner
+    except (LinkInTheWay, NotADirectoryError, FileNotFoundError):
+        folder.close()
+        return None
+    except BaseException:
+        folder.close()
+        raise
+    return folder
+
+
+def _same_file(st, size, mtime_ns):
+    return (st is not None and stat.S_ISREG(st.st_mode) and st.st_size == size
+            and abs(st.st_mtime_ns - mtime_ns) < MTIME_SLACK_NS)
+
+
+def _link_folder(src, dst, files, stop_event):
+    """Link ``files`` of Folder ``src`` into Folder ``dst``; Linked."""
+    count = total = 0
+    for name, size, mtime_ns in files:
+        if stop_event is not None and stop_event.is_set():
+            break
+        if not _same_file(src.lstat(name), size, mtime_ns) or dst.lstat(name) is not None:
+            continue
+        try:
+            dst.hardlink(src, name, name)
+        except OSError as exc:
+            if exc.errno in _PER_FILE:
+                continue
+            raise
+        count, total = count + 1, total + size
+    return Linked(count, total)
+
+
+def link_unchanged(root, previous, name, old_doc, new_doc, stop_event=None, log=logger):
+    """Hard-link into ``root``/``name`` the files of ``new_doc`` unchanged
+    since remote snapshot ``previous`` (manifest ``old_doc``); Linked.
+    Never raises OSError: what could not be linked is left to rclone."""
+    groups = unchanged(old_doc, new_doc)
+    files = total = 0
+    if not groups:
+        return Linked(0, 0)
+    base = src_top = dst_top = None
+    try:
+        base = Folder.open_root(local_folder(root))
+        src_top = _descend(base, [previous], False)
+        dst_top = _descend(base, [name], True)
+        for parts in sorted(groups):
+            if src_top is None or dst_top is None or (stop_event is not None and stop_event.is_set()):
+                break
+            src = _descend(src_top, parts, False)
+            dst = _descend(dst_top, parts, True) if src is not None else None
+            try:
+                if src is not None and dst is not None:
+                    done = _link_folder(src, dst, groups[parts], stop_event)
+                    files, total = files + done.files, total + done.bytes
+            finally:
+                for folder in (src, dst):
+                    if folder is not None:
+                        folder.close()
+    except OSError as exc:
+        log.info("offsite: no more files linked from %s on the remote (%s); rclone sends the rest",
+                 previous, exc.strerror or exc)
+    finally:
+        for folder in (dst_top, src_top, base):
+            if folder is not None:
+                folder.close()
+    return Linked(files, total)

@@ -1,0 +1,182 @@
+"""An unchanged file is not sent again to a remote without rclone's
+server-side copies: a local folder (hard-linked here, prelink.py) and SFTP
+(hard links made by the server, when it makes them). Real rclone, real
+folders, real SFTP servers on 127.0.0.1."""
+
+import os
+import shutil
+import unittest
+
+from task_runner.config import load_config
+from task_runner.offsite import layout, prelink, service, upload
+from tests import rclone_tools
+from tests.test_offsite import MTIME, OffsiteTestCase
+
+FIRST, SECOND = "2026-01-01_10-00-00", "2026-01-02_10-00-00"
+SIZE = 64 * 1024
+
+
+class ReuseTestCase(OffsiteTestCase):
+    def two_snapshots(self, remote, changed="many/f03.bin", **offsite):
+        """Upload snapshot FIRST of the tree, then SECOND with ``changed``
+        rewritten (same size, a new time); returns the second record."""
+        self.make_tree(files=10, size=SIZE)
+        self.config(remote, **offsite)
+        self.config_obj = load_config(self.path("config.json"))
+        os.makedirs(self.path("dest"))
+        shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True)
+        first = self.upload()
+        self.assertEqual(first["status"], "success", first)
+        self.write("src/" + changed, os.urandom(SIZE), mtime=MTIME + 100)
+        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True)
+        with self.assertLogs("task_runner", "INFO") as logged:
+            second = self.upload()
+        self.assertEqual(second["status"], "success", second)
+        self.said = "\n".join(logged.output)
+        return second
+
+    def upload(self):
+        return service.Upload(self.config_obj, self.config_obj.tasks[0], "manual", environ=self.env).run()
+
+    def restore_matches_src(self, where):
+        shutil.rmtree(self.path("dest"))
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path(where))
+        self.assertEqual(code, 0, out)
+        self.assert_same_tree(self.path("src"), self.path(where))
+
+
+class LocalRemoteReuseTest(ReuseTestCase):
+    def test_unchanged_files_are_linked_not_sent_and_survive_retention(self):
+        second = self.two_snapshots("loc:" + self.path("remote"), keep={"last": 1})
+        self.assertIn("(unchanged files linked on the remote from %s)" % FIRST, self.said)
+        self.assertEqual(second["files"], 2, second)  # the changed file and the manifest
+        self.assertLess(second["bytes"], SIZE + 2000, second)
+        self.assertEqual(second["server_side_bytes"], 9 * SIZE + 9, second)  # 9 of 64 KiB, a.txt, sub/b.txt
+        self.assertEqual(second["deleted"], [FIRST])  # keep last 1: the first went, its data stayed
+        new = self.path("remote", SECOND)
+        self.assertEqual(os.stat(os.path.join(new, "many", "f00.bin")).st_nlink, 1)  # FIRST's name is gone
+        with open(os.path.join(new, "many", "f03.bin"), "rb") as a, open(self.path("src/many/f03.bin"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        self.restore_matches_src("back")
+
+    def test_the_previous_snapshot_shares_unchanged_files_and_keeps_its_own_changed_one(self):
+        self.two_snapshots("loc:" + self.path("remote"))
+        old, new = self.path("remote", FIRST), self.path("remote", SECOND)
+        same = os.stat(os.path.join(old, "many", "f00.bin")), os.stat(os.path.join(new, "many", "f00.bin"))
+        self.assertEqual(same[0].st_ino, same[1].st_ino)
+        self.assertEqual(same[1].st_mtime_ns, (MTIME + 2) * 10 ** 9)
+        changed = os.stat(os.path.join(old, "many", "f03.bin")), os.stat(os.path.join(new, "many", "f03.bin"))
+        self.assertNotEqual(changed[0].st_ino, changed[1].st_ino)
+        self.assertEqual(changed[0].st_mtime_ns, (MTIME + 2) * 10 ** 9)  # the first snapshot's is untouched
+        code, out = self.program("backup_now.py", "--verify", "T", "--offsite")
+        self.assertEqual(code, 0, out)
+        self.restore_matches_src("back")
+
+
+class LocalFolderTest(unittest.TestCase):
+    def test_rclone_roots_are_spelt_as_each_os_does(self):
+        cases = [(True, "//?/C:/Backups/pc1", "C:\\Backups\\pc1"),
+                 (True, "//?/UNC/nas/share/pc1", "\\\\nas\\share\\pc1"),
+                 (True, "D:/x", "D:\\x"),
+                 (False, "/mnt/nas/pc1", "/mnt/nas/pc1")]
+        for windows, root, expected in cases:
+            with self.subTest(root=root):
+                self.assertEqual(prelink.local_folder(root, windows), expected)
+
+
+class SnapshotGoneTest(ReuseTestCase):
+    def test_a_snapshot_deleted_while_it_uploads_is_said_so_not_an_internal_error(self):
+        # On a local remote the new manifest is needed before rclone runs: a
+        # snapshot deleted meanwhile must still end as the plain case does.
+        self.two_snapshots("loc:" + self.path("remote"))
+        os.makedirs(self.path("dest", "2026-01-03_10-00-00"))
+        built = []
+
+        def manifest(task_name, local, created):
+            shutil.rmtree(local)  # deleted (by keep?) while the upload reads it
+            built.append(local)
+            return upload._manifest(task_name, local, created)
+        original = upload._manifest
+        upload._manifest = manifest
+        try:
+            record = self.upload()
+        finally:
+            upload._manifest = original
+        self.assertEqual(len(built), 1)
+        self.assertEqual(record["status"], "failed", record)
+        self.assertIn("was deleted while it uploaded", record["message"])
+
+
+class PrelinkTest(ReuseTestCase):
+    """prelink.link_unchanged itself, on a remote someone else can write."""
+
+    def setUp(self):
+        super(PrelinkTest, self).setUp()
+        if os.name == "nt":
+            self.skipTest("the planted links are symbolic links")
+        self.make_tree(files=4, size=10)
+        self.doc = layout.build("T", self.path("src"), None)
+        os.makedirs(self.path("remote"))
+        shutil.copytree(self.path("src"), self.path("remote", FIRST), symlinks=True)
+        os.makedirs(self.path("outside"))
+
+    def link(self):
+        return prelink.link_unchanged(self.path("remote"), FIRST, SECOND, self.doc, self.doc)
+
+    def test_a_second_run_links_nothing_more(self):
+        self.assertEqual(self.link(), prelink.Linked(6, 4 * 10 + 9))
+        self.assertEqual(self.link(), prelink.Linked(0, 0))
+
+    def test_a_link_planted_in_the_new_snapshot_redirects_nothing(self):
+        os.makedirs(self.path("remote", SECOND))
+        os.symlink(self.path("outside"), self.path("remote", SECOND, "many"))
+        self.assertEqual(self.link(), prelink.Linked(2, 9))  # a.txt and sub/b.txt only
+        self.assertEqual(os.listdir(self.path("outside")), [])
+
+    def test_a_link_planted_in_the_previous_snapshot_is_not_followed(self):
+        shutil.rmtree(self.path("remote", FIRST, "many"))
+        shutil.copytree(self.path("src", "many"), self.path("outside", "many"))
+        os.symlink(self.path("outside", "many"), self.path("remote", FIRST, "many"))  # a folder made a link
+        os.remove(self.path("remote", FIRST, "a.txt"))
+        os.symlink(self.path("src", "a.txt"), self.path("remote", FIRST, "a.txt"))  # a file made a link
+        self.assertEqual(self.link(), prelink.Linked(1, 4))  # sub/b.txt only
+        self.assertEqual(sorted(os.listdir(self.path("remote", SECOND))), ["sub"])
+        self.assertEqual(os.stat(self.path("src", "a.txt")).st_nlink, 1)
+
+    def test_a_remote_file_that_is_no_longer_what_was_uploaded_is_not_linked(self):
+        self.write("remote/%s/a.txt" % FIRST, "HELLO", mtime=MTIME)  # same size and time, other bytes: linked
+        self.write("remote/%s/sub/b.txt" % FIRST, "deeper", mtime=MTIME + 1)  # another size: not linked
+        os.utime(self.path("remote", FIRST, "many", "f00.bin"), (MTIME + 50, MTIME + 50))  # another time
+        self.assertEqual(self.link(), prelink.Linked(4, 5 + 3 * 10))
+        self.assertFalse(os.path.exists(self.path("remote", SECOND, "sub", "b.txt")))
+        self.assertFalse(os.path.exists(self.path("remote", SECOND, "many", "f00.bin")))
+
+
+class SftpReuseTest(ReuseTestCase):
+    def test_a_server_without_hard_links_gets_the_files_sent_once(self):
+        # rclone serve sftp has no hardlink@openssh.com: rclone would download
+        # and re-send every unchanged file; the probe sees it and sends them once.
+        os.makedirs(self.path("served"))
+        rclone_tools.start_sftp(self, self.rclone, self.path("served"), self.env)
+        second = self.two_snapshots("sf:T")
+        self.assertNotIn("linked on the remote's server", self.said)
+        self.assertEqual(second["server_side_bytes"], 0, second)
+        self.assertGreater(second["bytes"], 10 * SIZE, second)
+        self.assertLess(second["bytes"], 11 * SIZE, second)  # sent once, not downloaded and sent again
+        self.assertEqual(sorted(os.listdir(self.path("served", "T"))),
+                         [FIRST, FIRST + layout.MANIFEST_SUFFIX, SECOND, SECOND + layout.MANIFEST_SUFFIX])
+        self.restore_matches_src("back")
+
+    def test_an_openssh_server_links_unchanged_files(self):
+        rclone_tools.start_openssh(self, self.path("ssh"), self.env)
+        second = self.two_snapshots("os:" + self.path("served"))
+        self.assertIn("(unchanged files linked on the remote's server from %s)" % FIRST, self.said)
+        self.assertEqual(second["files"], 2, second)
+        self.assertLess(second["bytes"], SIZE + 2000, second)
+        self.assertEqual(second["server_side_bytes"], 9 * SIZE + 9, second)
+        old, new = (os.stat(self.path("served", name, "many", "f00.bin")) for name in (FIRST, SECOND))
+        self.assertEqual(old.st_ino, new.st_ino)
+        self.assertNotEqual(os.stat(self.path("served", FIRST, "many", "f03.bin")).st_ino,
+                            os.stat(self.path("served", SECOND, "many", "f03.bin")).st_ino)
+        self.assertNotIn(upload.LINK_PROBE, os.listdir(self.path("served")))
+        self.restore_matches_src("back")
