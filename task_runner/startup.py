@@ -24,7 +24,7 @@ runpy.run_path(script, run_name="__main__")
 '''
 
 _UNIT = '''[Unit]
-Description=Scheduled Task Runner (backups of {config})
+Description=Scheduled Task Runner (backups of {about})
 
 [Service]
 ExecStart={python} {script} --config {config}
@@ -65,13 +65,24 @@ def install(script, config_path, environ=None, python=sys.executable, windows=os
             f.write(text)
         return ("installed %s: the scheduler starts, without a window, when you log on. "
                 "Check scheduled_task_runner.log to see it working." % path)
-    unit = _UNIT.format(python=python, script=os.path.abspath(script), config=os.path.abspath(config_path))
+    config = os.path.abspath(config_path)
+    unit = _UNIT.format(python=_exec_word(python), script=_exec_word(os.path.abspath(script)),
+                        config=_exec_word(config), about=config.replace("%", "%%"))
     path = _unit_path(environ)
     return ("To start the scheduler at logon with systemd, save this as %s:\n\n%s\nthen run:\n\n"
             "  systemctl --user daemon-reload\n"
             "  systemctl --user enable --now scheduled-task-runner\n"
             "  loginctl enable-linger $USER    # keep it running when you are logged out\n"
             % (path, unit))
+
+
+def _exec_word(text):
+    """``text`` as one word of a systemd ExecStart= line: quoted (with \\
+    and \" escaped) unless it is plain, and % and $ doubled, which systemd
+    would otherwise expand (%h: the home folder; $X: a variable)."""
+    if any(not (c.isalnum() or c in "/._+-:=@,") for c in text):
+        text = '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
+    return text.replace("%", "%%").replace("$", "$$")
 
 
 def uninstall(environ=None, windows=osutil.WINDOWS):

@@ -439,6 +439,13 @@ class StartupTest(TempDirTestCase):
                       text)
         self.assertIn("systemctl --user enable --now scheduled-task-runner", text)
         self.assertIn("/home/u/.config/systemd/user/scheduled-task-runner.service", text)
+        # Found from outside: a space split the path, and systemd expanded "%h" to the home folder.
+        text = startup.install("/opt/r/scheduled_task_runner.py", '/srv/with space%h$X "q"\\/config.json',
+                               {"HOME": "/home/u"}, python="/usr/bin/python3", windows=False)
+        self.assertIn('ExecStart=/usr/bin/python3 /opt/r/scheduled_task_runner.py --config '
+                      '"/srv/with space%%h$$X \\"q\\"\\\\/config.json"\n', text)
+        self.assertIn('Description=Scheduled Task Runner (backups of /srv/with space%%h$X "q"\\/config.json)\n',
+                      text)
 
 
 class OnceTest(TempDirTestCase):
