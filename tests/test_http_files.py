@@ -90,6 +90,8 @@ class FilesTest(HttpTestCase):
         self.assertEqual((status, [e["path"] for e in data["entries"]]), (200, ["caf\udce9/n\udcffte.txt"]))
         resp, body = self.get_raw("/download/T/%s?path=%s" % (snapshot, wtf8(data["entries"][0]["path"])))
         self.assertEqual((resp.status, body), (200, b"latin-1 named"))
+        self.assertEqual(resp.getheader("Content-Disposition"),  # a byte that is not UTF-8 saves as "_", not "?"
+                         "attachment; filename=\"n_te.txt\"; filename*=UTF-8''n_te.txt")
         status, data, _ = self.request("GET", "/files/T/%s?path=caf%%E9" % snapshot)  # not UTF-8 at all
         self.assertEqual((status, data["error"]), (400, "bad_request"))
 

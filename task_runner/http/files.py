@@ -77,7 +77,10 @@ def _reader(path):
 
 def content_disposition(name):
     """An attachment header that names the file safely: an ASCII fallback
-    and the exact name encoded as RFC 5987 says."""
+    and the exact name encoded as RFC 5987 says; in a name that is not
+    valid UTF-8, each byte that is not becomes "_" (a "?" cannot be saved
+    on Windows)."""
+    name = "".join("_" if 0xD800 <= ord(c) <= 0xDFFF else c for c in name)
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;%<>:/|?*' else "_" for c in name) or "file"
     exact = quote(name.encode("utf-8", "replace"), safe="")
     return "attachment; filename=\"%s\"; filename*=UTF-8''%s" % (ascii_name, exact)
