@@ -158,9 +158,13 @@ class FilesTest(HttpTestCase):
                 status, data, _ = self.request("POST", "/restore/T", json.dumps(body),
                                                {"Content-Type": "application/json"})
                 self.assertEqual(status, 400, data)
-        for query in ("limit=0", "limit=%EF%BC%91", "offset=-1"):
+        for query, message in [("limit=0", "limit must be a whole number from 1 to 1000"),
+                               ("limit=abc", "limit must be a whole number from 1 to 1000"),  # one range, both
+                               ("limit=%EF%BC%91", "limit must be a whole number from 1 to 1000"),
+                               ("offset=-1", "offset must be a whole number from 0 to 1000000000")]:
             with self.subTest(query=query):
-                self.assertEqual(self.request("GET", "/files/T/%s?%s" % (self.snapshot, query))[0], 400)
+                status, data, _ = self.request("GET", "/files/T/%s?%s" % (self.snapshot, query))
+                self.assertEqual((status, data["message"]), (400, message))
         self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("Restored")], [])
 
     def test_without_a_token_nothing(self):

@@ -144,22 +144,20 @@ class ApiHandler(Handler):
         self.send_json(200, {"snapshots": listing})
 
     # -- files back ----------------------------------------------------------------
-    def _number(self, query, key, default, largest):
+    def _number(self, query, key, default, largest, smallest=0):
         text = str(query.get(key, [default])[-1])
         digits = text and len(text) < 12 and all("0" <= c <= "9" for c in text)  # not a full-width "１"
         value = int(text) if digits else -1
-        if not 0 <= value <= largest:
-            raise HttpError(400, "bad_request", "%s must be a whole number from 0 to %d" % (key, largest))
+        if not smallest <= value <= largest:
+            raise HttpError(400, "bad_request", "%s must be a whole number from %d to %d" % (key, smallest, largest))
         return value
 
     def ep_files(self, body, query, task, snapshot):
         found = files.task_named(self.server.app.watcher.current(), unquote(task))
         rel = files.check_rel(query.get("path", [""])[-1])
-        limit = self._number(query, "limit", files.PAGE, files.MAX_PAGE)
-        if limit == 0:
-            raise HttpError(400, "bad_request", "limit must be a whole number from 1 to %d" % files.MAX_PAGE)
-        self.send_json(200, files.listing(found, unquote(snapshot), rel,
-                                               self._number(query, "offset", 0, 10 ** 9), limit))
+        limit = self._number(query, "limit", files.PAGE, files.MAX_PAGE, smallest=1)
+        self.send_json(200, files.listing(found, unquote(snapshot), rel, self._number(query, "offset", 0, 10 ** 9),
+                                          limit))
 
     def ep_download(self, body, query, task, snapshot):
         found = files.task_named(self.server.app.watcher.current(), unquote(task))
