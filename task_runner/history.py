@@ -36,7 +36,7 @@ def _empty():
 
 
 _TEXT_FIELDS = ("trigger", "scheduled_for", "started", "finished", "status", "snapshot", "message", "src", "dest")
-_COUNT_FIELDS = ("files", "bytes", "copied", "linked", "symlinks", "bytes_copied", "skipped")
+_COUNT_FIELDS = ("files", "bytes", "copied", "linked", "symlinks", "bytes_copied", "skipped", "attempt")
 
 
 def _is_int(value):
@@ -257,7 +257,9 @@ class History(object):
     def start_run(self, task, trigger, started, scheduled_for=None, **fields):
         """Append a ``running`` record (with ``fields``: src, dest) and
         return it. Records of ``task`` still marked running are first marked
-        interrupted: the caller holds the task's lock, so nobody is running them."""
+        interrupted: the caller holds the task's lock, so nobody is running them.
+        A run for a scheduled time is numbered (``attempt``: 1, 2...) among
+        the failed or interrupted ones for it, which trimming may drop."""
         def mutate(doc):
             for run in doc["runs"]:
                 if run["task"] == task and run.get("status") == "running":
@@ -265,6 +267,8 @@ class History(object):
                                message="the process running it stopped unexpectedly")
                     logger.warning("run %s was left running by a process that stopped: marked "
                                    "interrupted", run["id"], extra={"task": task})
+            if scheduled_for is not None:
+                fields["attempt"] = _attempts_of(doc["runs"], task, scheduled_for) + 1
             return self._append(doc, task=task, trigger=trigger, started=started,
                                 scheduled_for=scheduled_for, **fields)
         return self.update(mutate)
@@ -383,6 +387,22 @@ def last_run(runs, task, statuses=None):
         if run.get("task") == task and (statuses is None or run.get("status") in statuses):
             return run
     return None
+
+
+ATTEMPTS = ("failed", "interrupted")
+
+
+def attempts_made(runs):
+    """How many attempts ``runs`` (the failed or interrupted ones of one
+    scheduled time) stand for: their count, or the number the newest says
+    it was, when the older ones were trimmed out."""
+    return max([len(runs)] + [r.get("attempt") for r in runs if _is_int(r.get("attempt"))])
+
+
+def _attempts_of(runs, task, scheduled_for):
+    when = parse_iso(scheduled_for)
+    return attempts_made([r for r in runs if r["task"] == task and r.get("status") in ATTEMPTS
+                          and run_time(r, "scheduled_for") == when])
 
 
 def _last_of_latest_occurrences(runs, count):

@@ -8,7 +8,7 @@ import unittest
 from task_runner import osutil
 from task_runner.errors import HistoryError
 from task_runner.history import History, last_run, run_time
-from tests.helpers import ROOT, TempDirTestCase
+from tests.helpers import ROOT, UTC, TempDirTestCase, make_task
 
 WRITER = textwrap.dedent("""
     import sys
@@ -41,7 +41,8 @@ class HistoryTest(TempDirTestCase):
         self.assertEqual(len(done["errors"]), 20)
         runs = self.history.runs()
         self.assertEqual(len(runs), 1)
-        self.assertEqual(set(runs[0]), {"id", "task", "trigger", "scheduled_for", "started", "finished",
+        self.assertEqual(runs[0]["attempt"], 1)  # the first for its scheduled time
+        self.assertEqual(set(runs[0]), {"id", "task", "trigger", "scheduled_for", "started", "finished", "attempt",
                                         "status", "snapshot", "files", "bytes", "message", "errors"})
         self.assertEqual(run_time(runs[0], "scheduled_for"), 1793577360)
         self.assertEqual(self.history.get(rec["id"])["status"], "partial")
@@ -96,6 +97,22 @@ class HistoryTest(TempDirTestCase):
         self.assertNotIn(first_try, ids)  # not the last of its scheduled time
         self.assertNotIn(ok14, ids)
         self.assertNotIn(early, ids)  # not one of the 3 latest scheduled times (12, 14, 17)
+
+    def test_each_attempt_of_a_scheduled_time_is_numbered(self):
+        # Found from outside: with the history trimmed, status said "2 attempts" after 4.
+        occ = "2026-11-14T01:30:00+00:00"
+        for hour in range(2, 6):
+            rec = self.history.start_run("T", "retry", "2026-11-14T%02d:00:00+00:00" % hour, scheduled_for=occ)
+            self.history.finish_run(rec["id"], status="failed")
+        for _ in range(3):
+            self.history.start_run("U", "manual", "x")
+        runs = [r for r in self.history.runs() if r["task"] == "T"]
+        self.assertEqual([r["attempt"] for r in runs], [2, 3, 4])  # the first one trimmed out
+        from task_runner.schedule import parse_schedule
+        from task_runner.schedule.plan import retry_state
+        task = make_task("s", "d", schedule=parse_schedule("14 01:30"))
+        state = retry_state(task, runs, run_time(runs[-1], "scheduled_for") + 3600, UTC, 5, 60)
+        self.assertEqual(state["attempts"], 4)
 
     def test_a_running_record_does_not_push_out_the_last_finished_one(self):
         rec = self.history.start_run("T", "schedule", "x", scheduled_for="2026-11-14T01:30:00+00:00")

@@ -32,7 +32,7 @@ The one rule (README, "Catch-up and retries"):
 import collections
 import os
 
-from ..history import DONE, run_time
+from ..history import ATTEMPTS, DONE, attempts_made, run_time
 
 DAY = 86400.0
 
@@ -44,7 +44,7 @@ reason: a sentence for the log. wake_at: when to look at this task again."""  # 
 RUN, SKIP, WAIT = "run", "skip", "wait"  # pragma: no mutate (compared only with themselves)
 # Clocks of two programs on one machine agree to well within this.
 FUTURE_SLACK = 300.0
-_ATTEMPTS = ("failed", "interrupted")
+_ATTEMPTS = ATTEMPTS
 
 
 def _days(seconds):
@@ -183,7 +183,7 @@ def retry_state(task, runs, now, zone, missed_task_days, retry_minutes):
     next_try = last + retry_minutes * 60 if retry_minutes > 0 else None
     if next_try is not None and next_try - occ > missed_task_days * DAY:
         next_try = None
-    return {"attempts": len(attempts), "last_attempt": last, "next_try": next_try}
+    return {"attempts": attempts_made([r for _, r in attempts]), "last_attempt": last, "next_try": next_try}
 
 
 def _since(runs, occ, now, watch_start):
