@@ -119,7 +119,7 @@ def summary(result, seconds=None):
 def human_bytes(n):
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
-            return ("%d %s" % (n, unit)) if unit == "bytes" else ("%.1f %s" % (n, unit))
+            return ("%d %s" % (n, "byte" if n == 1 else unit)) if unit == "bytes" else ("%.1f %s" % (n, unit))
         n /= 1024.0
 
 

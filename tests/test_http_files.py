@@ -137,6 +137,7 @@ class FilesTest(HttpTestCase):
         self.assertTrue(wait_for(lambda: self.request("GET", job["status_url"])[1]["status"] != "running"))
         status, done, _ = self.request("GET", job["status_url"])
         self.assertEqual((done["status"], done["files"]), ("success", 2), done)
+        self.assertEqual(done["message"], "2 files (19 bytes) restored into %s" % job["target"])  # was null
         with open(os.path.join(job["target"], "docs", "letter.txt")) as f:
             self.assertEqual(f.read(), "dear reader")
 

@@ -9,6 +9,14 @@ from tests.helpers import UTC, FakeClock, TempDirTestCase, ts
 T0 = ts("2026-11-27T10:00:00+00:00")
 
 
+class TextTest(unittest.TestCase):
+    def test_human_bytes(self):
+        for n, text in [(0, "0 bytes"), (1, "1 byte"), (1023, "1023 bytes"), (1024, "1.0 KiB"),
+                        (5 * 1024 ** 3, "5.0 GiB"), (3 * 1024 ** 5, "3072.0 TiB")]:
+            with self.subTest(n=n):
+                self.assertEqual(runner.human_bytes(n), text)
+
+
 class RunTaskTest(TempDirTestCase):
     def setUp(self):
         super(RunTaskTest, self).setUp()

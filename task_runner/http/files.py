@@ -19,7 +19,8 @@ from urllib.parse import quote
 from .. import restore, snapshots
 from ..config import find_task
 from ..errors import Interrupted, TaskRunnerError
-from ..runner import task_lock
+from ..logs import task_log
+from ..runner import human_bytes, plural, task_lock
 from ..schedule import LOCAL, local_datetime
 from ..snapshot_reader import BadZipFile, SnapshotReader
 from .auth import HttpError
@@ -143,7 +144,10 @@ class Restores(object):
                                      if job["path"] else [], stop_event=self.stop_event, progress=progress,
                                      clock=self.clock)
             job.update(files=result.files, bytes=result.bytes, errors=result.errors,
-                       status="partial" if result.error_count else "success")
+                       status="partial" if result.error_count else "success",
+                       message="%s (%s) restored into %s%s" % (
+                           plural(result.files, "file"), human_bytes(result.bytes), job["target"],
+                           ", %d not restored (see errors)" % result.error_count if result.error_count else ""))
         except TaskRunnerError as exc:
             job.update(status="stopped" if isinstance(exc, Interrupted) else "failed", message=str(exc))
         except Exception as exc:  # one restore never takes the server down
@@ -151,8 +155,8 @@ class Restores(object):
             job.update(status="failed", message=str(exc))
         finally:
             lock.release()
-        logger.info("[%s] restore %d from the status page: %s, %d files into %s", task.name, job["id"],
-                    job["status"], job["files"], job["target"])
+        task_log(logger, task.name).info("restore %d from the status page: %s: %s", job["id"], job["status"],
+                                         job["message"])
 
 
 def _new_folder(src, now):
