@@ -37,11 +37,21 @@ def printable(text):
 def command(program, *args):
     """How a user runs ``program`` with ``args`` on this system, for a
     message: backup_now.bat "MD1" on Windows, python3 backup_now.py "MD1"
-    elsewhere."""
-    quoted = " ".join('"%s"' % a for a in args)
+    elsewhere; a word a shell would change inside double quotes is quoted
+    so that it can be pasted as it is (POSIX: in single quotes; Windows:
+    \" for a quote, as Python reads its command line)."""
+    quoted = " ".join(_quoted(a) for a in args)
     if WINDOWS:
         return ("%s.bat %s" % (program, quoted)).strip()
     return ("python3 %s.py %s" % (program, quoted)).strip()
+
+
+def _quoted(word):
+    if WINDOWS:
+        return '"%s"' % word.replace('"', '\\"')
+    if any(c in word for c in '"\\$`!'):
+        return "'%s'" % word.replace("'", "'\"'\"'")
+    return '"%s"' % word
 
 
 def stdin_is_terminal():
