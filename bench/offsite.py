@@ -53,6 +53,7 @@ sys.path.insert(0, ROOT)
 from task_runner.config import Offsite  # noqa: E402
 from task_runner.offsite import rclone, upload  # noqa: E402
 from tests.helpers import make_task  # noqa: E402
+from tests.rclone_tools import SSHD_CONFIG  # noqa: E402
 
 MTIME = 1700000000
 
@@ -73,18 +74,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-SSHD_CONFIG = """Port {port}
-ListenAddress 127.0.0.1
-HostKey {dir}/hostkey
-AuthorizedKeysFile {dir}/userkey.pub
-PasswordAuthentication no
-StrictModes no
-UsePAM no
-PidFile {dir}/sshd.pid
-Subsystem sftp internal-sftp
-"""
 
 
 def start_openssh(root, env):
