@@ -405,7 +405,8 @@ class LocalRemoteTest(OffsiteTestCase):
         config = load_config(self.path("config.json"))
         first = os.listdir(self.path("dest"))[0]
         self.assertEqual(service.Upload(config, config.tasks[0], "manual", environ=self.env).run()["status"], "success")
-        shutil.copytree(self.path("dest", first), self.path("dest", "2099-01-01_10-00-00"), symlinks=True, copy_function=copy_file)
+        shutil.copytree(self.path("dest", first), self.path("dest", "2099-01-01_10-00-00"), symlinks=True,
+                        copy_function=copy_file)
         self.assertEqual(service.Upload(config, config.tasks[0], "manual", environ=self.env).run()["deleted"], [first])
         manifests = [n for n in os.listdir(self.path("remote")) if n.endswith(layout.MANIFEST_SUFFIX)]
         self.assertEqual(len(manifests), 1)
@@ -506,10 +507,12 @@ class S3Test(OffsiteTestCase):
         self.config("s3:bucket/pc1/T")
         config = load_config(self.path("config.json"))
         os.makedirs(self.path("dest"))
-        shutil.copytree(self.path("src"), self.path("dest", "2026-01-01_10-00-00"), symlinks=True, copy_function=copy_file)
+        shutil.copytree(self.path("src"), self.path("dest", "2026-01-01_10-00-00"), symlinks=True,
+                        copy_function=copy_file)
         first = self.upload(config)
         self.assertEqual(first["status"], "success", first)
-        shutil.copytree(self.path("src"), self.path("dest", "2026-01-02_10-00-00"), symlinks=True, copy_function=copy_file)
+        shutil.copytree(self.path("src"), self.path("dest", "2026-01-02_10-00-00"), symlinks=True,
+                        copy_function=copy_file)
         second = self.upload(config)
         self.assertEqual(second["status"], "success", second)
         tree = 10 * 64 * 1024 + 9

@@ -161,8 +161,7 @@ class ApiHandler(Handler):
 
     def ep_download(self, body, query, task, snapshot):
         found = files.task_named(self.server.app.watcher.current(), unquote(task))
-        reader, entry = files.open_download(found, unquote(snapshot),
-                                                 files.check_rel(query.get("path", [""])[-1]))
+        reader, entry = files.open_download(found, unquote(snapshot), files.check_rel(query.get("path", [""])[-1]))
         with reader, reader.open(entry) as stream:  # streamed: never read whole into memory
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")

@@ -24,7 +24,7 @@ from ..logs import task_log
 from ..notify import previous_run
 from ..offsite import service as offsite_service
 from ..runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
-                     run_task)
+                      run_task)
 from . import LOCAL, format_local, plan as planning, short_time
 
 logger = logging.getLogger(__name__)
