@@ -103,7 +103,7 @@ PY
   # Passed only with exit code 0 *and* unittest's own last words: a Python
   # that Wine aborts (an unimplemented Windows function) can exit with 0.
   out="$cache/unittest-$v.log"
-  timeout 1200 wine "$dir/python.exe" -m unittest 2>&1 | tee "$out"
+  timeout 1800 wine "$dir/python.exe" -m unittest 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   if [ "$rc" -eq 0 ] && grep -q '^Ran [0-9]* tests\? in ' "$out" && grep -q '^OK' "$out"; then
     echo "windows $v: passed"
