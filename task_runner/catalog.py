@@ -11,6 +11,8 @@ import re
 
 from . import osutil, snapshot_reader, snapshots
 from .errors import BackupError, UsageError
+from .history import DONE
+from .schedule.plan import same_dest
 
 def snapshot_list(task, runs):
     """Every snapshot of ``task`` oldest first, as dicts (README, "Getting
@@ -55,6 +57,18 @@ def choose_snapshot(task, spec="latest"):
     backup folder is not there at all (its drive unplugged)."""
     check_dest(task)
     return choose_among(snapshots.list_snapshots(task.dest), spec, task.name, task.dest)
+
+
+def former_dest(runs, task):
+    """The folder the newest success of ``task`` among ``runs`` (the
+    history's) went to, when that is not its ``dest`` now and is still
+    there: where its snapshots from before ``dest`` changed are; else None."""
+    for run in reversed(runs):
+        if run.get("task") == task.name and run.get("status") in DONE and isinstance(run.get("dest"), str):
+            if same_dest(run, task) or not os.path.isdir(run["dest"]):
+                return None
+            return run["dest"]
+    return None
 
 
 def check_dest(task):

@@ -6,7 +6,7 @@ import time
 
 from . import catalog, cli, console, errors, guided, restore
 from .config import select_tasks
-from .errors import UsageError
+from .errors import BackupError, UsageError
 from .history import History
 from .runner import human_bytes, plural as _plural, task_lock
 from .schedule import LOCAL, local_datetime
@@ -100,7 +100,14 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         raise UsageError("restore needs --to DIR: the folder to restore into (a new or empty one, or the "
                          "original with --overwrite), such as backup_now.py restore --to D:/Restored")
     wanted = [catalog.rel_in_src(task, p) for p in paths]
-    name = catalog.choose_snapshot(task, spec)
+    try:
+        name = catalog.choose_snapshot(task, spec)
+    except BackupError as exc:
+        former = catalog.former_dest(History.for_config(config).runs(), task)
+        if former is None:
+            raise
+        raise BackupError("%s Its snapshots from before \"dest\" changed are in %s: set \"dest\" back to "
+                          "restore from them" % (exc, former))
     lock = task_lock(config, task.name)
     if not lock.acquire(timeout=0):
         console.print_safe("%s: a backup of this task is running: restore when it has finished" % task.name)

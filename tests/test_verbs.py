@@ -133,6 +133,16 @@ class ProgramTest(TempDirTestCase):
                 self.assertEqual(self.snapshots_made(), [])
                 self.assertEqual(proc.stderr.count("\n"), 1, proc.stderr)  # said once
 
+    def test_a_restore_after_dest_changed_points_to_the_former_one(self):
+        # Found from outside: it only asked whether the drive was plugged in.
+        self.assertEqual(self.run_program().returncode, 0)
+        self.config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "new", "default": True}])
+        proc = self.run_program("restore", "--to", self.path("r"))
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("the backup folder %s of T was not found: is the backup drive plugged in? Its snapshots "
+                      "from before \"dest\" changed are in %s: set \"dest\" back to restore from them"
+                      % (self.path("new"), self.path("dest")), proc.stderr)
+
     def test_the_readme_restore_example_runs(self):
         self.assertEqual(self.run_program().returncode, 0)
         name = self.snapshots_made()[0]
