@@ -1,0 +1,184 @@
+"""The per-file work of a restore, which the pool's workers (pool.py) may
+carry out at once: staging a file (``Stager``); what a restore counts and
+lists, kept that of a one-worker run (``Tally``); and how many workers a
+restore gets (``workers``).
+
+The restorer (restore.py) opens a ``Note`` for each entry of the snapshot,
+in the order it reads them, and writes to it what the entry changes:
+counts (replaced, kept aside, unchanged), actions, an error, the file
+restored. A note is closed by whichever thread finishes the entry (the
+reading thread, or the worker that copied the file), and notes are applied
+in the order they were opened: the actions, the errors listed, the counts
+and the progress line are those of one worker, however the workers
+overtake one another.
+"""
+
+import collections
+import os
+import threading
+
+from . import osutil
+from .pool import workers_for
+from .walk import MAX_LISTED
+
+
+class EntryError(Exception):
+    """This entry is not restored; the rest goes on."""
+
+
+class Linked(object):
+    """The names of one file of a folder snapshot (its hard links): where
+    the first one was restored (``place``: folder rel, name) and the event
+    of the last job, which the next one waits for (snapshot order)."""
+
+    __slots__ = ("place", "last")
+
+    def __init__(self):
+        self.place = self.last = None
+
+
+class _Sized(collections.namedtuple("_Sized", "st_size st_blocks")):
+    """What fileio's copier needs to know of a source: the size the
+    snapshot says, and the blocks it holds (fewer: a sparse file)."""
+
+
+class Stager(object):
+    """Makes a complete copy of a file or link of the snapshot in the
+    staging folder of ``tree`` (safedir.Tree), from ``reader``, its data
+    through ``copier`` (fileio.DataCopier). Any thread may call it once
+    the staging folder exists."""
+
+    def __init__(self, tree, reader, owners, copier):
+        self.tree, self.reader, self.owners, self.copier = tree, reader, owners, copier
+
+    def staged(self, entry, tmp, linked):
+        """``entry`` as ``tmp`` in the staging folder: a hard link to its
+        first name when ``linked`` says it was restored, else a copy."""
+        staging = self.tree.staging()
+        if entry.kind == "link":
+            staging.symlink(entry.target, tmp)
+            staging.set_link_metadata(tmp, entry, self.owners)
+            return
+        if linked is not None and linked.place is not None and self._hard_link(linked.place, tmp):
+            return
+        fd = staging.create(tmp)
+        try:
+            with self.reader.open(entry) as src:
+                self._copy(src, fd, entry)
+        except BaseException:
+            os.close(fd)
+            try:
+                staging.remove(tmp)  # never a half-written file left behind, under any name
+            except OSError:
+                pass
+            raise
+        staging.close_file(fd, tmp, entry, self.owners)
+
+    def _hard_link(self, first, tmp):
+        folder = self.tree.walk_to(first[0])
+        if folder is None:
+            return False
+        try:
+            self.tree.staging().hardlink(folder, first[1], tmp)
+            return True
+        except OSError:
+            return False  # gone or replaced meanwhile: copied instead
+        finally:
+            folder.close()
+
+    def _copy(self, src, fd, entry):
+        """The contents, through fileio's copier (holes of a sparse file
+        kept, on Linux); a source shorter than the snapshot says is never
+        padded to look whole."""
+        if isinstance(entry.source, str):  # a file of a folder: a descriptor
+            blocks = getattr(os.fstat(src.fileno()), "st_blocks", None)
+            copied, error, _ = self.copier.copy(src.fileno(), fd, _Sized(entry.size, blocks))
+        else:  # a ZIP entry: a stream
+            copied, error, _ = self.copier.copy_stream(src.read, fd, entry.size)
+        if error is not None:
+            raise error
+        if copied < entry.size:
+            raise EntryError("damaged in the backup (shorter than it says), not restored")
+
+
+class Note(object):
+    """What one entry changes in the tally (see the module's docstring)."""
+
+    __slots__ = ("seq", "events", "deferred")
+
+    def __init__(self, seq):
+        self.seq, self.events, self.deferred = seq, [], False
+
+    def add(self, counter, n=1):
+        """``counter`` (replaced, kept_aside, unchanged) grows by ``n``."""
+        self.events.append((counter, n))
+
+    def action(self, kind, what):
+        self.events.append(("action", (kind, what)))
+
+    def error(self, text):
+        self.events.append(("error", text))
+
+    def restored(self, rel, size):
+        self.events.append(("restored", (rel, size)))
+
+
+class Tally(object):
+    """Applies closed notes to ``owner`` (its files, bytes, replaced,
+    kept_aside, unchanged, error_count, errors and actions) in the order
+    they were opened, calling ``progress(owner, rel)`` for each file
+    restored."""
+
+    def __init__(self, owner, progress=None):
+        self.owner, self.progress = owner, progress
+        self._lock = threading.Lock()
+        self._opened = self._next = 0
+        self._closed = {}  # seq -> Note closed before an earlier one: at most the jobs in flight
+
+    def open(self):
+        """A new note, after every note opened before (the reading thread only)."""
+        note = Note(self._opened)
+        self._opened += 1
+        return note
+
+    def close(self, note):
+        with self._lock:
+            self._closed[note.seq] = note
+            while self._next in self._closed:
+                self._apply(self._closed.pop(self._next))
+                self._next += 1
+
+    def _apply(self, note):
+        owner = self.owner
+        for kind, value in note.events:
+            if kind == "action":
+                owner.actions.append(value)
+            elif kind == "error":
+                owner.error_count += 1
+                if len(owner.errors) < MAX_LISTED:
+                    owner.errors.append(value)
+            elif kind == "restored":
+                owner.actions.append(("restore", value[0]))
+                owner.files += 1
+                owner.bytes += value[1]
+                if self.progress is not None:
+                    self.progress(owner, value[0])
+            else:
+                setattr(owner, kind, getattr(owner, kind) + value)
+
+
+def workers(parallel, target, snapshot, log):
+    """The number of workers of a restore into ``target`` from the snapshot
+    at ``snapshot``, chosen like a backup's (``parallel``: "auto" or a
+    number): with "auto", more than one where the target or the snapshot
+    is on a network file system. Logged once, with the reason."""
+    network, where = None, "the target"
+    if parallel == "auto":
+        network = osutil.network_filesystem(target)
+        if network is None:
+            network, where = osutil.network_filesystem(snapshot), "the snapshot"
+        if network is None:
+            where = "the target (and the snapshot)"
+    count, why = workers_for(parallel, network, where)
+    log.info("%d %s restoring: %s", count, "worker" if count == 1 else "workers", why)
+    return count
