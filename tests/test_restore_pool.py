@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 
-from task_runner import engine, fileio, restore, safedir, snapshots
+from task_runner import engine, fileio, restore, safedir, snapshots, verify
 from task_runner.errors import BackupError, Interrupted
 from tests.helpers import UTC, TempDirTestCase, make_task
 from tests.test_pool import OLD, POSIX, T0, picture
@@ -156,3 +156,17 @@ class RestorePoolTest(Tree):
                 self.assertEqual(len(lines), 1, logs.output)
                 self.assertIn(expected, lines[0])
 
+
+class VerifyPoolTest(Tree):
+    def test_a_deep_verify_with_several_workers_reports_what_one_does(self):
+        self.snapshot()
+        self.write("src/d1/sub1/f1", b"x" * os.path.getsize(self.path("src/d1/sub1/f1")), mtime=OLD + 61)
+        self.write("src/d3/sub0/f3", "other size", mtime=OLD)
+        os.remove(self.path("src/d2/sub2/f5"))
+        self.write("src/d4/new", "extra in the source")
+        task = self.task(1)
+        one = verify.verify_task(task, deep=True, workers=1)
+        many = verify.verify_task(task, deep=True, workers=4)
+        self.assertEqual(many, one)
+        self.assertEqual((many.missing, many.extra, many.changed), (1, 1, 2))
+        self.assertIn("changed: d1/sub1/f1 (contents)", many.differences)
