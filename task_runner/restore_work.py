@@ -50,6 +50,18 @@ class Stager(object):
 
     def __init__(self, tree, reader, owners, copier):
         self.tree, self.reader, self.owners, self.copier = tree, reader, owners, copier
+        self._new_owner = None  # (uid, gid) a file made in the staging folder gets
+
+    def _owner_needed(self, fd, entry):
+        """True when the new file ``fd`` must be given ``entry``'s owner:
+        not when every file made in the staging folder (where all are made)
+        has it already (a round trip saved per file on a share)."""
+        if not self.owners or entry.uid is None:
+            return False
+        if self._new_owner is None:  # once (threads that race learn the same)
+            st = os.fstat(fd)
+            self._new_owner = (st.st_uid, st.st_gid)
+        return (entry.uid, entry.gid) != self._new_owner
 
     def staged(self, entry, tmp, linked):
         """``entry`` as ``tmp`` in the staging folder: a hard link to its
@@ -65,6 +77,7 @@ class Stager(object):
         try:
             with self.reader.open(entry) as src:
                 self._copy(src, fd, entry)
+            owner = self._owner_needed(fd, entry)
         except BaseException:
             os.close(fd)
             try:
@@ -72,7 +85,7 @@ class Stager(object):
             except OSError:
                 pass
             raise
-        staging.close_file(fd, tmp, entry, self.owners)
+        staging.close_file(fd, tmp, entry, owner)
 
     def _hard_link(self, first, tmp):
         folder = self.tree.walk_to(first[0])

@@ -9,6 +9,7 @@ import random
 import shutil
 import threading
 import time
+import unittest
 
 from task_runner import engine, fileio, restore, safedir, snapshots, verify
 from task_runner.errors import BackupError, Interrupted
@@ -108,6 +109,19 @@ class RestorePoolTest(Tree):
         self.assert_same(many, one)
         self.assertEqual(many.kept_aside, 3)
         self.assertGreater(many.unchanged, 30)
+
+    @unittest.skipUnless(POSIX and os.geteuid() == 0, "giving files any owner needs root")
+    def test_owners_come_back_whether_or_not_a_new_file_has_them_already(self):
+        os.chown(self.path("src/d1/sub0/f0"), 1234, 5678)
+        os.chown(self.path("src/d2/sub1/f1"), 0, 5678)
+        os.chown(self.path("src/d3/sub2/f2"), 1234, 0)
+        os.chmod(self.path("src/d3/sub2/f2"), 0o4755)  # set-user-ID: kept once the owner is set
+        self.snapshot()
+        for workers in (1, 4):
+            result = self.restore("out%d" % workers, workers, SlowWrites(6))
+            for rel in ("d1/sub0/f0", "d2/sub1/f1", "d3/sub2/f2", "d0/sub0/f0"):
+                src, out = os.stat(self.path("src", rel)), os.stat(os.path.join(result.target, rel))
+                self.assertEqual((out.st_uid, out.st_gid, out.st_mode), (src.st_uid, src.st_gid, src.st_mode))
 
     def assert_no_worker_and_nothing_half_written(self, target):
         self.assertEqual([t.name for t in threading.enumerate() if t.name.startswith("copy-")], [])
