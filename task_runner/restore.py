@@ -119,6 +119,7 @@ class Restorer(object):
         self._names = {}  # folder rel -> the names in it before this restore wrote there (a few folders)
         self._links = {}  # identity -> _Linked, for hard links (folder snapshots)
         self._lock = threading.Lock()
+        self._holder = restore_work.Holder()  # the target's folders held open for the jobs
         self._dirs = []  # folder entries made or met: their times and modes after their contents
         self._made_links = set()  # links this restore made: nothing is written below them
         # A ZIP or a remote manifest may hold one name twice, or as a folder its
@@ -138,6 +139,7 @@ class Restorer(object):
                 self._check_stop()
                 if _selected(entry.rel, self.wanted):
                     self._entry(entry)
+            self._holder.let_go()
             self.pool.finish()  # every file in place
             self.tree.close_chain()
             for entry in reversed(self._dirs):  # folders' times after their contents
@@ -147,6 +149,7 @@ class Restorer(object):
                     folder.close()
         except BaseException:
             self.pool.abort()  # no worker writes once this returns
+            self._holder.close_all()  # also those of jobs the stop dropped
             raise
         finally:
             self.tree.close()
@@ -237,13 +240,13 @@ class Restorer(object):
                 note.add("replaced")
             note.restored(entry.rel, entry.size)
             return
-        staging = self.tree.staging()  # made here, before any worker needs it
+        self.tree.staging()  # made here, before any worker needs it
         self._temp_count += 1
         if entry.kind == "link":
             self._put(entry, folder, name, st, note, str(self._temp_count), None)
             self._made_links.add(entry.rel)
             return
-        self._submit_file(entry, folder.again(), name, st, note, str(self._temp_count), staging)
+        self._submit_file(entry, self._holder.hold(parent_rel, folder), name, st, note, str(self._temp_count))
 
     def _existing(self, folder, parent_rel, name):
         """lstat of ``name`` in ``folder``, asked only when the folder held
@@ -259,9 +262,10 @@ class Restorer(object):
             names = self._names[parent_rel] = {os.path.normcase(n) for n in folder.names()}
         return folder.lstat(name) if os.path.normcase(name) in names else None
 
-    def _submit_file(self, entry, folder, name, st, note, tmp, staging):
+    def _submit_file(self, entry, held, name, st, note, tmp):
         """Hand the copy of file ``entry`` to the pool; its note is closed
         by the job. A file's later names (hard links) wait for its earlier."""
+        folder = held.take()
         linked = wait_for = done = None
         if isinstance(entry.source, str) and entry.identity is not None:
             linked = self._links.get(entry.identity)
@@ -277,7 +281,7 @@ class Restorer(object):
                     self._check_stop_in_job()
                 self._guarded(note, entry.rel, self._put, entry, folder, name, st, note, tmp, linked)
             finally:
-                folder.close()
+                held.release()
                 if done is not None:
                     done.set()
                     with self._lock:

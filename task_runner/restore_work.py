@@ -37,6 +37,62 @@ class Linked(object):
         self.place = self.last = None
 
 
+class Holder(object):
+    """The folders of the target the reading thread hands its jobs, each
+    held open once (``Held``) however many files wait to be written there."""
+
+    def __init__(self):
+        self._current = None  # (folder rel, Held) of the reading thread
+        self._open = set()  # the Held not closed yet
+
+    def hold(self, rel, folder):
+        """The Held of Folder ``folder`` (``rel``), for one more job."""
+        if self._current is None or self._current[0] != rel:
+            self.let_go()
+            self._current = (rel, Held(folder.again(), self._open))
+        return self._current[1]
+
+    def let_go(self):
+        """The reading thread no longer holds the folder it held for its jobs."""
+        if self._current is not None:
+            self._current[1].release()
+            self._current = None
+
+    def close_all(self):
+        """After a stop, once no worker runs: close what jobs dropped still held."""
+        self.let_go()
+        for held in list(self._open):
+            held.close()
+
+
+class Held(object):
+    """A folder of the target kept open (its own descriptor, safedir's
+    ``again``) for the jobs that write into it, closed by the last one: one
+    descriptor per folder with work in flight, not one per file waiting.
+    ``open_ones`` (a set) holds those not closed, for a stopped restore."""
+
+    def __init__(self, folder, open_ones):
+        self.folder, self.users, self.open_ones = folder, 1, open_ones
+        self._lock = threading.Lock()
+        open_ones.add(self)
+
+    def take(self):
+        with self._lock:
+            self.users += 1
+        return self.folder
+
+    def release(self):
+        with self._lock:
+            self.users -= 1
+            last = not self.users
+        if last:
+            self.close()
+
+    def close(self):
+        self.folder.close()
+        self.open_ones.discard(self)
+
+
 class _Sized(collections.namedtuple("_Sized", "st_size st_blocks")):
     """What fileio's copier needs to know of a source: the size the
     snapshot says, and the blocks it holds (fewer: a sparse file)."""

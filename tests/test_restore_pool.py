@@ -123,6 +123,21 @@ class RestorePoolTest(Tree):
                 src, out = os.stat(self.path("src", rel)), os.stat(os.path.join(result.target, rel))
                 self.assertEqual((out.st_uid, out.st_gid, out.st_mode), (src.st_uid, src.st_gid, src.st_mode))
 
+    @unittest.skipUnless(POSIX, "descriptor limits (RLIMIT_NOFILE) are POSIX")
+    def test_files_waiting_for_a_worker_hold_no_descriptor_each(self):
+        import resource
+        for f in range(600):
+            self.write("src/many/f%d" % f, "data %d" % f)
+        self.snapshot()
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 60, hard))
+        try:
+            result = self.restore("out", 4, SlowWrites(7, most=0.004))
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertEqual([e for e in result.errors if "Permission denied" not in e], [])
+        self.assertEqual(result.error_count, 4)  # the DENIED files only
+
     def assert_no_worker_and_nothing_half_written(self, target):
         self.assertEqual([t.name for t in threading.enumerate() if t.name.startswith("copy-")], [])
         snap = os.path.join(self.task(1).dest, snapshots.list_snapshots(self.task(1).dest)[-1])
