@@ -152,6 +152,7 @@ class Restorer(object):
             self._holder.close_all()  # also those of jobs the stop dropped
             raise
         finally:
+            self.stager.close()
             self.tree.close()
 
     def _check_stop_in_job(self):
@@ -293,8 +294,7 @@ class Restorer(object):
 
     def _put(self, entry, folder, name, st, note, tmp, linked):
         """Stage ``entry`` as ``tmp``, clear the way, rename it into place."""
-        staging = self.tree.staging()
-        self.stager.staged(entry, tmp, linked)
+        staging = self.stager.staged(entry, tmp, linked)
         try:
             if st is not None:
                 self._clear_the_way(folder, entry.rel, name, st, note)

@@ -102,11 +102,33 @@ class Stager(object):
     """Makes a complete copy of a file or link of the snapshot in the
     staging folder of ``tree`` (safedir.Tree), from ``reader``, its data
     through ``copier`` (fileio.DataCopier). Any thread may call it once
-    the staging folder exists."""
+    the staging folder exists. Each thread stages in a folder of its own
+    inside it (``w1``, ``w2``...): a share's server makes the files of one
+    folder one after another, so workers sharing one would wait in turn."""
 
     def __init__(self, tree, reader, owners, copier):
         self.tree, self.reader, self.owners, self.copier = tree, reader, owners, copier
         self._new_owner = None  # (uid, gid) a file made in the staging folder gets
+        self._mine = threading.local()
+        self._made, self._lock = [], threading.Lock()
+
+    def _folder(self):
+        """This thread's folder in the staging folder, made at its first file."""
+        folder = getattr(self._mine, "folder", None)
+        if folder is None:
+            staging = self.tree.staging()
+            with self._lock:
+                name = "w%d" % (len(self._made) + 1)
+                staging.mkdir(name, 0o700)
+                folder = staging.sub(name)
+                self._made.append(folder)
+            self._mine.folder = folder
+        return folder
+
+    def close(self):
+        """Close the folders made; once no thread stages any more."""
+        for folder in self._made:
+            folder.close()
 
     def _owner_needed(self, fd, entry):
         """True when the new file ``fd`` must be given ``entry``'s owner:
@@ -120,15 +142,16 @@ class Stager(object):
         return (entry.uid, entry.gid) != self._new_owner
 
     def staged(self, entry, tmp, linked):
-        """``entry`` as ``tmp`` in the staging folder: a hard link to its
-        first name when ``linked`` says it was restored, else a copy."""
-        staging = self.tree.staging()
+        """``entry`` as ``tmp`` in this thread's staging folder, which is
+        returned: a hard link to its first name when ``linked`` says it was
+        restored, else a copy."""
+        staging = self._folder()
         if entry.kind == "link":
             staging.symlink(entry.target, tmp)
             staging.set_link_metadata(tmp, entry, self.owners)
-            return
-        if linked is not None and linked.place is not None and self._hard_link(linked.place, tmp):
-            return
+            return staging
+        if linked is not None and linked.place is not None and self._hard_link(linked.place, staging, tmp):
+            return staging
         fd = staging.create(tmp)
         try:
             with self.reader.open(entry) as src:
@@ -142,13 +165,14 @@ class Stager(object):
                 pass
             raise
         staging.close_file(fd, tmp, entry, owner)
+        return staging
 
-    def _hard_link(self, first, tmp):
+    def _hard_link(self, first, staging, tmp):
         folder = self.tree.walk_to(first[0])
         if folder is None:
             return False
         try:
-            self.tree.staging().hardlink(folder, first[1], tmp)
+            staging.hardlink(folder, first[1], tmp)
             return True
         except OSError:
             return False  # gone or replaced meanwhile: copied instead

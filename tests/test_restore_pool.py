@@ -4,6 +4,7 @@ errors are those of a one-worker run; a stop or a fatal error ends every
 worker and leaves no half-written file and no staging folder."""
 
 import errno
+import glob
 import os
 import random
 import shutil
@@ -109,6 +110,17 @@ class RestorePoolTest(Tree):
         self.assert_same(many, one)
         self.assertEqual(many.kept_aside, 3)
         self.assertGreater(many.unchanged, 30)
+
+    def test_each_worker_stages_in_a_folder_of_its_own(self):
+        # A share's server makes the files of one folder one at a time.
+        self.snapshot()
+        seen = set()
+
+        def hook():
+            for staging in glob.glob(self.path("out", safedir.STAGING_PREFIX + "*")):
+                seen.update(name for name in os.listdir(staging) if name.startswith("w"))
+        self.restore("out", 4, SlowWrites(8, hook=hook))
+        self.assertGreater(len(seen), 1)
 
     @unittest.skipUnless(POSIX and os.geteuid() == 0, "giving files any owner needs root")
     def test_owners_come_back_whether_or_not_a_new_file_has_them_already(self):
