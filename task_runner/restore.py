@@ -243,11 +243,21 @@ class Restorer(object):
             return
         self.tree.staging()  # made here, before any worker needs it
         self._temp_count += 1
-        if entry.kind == "link":
-            self._put(entry, folder, name, st, note, str(self._temp_count), None)
-            self._made_links.add(entry.rel)
+        if entry.kind == "file" and self.pool.workers > 1:
+            self._submit_file(entry, self._holder.hold(parent_rel, folder), name, st, note, str(self._temp_count))
             return
-        self._submit_file(entry, self._holder.hold(parent_rel, folder), name, st, note, str(self._temp_count))
+        self._put(entry, folder, name, st, note, str(self._temp_count), self._linked(entry))  # at once, here
+        if entry.kind == "link":
+            self._made_links.add(entry.rel)
+
+    def _linked(self, entry):
+        """The Linked of file ``entry``'s inode (folder snapshots), or None."""
+        if entry.kind != "file" or not isinstance(entry.source, str) or entry.identity is None:
+            return None
+        linked = self._links.get(entry.identity)
+        if linked is None:
+            linked = self._links[entry.identity] = restore_work.Linked()
+        return linked
 
     def _existing(self, folder, parent_rel, name):
         """lstat of ``name`` in ``folder``, asked only when the folder held
@@ -267,11 +277,8 @@ class Restorer(object):
         """Hand the copy of file ``entry`` to the pool; its note is closed
         by the job. A file's later names (hard links) wait for its earlier."""
         folder = held.take()
-        linked = wait_for = done = None
-        if isinstance(entry.source, str) and entry.identity is not None:
-            linked = self._links.get(entry.identity)
-            if linked is None:
-                linked = self._links[entry.identity] = restore_work.Linked()
+        linked, wait_for, done = self._linked(entry), None, None
+        if linked is not None:
             done = threading.Event()
             with self._lock:
                 wait_for, linked.last = linked.last, done
@@ -290,7 +297,7 @@ class Restorer(object):
                             linked.last = None  # no event kept per file
                 self.tally.close(note)
         note.deferred = True
-        self.pool.submit(os.path.dirname(entry.rel), job)
+        self.pool.submit(held, job)
 
     def _put(self, entry, folder, name, st, note, tmp, linked):
         """Stage ``entry`` as ``tmp``, clear the way, rename it into place."""
