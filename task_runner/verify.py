@@ -109,7 +109,8 @@ def _workers(task, snapshot, log):
         if network is None:
             where = "the snapshot (and the source)"
     count, why = workers_for(task.parallel, network, where)
-    log.info("%d %s comparing: %s", count, "worker" if count == 1 else "workers", why)
+    # Said where it matters (a share); one worker, the usual case, only in the debug log.
+    (log.info if count > 1 else log.debug)("%d %s comparing: %s", count, "worker" if count == 1 else "workers", why)
     return count
 
 

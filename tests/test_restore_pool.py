@@ -211,3 +211,10 @@ class VerifyPoolTest(Tree):
         self.assertEqual(many, one)
         self.assertEqual((many.missing, many.extra, many.changed), (1, 1, 2))
         self.assertIn("changed: d1/sub1/f1 (contents)", many.differences)
+
+    def test_several_workers_are_logged_with_their_reason(self):
+        self.snapshot()
+        with self.assertLogs("task_runner", "INFO") as logs:
+            self.assertTrue(verify.verify_task(self.task(3)).ok)
+        self.assertEqual([line for line in logs.output if "comparing:" in line],
+                         ['INFO:task_runner.verify:3 workers comparing: "parallel": 3'])
