@@ -24,9 +24,9 @@ class RemoveTreeTest(TempDirTestCase):
                 self.write("%s/d%d/deeper/f%d" % (name, d, f) if f % 2 else "%s/d%d/f%d" % (name, d, f), "x" * f)
         self.write("outside/file", "keep me")
         self.write("outside/folder/inner", "keep me too")
-        self.write("kept/shared", "shared")
-        os.chmod(self.path("kept/shared"), 0o444)
-        os.link(self.path("kept/shared"), self.path(name, "d1", "shared"))
+        self.write("kept/d1/shared", "shared")  # a kept snapshot: the same layout
+        os.chmod(self.path("kept/d1/shared"), 0o444)
+        os.link(self.path("kept/d1/shared"), self.path(name, "d1", "shared"))
         if POSIX:
             os.symlink(self.path("outside/file"), self.path(name, "d0", "to-file"))
             os.symlink(self.path("outside/folder"), self.path(name, "d2", "deeper", "to-folder"))
@@ -48,8 +48,8 @@ class RemoveTreeTest(TempDirTestCase):
                 self.assertFalse(os.path.lexists(self.path(name)))
                 self.assertEqual(self.read("outside/file"), "keep me")
                 self.assertEqual(self.read("outside/folder/inner"), "keep me too")
-                self.assertEqual(stat.S_IMODE(os.stat(self.path("kept/shared")).st_mode), 0o444)
-                self.assertEqual(self.read("kept/shared"), "shared")
+                self.assertEqual(stat.S_IMODE(os.stat(self.path("kept/d1/shared")).st_mode), 0o444)
+                self.assertEqual(self.read("kept/d1/shared"), "shared")
                 self.assertEqual([t.name for t in threading.enumerate() if t.name.startswith("copy-")], [])
 
     @unittest.skipUnless(POSIX, "folder permissions are POSIX")
