@@ -3,7 +3,7 @@
 
     sudo python3 bench/share.py [--delay-us 1000] [--repeat 3] [--files 5000]
                                 [--folders 50] [--big 20] [--workers 8,16] [--other DIR]
-                                [--json FILE]
+                                [--restore | --remove] [--json FILE]
 
 The share: an sshfs mount served by an SSH server in another network
 namespace, joined by a veth pair, each packet held ``--delay-us`` each way
@@ -15,7 +15,13 @@ processes, the tools interleaved in each round (the machine is shared):
 nothing changed; ``backup_now.py`` full and then unchanged (incremental,
 into the same destination), with ``"parallel": 1``, ``"auto"`` and each
 count of ``--workers``; with ``--other DIR``, also the backup_now.py of
-another checkout (before a change: no "parallel" key). Medians and ratios
+another checkout (before a change: no "parallel" key). With ``--restore``,
+restores instead: a snapshot of the tree is made on /dev/shm, then each
+round times ``cp -a`` of it onto the share and ``backup_now.py restore``
+of it onto the share with each ``"parallel"``. With ``--remove``,
+deleting the tree from the share (as a stopped run deletes its
+``.partial``): ``rm -rf`` against removal.remove_tree with 1 worker and
+with auto (16 on the share). Medians and ratios
 are printed. Needs root, sshfs,
 openssh-server, iptables and a C compiler with libnetfilter-queue;
 otherwise it says what is missing and exits 0. It stops and removes all
@@ -95,15 +101,41 @@ def one_round(work, src, mount, number, parallels, times):
             timed(backup_now(work, src, target, parallel, program)))
 
 
+def restore_round(work, snapshot_dest, mount, number, parallels, times):
+    """cp -a of the snapshot, then backup_now.py restore of it, onto the share."""
+    snapshot = os.path.join(snapshot_dest, sorted(os.listdir(snapshot_dest))[-1])
+    times.setdefault("cp -a", []).append(timed(["cp", "-a", snapshot, os.path.join(mount, "cp-%d" % number)]))
+    for index, parallel in enumerate(parallels):
+        program, label = BACKUP_NOW, "parallel %s" % (parallel,)
+        if isinstance(parallel, tuple):  # ("other", checkout): its own "auto"
+            program, label, parallel = os.path.join(parallel[1], "backup_now.py"), parallel[1], "auto"
+        target = os.path.join(mount, "restored-%d-%d" % (index, number))
+        command = backup_now(work, os.path.join(work, "src"), snapshot_dest, parallel, program)
+        times.setdefault("backup_now restore, %s" % label, []).append(timed(command + ["restore", "--to", target]))
+
+
+def remove_round(src, mount, number, times):
+    """Copy the tree onto the share (untimed) and time deleting it, each way."""
+    code = "import sys; sys.path.insert(0, %r); from task_runner import removal; removal.remove_tree(sys.argv[1]%s)"
+    for label, command in (("rm -rf", ["rm", "-rf"]),
+                           ("remove_tree, 1 worker", [sys.executable, "-c", code % (ROOT, ", workers=1")]),
+                           ("remove_tree, auto", [sys.executable, "-c", code % (ROOT, "")])):
+        tree = os.path.join(mount, "tree-%d" % number)
+        timed(["cp", "-a", src, tree])
+        times.setdefault(label, []).append(timed(command + [tree]))
+
+
 def report(times, delay_us):
     medians = {name: statistics.median(values) for name, values in times.items()}
-    cp, link_dest = medians["cp -a"], medians["rsync --link-dest, unchanged"]
+    first = "cp -a" if "cp -a" in medians else "rm -rf"
+    link_dest = medians.get("rsync --link-dest, unchanged")
     print("\n%d us added each way (%s ms round trip); medians of %d" % (
-        delay_us, "%g" % (2 * delay_us / 1000.0), len(times["cp -a"])))
-    print("| tool | median s | / cp -a | / rsync --link-dest |")
-    print("| --- | --- | --- | --- |")
+        delay_us, "%g" % (2 * delay_us / 1000.0), len(times[first])))
+    print("| tool | median s | / %s |%s" % (first, " / rsync --link-dest |" if link_dest else ""))
+    print("| --- | --- | --- |%s" % (" --- |" if link_dest else ""))
     for name, seconds in medians.items():
-        print("| %s | %.2f | %.2fx | %.2fx |" % (name, seconds, seconds / cp, seconds / link_dest))
+        print("| %s | %.2f | %.2fx |%s" % (name, seconds, seconds / medians[first],
+                                          " %.2fx |" % (seconds / link_dest) if link_dest else ""))
     return medians
 
 
@@ -117,6 +149,8 @@ def main(argv=None):
     parser.add_argument("--workers", default="", help="worker counts to time besides 1 and auto, e.g. 8,16")
     parser.add_argument("--other", action="append", default=[], metavar="DIR",
                         help="another checkout whose backup_now.py is timed too (e.g. before a change)")
+    parser.add_argument("--restore", action="store_true", help="time restores onto the share instead of backups")
+    parser.add_argument("--remove", action="store_true", help="time deleting the tree from the share instead")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     why = share.missing(delay=args.delay_us > 0)
@@ -130,9 +164,17 @@ def main(argv=None):
         src = os.path.join(work, "src")
         build_tree(src, args.files, args.folders, args.big)
         times = {}
+        snapshot_dest = os.path.join(work, "snapshots")
+        if args.restore:
+            timed(backup_now(work, src, snapshot_dest, 1))
         with share.Share(work, delay_us=args.delay_us) as mount:
             for number in range(args.repeat):
-                one_round(work, src, mount.mount, number, parallels, times)
+                if args.remove:
+                    remove_round(src, mount.mount, number, times)
+                elif args.restore:
+                    restore_round(work, snapshot_dest, mount.mount, number, parallels, times)
+                else:
+                    one_round(work, src, mount.mount, number, parallels, times)
                 print("round %d done" % (number + 1), file=sys.stderr)
         medians = report(times, args.delay_us)
         if args.json:

@@ -12,7 +12,7 @@ import re
 import sys
 
 from . import osutil, retention
-from .engine.pool import MAX_WORKERS
+from .pool import MAX_WORKERS
 from .excludes import Matcher, PatternError
 from .schedule import ScheduleError, parse_schedule
 

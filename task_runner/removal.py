@@ -7,14 +7,20 @@ its folders are made writable (never a file's own mode, which its other
 links share); on Windows, where a hard-linked file's read-only flag is
 shared by all its links, the flag is lifted to delete it and set again on
 the kept links (``siblings``) afterwards.
+
+On a network file system every deletion is a round trip: there the files
+of different folders are deleted at once by the pool's workers (pool.py),
+and each folder after its contents, bottom-up (``_remove_parallel``).
 """
 
+import functools
 import os
 import shutil
 import stat
 import sys
 
-from .osutil import WINDOWS
+from .osutil import WINDOWS, is_reparse_stat, network_filesystem
+from .pool import Pool, workers_for
 
 _FILE_ATTRIBUTE_READONLY = 0x1
 
@@ -104,9 +110,71 @@ def _rmtree(path, handler):
         shutil.rmtree(path, onerror=lambda f, p, e: handler(f, p, e[1]))
 
 
-def remove_tree(path, siblings=()):
+def remove_tree(path, siblings=(), workers=None):
     """Delete a folder tree this program made, read-only files and folders
     included, never following symbolic links out of it and never changing
     anything outside it (see _Remover). ``siblings``: other snapshot folders
-    that may share files with it through hard links (Windows)."""
-    _rmtree(path, _Remover(path, siblings))
+    that may share files with it through hard links (Windows). ``workers``
+    (None: several where ``path`` is on a network file system, else one)."""
+    handler = _Remover(path, siblings)
+    if workers is None:
+        workers = workers_for("auto", network_filesystem(path))[0]
+    if workers > 1:
+        _remove_parallel(path, handler, workers)
+    else:
+        _rmtree(path, handler)
+
+
+def _remove_parallel(root, handler, workers):
+    """remove_tree with ``workers`` threads: this thread lists the folders
+    (never entering a link or junction: those are removed as entries) and
+    hands their files and links to the pool, batched by folder; then the
+    folders are removed, deepest first. A refusal goes to ``handler`` as in
+    shutil.rmtree."""
+    pool = Pool(workers)
+    folders = []
+    try:
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            folders.append(folder)
+            try:
+                with os.scandir(folder) as listing:
+                    entries = list(listing)
+            except OSError as exc:
+                handler(os.scandir, folder, exc)  # made readable and removed whole, or raises
+                continue
+            if entries and not WINDOWS:
+                _make_searchable(folder)  # now, not by workers racing (their files' deletion needs it)
+            for entry in entries:
+                if _is_folder(entry):
+                    stack.append(entry.path)
+                else:
+                    pool.submit(folder, functools.partial(_remove_entry, entry.path, handler))
+        pool.finish()
+    except BaseException:
+        pool.abort()
+        raise
+    for folder in reversed(folders):  # each after the folders inside it
+        try:
+            os.rmdir(folder)
+        except OSError as exc:
+            handler(os.rmdir, folder, exc)
+
+
+def _is_folder(entry):
+    """A real folder to enter: never a symbolic link, junction or other
+    reparse point. Read from the listing, without a call per entry."""
+    if not WINDOWS:
+        return entry.is_dir(follow_symlinks=False)
+    st = entry.stat(follow_symlinks=False)
+    return stat.S_ISDIR(st.st_mode) and not is_reparse_stat(st)
+
+
+def _remove_entry(path, handler):
+    """A worker's job: delete a file or link (a link to a folder, a
+    junction: by the handler, with rmdir, never what it points to)."""
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        handler(os.unlink, path, exc)

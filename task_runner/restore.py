@@ -30,17 +30,18 @@ import logging
 import os
 import re
 import stat
+import threading
 
-from . import console, osutil, safedir, snapshot_reader
-from .engine.walk import MAX_LISTED
+from . import console, osutil, restore_work, safedir, snapshot_reader
+from .engine.fileio import OPS, DataCopier
 from .errors import BackupError, Interrupted, UsageError
 from .logs import task_log
+from .pool import Pool
 from .runner import human_bytes
 from .schedule import LOCAL, local_datetime
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
 TEMP_SUFFIX = ".restore-partial"  # the name of an earlier version's temporary files: restored like any other
 _SEPARATORS = re.compile("[%s]" % re.escape(os.sep + (os.altsep or "")))
 
@@ -52,8 +53,7 @@ class NotInSnapshot(UsageError):
     """A path the user asked for is not in the snapshot."""
 
 
-class _EntryError(Exception):
-    """This entry is not restored; the rest goes on."""
+_EntryError = restore_work.EntryError
 
 
 def check_target(task, target, overwrite):
@@ -95,17 +95,31 @@ def _safe_rel(rel):
 
 class Restorer(object):
     """Writes the selected entries of one snapshot under ``target`` (a
-    resolved path); every write through safedir (see the module's docstring)."""
+    resolved path); every write through safedir (see the module's docstring).
+
+    This thread reads the snapshot, decides (equal, in the way, a link)
+    and makes folders and symbolic links; copying a file (staging it,
+    clearing the way, renaming it into place) goes to a pool of
+    ``workers`` (pool.py; one: at once, in this thread). What each entry
+    changes is tallied in the order of the snapshot (restore_work.py), so
+    the result is that of one worker. Folders' times are set at the end,
+    when every worker is done."""
 
     def __init__(self, reader, target, wanted, overwrite, keep_existing, stamp, dry_run=False,
-                 stop_event=None, progress=None, log=logger):
+                 stop_event=None, progress=None, log=logger, workers=1, ops=OPS):
         self.reader, self.target, self.wanted = reader, target, wanted
         self.overwrite, self.keep_existing, self.stamp = overwrite, keep_existing, stamp
         self.dry_run, self.stop_event, self.progress, self.log = dry_run, stop_event, progress, log
         self.owners = osutil.can_keep_owner()
         self.files = self.bytes = self.replaced = self.kept_aside = self.unchanged = self.error_count = 0
         self.errors, self.actions = [], []
-        self._links = {}  # identity -> (folder rel, name) restored first, for hard links (folder snapshots)
+        self.tally = restore_work.Tally(self, None if dry_run else progress)
+        self.pool = Pool(1 if dry_run else workers, self._check_stop)
+        self._note = None  # the note of the entry this thread is on (for _blocked)
+        self._names = {}  # folder rel -> the names in it before this restore wrote there (a few folders)
+        self._links = {}  # identity -> _Linked, for hard links (folder snapshots)
+        self._lock = threading.Lock()
+        self._holder = restore_work.Holder()  # the target's folders held open for the jobs
         self._dirs = []  # folder entries made or met: their times and modes after their contents
         self._made_links = set()  # links this restore made: nothing is written below them
         # A ZIP or a remote manifest may hold one name twice, or as a folder its
@@ -115,6 +129,7 @@ class Restorer(object):
         self._implied = set() if untrusted else None
         self.tree = safedir.Tree(target, stamp, self._blocked, reader.has,
                                  self._implied.add if untrusted else None, dry_run, log)
+        self.stager = restore_work.Stager(self.tree, reader, self.owners, DataCopier(ops, self._check_stop_in_job))
         self._temp_count = 0
 
     def run(self):
@@ -124,14 +139,28 @@ class Restorer(object):
                 self._check_stop()
                 if _selected(entry.rel, self.wanted):
                     self._entry(entry)
+            self._holder.let_go()
+            self.pool.finish()  # every file in place
             self.tree.close_chain()
             for entry in reversed(self._dirs):  # folders' times after their contents
                 folder = self.tree.walk_to(entry.rel)
                 if folder is not None:
                     folder.set_own_metadata(entry, self.owners)
                     folder.close()
+        except BaseException:
+            self.pool.abort()  # no worker writes once this returns
+            self._holder.close_all()  # also those of jobs the stop dropped
+            raise
         finally:
+            self.stager.close()
             self.tree.close()
+
+    def _check_stop_in_job(self):
+        """A worker's check: the pool stopping (a stop, or another job's
+        fatal error, which the reading thread raises) ends its job too."""
+        if self.pool.stopping():
+            raise Interrupted("stopped with the restore")
+        self._check_stop()
 
     def _check_stop(self):
         if self.stop_event is not None and self.stop_event.is_set():
@@ -139,33 +168,43 @@ class Restorer(object):
                               "whole, in the folders they belong in)" % (self.files, "" if self.files == 1 else "s",
                                                                     self.target))
 
-    def _error(self, rel, why):
-        self.error_count += 1
+    def _error(self, note, rel, why):
         text = console.printable("%s: %s" % (rel, why))
-        if len(self.errors) < MAX_LISTED:
-            self.errors.append(text)
+        note.error(text)
         self.log.warning("not restored: %s", text)
 
     def _entry(self, entry):
+        note = self._note = self.tally.open()
         try:
-            if not _safe_rel(entry.rel):
-                raise _EntryError("a name that would land outside the target folder: not restored")
-            if entry.kind == "other":
-                raise _EntryError("not a file, folder or link (a device or a pipe): not restored")
-            if self._seen is not None:
-                key = os.path.normcase(entry.rel)
-                if key in self._seen or (entry.kind != "dir" and entry.rel in self._implied):
-                    raise _EntryError("the snapshot holds this name twice: only the first was restored")
-                self._seen.add(key)
-            self._one(entry)
+            self._guarded(note, entry.rel, self._checked, entry, note)
+        finally:
+            if not note.deferred:  # else the worker that copies the file closes it
+                self.tally.close(note)
+
+    def _checked(self, entry, note):
+        if not _safe_rel(entry.rel):
+            raise _EntryError("a name that would land outside the target folder: not restored")
+        if entry.kind == "other":
+            raise _EntryError("not a file, folder or link (a device or a pipe): not restored")
+        if self._seen is not None:
+            key = os.path.normcase(entry.rel)
+            if key in self._seen or (entry.kind != "dir" and entry.rel in self._implied):
+                raise _EntryError("the snapshot holds this name twice: only the first was restored")
+            self._seen.add(key)
+        self._one(entry, note)
+
+    def _guarded(self, note, rel, func, *args):
+        """``func(*args)``; what fails for this entry alone is its error."""
+        try:
+            func(*args)
         except _EntryError as exc:
-            self._error(entry.rel, str(exc))
+            self._error(note, rel, str(exc))
         except (snapshot_reader.BadZipFile, zlib.error, EOFError) as exc:
-            self._error(entry.rel, "damaged in the backup, not restored (%s)" % exc)
+            self._error(note, rel, "damaged in the backup, not restored (%s)" % exc)
         except OSError as exc:
             if osutil.disk_error_is_fatal(exc) or (self.tree.root is not None and not os.path.isdir(self.target)):
                 raise BackupError("cannot write to %s (%s): %s" % (self.target, _hint(exc), exc.strerror or exc))
-            self._error(entry.rel, exc.strerror or str(exc))
+            self._error(note, rel, exc.strerror or str(exc))
 
     # -- One entry ----------------------------------------------------------------
 
@@ -175,18 +214,18 @@ class Restorer(object):
         if rel in self._made_links or (self._seen is not None and os.path.normcase(rel) in self._seen):
             raise _EntryError("%s is not a folder in this snapshot: nothing is written below it"
                               % console.printable(rel))
-        self._clear_the_way(parent, rel, name, parent.lstat(name))
-        self.replaced += 1
+        self._clear_the_way(parent, rel, name, parent.lstat(name), self._note)
+        self._note.add("replaced")
 
-    def _one(self, entry):
+    def _one(self, entry, note):
         parent_rel, name = os.path.split(entry.rel)
         folder = self.tree.folder(parent_rel)
-        st = folder.lstat(name) if folder is not None else None
+        st = self._existing(folder, parent_rel, name)
         if entry.kind == "dir":
             if st is None or not stat.S_ISDIR(st.st_mode) or safedir.is_link(st):
                 if st is not None:
-                    self._clear_the_way(folder, entry.rel, name, st)
-                    self.replaced += 1
+                    self._clear_the_way(folder, entry.rel, name, st, note)
+                    note.add("replaced")
                     self.tree.cleared(entry.rel)
                 if not self.dry_run:
                     folder.mkdir(name, 0o777)
@@ -194,35 +233,87 @@ class Restorer(object):
                 self._dirs.append(entry)
             return
         if st is not None and self._equal(folder, name, st, entry):
-            self.unchanged += 1
+            note.add("unchanged")
             return
         if self.dry_run:
             if st is not None:
-                self._clear_the_way(folder, entry.rel, name, st)
-                self.replaced += 1
-            self._count(entry)
+                self._clear_the_way(folder, entry.rel, name, st, note)
+                note.add("replaced")
+            note.restored(entry.rel, entry.size)
             return
-        tmp = self._staged(entry)
-        try:
-            if st is not None:
-                self._clear_the_way(folder, entry.rel, name, st)
-            self.tree.staging().move(tmp, folder, name)
-        except BaseException:
-            _quietly(self.tree.staging().remove, tmp)
-            raise
-        self.replaced += st is not None
+        self.tree.staging()  # made here, before any worker needs it
+        self._temp_count += 1
+        if entry.kind == "file" and self.pool.workers > 1:
+            self._submit_file(entry, self._holder.hold(parent_rel, folder), name, st, note, str(self._temp_count))
+            return
+        self._put(entry, folder, name, st, note, str(self._temp_count), self._linked(entry))  # at once, here
         if entry.kind == "link":
             self._made_links.add(entry.rel)
-        elif isinstance(entry.source, str) and entry.identity is not None:
-            self._links[entry.identity] = (parent_rel, name)
-        self._count(entry)
 
-    def _count(self, entry):
-        self.actions.append(("restore", entry.rel))
-        self.files += 1
-        self.bytes += entry.size
-        if self.progress is not None and not self.dry_run:
-            self.progress(self, entry.rel)
+    def _linked(self, entry):
+        """The Linked of file ``entry``'s inode (folder snapshots), or None."""
+        if entry.kind != "file" or not isinstance(entry.source, str) or entry.identity is None:
+            return None
+        linked = self._links.get(entry.identity)
+        if linked is None:
+            linked = self._links[entry.identity] = restore_work.Linked()
+        return linked
+
+    def _existing(self, folder, parent_rel, name):
+        """lstat of ``name`` in ``folder``, asked only when the folder held
+        that name before this restore wrote there: one listing per folder
+        instead of a round trip per file on a share (a name made meanwhile
+        by someone else is replaced, as it would be a moment later)."""
+        if folder is None:
+            return None
+        names = self._names.get(parent_rel)
+        if names is None:
+            if len(self._names) >= 16:  # the folders of the current path, about
+                self._names.clear()
+            names = self._names[parent_rel] = {os.path.normcase(n) for n in folder.names()}
+        return folder.lstat(name) if os.path.normcase(name) in names else None
+
+    def _submit_file(self, entry, held, name, st, note, tmp):
+        """Hand the copy of file ``entry`` to the pool; its note is closed
+        by the job. A file's later names (hard links) wait for its earlier."""
+        folder = held.take()
+        linked, wait_for, done = self._linked(entry), None, None
+        if linked is not None:
+            done = threading.Event()
+            with self._lock:
+                wait_for, linked.last = linked.last, done
+
+        def job():
+            try:
+                while wait_for is not None and not wait_for.wait(0.1):
+                    self._check_stop_in_job()
+                self._guarded(note, entry.rel, self._put, entry, folder, name, st, note, tmp, linked)
+            finally:
+                held.release()
+                if done is not None:
+                    done.set()
+                    with self._lock:
+                        if linked.last is done:
+                            linked.last = None  # no event kept per file
+                self.tally.close(note)
+        note.deferred = True
+        self.pool.submit(held, job)
+
+    def _put(self, entry, folder, name, st, note, tmp, linked):
+        """Stage ``entry`` as ``tmp``, clear the way, rename it into place."""
+        staging = self.stager.staged(entry, tmp, linked)
+        try:
+            if st is not None:
+                self._clear_the_way(folder, entry.rel, name, st, note)
+            staging.move(tmp, folder, name)
+        except BaseException:
+            _quietly(staging.remove, tmp)
+            raise
+        if st is not None:
+            note.add("replaced")
+        if linked is not None:
+            linked.place = (os.path.dirname(entry.rel), name)
+        note.restored(entry.rel, entry.size)
 
     def _equal(self, folder, name, st, entry):
         if entry.kind == "link":
@@ -230,7 +321,7 @@ class Restorer(object):
         return (stat.S_ISREG(st.st_mode) and st.st_size == entry.size
                 and abs(st.st_mtime_ns - entry.mtime_ns) < 2 * 10 ** 9)
 
-    def _clear_the_way(self, folder, rel, name, st):
+    def _clear_the_way(self, folder, rel, name, st, note):
         """What is at ``name`` and differs from the snapshot: kept beside as
         NAME.before-restore-<time>, or (without keep_existing) removed when
         a folder must go there; a file or link is then replaced by the rename."""
@@ -241,75 +332,17 @@ class Restorer(object):
         if not self.keep_existing:
             if what == "a folder":
                 raise _EntryError("a folder is in the way (not replaced with --no-keep-existing)")
-            self.actions.append(("replace", rel))
+            note.action("replace", rel)
             if not self.dry_run:
                 folder.remove(name)
             return
         aside, n = "%s.before-restore-%s" % (name, self.stamp), 2
         while folder.lstat(aside) is not None:
             aside, n = "%s.before-restore-%s_%d" % (name, self.stamp, n), n + 1
-        self.actions.append(("keep aside", rel + " -> " + aside))
+        note.action("keep aside", rel + " -> " + aside)
         if not self.dry_run:
             folder.move(name, folder, aside)
-        self.kept_aside += 1
-
-    def _staged(self, entry):
-        """A complete copy of file or link ``entry`` in the staging folder; its name there."""
-        staging = self.tree.staging()
-        self._temp_count += 1
-        tmp = str(self._temp_count)
-        if entry.kind == "link":
-            staging.symlink(entry.target, tmp)
-            staging.set_link_metadata(tmp, entry, self.owners)
-            return tmp
-        first = self._links.get(entry.identity) if isinstance(entry.source, str) else None
-        if first is not None:
-            if self._hard_link(first, tmp):
-                return tmp
-        fd = staging.create(tmp)
-        try:
-            with self.reader.open(entry) as src:
-                self._copy(src, fd, entry)
-        except BaseException:
-            os.close(fd)
-            _quietly(staging.remove, tmp)  # never a half-written file left behind, under any name
-            raise
-        staging.close_file(fd, tmp, entry, self.owners)
-        return tmp
-
-    def _hard_link(self, first, tmp):
-        folder = self.tree.walk_to(first[0])
-        if folder is None:
-            return False
-        try:
-            self.tree.staging().hardlink(folder, first[1], tmp)
-            return True
-        except OSError:
-            return False  # gone or replaced meanwhile: copied instead
-        finally:
-            folder.close()
-
-    def _copy(self, src, fd, entry):
-        """Copy the contents, keeping the holes of a sparse file (Linux)."""
-        extents = [(0, entry.size)]
-        folder = isinstance(entry.source, str)
-        if folder:
-            extents = osutil.data_extents(src.fileno(), entry.size)
-        for start, length in extents:
-            if folder:
-                src.seek(start)  # data_extents moved the file's position (a ZIP entry: no seek on 3.6)
-            os.lseek(fd, start, os.SEEK_SET)
-            left = length
-            while left > 0:
-                self._check_stop()
-                buf = src.read(min(CHUNK, left))
-                if not buf:  # shorter than the snapshot says: never padded to look whole
-                    raise _EntryError("damaged in the backup (shorter than it says), not restored")
-                view = memoryview(buf)
-                while view:
-                    view = view[os.write(fd, view):]
-                left -= len(buf)
-        os.ftruncate(fd, entry.size)
+        note.add("kept_aside")
 
 
 def _quietly(func, *args):
@@ -326,9 +359,10 @@ def _hint(exc):
 
 
 def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existing=True, dry_run=False,
-            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None):
+            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS):
     """Restore ``wanted`` (paths relative to src; all when empty) from
-    ``snapshot_name`` of ``task`` into ``target``. Returns a RestoreResult.
+    ``snapshot_name`` of ``task`` into ``target``, with as many workers as
+    ``task.parallel`` says (restore_work.workers). Returns a RestoreResult.
     UsageError for a target it must not write into; BackupError when the
     target as a whole fails (disk full, drive gone); Interrupted when
     ``stop_event`` is set."""
@@ -345,8 +379,9 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
         if missing:
             raise NotInSnapshot("%s is not in snapshot %s" % (", ".join(console.printable(m) for m in missing),
                                                                snapshot_name))
+        workers = 1 if dry_run else restore_work.workers(task.parallel, real, path, log)
         restorer = Restorer(reader, real, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
-                            stop_event, progress, log)
+                            stop_event, progress, log, workers, ops)
         try:
             restorer.run()
         except (OSError, snapshot_reader.BadZipFile) as exc:

@@ -3,14 +3,23 @@
 Cheap mode compares what is there, sizes and modification times (to within
 2 seconds, the resolution of ZIP and FAT); ``deep`` also compares contents
 by SHA-256, streamed. Excludes apply as in a backup.
+
+Against a folder snapshot, each entry is compared by the pool's workers
+(pool.py), as many as a backup of the task would have (more than one where
+the snapshot or the source is on a network file system): the walk stays
+in one thread, and the report is the same whatever order they finish in
+(counts, and the first differences by path). A ZIP is one stream: read in
+one thread.
 """
 
 import bisect
 import collections
+import functools
 import hashlib
 import logging
 import os
 import stat
+import threading
 import zipfile
 
 from . import console, osutil, snapshots
@@ -18,6 +27,7 @@ from .engine.fileio import CHUNK
 from .engine.walk import MAX_LISTED, Stats, Walk
 from .errors import BackupError
 from .excludes import Matcher
+from .pool import Pool, workers_for
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +60,24 @@ class _Compare(object):
         self.checked = self.missing = self.extra = self.changed = 0
         self.differences = []
         self._kept = []
+        self._lock = threading.Lock()  # workers note at once
 
     def note(self, kind, rel, detail=""):
         """Count a difference; keep the MAX_LISTED first by path (sorted),
         in bounded memory."""
-        setattr(self, kind, getattr(self, kind) + 1)
         path = console.printable(rel.replace(os.sep, "/"))
-        if len(self._kept) < MAX_LISTED or path < self._kept[-1][0]:
-            bisect.insort(self._kept, (path, "%s: %s%s" % (kind, path, detail)))
-            del self._kept[MAX_LISTED:]
-        self.differences = [text for _, text in self._kept]
+        with self._lock:
+            setattr(self, kind, getattr(self, kind) + 1)
+            if len(self._kept) < MAX_LISTED or path < self._kept[-1][0]:
+                bisect.insort(self._kept, (path, "%s: %s%s" % (kind, path, detail)))
+                del self._kept[MAX_LISTED:]
+            self.differences = [text for _, text in self._kept]
 
 
-def verify_task(task, deep=False, snapshot=None, log=logger):
+def verify_task(task, deep=False, snapshot=None, log=logger, workers=None):
     """Compare ``task.src`` with ``snapshot`` (default: the newest complete
-    snapshot of ``task.dest``). BackupError when there is nothing to compare."""
+    snapshot of ``task.dest``) with ``workers`` threads (None: as
+    ``task.parallel`` says). BackupError when there is nothing to compare."""
     if snapshot is None:
         names = snapshots.list_snapshots(task.dest)
         if not names:
@@ -78,8 +91,27 @@ def verify_task(task, deep=False, snapshot=None, log=logger):
     if snapshot.endswith(".zip"):
         _against_zip(walk, snapshot, deep, cmp)
     else:
-        _against_folder(walk, osutil.long_path(snapshot), osutil.long_path(task.src), deep, cmp)
+        pool = Pool(workers or _workers(task, snapshot, log))
+        try:
+            _against_folder(walk, osutil.long_path(snapshot), osutil.long_path(task.src), deep, cmp, pool)
+        except BaseException:
+            pool.abort()
+            raise
     return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences)
+
+
+def _workers(task, snapshot, log):
+    network, where = None, "the snapshot"
+    if task.parallel == "auto":
+        network = osutil.network_filesystem(snapshot)
+        if network is None:
+            network, where = osutil.network_filesystem(task.src), "the source"
+        if network is None:
+            where = "the snapshot (and the source)"
+    count, why = workers_for(task.parallel, network, where)
+    # Said where it matters (a share); one worker, the usual case, only in the debug log.
+    (log.info if count > 1 else log.debug)("%d %s comparing: %s", count, "worker" if count == 1 else "workers", why)
+    return count
 
 
 def _link_target(path):
@@ -91,31 +123,15 @@ def _link_target(path):
         return None
 
 
-def _against_folder(walk, snap, src_root, deep, cmp):
+def _against_folder(walk, snap, src_root, deep, cmp, pool):
     sep = os.sep
     for kind, rel, entry, st in walk.events():
         if kind == "end":
             continue
         cmp.checked += 1
-        try:
-            other = os.lstat(snap + sep + rel)
-        except OSError:
-            cmp.note("missing", rel)
-            continue
-        if kind == "dir":
-            if not stat.S_ISDIR(other.st_mode):
-                cmp.note("changed", rel, " (a folder in the source)")
-        elif kind == "link":
-            if not stat.S_ISLNK(other.st_mode) or _link_target(snap + sep + rel) != _link_target(entry.path):
-                cmp.note("changed", rel, " (symbolic link)")
-        elif not stat.S_ISREG(other.st_mode):
-            cmp.note("changed", rel, " (not a file in the snapshot)")
-        elif other.st_size != st.st_size:
-            cmp.note("changed", rel, " (size %d in the source, %d in the snapshot)" % (st.st_size, other.st_size))
-        elif abs(other.st_mtime - st.st_mtime) >= MTIME_SLACK:
-            cmp.note("changed", rel, " (modification time)")
-        elif deep and _digest_file(entry.path) != _digest_file(snap + sep + rel):
-            cmp.note("changed", rel, " (contents)")
+        pool.submit(os.path.dirname(rel), functools.partial(_compare, kind, rel, entry.path, st,
+                                                            snap + sep + rel, deep, cmp))
+    pool.finish()
     # Extra: in the snapshot, not in the source.
     for folder, dirs, files in os.walk(snap):
         for name in dirs + files:
@@ -125,6 +141,30 @@ def _against_folder(walk, snap, src_root, deep, cmp):
                 cmp.note("extra", rel)
                 if name in dirs:
                     dirs.remove(name)
+
+
+def _compare(kind, rel, path, st, copy, deep, cmp):
+    """One entry of the source (``path``, lstat ``st``) against its ``copy``
+    in the snapshot: a worker's job."""
+    try:
+        other = os.lstat(copy)
+    except OSError:
+        cmp.note("missing", rel)
+        return
+    if kind == "dir":
+        if not stat.S_ISDIR(other.st_mode):
+            cmp.note("changed", rel, " (a folder in the source)")
+    elif kind == "link":
+        if not stat.S_ISLNK(other.st_mode) or _link_target(copy) != _link_target(path):
+            cmp.note("changed", rel, " (symbolic link)")
+    elif not stat.S_ISREG(other.st_mode):
+        cmp.note("changed", rel, " (not a file in the snapshot)")
+    elif other.st_size != st.st_size:
+        cmp.note("changed", rel, " (size %d in the source, %d in the snapshot)" % (st.st_size, other.st_size))
+    elif abs(other.st_mtime - st.st_mtime) >= MTIME_SLACK:
+        cmp.note("changed", rel, " (modification time)")
+    elif deep and _digest_file(path) != _digest_file(copy):
+        cmp.note("changed", rel, " (contents)")
 
 
 def _against_zip(walk, path, deep, cmp):

@@ -219,7 +219,7 @@ class RestoreTest(RestoreBase):
         self.assertEqual(len(calls), 1)
 
     def test_stopped_in_the_middle_of_a_file(self):
-        self.write("src/big.bin", os.urandom(3 * 1024 * 1024))
+        self.write("src/big.bin", os.urandom(20 * 1024 * 1024))  # several chunks, also of sendfile (8 MiB)
         self.run_at("2026-11-05T10:00:00+00:00")
 
         class StopDuringCopy(threading.Event):

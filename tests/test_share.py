@@ -1,6 +1,7 @@
 """backup_now.py as a real process writing to a real network share: an
 sshfs mount (tests/share.py), logged in as root and as an ordinary
-account (which refuses owners and keeps times to 1 s). Skips, saying why,
+account (which refuses owners and keeps times to 1 s); a restore from
+and to it. Skips, saying why,
 where no share can be made here; under CI (CI=true) on Linux that is a
 failure (the Windows lane cannot make one)."""
 
@@ -71,6 +72,44 @@ class ShareTest(TempDirTestCase):
         run = self.two_runs("nobody")
         self.assertEqual(len(run["warnings"]), 1, run["warnings"])
         self.assertIn("does not keep owners and groups", run["warnings"][0])
+
+    def assert_restored(self, target):
+        for folder, _, files in os.walk(self.path("src")):
+            for name in files:
+                rel = os.path.relpath(os.path.join(folder, name), self.path("src"))
+                if name == "link":
+                    continue
+                with open(os.path.join(folder, name), "rb") as a, open(os.path.join(target, rel), "rb") as b:
+                    self.assertEqual(b.read(), a.read(), rel)
+                self.assertEqual(int(os.stat(os.path.join(target, rel)).st_mtime),
+                                 int(os.stat(os.path.join(folder, name)).st_mtime), rel)
+        self.assertEqual(os.readlink(os.path.join(target, "d1", "link")), "f1")
+        self.assertEqual(os.stat(os.path.join(target, "d1")).st_mtime, os.stat(self.path("src/d1")).st_mtime)
+
+    def restore(self, dest, target):
+        proc, _ = self.backup(dest, "restore", "--to", target)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("restored 26 files", proc.stdout)
+        with open(self.path("scheduled_task_runner.log"), encoding="utf-8") as f:
+            return f.read()
+
+    def test_a_restore_from_and_to_the_share_is_done_by_workers(self):
+        os.utime(self.path("src/d1"), (OLD, OLD))
+        with share.Share(None) as mount:
+            dest = os.path.join(mount.mount, "backup")
+            self.assertEqual(self.backup(dest)[0].returncode, 0)
+            log = self.restore(dest, self.path("from-share"))
+            self.assertIn("16 workers restoring: the snapshot is on a network file system, fuse.sshfs", log)
+            self.assert_restored(self.path("from-share"))
+            # (sshfs shows a made-up inode per name: d0/f0 and d2/again come back as two copies)
+            self.assertEqual(self.backup(self.path("local"))[0].returncode, 0)
+            target = os.path.join(mount.mount, "restored")
+            log = self.restore(self.path("local"), target)
+            self.assertIn("16 workers restoring: the target is on a network file system, fuse.sshfs", log)
+            self.assert_restored(target)
+            served = os.path.join(mount.served, "restored")  # sshfs shows no inodes
+            self.assertEqual(os.stat(os.path.join(served, "d0", "f0")).st_ino,
+                             os.stat(os.path.join(served, "d2", "again")).st_ino)
 
 
 if __name__ == "__main__":

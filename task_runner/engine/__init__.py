@@ -27,7 +27,7 @@ from ..excludes import Matcher
 from ..schedule import LOCAL
 from ..snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
 from .fileio import OPS
-from .pool import Pool, workers_for
+from ..pool import Pool, workers_for
 from .previous import DryRunWriter
 from .walk import Stats, Walk
 from .writers import FolderWriter

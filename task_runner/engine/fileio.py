@@ -86,8 +86,10 @@ def unchanged(old_st, st, window_ns=0, owners=False, modes=True):
 
 
 class DataCopier(object):
-    """Copies a file's data between two open descriptors through ``ops``,
-    calling ``check_stop`` before each chunk."""
+    """Copies a file's data to an open descriptor through ``ops``, from
+    another descriptor (``copy``) or a stream (``copy_stream``), calling
+    ``check_stop`` before each chunk: the one copy loop of the program
+    (backup and restore)."""
 
     def __init__(self, ops, check_stop):
         self.ops = ops
@@ -146,10 +148,22 @@ class DataCopier(object):
             os.lseek(fd_in, start + copied, os.SEEK_SET)
         except OSError as exc:
             return copied, exc, "read"
+        more, error, side = self._pump(lambda n: ops.read(fd_in, n), fd_out, length - copied)
+        return copied + more, error, side
+
+    def copy_stream(self, read, fd_out, size):
+        """Copy ``size`` bytes of ``read(n)`` (a file object's read, such
+        as a ZIP entry's) to fd_out; returns what ``copy`` returns. Fewer
+        when the stream ends early: the caller decides what that means."""
+        return self._pump(read, fd_out, size)
+
+    def _pump(self, read, fd_out, length):
+        """The read/write loop: ``length`` bytes of ``read(n)`` to fd_out."""
+        copied = 0
         while copied < length:
             self.check_stop()
             try:
-                buf = ops.read(fd_in, min(CHUNK, length - copied))
+                buf = read(min(CHUNK, length - copied))
             except OSError as exc:
                 return copied, exc, "read"
             if not buf:
@@ -157,7 +171,7 @@ class DataCopier(object):
             view = memoryview(buf)
             while view:
                 try:
-                    n = ops.write(fd_out, view)
+                    n = self.ops.write(fd_out, view)
                 except OSError as exc:
                     return copied, exc, "write"
                 view = view[n:]

@@ -24,7 +24,7 @@ from .. import console, osutil
 from ..errors import BackupError, Interrupted
 from . import metadata
 from .fileio import FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, DataCopier, unchanged
-from .pool import Pool
+from ..pool import Pool
 from .previous import PreviousTree, lookup_in
 from .walk import reason
 

@@ -19,7 +19,7 @@ import os
 import re
 import time
 
-from .. import catalog, removal, restore, snapshot_reader
+from .. import catalog, removal, restore, restore_work, snapshot_reader
 from ..logs import task_log
 from ..errors import BackupError, UsageError
 from ..schedule import LOCAL, local_datetime
@@ -150,7 +150,8 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
                 raise UsageError("%s is not in snapshot %s" % (", ".join(missing), name))
         with reader:
             restorer = restore.Restorer(reader, real, list(wanted), overwrite, keep_existing, stamp,
-                                        stop_event=stop_event, progress=progress, log=log)
+                                        stop_event=stop_event, progress=progress, log=log,
+                                        workers=restore_work.workers(task.parallel, real, download, log))
             restorer.run()
     except OSError as exc:
         raise BackupError("the restore could not be completed: %s" % (exc.strerror or exc))

@@ -19,7 +19,7 @@ import contextlib
 import queue
 import threading
 
-from .. import priority
+from . import priority
 
 # "parallel": "auto" gives a local disk one worker (more only compete for
 # the disk) and a network file system this many (bench/share.py).
@@ -30,15 +30,16 @@ _QUEUED_PER_WORKER = 2  # batches waiting per worker
 _POLL = 0.1  # seconds between checks for a stop while waiting
 
 
-def workers_for(parallel, network):
+def workers_for(parallel, network, where="the destination"):
     """(number of workers, why) for the task's ``parallel`` ("auto" or a
-    number) and the network file system holding the destination
-    (osutil.network_filesystem: a name, or None for a local disk)."""
+    number) and the network file system holding ``where`` (the
+    destination; a restore's target or snapshot) (osutil.network_filesystem:
+    a name, or None for a local disk)."""
     if parallel != "auto":
         return parallel, "\"parallel\": %d" % parallel
     if network is None:
-        return 1, "the destination is on a local disk (\"parallel\": \"auto\")"
-    return AUTO_NETWORK, "the destination is on a network file system, %s (\"parallel\": \"auto\")" % network
+        return 1, "%s is on a local disk (\"parallel\": \"auto\")" % where
+    return AUTO_NETWORK, "%s is on a network file system, %s (\"parallel\": \"auto\")" % (where, network)
 
 
 class Pool(object):
@@ -78,13 +79,14 @@ class Pool(object):
         return self._abort.is_set()
 
     def submit(self, group, job):
-        """Run ``job``; ``group`` (its folder) decides the batch it joins."""
+        """Run ``job``; ``group`` (its folder: an object or a path, compared
+        with ==) decides the batch it joins."""
         if self.workers == 1:
             job()
             return
         if not self._threads:
             self._start()
-        if group is not self._group or len(self._batch) >= BATCH:
+        if group != self._group or len(self._batch) >= BATCH:
             self._flush()
             self._group = group
         self._batch.append(job)
