@@ -28,7 +28,6 @@ import errno
 import zlib
 import logging
 import os
-import re
 import stat
 import threading
 
@@ -43,7 +42,6 @@ from .schedule import LOCAL, local_datetime
 logger = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".restore-partial"  # the name of an earlier version's temporary files: restored like any other
-_SEPARATORS = re.compile("[%s]" % re.escape(os.sep + (os.altsep or "")))
 
 RestoreResult = collections.namedtuple(
     "RestoreResult", "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions target")
@@ -82,15 +80,6 @@ def _selected(rel, wanted):
         if not w or rel == w or rel.startswith(w + os.sep):
             return True
     return False
-
-
-def _safe_rel(rel):
-    """True for a path that stays inside the target: no "..", no drive, not
-    absolute. A backslash separates only where it is a separator (Windows)."""
-    if not rel or os.path.isabs(rel) or rel[0] in os.sep + (os.altsep or ""):
-        return False
-    parts = _SEPARATORS.split(rel)
-    return not os.path.splitdrive(rel)[0] and ".." not in parts and "." not in parts and "" not in parts
 
 
 class Restorer(object):
@@ -182,7 +171,7 @@ class Restorer(object):
                 self.tally.close(note)
 
     def _checked(self, entry, note):
-        if not _safe_rel(entry.rel):
+        if not snapshot_reader.safe_rel(entry.rel):
             raise _EntryError("a name that would land outside the target folder: not restored")
         if entry.kind == "other":
             raise _EntryError("not a file, folder or link (a device or a pipe): not restored")

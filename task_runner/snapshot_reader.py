@@ -9,6 +9,7 @@ set-ID or sticky bit). Read-only: nothing here writes.
 
 import collections
 import os
+import re
 import stat
 import zipfile
 
@@ -83,6 +84,18 @@ def _zip_entries(path):
             yield entry
 
 
+_SEPARATORS = re.compile("[%s]" % re.escape(os.sep + (os.altsep or "")))
+
+
+def safe_rel(rel):
+    """True for a path that stays inside the target: no "..", no drive, not
+    absolute. A backslash separates only where it is a separator (Windows)."""
+    if not rel or os.path.isabs(rel) or rel[0] in os.sep + (os.altsep or ""):
+        return False
+    parts = _SEPARATORS.split(rel)
+    return not os.path.splitdrive(rel)[0] and ".." not in parts and "." not in parts and "" not in parts
+
+
 def _zip_entries_of(zf, path):
     for info in zf.infolist():
         kind = zip_entry_kind(info)
@@ -123,6 +136,8 @@ class SnapshotReader(object):
         if self._index is None:
             self._index = {"": {}}
             for entry in _zip_entries_of(self._zip, self.path):
+                if not safe_rel(entry.rel):  # restore refuses it as an error; browsing never meets it
+                    continue
                 parts = entry.rel.split(os.sep)
                 for i in range(1, len(parts)):
                     folder = os.sep.join(parts[:i - 1])

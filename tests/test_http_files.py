@@ -95,6 +95,19 @@ class FilesTest(HttpTestCase):
         status, data, _ = self.request("GET", "/files/T/%s?path=caf%%E9" % snapshot)  # not UTF-8 at all
         self.assertEqual((status, data["error"]), (400, "bad_request"))
 
+    def test_entries_of_a_zip_that_would_leave_it_are_not_listed(self):
+        # Found from outside: a hostile ZIP's "../../x", "/tmp/x" and "a/../b" were listed as "", ".." and
+        # "/tmp" (opening them gave 400). Restore refuses them as errors; browsing never meets them.
+        import zipfile
+        os.makedirs(self.path("zdest"))
+        with zipfile.ZipFile(self.path("zdest", "2026-11-05_10-00-00.zip"), "w") as zf:
+            for name in ("../../evil.txt", "/tmp/abs.txt", "a/../b.txt", "ok/fine.txt"):
+                zf.writestr(name, "x")
+        zconfig = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "zdest", "format": "zip"}])
+        self.app.watcher = type("W", (), {"current": staticmethod(lambda: zconfig)})()
+        status, listing, _ = self.request("GET", "/files/T/2026-11-05_10-00-00.zip?path=")
+        self.assertEqual((status, [(e["name"], e["path"]) for e in listing["entries"]]), (200, [("ok", "ok")]))
+
     def test_a_zip_snapshot_streams_too(self):
         zconfig = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "zdest", "format": "zip",
                                            "default": True}])
