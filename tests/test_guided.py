@@ -177,7 +177,7 @@ def _own_terminal():
 class TerminalTest(RestoreBase):
     """restore.bat's dialogue as a person meets it, through a real terminal."""
 
-    def converse(self, answers, timeout=30):
+    def converse(self, answers, timeout=90):
         """Answer each (prompt, bytes) as the prompt appears; returns (exit code, screen, answers left)."""
         import pty
         master, slave = pty.openpty()
@@ -210,8 +210,12 @@ class TerminalTest(RestoreBase):
                         _wait_until_reading(proc.pid)
                     os.write(master, answer)
         finally:
+            try:
+                proc.wait(30)  # before the terminal is closed: that would end it with SIGHUP (a loaded machine)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(30)
             os.close(master)
-            proc.wait(30)
         return proc.returncode, screen.decode(errors="replace"), answers
 
     def test_the_whole_dialogue(self):
