@@ -73,6 +73,57 @@ class LocalRemoteReuseTest(ReuseTestCase):
         self.restore_matches_src("back")
 
 
+class PlantedLinkTest(ReuseTestCase):
+    """Found from outside: rclone writes a local remote by path, so a link
+    planted where the next snapshot goes, or inside one an upload left half
+    done, sent the whole upload elsewhere (a victim file overwritten)."""
+
+    def setUp(self):
+        super(PlantedLinkTest, self).setUp()
+        if os.name == "nt":
+            self.skipTest("the planted links are symbolic links")
+        self.make_tree(files=4, size=10)
+        self.config("loc:" + self.path("remote"))
+        self.config_obj = load_config(self.path("config.json"))
+        os.makedirs(self.path("dest"))
+        shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True)
+        self.write("victim/many/f00.bin", "VICTIM DATA")
+        self.write("victim/a.txt", "VICTIM TOO")
+        os.makedirs(self.path("remote"))
+
+    def read(self, path):
+        with open(path) as f:
+            return f.read()
+
+    def assert_victim_untouched(self, record):
+        self.assertEqual(record["status"], "success", record)
+        self.assertEqual(self.read(self.path("victim", "many", "f00.bin")), "VICTIM DATA")
+        self.assertEqual(sorted(os.listdir(self.path("victim"))), ["a.txt", "many"])
+        self.assertEqual(os.listdir(self.path("victim", "many")), ["f00.bin"])
+        self.assertFalse(os.path.islink(self.path("remote", FIRST)))
+        for folder, _, files in os.walk(self.path("dest", FIRST)):
+            for name in files:
+                mine = os.path.join(folder, name)
+                if not os.path.islink(mine):  # links are in the manifest, not sent
+                    there = os.path.join(self.path("remote", FIRST), os.path.relpath(mine, self.path("dest", FIRST)))
+                    with open(mine, "rb") as a, open(there, "rb") as b:
+                        self.assertEqual(a.read(), b.read(), there)
+
+    def test_a_link_where_the_snapshot_goes(self):
+        os.symlink(self.path("victim"), self.path("remote", FIRST))
+        os.symlink(self.path("victim", "a.txt"), self.path("remote", layout.manifest_name(FIRST)))
+        with self.assertLogs("task_runner", "WARNING") as logged:
+            self.assert_victim_untouched(self.upload())
+        self.assertIn("a link where the upload writes", "\n".join(logged.output))
+        self.assertEqual(self.read(self.path("victim", "a.txt")), "VICTIM TOO")
+
+    def test_a_link_inside_a_snapshot_left_half_done(self):
+        os.makedirs(self.path("remote", FIRST))
+        os.symlink(self.path("victim", "many"), self.path("remote", FIRST, "many"))
+        os.symlink(self.path("victim", "a.txt"), self.path("remote", FIRST, "a.txt"))
+        self.assert_victim_untouched(self.upload())
+
+
 class LocalFolderTest(unittest.TestCase):
     def test_rclone_roots_are_spelt_as_each_os_does(self):
         cases = [(True, "//?/C:/Backups/pc1", "C:\\Backups\\pc1"),

@@ -33,6 +33,7 @@ rclone sends the rest.
 import collections
 import errno
 import logging
+import os
 import stat
 
 from .. import osutil
@@ -152,3 +153,49 @@ def link_unchanged(root, previous, name, old_doc, new_doc, stop_event=None, log=
             if folder is not None:
                 folder.close()
     return Linked(files, total)
+
+
+def clear_links(root, names, log=logger):
+    """Remove every link (a Windows junction too) at ``names`` (a snapshot
+    folder, its ZIP, its manifest) in the local remote ``root`` or below
+    them, never what it leads to; returns how many. rclone writes a local
+    remote by path and would follow one: a link planted where the next
+    snapshot goes, or inside one an upload left half done, would send the
+    upload elsewhere. The remote holds no link of ours (the manifest holds
+    them), so one found there is somebody else's. (One planted while rclone
+    runs is not caught: who can write into the remote folder can do that.)"""
+    top = local_folder(root)
+    removed = 0
+    folders = []
+    for name in names:
+        path = os.path.join(top, name)
+        removed += _unlink_if_link(path, log, folders)
+    while folders:  # by hand: os.walk enters a Windows junction before Python 3.12
+        try:
+            with os.scandir(folders.pop()) as it:
+                paths = [entry.path for entry in it]
+        except OSError:
+            continue
+        for path in paths:
+            removed += _unlink_if_link(path, log, folders)
+    return removed
+
+
+def _unlink_if_link(path, log, folders):
+    """Remove ``path`` when it is a link (1), else 0; a real folder is
+    added to ``folders`` to be looked into."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if not (stat.S_ISLNK(st.st_mode) or osutil.is_reparse_stat(st)):
+        if stat.S_ISDIR(st.st_mode):
+            folders.append(path)
+        return 0
+    log.warning("offsite: removed %s from the remote: a link where the upload writes (the remote holds no "
+                "link of ours) would have sent it elsewhere", path)
+    try:
+        os.unlink(path)
+    except OSError:
+        os.rmdir(path)  # a Windows junction or directory link: removed as an entry, not its target
+    return 1

@@ -72,19 +72,23 @@ HARDLINK_COPY = "--sftp-copy-is-hardlink"
 LINK_PROBE = ".task_runner-link-probe"  # no snapshot's name: listings leave it alone
 
 
-def _reuse(rc, remote, previous, stop_event=None):
+def _local_root(info):
+    """The folder of a local remote (rclone backend features), else None."""
+    return info["Root"] if info.get("Features", {}).get("IsLocal") and info.get("Root") else None
+
+
+def _reuse(rc, remote, previous, info, stop_event=None):
     """How files unchanged since remote snapshot ``previous`` reach the
     new one: (how, rclone options, local folder); ``how`` is "copy"
     (server-side copies), "link" (a local remote: prelink), "hardlink"
     (SFTP's server-side copies as hard links) or None (sent again)."""
     if previous is None:
         return None, [], None
-    info = rc.describe(remote)
     copy_dest = ["--copy-dest", layout.join(remote, previous)]
     if info.get("Features", {}).get("Copy"):
         return "copy", copy_dest, None
-    if info.get("Features", {}).get("IsLocal") and info.get("Root"):
-        return "link", ["--no-update-modtime"], info["Root"]
+    if _local_root(info):
+        return "link", ["--no-update-modtime"], _local_root(info)
     if rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
         return "hardlink", [HARDLINK_COPY, "--no-update-modtime"] + copy_dest, None
     return None, [], None
@@ -102,7 +106,7 @@ def _server_links(rc, remote, previous, stop_event):
     return got.code == 0 and int((got.stats or {}).get("serverSideCopies", 0)) > 0
 
 
-def _send_args(rc, task, name, complete, stop_event=None):
+def _send_args(rc, task, name, complete, info, stop_event=None):
     """rclone's arguments that send snapshot ``name`` (its files, not its
     manifest), the previous remote snapshot, and how its files are reused
     (``_reuse``: how, local folder)."""
@@ -111,7 +115,7 @@ def _send_args(rc, task, name, complete, stop_event=None):
     args = ["copyto", local, layout.join(remote, name)] if name.endswith(".zip") else \
         ["copy", local, layout.join(remote, name), "--skip-links"]
     previous = None if name.endswith(".zip") else _previous(complete, name)
-    how, options, root = _reuse(rc, remote, previous, stop_event)
+    how, options, root = _reuse(rc, remote, previous, info, stop_event)
     if task.offsite.bwlimit:
         args += ["--bwlimit", task.offsite.bwlimit]
     return args + options, previous, how, root
@@ -156,7 +160,10 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
     manifest = _Background(lambda: _manifest(task.name, local, created))  # while rclone sends
-    args, previous, how, root = _send_args(rc, task, name, complete, stop_event)
+    info = rc.describe(remote)
+    if _local_root(info):  # rclone writes there by path: no link may stand where it writes
+        prelink.clear_links(_local_root(info), [name, layout.manifest_name(name)], log)
+    args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
     log.info("offsite: uploading %s to %s%s", name, rc.redact(remote), _HOW[how] % previous if how else "")
     linked = _link_previous(rc, task, name, previous, root, manifest, stop_event, log) if how == "link" \
         else prelink.Linked(0, 0)
