@@ -15,11 +15,13 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 from task_runner.config import load_config
 from task_runner.history import History
 from task_runner.offsite import layout, rclone, service
+from task_runner.offsite import remote as remote_side
 from tests import rclone_tools
 from tests.helpers import ROOT, UTC, TempDirTestCase, copy_file, wait_for
 
@@ -309,6 +311,54 @@ class LocalRemoteTest(OffsiteTestCase):
         code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("again"))
         self.assertEqual(code, 0, out)
         self.assert_same_tree(self.path("src"), self.path("again"))
+
+    def test_the_download_folder_cannot_be_taken_or_redirected(self):
+        # Found from outside: a name already taken crashed the restore (FileExistsError), and a folder
+        # swapped for a link while rclone downloaded sent the download outside --to.
+        self.make_tree()
+        self.config("loc:" + self.path("remote"))
+        self.assertEqual(self.program("backup_now.py")[0], 0)
+        config = load_config(self.path("config.json"))
+        task = config.tasks[0]
+        rc = service.make_rclone(config, environ=self.env)
+        os.makedirs(self.path("victim"))
+        clock = lambda: 1.8e9  # noqa: E731
+        taken = self.path("back", remote_side.DOWNLOAD_PREFIX + time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(1.8e9)))
+        os.makedirs(taken)  # somebody's, without our mark
+        original = remote_side._download
+
+        def swapped(rc, task, name, wanted, folder, stop_event):
+            mine = [n for n in os.listdir(self.path("back")) if n.startswith(remote_side.DOWNLOAD_PREFIX) and
+                    os.path.isfile(os.path.join(self.path("back"), n, remote_side.DOWNLOAD_MARK))]
+            if os.name != "nt":
+                os.rename(self.path("back", mine[0]), self.path("back", "moved"))
+                os.symlink(self.path("victim"), self.path("back", mine[0]))
+            return original(rc, task, name, wanted, folder, stop_event)
+        remote_side._download = swapped
+        try:
+            name, result = remote_side.restore_remote(rc, task, None, self.path("back"), overwrite=True, clock=clock)
+        finally:
+            remote_side._download = original
+        self.assertEqual(result.error_count, 0)
+        self.assertEqual(os.listdir(self.path("victim")), [])
+        self.assertTrue(os.path.isdir(taken))  # somebody's: left alone
+        self.assertFalse(os.path.exists(self.path("back", "moved")))  # ours, found where it went, removed
+        with open(self.path("back", "a.txt"), "rb") as a, open(self.path("src", "a.txt"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+
+    def test_a_download_stopped_leaves_no_folder_and_is_an_interruption(self):
+        # Found from outside: Ctrl+C during the download exited 1 and left an empty --to.
+        from task_runner.errors import Interrupted
+        self.make_tree()
+        self.config("loc:" + self.path("remote"))
+        self.assertEqual(self.program("backup_now.py")[0], 0)
+        config = load_config(self.path("config.json"))
+        stop = threading.Event()
+        stop.set()
+        with self.assertRaises(Interrupted):
+            remote_side.restore_remote(service.make_rclone(config, environ=self.env), config.tasks[0], None,
+                                       self.path("back"), stop_event=stop)
+        self.assertFalse(os.path.exists(self.path("back")), os.path.exists(self.path("back")) and os.listdir(self.path("back")))
 
     def test_restore_of_some_paths_downloads_only_those(self):
         self.make_tree()

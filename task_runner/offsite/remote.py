@@ -20,8 +20,8 @@ import re
 import time
 
 from .. import catalog, removal, restore, restore_work, snapshot_reader
+from ..errors import BackupError, Interrupted, UsageError
 from ..logs import task_log
-from ..errors import BackupError, UsageError
 from ..schedule import LOCAL, local_datetime
 from . import layout
 from .rclone import RcloneError, explain
@@ -31,7 +31,37 @@ logger = logging.getLogger(__name__)
 
 DOWNLOAD_PREFIX = ".offsite-download-"
 DOWNLOAD_MARK = ".offsite-download"
-_DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}$")
+_DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(-[0-9]+)?$")
+
+
+_PROC_FD = os.path.isdir("/proc/self/fd")
+
+
+def _new_download_folder(real, stamp):
+    """A new folder of ours in ``real`` (a name nobody has taken), with its mark."""
+    for n in range(1000):
+        path = os.path.join(real, DOWNLOAD_PREFIX + stamp + ("-%d" % n if n else ""))
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        open(os.path.join(path, DOWNLOAD_MARK), "wb").close()
+        return path
+    raise BackupError("cannot make a download folder in %s: %s* names are all taken" % (real, DOWNLOAD_PREFIX))
+
+
+def _remove_download(path, fd):
+    """Remove the download folder: where it is now (it may have been moved
+    and a link put in its place), never through a link."""
+    if fd is not None:
+        try:
+            path = os.readlink("/proc/self/fd/%d" % fd)
+        finally:
+            os.close(fd)
+    if os.path.islink(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        removal.remove_tree(path)
 
 
 def _remove_leftovers(target, log):
@@ -118,7 +148,7 @@ def _download(rc, task, name, wanted, folder, stop_event):
             args += ["--filter", "- **"]
     result = rc.run(args, stop_event=stop_event, on_stats=lambda stats: None)
     if result.code is None:
-        raise BackupError("the download from the remote was stopped; nothing was restored")
+        raise Interrupted("the download from the remote was stopped; nothing was restored")
     if result.code != 0:
         raise BackupError("the download from the remote failed: %s" % explain(result.code, result.error))
 
@@ -134,17 +164,22 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
     _remove_leftovers(os.path.realpath(target), log)
     real = restore.check_target(task, target, overwrite)
     stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
-    if not os.path.isdir(real):
+    made = not os.path.isdir(real)
+    if made:
         os.mkdir(real)
-    download = os.path.join(real, DOWNLOAD_PREFIX + stamp)
-    os.mkdir(download, 0o700)
-    open(os.path.join(download, DOWNLOAD_MARK), "wb").close()
+    download = _new_download_folder(real, stamp)
+    # rclone writes by path: on Linux it is given the folder's descriptor's path, which a folder put
+    # in its place by someone who can write into the target cannot redirect.
+    fd = os.open(download, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)) \
+        if _PROC_FD else None
+    where = download if fd is None else "/proc/%d/fd/%d" % (os.getpid(), fd)
+    done = False
     try:
-        _download(rc, task, name, wanted, download, stop_event)
+        _download(rc, task, name, wanted, where, stop_event)
         if name.endswith(".zip"):
-            reader = snapshot_reader.SnapshotReader(os.path.join(download, name))
+            reader = snapshot_reader.SnapshotReader(os.path.join(where, name))
         else:
-            reader = ManifestReader(doc, download)
+            reader = ManifestReader(doc, where)
             missing = [w for w in wanted if w and not reader.has(w)]
             if missing:
                 raise UsageError("%s is not in snapshot %s" % (", ".join(missing), name))
@@ -153,10 +188,13 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
                                         stop_event=stop_event, progress=progress, log=log,
                                         workers=restore_work.workers(task.parallel, real, download, log))
             restorer.run()
+            done = True
     except OSError as exc:
         raise BackupError("the restore could not be completed: %s" % (exc.strerror or exc))
     finally:
-        removal.remove_tree(download)
+        _remove_download(download, fd)
+        if made and not done and not os.listdir(real):
+            os.rmdir(real)  # stopped or failed before anything was restored: no folder is left behind
     log.info("restored %d file(s) from the remote snapshot %s into %s", restorer.files, name, target)
     return name, restore.RestoreResult(layout.join(rc.redact(task.offsite.remote), name), restorer.files,
                                        restorer.bytes, restorer.replaced, restorer.kept_aside, restorer.unchanged,
