@@ -136,9 +136,11 @@ class Restorer(object):
                 if folder is not None:
                     folder.set_own_metadata(entry, self.owners)
                     folder.close()
+        except Interrupted:
+            self._end_workers()
+            raise Interrupted(self._stopped())  # counted once every worker has ended
         except BaseException:
-            self.pool.abort()  # no worker writes once this returns
-            self._holder.close_all()  # also those of jobs the stop dropped
+            self._end_workers()
             raise
         finally:
             self.stager.close()
@@ -151,11 +153,18 @@ class Restorer(object):
             raise Interrupted("stopped with the restore")
         self._check_stop()
 
+    def _end_workers(self):
+        self.pool.abort()  # no worker writes once this returns
+        self._holder.close_all()  # also those of jobs the stop dropped
+        self.tally.flush()  # what finished after one that did not is counted too
+
+    def _stopped(self):
+        return ("stopped on request: %d file%s restored into %s before it stopped (each one whole, in the folders "
+                "they belong in)" % (self.files, "" if self.files == 1 else "s", self.target))
+
     def _check_stop(self):
         if self.stop_event is not None and self.stop_event.is_set():
-            raise Interrupted("stopped on request: %d file%s restored into %s before it stopped (each one "
-                              "whole, in the folders they belong in)" % (self.files, "" if self.files == 1 else "s",
-                                                                    self.target))
+            raise Interrupted(self._stopped())
 
     def _error(self, note, rel, why):
         text = console.printable("%s: %s" % (rel, why))

@@ -241,6 +241,14 @@ class Tally(object):
                 self._apply(self._closed.pop(self._next))
                 self._next += 1
 
+    def flush(self):
+        """Apply the notes closed after one that never will be (a stop, a
+        fatal error), in order: what was restored is counted however the
+        restore ended. Called once no worker runs."""
+        with self._lock:
+            for seq in sorted(self._closed):
+                self._apply(self._closed.pop(seq))
+
     def _apply(self, note):
         owner = self.owner
         for kind, value in note.events:
