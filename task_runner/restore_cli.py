@@ -127,7 +127,7 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         progress.clear()
     if dry_run:
         for action, what in result.actions:
-            console.print_safe("  would %s %s" % (action, what))
+            console.print_safe("  would %s %s" % (action, console.printable(what)))  # a newline in a name: \x0a
     console.print_safe("%s: %s %s (%s) from %s into %s%s%s%s" % (
         task.name, "would restore" if dry_run else "restored", _plural(result.files, "file"),
         human_bytes(result.bytes), name, console.printable(result.target),

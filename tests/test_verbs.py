@@ -143,6 +143,14 @@ class ProgramTest(TempDirTestCase):
                       "from before \"dest\" changed are in %s: set \"dest\" back to restore from them"
                       % (self.path("new"), self.path("dest")), proc.stderr)
 
+    @unittest.skipIf(os.name == "nt", "a newline in a file name")
+    def test_a_name_with_a_newline_cannot_forge_a_line_of_a_dry_run(self):
+        self.write("src/new\nline", "x")
+        self.assertEqual(self.run_program().returncode, 0)
+        proc = self.run_program("restore", "--to", self.path("r"), "--dry-run")
+        self.assertIn("  would restore new\\x0aline\n", proc.stdout)
+        self.assertNotIn("\nline", proc.stdout.replace("\\x0aline", ""))
+
     def test_the_readme_restore_example_runs(self):
         self.assertEqual(self.run_program().returncode, 0)
         name = self.snapshots_made()[0]

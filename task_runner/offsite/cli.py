@@ -141,7 +141,7 @@ def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_e
         task.name, plural(result.files, "file"), human_bytes(result.bytes), name, target,
         "; %d not restored (see the log)" % result.error_count if result.error_count else ""))
     for line in result.errors:
-        console.print_safe("  " + line)
+        console.print_safe("  " + console.printable(line))
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
 
 
@@ -153,5 +153,5 @@ def verify(config, names):
         task.name, name, "matches the local one" if not differences else "DIFFERS: %s" % plural(
             len(differences), "difference")))
     for line in differences[:20]:
-        console.print_safe("  " + line)
+        console.print_safe("  " + console.printable(line))  # a newline in a name cannot forge a line
     return errors.EXIT_FAILED if differences else errors.EXIT_OK
