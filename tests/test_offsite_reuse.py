@@ -10,6 +10,7 @@ import unittest
 from task_runner.config import load_config
 from task_runner.offsite import layout, prelink, service, upload
 from tests import rclone_tools
+from tests.helpers import copy_file
 from tests.test_offsite import MTIME, OffsiteTestCase
 
 FIRST, SECOND = "2026-01-01_10-00-00", "2026-01-02_10-00-00"
@@ -24,11 +25,11 @@ class ReuseTestCase(OffsiteTestCase):
         self.config(remote, **offsite)
         self.config_obj = load_config(self.path("config.json"))
         os.makedirs(self.path("dest"))
-        shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True)
+        shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True, copy_function=copy_file)
         first = self.upload()
         self.assertEqual(first["status"], "success", first)
         self.write("src/" + changed, os.urandom(SIZE), mtime=MTIME + 100)
-        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True)
+        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
         with self.assertLogs("task_runner", "INFO") as logged:
             second = self.upload()
         self.assertEqual(second["status"], "success", second)
@@ -86,7 +87,7 @@ class PlantedLinkTest(ReuseTestCase):
         self.config("loc:" + self.path("remote"))
         self.config_obj = load_config(self.path("config.json"))
         os.makedirs(self.path("dest"))
-        shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True)
+        shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True, copy_function=copy_file)
         self.write("victim/many/f00.bin", "VICTIM DATA")
         self.write("victim/a.txt", "VICTIM TOO")
         os.makedirs(self.path("remote"))
@@ -168,7 +169,7 @@ class PrelinkTest(ReuseTestCase):
         self.make_tree(files=4, size=10)
         self.doc = layout.build("T", self.path("src"), None)
         os.makedirs(self.path("remote"))
-        shutil.copytree(self.path("src"), self.path("remote", FIRST), symlinks=True)
+        shutil.copytree(self.path("src"), self.path("remote", FIRST), symlinks=True, copy_function=copy_file)
         os.makedirs(self.path("outside"))
 
     def link(self):
@@ -186,7 +187,7 @@ class PrelinkTest(ReuseTestCase):
 
     def test_a_link_planted_in_the_previous_snapshot_is_not_followed(self):
         shutil.rmtree(self.path("remote", FIRST, "many"))
-        shutil.copytree(self.path("src", "many"), self.path("outside", "many"))
+        shutil.copytree(self.path("src", "many"), self.path("outside", "many"), copy_function=copy_file)
         os.symlink(self.path("outside", "many"), self.path("remote", FIRST, "many"))  # a folder made a link
         os.remove(self.path("remote", FIRST, "a.txt"))
         os.symlink(self.path("src", "a.txt"), self.path("remote", FIRST, "a.txt"))  # a file made a link
