@@ -196,6 +196,18 @@ def stop_signals():
     return [getattr(signal, n) for n in names if hasattr(signal, n)]
 
 
+def ctrl_c_raises():
+    """Make Ctrl+C raise KeyboardInterrupt in the main thread, as it does at
+    a normal start. A process started with it ignored (a background job of
+    a shell, and every process that one starts) keeps it ignored, so a
+    person answering questions at its terminal could not stop it. Windows:
+    the console's Ctrl+C arrives as SIGINT too."""
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except (ValueError, OSError):  # not the main thread
+        pass
+
+
 def install_stop_handlers(on_stop):
     """Call ``on_stop(signum)`` when a stop signal arrives. Only works in the
     main thread, which is where the entry scripts call it."""

@@ -5,6 +5,7 @@ pseudo-terminal."""
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -169,6 +170,8 @@ def _own_terminal():
     console window does."""
     import fcntl
     import termios
+    # As a background job of a shell starts it (CI did): Ctrl+C ignored. The dialogue must still stop on it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 

@@ -44,6 +44,7 @@ def run(config, args, program):
     stop = threading.Event()
     install_stop = lambda: osutil.install_stop_handlers(lambda signum: stop.set())  # noqa: E731
     if args.interactive:  # Ctrl+C at a question must end the dialogue: handlers only once it restores
+        osutil.ctrl_c_raises()
         return restore_cli.interactive(config, stop, install_stop, open_folder=console.open_in_file_manager)
     install_stop()
     names, paths = restore_cli.split_task_and_paths(config, args.words)
