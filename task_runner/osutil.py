@@ -196,6 +196,29 @@ def stop_signals():
     return [getattr(signal, n) for n in names if hasattr(signal, n)]
 
 
+def pin_folder(path):
+    """(descriptor, path to use) for folder ``path``: on Linux the folder
+    opened and a path through its descriptor (/proc/PID/fd/N, usable by a
+    program this one starts), which a folder moved away and a link put in
+    its place cannot redirect; elsewhere (None, ``path``): Windows cannot
+    open a folder so. Give the descriptor to pinned_folder_now at the end."""
+    if WINDOWS or not os.path.isdir("/proc/self/fd"):
+        return None, path
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    return fd, "/proc/%d/fd/%d" % (os.getpid(), fd)
+
+
+def pinned_folder_now(fd, path):
+    """Where the folder pinned by pin_folder is now (``path`` when it was not
+    pinned); closes the descriptor."""
+    if fd is None:
+        return path
+    try:
+        return os.readlink("/proc/self/fd/%d" % fd)
+    finally:
+        os.close(fd)
+
+
 def ctrl_c_raises():
     """Make Ctrl+C raise KeyboardInterrupt in the main thread, as it does at
     a normal start. A process started with it ignored (a background job of

@@ -19,7 +19,7 @@ import os
 import re
 import time
 
-from .. import catalog, removal, restore, restore_work, snapshot_reader
+from .. import catalog, osutil, removal, restore, restore_work, snapshot_reader
 from ..errors import BackupError, Interrupted, UsageError
 from ..logs import task_log
 from ..schedule import LOCAL, local_datetime
@@ -32,9 +32,6 @@ logger = logging.getLogger(__name__)
 DOWNLOAD_PREFIX = ".offsite-download-"
 DOWNLOAD_MARK = ".offsite-download"
 _DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(-[0-9]+)?$")
-
-
-_PROC_FD = os.path.isdir("/proc/self/fd")
 
 
 def _new_download_folder(real, stamp):
@@ -53,11 +50,7 @@ def _new_download_folder(real, stamp):
 def _remove_download(path, fd):
     """Remove the download folder: where it is now (it may have been moved
     and a link put in its place), never through a link."""
-    if fd is not None:
-        try:
-            path = os.readlink("/proc/self/fd/%d" % fd)
-        finally:
-            os.close(fd)
+    path = osutil.pinned_folder_now(fd, path)
     if os.path.islink(path):
         os.unlink(path)
     elif os.path.isdir(path):
@@ -168,11 +161,9 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
     if made:
         os.mkdir(real)
     download = _new_download_folder(real, stamp)
-    # rclone writes by path: on Linux it is given the folder's descriptor's path, which a folder put
-    # in its place by someone who can write into the target cannot redirect.
-    fd = os.open(download, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)) \
-        if _PROC_FD else None
-    where = download if fd is None else "/proc/%d/fd/%d" % (os.getpid(), fd)
+    # rclone writes by path: on Linux it is given a path through the folder's descriptor, which a
+    # folder put in its place by someone who can write into the target cannot redirect.
+    fd, where = osutil.pin_folder(download)
     done = False
     try:
         _download(rc, task, name, wanted, where, stop_event)
