@@ -11,6 +11,7 @@ import collections
 import os
 import re
 import stat
+import threading
 import zipfile
 
 from . import osutil
@@ -116,6 +117,11 @@ class SnapshotReader(object):
         self.is_zip = path.endswith(".zip")
         self._zip = zipfile.ZipFile(osutil.long_path(path)) if self.is_zip else None
         self._index = None
+        # zipfile's shared file is not safe for threads: a member opened while another thread reads
+        # one seeks from that thread's position (Python 3.13: "Overlapped entries", the file not
+        # restored). Each other thread (a restore's workers) reads through a ZipFile of its own.
+        self._owner, self._local = threading.current_thread(), threading.local()
+        self._lock, self._others = threading.Lock(), []
 
     def __enter__(self):
         return self
@@ -127,6 +133,21 @@ class SnapshotReader(object):
         if self._zip is not None:
             self._zip.close()
             self._zip = None
+        with self._lock:
+            for zf in self._others:
+                zf.close()
+            del self._others[:]
+
+    def _zip_here(self):
+        """The ZipFile this thread reads the archive through."""
+        if threading.current_thread() is self._owner:
+            return self._zip
+        zf = getattr(self._local, "zip", None)
+        if zf is None:
+            zf = self._local.zip = zipfile.ZipFile(osutil.long_path(self.path))
+            with self._lock:
+                self._others.append(zf)
+        return zf
 
     def entries(self):
         return read_entries(self.path)
@@ -203,7 +224,7 @@ class SnapshotReader(object):
     def open(self, entry):
         """A binary file object with the contents of file ``entry``."""
         if self.is_zip:
-            return self._zip.open(entry.source[1])
+            return self._zip_here().open(entry.source[1])
         return open(entry.source, "rb")
 
 
