@@ -24,7 +24,8 @@ import threading
 import time
 
 from task_runner import cli, console, osutil
-from task_runner.config import ConfigWatcher, load_config
+from task_runner.config import load_config
+from task_runner.config_watch import ConfigWatcher
 from task_runner.errors import AlreadyRunning, ConfigError, UsageError
 from task_runner.http.api import App, Server
 from task_runner.http.transport import is_loopback

@@ -11,7 +11,7 @@ import shutil
 import threading
 import unittest
 
-from task_runner.config import ConfigWatcher
+from task_runner.config_watch import ConfigWatcher
 from task_runner.http.api import App
 from tests.browser import Chromium, find_chromium
 from tests.helpers import TempDirTestCase, program_missing, wait_for

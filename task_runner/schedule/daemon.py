@@ -16,7 +16,8 @@ import threading
 import time
 
 from .. import console
-from ..config import ConfigWatcher, file_signature, load_config
+from ..config import load_config
+from ..config_watch import ConfigWatcher, file_signature
 from ..errors import AlreadyRunning
 from ..history import History, runs_of
 from ..locking import FileLock, write_holder
