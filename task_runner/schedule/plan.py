@@ -220,13 +220,13 @@ def task_overview(task, runs, now, zone, count=3):
     the former destination the last run went to, and ``success_elsewhere``,
     the one the last success went to while none went to this one (else None)."""
     last = last_ok = last_ok_anywhere = None
-    for run in runs:
-        if run.get("task") != task.name:
-            continue
+    mine = [run for run in runs if run.get("task") == task.name]
+    here = set(id(run) for run in runs_into_dest(mine, task))  # each path resolved once
+    for run in mine:
         last = run
         if run.get("status") in DONE:
             last_ok_anywhere = run
-            if same_dest(run, task):
+            if id(run) in here:
                 last_ok = run
     return {
         "name": task.name,
@@ -238,6 +238,6 @@ def task_overview(task, runs, now, zone, count=3):
         "next_runs": task.schedule.upcoming(now, count, zone) if task.schedule and task.enabled else [],
         "last_run": last,
         "last_success": last_ok,
-        "last_run_elsewhere": None if last is None or same_dest(last, task) else last.get("dest"),
+        "last_run_elsewhere": None if last is None or id(last) in here else last.get("dest"),
         "success_elsewhere": last_ok_anywhere.get("dest") if last_ok is None and last_ok_anywhere else None,
     }
