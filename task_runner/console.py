@@ -9,7 +9,7 @@ a console to type into; show a folder) are here with both branches.
 import os
 import sys
 
-WINDOWS = os.name == "nt"
+from .osutil import WINDOWS
 
 
 def printable(text):
