@@ -196,15 +196,16 @@ def stop_signals():
     return [getattr(signal, n) for n in names if hasattr(signal, n)]
 
 
-def pin_folder(path):
-    """(descriptor, path to use) for folder ``path``: on Linux the folder
-    opened and a path through its descriptor (/proc/PID/fd/N, usable by a
-    program this one starts), which a folder moved away and a link put in
-    its place cannot redirect; elsewhere (None, ``path``): Windows cannot
-    open a folder so. Give the descriptor to pinned_folder_now at the end."""
+def pin_folder(path, fd=None):
+    """(descriptor, path to use) for folder ``path`` (open as ``fd`` when
+    given): on Linux the folder opened and a path through its descriptor
+    (/proc/PID/fd/N, usable by a program this one starts), which a folder
+    moved away and a link put in its place cannot redirect; elsewhere (None,
+    ``path``): Windows cannot open a folder so. Give the descriptor to
+    pinned_folder_now at the end."""
     if WINDOWS or not os.path.isdir("/proc/self/fd"):
         return None, path
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW) if fd is None else os.dup(fd)
     return fd, "/proc/%d/fd/%d" % (os.getpid(), fd)
 
 

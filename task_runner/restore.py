@@ -31,7 +31,7 @@ import os
 import stat
 import threading
 
-from . import console, osutil, restore_work, safedir, snapshot_reader
+from . import console, osutil, restore_target, restore_work, safedir, snapshot_reader
 from .engine.fileio import OPS, DataCopier
 from .errors import BackupError, Interrupted, UsageError
 from .logs import task_log
@@ -54,25 +54,6 @@ class NotInSnapshot(UsageError):
 _EntryError = restore_work.EntryError
 
 
-def check_target(task, target, overwrite):
-    """Refuse a target that a restore must not write into (UsageError);
-    returns the target with every link in it resolved, the folder written."""
-    real = os.path.realpath(target)
-    dest = osutil.path_key(os.path.realpath(task.dest))
-    if osutil.is_inside(osutil.path_key(real), dest) or osutil.is_inside(osutil.path_key(target),
-                                                                          osutil.path_key(task.dest)):
-        raise UsageError("--to %s is inside the backup folder %s: restore somewhere else" % (target, task.dest))
-    if os.path.exists(real) and not os.path.isdir(real):
-        raise UsageError("--to %s exists and is not a folder" % target)
-    if not overwrite and os.path.isdir(real) and os.listdir(real):
-        raise UsageError("--to %s is not empty: restore into a new or empty folder, or add --overwrite to "
-                         "replace what differs (the files there are kept beside the restored ones)" % target)
-    parent = os.path.dirname(real)
-    if not os.path.isdir(real) and not os.path.isdir(parent):
-        raise UsageError("--to %s cannot be created because %s does not exist" % (target, parent))
-    return real
-
-
 def _selected(rel, wanted):
     if not wanted:
         return True
@@ -83,8 +64,9 @@ def _selected(rel, wanted):
 
 
 class Restorer(object):
-    """Writes the selected entries of one snapshot under ``target`` (a
-    resolved path); every write through safedir (see the module's docstring).
+    """Writes the selected entries of one snapshot into ``target`` (a
+    restore_target.Target, opened once); every write through safedir (see
+    the module's docstring).
 
     This thread reads the snapshot, decides (equal, in the way, a link)
     and makes folders and symbolic links; copying a file (staging it,
@@ -96,7 +78,7 @@ class Restorer(object):
 
     def __init__(self, reader, target, wanted, overwrite, keep_existing, stamp, dry_run=False,
                  stop_event=None, progress=None, log=logger, workers=1, ops=OPS):
-        self.reader, self.target, self.wanted = reader, target, wanted
+        self.reader, self.target, self.wanted = reader, target.path, wanted
         self.overwrite, self.keep_existing, self.stamp = overwrite, keep_existing, stamp
         self.dry_run, self.stop_event, self.progress, self.log = dry_run, stop_event, progress, log
         self.owners = osutil.can_keep_owner()
@@ -116,8 +98,8 @@ class Restorer(object):
         untrusted = reader.is_zip or getattr(reader, "untrusted", False)
         self._seen = set() if untrusted else None
         self._implied = set() if untrusted else None
-        self.tree = safedir.Tree(target, stamp, self._blocked, reader.has,
-                                 self._implied.add if untrusted else None, dry_run, log)
+        self._made_dirs = []  # folders made on the way to what was asked (a part of the snapshot)
+        self.tree = safedir.Tree(target, stamp, self._blocked, reader.has, self._made_folder, dry_run, log)
         self.stager = restore_work.Stager(self.tree, reader, self.owners, DataCopier(ops, self._check_stop_in_job))
         self._temp_count = 0
 
@@ -131,11 +113,13 @@ class Restorer(object):
             self._holder.let_go()
             self.pool.finish()  # every file in place
             self.tree.close_chain()
-            for entry in reversed(self._dirs):  # folders' times after their contents
+            for entry in reversed(self._dirs + self._made_folders()):  # folders' times after their contents
                 folder = self.tree.walk_to(entry.rel)
                 if folder is not None:
                     folder.set_own_metadata(entry, self.owners)
                     folder.close()
+            self.tree.end_staging()
+            self._finish_top()
         except Interrupted:
             self._end_workers()
             raise Interrupted(self._stopped())  # counted once every worker has ended
@@ -145,6 +129,20 @@ class Restorer(object):
         finally:
             self.stager.close()
             self.tree.close()
+
+    def _made_folder(self, rel):  # made by the tree on the way to an entry below it
+        if self._implied is not None:
+            self._implied.add(rel)
+        self._made_dirs.append(rel)
+
+    def _made_folders(self):
+        """The snapshot's entries of the folders made on the way (a part was asked for)."""
+        found = (self.reader.entry(rel) for rel in self._made_dirs)
+        return [e for e in found if e is not None and e.kind == "dir" and e.source is not None]
+
+    def _finish_top(self):
+        if not self.dry_run:
+            self.tree.target.finish(self.reader.top, self.owners, self.overwrite and not self.wanted)
 
     def _check_stop_in_job(self):
         """A worker's check: the pool stopping (a stop, or another job's
@@ -367,9 +365,18 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
     target as a whole fails (disk full, drive gone); Interrupted when
     ``stop_event`` is set."""
     log = log or task_log(logger, task.name)  # every line of a restore names its task
-    real = check_target(task, target, overwrite)
-    path = os.path.join(task.dest, snapshot_name)
-    stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
+    opened = restore_target.open_target(task, target, overwrite)  # opened once, never by its path again
+    try:
+        return _restore(task, snapshot_name, opened, wanted, overwrite, keep_existing, dry_run,
+                        stop_event, progress, clock(), zone, log, ops)
+    finally:
+        opened.close()
+
+
+def _restore(task, snapshot_name, opened, wanted, overwrite, keep_existing, dry_run, stop_event, progress,
+             now, zone, log, ops):
+    real, path = opened.path, os.path.join(task.dest, snapshot_name)
+    stamp = local_datetime(now, zone).strftime("%Y-%m-%d_%H-%M-%S")
     try:
         reader = snapshot_reader.SnapshotReader(path)
     except (OSError, snapshot_reader.BadZipFile) as exc:
@@ -380,7 +387,7 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
             raise NotInSnapshot("%s is not in snapshot %s" % (", ".join(console.printable(m) for m in missing),
                                                                snapshot_name))
         workers = 1 if dry_run else restore_work.workers(task.parallel, real, path, log)
-        restorer = Restorer(reader, real, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
+        restorer = Restorer(reader, opened, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
                             stop_event, progress, log, workers, ops)
         try:
             restorer.run()

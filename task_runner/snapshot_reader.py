@@ -14,7 +14,7 @@ import stat
 import threading
 import zipfile
 
-from . import osutil, snapshot_folder
+from . import osutil, snapshot_folder, snapshots
 from .snapshots import zip_entry_kind, zip_entry_mtime, zip_entry_rel
 
 BadZipFile = zipfile.BadZipFile
@@ -254,6 +254,18 @@ class SnapshotReader(object):
         except (OSError, ValueError):
             return None
         return entry if entry is not None and entry.kind != "error" else None
+
+    def top(self):
+        """The Entry of the snapshot's own folder (the source folder: its
+        mode, owner and time), or None when the snapshot does not keep it
+        (a ZIP made before it kept them)."""
+        if self.is_zip:
+            kept = snapshots.zip_root_from_comment(self._zip.comment)
+            return None if kept is None else Entry("", "dir", kept[0], kept[1], 0, None, None, None, None, None)
+        try:
+            return _folder_entry("", self.path, self._chain().top.stat())
+        except OSError:
+            return None
 
     def has(self, rel):
         """True when the snapshot holds ``rel`` (see ``entry``)."""

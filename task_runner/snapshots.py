@@ -15,6 +15,7 @@ retention, status, verify and restore all ask this module.
 """
 
 import datetime
+import json
 import logging
 import os
 import re
@@ -219,6 +220,31 @@ def zip_entry(rel, st, kind):
             info.compress_type = zipfile.ZIP_DEFLATED
             info.file_size = st.st_size  # lets zipfile choose ZIP64 up front
     return info, clamped
+
+
+_ROOT_COMMENT = b"task_runner root: "
+
+
+def zip_root_comment(st):
+    """The archive comment that keeps the source folder's own permission
+    bits and time (a ZIP has no entry for its top)."""
+    return _ROOT_COMMENT + json.dumps({"mode": stat.S_IMODE(st.st_mode) & 0o777,
+                                       "mtime_ns": st.st_mtime_ns}).encode("ascii")
+
+
+def zip_root_from_comment(comment):
+    """(mode, mtime_ns) kept by zip_root_comment, or None (an archive made
+    before it was kept, or one whose comment says something else)."""
+    if not comment.startswith(_ROOT_COMMENT):
+        return None
+    try:
+        doc = json.loads(comment[len(_ROOT_COMMENT):].decode("ascii"))
+        mode, mtime_ns = doc["mode"], doc["mtime_ns"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    if not isinstance(mode, int) or not isinstance(mtime_ns, int) or isinstance(mode, bool):
+        return None
+    return mode & 0o777, mtime_ns  # never a set-ID or sticky bit from an archive
 
 
 def zip_entry_rel(info):

@@ -189,6 +189,8 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
                                   Pool(_workers(task, dest, workers, log), check_stop, low_priority, log))
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
+            if as_zip:
+                writer.keep_root(os.stat(src))
             writer.close()  # every worker done
             if not as_zip:
                 writer.copy_metadata(root, os.stat(src))
