@@ -185,7 +185,7 @@ class Stager(object):
         kept, on Linux); a source shorter than the snapshot says is never
         padded to look whole."""
         if isinstance(entry.source, str):  # a file of a folder: a descriptor
-            blocks = getattr(os.fstat(src.fileno()), "st_blocks", None)
+            blocks = getattr(getattr(src, "stat", None) or os.fstat(src.fileno()), "st_blocks", None)
             copied, error, _ = self.copier.copy(src.fileno(), fd, _Sized(entry.size, blocks))
         else:  # a ZIP entry: a stream
             copied, error, _ = self.copier.copy_stream(src.read, fd, entry.size)

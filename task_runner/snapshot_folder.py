@@ -135,10 +135,8 @@ class ReadFolder(object):
             raise
         try:
             st = os.fstat(new)
-            if not stat.S_ISREG(st.st_mode) or not same_file(st, identity):
+            if not stat.S_ISREG(st.st_mode) or not same_file(st, identity):  # (O_NONBLOCK: no effect on a file)
                 raise Changed(self.join(name), "not the file listed")
-            if getattr(os, "O_NONBLOCK", 0) and hasattr(os, "set_blocking"):
-                os.set_blocking(new, True)
         except BaseException:
             os.close(new)
             raise
@@ -157,9 +155,17 @@ class Chain(object):
     def __init__(self, top):
         self.top = top
         self._open = []  # [(name, ReadFolder)] below the top
+        self._last = ("", top)  # the folder asked for last: the next file is most often there too
 
     def folder(self, rel_dir):
         """The ReadFolder ``rel_dir`` (os.sep-separated, "" for the top)."""
+        if rel_dir == self._last[0]:
+            return self._last[1]
+        found = self._walk(rel_dir)
+        self._last = (rel_dir, found)
+        return found
+
+    def _walk(self, rel_dir):
         parts = rel_dir.split(os.sep) if rel_dir else []
         keep = 0
         while keep < min(len(parts), len(self._open)) and self._open[keep][0] == parts[keep]:
@@ -175,3 +181,4 @@ class Chain(object):
         for _, folder in self._open[keep:]:
             folder.close()
         del self._open[keep:]
+        self._last = ("", self.top)

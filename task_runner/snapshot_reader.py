@@ -8,6 +8,7 @@ set-ID or sticky bit). Read-only: nothing here writes.
 """
 
 import collections
+import io
 import os
 import re
 import stat
@@ -132,9 +133,9 @@ def _folder_entry(rel, path, st, target=None):
 def file_entry(entry, st):
     """``entry`` with the owner, mode, size and time of ``st``, the fstat of
     the descriptor its contents are read from."""
-    owner = (st.st_uid, st.st_gid) if entry.uid is not None else (None, None)
-    return entry._replace(mode=stat.S_IMODE(st.st_mode), mtime_ns=st.st_mtime_ns, size=st.st_size,
-                          uid=owner[0], gid=owner[1])
+    kept = entry.uid is not None
+    return Entry(entry.rel, entry.kind, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, None,
+                 st.st_uid if kept else None, st.st_gid if kept else None, entry.identity, entry.source)
 
 
 def _zip_entries(path):
@@ -300,7 +301,9 @@ class SnapshotReader(object):
             return self._zip_here().open(entry.source[1]), entry
         parent, name = os.path.split(entry.rel)
         fd, st = self._chain().folder(parent).open_file(name, entry.identity)
-        return os.fdopen(fd, "rb"), file_entry(entry, st)
+        f = io.FileIO(fd, "r")  # unbuffered: the restore copies by descriptor
+        f.stat = st  # what was read, for the copy (its blocks: a sparse file)
+        return f, file_entry(entry, st)
 
     def _chain(self):
         """This thread's Chain of open folders of a folder snapshot."""
