@@ -14,16 +14,18 @@ rsnapshot (a ``snapshot_root`` only root can enter):
   and Administrators only (``icacls``, which every Windows has); the groups
   Everyone, Authenticated Users and Users are removed. Reading a folder's
   access list back needs the security API, so the folder is known to be
-  private by a mark file this program leaves in it once ``icacls`` did its
-  work (``MARK``): remove it to have the next backup do it again.
+  private by a mark this program keeps once ``icacls`` did its work: a file
+  in the programs' lock folder (``marks``, beside the history), named for
+  the folder; without it (a folder never closed, or the mark deleted) the
+  next backup does it again.
 """
 
+import hashlib
 import os
 import subprocess
 
 from . import osutil
 
-MARK = ".backup-folder-private"
 _BROAD_GROUPS = ("*S-1-1-0", "*S-1-5-11", "*S-1-5-32-545")  # Everyone, Authenticated Users, Users
 _ALWAYS = ("*S-1-5-18", "*S-1-5-32-544")  # SYSTEM, Administrators
 
@@ -41,11 +43,21 @@ def account():
         return "uid %d" % os.geteuid()
 
 
-def why_open(path):
+def _mark(path, marks):
+    """The file in folder ``marks`` saying ``path`` was made private (Windows), or None."""
+    if marks is None:
+        return None
+    key = osutil.path_key(os.path.abspath(path)).encode("utf-8", "surrogatepass")
+    return os.path.join(marks, "private-%s" % hashlib.sha256(key).hexdigest()[:20])
+
+
+def why_open(path, marks=None):
     """Why accounts other than this one may enter the folder ``path`` (a
-    phrase), or None when it is private. OSError when it cannot be read."""
+    phrase), or None when it is private. OSError when it cannot be read.
+    ``marks``: where the Windows marks are kept (see the module's docstring)."""
     if osutil.WINDOWS:
-        return None if os.path.isfile(os.path.join(path, MARK)) else "it has not been made private yet"
+        mark = _mark(path, marks)
+        return None if mark and os.path.isfile(mark) else "it has not been made private yet"
     st = os.stat(path)
     if st.st_uid != os.geteuid():
         return "it belongs to another account (uid %d)" % st.st_uid
@@ -54,7 +66,7 @@ def why_open(path):
     return None
 
 
-def make_private(path, run=subprocess.call):
+def make_private(path, marks=None, run=subprocess.call):
     """Let only this account (on Windows also SYSTEM and Administrators)
     enter ``path``. OSError when that cannot be done, saying why."""
     if osutil.WINDOWS:
@@ -64,10 +76,13 @@ def make_private(path, run=subprocess.call):
                        stdin=subprocess.DEVNULL)
             if code != 0:
                 raise OSError("icacls exited with code %d" % code)
-        fd = os.open(os.path.join(path, MARK), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write("Made private by the backup program (icacls): only %s, SYSTEM and Administrators may "
-                    "enter this folder. Delete this file to have the next backup do it again.\n" % account())
+        mark = _mark(path, marks)
+        if mark is not None:
+            if not os.path.isdir(marks):
+                os.makedirs(marks)
+            with open(mark, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write("%s was made private by the backup program (icacls): only %s, SYSTEM and Administrators "
+                        "may enter it. Delete this file to have the next backup do it again.\n" % (path, account()))
         return
     st = os.stat(path)
     if st.st_uid != os.geteuid():
@@ -82,14 +97,14 @@ def make_private(path, run=subprocess.call):
                       "permissions of its own: mount it for one account only)" % still)
 
 
-def keep_private(path, log):
+def keep_private(path, log, marks=None):
     """Make ``path`` private when it is open, saying so once in ``log`` (the
     next time it is private already); a warning when it cannot be."""
     try:
-        why = why_open(path)
+        why = why_open(path, marks)
         if why is None:
             return
-        make_private(path)
+        make_private(path, marks)
     except OSError as exc:
         log.warning("the backup folder %s can be entered by other accounts of this computer and could not be "
                     "made private: %s", path, getattr(exc, "strerror", None) or exc)
@@ -98,10 +113,10 @@ def keep_private(path, log):
              account(), why)
 
 
-def open_warning(path):
+def open_warning(path, marks=None):
     """[the sentence ``check`` and ``status`` show] when ``path`` is open, else []."""
     try:
-        why = why_open(path)
+        why = why_open(path, marks)
     except OSError:
         return []
     if why is None:

@@ -186,7 +186,7 @@ class StartedRun(object):
         task, started = self.task, self.started
         try:
             result = engine.make_snapshot(task, started, self.zone, stop_event, log, ops=ops, progress=progress,
-                                          low_priority=self.low_priority)
+                                          low_priority=self.low_priority, private_marks=self.config.lock_dir)
         except Interrupted as exc:
             return "interrupted", str(exc), {}
         except BackupError as exc:

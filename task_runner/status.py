@@ -44,7 +44,7 @@ def _free_space(dest, disk_usage):
 BAD, WARN = "bad", "warn"  # how much a warning needs attention: the page colours it so
 
 
-def warnings_for(task, item, now, zone, free):
+def warnings_for(task, item, now, zone, free, marks=None):
     """Plain sentences about what needs attention, each with its level
     (BAD: backups are not being made; WARN: look when you can), from the
     item, the source folder on disk and ``free`` (None: no drive)."""
@@ -74,7 +74,7 @@ def warnings_for(task, item, now, zone, free):
     if free is None:
         out.append((BAD, "the destination drive was not found: is it plugged in?"))
     elif os.path.isdir(task.dest):
-        out.extend((WARN, text) for text in private_folder.open_warning(task.dest))
+        out.extend((WARN, text) for text in private_folder.open_warning(task.dest, marks))
     elif free[1] < LOW_SPACE_PERCENT:
         out.append((WARN, "destination drive has %d%% free" % free[1]))
     return out
@@ -100,7 +100,7 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     free = _free_space(task.dest, disk_usage)
     item["free_bytes"] = None if free is None else free[0]
     item["free_percent"] = None if free is None else round(free[1], 1)
-    found = warnings_for(task, item, now, zone, free)
+    found = warnings_for(task, item, now, zone, free, config.lock_dir)
     item["warnings"] = [text for _, text in found]
     levels = [level for level, _ in found]
     item["offsite"] = offsite = offsite_service.offsite_status(task, runs, uploads, now)

@@ -103,13 +103,16 @@ class PrivateDestTest(TempDirTestCase):
         def run(cmd, **kw):
             calls.append(cmd)
             return subprocess.call(cmd, **kw)
-        self.assertTrue(private_folder.open_warning(self.dest))
-        private_folder.make_private(self.dest, run=run)
+        marks = self.path("locks")
+        self.assertTrue(private_folder.open_warning(self.dest, marks))
+        private_folder.make_private(self.dest, marks, run=run)
         self.assertEqual([c[0] for c in calls], ["icacls", "icacls"])
         self.assertIn("/inheritance:r", calls[0])
         self.assertIn("*S-1-5-18:(OI)(CI)F", calls[0])
         self.assertIn("*S-1-1-0", calls[1])
-        self.assertEqual(private_folder.open_warning(self.dest), [])
+        self.assertEqual(private_folder.open_warning(self.dest, marks), [])
+        self.assertEqual(os.listdir(self.dest), [])  # the mark is kept beside the history, not in dest
+        self.assertTrue(private_folder.open_warning(self.path("other"), marks))
 
 
 if __name__ == "__main__":

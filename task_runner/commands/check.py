@@ -37,5 +37,5 @@ def print_check(config):
             console.print_safe("    ! the backup folder %s cannot be made: %s does not exist right now (is its "
                                "drive connected?)" % (task.dest, parent))
         elif os.path.isdir(task.dest):
-            for line in private_folder.open_warning(task.dest):
+            for line in private_folder.open_warning(task.dest, config.lock_dir):
                 console.print_safe("    ! " + line)

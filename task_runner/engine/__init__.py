@@ -144,7 +144,7 @@ def _start_partial(partial, dest, as_zip):
 
 
 def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OPS,
-                  progress=None, dry_run=False, listing=None, workers=None, low_priority=False):
+                  progress=None, dry_run=False, listing=None, workers=None, low_priority=False, private_marks=None):
     """Back up ``task.src`` into a new snapshot in ``task.dest``.
 
     ``task`` needs src, dest, incremental, exclude, format and allow_empty.
@@ -153,7 +153,9 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     result counts what would be copied and linked (``listing(action, rel)``
     hears of each file, action "copy" or "link"). ``workers`` threads (None:
     as ``task.parallel`` says) do the per-file work of a folder snapshot
-    (pool.py), each at low priority when ``low_priority``.
+    (pool.py), each at low priority when ``low_priority``. ``dest`` is kept
+    private (private_folder.py; ``private_marks``: the folder of its
+    Windows marks, the lock folder beside the history).
     Raises BackupError when the run as a whole fails and Interrupted when
     ``stop_event`` is set; in both cases the ``.partial`` is removed.
     """
@@ -177,7 +179,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
         return _result(None, stats, True)
 
     _prepare_dest(dest)
-    private_folder.keep_private(dest, log)
+    private_folder.keep_private(dest, log, private_marks)
     remove_leftovers(dest, log)
     final = os.path.join(dest, new_snapshot_name(dest, started, zone, as_zip))
     partial = final + PARTIAL
