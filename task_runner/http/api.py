@@ -172,8 +172,11 @@ class ApiHandler(Handler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            for block in iter(lambda: stream.read(files.CHUNK), b""):
-                self.wfile.write(block)
+            try:
+                transport.send_exactly(stream.read, entry.size, self.wfile.write, files.CHUNK)
+            except transport.LengthChanged as exc:  # the answer is cut short: the client sees an error
+                logger.warning("download of %s from %s stopped: the file changed while it was sent (%s)",
+                               self._masked(entry.rel), self._masked(unquote(snapshot)), exc)
 
     def ep_restore(self, body, query, task):
         found = files.task_named(self.server.app.watcher.current(), unquote(task))

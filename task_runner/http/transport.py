@@ -76,6 +76,33 @@ PUBLIC = "public"  # no sign-in: /health, the page shell and its files, /login, 
 API = "api"        # the bearer token, or a session cookie with its CSRF header
 
 
+class LengthChanged(Exception):
+    """The file being sent is not the size its Content-Length announced."""
+
+
+def send_exactly(read, size, write, chunk=64 * 1024):
+    """Copy exactly ``size`` bytes from ``read(n)`` to ``write(data)``.
+
+    The last block is held back until the source is known to end there:
+    a source that ends early or goes on past ``size`` (the file grew or
+    was swapped while sent) raises LengthChanged before the last block is
+    written, so the client sees a response cut short, an error, and never
+    a byte more than announced."""
+    left, held = size, b""
+    while left > 0:
+        block = read(min(chunk, left))
+        if not block:
+            raise LengthChanged("it ended %d bytes before its announced %d" % (left, size))
+        left -= len(block)
+        if held:
+            write(held)
+        held = block
+    if read(1):
+        raise LengthChanged("it has more than its announced %d bytes" % size)
+    if held:
+        write(held)
+
+
 def is_loopback(host):
     return host in LOOPBACK_NAMES or host.startswith("127.")
 
