@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import re
+import secrets
 import socket
 import socketserver
 import sys
@@ -72,8 +73,9 @@ _BUSY = _raw_answer("503 Service Unavailable", JSON, b'{"error": "busy", "messag
 _VANISHED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 # Route access levels (see Gate).
-PUBLIC = "public"  # no sign-in: /health, the page shell and its files, /login, /session
+PUBLIC = "public"  # no sign-in: /health, the page shell and its files, /login, /session, /signin
 API = "api"        # the bearer token, or a session cookie with its CSRF header
+TRIGGER = "trigger"  # API, or no credential at all on a server with open_trigger (auth.Gate.check_trigger)
 
 
 class LengthChanged(Exception):
@@ -299,6 +301,8 @@ class Handler(BaseHTTPRequestHandler):
         self.gate = Gate(self)
         if access == API:
             self.gate.check_api()
+        elif access == TRIGGER:
+            self.gate.check_trigger()
         body = self._read_body(length, name in self.FORM_ENDPOINTS)
         # surrogatepass: a lone surrogate sent as its three bytes (web/files.js encodeName) is a
         # name that is not valid UTF-8 (Linux) or holds one (Windows), as os.fsdecode gives it.
@@ -352,15 +356,19 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
     request_queue_size = 64
 
     def __init__(self, address, app, handler, token=None, tls=None, max_connections=32, request_timeout=10.0,
-                 sessions=None, lockout=None):
+                 sessions=None, lockout=None, open_trigger=False):
         host = address[0]
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.app = app
-        self.token = token
+        # No token given: one nobody knows, so nothing is open without a
+        # credential (http_server.py gives the token of its token file).
+        self.token = token if token else secrets.token_urlsafe(32)
         self.tls = tls
         self.request_timeout = request_timeout
         self.loopback = is_loopback(host)
+        # POST /trigger of the default tasks without a credential: loopback only.
+        self.open_trigger = bool(open_trigger) and self.loopback
         self.lockout = Lockout() if lockout is None else lockout
         self.sessions = SessionStore() if sessions is None else sessions
         self._slots = threading.BoundedSemaphore(max_connections)
