@@ -88,6 +88,12 @@ class Lockout(object):
                 return 0
             return max(1, int(times[-self.limit] + self.window - now + 0.999))
 
+    def failed_recently(self, key):
+        """How many failures of client ``key`` the window holds."""
+        now = self.clock()
+        with self._lock:
+            return sum(1 for t in self._failures.get(key, ()) if t > now - self.window)
+
     def slow_down(self):
         """Wait before answering a failure."""
         if self.delay > 0:

@@ -8,8 +8,9 @@ Transfer-Encoding, one valid Content-Length of at most 4 KiB (413 without
 reading the body); a known path and method; then who is asking (``access``
 of the route: auth.py's ``Gate``, with the lockout on failures). A client
 gets 10 s for its whole request, not per read, so slow clients cannot hold
-a thread, and at most 32 connections are served at once (the rest get a
-short 503). Every answer has Content-Length, no-store, nosniff, the
+a thread, and at most max_connections requests are served at once, fewer
+for one client; past that, only the right token or a live session gets in
+(slots.py), the rest get a short 503. Every answer has Content-Length, no-store, nosniff, the
 page's security headers and no CORS headers; the connection closes after
 each response.
 
@@ -33,8 +34,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import osutil
 from ..console import printable
-from .auth import Gate, HttpError, Lockout
+from .auth import Gate, HttpError, Lockout, client_key
 from .sessions import SessionStore
+from .slots import Slots, Triage
+from .streams import DeadlineReader, LengthChanged, send_exactly  # noqa: F401 (LengthChanged, send_exactly: api.py)
 
 logger = logging.getLogger(__name__)
 
@@ -78,65 +81,8 @@ API = "api"        # the bearer token, or a session cookie with its CSRF header
 TRIGGER = "trigger"  # API, or no credential at all on a server with open_trigger (auth.Gate.check_trigger)
 
 
-class LengthChanged(Exception):
-    """The file being sent is not the size its Content-Length announced."""
-
-
-def send_exactly(read, size, write, chunk=64 * 1024):
-    """Copy exactly ``size`` bytes from ``read(n)`` to ``write(data)``.
-
-    The last block is held back until the source is known to end there:
-    a source that ends early or goes on past ``size`` (the file grew or
-    was swapped while sent) raises LengthChanged before the last block is
-    written, so the client sees a response cut short, an error, and never
-    a byte more than announced."""
-    left, held = size, b""
-    while left > 0:
-        block = read(min(chunk, left))
-        if not block:
-            raise LengthChanged("it ended %d bytes before its announced %d" % (left, size))
-        left -= len(block)
-        if held:
-            write(held)
-        held = block
-    if read(1):
-        raise LengthChanged("it has more than its announced %d bytes" % size)
-    if held:
-        write(held)
-
-
 def is_loopback(host):
     return host in LOOPBACK_NAMES or host.startswith("127.")
-
-
-class DeadlineReader(io.RawIOBase):
-    """Reads from a socket until a fixed deadline: each read waits only for
-    what is left of the request's time, so a client sending one byte a
-    second cannot stretch a request past it."""
-
-    def __init__(self, sock, deadline, clock=time.monotonic, first_byte_deadline=None):
-        super(DeadlineReader, self).__init__()
-        self.sock = sock
-        self.deadline = deadline
-        self.clock = clock
-        # Until the first byte arrives, the (shorter) first-byte deadline holds.
-        self.first_byte_deadline = first_byte_deadline
-
-    def readable(self):
-        return True
-
-    def readinto(self, buf):
-        deadline = self.deadline
-        if self.first_byte_deadline is not None:
-            deadline = min(deadline, self.first_byte_deadline)
-        left = deadline - self.clock()
-        if left <= 0:
-            raise socket.timeout("the request took longer than allowed")
-        self.sock.settimeout(left)
-        n = self.sock.recv_into(buf)
-        if n:
-            self.first_byte_deadline = None
-        return n
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -162,7 +108,8 @@ class Handler(BaseHTTPRequestHandler):
         super(Handler, self).setup()
         self.connection.settimeout(self.server.request_timeout)  # for writes
         self.rfile = io.BufferedReader(DeadlineReader(
-            self.connection, self.deadline, first_byte_deadline=time.monotonic() + FIRST_BYTE_TIMEOUT))
+            self.connection, self.deadline, first_byte_deadline=time.monotonic() + FIRST_BYTE_TIMEOUT,
+            prefix=self.server.take_prefix(self.request)))
 
     def version_string(self):
         return self.server_version  # "TaskRunner", without http.server's trailing space
@@ -371,38 +318,85 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
         self.open_trigger = bool(open_trigger) and self.loopback
         self.lockout = Lockout() if lockout is None else lockout
         self.sessions = SessionStore() if sessions is None else sessions
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self.slots = Slots(max_connections)
+        self._prefixes = {}  # a connection served from Triage -> the bytes it read of it
         HTTPServer.__init__(self, address, handler)
         # Cookies are shared by every port of a host: one name per port, so
         # two servers on one machine do not sign each other out.
         self.cookie_name = "task_runner_session_%d" % self.server_address[1]
+        self.triage = None if tls is not None else Triage(self)
+        if self.triage is not None:
+            self.triage.start()
 
     def server_bind(self):
         if osutil.WINDOWS and hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
         HTTPServer.server_bind(self)
 
+    # -- connection slots (slots.py) -------------------------------------------
+    busy_answer = _BUSY
+
+    @staticmethod
+    def too_many_answer(wait):
+        return _raw_answer("429 Too Many Requests", JSON, b'{"error": "too_many_requests", "message": "too many '
+                           b'failed attempts"}\n', {"Retry-After": str(wait)})
+
     def process_request(self, request, client_address):
         # In the accept loop: never block here.
-        if not self._slots.acquire(blocking=False):
-            try:
-                request.setblocking(False)
-                request.send(_BUSY)
-            except OSError:
-                pass
-            self.shutdown_request(request)
+        key = client_key(client_address[0])
+        if not self.slots.take(key):
+            if self.triage is not None:
+                self.triage.add(request, client_address)
+            else:
+                self.refuse(request, _BUSY)
             return
         try:
             socketserver.ThreadingMixIn.process_request(self, request, client_address)
         except Exception:
-            self._slots.release()
+            self.slots.give(key)
             raise
 
     def process_request_thread(self, request, client_address):
         try:
             socketserver.ThreadingMixIn.process_request_thread(self, request, client_address)
         finally:
-            self._slots.release()
+            self.slots.give(client_key(client_address[0]))
+
+    def serve_reserved(self, request, client_address, prefix):
+        """Serve, in a reserved slot (taken), a connection of which
+        ``prefix`` was read already (slots.Triage)."""
+        self._prefixes[id(request)] = prefix
+
+        def serve():
+            try:
+                socketserver.ThreadingMixIn.process_request_thread(self, request, client_address)
+            finally:
+                self._prefixes.pop(id(request), None)
+                self.slots.give_reserved()
+        thread = threading.Thread(target=serve, daemon=True)
+        try:
+            thread.start()
+        except Exception:
+            self._prefixes.pop(id(request), None)
+            self.slots.give_reserved()
+            self.shutdown_request(request)
+
+    def take_prefix(self, request):
+        return self._prefixes.pop(id(request), b"")
+
+    def refuse(self, request, answer):
+        """A short answer sent without waiting, and the connection closed."""
+        try:
+            request.setblocking(False)
+            request.send(answer)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def server_close(self):
+        if self.triage is not None:
+            self.triage.close()
+        HTTPServer.server_close(self)
 
     def handle_error(self, request, client_address):
         # A client that vanished or sent garbage: one DEBUG line, no traceback.
