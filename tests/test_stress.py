@@ -109,7 +109,8 @@ class ConcurrentStartsTest(TempDirTestCase):
         slow_file(self.path("src", "big.bin"), 256 * 1024 ** 2)
         stop = threading.Event()
         app = App(ConfigWatcher(config), stop)
-        server = Server(("127.0.0.1", 0), app, max_connections=64)
+        # As http_server.py with no token configured: POST /trigger of the default task is open on loopback.
+        server = Server(("127.0.0.1", 0), app, max_connections=64, open_trigger=True)
         port = server.server_address[1]
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.addCleanup(server.server_close)
