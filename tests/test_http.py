@@ -385,12 +385,22 @@ class NoTokenTest(HttpTestCase):
     open_trigger = True
 
     def test_only_the_default_trigger_is_open_and_its_answer_names_nothing(self):
+        now = [1000.0]
+        self.server.anonymous_starts.clock = lambda: now[0]
         status, body, _ = self.request("POST", "/trigger?wait=10", token=False)
         self.assertEqual((status, body), (200, {"status": "success"}))
+        # One start in 10 minutes: starts in a row cannot push snapshots out of "keep".
+        status, body, resp = self.request("POST", "/trigger", token=False)
+        self.assertEqual((status, body["error"], resp.getheader("Retry-After")), (429, "too_many_requests", "600"))
+        token = {"Authorization": "Bearer " + self.server.token}
+        self.assertEqual(self.request("POST", "/trigger?wait=10", headers=token)[0], 200)  # the token is not limited
+        now[0] += 600
         self.gate.open.clear()
         self.assertEqual(self.request("POST", "/trigger", token=False)[:2], (202, {"status": "accepted"}))
+        now[0] += 600
         status, body, _ = self.request("POST", "/trigger", token=False)
         self.assertEqual((status, body), (409, {"error": "already_running", "message": "a backup is already running"}))
+        self.assertEqual(self.request("POST", "/trigger", token=False)[0], 409)  # not 429: a 409 used up no start
         self.gate.open.set()
         for method, path in (("POST", "/trigger/T"), ("GET", "/status"), ("GET", "/runs")):
             with self.subTest(path=path):

@@ -209,10 +209,10 @@ class ApiHandler(Handler):
                 wait = -1
             if not 0 <= wait <= MAX_WAIT:
                 raise HttpError(400, "bad_request", "wait must be a number of seconds from 0 to %d" % MAX_WAIT)
-        status, data, job = self.server.app.trigger(None if task is None else unquote(task))
         if self.gate.anonymous:
-            self._send_anonymous(status, data, job, wait)
+            self._trigger_anonymous(wait)
             return
+        status, data, job = self.server.app.trigger(None if task is None else unquote(task))
         if status != 202:
             self.send_json(status, data)
             return
@@ -221,9 +221,17 @@ class ApiHandler(Handler):
             return
         self.send_json(202, data, {"Location": data["status_url"]})
 
-    def _send_anonymous(self, status, data, job, wait):
-        """The answer of a trigger without a credential: accepted, busy or
-        how it ended; no task name, run id, path or file name."""
+    def _trigger_anonymous(self, wait):
+        """POST /trigger without a credential: at most one start in
+        ANONYMOUS_TRIGGER_INTERVAL; the answer says accepted, busy or how
+        it ended, and names no task, run id, path or file name."""
+        too_soon = self.server.anonymous_starts.take()
+        if too_soon:
+            raise HttpError(429, "too_many_requests", "a backup was started without a token a short while ago: "
+                            "try again in %d seconds, or send the token" % too_soon, {"Retry-After": str(too_soon)})
+        status, data, job = self.server.app.trigger(None)
+        if status != 202:
+            self.server.anonymous_starts.give_back()
         if status == 202 and wait and job.wait(wait):
             ended = self.server.app.run_record(data["run_id"]) or {}
             self.send_json(200, {"status": ended.get("status")})

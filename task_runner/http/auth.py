@@ -30,6 +30,9 @@ from .sessions import CSRF_HEADER, cookie_value
 LIMIT = 10
 WINDOW = 60.0
 FAIL_DELAY = 1.0
+# The anonymous trigger starts a backup at most this often (seconds): starts
+# in a row cannot push snapshots out of a "keep": {"last": N}.
+ANONYMOUS_TRIGGER_INTERVAL = 600.0
 LOOPBACK = "loopback"
 # Bounded memory under a flood of addresses (each IPv6 /64 is a client).
 MAX_CLIENTS = 10000
@@ -102,6 +105,30 @@ class Lockout(object):
     def clear(self):
         with self._lock:
             self._failures.clear()
+
+
+class Every(object):
+    """At most one start per ``interval`` seconds: ``take()`` is 0 and
+    counts a start, or the seconds until the next may be; ``give_back()``
+    when the counted start did not happen."""
+
+    def __init__(self, interval=ANONYMOUS_TRIGGER_INTERVAL, clock=time.monotonic):
+        self.interval = interval
+        self.clock = clock
+        self._last = self._before = None
+        self._lock = threading.Lock()
+
+    def take(self):
+        now = self.clock()
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval:
+                return max(1, int(self._last + self.interval - now + 0.999))
+            self._before, self._last = self._last, now
+            return 0
+
+    def give_back(self):
+        with self._lock:
+            self._last = self._before
 
 
 def _too_many(wait):

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import osutil
 from ..console import printable
-from .auth import Gate, HttpError, Lockout, client_key
+from .auth import Every, Gate, HttpError, Lockout, client_key
 from .sessions import SessionStore
 from .slots import Slots, Triage
 from .streams import DeadlineReader, LengthChanged, send_exactly  # noqa: F401 (LengthChanged, send_exactly: api.py)
@@ -316,6 +316,7 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
         self.loopback = is_loopback(host)
         # POST /trigger of the default tasks without a credential: loopback only.
         self.open_trigger = bool(open_trigger) and self.loopback
+        self.anonymous_starts = Every()
         self.lockout = Lockout() if lockout is None else lockout
         self.sessions = SessionStore() if sessions is None else sessions
         self.slots = Slots(max_connections)
