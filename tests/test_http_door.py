@@ -175,6 +175,12 @@ class TokenFileTest(TempDirTestCase):
             os.chown(path, NOBODY, NOBODY)
             with self.assertRaisesRegex(ConfigError, "belongs to another account"):
                 tokenfile.load_or_create(path, 20)
+        if os.geteuid() == 0:
+            os.chown(path, 0, 0)
+        os.link(path, self.path("another name"))
+        with self.assertRaisesRegex(ConfigError, "has other names"):
+            tokenfile.load_or_create(path, 20)
+        os.remove(self.path("another name"))
         os.remove(path)
         os.symlink(self.path("elsewhere"), path)  # another account's link: never followed, never made
         with self.assertRaisesRegex(ConfigError, "cannot (read|create) the token file"):

@@ -87,9 +87,15 @@ def _read(path, min_length):
 
 
 def _check_private(path, st):
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-        raise ConfigError("the token file %s %s, so others may know its token: delete it (a new one is made "
-                          "at the next start)" % (path, "is not a file" if not stat.S_ISREG(st.st_mode) else
-                                                  "belongs to another account" if st.st_uid != os.geteuid()
-                                                  else "can be read by other accounts (mode %04o)"
-                                                  % (st.st_mode & 0o7777)), None)
+    if not stat.S_ISREG(st.st_mode):
+        problem = "is not a file"
+    elif st.st_uid != os.geteuid():
+        problem = "belongs to another account"
+    elif st.st_mode & 0o077:
+        problem = "can be read by other accounts (mode %04o)" % (st.st_mode & 0o7777)
+    elif st.st_nlink != 1:
+        problem = "has other names (hard links) that others may have made"
+    else:
+        return
+    raise ConfigError("the token file %s %s, so others may know its token: delete it (a new one is made at the "
+                      "next start)" % (path, problem), None)
