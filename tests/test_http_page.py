@@ -297,6 +297,7 @@ class NoTokenPageTest(HttpTestCase):
         self.session_now += 15 * 60 + 1
         self.assertEqual(Browser(self).send("GET", "/signin?code=" + late)[0], 401)  # expired
         self.assertEqual(Browser(self).send("GET", "/signin")[0], 401)
+        self.assertEqual(Browser(self).send("GET", "/signin?code=%ED%A0%80")[0], 401)  # a lone surrogate: no 500
         self.assertEqual(browser.send("POST", "/trigger/T", origin=True)[0], 202)
         self.assertEqual(browser.send("POST", "/trigger/T", origin=True, csrf=False)[0], 403)
         self.assertEqual(Browser(self).send("POST", "/trigger/T", origin=True)[0], 403)

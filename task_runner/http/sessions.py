@@ -34,7 +34,7 @@ class Session(object):
 
 def _key(session_id):
     # Stored by hash: a lookup's timing tells nothing about a valid id.
-    return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).hexdigest()
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SessionStore(object):
