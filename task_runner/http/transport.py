@@ -321,6 +321,7 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
         self.sessions = SessionStore() if sessions is None else sessions
         self.slots = Slots(max_connections)
         self._prefixes = {}  # a connection served from Triage -> the bytes it read of it
+        self.triage = None  # (server_close runs when binding fails)
         HTTPServer.__init__(self, address, handler)
         # Cookies are shared by every port of a host: one name per port, so
         # two servers on one machine do not sign each other out.
