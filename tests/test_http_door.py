@@ -16,6 +16,7 @@ import threading
 import traceback
 import unittest
 
+from task_runner import private_folder
 from task_runner.errors import ConfigError
 from task_runner.http import tokenfile
 from tests.helpers import NOBODY, ROOT, TempDirTestCase
@@ -161,6 +162,15 @@ class TokenFileTest(TempDirTestCase):
         self.assertEqual(tokenfile.load_or_create(path, 20), (token, False))
         if os.name != "nt":
             self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+
+    def test_the_windows_acl_is_this_account_alone(self):
+        calls = []
+        tokenfile.owner_only(None, "C:\\cfg\\http_token.txt", windows=True,
+                             run=lambda args, **kw: calls.append(args) or 0)
+        self.assertEqual(calls, [["icacls", "C:\\cfg\\http_token.txt", "/inheritance:r", "/grant:r",
+                                  private_folder.account() + ":F", "/Q"]])
+        with self.assertRaisesRegex(ConfigError, "icacls exited with code 5"):
+            tokenfile.owner_only(None, "x", windows=True, run=lambda args, **kw: 5)
 
     @unittest.skipIf(os.name == "nt", "POSIX modes, owners and links")
     def test_a_file_others_could_know_is_refused(self):

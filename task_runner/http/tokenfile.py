@@ -11,7 +11,7 @@ import secrets
 import stat
 import subprocess
 
-from .. import osutil
+from .. import osutil, private_folder
 from ..errors import ConfigError
 
 TOKEN_FILE = "http_token.txt"
@@ -54,18 +54,15 @@ def load_or_create(path, min_length):
     return token, True
 
 
-def owner_only(fd, path):
-    """Let only this account read the file open as ``fd`` at ``path``."""
-    if osutil.WINDOWS:
-        user = os.environ.get("USERNAME", "")
-        if os.environ.get("USERDOMAIN"):
-            user = "%s\\%s" % (os.environ["USERDOMAIN"], user)
-        proc = subprocess.Popen(["icacls", path, "/inheritance:r", "/grant:r", "%s:F" % user],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        out = proc.communicate()[0]
-        if proc.returncode != 0:
-            raise ConfigError("cannot make the token file %s private (icacls: %s): set http.token in "
-                              "config.json instead" % (path, out.decode("mbcs", "replace").strip()), None)
+def owner_only(fd, path, windows=osutil.WINDOWS, run=subprocess.call):
+    """Let only this account read the file open as ``fd`` at ``path``
+    (Windows: inheritance removed, full control for this account alone)."""
+    if windows:
+        code = run(["icacls", path, "/inheritance:r", "/grant:r", "%s:F" % private_folder.account(), "/Q"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        if code != 0:
+            raise ConfigError("cannot make the token file %s private (icacls exited with code %d): set "
+                              "http.token in config.json instead" % (path, code), None)
     else:
         os.fchmod(fd, 0o600)
 
