@@ -34,8 +34,9 @@ def print_status(config, as_json):
         console.print_safe("The scheduler is running (process %s, since %s)." % (
             scheduler.get("pid", "?"), recorded(scheduler.get("since"))))
     for server in report["http_servers"]:
-        console.print_safe("The HTTP server is running at %s (process %s, since %s)." % (
-            server.get("url", "?"), server.get("pid", "?"), recorded(server.get("since"))))
+        console.print_safe("The HTTP server is running at %s (process %s, since %s); its token is %s." % (
+            server.get("url", "?"), server.get("pid", "?"), recorded(server.get("since")),
+            "in " + server["token_file"] if server.get("token_file") else "http.token of config.json"))
     for warning in report["warnings"]:
         console.print_safe("! " + warning)
     for item in report["tasks"]:
