@@ -63,7 +63,10 @@ def print_versions(config, path, names):
     task, rel = _task_and_rel(config, names, path)
     found = catalog.versions(task, rel)
     if not found:
-        console.print_safe("%s is in no snapshot of %s" % (os.path.join(task.src, rel), task.name))
+        close = catalog.closest_in_newest(task, rel) if rel else []
+        console.print_safe("%s is in no snapshot of %s%s" % (
+            console.printable(os.path.join(task.src, rel)), task.name,
+            " (did you mean %s?)" % " or ".join(console.printable(c) for c in close) if close else ""))
         return errors.EXIT_FAILED
     console.print_safe("%s in %s: %s, newest first" % (os.path.join(task.src, rel), task.name,
                                                        _plural(len(found), "version")))
@@ -76,6 +79,16 @@ def print_versions(config, path, names):
             console.print_safe("  a %s  in %s (%s)" % ("folder" if item["kind"] == "dir" else "symbolic link",
                                                        where, _plural(item["snapshots"], "snapshot")))
     return errors.EXIT_OK
+
+
+def versions_words(config, words):
+    """versions PATH [TASK], or TASK PATH as restore takes them: (path, [task
+    name]). The words are taken as TASK PATH when the first names a task
+    and the second does not."""
+    folded = {t.name.casefold() for t in config.tasks}
+    if len(words) == 2 and words[0].casefold() in folded and words[1].casefold() not in folded:
+        return words[1], words[:1]
+    return words[0], list(words[1:])
 
 
 def split_task_and_paths(config, words):
