@@ -114,7 +114,7 @@ def progress_text(stats, elapsed, rel):
     if stats.bytes_copied >= stats.bytes:
         amount = "%s at %s/s" % (human_bytes(stats.bytes), rate)
     else:
-        amount = "%s (%s of it copied, at %s/s)" % (human_bytes(stats.bytes), human_bytes(stats.bytes_copied), rate)
+        amount = "%s (%s copied at %s/s)" % (human_bytes(stats.bytes), human_bytes(stats.bytes_copied), rate)
     return "%s (%d copied, %d linked), %s, %d:%02d  %s" % (
         plural(stats.files, "file"), stats.copied, stats.linked, amount, elapsed // 60, elapsed % 60, rel)
 
@@ -126,9 +126,10 @@ class ProgressLine(object):
 
     interval = 0.2
 
-    def __init__(self, stream, clock=time.monotonic):
+    def __init__(self, stream, clock=time.monotonic, words=progress_text):
         self.stream = stream
         self.clock = clock
+        self.words = words  # (stats, elapsed seconds, current path) -> the line
         self.started = clock()
         self._last = 0.0
         self._shown = 0
@@ -138,7 +139,7 @@ class ProgressLine(object):
         if now - self._last < self.interval:
             return
         self._last = now
-        self.show(progress_text(stats, max(now - self.started, 1e-6), rel))
+        self.show(self.words(stats, max(now - self.started, 1e-6), rel))
 
     def show(self, text):
         """Draw ``text`` over the line, shortened to the terminal's width."""

@@ -2,6 +2,7 @@
 the guided restore (--interactive, what restore.bat runs)."""
 
 import os
+import sys
 import time
 
 from . import catalog, cli, console, errors, guided, restore
@@ -153,11 +154,20 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
 
 
+def restore_words(counts, elapsed, rel):
+    """A restore's live line: files and bytes restored, the rate, the time
+    and the folder it is in."""
+    return "restoring: %s (%s) at %s/s, %d:%02d  in %s" % (
+        _plural(counts.files, "file"), human_bytes(counts.bytes), human_bytes(counts.bytes / elapsed),
+        elapsed // 60, elapsed % 60, console.printable(os.path.dirname(rel) or "the top folder"))
+
+
 class RestoreProgress(object):
     """Adapts cli.ProgressLine to a restore's counters."""
 
     def __init__(self, line):
         self.line = line
+        line.words = restore_words
 
     def __call__(self, restorer, rel):
         self.line(_Counts(restorer), rel)
@@ -173,8 +183,12 @@ class _Counts(object):
 
 
 def interactive(config, stop_event, install_stop=None, ask=input, out=console.print_safe, open_folder=None):
-    """The guided restore (guided.py); needs a person at a terminal."""
+    """The guided restore (guided.py); needs a person at a terminal. Its
+    progress is a live line on the terminal it talks on."""
     if not console.stdin_is_terminal():
         raise UsageError("--interactive needs a terminal (double-click restore.bat); in a script, use "
                          "backup_now.py restore ... --to DIR")
-    return guided.Dialogue(config, stop_event, ask, out, install_stop, open_folder).run()
+    progress = None
+    if sys.stdout is not None and sys.stdout.isatty():
+        progress = RestoreProgress(cli.ProgressLine(sys.stdout))
+    return guided.Dialogue(config, stop_event, ask, out, install_stop, open_folder, progress=progress).run()

@@ -86,9 +86,9 @@ class ProgressLineTest(unittest.TestCase):
     def test_the_rate_goes_with_the_bytes_copied(self):
         text = self.line(_Stats(9, 1, 8, 347852, 12), 1.1)  # as cut to a terminal's width
         self.assertNotIn("339.7 KiB, 10 bytes/s", text)
-        self.assertIn("339.7 KiB (12 bytes of it copied,", text)
+        self.assertIn("339.7 KiB (12 bytes copied at 10 bytes/s)", text)
         self.assertEqual(cli.progress_text(_Stats(120, 1, 119, 347852, 12), 1.1, "a/b.txt"),
-                         "120 files (1 copied, 119 linked), 339.7 KiB (12 bytes of it copied, at 10 bytes/s), "
+                         "120 files (1 copied, 119 linked), 339.7 KiB (12 bytes copied at 10 bytes/s), "
                          "0:01  a/b.txt")
         self.assertEqual(self.line(_Stats(2, 2, 0, 2048, 2048), 2.0),
                          "2 files (2 copied, 0 linked), 2.0 KiB at 1.0 KiB/s, 0:02  a/b.txt")
