@@ -5,7 +5,7 @@ import os
 import sys
 import time
 
-from . import catalog, cli, console, errors, guided, restore
+from . import catalog, cli, console, errors, guided, osutil, restore
 from .config import select_tasks
 from .errors import BackupError, UsageError
 from .history import History
@@ -112,7 +112,8 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
             task = select_tasks(config, ())[0]
     if not target:
         raise UsageError("restore needs --to DIR: the folder to restore into (a new or empty one, or the "
-                         "original with --overwrite), such as backup_now.py restore --to D:/Restored")
+                         "original with --overwrite), such as backup_now.py restore --to %s"
+                         % osutil.example_path("D:/Restored", "~/Restored"))
     wanted = [catalog.rel_in_src(task, p) for p in paths]
     try:
         name = catalog.choose_snapshot(task, spec)

@@ -2,13 +2,14 @@
 with its words in either order, each message printed once, a progress line
 whose rate goes with the bytes it counts, and the smaller texts."""
 
+import contextlib
 import io
 import os
 import subprocess
 import sys
 import unittest
 
-from task_runner import catalog, cli
+from task_runner import catalog, cli, osutil, restore_cli
 from task_runner.errors import UsageError
 from tests.helpers import ROOT
 from tests.test_restore import RestoreBase
@@ -46,18 +47,28 @@ class VersionsWordsTest(RestoreBase):
         self.config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest"},
                                               {"name": "Other", "src": "src2", "dest": "dest2", "default": True}])
 
+    def versions(self, *words):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            path, names = restore_cli.versions_words(self.config, list(words))
+            code = restore_cli.print_versions(self.config, path, names)
+        return code, out.getvalue()
+
     def test_the_task_before_or_after_the_path(self):
+        code, out, err = _backup_now(self.config, "versions", "T", "doc.txt")  # the program, once
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("doc.txt in T: 3 versions, newest first", out)
         for words in (["doc.txt", "T"], ["T", "doc.txt"], ["t", "doc.txt"]):
             with self.subTest(words=words):
-                code, out, err = _backup_now(self.config, "versions", *words)
-                self.assertEqual(code, 0, out + err)
+                code, out = self.versions(*words)
+                self.assertEqual(code, 0, out)
                 self.assertIn("doc.txt in T: 3 versions, newest first", out)
 
     def test_a_mistyped_path_gets_the_closest_names(self):
-        code, out, err = _backup_now(self.config, "versions", "T", "sub/kep.txt")
-        self.assertEqual(code, 1, out + err)
+        code, out = self.versions("T", "sub/kep.txt")
+        self.assertEqual(code, 1, out)
         self.assertIn("is in no snapshot of T (did you mean %s?)" % os.path.join("sub", "keep.txt"), out)
-        code, out, err = _backup_now(self.config, "versions", "dco.txt", "T")
+        code, out = self.versions("dco.txt", "T")
         self.assertIn("(did you mean doc.txt?)", out)
 
 
@@ -69,6 +80,24 @@ class OnceTest(RestoreBase):
         self.assertNotIn("worker", err)  # how many workers: the log's business
         with open(self.config.log.file) as f:
             self.assertIn("restored 2 files", f.read())  # the log keeps it
+
+
+class SmallTextsTest(RestoreBase):
+    def test_examples_show_paths_of_this_system(self):
+        code, out, err = _backup_now(self.config, "restore")
+        self.assertEqual(code, 2, out + err)
+        self.assertIn("such as backup_now.py restore --to %s" % ("D:/Restored" if osutil.WINDOWS else "~/Restored"),
+                      err)
+        from task_runner.commands import check, restore as restore_verb, run, versions
+        for verb in (restore_verb, versions, check, run):
+            with self.subTest(verb=verb.NAME):
+                self.assertEqual(osutil.WINDOWS, any(":/" in e for e in verb.EXAMPLES), verb.EXAMPLES)
+
+    def test_the_servers_help_ends_with_its_examples(self):
+        import http_server
+        text = http_server._parser().format_help()
+        self.assertIn("watched and started from anywhere.\n", text)
+        self.assertTrue(text.rstrip().endswith("http://HOST:PORT/trigger"), text)
 
 
 class _Stats(object):

@@ -10,8 +10,9 @@ from ..offsite import cli as offsite_cli
 
 NAME = "restore"
 SUMMARY = "restore [TASK] [PATH ...] (everything when no PATH) into --to DIR, or a guided restore"
-EXAMPLES = ['restore "MD1" Documents/cv.docx --snapshot 2026-11-01 --to D:/Restored',
-            "restore --to D:/Restored --dry-run", "restore --interactive"]
+_TO = osutil.example_path("D:/Restored", "~/Restored")
+EXAMPLES = ['restore "MD1" Documents/cv.docx --snapshot 2026-11-01 --to ' + _TO,
+            "restore --to %s --dry-run" % _TO, "restore --interactive"]
 ALIAS = "--restore"
 WORDS = "words"
 

@@ -1,13 +1,13 @@
 """backup_now.py versions PATH [TASK] (or TASK PATH): the versions of one file or folder."""
 
-from .. import restore_cli
+from .. import osutil, restore_cli
 from ..errors import UsageError
 from ..logs import setup_logging
 
 NAME = "versions"
 SUMMARY = "list the distinct versions of a file or folder of src across the snapshots, newest first"
 EXAMPLES = ["versions Documents/cv.docx", 'versions "MD1" Documents/cv.docx',
-            "versions C:/Users/me/Documents/cv.docx"]
+            "versions " + osutil.example_path("C:/Users/me/Documents/cv.docx", "/home/me/Documents/cv.docx")]
 ALIAS = "--versions"
 WORDS = "words"
 
