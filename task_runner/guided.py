@@ -55,8 +55,7 @@ def folder_answer(answer, home, windows=osutil.WINDOWS):
     if not text:
         return None, False, "a folder is needed"
     if text.lower() in _ANSWERS:
-        return None, False, "\"%s\" reads as an answer to a question, not a folder: type the folder's " \
-                            "whole path, such as %s" % (text, os.path.join(home, "Restored"))
+        return None, False, "\"%s\" reads as an answer to a question, not as a folder's name" % text
     if text == "~" or text.startswith("~/") or text.startswith("~" + os.sep):
         text = home + text[1:]
     expanded = os.path.expandvars(text)
@@ -173,8 +172,8 @@ class Dialogue(object):
             self.out("  Type y (yes) or n (no).")
 
     def _run(self):
-        self.out("Restore files from a backup. Press Enter to take the answer in [brackets]; "
-                 "Ctrl+C stops and changes nothing.")
+        self.out("Restore files from a backup. Press Enter to take the answer in [brackets] ([y/n]: type y or "
+                 "n); Ctrl+C stops and changes nothing.")
         tasks = list(self.config.tasks)
         task = tasks[0]
         if len(tasks) > 1:
