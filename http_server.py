@@ -49,7 +49,10 @@ MIN_TOKEN_LENGTH = 20
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="http_server.py", description=__doc__.split("\n\n")[0])
+    intro, examples = __doc__.split("\n\n", 1)  # the examples after "...from anywhere:" go in the epilog
+    p = argparse.ArgumentParser(prog="http_server.py", description=intro.rstrip(":") + ".",
+                                epilog="examples:\n" + examples.rstrip(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_config_argument(p, __file__)
     p.add_argument("--host", help="address to listen on (overrides http.host; default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (overrides http.port; default 8765)")

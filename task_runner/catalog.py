@@ -6,6 +6,7 @@ Read-only: nothing here writes. Restoring is restore.py's.
 """
 
 import datetime
+import difflib
 import os
 import re
 
@@ -47,7 +48,10 @@ def snapshot_list(task, runs):
     return out
 
 
-_DATE_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T_]([0-9]{2})[:-]([0-9]{2})(?:[:-]([0-9]{2}))?)?$")
+# A date, or a date and time as a snapshot is named or as the program shows one ("2026-12-06 19:36",
+# "2026-03-29 01:30 (+00:00)": the offset status adds near a clock change; names are local times already).
+_DATE_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T_]+([0-9]{2})[:-]([0-9]{2})(?:[:-]([0-9]{2}))?"
+                      r"(?: *\([+-][0-9]{2}:[0-9]{2}\))?)?$")
 
 
 def choose_snapshot(task, spec="latest"):
@@ -95,6 +99,8 @@ def choose_among(names, spec, task_name, where):
     y, mo, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
     if m.group(4) is None:
         h, mi, s = 23, 59, 59  # a date alone: the end of that day
+    elif m.group(6) is None:
+        s = 59  # a time to the minute, as status shows it: the end of that minute
     try:
         limit = datetime.datetime(y, mo, d, h, mi, s)
     except ValueError as exc:
@@ -104,7 +110,8 @@ def choose_among(names, spec, task_name, where):
         if snapshots.name_time(name) <= limit:
             chosen = name
     if chosen is None:
-        raise UsageError("%s has no snapshot at or before %s; the oldest is %s" % (task_name, spec, names[0]))
+        raise UsageError("%s has no snapshot at or before %s; the oldest is from %s (%s)" % (
+            task_name, spec, snapshots.name_time(names[0]).strftime("%Y-%m-%d %H:%M:%S"), names[0]))
     return chosen
 
 
@@ -117,6 +124,38 @@ def rel_in_src(task, path):
     if not osutil.is_inside(osutil.path_key(full), osutil.path_key(task.src)):
         raise UsageError("%s is not inside the source folder %s of %s" % (path, task.src, task.name))
     return os.path.relpath(full, task.src)
+
+
+def closest_names(reader, rel, count=5):
+    """For ``rel``, which snapshot ``reader`` does not hold: the names closest
+    to it there are, as paths from the top of the snapshot (the deepest
+    folder of ``rel`` that is there, then the names in it like the next
+    part). An empty list when none is close."""
+    parts = rel.split(os.sep)
+    folder = ""
+    for part in parts[:-1]:
+        inner = os.path.join(folder, part) if folder else part
+        entry = reader.entry(inner)
+        if entry is None or entry.kind != "dir":
+            break
+        folder = inner
+    depth = len(folder.split(os.sep)) if folder else 0
+    names = [os.path.basename(e.rel) for e in reader.children(folder)]
+    close = difflib.get_close_matches(parts[depth], names, n=count, cutoff=0.5)
+    return [os.path.join(folder, c) if folder else c for c in close]
+
+
+def closest_in_newest(task, rel):
+    """closest_names in the task's newest snapshot ([] when it has none or
+    cannot be read)."""
+    names = snapshots.list_snapshots(task.dest) if os.path.isdir(task.dest) else []
+    if not names:
+        return []
+    try:
+        with snapshot_reader.SnapshotReader(os.path.join(task.dest, names[-1])) as reader:
+            return closest_names(reader, rel)
+    except (OSError, snapshot_reader.BadZipFile):
+        return []
 
 
 def task_for_path(tasks, path):

@@ -26,6 +26,13 @@ def path_key(path):
     return os.path.normcase(os.path.normpath(os.path.abspath(path)))
 
 
+def example_path(windows, posix):
+    """A path for an example in a message or --help: ``windows`` on Windows
+    (``D:/Restored``), ``posix`` elsewhere (``~/Restored``), so no example
+    shows a path this system would not take."""
+    return windows if WINDOWS else posix
+
+
 def is_inside(inner, outer):
     """True when ``inner`` is ``outer`` or a folder below it (both path_keys)."""
     if inner == outer:

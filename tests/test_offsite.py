@@ -382,7 +382,7 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertIn("offsite success", self.program("backup_now.py")[1])
         shutil.rmtree(self.path("dest"))
         # From (the remote is the default: the drive is empty), copy, path, where (another folder), go ahead
-        answers = iter(["", "", "", "3", self.path("back"), ""])
+        answers = iter(["", "", "", "3", self.path("back"), "y"])
         said = []
         old = dict(os.environ)
         os.environ.update(self.env)  # rclone's remotes, for this process

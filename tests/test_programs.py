@@ -211,7 +211,8 @@ class BackupNowTest(ProgramTestCase):
             os.close(master)
         terminal = b"".join(chunks).decode("utf-8", "replace")
         self.assertEqual(proc.returncode, 0)
-        self.assertRegex(terminal, r"\r1 file \(\d copied, \d linked\), 1 byte, .*/s, 0:00  f\d\r +\r")
+        self.assertRegex(terminal, r"\r1 file \(\d copied, \d linked\), 1 byte "
+                                   r"(at \S+ \S+/s|\(\S+ \S+ copied at \S+ \S+/s\)), 0:00  f\d\r +\r")
 
     def test_no_default_task(self):
         self.setup_config(tasks=[{"name": "A", "src": "src", "dest": "d"}])

@@ -2,12 +2,12 @@
 
 import os
 
-from .. import console, errors, private_folder
+from .. import console, errors, osutil, private_folder
 from ..offsite import cli as offsite_cli
 
 NAME = "check"
 SUMMARY = "check config.json, print the tasks, and warn about a source or backup drive not there right now"
-EXAMPLES = ["check", "check --config D:/backup/config.json"]
+EXAMPLES = ["check", "check --config " + osutil.example_path("D:/backup/config.json", "~/backup/config.json")]
 ALIAS = "--check"
 
 
