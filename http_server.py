@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
 """Serve the status page (http://127.0.0.1:8765/ in a browser) and the HTTP
-API, so a backup can be watched and started from anywhere:
+API, so a backup can be watched and started from anywhere. With no token
+configured, the token is made at the first start and kept in http_token.txt
+beside config.json, readable by this account only; each start prints a
+one-time sign-in link for the page (--open opens it):
 
     python3 http_server.py [--config PATH] [--host HOST] [--port PORT] [--open]
     python3 http_server.py --new-token
 
     curl -X POST -H "Authorization: Bearer TOKEN" http://HOST:PORT/trigger
-
-With no token configured, the token is made at the first start and kept in
-http_token.txt beside config.json, readable by this account only; each
-start prints a one-time sign-in link for the page (--open opens it).
 """
 
 import sys

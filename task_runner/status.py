@@ -73,10 +73,10 @@ def warnings_for(task, item, now, zone, free, marks=None):
         out.append((BAD, "the source folder %s does not exist right now: is its drive connected?" % task.src))
     if free is None:
         out.append((BAD, "the destination drive was not found: is it plugged in?"))
-    elif os.path.isdir(task.dest):
-        out.extend((WARN, text) for text in private_folder.open_warning(task.dest, marks))
     elif free[1] < LOW_SPACE_PERCENT:
         out.append((WARN, "destination drive has %d%% free" % free[1]))
+    if free is not None and os.path.isdir(task.dest):
+        out.extend((WARN, text) for text in private_folder.open_warning(task.dest, marks))
     return out
 
 
