@@ -96,7 +96,8 @@ class SmallTextsTest(RestoreBase):
     def test_the_servers_help_ends_with_its_examples(self):
         import http_server
         text = http_server._parser().format_help()
-        self.assertIn("watched and started from anywhere.\n", text)
+        self.assertIn("watched and started from anywhere.", text)
+        self.assertNotIn("anywhere:", text)  # no sentence left dangling before the options
         self.assertTrue(text.rstrip().endswith("http://HOST:PORT/trigger"), text)
 
 
