@@ -29,7 +29,7 @@ from ..snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folde
 from .fileio import OPS
 from ..pool import Pool, workers_for
 from .previous import DryRunWriter
-from .walk import Stats, Walk
+from .walk import Stats, Walk, reason
 from .writers import FolderWriter
 from .zip_writer import ZipWriter
 
@@ -45,6 +45,25 @@ def _check_source(src):
             raise BackupError("source %s is not a folder: set src to the folder to back up" % src)
         raise BackupError("source folder %s not found: is the drive connected? "
                           "Check src in config.json" % src)
+    try:
+        os.scandir(src).close()
+    except OSError as exc:  # the walk checks again (Walk._listing): it may change in between
+        raise BackupError("source folder %s cannot be read: %s: give the account that runs the backup "
+                          "read access to it (nothing was backed up; the run is retried)" % (src, reason(exc)))
+
+
+def incomplete_reason(seen, skipped):
+    """Why a run that met ``seen`` entries of src and skipped ``skipped``
+    (files or folders it could not read or write) is not a backup at all,
+    or None when its snapshot may be published (as ``partial`` when
+    ``skipped``). The rule (docs/REFERENCE.md, "Outcomes"): the run fails
+    when more than half of what it met was skipped; the root folder that
+    cannot be read fails it before (``_check_source``)."""
+    if skipped and skipped * 2 > max(seen, skipped):
+        return ("%d of the %d entries of the source could not be read: more than half, so this is not "
+                "a backup (nothing was published; earlier snapshots are untouched; the run is retried)"
+                % (skipped, max(seen, skipped)))
+    return None
 
 
 def _is_empty(path):
@@ -174,6 +193,9 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
         _prepare_dest(dest, create=False)
         walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
         _run_walk(walk, DryRunWriter(stats, previous, listing), progress)
+        too_few = incomplete_reason(stats.seen, stats.error_count)
+        if too_few:
+            raise BackupError(too_few)
         return _result(None, stats, True)
 
     _prepare_dest(dest)
@@ -189,9 +211,14 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
             writer.close()  # every worker done
+            too_few = incomplete_reason(stats.seen, stats.error_count)
+            if too_few:
+                raise BackupError(too_few)
             if not as_zip:
                 writer.copy_metadata(root, os.stat(src))
             check_stop()  # a run stopped (or timed out) at the very end is not published
+            if stats.error_count:  # written first: a published partial snapshot always has it
+                snapshots.write_incomplete(dest, os.path.basename(final), stats.skipped_paths)
             osutil.flush_filesystem(dest)
             os.rename(partial, final)
             osutil.fsync_dir(dest)

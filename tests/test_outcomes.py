@@ -1,0 +1,169 @@
+"""Every outcome tells the truth (issue 29): a run that could not read its
+source never deletes a good backup; retention decides on complete snapshots."""
+
+import io
+import os
+import unittest
+from contextlib import redirect_stdout, redirect_stderr
+
+import backup_now
+from task_runner import engine, snapshots
+from task_runner.errors import BackupError
+from task_runner.history import History
+from task_runner.retention import decide, parse_policy
+from task_runner.snapshots import EVERYTHING
+from tests.helpers import UTC, TempDirTestCase, make_task, ts
+
+NOW = ts("2026-11-27T12:00:00+00:00")
+C1, C2, P3, P4, P5 = ["2026-11-0%d_10-00-00" % d for d in range(1, 6)]
+
+
+def kept(names, keep, incomplete):
+    return {d.name: d.reason for d in decide(names, parse_policy(keep), NOW, UTC, incomplete) if d.keep}
+
+
+class IncompleteRuleTest(unittest.TestCase):
+    def test_edges(self):
+        # (entries met, entries skipped): published (None) or failed.
+        for seen, skipped, fails in [(10, 0, False), (1, 0, False), (0, 0, False), (2, 1, False),
+                                     (3, 1, False), (10, 5, False), (3, 2, True), (1, 1, True),
+                                     (11, 6, True), (0, 1, True), (1, 3, True)]:
+            with self.subTest(seen=seen, skipped=skipped):
+                reason = engine.incomplete_reason(seen, skipped)
+                self.assertEqual(reason is not None, fails)
+                if fails:
+                    self.assertIn("more than half", reason)
+
+
+class DecideIncompleteTest(unittest.TestCase):
+    def test_a_partial_never_takes_a_complete_ones_place(self):
+        self.assertEqual(set(kept([C1, C2, P3], 1, {P3: frozenset(["sub"])})), {C2, P3})
+        self.assertEqual(set(kept([C1, C2, P3, P4], 2, {P3: frozenset(["x"]), P4: frozenset(["x"])})),
+                         {C1, C2, P3, P4})
+
+    def test_incomplete_runs_since_the_last_complete_one_follow_the_policy_among_themselves(self):
+        lacks = frozenset(["mail.pst"])  # the same file, locked at every run: nothing only they hold
+        got = kept([C1, C2, P3, P4, P5], 1, {P3: lacks, P4: lacks, P5: lacks})
+        self.assertEqual(set(got), {C2, P5})
+        got = kept([C2, P3, P4, P5], {"daily": 2}, {C2: lacks, P3: lacks, P4: lacks, P5: lacks})
+        self.assertEqual(got, {P4: "daily #2 of the incomplete snapshots since the newest complete one",
+                               P5: "daily #1 of the incomplete snapshots since the newest complete one"})
+        got = kept([C1, P3, P4, P5], {"daily": 3}, {P3: lacks, P4: lacks, P5: lacks})
+        self.assertEqual(set(got), {C1, P3, P4, P5})
+
+    def test_the_newest_holder_of_what_newer_runs_could_not_read_is_kept(self):
+        got = kept([C1, C2, P3, P4, P5], 1,
+                   {P3: frozenset(["x"]), P4: frozenset(["docs"]), P5: frozenset(["docs"])})
+        self.assertEqual(got[P3], "holds docs, which the newer run %s could not read" % P4)
+        self.assertEqual(set(got), {C2, P3, P5})
+        # A path inside a folder the newer run could not read counts as lacking too.
+        got = kept([C2, P3, P4], 1, {P3: frozenset(["docs/a"]), P4: frozenset(["docs"])})
+        self.assertEqual(got[C2], "last #1")  # holds docs/a, which P3 lacks
+        self.assertEqual(got[P3], "holds docs, which the newer run %s could not read" % P4)  # the rest of it
+
+    def test_a_complete_run_ends_the_protection(self):
+        # C2 here is the incomplete one; the two after it are complete: its gap is filled.
+        self.assertEqual(set(kept([C1, C2, P3, P4], 1, {C2: frozenset(["docs"])})), {P4})
+
+    def test_a_record_that_does_not_say_what_is_missing_keeps_every_older_one(self):
+        got = kept([C1, C2, P3, P4], 1, {P3: frozenset(), P4: EVERYTHING})
+        self.assertEqual(set(got), {C2, P3, P4})
+
+    def test_no_complete_snapshot_at_all(self):
+        lacks = frozenset(["a"])
+        self.assertEqual(set(kept([P3, P4, P5], 2, {P3: lacks, P4: lacks, P5: lacks})), {P4, P5})
+
+
+class RecordTest(TempDirTestCase):
+    @unittest.skipIf(os.name == "nt", "chmod 0 does not make a folder unreadable on Windows")
+    def test_unreadable_root_fails_and_publishes_nothing(self):
+        self.write("src/a", "1")
+        os.chmod(self.path("src"), 0)
+
+        def run():
+            with self.assertRaises(BackupError) as ctx:
+                engine.make_snapshot(make_task(self.path("src"), self.path("dest")), NOW, UTC)
+            return str(ctx.exception), os.path.lexists(self.path("dest"))
+        message, left = self.as_unprivileged(run)
+        self.assertIn("cannot be read: permission denied", message)
+        self.assertFalse(left)
+
+    def test_a_partial_snapshot_has_its_record_and_deleting_removes_it(self):
+        self.write("src/a", "1")
+        self.write("src/b", "2")
+        self.write("src/c", "3")
+        from tests.test_engine import FailingOps
+        result = engine.make_snapshot(make_task(self.path("src"), self.path("dest")), NOW, UTC,
+                                      ops=FailingOps(deny="b"))
+        name = os.path.basename(result.snapshot)
+        self.assertEqual(snapshots.read_incomplete(self.path("dest"), name), frozenset(["b"]))
+        self.assertEqual(snapshots.list_snapshots(self.path("dest")), [name])
+        snapshots.delete_snapshot(self.path("dest"), name)
+        self.assertEqual(os.listdir(self.path("dest")), [])
+
+    def test_missing_or_damaged_records(self):
+        os.makedirs(self.path("dest", C1))
+        self.assertIs(snapshots.read_incomplete(self.path("dest"), C1), False)  # made before records: complete
+        self.write("dest/%s.incomplete" % C1, "{\"skipped\": [\"a\"")
+        self.assertIs(snapshots.read_incomplete(self.path("dest"), C1), EVERYTHING)
+        self.write("dest/%s.incomplete" % C2, "{}")  # its snapshot is gone
+        snapshots.remove_leftovers(self.path("dest"))
+        self.assertEqual(sorted(os.listdir(self.path("dest"))), [C1, C1 + ".incomplete"])
+
+
+@unittest.skipIf(os.name == "nt", "chmod 0 does not make a folder unreadable on Windows (Windows lane: an ACL)")
+class UnreadableSourceProgramTest(TempDirTestCase):
+    """backup_now as a real, unprivileged process (a forked child that has
+    become nobody when the suite runs as root), retention keep 1."""
+
+    def setUp(self):
+        super(UnreadableSourceProgramTest, self).setUp()
+        self.config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "keep": 1,
+                                               "timestamp": "1 23:56"}])
+        self.write("src/a", "1")
+        self.write("src/docs/b", "2")
+        self.write("src/c", "3")
+
+    def backup(self):
+        out = io.StringIO()
+        with redirect_stdout(out), redirect_stderr(out):
+            code = backup_now.main(["--config", self.path("config.json"), "T"])
+        runs = History.for_config(self.config).runs()
+        return code, runs[-1]["status"], snapshots.list_snapshots(self.path("dest"))
+
+    def test_an_unreadable_root_fails_and_good_snapshots_survive(self):
+        def scenario():
+            first, second = self.backup(), self.backup()
+            os.chmod(self.path("src"), 0)
+            try:
+                return first, second, self.backup()
+            finally:
+                os.chmod(self.path("src"), 0o755)
+        first, second, third = self.as_unprivileged(scenario)
+        self.assertEqual(first[:2], (0, "success"))
+        self.assertEqual(second[:2], (0, "success"))
+        self.assertEqual(third[:2], (1, "failed"))
+        self.assertEqual(third[2], second[2])  # the good snapshot is still there
+
+    def test_an_unreadable_folder_keeps_the_only_copy_of_its_files(self):
+        def scenario():
+            results = [self.backup()]
+            os.chmod(self.path("src", "docs"), 0)
+            results += [self.backup(), self.backup()]
+            holds = [os.path.exists(os.path.join(self.path("dest"), n, "docs", "b")) for n in results[-1][2]]
+            os.chmod(self.path("src", "docs"), 0o755)
+            results.append(self.backup())
+            return results, holds
+        (first, second, third, fourth), holds = self.as_unprivileged(scenario)
+        self.assertEqual(first[:2], (0, "success"))
+        self.assertEqual(second[:2], (3, "partial"))
+        self.assertEqual(third[:2], (3, "partial"))
+        self.assertEqual(third[2], [first[2][0], third[2][-1]])  # the complete one and the newest
+        self.assertEqual(holds, [True, False])
+        self.assertEqual(fourth[:2], (0, "success"))
+        self.assertEqual(len(fourth[2]), 1, fourth)
+        self.assertEqual(sorted(os.listdir(self.path("dest"))), fourth[2])  # no record left behind
+
+
+if __name__ == "__main__":
+    unittest.main()
