@@ -3,16 +3,18 @@ source never deletes a good backup; retention decides on complete snapshots."""
 
 import io
 import os
+import subprocess
+import sys
 import unittest
 from contextlib import redirect_stdout, redirect_stderr
 
 import backup_now
-from task_runner import engine, snapshots
+from task_runner import engine, errors, snapshots
 from task_runner.errors import BackupError
 from task_runner.history import History
 from task_runner.retention import decide, parse_policy
 from task_runner.snapshots import EVERYTHING
-from tests.helpers import UTC, TempDirTestCase, make_task, ts
+from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
 NOW = ts("2026-11-27T12:00:00+00:00")
 C1, C2, P3, P4, P5 = ["2026-11-0%d_10-00-00" % d for d in range(1, 6)]
@@ -163,6 +165,72 @@ class UnreadableSourceProgramTest(TempDirTestCase):
         self.assertEqual(fourth[:2], (0, "success"))
         self.assertEqual(len(fourth[2]), 1, fourth)
         self.assertEqual(sorted(os.listdir(self.path("dest"))), fourth[2])  # no record left behind
+
+
+class ExitCodeProgramTest(TempDirTestCase):
+    def program(self, name, *args):
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, name), "--config", self.path("config.json")]
+                              + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=60)
+        self.assertNotIn("Traceback", proc.stdout)
+        return proc.returncode, proc.stdout
+
+    def test_once_exits_as_backup_now_does_for_the_same_outcome(self):
+        # Due every day at 00:00 (within missed_task_days of any time of day), with no source: failed.
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "00:00"}])
+        os.rmdir(self.path("src"))
+        code, out = self.program("scheduled_task_runner.py", "once")
+        self.assertEqual([r["status"] for r in History.for_config(config).runs()], ["failed"])
+        self.assertEqual(code, 1, out)
+        self.assertEqual(self.program("backup_now.py", "T")[0], 1)
+        os.mkdir(self.path("src"))
+        self.write("src/a", "1")
+        code, out = self.program("scheduled_task_runner.py", "once")  # the failed occurrence is caught up at once
+        self.assertEqual(History.for_config(config).runs()[-1]["status"], "success")
+        self.assertEqual(code, 0, out)
+        code, out = self.program("scheduled_task_runner.py", "once")  # nothing due
+        self.assertEqual((code, len(History.for_config(config).runs())), (0, 3))
+
+
+class OutcomeTableTest(unittest.TestCase):
+    """docs/REFERENCE.md's one table of outcomes says what the code does."""
+
+    def table(self):
+        with open(os.path.join(ROOT, "docs", "REFERENCE.md"), encoding="utf-8") as f:
+            text = f.read()
+        section = text[text.index("## Exit codes\n"):text.index("## The history")]
+        rows = {}
+        for line in section.splitlines():
+            if line.startswith("| `"):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                rows[cells[0].strip("`")] = cells
+        return section, rows
+
+    def test_each_outcome(self):
+        from task_runner import history, notify, runner
+        from task_runner.commands import _common
+        section, rows = self.table()
+        self.assertEqual(sorted(rows), sorted(["success", "partial", "failed", "skipped", "interrupted"]))
+        for status, (_, when, code, snapshot, schedule, prunes, notifies) in rows.items():
+            with self.subTest(status=status):
+                expected = runner.EXIT_CODES.get(status)
+                self.assertEqual(code.split()[0], str(expected) if expected is not None else "none")
+                self.assertEqual(schedule == "satisfied", status in history.DONE)
+                self.assertEqual(prunes.startswith("runs"), status in runner.PRUNES_AFTER)
+                self.assertEqual(prunes == "never", status not in runner.PRUNES_AFTER)
+                record = {"status": status}
+                if notifies == "yes":
+                    self.assertTrue(notify.is_failure(record))
+                elif notifies.startswith("only with `\"partial_is_failure\": true`"):
+                    self.assertEqual((notify.is_failure(record), notify.is_failure(record, True)), (False, True))
+                else:
+                    self.assertFalse(notify.is_failure(record, True))
+        order = ", ".join(str(c) for c in _common._PRECEDENCE)
+        self.assertIn("in the order %s." % order, section)
+        for code, name in [(2, "EXIT_USAGE"), (4, "EXIT_ALREADY_RUNNING"), (5, "EXIT_OFFSITE_FAILED")]:
+            self.assertEqual(getattr(errors, name), code)
+            self.assertIn("| %d |" % code, section)
+        self.assertEqual(_common.UPLOAD_EXIT_CODES["failed"], 5)
 
 
 if __name__ == "__main__":
