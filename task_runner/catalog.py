@@ -18,16 +18,26 @@ def snapshot_list(task, runs):
     """Every snapshot of ``task`` oldest first, as dicts (README, "Getting
     files back"): name, path, format, status and counts of the run that made
     it when the history still has it; leftover ``.partial`` names last,
-    with ``"partial": true``."""
+    with ``"partial": true``. ``state`` is what every view says of it:
+    ``complete``, ``incomplete`` (a partial run's: ``lacks`` paths it could
+    not read, None when its record does not say), ``writing`` (the
+    ``.partial`` of a run that is running now) or ``unfinished`` (left by
+    an interrupted run)."""
     by_name = {}
+    running = None
     for run in runs:
         if run.get("task") == task.name and run.get("snapshot"):
             by_name[os.path.basename(run["snapshot"])] = run
+        if run.get("task") == task.name and run.get("status") == "running":
+            running = run
     out = []
     for name in snapshots.list_snapshots(task.dest):
         run = by_name.get(name)
+        lacks = snapshots.read_incomplete(task.dest, name)
         item = {"task": task.name, "name": name, "path": os.path.join(task.dest, name),
                 "format": "zip" if name.endswith(".zip") else "folder", "partial": False,
+                "state": "complete" if lacks is False else "incomplete",
+                "lacks": None if lacks is False or lacks is snapshots.EVERYTHING else len(lacks),
                 "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "seconds": None,
                 "run_id": None}
         if run is not None:
@@ -40,10 +50,13 @@ def snapshot_list(task, runs):
     except OSError:
         leftovers = []
     for name in leftovers:
+        # The newest .partial is the running run's (its history record has no snapshot name yet).
+        writing = running is not None and name == leftovers[-1]
         out.append({"task": task.name, "name": name, "path": os.path.join(task.dest, name),
-                    "format": "zip" if ".zip" in name else "folder", "partial": True, "status": None,
+                    "format": "zip" if ".zip" in name else "folder", "partial": True,
+                    "state": "writing" if writing else "unfinished", "lacks": None, "status": None,
                     "files": None, "bytes": None, "copied": None, "linked": None, "seconds": None,
-                    "run_id": None})
+                    "run_id": running.get("id") if writing else None})
     return out
 
 

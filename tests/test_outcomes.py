@@ -167,6 +167,39 @@ class UnreadableSourceProgramTest(TempDirTestCase):
         self.assertEqual(sorted(os.listdir(self.path("dest"))), fourth[2])  # no record left behind
 
 
+class ListingTest(TempDirTestCase):
+    def test_text_and_json_say_the_same_of_each_entry(self):
+        import json
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True}])
+        for name in (C1, C2, P3 + ".partial"):
+            os.makedirs(self.path("dest", name))
+        snapshots.write_incomplete(self.path("dest"), C2, ["docs", "a.pst"])
+        argv = ["--config", config.path, "snapshots"]
+        out = io.StringIO()
+        with redirect_stdout(out):
+            self.assertEqual(backup_now.main(argv + ["--json"]), 0)
+        states = [(i["name"], i["state"], i["lacks"]) for i in json.loads(out.getvalue())["snapshots"]]
+        self.assertEqual(states, [(C1, "complete", None), (C2, "incomplete", 2),
+                                  (P3 + ".partial", "unfinished", None)])
+        out = io.StringIO()
+        with redirect_stdout(out):
+            self.assertEqual(backup_now.main(argv), 0)
+        lines = out.getvalue().splitlines()
+        self.assertIn("incomplete: lacks 2 paths the run could not read", lines[2])
+        self.assertNotIn("incomplete", lines[1])
+        self.assertIn("unfinished (left by an interrupted run", lines[3])
+        # While a run is writing it, the .partial is not "left by an interrupted run".
+        History.for_config(config).start_run("T", "manual", "2026-11-03T10:00:00+00:00")
+        out = io.StringIO()
+        with redirect_stdout(out):
+            backup_now.main(argv)
+        self.assertIn("being written by run 1 (running now)", out.getvalue())
+        out = io.StringIO()
+        with redirect_stdout(out):
+            backup_now.main(argv + ["--json"])
+        self.assertEqual(json.loads(out.getvalue())["snapshots"][-1]["state"], "writing")
+
+
 class ExitCodeProgramTest(TempDirTestCase):
     def program(self, name, *args):
         proc = subprocess.run([sys.executable, os.path.join(ROOT, name), "--config", self.path("config.json")]
