@@ -10,7 +10,6 @@ starts, and Ctrl+C then stops it as the command does. The answer checks
 (``yes_no``, ``choice``, ``name_problem``, ``target_problem``) are pure.
 """
 
-import difflib
 import os
 import re
 import time
@@ -225,23 +224,13 @@ class Dialogue(object):
             rel = catalog.rel_in_src(task, answer)
         except UsageError:
             return None, "That is not inside %s. Type a path inside it, or press Enter for everything." % task.src
-        if not rel or reader.has(rel):
-            return rel, None
-        parts = rel.split(os.sep)
-        folder = ""
-        for part in parts[:-1]:
-            inner = os.path.join(folder, part) if folder else part
-            entry = reader.entry(inner)
-            if entry is None or entry.kind != "dir":
-                break
-            folder = inner
-        depth = len(folder.split(os.sep)) if folder else 0
-        names = [os.path.basename(e.rel) for e in reader.children(folder)]
-        close = difflib.get_close_matches(parts[depth], names, n=5, cutoff=0.5)
+        stored = catalog.stored_rel(reader, rel) if rel else rel
+        if stored is not None:
+            return stored, None
+        close = catalog.closest_names(reader, rel)
         why = "%s is not in this backup copy." % console.printable(os.path.join(task.src, rel))
         if close:
-            why += " Did you mean: %s?" % ", ".join(
-                console.printable(os.path.join(folder, c) if folder else c) for c in close)
+            why += " Did you mean: %s?" % ", ".join(console.printable(c) for c in close)
         return None, why + " Type it again, B to browse, or Enter for everything."
 
     def _browse(self, reader):

@@ -31,7 +31,7 @@ import os
 import stat
 import threading
 
-from . import console, osutil, restore_work, safedir, snapshot_reader
+from . import catalog, console, osutil, restore_work, safedir, snapshot_reader
 from .engine.fileio import OPS, DataCopier
 from .errors import BackupError, Interrupted, UsageError
 from .logs import task_log
@@ -44,11 +44,13 @@ logger = logging.getLogger(__name__)
 TEMP_SUFFIX = ".restore-partial"  # the name of an earlier version's temporary files: restored like any other
 
 RestoreResult = collections.namedtuple(
-    "RestoreResult", "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions target")
+    "RestoreResult",
+    "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions target renamed")
+RestoreResult.__new__.__defaults__ = ((),)  # renamed: (asked, the snapshot's name) where the case differs
 
 
-class NotInSnapshot(UsageError):
-    """A path the user asked for is not in the snapshot."""
+NotInSnapshot = catalog.NotInSnapshot
+resolve_wanted = catalog.resolve_wanted
 
 
 _EntryError = restore_work.EntryError
@@ -74,6 +76,9 @@ def check_target(task, target, overwrite):
 
 
 def _selected(rel, wanted):
+    """Whether entry ``rel`` is asked for. ``wanted`` holds the snapshot's
+    own names (resolve_wanted compared them as the system does), so the
+    comparison here is exact."""
     if not wanted:
         return True
     for w in wanted:
@@ -357,13 +362,14 @@ def _hint(exc):
 
 
 def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existing=True, dry_run=False,
-            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS):
+            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS, fold=None):
     """Restore ``wanted`` (paths relative to src; all when empty) from
     ``snapshot_name`` of ``task`` into ``target``, with as many workers as
     ``task.parallel`` says (restore_work.workers). Returns a RestoreResult.
     UsageError for a target it must not write into; BackupError when the
     target as a whole fails (disk full, drive gone); Interrupted when
-    ``stop_event`` is set."""
+    ``stop_event`` is set; NotInSnapshot for a path the snapshot does not
+    hold. Names compare as the system does (``fold``: osutil.name_fold)."""
     log = log or task_log(logger, task.name)  # every line of a restore names its task
     real = check_target(task, target, overwrite)
     path = os.path.join(task.dest, snapshot_name)
@@ -373,12 +379,11 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
     except (OSError, snapshot_reader.BadZipFile) as exc:
         raise BackupError("cannot read the snapshot %s: %s" % (path, exc))
     with reader:
-        missing = [w for w in wanted if w and not reader.has(w)]
-        if missing:
-            raise NotInSnapshot("%s is not in snapshot %s" % (", ".join(console.printable(m) for m in missing),
-                                                               snapshot_name))
+        wanted, renamed = resolve_wanted(reader, wanted, snapshot_name, fold)
+        for asked, stored in renamed:
+            log.info("restoring %s: the snapshot's name for %s", console.printable(stored), console.printable(asked))
         workers = 1 if dry_run else restore_work.workers(task.parallel, real, path, log)
-        restorer = Restorer(reader, real, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
+        restorer = Restorer(reader, real, wanted, overwrite, keep_existing, stamp, dry_run,
                             stop_event, progress, log, workers, ops)
         try:
             restorer.run()
@@ -388,4 +393,5 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
              "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, real,
              "; %d kept aside" % restorer.kept_aside if restorer.kept_aside else "")
     return RestoreResult(path, restorer.files, restorer.bytes, restorer.replaced, restorer.kept_aside,
-                         restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions, real)
+                         restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions, real,
+                         tuple(renamed))

@@ -131,6 +131,9 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         lock.release()
     if progress is not None:
         progress.clear()
+    for asked, stored in result.renamed:  # the case differs (Windows and macOS compare names so)
+        console.print_safe("%s: %s is %s in this copy: restoring that" % (
+            task.name, console.printable(asked), console.printable(stored)))
     if dry_run:
         for action, what in result.actions:
             console.print_safe("  would %s %s" % (action, console.printable(what)))  # a newline in a name: \x0a

@@ -1,12 +1,11 @@
 """Every outcome tells the truth (issue 29): a run that could not read its
 source never deletes a good backup; retention decides on complete snapshots."""
 
-import io
 import os
+import shutil
 import subprocess
 import sys
 import unittest
-from contextlib import redirect_stdout, redirect_stderr
 
 import backup_now
 from task_runner import engine, errors, snapshots
@@ -15,6 +14,7 @@ from task_runner.history import History
 from task_runner.retention import decide, parse_policy
 from task_runner.snapshots import EVERYTHING
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
+from tests.test_bad_input import run_program
 
 NOW = ts("2026-11-27T12:00:00+00:00")
 C1, C2, P3, P4, P5 = ["2026-11-0%d_10-00-00" % d for d in range(1, 6)]
@@ -127,9 +127,7 @@ class UnreadableSourceProgramTest(TempDirTestCase):
         self.write("src/c", "3")
 
     def backup(self):
-        out = io.StringIO()
-        with redirect_stdout(out), redirect_stderr(out):
-            code = backup_now.main(["--config", self.path("config.json"), "T"])
+        code = run_program(backup_now, ["--config", self.path("config.json"), "T"])[0]
         runs = History.for_config(self.config).runs()
         return code, runs[-1]["status"], snapshots.list_snapshots(self.path("dest"))
 
@@ -175,29 +173,81 @@ class ListingTest(TempDirTestCase):
             os.makedirs(self.path("dest", name))
         snapshots.write_incomplete(self.path("dest"), C2, ["docs", "a.pst"])
         argv = ["--config", config.path, "snapshots"]
-        out = io.StringIO()
-        with redirect_stdout(out):
-            self.assertEqual(backup_now.main(argv + ["--json"]), 0)
-        states = [(i["name"], i["state"], i["lacks"]) for i in json.loads(out.getvalue())["snapshots"]]
+        code, out, _ = run_program(backup_now, argv + ["--json"])
+        self.assertEqual(code, 0)
+        states = [(i["name"], i["state"], i["lacks"]) for i in json.loads(out)["snapshots"]]
         self.assertEqual(states, [(C1, "complete", None), (C2, "incomplete", 2),
                                   (P3 + ".partial", "unfinished", None)])
-        out = io.StringIO()
-        with redirect_stdout(out):
-            self.assertEqual(backup_now.main(argv), 0)
-        lines = out.getvalue().splitlines()
+        code, out, _ = run_program(backup_now, argv)
+        self.assertEqual(code, 0)
+        lines = out.splitlines()
         self.assertIn("incomplete: lacks 2 paths the run could not read", lines[2])
         self.assertNotIn("incomplete", lines[1])
         self.assertIn("unfinished (left by an interrupted run", lines[3])
         # While a run is writing it, the .partial is not "left by an interrupted run".
         History.for_config(config).start_run("T", "manual", "2026-11-03T10:00:00+00:00")
-        out = io.StringIO()
-        with redirect_stdout(out):
-            backup_now.main(argv)
-        self.assertIn("being written by run 1 (running now)", out.getvalue())
-        out = io.StringIO()
-        with redirect_stdout(out):
-            backup_now.main(argv + ["--json"])
-        self.assertEqual(json.loads(out.getvalue())["snapshots"][-1]["state"], "writing")
+        self.assertIn("being written by run 1 (running now)", run_program(backup_now, argv)[1])
+        self.assertEqual(json.loads(run_program(backup_now, argv + ["--json"])[1])["snapshots"][-1]["state"],
+                         "writing")
+
+
+class NamesTest(TempDirTestCase):
+    """One rule compares names (osutil.name_fold): the case-insensitive
+    branch (Windows, macOS) is reached on Linux by injecting it."""
+
+    def setUp(self):
+        super(NamesTest, self).setUp()
+        self.write("src/Documents/CV.docx", "cv")
+        self.write("src/Documents/other.txt", "o")
+
+    def snapshot(self, fmt):
+        task = make_task(self.path("src"), self.path("dest"), format=fmt)
+        return task, os.path.basename(engine.make_snapshot(task, NOW, UTC).snapshot)
+
+    def test_restore_and_versions_find_a_name_in_another_case(self):
+        from task_runner import catalog, osutil, restore
+        for fmt in ("folder", "zip"):
+            with self.subTest(fmt=fmt):
+                task, name = self.snapshot(fmt)
+                asked = os.path.join("documents", "cv.DOCX")
+                result = restore.restore(task, name, self.path("to-" + fmt), [asked], clock=lambda: NOW, zone=UTC,
+                                         fold=osutil.name_fold(True))
+                self.assertEqual(result.files, 1)
+                self.assertEqual(result.renamed, ((asked, os.path.join("Documents", "CV.docx")),))
+                with open(self.path("to-" + fmt, "Documents", "CV.docx")) as f:
+                    self.assertEqual(f.read(), "cv")
+                self.assertEqual(len(catalog.versions(task, asked, osutil.name_fold(True))), 1)
+                self.assertEqual(catalog.versions(task, asked, osutil.name_fold(False)), [])
+                with self.assertRaises(restore.NotInSnapshot) as ctx:
+                    restore.restore(task, name, self.path("no-" + fmt), [asked], clock=lambda: NOW, zone=UTC,
+                                    fold=osutil.name_fold(False))
+                self.assertIn("documents/cv.DOCX is not in this copy", str(ctx.exception).replace(os.sep, "/"))
+                self.assertIn("the closest names there: Documents", str(ctx.exception))
+                self.assertFalse(os.path.exists(self.path("no-" + fmt)))
+                shutil.rmtree(self.path("dest"))
+
+    def test_two_names_that_differ_only_in_case_are_not_guessed_between(self):
+        from task_runner import catalog, osutil, snapshot_reader
+        self.write("src/Documents/cv.docx", "other")
+        task, name = self.snapshot("zip")
+        with snapshot_reader.SnapshotReader(os.path.join(task.dest, name)) as reader:
+            fold = osutil.name_fold(True)
+            self.assertEqual(catalog.stored_rel(reader, "Documents/cv.docx", fold),
+                             os.path.join("Documents", "cv.docx"))  # the one typed
+            self.assertIsNone(catalog.stored_rel(reader, "Documents/CV.DOCX", fold))  # which one?
+
+    @unittest.skipIf(os.name == "nt" or sys.platform == "darwin", "names compare exactly on Linux only")
+    def test_a_path_that_selects_nothing_exits_1_and_names_the_closest(self):
+        self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True}])
+        self.assertEqual(run_program(backup_now, ["--config", self.path("config.json")])[0], 0)
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "backup_now.py"), "--config",
+                               self.path("config.json"), "restore", "documents/cv.DOCX", "--to", self.path("r")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("documents/cv.DOCX is not in this copy", proc.stderr)
+        self.assertIn("the closest names there: Documents", proc.stderr)
+        self.assertNotIn("restored", proc.stdout)
+        self.assertFalse(os.path.exists(self.path("r")))
 
 
 class ExitCodeProgramTest(TempDirTestCase):
