@@ -325,6 +325,18 @@ def zip_entry_kind(info):
     return "file" if kind in (0, stat.S_IFREG) else "other"
 
 
+def zip_entry_mode(info):
+    """The permission bits entry ``info`` keeps, or None when it keeps none
+    (then a restore gives the usual 0o644 / 0o755). A mode is kept when the
+    high 16 bits of the external attributes hold a file type (this program
+    and Info-ZIP write one), or come from a Unix creator (``create_system``
+    3): so "mode 0" (a file no one may read) is told from "no mode"."""
+    stored = info.external_attr >> 16
+    if stat.S_IFMT(stored) or (info.create_system == 3 and stored):
+        return stored & 0o777  # never set-ID or sticky bits
+    return None
+
+
 def zip_entry_mtime(info):
     """The entry's modification time in seconds since the epoch: the UTC
     extra field when there is one, else its local DOS date and time."""

@@ -250,6 +250,106 @@ class NamesTest(TempDirTestCase):
         self.assertFalse(os.path.exists(self.path("r")))
 
 
+def deep_tree(root, levels=18):
+    """A folder chain under ``root`` whose full path is longer than Linux's
+    PATH_MAX (4096 bytes), made through descriptors; a file at the bottom.
+    Returns the relative path of that file."""
+    name = "d" * 240
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(levels):
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        leaf = os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(leaf, b"deep")
+        os.close(leaf)
+    finally:
+        os.close(fd)
+    return "/".join([name] * levels + ["deep.txt"])
+
+
+def remove_deep(root):
+    """Remove what deep_tree made (shutil cannot: the path is too long)."""
+    import subprocess as sp
+    sp.call(["rm", "-rf", root])
+
+
+class VerifyTruthTest(TempDirTestCase):
+    @unittest.skipIf(os.name == "nt", "PATH_MAX is Linux's limit")
+    def test_a_path_too_long_to_read_is_said_missing_not_matching(self):
+        from task_runner import verify
+        self.write("src/a", "1")
+        deep_tree(self.path("src"))
+        self.addCleanup(remove_deep, self.path("src"))
+        for fmt in ("folder", "zip"):
+            with self.subTest(fmt=fmt):
+                task = make_task(self.path("src"), self.path("dest-" + fmt), format=fmt)
+                result = engine.make_snapshot(task, NOW, UTC)
+                self.assertGreaterEqual(result.error_count, 1)  # partial
+                for deep in (False, True):
+                    checked = verify.verify_task(task, deep=deep)
+                    self.assertFalse(checked.ok)
+                    self.assertGreaterEqual(checked.missing, 1)
+                    self.assertIn("could not be read in the source either", " ".join(checked.differences))
+
+    def test_verify_deep_reports_a_damaged_zip_member_and_goes_on(self):
+        from task_runner import verify
+        self.write("src/a.txt", "a" * 5000)
+        self.write("src/b.txt", "b" * 5000)
+        self.write("src/c.txt", "c" * 5000)
+        task = make_task(self.path("src"), self.path("dest"), format="zip")
+        path = engine.make_snapshot(task, NOW, UTC).snapshot
+        import zipfile
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("b.txt")
+            start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+        with open(path, "r+b") as f:
+            f.seek(start)
+            data = bytearray(f.read(info.compress_size))
+            for i in range(len(data)):
+                data[i] ^= 0x5A
+            f.seek(start)
+            f.write(bytes(data))
+        result = verify.verify_task(task, deep=True)
+        self.assertEqual((result.checked, result.changed, result.missing), (3, 1, 0))
+        self.assertIn("changed: b.txt (damaged in the archive", result.differences[0])
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "backup_now.py"), "--config",
+                               self.write_config({"tasks": [{"name": "T", "src": "src", "dest": "dest",
+                                                             "format": "zip"}]}),
+                               "verify", "T", "--deep"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+        self.assertIn("DIFFERS from", proc.stdout)
+
+    def test_zip_mode_0_is_restored_as_0_and_no_mode_as_the_usual(self):
+        import stat
+        import zipfile
+        from task_runner import restore, snapshot_reader
+        os.makedirs(self.path("dest"))
+        path = self.path("dest", "2026-11-27_12-00-00.zip")
+        with zipfile.ZipFile(path, "w") as zf:
+            ours = zipfile.ZipInfo("locked.txt", (2026, 11, 27, 12, 0, 0))
+            ours.external_attr = stat.S_IFREG << 16  # this program's: type bits, mode 000
+            zf.writestr(ours, "secret")
+            folder = zipfile.ZipInfo("shut/", (2026, 11, 27, 12, 0, 0))
+            folder.external_attr = (stat.S_IFDIR << 16) | 0x10
+            zf.writestr(folder, "")
+            foreign = zipfile.ZipInfo("plain.txt", (2026, 11, 27, 12, 0, 0))
+            foreign.create_system = 0  # MS-DOS: no mode kept
+            foreign.external_attr = 0
+            zf.writestr(foreign, "plain")
+        modes = {e.rel: e.mode for e in snapshot_reader.read_entries(path)}
+        self.assertEqual(modes, {"locked.txt": 0, "shut": 0, "plain.txt": 0o644})
+        task = make_task(self.path("src"), self.path("dest"), format="zip")
+        restore.restore(task, os.path.basename(path), self.path("back"), clock=lambda: NOW, zone=UTC)
+        self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "locked.txt")).st_mode), 0)
+        self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "shut")).st_mode), 0)
+        self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "plain.txt")).st_mode), 0o644)
+
+
 class ExitCodeProgramTest(TempDirTestCase):
     def program(self, name, *args):
         proc = subprocess.run([sys.executable, os.path.join(ROOT, name), "--config", self.path("config.json")]
