@@ -187,6 +187,8 @@ class Restorer(object):
     def _checked(self, entry, note):
         if not snapshot_reader.safe_rel(entry.rel):
             raise _EntryError("a name that would land outside the target folder: not restored")
+        if entry.kind == "error":
+            raise _EntryError("could not be read from the backup (%s): not restored" % entry.target)
         if entry.kind == "other":
             raise _EntryError("not a file, folder or link (a device or a pipe): not restored")
         if self._seen is not None:

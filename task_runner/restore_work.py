@@ -154,7 +154,8 @@ class Stager(object):
             return staging
         fd = staging.create(tmp)
         try:
-            with self.reader.open(entry) as src:
+            src, entry = self.reader.open_checked(entry)  # the owner, mode and time of what is read
+            with src:
                 self._copy(src, fd, entry)
             owner = self._owner_needed(fd, entry)
         except BaseException:

@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 
-from . import snapshots
+from . import private_folder, snapshots
 from .errors import HistoryError
 from .history import History, run_time
 from .locking import holder
@@ -73,6 +73,8 @@ def warnings_for(task, item, now, zone, free):
         out.append((BAD, "the source folder %s does not exist right now: is its drive connected?" % task.src))
     if free is None:
         out.append((BAD, "the destination drive was not found: is it plugged in?"))
+    elif os.path.isdir(task.dest):
+        out.extend((WARN, text) for text in private_folder.open_warning(task.dest))
     elif free[1] < LOW_SPACE_PERCENT:
         out.append((WARN, "destination drive has %d%% free" % free[1]))
     return out

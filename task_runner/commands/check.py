@@ -2,7 +2,7 @@
 
 import os
 
-from .. import console, errors
+from .. import console, errors, private_folder
 from ..offsite import cli as offsite_cli
 
 NAME = "check"
@@ -41,3 +41,6 @@ def print_check(config, problems=()):
             # A run makes dest when only that one level is missing, never a missing drive.
             console.print_safe("    ! the backup folder %s cannot be made: %s does not exist right now (is its "
                                "drive connected?)" % (task.dest, parent))
+        elif os.path.isdir(task.dest):
+            for line in private_folder.open_warning(task.dest):
+                console.print_safe("    ! " + line)

@@ -21,7 +21,7 @@ import logging
 import os
 import zipfile
 
-from .. import osutil, snapshots
+from .. import osutil, private_folder, snapshots
 from ..errors import BackupError, Interrupted
 from ..excludes import Matcher
 from ..schedule import LOCAL
@@ -114,7 +114,7 @@ def _prepare_dest(dest, create=True):
     if not create:
         return
     try:
-        os.mkdir(dest)
+        os.mkdir(dest, 0o700)  # private from the start (private_folder.py)
     except OSError as exc:
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
@@ -199,6 +199,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
         return _result(None, stats, True)
 
     _prepare_dest(dest)
+    private_folder.keep_private(dest, log)
     remove_leftovers(dest, log)
     final = os.path.join(dest, new_snapshot_name(dest, started, zone, as_zip))
     partial = final + PARTIAL

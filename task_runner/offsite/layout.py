@@ -20,6 +20,7 @@ removed once a newer snapshot is complete. Deleting a remote snapshot
 removes its manifest first.
 """
 
+import errno
 import gzip
 import io
 import json
@@ -80,6 +81,10 @@ def build(task_name, snapshot_path, created):
         doc.update(files=1, bytes=st.st_size)
         return doc
     for entry in snapshot_reader.read_entries(snapshot_path):
+        if entry.kind == "error":
+            raise OSError(errno.EIO, "%s could not be read (%s)" % (entry.rel, entry.target), snapshot_path)
+        if entry.kind == "other":  # never made by a backup: not sent
+            continue
         item = {"path": entry.rel.replace(os.sep, "/"), "kind": entry.kind, "size": entry.size,
                 "mode": entry.mode, "mtime_ns": entry.mtime_ns}
         if entry.kind == "link":
