@@ -249,6 +249,18 @@ class NamesTest(TempDirTestCase):
         self.assertNotIn("restored", proc.stdout)
         self.assertFalse(os.path.exists(self.path("r")))
 
+    @unittest.skipUnless(os.name == "nt" or sys.platform == "darwin", "names compare case-insensitively there "
+                         "(the Windows lane proves it)")
+    def test_a_path_in_another_case_restores_the_snapshots_name_and_says_so(self):
+        self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True}])
+        self.assertEqual(run_program(backup_now, ["--config", self.path("config.json")])[0], 0)
+        code, out, err = run_program(backup_now, ["--config", self.path("config.json"), "restore",
+                                                  "documents/cv.DOCX", "--to", self.path("r")])
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("is %s in this copy: restoring that" % os.path.join("Documents", "CV.docx"), out)
+        self.assertIn("restored 1 file", out)
+        self.assertEqual(sorted(os.listdir(self.path("r", "Documents"))), ["CV.docx"])
+
 
 def deep_tree(root, levels=18):
     """A folder chain under ``root`` whose full path is longer than Linux's
@@ -348,7 +360,6 @@ class VerifyTruthTest(TempDirTestCase):
         self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "locked.txt")).st_mode), 0)
         self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "shut")).st_mode), 0)
         self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "plain.txt")).st_mode), 0o644)
-
 
 class ExitCodeProgramTest(TempDirTestCase):
     def program(self, name, *args):
