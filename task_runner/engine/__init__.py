@@ -190,13 +190,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             raise Interrupted("stopped on request before the backup was complete")
 
     if dry_run:
-        _prepare_dest(dest, create=False)
-        walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
-        _run_walk(walk, DryRunWriter(stats, previous, listing), progress)
-        too_few = incomplete_reason(stats.seen, stats.error_count)
-        if too_few:
-            raise BackupError(too_few)
-        return _result(None, stats, True)
+        return _dry_run(Walk(osutil.long_path(src), matcher, stats, check_stop), dest, previous, listing, progress)
 
     _prepare_dest(dest)
     private_folder.keep_private(dest, log)
@@ -212,14 +206,11 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
             writer.close()  # every worker done
-            too_few = incomplete_reason(stats.seen, stats.error_count)
-            if too_few:
-                raise BackupError(too_few)
+            _check_enough_read(stats)
             if not as_zip:
                 writer.copy_metadata(root, os.stat(src))
             check_stop()  # a run stopped (or timed out) at the very end is not published
-            if stats.error_count:  # written first: a published partial snapshot always has it
-                snapshots.write_incomplete(dest, os.path.basename(final), stats.skipped_paths)
+            _record_incomplete(stats, dest, final)
             osutil.flush_filesystem(dest)
             os.rename(partial, final)
             osutil.fsync_dir(dest)
@@ -231,6 +222,28 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     if previous is not None and not stats.linked and stats.copied and not as_zip:
         log.debug("no file could be linked to %s", previous)
     return _result(final, stats, False)
+
+
+def _dry_run(walk, dest, previous, listing, progress):
+    """What a run would do (make_snapshot with ``dry_run``), changing nothing."""
+    _prepare_dest(dest, create=False)
+    _run_walk(walk, DryRunWriter(walk.stats, previous, listing), progress)
+    _check_enough_read(walk.stats)
+    return _result(None, walk.stats, True)
+
+
+def _check_enough_read(stats):
+    """BackupError when the run read too little to be a backup (incomplete_reason)."""
+    too_few = incomplete_reason(stats.seen, stats.error_count)
+    if too_few:
+        raise BackupError(too_few)
+
+
+def _record_incomplete(stats, dest, final):
+    """A partial run's record beside its snapshot, written before it is
+    published, so that a published partial snapshot always has one."""
+    if stats.error_count:
+        snapshots.write_incomplete(dest, os.path.basename(final), stats.skipped_paths)
 
 
 def _discard(writer, dest, partial, log):
