@@ -262,6 +262,26 @@ class NamesTest(TempDirTestCase):
         self.assertEqual(sorted(os.listdir(self.path("r", "Documents"))), ["CV.docx"])
 
 
+class RemoteRetentionTest(TempDirTestCase):
+    def test_the_remote_keeps_the_complete_snapshot_a_partial_upload_follows(self):
+        from task_runner.offsite import upload
+        from task_runner.offsite.rclone import Result
+
+        class Rclone(object):
+            deleted = []
+
+            def run(self, args, timeout=None):
+                self.deleted.append(args[-1].rsplit("/", 1)[-1])
+                return Result(0, {}, None, "", None)
+        for name in (C1, C2, P3):
+            os.makedirs(self.path("dest", name))
+        snapshots.write_incomplete(self.path("dest"), P3, ["docs"])
+        task = make_task(self.path("src"), self.path("dest"), offsite=type("O", (), {
+            "keep": parse_policy(1), "remote": "r:x"})())
+        rc = Rclone()
+        self.assertEqual(upload.apply_retention(rc, task, P3, [C1, C2, P3], [], NOW), [C1])
+
+
 def deep_tree(root, levels=18):
     """A folder chain under ``root`` whose full path is longer than Linux's
     PATH_MAX (4096 bytes), made through descriptors; a file at the bottom.

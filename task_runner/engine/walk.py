@@ -110,8 +110,7 @@ class Walk(object):
         except OSError as exc:
             if not rel:  # nothing of src could be read: the run fails, nothing is published
                 raise BackupError("source folder %s cannot be read: %s: give the account that runs the "
-                                  "backup read access to it (nothing was backed up; the run is retried)"
-                                  % (self.root, reason(exc)))
+                                  "backup read access to it" % (self.root, reason(exc)))
             self.stats.skip(rel, "folder cannot be read: %s" % reason(exc))
             return None
 
