@@ -269,8 +269,9 @@ class Dialogue(object):
             rel = catalog.rel_in_src(task, answer)
         except UsageError:
             return None, "That is not inside %s. Type a path inside it, or press Enter for everything." % task.src
-        if not rel or reader.has(rel):
-            return rel, None
+        stored = catalog.stored_rel(reader, rel) if rel else rel
+        if stored is not None:
+            return stored, None
         close = catalog.closest_names(reader, rel)
         why = "%s is not in this backup copy." % console.printable(os.path.join(task.src, rel))
         if close:

@@ -33,6 +33,19 @@ def example_path(windows, posix):
     return windows if WINDOWS else posix
 
 
+def name_fold(insensitive=None):
+    """How names in a snapshot compare: a function from a name to the key
+    that two names compare equal by. Windows (NTFS, exFAT, FAT) and macOS
+    (APFS and HFS+ as formatted by default) compare case-insensitively; Linux
+    compares exactly. ``insensitive`` True or False overrides (tests reach
+    the case-insensitive branch on Linux with it). The one place that
+    decides: the restore selection, ``versions``, the page and the guided
+    restore find a stored name through it (catalog.stored_rel)."""
+    if insensitive is None:
+        insensitive = WINDOWS or sys.platform == "darwin"
+    return (lambda name: name.lower()) if insensitive else (lambda name: name)
+
+
 def is_inside(inner, outer):
     """True when ``inner`` is ``outer`` or a folder below it (both path_keys)."""
     if inner == outer:

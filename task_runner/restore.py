@@ -31,7 +31,7 @@ import os
 import stat
 import threading
 
-from . import console, osutil, restore_target, restore_work, safedir, snapshot_reader
+from . import catalog, console, osutil, restore_target, restore_work, safedir, snapshot_reader
 from .engine.fileio import OPS, DataCopier
 from .errors import BackupError, Interrupted, UsageError
 from .logs import task_log
@@ -44,17 +44,22 @@ logger = logging.getLogger(__name__)
 TEMP_SUFFIX = ".restore-partial"  # the name of an earlier version's temporary files: restored like any other
 
 RestoreResult = collections.namedtuple(
-    "RestoreResult", "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions target")
+    "RestoreResult",
+    "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions target renamed")
+RestoreResult.__new__.__defaults__ = ((),)  # renamed: (asked, the snapshot's name) where the case differs
 
 
-class NotInSnapshot(UsageError):
-    """A path the user asked for is not in the snapshot."""
+NotInSnapshot = catalog.NotInSnapshot
+resolve_wanted = catalog.resolve_wanted
 
 
 _EntryError = restore_work.EntryError
 
 
 def _selected(rel, wanted):
+    """Whether entry ``rel`` is asked for. ``wanted`` holds the snapshot's
+    own names (resolve_wanted compared them as the system does), so the
+    comparison here is exact."""
     if not wanted:
         return True
     for w in wanted:
@@ -357,44 +362,38 @@ def _hint(exc):
 
 
 def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existing=True, dry_run=False,
-            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS):
+            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS, fold=None):
     """Restore ``wanted`` (paths relative to src; all when empty) from
     ``snapshot_name`` of ``task`` into ``target``, with as many workers as
     ``task.parallel`` says (restore_work.workers). Returns a RestoreResult.
     UsageError for a target it must not write into; BackupError when the
     target as a whole fails (disk full, drive gone); Interrupted when
-    ``stop_event`` is set."""
+    ``stop_event`` is set; NotInSnapshot for a path the snapshot does not
+    hold. Names compare as the system does (``fold``: osutil.name_fold).
+    The target is opened once (restore_target), never by its path again."""
     log = log or task_log(logger, task.name)  # every line of a restore names its task
-    opened = restore_target.open_target(task, target, overwrite)  # opened once, never by its path again
-    try:
-        return _restore(task, snapshot_name, opened, wanted, overwrite, keep_existing, dry_run,
-                        stop_event, progress, clock(), zone, log, ops)
-    finally:
-        opened.close()
-
-
-def _restore(task, snapshot_name, opened, wanted, overwrite, keep_existing, dry_run, stop_event, progress,
-             now, zone, log, ops):
-    real, path = opened.path, os.path.join(task.dest, snapshot_name)
-    stamp = local_datetime(now, zone).strftime("%Y-%m-%d_%H-%M-%S")
-    try:
-        reader = snapshot_reader.SnapshotReader(path)
-    except (OSError, snapshot_reader.BadZipFile) as exc:
-        raise BackupError("cannot read the snapshot %s: %s" % (path, exc))
-    with reader:
-        missing = [w for w in wanted if w and not reader.has(w)]
-        if missing:
-            raise NotInSnapshot("%s is not in snapshot %s" % (", ".join(console.printable(m) for m in missing),
-                                                               snapshot_name))
-        workers = 1 if dry_run else restore_work.workers(task.parallel, real, path, log)
-        restorer = Restorer(reader, opened, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
-                            stop_event, progress, log, workers, ops)
+    path = os.path.join(task.dest, snapshot_name)
+    stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
+    with restore_target.open_target(task, target, overwrite) as opened:
         try:
-            restorer.run()
+            reader = snapshot_reader.SnapshotReader(path)
         except (OSError, snapshot_reader.BadZipFile) as exc:
-            raise BackupError("the restore could not be completed: %s" % exc)
+            raise BackupError("cannot read the snapshot %s: %s" % (path, exc))
+        with reader:
+            wanted, renamed = resolve_wanted(reader, wanted, snapshot_name, fold)
+            for asked, stored in renamed:
+                log.info("restoring %s: the snapshot's name for %s", console.printable(stored),
+                         console.printable(asked))
+            workers = 1 if dry_run else restore_work.workers(task.parallel, opened.path, path, log)
+            restorer = Restorer(reader, opened, wanted, overwrite, keep_existing, stamp, dry_run,
+                                stop_event, progress, log, workers, ops)
+            try:
+                restorer.run()
+            except (OSError, snapshot_reader.BadZipFile) as exc:
+                raise BackupError("the restore could not be completed: %s" % exc)
     log.info("%s %d file%s (%s) from %s into %s%s", "would restore" if dry_run else "restored", restorer.files,
-             "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, real,
+             "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, opened.path,
              "; %d kept aside" % restorer.kept_aside if restorer.kept_aside else "")
     return RestoreResult(path, restorer.files, restorer.bytes, restorer.replaced, restorer.kept_aside,
-                         restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions, real)
+                         restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions,
+                         opened.path, tuple(renamed))

@@ -28,7 +28,10 @@ def print_snapshots(config, tasks, as_json):
         console.print_safe("%s (%s):" % (task.name, task.dest))
         complete = [i for i in items if not i["partial"]]
         for item in items:
-            if item["partial"]:
+            if item["state"] == "writing":
+                console.print_safe("  %s  being written by run %s (running now)" % (item["name"], item["run_id"]))
+                continue
+            if item["state"] == "unfinished":
                 console.print_safe("  %s  unfinished (left by an interrupted run; the next run removes it)"
                                    % item["name"])
                 continue
@@ -41,6 +44,9 @@ def print_snapshots(config, tasks, as_json):
                     line += ", %.1f s" % item["seconds"]
             else:
                 line += "  (no record in the history)"
+            if item["state"] == "incomplete":
+                line += "; incomplete: lacks %s the run could not read" % (
+                    "what" if item["lacks"] is None else _plural(item["lacks"], "path"))
             console.print_safe(line)
         console.print_safe("  %s" % _plural(len(complete), "snapshot"))
     return errors.EXIT_OK
@@ -140,6 +146,9 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         lock.release()
     if progress is not None:
         progress.clear()
+    for asked, stored in result.renamed:  # the case differs (Windows and macOS compare names so)
+        console.print_safe("%s: %s is %s in this copy: restoring that" % (
+            task.name, console.printable(asked), console.printable(stored)))
     if dry_run:
         for action, what in result.actions:
             console.print_safe("  would %s %s" % (action, console.printable(what)))  # a newline in a name: \x0a

@@ -16,7 +16,7 @@ import threading
 import zipfile
 
 from . import osutil, snapshot_folder, snapshots
-from .snapshots import zip_entry_kind, zip_entry_mtime, zip_entry_rel
+from .snapshots import zip_entry_kind, zip_entry_mode, zip_entry_mtime, zip_entry_rel
 
 BadZipFile = zipfile.BadZipFile
 
@@ -159,7 +159,8 @@ def safe_rel(rel):
 def _zip_entries_of(zf, path):
     for info in zf.infolist():
         kind = zip_entry_kind(info)
-        mode = (info.external_attr >> 16) & 0o777 or (0o755 if kind == "dir" else 0o644)  # no set-ID, no sticky
+        mode = zip_entry_mode(info)
+        mode = (0o755 if kind == "dir" else 0o644) if mode is None else mode  # no set-ID, no sticky
         mtime_ns = int(zip_entry_mtime(info)) * 10 ** 9
         target = osutil.name_from_bytes(zf.read(info)) if kind == "link" else None
         yield Entry(zip_entry_rel(info), kind, mode, mtime_ns, info.file_size, target, None, None,

@@ -80,14 +80,17 @@ def warnings_for(task, item, now, zone, free, marks=None):
     return out
 
 
-def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None):
+def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None,
+                scheduler_running=True):
     item = task_overview(task, runs, now, zone, count=1)
     retry = retry_state(task, [r for r in runs if r.get("task") == task.name], now, zone,
                         config.missed_task_days, config.retry_minutes)
-    # A failing scheduled time: how many attempts, the last, the next (None: no more).
+    # A failing scheduled time: how many attempts, the last, the next (None: no more). With no
+    # scheduler running nothing retries at that time: its start (or the next "once") tries at once.
     item["retry"] = None if retry is None else {
         "attempts": retry["attempts"], "last_attempt_at": format_local(retry["last_attempt"], zone),
-        "next_try_at": None if retry["next_try"] is None else format_local(retry["next_try"], zone)}
+        "next_try_at": None if retry["next_try"] is None else format_local(retry["next_try"], zone),
+        "at_scheduler_start": retry["next_try"] is not None and not scheduler_running}
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
     item["running"] = running
@@ -160,7 +163,7 @@ def status_report(config, runs, now, zone, is_running, programs=None, uploads=()
             "warnings": warnings,
             "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
                                   uploading=None if is_uploading is None or t.offsite is None
-                                  else is_uploading(t.name))
+                                  else is_uploading(t.name), scheduler_running=scheduler is not None)
                       for t in config.tasks]}
 
 

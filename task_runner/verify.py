@@ -21,6 +21,7 @@ import os
 import stat
 import threading
 import zipfile
+import zlib
 
 from . import console, osutil, snapshots
 from .engine.fileio import CHUNK
@@ -34,10 +35,23 @@ logger = logging.getLogger(__name__)
 MTIME_SLACK = 2.0
 
 
-class VerifyResult(collections.namedtuple("VerifyResult", "snapshot checked missing extra changed differences")):
+class VerifyResult(collections.namedtuple("VerifyResult",
+                                          "snapshot checked missing extra changed differences unchecked")):
+    """``unchecked``: entries of the source that verify could not read and
+    the snapshot holds (so they were not compared); an unreadable entry the
+    snapshot lacks is ``missing``. ``ok``: no difference among what was
+    compared; ``complete``: everything was compared."""
+
     @property
     def ok(self):
         return not (self.missing or self.extra or self.changed)
+
+    @property
+    def complete(self):
+        return not self.unchecked
+
+
+VerifyResult.__new__.__defaults__ = (0,)
 
 
 def _digest_file(path):
@@ -89,7 +103,7 @@ def verify_task(task, deep=False, snapshot=None, log=logger, workers=None):
     stats = Stats(log)
     walk = Walk(osutil.long_path(task.src), Matcher(task.exclude or ()), stats, lambda: None)
     if snapshot.endswith(".zip"):
-        _against_zip(walk, snapshot, deep, cmp)
+        holds = _against_zip(walk, snapshot, deep, cmp)
     else:
         pool = Pool(workers or _workers(task, snapshot, log))
         try:
@@ -97,7 +111,36 @@ def verify_task(task, deep=False, snapshot=None, log=logger, workers=None):
         except BaseException:
             pool.abort()
             raise
-    return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences)
+        root = osutil.long_path(snapshot)
+        holds = lambda rel: os.path.lexists(root + os.sep + rel.replace("/", os.sep))  # noqa: E731
+    unchecked = _unread(stats, holds, cmp)
+    return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences, unchecked)
+
+
+def _unread(stats, holds, cmp):
+    """What the walk of the source could not read (a path too long, a folder
+    not readable): each one the snapshot lacks is ``missing`` (the snapshot
+    lacks it, whatever the reason); the number it holds, unchecked, is
+    returned. What is inside a folder that could not be read is unknown and
+    not counted."""
+    unchecked = 0
+    why = {}
+    for text in stats.errors:
+        rel, _, reason = text.partition(": ")
+        why.setdefault(rel.replace(os.sep, "/"), reason)
+    for rel in stats.skipped_paths:
+        if rel == ".":
+            continue
+        try:
+            held = holds(rel)
+        except (OSError, ValueError):
+            held = False
+        if held:
+            unchecked += 1
+        else:
+            detail = why.get(rel)
+            cmp.note("missing", rel, " (could not be read in the source either%s)" % (": " + detail if detail else ""))
+    return unchecked
 
 
 def _workers(task, snapshot, log):
@@ -190,8 +233,26 @@ def _against_zip(walk, path, deep, cmp):
                 elif not snapshots.zip_time_matches(info, st.st_mtime, MTIME_SLACK):
                     cmp.note("changed", rel, " (modification time)")
                 elif deep:
-                    with zf.open(info) as stream:
-                        if _digest_stream(stream) != _digest_file(entry.path):
-                            cmp.note("changed", rel, " (contents)")
+                    _compare_member(zf, info, rel, entry.path, cmp)
         for name in sorted(set(infos) - seen):
             cmp.note("extra", name)
+    return lambda rel: rel.replace("/", os.sep) in infos
+
+
+def _compare_member(zf, info, rel, source, cmp):
+    """--deep: one archive member's contents against the source file. A
+    damaged member (bad data, a wrong checksum) is a difference, and the
+    rest is still compared (as restore reports it and goes on)."""
+    try:
+        with zf.open(info) as stream:
+            digest = _digest_stream(stream)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        cmp.note("changed", rel, " (damaged in the archive: %s)" % (exc or type(exc).__name__))
+        return
+    try:
+        same = digest == _digest_file(source)
+    except OSError as exc:
+        cmp.note("changed", rel, " (cannot be read in the source: %s)" % (exc.strerror or exc))
+        return
+    if not same:
+        cmp.note("changed", rel, " (contents)")

@@ -11,7 +11,7 @@ import socket
 import unittest
 from urllib.parse import quote
 
-from task_runner.http import files, transport
+from task_runner.http import files, streams
 from task_runner.http.auth import HttpError
 from task_runner.runner import run_task, task_lock
 from tests.helpers import wait_for
@@ -237,9 +237,9 @@ class FilesTest(HttpTestCase):
                 out = []
                 source = io.BytesIO(data)
                 try:
-                    transport.send_exactly(source.read, size, out.append, chunk=2)
+                    streams.send_exactly(source.read, size, out.append, chunk=2)
                     done = True
-                except transport.LengthChanged:
+                except streams.LengthChanged:
                     done = False
                 self.assertEqual((b"".join(out), done), (sent, ok))
 

@@ -12,7 +12,7 @@ import unittest
 
 from task_runner import engine, osutil, restore
 from task_runner.errors import BackupError, UsageError
-from tests.helpers import ROOT, UTC, TempDirTestCase, make_task
+from tests.helpers import UTC, TempDirTestCase, make_task
 from tests.test_restore import OLD, T0
 
 POSIX = not osutil.WINDOWS

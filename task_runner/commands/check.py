@@ -12,15 +12,20 @@ ALIAS = "--check"
 
 
 def run(config, args, program):
-    print_check(config)
     problems = offsite_cli.check_problems(config)  # rclone and its remotes, never contacted
+    print_check(config, problems)
     for line in problems:
         console.print_safe("  ! " + line)
     return errors.EXIT_USAGE if problems else 0
 
 
-def print_check(config):
-    console.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
+def print_check(config, problems=()):
+    """The heading says "is valid" only when nothing below is an error."""
+    if problems:
+        console.print_safe("%s has %d problem%s (listed below): %d task(s)" % (
+            config.path, len(problems), "" if len(problems) == 1 else "s", len(config.tasks)))
+    else:
+        console.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
     for task in config.tasks:
         what = task.schedule.describe() if task.schedule else "on demand only"
         console.print_safe("  %s%s: %s -> %s, %s%s%s" % (

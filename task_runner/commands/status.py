@@ -56,7 +56,8 @@ def print_status(config, as_json):
         retry = item["retry"]
         if retry:
             out.append("  failed %s, %s (%s for this scheduled time)" % (
-                recorded(retry["last_attempt_at"]), "next try %s" % recorded(retry["next_try_at"])
+                recorded(retry["last_attempt_at"]), "next try at once when the scheduler starts"
+                if retry.get("at_scheduler_start") else "next try %s" % recorded(retry["next_try_at"])
                 if retry["next_try_at"] else "no retry left", plural(retry["attempts"], "attempt")))
         out.append("  snapshots: %d%s" % (item["snapshots"], ", newest %s" % item["newest_snapshot"]
                                           if item["newest_snapshot"] else ""))

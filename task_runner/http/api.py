@@ -29,7 +29,7 @@ from ..offsite import service as offsite_service
 from ..runner import ALREADY_RUNNING, begin_run
 from ..schedule import LOCAL
 from ..status import current_report, runs_now
-from . import files, metrics, page, transport
+from . import files, metrics, page, streams, transport
 from .auth import HttpError
 from .sessions import set_cookie
 from .transport import API, PUBLIC, TRIGGER, Handler
@@ -179,8 +179,8 @@ class ApiHandler(Handler):
             self.end_headers()
             self.close_connection = True
             try:
-                transport.send_exactly(stream.read, entry.size, self.wfile.write, files.CHUNK)
-            except transport.LengthChanged as exc:  # the answer is cut short: the client sees an error
+                streams.send_exactly(stream.read, entry.size, self.wfile.write, files.CHUNK)
+            except streams.LengthChanged as exc:  # the answer is cut short: the client sees an error
                 logger.warning("download of %s from %s stopped: the file changed while it was sent (%s)",
                                self._masked(entry.rel), self._masked(unquote(snapshot)), exc)
 

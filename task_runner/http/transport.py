@@ -37,7 +37,7 @@ from ..console import printable
 from .auth import Every, Gate, HttpError, Lockout, client_key
 from .sessions import SessionStore
 from .slots import Slots, Triage
-from .streams import DeadlineReader, LengthChanged, send_exactly  # noqa: F401 (LengthChanged, send_exactly: api.py)
+from .streams import DeadlineReader
 
 logger = logging.getLogger(__name__)
 

@@ -244,9 +244,17 @@ def apply_retention(rc, task, newest, complete, incomplete, now, log=logger):
     ``newest`` added): delete the remote snapshots ``offsite.keep`` does
     not keep, and the incomplete ones older than ``newest`` (abandoned
     uploads, deletions cut short). A failed deletion is logged and tried
-    again after the next upload. Returns the names deleted."""
+    again after the next upload. Returns the names deleted. A snapshot of a
+    ``partial`` run (its record beside the local snapshot) counts as
+    retention.decide says: never in place of a complete one."""
+    partial_runs = {}
+    for name in complete:
+        lacks = snapshots.read_incomplete(task.dest, name)
+        if lacks is not False:
+            partial_runs[name] = lacks
     doomed = [] if task.offsite.keep is None else [
-        (d.name, d.reason) for d in retention.decide(complete, task.offsite.keep, now) if not d.keep]
+        (d.name, d.reason) for d in retention.decide(complete, task.offsite.keep, now, incomplete=partial_runs)
+        if not d.keep]
     doomed += [(n, "incomplete (an upload or deletion cut short)") for n in incomplete
                if snapshots.snapshot_sort_key(n) < snapshots.snapshot_sort_key(newest)]
     deleted = []
