@@ -12,7 +12,7 @@ import textwrap
 import time
 import unittest
 
-from task_runner import restore, snapshot_folder, snapshot_reader
+from task_runner import restore, snapshot_folder, snapshot_reader, verify
 from tests.helpers import TempDirTestCase, make_task
 from tests.test_integrity import can_symlink
 from tests.test_restore import T0, UTC
@@ -91,6 +91,18 @@ class SwapTest(TempDirTestCase):
             self.assertEqual(reader.children(os.path.join("alice", "p")), [])
             self.assertIsNone(reader.entry(os.path.join("alice", "p", "shadow")))
             self.assertEqual(reader.entry(os.path.join("alice", "p")).kind, "link")
+
+    def test_verify_compares_through_the_reader(self):
+        """verify never lists or reads what a link in the snapshot leads to."""
+        self.write("src/alice/p/helper", "alice's own")
+        task = make_task(self.path("src"), self.path("dest"))
+        os.utime(self.path("src/alice/p/helper"), ns=(os.stat(self.snap + "/alice/p/helper").st_mtime_ns,) * 2)
+        self.swap_in_link()
+        got = verify.verify_task(task, deep=True, snapshot=self.snap)
+        text = "\n".join(got.differences)
+        self.assertNotIn("shadow", text)
+        self.assertIn("changed: alice/p (a folder in the source)", text)
+        self.assertIn("missing: alice/p/helper", text)
 
     def test_the_checked_path_branch_refuses_links_too(self):
         """Windows has no dir_fd: each name is checked on the way and the
