@@ -103,7 +103,7 @@ class ManifestReader(object):
 
     def __init__(self, doc, download_root):
         self.doc, self.root = doc, download_root
-        self._names = set()
+        self._names, self._by_rel = set(), None
         for item in doc["entries"]:
             parts = item["path"].replace("/", os.sep).split(os.sep)
             self._names.update(os.sep.join(parts[:i]) for i in range(1, len(parts) + 1))
@@ -119,6 +119,12 @@ class ManifestReader(object):
 
     def has(self, rel):
         return rel in self._names
+
+    def entry(self, rel):
+        """The manifest's Entry of ``rel``, or None (a folder its entries only imply)."""
+        if self._by_rel is None:
+            self._by_rel = {e.rel: e for e in self.entries()}
+        return self._by_rel.get(rel)
 
     def top(self):
         """The manifest keeps no entry for the snapshot's own folder."""
