@@ -11,6 +11,8 @@ CSRF header):
     GET /status, GET /snapshots/<task>, GET /metrics      (API)
     GET /files/<task>/<snapshot>?path=P, GET /download/<task>/<snapshot>?path=P,
     POST /restore/<task>, GET /restores/<id>        files back (files.py; API)
+    GET|POST /config/tasks, POST|DELETE /config/tasks/<i>, POST /config/check,
+    GET /folders                 the page's task editor (tasks.py; API)
 """
 
 import logging
@@ -27,7 +29,7 @@ from ..offsite import service as offsite_service
 from ..runner import ALREADY_RUNNING, begin_run
 from ..schedule import LOCAL
 from ..status import current_report, runs_now
-from . import files, metrics, page, transport
+from . import files, metrics, page, tasks, transport
 from .auth import HttpError
 from .sessions import set_cookie
 from .transport import API, PUBLIC, Handler
@@ -44,7 +46,7 @@ def route(pattern, methods, name, access):
     return re.compile(pattern), methods, name, access
 
 
-class ApiHandler(Handler):
+class ApiHandler(tasks.TaskEndpoints, Handler):
     ROUTES = [
         route("^(?P<path>%s)$" % "|".join(map(re.escape, page.ASSETS)), ("GET",), "page", PUBLIC),
         route(r"^/health$", ("GET",), "health", PUBLIC),
@@ -62,7 +64,7 @@ class ApiHandler(Handler):
         route(r"^/download/(?P<task>[^/]+)/(?P<snapshot>[^/]+)$", ("GET",), "download", API),
         route(r"^/restore/(?P<task>[^/]+)$", ("POST",), "restore", API),
         route(r"^/restores/(?P<job_id>[0-9]{1,9})$", ("GET",), "restore_job", API),
-    ]
+    ] + tasks.ROUTES
     FORM_ENDPOINTS = ("login",)
     QUIET_PATHS = ("/health", "/session") + tuple(page.ASSETS)
 
@@ -225,6 +227,7 @@ class App(object):
         self.uploads = []  # the threads of the offsite uploads triggered runs started
         self.progress = {}  # run id -> its walk.Stats (None before the first file), while it copies
         self.restores = files.Restores(watcher.current, stop_event, clock)
+        self.editor = tasks.Editor(watcher, clock, zone)
 
     def trigger(self, name):
         """Start ``name`` (or the default tasks) in the background. Returns
