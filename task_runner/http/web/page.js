@@ -116,6 +116,7 @@ function signedIn(data) {
   ticks = 0;
   refresh();
   if (!timer) timer = setInterval(refresh, REFRESH_MS);
+  editorSignedIn();  // tasks.js
 }
 
 function start() {
@@ -198,10 +199,13 @@ function showStatus(report) {
 function card(name) {
   if (cards[name]) return cards[name];
   var c = {root: el("article", "task"), body: el("div"), button: el("button", "primary", "Back up now"),
-           progress: el("p", "progress")};
+           progress: el("p", "progress"), edit: el("button", "edit", "Change")};
   c.root.appendChild(el("h3", null, name));
   c.root.appendChild(c.body);
   c.root.appendChild(c.button);
+  c.root.appendChild(c.edit);
+  c.edit.type = "button";
+  c.edit.addEventListener("click", function () { editTask(name); });
   c.root.appendChild(c.progress);
   c.progress.setAttribute("role", "status");
   c.button.type = "button";
