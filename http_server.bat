@@ -24,7 +24,9 @@ if not defined PYTHON (
   goto :wait
 )
 
-%PYTHON% "%~dp0http_server.py" %*
+rem --open-first-start: while config.json holds only the example task, the
+rem page opens in the browser on "Add a backup".
+%PYTHON% "%~dp0http_server.py" --open-first-start %*
 set "RC=%ERRORLEVEL%"
 if "%RC%"=="0" exit /b 0
 

@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 
-from task_runner import cli, console, osutil
+from task_runner import cli, config_edit, console, osutil
 from task_runner.config import load_config
 from task_runner.config_watch import ConfigWatcher
 from task_runner.errors import AlreadyRunning, ConfigError, UsageError
@@ -48,6 +48,9 @@ def _parser():
     p.add_argument("--host", help="address to listen on (overrides http.host; default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (overrides http.port; default 8765)")
     p.add_argument("--new-token", action="store_true", help="print a new random token for http.token and exit")
+    p.add_argument("--open-first-start", action="store_true",
+                   help="while config.json holds no backup of yours yet, open the status page on \"Add a backup\" "
+                        "in the browser (http_server.bat passes it)")
     return p
 
 
@@ -94,12 +97,12 @@ def main(argv=None):
         raise AlreadyRunning("http_server.py is already serving port %d for %s: stop that one first"
                              % (port, config.path))
     try:
-        return _serve(config, settings, host, port, token, instance)
+        return _serve(config, settings, host, port, token, instance, args.open_first_start)
     finally:
         instance.release()
 
 
-def _serve(config, settings, host, port, token, instance):
+def _serve(config, settings, host, port, token, instance, open_first_start=False):
     stop = threading.Event()
     app = App(ConfigWatcher(config), stop, notifier=Notifier(config.notify))
     try:
@@ -116,6 +119,11 @@ def _serve(config, settings, host, port, token, instance):
     # 0.0.0.0 / :: mean every interface: this computer's browser uses loopback.
     page_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else ("[%s]" % host if ":" in host else host)
     cli.logger.info("the status page: open %s://%s:%d/ in a browser", scheme, page_host, port)
+    note = config_edit.first_start_note(config.path)
+    if note:
+        cli.logger.warning("%s", note)
+        if open_first_start:
+            console.open_in_browser("%s://%s:%d/#add" % (scheme, page_host, port))
     write_holder(instance, {"program": "http_server", "pid": os.getpid(), "url": "%s://%s:%d" % (scheme, host, port),
                             "since": format_local(time.time(), LOCAL)})
 

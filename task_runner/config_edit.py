@@ -51,13 +51,35 @@ def load_raw(path):
     return Loaded(parse_json(data, path), version_of(data))
 
 
+# The tasks of the sample config.json before it had an example task: a
+# file that still holds exactly these was never set up either.
+OLD_SAMPLE = [("MD1", "C:/source_directory", "C:/backup_directory"),
+              ("MD15", "C:/source_directory2", "C:/backup_directory2"),
+              ("Default Task", "C:/default_src", "C:/default_dest")]
+
+
 def is_first_start(data):
     """True when the file holds no task, or only examples (tasks marked
-    ``"_example"``, as the sample config.json's is)."""
+    ``"_example"``, as the sample config.json's is), or the old sample's."""
     tasks = data.get("tasks") if isinstance(data, dict) else None
-    if not isinstance(tasks, list):
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         return False
-    return all(isinstance(t, dict) and EXAMPLE_KEY in t for t in tasks)
+    if [(t.get("name"), t.get("src"), t.get("dest")) for t in tasks] == OLD_SAMPLE:
+        return True
+    return all(EXAMPLE_KEY in t for t in tasks)
+
+
+def first_start_note(path):
+    """The one line the programs print while config.json holds no backup
+    of the user's own yet; None once it does (or when it cannot be read)."""
+    try:
+        first = is_first_start(load_raw(path).data)
+    except ConfigError:
+        return None
+    if not first:
+        return None
+    return ("%s holds no backup of yours yet, only the example: add one on the status page (double-click "
+            "http_server.bat; it opens the page on \"Add a backup\") or in config.json" % path)
 
 
 def example_names(data):

@@ -7,14 +7,17 @@ folders browsed; the sample config and the first start."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import unittest
 
 from task_runner import config_edit
 from task_runner.config import load_config
 from task_runner.schedule import FixedZone
-from tests.helpers import ROOT, TempDirTestCase
+from tests.helpers import ROOT, TempDirTestCase, wait_for
+from tests.rclone_tools import free_port
 from tests.test_config import shipped_sample
 from tests.test_http import HttpTestCase
 from tests.test_http_page import Browser
@@ -207,6 +210,47 @@ class SampleConfigTest(TempDirTestCase):
         loaded.data["tasks"][0] = config_edit.merged_task(loaded.data["tasks"][0], {"name": "Mine"})
         self.assertFalse(config_edit.is_first_start(loaded.data))  # edited: the user's own now
 
+
+@unittest.skipIf(os.name == "nt", "signals and $BROWSER: the Windows lane runs the .bat by hand")
+class FirstStartTest(TempDirTestCase):
+    """While config.json holds only the example, both programs say so in one
+    line, and http_server.py --open-first-start (as http_server.bat runs
+    it) opens the page on Add a backup."""
+
+    def start(self, script, *args):
+        opened = self.path("opened.txt")
+        self.write("browser.py", "import sys\nopen(%r, 'a').write(sys.argv[1] + '\\n')\n" % opened)
+        env = dict(os.environ, HOME=self.tmp, BROWSER="%s %s %%s" % (sys.executable, self.path("browser.py")))
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--config", self.path("config.json")]
+                                + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, env=env)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        wait_for(lambda: any("holds no backup of yours yet" in line or "listening" in line for line in lines), 20)
+        wait_for(lambda: False, 0.3)  # what it prints right after
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        reader.join(10)
+        return "".join(lines), opened
+
+    def test_both_programs_say_so_and_the_server_opens_add_a_backup(self):
+        self.write("config.json", shipped_sample(self).replace('"missed_task_days": 5', '"missed_task_days": 5, '
+                                                               '"http": {"port": %d}' % free_port()))
+        out, opened = self.start("scheduled_task_runner.py")
+        self.assertEqual(out.count("holds no backup of yours yet, only the example: add one on the status page"),
+                         1, out)
+        out, opened = self.start("http_server.py", "--open-first-start")
+        self.assertEqual(out.count("holds no backup of yours yet"), 1, out)
+        self.assertTrue(wait_for(lambda: os.path.exists(opened)), out)
+        with open(opened) as f:
+            self.assertRegex(f.read(), r"^http://127\.0\.0\.1:[0-9]+/#add\n$")
+        data = config_edit.load_raw(self.path("config.json")).data
+        data["tasks"][0] = config_edit.merged_task(data["tasks"][0], {"name": "Mine"})
+        with open(self.path("config.json"), "w") as f:
+            json.dump(data, f)
+        self.assertIsNone(config_edit.first_start_note(self.path("config.json")))
 
 if __name__ == "__main__":
     unittest.main()
