@@ -179,11 +179,18 @@ class ApiHandler(tasks.TaskEndpoints, Handler):
 
     def ep_restore(self, body, query, task):
         found = files.task_named(self.server.app.watcher.current(), unquote(task))
-        name, path = body.get("snapshot"), body.get("path")
-        if not isinstance(name, str) or not isinstance(path, str) or set(body) - {"snapshot", "path"}:
-            raise HttpError(400, "bad_request", "send {\"snapshot\": NAME, \"path\": PATH} and nothing else "
-                                                "(path \"\" for everything; it goes into a new folder beside src)")
-        job = self.server.app.restores.start(found, name, files.check_rel(path))
+        name, path, where = body.get("snapshot"), body.get("path"), body.get("where", files.NEW)
+        if (not isinstance(name, str) or not isinstance(path, str) or where not in (files.NEW, files.ORIGINAL)
+                or body.get("preview", False) not in (True, False) or set(body) - {"snapshot", "path", "where",
+                                                                                   "preview"}):
+            raise HttpError(400, "bad_request", "send {\"snapshot\": NAME, \"path\": PATH} (path \"\" for "
+                                                "everything), and \"where\": \"new\" (a new folder beside src, the "
+                                                "default) or \"original\", and \"preview\": true to be told what "
+                                                "it would do")
+        if body.get("preview"):
+            self.send_json(200, self.server.app.restores.preview(found, name, files.check_rel(path), where))
+            return
+        job = self.server.app.restores.start(found, name, files.check_rel(path), where)
         self.send_json(202, dict(job, status_url="/restores/%d" % job["id"]),
                        {"Location": "/restores/%d" % job["id"]})
 
