@@ -182,12 +182,41 @@ class BrowserTest(TempDirTestCase):
             self.assertEqual(got.read(), want.read())
         b.evaluate("Array.from(document.querySelectorAll('#files-where button'))"
                    ".find(x => x.textContent === 'Restore this folder').click()")
+        # It asks what and where first, and says what it would do; nothing is written until "Restore".
+        asked = b.wait_for("!document.getElementById('ra-go').disabled && "
+                           "document.getElementById('ra-preview').textContent")
+        self.assertRegex(asked, r"^Into the new folder .*Restored .*: 30 files \(.*\) to write\.$")
+        self.assertRegex(self.js("document.getElementById('ra-what').textContent"),
+                         r"^Restore folder from the copy of .*2.*:$")
+        self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("Restored ")], [])
+        self.js("document.getElementById('ra-original').click()")
+        b.wait_for("document.getElementById('ra-preview').textContent.startsWith('Back into ')")
+        self.js("document.getElementById('ra-new').click()")
+        b.wait_for("!document.getElementById('ra-go').disabled && "
+                   "document.getElementById('ra-preview').textContent.startsWith('Into the new folder')")
+        self.js("(b => { b.click(); b.click(); })(document.getElementById('ra-go'))")  # a double click: one restore
         done = b.wait_for("document.getElementById('files-status').textContent.startsWith('Restored') && "
                           "document.getElementById('files-status').textContent", timeout=60)
         self.assertRegex(done, r"^Restored 30 files \(.*\) into .*Restored ")
         restored = [n for n in os.listdir(self.tmp) if n.startswith("Restored ")]
         self.assertEqual(len(restored), 1)
         self.assertEqual(len(os.listdir(self.path(restored[0], "folder"))), 30)
+        self.js("Array.from(document.querySelectorAll('#files-where button'))"
+                ".find(x => x.textContent === 'Restore this folder').click()")  # asked again, not started
+        b.wait_for("!document.getElementById('ra-go').disabled")
+        self.assertEqual(len([n for n in os.listdir(self.tmp) if n.startswith("Restored ")]), 1)
+
+        # Every snapshot can be browsed, ten more at a time, each with its date beside its size.
+        for day in range(1, 13):
+            os.makedirs(self.path("dest", "2026-11-%02d_10-00-00" % day))
+        self.js("ticks = 0; refresh()")
+        documents_list = "document.querySelector('#snapshots .snapshots-of ul')"
+        b.wait_for("%s && %s.querySelectorAll('li').length === 11" % (documents_list, documents_list))
+        first = self.js("%s.querySelector('li').textContent" % documents_list)
+        self.assertRegex(first, r"^\w{3}, .*2026.*: 30 files, [0-9.]+ KiB, success Browse$")
+        self.js("%s.querySelector('li:last-child button').click()" % documents_list)
+        b.wait_for("%s.querySelectorAll('li').length === 13" % documents_list)  # 13, no "older" left
+        self.assertIn("Nov 1, 2026", self.js("%s.querySelector('li:last-child').textContent" % documents_list))
 
         for width in (390, 1280):  # a phone, a laptop: nothing wider than the window
             b.page("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
