@@ -17,7 +17,7 @@ from task_runner import config_edit
 from task_runner.config import load_config
 from task_runner.schedule import FixedZone
 from tests.helpers import ROOT, TempDirTestCase, wait_for
-from tests.rclone_tools import free_port
+from tests.rclone_tools import free_port, require_rclone
 from tests.test_config import shipped_sample
 from tests.test_http import HttpTestCase
 from tests.test_http_page import Browser
@@ -171,6 +171,24 @@ class TaskEditorTest(HttpTestCase):
         status, answer, _ = browser.send("POST", "/config/tasks/0", change, origin=True)
         self.assertEqual(status, 200, answer)
         self.assertEqual(self.on_disk()["tasks"][0]["timestamp"], "04:00")
+
+    def test_the_offsite_remotes_are_rclones(self):
+        path = require_rclone(self)
+        self.write("rclone.conf", "[nas]\ntype = local\n")
+        for key in [k for k in os.environ if k.startswith("RCLONE_")]:  # not the user's remotes
+            self.addCleanup(os.environ.__setitem__, key, os.environ.pop(key))
+        os.environ["RCLONE_CONFIG"] = self.path("rclone.conf")
+        self.addCleanup(os.environ.pop, "RCLONE_CONFIG")
+        data = self.on_disk()
+        data["rclone"] = path
+        with open(self.config.path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        body = self.listing()
+        self.assertEqual(body["remotes"], ["nas"])
+        status, answer, _ = self.request("POST", "/config/tasks/0", json.dumps(
+            {"version": body["version"], "task": {"offsite": "nas:" + self.path("offsite")}}))
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(self.app.watcher.current().tasks[0].offsite.remote, "nas:" + self.path("offsite"))
 
     def test_folders_of_the_server(self):
         os.makedirs(self.path("pick", "b"))

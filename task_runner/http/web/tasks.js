@@ -136,13 +136,13 @@ function showRemotes(offsite) {
   clear(select);
   select.appendChild(el("option", null, remotes ? "No offsite copy" : "(rclone not found: type remote:folder)"));
   select.lastChild.value = "";
-  (remotes || []).forEach(function (name) {
-    select.appendChild(el("option", null, name));
-    select.lastChild.value = name;
+  (remotes || []).forEach(function (name) {  // rclone's names, without the colon
+    select.appendChild(el("option", null, name + ":"));
+    select.lastChild.value = name + ":";
   });
   $("ed-offsite").value = remote;
-  var name = remote.split(":")[0] + ":";
-  select.value = remote && (remotes || []).indexOf(name) >= 0 ? name : "";
+  var name = remote.split(":")[0];
+  select.value = remote && (remotes || []).indexOf(name) >= 0 ? name + ":" : "";
 }
 
 function offsite() {
