@@ -125,7 +125,8 @@ def check_given(given):
 def apply_change(data, path, index, given):
     """The file's new object and its problems: (new_data, index, problems).
 
-    ``index`` is the task to change (None: add ``given`` at the end);
+    ``index`` is the task to change (None: add ``given`` at the end; at
+    the first start, in place of the example);
     ``given`` None deletes it. ``problems`` are check's messages, each as
     {"field": key or None, "message": text}; empty when the result is a
     valid config."""
@@ -145,6 +146,8 @@ def apply_change(data, path, index, given):
     else:
         task = merged_task(None if index is None else tasks[index], given)
         if index is None:
+            if is_first_start(new):  # the first backup of the user's own takes the example's place
+                del tasks[:]
             tasks.append(task)
             index = len(tasks) - 1
         else:
@@ -183,7 +186,8 @@ def save_change(path, version, index, given, lock):
     nothing is written. Raises Conflict (with the current Loaded as
     ``current``) when the file is not ``version`` any more."""
     with lock:
-        current = load_raw(path)
+        raw = read_config_bytes(path)
+        current = Loaded(parse_json(raw, path), version_of(raw))
         if current.version != version:
             exc = Conflict("config.json was changed (by hand or from another page) since this page loaded it: "
                            "it is reloaded; check your change and save it again", path)
@@ -193,7 +197,7 @@ def save_change(path, version, index, given, lock):
         if problems:
             return current, problems
         text = dumps(new).encode("utf-8")
-        write_atomically(path, text, backup=read_config_bytes(path))
+        write_atomically(path, text, backup=raw)  # the very file the change was checked against
         return Loaded(new, version_of(text)), []
 
 

@@ -145,6 +145,21 @@ class TaskEditorTest(HttpTestCase):
         self.assertEqual(body["schedule"]["next"], ["2027-01-01T06:00:00+00:00", "2027-01-01T12:00:00+00:00",
                                                     "2027-01-01T18:00:00+00:00"])
 
+    def test_the_first_backup_added_takes_the_examples_place(self):
+        data = self.on_disk()
+        for task in data["tasks"]:
+            task["_example"] = "an example"
+        with open(self.config.path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        body = self.listing()
+        self.assertTrue(body["first_start"])
+        new = {"name": "Mine", "src": self.path("src"), "dest": self.path("mine")}
+        status, answer, _ = self.request("POST", "/config/tasks", json.dumps({"version": body["version"],
+                                                                              "task": new}))
+        self.assertEqual((status, answer["tasks"], answer["first_start"]), (200, [new], False), answer)
+        with open(self.config.path + ".bak", encoding="utf-8") as f:
+            self.assertEqual(len(json.load(f)["tasks"]), 2)  # the examples are still in the .bak
+
     def test_the_last_task_cannot_be_deleted(self):
         body = self.listing()
         status, answer, _ = self.request("DELETE", "/config/tasks/1", json.dumps({"version": body["version"]}))
