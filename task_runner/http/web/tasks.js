@@ -9,6 +9,7 @@
 var editing = null;     // {index (null: a new task), version, task (as in config.json)}
 var listing = null;     // the answer of GET /config/tasks
 var checkTimer = null;
+var checks = 0;         // the checks asked for: only the newest one's answer is shown
 var choosing = null;    // the input the folder chooser fills, and the folder shown
 var DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 var KEEP = {"10": 10, "30": 30, "calendar": {"daily": 7, "weekly": 4, "monthly": 12}};
@@ -163,9 +164,10 @@ function check() {
   if (checkTimer) clearTimeout(checkTimer);
   checkTimer = setTimeout(function () {
     if (!editing) return;
-    var task = formTask();
+    var task = formTask(), asked = ++checks;
     api("POST", "/config/check", {index: editing.index, task: task}).then(function (r) {
-      if (r.status === 200 && editing) showProblems(r.data.problems, task, r.data.schedule);
+      // Only the answer to the newest question: an older one may arrive last.
+      if (r.status === 200 && editing && asked === checks) showProblems(r.data.problems, task, r.data.schedule);
     });
   }, 250);
 }
