@@ -240,10 +240,10 @@ class BrowserTest(TempDirTestCase):
                 % (json.dumps(value), json.dumps(element_id)))
 
     def click_text(self, selector, text):
-        self.browser.wait_for("Array.from(document.querySelectorAll(%s)).some(b => b.textContent === %s && "
-                              "b.offsetParent !== null)" % (json.dumps(selector), json.dumps(text)))
-        self.js("Array.from(document.querySelectorAll(%s)).find(b => b.textContent === %s && "
-                "b.offsetParent !== null).click()" % (json.dumps(selector), json.dumps(text)))
+        """Click the visible button of that text, once it is there."""
+        self.browser.wait_for("(b => b ? (b.click(), true) : false)(Array.from(document.querySelectorAll(%s))"
+                              ".find(b => b.textContent === %s && b.offsetParent !== null))"
+                              % (json.dumps(selector), json.dumps(text)))
 
     def test_add_a_backup_by_browsing_run_it_change_its_schedule_and_delete_it(self):
         from task_runner import config_edit
@@ -274,7 +274,7 @@ class BrowserTest(TempDirTestCase):
         self.js("document.querySelector('#ch-list button').click()")  # the user's home
         b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps(
             "In %s:" % os.path.expanduser("~")))
-        self.fill("ed-dest", self.tmp)
+        self.fill("ed-dest", self.path("Backup"))  # typed; "Browse..." opens the folder it would be made in
         self.js("document.querySelector('[data-browse=ed-dest]').click()")
         b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps("In %s:" % self.tmp))
         self.click_text("#ch-choose", "Back up into a new folder here")
@@ -285,7 +285,8 @@ class BrowserTest(TempDirTestCase):
         self.assertEqual(problem, "tasks[3] (Pictures).dest: %s is inside src %s: each backup would contain the "
                                   "previous ones; choose a dest outside the source folder"
                          % (self.path("Pictures"), self.path("Pictures")))  # check's own words
-        self.js("document.querySelector('[data-browse=ed-dest]').click()")
+        self.js("document.querySelector('[data-browse=ed-dest]').click()")  # opens where the new folder would be
+        b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps("In %s:" % self.tmp))
         self.click_text("#ch-list button", "backups")
         b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps(
             "In %s:" % self.path("backups")))

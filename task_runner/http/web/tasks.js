@@ -241,6 +241,8 @@ function browse(input) {
   choosing = {input: input, path: null};
   $("chooser").hidden = false;
   var start = $(input).value.trim();
+  // Where the backups go is usually a folder still to be made: start in the one it would be made in.
+  if (input === "ed-dest") start = start.replace(/[\\/]+[^\\/]+[\\/]*$/, "") || start;
   showFolder(start && /^([A-Za-z]:)?[\\/]/.test(start) ? start : "");
 }
 
