@@ -338,9 +338,22 @@ class BrowserTest(TempDirTestCase):
         self.fill("ed-when", "daily")
         self.fill("ed-time", "05:00")
         b.wait_for("document.getElementById('ed-next').textContent.startsWith('daily at 05:00')")
+        # Meanwhile config.json is edited by hand: saving says so and writes nothing; saved again, it is kept.
+        path = self.app.watcher.current().path
+        data = config_edit.load_raw(path).data
+        data["tasks"][0]["_note"] = "typed in Notepad"
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        self.js("document.getElementById('ed-save').click()")
+        said = b.wait_for("document.getElementById('ed-status').textContent.includes('was changed') && "
+                          "document.getElementById('ed-status').textContent")
+        self.assertIn("it is reloaded; check your change and save it again", said)
+        self.assertEqual(config_edit.load_raw(path).data, data)
         self.js("document.getElementById('ed-save').click()")
         b.wait_for("document.getElementById('editor').hidden")
-        task = config_edit.load_raw(self.app.watcher.current().path).data["tasks"][3]
+        saved = config_edit.load_raw(path).data
+        self.assertEqual(saved["tasks"][0]["_note"], "typed in Notepad")  # the hand edit is kept
+        task = saved["tasks"][3]
         self.assertEqual((task["timestamp"], task["exclude"]), ("05:00", ["*.tmp", "cache/**"]))
         b.wait_for("(%s).innerText.includes('daily at 05:00')" % card)
 
@@ -359,6 +372,10 @@ class BrowserTest(TempDirTestCase):
         self.assertIn("its backups are still in", self.js("document.getElementById('add-status').textContent"))
         errors = [e["params"]["entry"] for e in b.page_events("Log.entryAdded")
                   if e["params"]["entry"].get("level") == "error"]
+        conflict = {"url": self.origin + "/config/tasks/3", "source": "network",  # the one asked for above
+                    "text": "Failed to load resource: the server responded with a status of 409 (Conflict)"}
+        self.assertEqual(len([e for e in errors if conflict.items() <= e.items()]), 1, errors)
+        errors = [e for e in errors if not conflict.items() <= e.items()]
         errors += [e["params"]["exceptionDetails"] for e in b.page_events("Runtime.exceptionThrown")]
         self.assertEqual(errors, [], json.dumps(errors, indent=1)[:2000])
         self.assertEqual(b.page_events("Page.javascriptDialogOpening"), [])
