@@ -24,8 +24,10 @@ if not defined PYTHON (
   goto :wait
 )
 
-rem --open: the one-time sign-in link it prints opens in the default browser.
-%PYTHON% "%~dp0http_server.py" --open %*
+rem --open: the one-time sign-in link it prints opens in the default browser;
+rem --open-first-start: while config.json holds only the example task, it
+rem opens on "Add a backup".
+%PYTHON% "%~dp0http_server.py" --open --open-first-start %*
 set "RC=%ERRORLEVEL%"
 if "%RC%"=="0" exit /b 0
 

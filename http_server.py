@@ -25,9 +25,8 @@ import secrets
 import ssl
 import threading
 import time
-import webbrowser
 
-from task_runner import cli, console, osutil
+from task_runner import cli, config_edit, console, osutil
 from task_runner.config import load_config
 from task_runner.config_watch import ConfigWatcher
 from task_runner.errors import AlreadyRunning, ConfigError, UsageError
@@ -57,6 +56,9 @@ def _parser():
     p.add_argument("--port", type=int, help="port to listen on (overrides http.port; default 8765)")
     p.add_argument("--new-token", action="store_true", help="print a new random token for http.token and exit")
     p.add_argument("--open", action="store_true", help="open the page's one-time sign-in link in a browser")
+    p.add_argument("--open-first-start", action="store_true",
+                   help="while config.json holds no backup of yours yet, open the page signed in on \"Add a backup\" "
+                        "in the browser (http_server.bat passes it)")
     return p
 
 
@@ -110,12 +112,12 @@ def main(argv=None):
             if created:
                 cli.logger.info("made a token for the status page and the API in %s (readable by this "
                                 "account only)", token_file)
-        return _serve(config, settings, host, port, token, token_file, instance, args.open)
+        return _serve(config, settings, host, port, token, token_file, instance, args.open, args.open_first_start)
     finally:
         instance.release()
 
 
-def _serve(config, settings, host, port, token, token_file, instance, open_link):
+def _serve(config, settings, host, port, token, token_file, instance, open_link, open_first_start=False):
     stop = threading.Event()
     app = App(ConfigWatcher(config), stop, notifier=Notifier(config.notify))
     try:
@@ -137,10 +139,15 @@ def _serve(config, settings, host, port, token, token_file, instance, open_link)
     # On the console only, never in the log: the link signs in once, within 15 minutes.
     link = "%ssignin?code=%s" % (page, server.sessions.new_code())
     console.print_safe("Sign in to the status page (once, within 15 minutes): %s" % link)
+    note = config_edit.first_start_note(config.path)
+    if note:
+        cli.logger.warning("%s", note)
+        if open_first_start:
+            open_link, link = True, link + "&then=add"  # signed in, on "Add a backup"
     write_holder(instance, {"program": "http_server", "pid": os.getpid(), "url": "%s://%s:%d" % (scheme, host, port),
                             "since": format_local(time.time(), LOCAL), "token_file": token_file})
     if open_link:
-        webbrowser.open(link)
+        console.open_in_browser(link)
 
     def on_stop(signum):
         stop.set()  # running backups stop and are recorded interrupted

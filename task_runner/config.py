@@ -217,17 +217,29 @@ def _check_tasks(tasks, labels, problems):
 
 
 def _read_json(path):
+    return parse_json(read_config_bytes(path), path)
+
+
+def read_config_bytes(path):
+    """The bytes of config file ``path``; ConfigError when it cannot be read."""
     try:
-        with open(path, "r", encoding="utf-8-sig") as f:  # Notepad may add a BOM
-            text = f.read()
+        with open(path, "rb") as f:
+            return f.read()
     except FileNotFoundError:
         raise ConfigError("config file not found: %s. Put config.json next to the program "
                           "(see the example in README.md) or pass --config PATH" % path, path)
+    except OSError as exc:
+        raise ConfigError("cannot read config file %s: %s" % (path, exc.strerror or exc), path)
+
+
+def parse_json(data, path):
+    """The JSON object held in ``data`` (the bytes of config file ``path``),
+    keys in file order; ConfigError says where the text is wrong."""
+    try:
+        text = data.decode("utf-8-sig")  # Notepad may add a BOM
     except UnicodeDecodeError:
         raise ConfigError("%s is not UTF-8 text: save it again as UTF-8 "
                           "(Notepad: File > Save As > Encoding: UTF-8)" % path, path)
-    except OSError as exc:
-        raise ConfigError("cannot read config file %s: %s" % (path, exc.strerror or exc), path)
 
     def no_duplicates(pairs):
         obj = collections.OrderedDict()
@@ -269,8 +281,14 @@ def _read_json(path):
 def load_config(path):
     """Read and validate ``path``. Raises ConfigError listing every problem."""
     path = os.path.abspath(path)
+    return config_from_data(_read_json(path), path)
+
+
+def config_from_data(data, path):
+    """Validate ``data`` (the object parsed from config file ``path``, an
+    absolute path) as load_config does; the page's task editor checks a
+    change with it before writing."""
     folder = os.path.dirname(path)
-    data = _read_json(path)
     problems = []
     top = _section(data, TOP_KEYS, "config", folder, problems)
     tasks = _load_tasks(data.get("tasks"), folder, problems)

@@ -85,6 +85,17 @@ def open_in_file_manager(path):
             pass
 
 
+def open_in_browser(url):
+    """Open ``url`` in the user's web browser (webbrowser: the default
+    browser on Windows through os.startfile, $BROWSER or xdg-open
+    elsewhere); False when none could be started (the URL is printed anyway)."""
+    import webbrowser
+    try:
+        return bool(webbrowser.open(url))
+    except Exception:  # webbrowser raises whatever its launcher raised
+        return False
+
+
 def _escaped(code):
     return "\\x%02x" % code if code < 0x100 else ("\\u%04x" % code if code < 0x10000 else "\\U%08x" % code)
 

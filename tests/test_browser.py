@@ -182,12 +182,41 @@ class BrowserTest(TempDirTestCase):
             self.assertEqual(got.read(), want.read())
         b.evaluate("Array.from(document.querySelectorAll('#files-where button'))"
                    ".find(x => x.textContent === 'Restore this folder').click()")
+        # It asks what and where first, and says what it would do; nothing is written until "Restore".
+        asked = b.wait_for("!document.getElementById('ra-go').disabled && "
+                           "document.getElementById('ra-preview').textContent")
+        self.assertRegex(asked, r"^Into the new folder .*Restored .*: 30 files \(.*\) to write\.$")
+        self.assertRegex(self.js("document.getElementById('ra-what').textContent"),
+                         r"^Restore folder from the copy of .*2.*:$")
+        self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("Restored ")], [])
+        self.js("document.getElementById('ra-original').click()")
+        b.wait_for("document.getElementById('ra-preview').textContent.startsWith('Back into ')")
+        self.js("document.getElementById('ra-new').click()")
+        b.wait_for("!document.getElementById('ra-go').disabled && "
+                   "document.getElementById('ra-preview').textContent.startsWith('Into the new folder')")
+        self.js("(b => { b.click(); b.click(); })(document.getElementById('ra-go'))")  # a double click: one restore
         done = b.wait_for("document.getElementById('files-status').textContent.startsWith('Restored') && "
                           "document.getElementById('files-status').textContent", timeout=60)
         self.assertRegex(done, r"^Restored 30 files \(.*\) into .*Restored ")
         restored = [n for n in os.listdir(self.tmp) if n.startswith("Restored ")]
         self.assertEqual(len(restored), 1)
         self.assertEqual(len(os.listdir(self.path(restored[0], "folder"))), 30)
+        self.js("Array.from(document.querySelectorAll('#files-where button'))"
+                ".find(x => x.textContent === 'Restore this folder').click()")  # asked again, not started
+        b.wait_for("!document.getElementById('ra-go').disabled")
+        self.assertEqual(len([n for n in os.listdir(self.tmp) if n.startswith("Restored ")]), 1)
+
+        # Every snapshot can be browsed, ten more at a time, each with its date beside its size.
+        for day in range(1, 13):
+            os.makedirs(self.path("dest", "2026-11-%02d_10-00-00" % day))
+        self.js("ticks = 0; refresh()")
+        documents_list = "document.querySelector('#snapshots .snapshots-of ul')"
+        b.wait_for("%s && %s.querySelectorAll('li').length === 11" % (documents_list, documents_list))
+        first = self.js("%s.querySelector('li').textContent" % documents_list)
+        self.assertRegex(first, r"^\w{3}, .*2026.*: 30 files, [0-9.]+ KiB, success Browse$")
+        self.js("%s.querySelector('li:last-child button').click()" % documents_list)
+        b.wait_for("%s.querySelectorAll('li').length === 13" % documents_list)  # 13, no "older" left
+        self.assertIn("Nov 1, 2026", self.js("%s.querySelector('li:last-child').textContent" % documents_list))
 
         for width in (390, 1280):  # a phone, a laptop: nothing wider than the window
             b.page("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
@@ -203,6 +232,153 @@ class BrowserTest(TempDirTestCase):
         errors += [e["params"]["exceptionDetails"] for e in b.page_events("Runtime.exceptionThrown")]
         self.assertEqual(errors, [], json.dumps(errors, indent=1)[:2000])
 
+
+    def fill(self, element_id, value):
+        """Type ``value`` into a field as a person would (the input event fires)."""
+        self.js("(e => { e.value = %s; e.dispatchEvent(new Event('input', {bubbles: true})); "
+                "e.dispatchEvent(new Event('change', {bubbles: true})); })(document.getElementById(%s))"
+                % (json.dumps(value), json.dumps(element_id)))
+
+    def click_text(self, selector, text):
+        """Click the visible button of that text, once it is there."""
+        self.browser.wait_for("(b => b ? (b.click(), true) : false)(Array.from(document.querySelectorAll(%s))"
+                              ".find(b => b.textContent === %s && b.offsetParent !== null))"
+                              % (json.dumps(selector), json.dumps(text)))
+
+    def test_add_a_backup_by_browsing_run_it_change_its_schedule_and_delete_it(self):
+        from task_runner import config_edit
+        self.gate.open.set()
+        self.write("Pictures/cat.jpg", "meow")
+        os.makedirs(self.path("backups"))
+        b = self.browser
+        b.page("Page.navigate", url=self.origin + "/#add")
+        b.wait_for("!document.getElementById('signin').hidden")
+        b.evaluate("document.getElementById('token').focus()")
+        b.page("Input.insertText", text=TOKEN)
+        b.evaluate("document.querySelector('#signin button[type=submit]').click()")
+        b.wait_for("!document.getElementById('editor').hidden")  # opened on Add a backup (#add)
+        self.assertEqual(self.js("document.getElementById('ed-title').textContent"), "Add a backup")
+        self.fill("ed-name", "Pictures")
+        # The folder to back up and the backup drive, chosen by browsing the server's folders.
+        self.fill("ed-src", self.tmp)
+        self.js("document.querySelector('[data-browse=ed-src]').click()")
+        self.click_text("#ch-list button", "Pictures")
+        b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps(
+            "In %s:" % self.path("Pictures")))
+        self.js("document.getElementById('ch-choose').click()")
+        self.assertEqual(self.js("document.getElementById('ed-src').value"), self.path("Pictures"))
+        self.fill("ed-dest", "")
+        self.js("document.querySelector('[data-browse=ed-dest]').click()")
+        b.wait_for("document.getElementById('ch-where').textContent.startsWith('Choose a drive')")
+        self.assertIn("free", self.js("document.getElementById('ch-list').textContent"))
+        self.js("document.querySelector('#ch-list button').click()")  # the user's home
+        b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps(
+            "In %s:" % os.path.expanduser("~")))
+        self.fill("ed-dest", self.path("Backup"))  # typed; "Browse..." opens the folder it would be made in
+        self.js("document.querySelector('[data-browse=ed-dest]').click()")
+        b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps("In %s:" % self.tmp))
+        self.click_text("#ch-choose", "Back up into a new folder here")
+        self.assertEqual(self.js("document.getElementById('ed-dest').value"), self.path("Pictures") + "")
+        # Into the task's own folder of the chosen one: tmp/Pictures is the source itself, so check says no.
+        problem = b.wait_for("document.querySelector('.field-problem[data-field=dest]').textContent.includes("
+                             "'is inside src') && document.querySelector('.field-problem[data-field=dest]').textContent")
+        self.assertEqual(problem, "tasks[3] (Pictures).dest: %s is inside src %s: each backup would contain the "
+                                  "previous ones; choose a dest outside the source folder"
+                         % (self.path("Pictures"), self.path("Pictures")))  # check's own words
+        self.js("document.querySelector('[data-browse=ed-dest]').click()")  # opens where the new folder would be
+        b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps("In %s:" % self.tmp))
+        self.click_text("#ch-list button", "backups")
+        b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps(
+            "In %s:" % self.path("backups")))
+        self.click_text("#ch-choose", "Back up into a new folder here")
+        self.assertEqual(self.js("document.getElementById('ed-dest').value"), self.path("backups", "Pictures"))
+        b.wait_for("document.querySelector('.field-problem[data-field=src]').textContent === '' && "
+                   "document.querySelector('.field-problem[data-field=dest]').textContent === ''")
+        # The schedule in words, its next three runs shown as it is chosen.
+        self.fill("ed-when", "weekly")
+        self.js("document.getElementById('ed-day-Mon').click(); document.getElementById('ed-day-Thu').click()")
+        self.fill("ed-time", "21:30")
+        shown = b.wait_for("document.getElementById('ed-next').textContent.startsWith('weekly on Mon, Thu at "
+                           "21:30') && document.getElementById('ed-next').textContent")
+        self.assertEqual(shown.count(";"), 2, shown)  # three runs
+        self.fill("ed-keep", "calendar")
+        self.fill("ed-exclude", "*.tmp\n\ncache/**")
+        for width in (390, 1280):
+            b.page("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
+                   mobile=width < 600)
+            b.wait_for("window.innerWidth === %d" % width)
+            self.assertLessEqual(self.js("document.documentElement.scrollWidth"), width)
+            shot = self.path("editor-%d.png" % width)
+            b.screenshot(shot)
+            if os.environ.get("TASK_RUNNER_SCREENSHOT_DIR"):
+                shutil.copyfile(shot, os.path.join(os.environ["TASK_RUNNER_SCREENSHOT_DIR"], os.path.basename(shot)))
+        self.js("document.getElementById('ed-save').click()")
+        b.wait_for("document.getElementById('editor').hidden")
+        task = config_edit.load_raw(self.app.watcher.current().path).data["tasks"][3]
+        self.assertEqual(task, {"name": "Pictures", "src": self.path("Pictures"),
+                                "dest": self.path("backups", "Pictures"), "timestamp": "Mon,Thu 21:30",
+                                "keep": {"daily": 7, "weekly": 4, "monthly": 12}, "exclude": ["*.tmp", "cache/**"]})
+
+        # Run it from its card.
+        card = ("Array.from(document.querySelectorAll('#tasks article'))"
+                ".find(a => a.querySelector('h3').textContent === 'Pictures')")
+        b.wait_for("!!(%s)" % card)
+        self.js("(%s).querySelector('button.primary').click()" % card)
+        finished = b.wait_for("(%s).querySelector('.progress').textContent.includes('finished') && "
+                              "(%s).querySelector('.progress').textContent" % (card, card), timeout=60)
+        self.assertRegex(finished, r"^Run [0-9]+ finished: success\. 1 file ")
+        self.assertTrue(os.path.isdir(self.path("backups", "Pictures")))
+
+        # Change its schedule: the rest of the task stays.
+        self.js("(%s).querySelector('button.edit').click()" % card)
+        b.wait_for("!document.getElementById('editor').hidden && "
+                   "document.getElementById('ed-title').textContent === 'Change Pictures'")
+        self.assertEqual(self.js("document.getElementById('ed-when').value"), "weekly")
+        self.assertTrue(self.js("document.getElementById('ed-day-Thu').checked"))
+        self.fill("ed-when", "daily")
+        self.fill("ed-time", "05:00")
+        b.wait_for("document.getElementById('ed-next').textContent.startsWith('daily at 05:00')")
+        # Meanwhile config.json is edited by hand: saving says so and writes nothing; saved again, it is kept.
+        path = self.app.watcher.current().path
+        data = config_edit.load_raw(path).data
+        data["tasks"][0]["_note"] = "typed in Notepad"
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        self.js("document.getElementById('ed-save').click()")
+        said = b.wait_for("document.getElementById('ed-status').textContent.includes('was changed') && "
+                          "document.getElementById('ed-status').textContent")
+        self.assertIn("it is reloaded; check your change and save it again", said)
+        self.assertEqual(config_edit.load_raw(path).data, data)
+        self.js("document.getElementById('ed-save').click()")
+        b.wait_for("document.getElementById('editor').hidden")
+        saved = config_edit.load_raw(path).data
+        self.assertEqual(saved["tasks"][0]["_note"], "typed in Notepad")  # the hand edit is kept
+        task = saved["tasks"][3]
+        self.assertEqual((task["timestamp"], task["exclude"]), ("05:00", ["*.tmp", "cache/**"]))
+        b.wait_for("(%s).innerText.includes('daily at 05:00')" % card)
+
+        # Delete it (two presses); its backups stay.
+        self.js("(%s).querySelector('button.edit').click()" % card)
+        b.wait_for("!document.getElementById('editor').hidden && "
+                   "document.getElementById('ed-title').textContent === 'Change Pictures'")
+        self.js("document.getElementById('ed-delete').click()")
+        self.assertIn("Really", self.js("document.getElementById('ed-delete').textContent"))
+        self.js("document.getElementById('ed-delete').click()")
+        b.wait_for("document.getElementById('editor').hidden")
+        names = [t["name"] for t in config_edit.load_raw(self.app.watcher.current().path).data["tasks"]]
+        self.assertEqual(names, ["Documents", "Photos", XSS])
+        b.wait_for("!(%s)" % card)
+        self.assertTrue(os.path.isdir(self.path("backups", "Pictures")))
+        self.assertIn("its backups are still in", self.js("document.getElementById('add-status').textContent"))
+        errors = [e["params"]["entry"] for e in b.page_events("Log.entryAdded")
+                  if e["params"]["entry"].get("level") == "error"]
+        conflict = {"url": self.origin + "/config/tasks/3", "source": "network",  # the one asked for above
+                    "text": "Failed to load resource: the server responded with a status of 409 (Conflict)"}
+        self.assertEqual(len([e for e in errors if conflict.items() <= e.items()]), 1, errors)
+        errors = [e for e in errors if not conflict.items() <= e.items()]
+        errors += [e["params"]["exceptionDetails"] for e in b.page_events("Runtime.exceptionThrown")]
+        self.assertEqual(errors, [], json.dumps(errors, indent=1)[:2000])
+        self.assertEqual(b.page_events("Page.javascriptDialogOpening"), [])
 
 if __name__ == "__main__":
     unittest.main()

@@ -157,6 +157,34 @@ class FilesTest(HttpTestCase):
         with open(os.path.join(job["target"], "docs", "letter.txt")) as f:
             self.assertEqual(f.read(), "dear reader")
 
+    def test_the_page_is_told_what_a_restore_would_do_then_restores_back_in_place(self):
+        self.write("src/docs/letter.txt", "changed since the backup")
+        ask = {"snapshot": self.snapshot, "path": "docs", "preview": True}
+        status, new, _ = self.request("POST", "/restore/T", json.dumps(ask))
+        self.assertEqual(status, 200, new)
+        self.assertEqual((new["where"], os.path.dirname(new["target"]), new["files"], new["kept_aside"]),
+                         ("new", self.tmp, 2, 0))
+        status, back, _ = self.request("POST", "/restore/T", json.dumps(dict(ask, where="original")))
+        self.assertEqual((back["target"], back["files"], back["kept_aside"], back["unchanged"]),
+                         (self.path("src"), 1, 1, 1))  # the letter differs, the odd name is the same
+        self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("Restored")], [])  # a preview writes nothing
+        with open(self.path("src", "docs", "letter.txt")) as f:
+            self.assertEqual(f.read(), "changed since the backup")
+        status, job, _ = self.request("POST", "/restore/T", json.dumps({"snapshot": self.snapshot, "path": "docs",
+                                                                        "where": "original"}))
+        self.assertEqual((status, job["target"]), (202, self.path("src")), job)
+        self.assertTrue(wait_for(lambda: self.request("GET", job["status_url"])[1]["status"] != "running"))
+        done = self.request("GET", job["status_url"])[1]
+        self.assertEqual((done["status"], done["kept_aside"]), ("success", 1), done)
+        with open(self.path("src", "docs", "letter.txt")) as f:
+            self.assertEqual(f.read(), "dear reader")
+        kept = [n for n in os.listdir(self.path("src", "docs")) if n.startswith("letter.txt.before-restore-")]
+        self.assertEqual(len(kept), 1)
+        with open(self.path("src", "docs", kept[0])) as f:
+            self.assertEqual(f.read(), "changed since the backup")  # nothing is lost
+        status, data, _ = self.request("POST", "/restore/T", json.dumps(dict(ask, where="elsewhere")))
+        self.assertEqual(status, 400)
+
     def test_a_restore_waits_for_a_running_backup(self):
         held = task_lock(self.config, "T")
         self.assertTrue(held.acquire(timeout=0))

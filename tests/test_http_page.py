@@ -79,7 +79,8 @@ class PageTest(HttpTestCase):
     def test_the_page_and_its_files_are_served_with_the_security_headers(self):
         for path, ctype in (("/", "text/html; charset=utf-8"), ("/page.css", "text/css; charset=utf-8"),
                             ("/page.js", "text/javascript; charset=utf-8"),
-                            ("/files.js", "text/javascript; charset=utf-8"), ("/favicon.svg", "image/svg+xml")):
+                            ("/files.js", "text/javascript; charset=utf-8"),
+                            ("/tasks.js", "text/javascript; charset=utf-8"), ("/favicon.svg", "image/svg+xml")):
             with self.subTest(path):
                 status, data, resp = self.browser.send("GET", path)
                 self.assertEqual(status, 200)
@@ -90,12 +91,12 @@ class PageTest(HttpTestCase):
         html = data.decode("utf-8")
         # Everything the page loads comes from this server; no inline script.
         self.assertEqual(sorted(re.findall(r'(?:src|href)="([^"]*)"', html)), ["/favicon.svg", "/files.js", "/page.css",
-                                                                                 "/page.js"])
+                                                                                 "/page.js", "/tasks.js"])
         self.assertEqual(re.findall(r"<script(?![^>]*\bsrc=)", html), [])
         self.assertNotIn(" on", re.sub(r"\s+", " ", html).replace(" one", ""))  # no onclick= etc.
 
     def test_the_script_never_turns_data_into_markup(self):
-        for name in ("page.js", "files.js"):
+        for name in ("page.js", "files.js", "tasks.js"):
             with open(os.path.join(page.WEB, name), encoding="utf-8") as f:
                 script = f.read()
             for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function(",

@@ -2,7 +2,7 @@
 
 import os
 
-from .. import console, errors, osutil, private_folder
+from .. import config_edit, console, errors, osutil, private_folder
 from ..offsite import cli as offsite_cli
 
 NAME = "check"
@@ -26,12 +26,16 @@ def print_check(config, problems=()):
             config.path, len(problems), "" if len(problems) == 1 else "s", len(config.tasks)))
     else:
         console.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
+    examples = set(config_edit.example_names(config_edit.load_raw(config.path).data))
     for task in config.tasks:
         what = task.schedule.describe() if task.schedule else "on demand only"
         console.print_safe("  %s%s: %s -> %s, %s%s%s" % (
             task.name, " (default)" if task.default else "", task.src, task.dest, what,
             "" if task.enabled else " (paused)", ", offsite to %s" % offsite_cli.shown_remote(task)
             if task.offsite else ""))
+        if task.name in examples:  # the sample's: its folders need not exist
+            console.print_safe("    %s" % config_edit.EXAMPLE_NOTE)
+            continue
         if not os.path.isdir(task.src):
             # A warning, not an error: the drive may be unplugged just now.
             console.print_safe("    ! the source folder %s does not exist right now: is its drive connected?"

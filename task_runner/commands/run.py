@@ -1,6 +1,6 @@
 """scheduled_task_runner.py [run]: the scheduler (the default verb)."""
 
-from .. import cli, osutil
+from .. import cli, config_edit, osutil
 from ..schedule.daemon import Daemon, instance_lock
 from ..logs import setup_logging
 from ..notify import Notifier
@@ -12,6 +12,9 @@ EXAMPLES = ["run", "run --config " + osutil.example_path("D:/backup/config.json"
 
 def run(config, args, program):
     setup_logging(config.log, program)
+    note = config_edit.first_start_note(config.path)
+    if note:
+        cli.logger.warning("%s", note)
     notifier = Notifier(config.notify)
     lock = instance_lock(config)
     try:

@@ -13,6 +13,8 @@ CSRF header):
     GET /status, GET /snapshots/<task>, GET /metrics      (API)
     GET /files/<task>/<snapshot>?path=P, GET /download/<task>/<snapshot>?path=P,
     POST /restore/<task>, GET /restores/<id>        files back (files.py; API)
+    GET|POST /config/tasks, POST|DELETE /config/tasks/<i>, POST /config/check,
+    GET /folders                 the page's task editor (tasks.py; API)
 """
 
 import logging
@@ -29,7 +31,7 @@ from ..offsite import service as offsite_service
 from ..runner import ALREADY_RUNNING, begin_run
 from ..schedule import LOCAL
 from ..status import current_report, runs_now
-from . import files, metrics, page, streams, transport
+from . import files, metrics, page, streams, tasks, transport
 from .auth import HttpError
 from .sessions import set_cookie
 from .transport import API, PUBLIC, TRIGGER, Handler
@@ -46,7 +48,7 @@ def route(pattern, methods, name, access):
     return re.compile(pattern), methods, name, access
 
 
-class ApiHandler(Handler):
+class ApiHandler(tasks.TaskEndpoints, Handler):
     ROUTES = [
         route("^(?P<path>%s)$" % "|".join(map(re.escape, page.ASSETS)), ("GET",), "page", PUBLIC),
         route(r"^/health$", ("GET",), "health", PUBLIC),
@@ -65,7 +67,7 @@ class ApiHandler(Handler):
         route(r"^/download/(?P<task>[^/]+)/(?P<snapshot>[^/]+)$", ("GET",), "download", API),
         route(r"^/restore/(?P<task>[^/]+)$", ("POST",), "restore", API),
         route(r"^/restores/(?P<job_id>[0-9]{1,9})$", ("GET",), "restore_job", API),
-    ]
+    ] + tasks.ROUTES
     FORM_ENDPOINTS = ("login",)
     QUIET_PATHS = ("/health", "/session") + tuple(page.ASSETS)
 
@@ -88,7 +90,8 @@ class ApiHandler(Handler):
         if made is None:
             self.gate.failed("this sign-in link was used before or has expired: sign in with the token")
         logger.info("%s signed in to the status page with a sign-in link", self.client_address[0])
-        self.send_json(303, {"signed_in": True}, {"Location": "/", "Set-Cookie": set_cookie(
+        where = "/#add" if query.get("then", [""])[-1] == "add" else "/"  # (no other place: no open redirect)
+        self.send_json(303, {"signed_in": True}, {"Location": where, "Set-Cookie": set_cookie(
             self.server.cookie_name, made[0], self.server.tls is not None)})
 
     def ep_login(self, body, query):
@@ -186,11 +189,18 @@ class ApiHandler(Handler):
 
     def ep_restore(self, body, query, task):
         found = files.task_named(self.server.app.watcher.current(), unquote(task))
-        name, path = body.get("snapshot"), body.get("path")
-        if not isinstance(name, str) or not isinstance(path, str) or set(body) - {"snapshot", "path"}:
-            raise HttpError(400, "bad_request", "send {\"snapshot\": NAME, \"path\": PATH} and nothing else "
-                                                "(path \"\" for everything; it goes into a new folder beside src)")
-        job = self.server.app.restores.start(found, name, files.check_rel(path))
+        name, path, where = body.get("snapshot"), body.get("path"), body.get("where", files.NEW)
+        if (not isinstance(name, str) or not isinstance(path, str) or where not in (files.NEW, files.ORIGINAL)
+                or body.get("preview", False) not in (True, False) or set(body) - {"snapshot", "path", "where",
+                                                                                   "preview"}):
+            raise HttpError(400, "bad_request", "send {\"snapshot\": NAME, \"path\": PATH} (path \"\" for "
+                                                "everything), and \"where\": \"new\" (a new folder beside src, the "
+                                                "default) or \"original\", and \"preview\": true to be told what "
+                                                "it would do")
+        if body.get("preview"):
+            self.send_json(200, self.server.app.restores.preview(found, name, files.check_rel(path), where))
+            return
+        job = self.server.app.restores.start(found, name, files.check_rel(path), where)
         self.send_json(202, dict(job, status_url="/restores/%d" % job["id"]),
                        {"Location": "/restores/%d" % job["id"]})
 
@@ -258,6 +268,7 @@ class App(object):
         self.uploads = []  # the threads of the offsite uploads triggered runs started
         self.progress = {}  # run id -> its walk.Stats (None before the first file), while it copies
         self.restores = files.Restores(watcher.current, stop_event, clock)
+        self.editor = tasks.Editor(watcher, clock, zone)
 
     def trigger(self, name):
         """Start ``name`` (or the default tasks) in the background. Returns

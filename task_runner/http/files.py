@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 PAGE = 200  # entries of a folder per listing, by default
 MAX_PAGE = 1000
 CHUNK = 64 * 1024
+NEW, ORIGINAL = "new", "original"  # where a restore goes: a new folder beside src, or back into src
 
 
 def snapshot_path(task, name):
@@ -118,21 +119,42 @@ class Restores(object):
         self._mutex = threading.Lock()
         self.jobs = {}
 
-    def start(self, task, name, rel):
-        """Start restoring ``rel`` (all when "") of snapshot ``name``; 409
-        while a backup (or another restore) of the task holds its lock."""
+    def preview(self, task, name, rel, where):
+        """What restoring ``rel`` of snapshot ``name`` to ``where`` ("new":
+        a new folder beside src; "original": back in src, files there that
+        differ kept beside) would do, done as a dry run: {"where", "target",
+        "files", "bytes", "kept_aside", "unchanged"}."""
+        self._check(task, name, rel)
+        target = _new_folder(task.src, self.clock()) if where == NEW else task.src
+        try:
+            result = restore.restore(task, name, target, [rel] if rel else [], overwrite=where != NEW,
+                                     dry_run=True, clock=self.clock)
+        except TaskRunnerError as exc:
+            raise HttpError(400, "bad_request", str(exc))
+        return {"where": where, "target": target, "files": result.files, "bytes": result.bytes,
+                "kept_aside": result.kept_aside, "unchanged": result.unchanged}
+
+    @staticmethod
+    def _check(task, name, rel):
         path = snapshot_path(task, name)
         with _reader(path) as reader:
             if rel and catalog.stored_rel(reader, rel) is None:
                 raise HttpError(404, "not_found", "%s is not in snapshot %s" % (rel.replace(os.sep, "/"), name))
+
+    def start(self, task, name, rel, where=None):
+        """Start restoring ``rel`` (all when "") of snapshot ``name`` to
+        ``where`` (as preview's); 409 while a backup (or another restore)
+        of the task holds its lock."""
+        self._check(task, name, rel)
+        where = where or NEW
         lock = task_lock(self.config_of(), task.name)
         if not lock.acquire(timeout=0):
             raise HttpError(409, "already_running", "a backup or restore of %s is running: try again when it "
                                                     "has finished" % task.name)
         with self._mutex:
             job = {"id": next(self._ids), "task": task.name, "snapshot": name, "path": rel.replace(os.sep, "/"),
-                   "target": _new_folder(task.src, self.clock()), "status": "running", "files": 0, "bytes": 0,
-                   "message": None, "errors": []}
+                   "target": _new_folder(task.src, self.clock()) if where == NEW else task.src, "where": where,
+                   "status": "running", "files": 0, "bytes": 0, "kept_aside": 0, "message": None, "errors": []}
             self.jobs[job["id"]] = job
             for old in sorted(self.jobs)[:-50]:
                 del self.jobs[old]
@@ -150,9 +172,9 @@ class Restores(object):
             job["files"], job["bytes"] = restorer.files, restorer.bytes
         try:
             result = restore.restore(task, job["snapshot"], job["target"], [job["path"].replace("/", os.sep)]
-                                     if job["path"] else [], stop_event=self.stop_event, progress=progress,
-                                     clock=self.clock)
-            job.update(files=result.files, bytes=result.bytes, errors=result.errors,
+                                     if job["path"] else [], overwrite=job["where"] != NEW,
+                                     stop_event=self.stop_event, progress=progress, clock=self.clock)
+            job.update(files=result.files, bytes=result.bytes, errors=result.errors, kept_aside=result.kept_aside,
                        status="partial" if result.error_count else "success",
                        message="%s (%s) restored into %s%s" % (
                            plural(result.files, "file"), human_bytes(result.bytes), job["target"],

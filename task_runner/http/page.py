@@ -1,5 +1,6 @@
-"""The status page's files: one HTML shell, one stylesheet, two scripts
-(page.js: the status; files.js: files back from a snapshot).
+"""The status page's files: one HTML shell, one stylesheet, three scripts
+(page.js: the status; files.js: files back from a snapshot; tasks.js: the
+task editor).
 
 They live in ``task_runner/http/web`` and are served as they are: the HTML holds
 no data (the script fetches /status and the rest, and shows every value
@@ -19,6 +20,7 @@ ASSETS = {
     "/page.css": ("page.css", "text/css; charset=utf-8"),
     "/page.js": ("page.js", "text/javascript; charset=utf-8"),
     "/files.js": ("files.js", "text/javascript; charset=utf-8"),
+    "/tasks.js": ("tasks.js", "text/javascript; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 

@@ -128,15 +128,65 @@ function download(e) {
   }).catch(function (err) { status.textContent = "Could not download " + e.name + ": " + err.message; });
 }
 
+// A restore asks what and where first (a new folder beside the original, or
+// back in place keeping what differs), showing what it would do; "Restore"
+// starts it once: the button is off until the question is asked again.
+var asking = null;     // {task, snapshot, path, where}
+var restoring = false; // a restore started here is running
+
 function restoreFromPage(path) {
-  var status = $("files-status"), what = path || "everything";
+  var status = $("files-status");
+  if (restoring) { status.textContent = "A restore is running: wait for it to finish."; return; }
+  asking = {task: browsing.task, snapshot: browsing.snapshot, path: path, where: "new"};
+  $("ra-what").textContent = "Restore " + (path || "everything") + " from the copy of " +
+    snapshotWhen(browsing.snapshot) + ":";
+  $("ra-new").checked = true;
+  $("restore-ask").hidden = false;
+  $("restore-ask").scrollIntoView();
+  preview();
+}
+
+// A snapshot's name (its local start time, 2026-12-06_19-36-05) in words.
+function snapshotWhen(name) {
+  var m = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})/.exec(name);
+  if (!m) return name;
+  var d = new Date(+m[1], m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
+  return d.toLocaleString(undefined, {weekday: "short", year: "numeric", month: "short", day: "numeric",
+                                      hour: "2-digit", minute: "2-digit", second: "2-digit"});
+}
+
+function preview() {
+  var wanted = asking, text = $("ra-preview");
+  $("ra-go").disabled = true;
+  text.textContent = "Looking at what it would do...";
+  api("POST", "/restore/" + encodeURIComponent(wanted.task),
+      {snapshot: wanted.snapshot, path: wanted.path, where: wanted.where, preview: true}).then(function (r) {
+    if (wanted !== asking) return;
+    if (r.status !== 200) { text.textContent = r.data.message || "Cannot restore it (" + r.status + ")."; return; }
+    var p = r.data;
+    text.textContent = (p.where === "new" ? "Into the new folder " : "Back into ") + p.target + ": " +
+      plural(p.files, "file") + " (" + humanBytes(p.bytes) + ") to write" +
+      (p.kept_aside ? "; " + plural(p.kept_aside, "file") + " there that differ" + (p.kept_aside === 1 ? "s" : "") +
+        " kept beside, renamed" : "") +
+      (p.unchanged ? "; " + plural(p.unchanged, "file") + " already the same, left as " +
+        (p.unchanged === 1 ? "it is" : "they are") : "") + ".";
+    $("ra-go").disabled = false;
+  }, function () { text.textContent = "Cannot reach the backup server."; });
+}
+
+function startRestore() {
+  var wanted = asking, status = $("files-status"), what = wanted.path || "everything";
+  $("ra-go").disabled = true;
+  $("restore-ask").hidden = true;
+  asking = null;
+  restoring = true;
   status.className = "progress";
   status.textContent = "Starting the restore of " + what + "...";
-  api("POST", "/restore/" + encodeURIComponent(browsing.task), {snapshot: browsing.snapshot, path: path})
-    .then(function (r) {
-      if (r.status !== 202) { status.textContent = r.data.message || "Could not start (" + r.status + ")."; return; }
-      followRestore(r.data.status_url, what, r.data.target);
-    }, function () { status.textContent = "Cannot reach the backup server."; });
+  api("POST", "/restore/" + encodeURIComponent(wanted.task),
+      {snapshot: wanted.snapshot, path: wanted.path, where: wanted.where}).then(function (r) {
+    if (r.status !== 202) { restoring = false; status.textContent = r.data.message || "Could not start (" + r.status + ")."; return; }
+    followRestore(r.data.status_url, what, r.data.target);
+  }, function () { restoring = false; status.textContent = "Cannot reach the backup server."; });
 }
 
 function followRestore(url, what, target) {
@@ -148,12 +198,23 @@ function followRestore(url, what, target) {
       setTimeout(function () { followRestore(url, what, target); }, 1000);
       return;
     }
+    restoring = false;
     if (r.status !== 200) { status.textContent = r.data.message || "The restore was lost."; return; }
     status.className = "progress " + (job.status === "success" ? "good" : job.status === "failed" ? "bad" : "warn");
     status.textContent = job.status === "success" || job.status === "partial"
       ? "Restored " + plural(job.files, "file") + " (" + humanBytes(job.bytes) + ") into " + target +
+        (job.kept_aside ? "; " + plural(job.kept_aside, "file") + " that differed kept beside, renamed " +
+          "NAME.before-restore-TIME" : "") +
         (job.errors.length ? "; " + plural(job.errors.length, "file") + " could not be restored: " +
           job.errors.join("; ") : ".")
       : "The restore " + job.status + ": " + (job.message || "see the log");
   }, function () { setTimeout(function () { followRestore(url, what, target); }, 2000); });
 }
+
+document.addEventListener("DOMContentLoaded", function () {
+  $("ra-go").addEventListener("click", startRestore);
+  $("ra-cancel").addEventListener("click", function () { asking = null; $("restore-ask").hidden = true; });
+  ["ra-new", "ra-original"].forEach(function (id) {
+    $(id).addEventListener("change", function () { if (asking) { asking.where = $(id).value; preview(); } });
+  });
+});

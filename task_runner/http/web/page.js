@@ -11,6 +11,8 @@ var watching = {};   // task name -> run id being followed
 var pending = [];    // requests in flight
 var leaving = false; // signing out: start no new request
 var REFRESH_MS = 5000;
+var SNAPSHOTS_PAGE = 10;
+var snapshotsShown = {}; // task name -> how many of its snapshots are listed
 
 function $(id) { return document.getElementById(id); }
 
@@ -116,6 +118,7 @@ function signedIn(data) {
   ticks = 0;
   refresh();
   if (!timer) timer = setInterval(refresh, REFRESH_MS);
+  editorSignedIn();  // tasks.js
 }
 
 function start() {
@@ -198,10 +201,13 @@ function showStatus(report) {
 function card(name) {
   if (cards[name]) return cards[name];
   var c = {root: el("article", "task"), body: el("div"), button: el("button", "primary", "Back up now"),
-           progress: el("p", "progress")};
+           progress: el("p", "progress"), edit: el("button", "edit", "Change")};
   c.root.appendChild(el("h3", null, name));
   c.root.appendChild(c.body);
   c.root.appendChild(c.button);
+  c.root.appendChild(c.edit);
+  c.edit.type = "button";
+  c.edit.addEventListener("click", function () { editTask(name); });
   c.root.appendChild(c.progress);
   c.progress.setAttribute("role", "status");
   c.button.type = "button";
@@ -355,12 +361,13 @@ function showSnapshots(tasks) {
       var list = all.filter(function (s) { return !s.partial; }).reverse()
         .concat(all.filter(function (s) { return s.partial; }));
       if (!list.length) section.appendChild(el("p", null, "No snapshots yet."));
-      var ul = el("ul");
-      list.slice(0, 10).forEach(function (s) {
-        var text = s.name + (s.partial ? " (incomplete)" : "") + (s.status ? ", " + s.status : "") +
-          (typeof s.files === "number" ? ", " + plural(s.files, "file") : "") +
-          (typeof s.bytes === "number" ? ", " + humanBytes(s.bytes) : "");
+      var ul = el("ul"), shown = snapshotsShown[item.name] || SNAPSHOTS_PAGE;
+      list.slice(0, shown).forEach(function (s) {
+        var text = snapshotWhen(s.name) + (s.partial ? " (incomplete)" : "") +
+          (typeof s.files === "number" ? ": " + plural(s.files, "file") : "") +
+          (typeof s.bytes === "number" ? ", " + humanBytes(s.bytes) : "") + (s.status ? ", " + s.status : "");
         var li = el("li", null, text + " ");
+        li.title = s.name;
         if (!s.partial) {
           var browse = el("button", "link", "Browse");
           browse.type = "button";
@@ -369,7 +376,16 @@ function showSnapshots(tasks) {
         }
         ul.appendChild(li);
       });
-      if (list.length > 10) ul.appendChild(el("li", null, "and " + (list.length - 10) + " older"));
+      if (list.length > shown) {
+        var more = el("button", "link", "Show " + Math.min(SNAPSHOTS_PAGE, list.length - shown) + " older (of " +
+                      (list.length - shown) + ")");
+        more.type = "button";
+        more.addEventListener("click", function () {
+          snapshotsShown[item.name] = shown + SNAPSHOTS_PAGE;
+          showSnapshots(tasks);
+        });
+        ul.appendChild(el("li")).appendChild(more);
+      }
       if (list.length) section.appendChild(ul);
       box.appendChild(section);
     });

@@ -1,0 +1,165 @@
+"""The page's task editor over HTTP: config.json's tasks read, checked,
+added, changed and deleted, and the server's folders browsed to choose
+``src`` and ``dest``. The same sign-in and CSRF rules as /restore (API).
+
+Endpoints (docs/HTTP.md, "The task editor"):
+    GET /config/tasks                  the tasks as written in config.json, and the file's version
+    POST /config/check                 {"task", "index"}: check's problems, the next three runs
+    POST /config/tasks                 {"version", "task"}: add a task
+    POST /config/tasks/<i>             {"version", "task"}: change task i (0-based)
+    DELETE /config/tasks/<i>           {"version"}: delete task i
+    GET /folders[?path=P]              the drives (no path) or the folders in P
+
+The writing, the checks and the refusal of a stale version are
+config_edit's; this module only speaks HTTP.
+"""
+
+import logging
+import os
+import re
+import threading
+
+from .. import config_edit, places
+from ..errors import ConfigError
+from ..offsite import rclone, service
+from ..schedule import ScheduleError, format_local, parse_schedule
+from .auth import HttpError
+from .transport import API
+
+logger = logging.getLogger(__name__)
+
+UPCOMING = 3
+
+
+def _route(pattern, methods, name):
+    return re.compile(pattern), methods, name, API
+
+
+ROUTES = [
+    _route(r"^/config/tasks$", ("GET", "POST"), "config_tasks"),
+    _route(r"^/config/tasks/(?P<index>[0-9]{1,6})$", ("POST", "DELETE"), "config_task"),
+    _route(r"^/config/check$", ("POST",), "config_check"),
+    _route(r"^/folders$", ("GET",), "folders"),
+]
+
+
+class Editor(object):
+    """What the editor's endpoints do, apart from HTTP. ``path()`` is the
+    config file's path; ``clock``/``zone`` give the next runs."""
+
+    def __init__(self, watcher, clock, zone):
+        self.watcher = watcher
+        self.clock = clock
+        self.zone = zone
+        self.lock = threading.Lock()
+
+    def path(self):
+        return self.watcher.current().path
+
+    def listing(self):
+        loaded = config_edit.load_raw(self.path())
+        return dict(self._state(loaded), remotes=self.remotes())
+
+    def _state(self, loaded):
+        tasks = loaded.data.get("tasks")
+        return {"version": loaded.version, "tasks": tasks if isinstance(tasks, list) else [],
+                "first_start": config_edit.is_first_start(loaded.data)}
+
+    def remotes(self):
+        """rclone's remotes (``rclone listremotes``), or None without rclone."""
+        try:
+            return service.make_rclone(self.watcher.current()).remotes()
+        except rclone.RcloneError:
+            return None
+
+    def check(self, index, given):
+        loaded = config_edit.load_raw(self.path())
+        _, _, problems = config_edit.apply_change(loaded.data, self.path(), index, given)
+        return {"problems": problems, "schedule": self.upcoming(given.get("timestamp"))}
+
+    def upcoming(self, timestamp):
+        """The schedule in words and its next runs, or None."""
+        if not timestamp:
+            return None
+        try:
+            schedule = parse_schedule(timestamp)
+        except ScheduleError:
+            return None
+        return {"describe": schedule.describe(),
+                "next": [format_local(t, self.zone) for t in schedule.upcoming(self.clock(), UPCOMING, self.zone)]}
+
+    def save(self, version, index, given):
+        """(status, body) of one change."""
+        try:
+            loaded, problems = config_edit.save_change(self.path(), version, index, given, self.lock)
+        except config_edit.Conflict as exc:
+            return 409, dict(self._state(exc.current), error="changed", message=str(exc))
+        if problems:
+            return 400, dict(error="invalid", message="\n".join(p["message"] for p in problems), problems=problems)
+        logger.info("config.json: task %s from the status page", "deleted" if given is None else
+                    "added" if index is None else "changed")
+        return 200, self._state(loaded)
+
+
+class TaskEndpoints(object):
+    """The editor's endpoints, mixed into the API's handler."""
+
+    def _given(self, body, keys):
+        extra = sorted(set(body) - set(keys))
+        if extra:
+            raise HttpError(400, "bad_request", "unknown field \"%s\": send %s" % (extra[0], ", ".join(keys)))
+        given = body.get("task")
+        problems = config_edit.check_given(given) if "task" in keys else []
+        if problems:
+            raise HttpError(400, "bad_request", problems[0])
+        return given
+
+    def _version(self, body):
+        version = body.get("version")
+        if not isinstance(version, str):
+            raise HttpError(400, "bad_request", "send the \"version\" that GET /config/tasks gave, so that a "
+                                                "change made meanwhile is not overwritten")
+        return version
+
+    def ep_config_tasks(self, body, query):
+        editor = self.server.app.editor
+        try:
+            if self.command == "GET":
+                self.send_json(200, editor.listing())
+                return
+            given = self._given(body, ("version", "task"))
+            self.send_json(*editor.save(self._version(body), None, given))
+        except ConfigError as exc:  # the file itself cannot be read
+            raise HttpError(500, "config_unreadable", str(exc))
+
+    def ep_config_task(self, body, query, index):
+        editor = self.server.app.editor
+        given = self._given(body, ("version", "task") if self.command == "POST" else ("version",))
+        try:
+            self.send_json(*editor.save(self._version(body), int(index), given))
+        except ConfigError as exc:
+            raise HttpError(500, "config_unreadable", str(exc))
+
+    def ep_config_check(self, body, query):
+        given = self._given(body, ("task", "index"))
+        index = body.get("index")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+            raise HttpError(400, "bad_request", "index must be the task's number (from 0), or null for a new task")
+        try:
+            self.send_json(200, self.server.app.editor.check(index, given))
+        except ConfigError as exc:
+            raise HttpError(500, "config_unreadable", str(exc))
+
+    def ep_folders(self, body, query):
+        path = query.get("path", [""])[-1]
+        if not path:
+            self.send_json(200, {"path": None, "parent": None, "folders": [], "drives": places.drives()})
+            return
+        if not os.path.isabs(path):
+            raise HttpError(400, "bad_request", "path must be a full path such as %s"
+                            % ("C:/Users" if os.name == "nt" else "/home"))
+        try:
+            path, parent, found, cut = places.folders(path)
+        except OSError as exc:
+            raise HttpError(404, "not_found", "cannot open %s: %s" % (path, exc.strerror or exc))
+        self.send_json(200, {"path": path, "parent": parent, "folders": found, "cut": cut})

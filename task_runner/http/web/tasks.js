@@ -1,0 +1,321 @@
+// The task editor: add, change and delete a backup in config.json. The
+// server checks every value with check's own code (POST /config/check, as
+// the form is filled) and refuses a change made against a file that was
+// edited meanwhile (409: the form says so and reloads). Uses page.js's
+// api(), el(), clear(), when(), humanBytes() and refresh(); every value is
+// shown with textContent.
+"use strict";
+
+var editing = null;     // {index (null: a new task), version, task (as in config.json)}
+var listing = null;     // the answer of GET /config/tasks
+var checkTimer = null;
+var checks = 0;         // the checks asked for: only the newest one's answer is shown
+var choosing = null;    // the input the folder chooser fills, and the folder shown
+var DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+var KEEP = {"10": 10, "30": 30, "calendar": {"daily": 7, "weekly": 4, "monthly": 12}};
+
+function loadTasks() {
+  return api("GET", "/config/tasks").then(function (r) {
+    if (r.status !== 200) { showProblem(r.data.message || "Cannot read config.json (" + r.status + ")."); return null; }
+    listing = r.data;
+    $("first-start").hidden = !listing.first_start;
+    return listing;
+  });
+}
+
+function taskName(t) { return t.name || (t.src + " -> " + t.dest); }
+
+// Called by page.js once signed in: the first start opens "Add a backup".
+function editorSignedIn() {
+  loadTasks().then(function (l) {
+    if (l && (location.hash === "#add" || l.first_start) && !editing) openEditor(null);
+  });
+}
+
+function editTask(name) {
+  loadTasks().then(function (l) {
+    if (!l) return;
+    var i = l.tasks.map(taskName).indexOf(name);
+    if (i < 0) { showProblem("The task " + name + " is not in config.json any more."); return; }
+    openEditor(i);
+  });
+}
+
+function openEditor(index) {
+  var task = index === null ? {} : listing.tasks[index];
+  editing = {index: index, version: listing.version, task: task};
+  $("ed-title").textContent = index === null ? "Add a backup" : "Change " + taskName(task);
+  $("ed-delete").hidden = index === null || listing.tasks.length < 2;
+  $("ed-delete").textContent = "Delete this backup";
+  $("ed-name").value = task.name || "";
+  $("ed-src").value = task.src || "";
+  $("ed-dest").value = task.dest || "";
+  showSchedule(task.timestamp);
+  showKeep(task.keep);
+  $("ed-exclude").value = (task.exclude || []).join("\n");
+  showRemotes(task.offsite);
+  $("ed-status").textContent = "";
+  $("ed-problem").textContent = "";
+  $("chooser").hidden = true;
+  $("editor").hidden = false;
+  $("editor").scrollIntoView();
+  $("ed-name").focus();
+  check();
+}
+
+function closeEditor() {
+  editing = null;
+  $("editor").hidden = true;
+  if (location.hash) history.replaceState(null, "", location.pathname);
+}
+
+// -- the schedule in words <-> config.json's "timestamp" -----------------------
+function showSchedule(ts) {
+  var m, when = "custom";
+  $("ed-custom").value = ts === undefined ? "" : (typeof ts === "string" ? ts : JSON.stringify(ts));
+  if (ts === undefined) when = "none";
+  else if (typeof ts === "string" && (m = /^(\d{1,2}:\d{2})$/.exec(ts))) { when = "daily"; setTime(m[1]); }
+  else if (typeof ts === "string" && (m = /^(\d{1,2}) (\d{1,2}:\d{2})$/.exec(ts))) {
+    when = "monthly"; $("ed-day").value = m[1]; setTime(m[2]);
+  } else if (typeof ts === "string" && (m = /^((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)(?:,(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun))*) (\d{1,2}:\d{2})$/.exec(ts))) {
+    when = "weekly"; setTime(m[2]);
+    var days = m[1].split(",");
+    DAYS.forEach(function (d) { $("ed-day-" + d).checked = days.indexOf(d) >= 0; });
+  } else if (typeof ts === "string" && (m = /^0 \*\/(1|2|3|4|6|8|12) \* \* \*$/.exec(ts))) {
+    when = "hours"; $("ed-hours").value = m[1];
+  }
+  $("ed-when").value = when;
+  showWhenDetails();
+}
+
+function setTime(text) { $("ed-time").value = (text.length === 4 ? "0" : "") + text; }
+
+function showWhenDetails() {
+  var when = $("ed-when").value, show = {
+    "ed-days": when === "weekly", "ed-day": when === "monthly", "ed-day-label": when === "monthly",
+    "ed-hours": when === "hours", "ed-hours-label": when === "hours", "ed-custom": when === "custom",
+    "ed-time": ["daily", "weekly", "monthly"].indexOf(when) >= 0};
+  show["ed-time-label"] = show["ed-time"];
+  Object.keys(show).forEach(function (id) { $(id).hidden = !show[id]; });
+}
+
+function timestamp() {
+  var when = $("ed-when").value, time = $("ed-time").value;
+  if (when === "none") return null;
+  if (when === "daily") return time;
+  if (when === "monthly") return $("ed-day").value + " " + time;
+  if (when === "hours") return "0 */" + $("ed-hours").value + " * * *";
+  if (when === "weekly") {
+    var days = DAYS.filter(function (d) { return $("ed-day-" + d).checked; });
+    return days.length ? days.join(",") + " " + time : "";
+  }
+  var text = $("ed-custom").value.trim();
+  if (text.charAt(0) === "[") { try { return JSON.parse(text); } catch (e) { return text; } }
+  return text;
+}
+
+// -- keep, offsite ----------------------------------------------------------------
+function showKeep(keep) {
+  var value = "custom";
+  if (keep === undefined) value = "all";
+  Object.keys(KEEP).forEach(function (k) { if (JSON.stringify(KEEP[k]) === JSON.stringify(keep)) value = k; });
+  $("ed-keep").value = value;
+  $("ed-keep-custom").value = keep === undefined ? "" : JSON.stringify(keep);
+  $("ed-keep-custom").hidden = value !== "custom";
+}
+
+function keep() {
+  var value = $("ed-keep").value;
+  if (value === "all") return null;
+  if (value !== "custom") return KEEP[value];
+  try { return JSON.parse($("ed-keep-custom").value); } catch (e) { return $("ed-keep-custom").value; }
+}
+
+function showRemotes(offsite) {
+  var select = $("ed-remote"), remotes = listing.remotes;
+  var remote = typeof offsite === "string" ? offsite : offsite && offsite.remote ? offsite.remote : "";
+  clear(select);
+  select.appendChild(el("option", null, remotes ? "No offsite copy" : "(rclone not found: type remote:folder)"));
+  select.lastChild.value = "";
+  (remotes || []).forEach(function (name) {  // rclone's names, without the colon
+    select.appendChild(el("option", null, name + ":"));
+    select.lastChild.value = name + ":";
+  });
+  $("ed-offsite").value = remote;
+  var name = remote.split(":")[0];
+  select.value = remote && (remotes || []).indexOf(name) >= 0 ? name + ":" : "";
+}
+
+function offsite() {
+  var text = $("ed-offsite").value.trim();
+  return text || null;
+}
+
+function formTask() {
+  var exclude = $("ed-exclude").value.split("\n").map(function (s) { return s.trim(); })
+    .filter(function (s) { return s; });
+  return {name: $("ed-name").value.trim() || null, src: $("ed-src").value.trim() || null,
+          dest: $("ed-dest").value.trim() || null, timestamp: timestamp(), keep: keep(),
+          exclude: exclude, offsite: offsite()};
+}
+
+// -- checked as it is filled ------------------------------------------------------
+function check() {
+  if (checkTimer) clearTimeout(checkTimer);
+  checkTimer = setTimeout(function () {
+    if (!editing) return;
+    var task = formTask(), asked = ++checks;
+    api("POST", "/config/check", {index: editing.index, task: task}).then(function (r) {
+      // Only the answer to the newest question: an older one may arrive last.
+      if (r.status === 200 && editing && asked === checks) showProblems(r.data.problems, task, r.data.schedule);
+    });
+  }, 250);
+}
+
+function showProblems(problems, task, schedule) {
+  var general = [];
+  Array.prototype.forEach.call(document.querySelectorAll(".field-problem"), function (p) { p.textContent = ""; });
+  problems.forEach(function (p) {
+    var box = p.field && document.querySelector(".field-problem[data-field=" + p.field + "]");
+    if (box) box.textContent = (box.textContent ? box.textContent + " " : "") + p.message;
+    else general.push(p.message);
+  });
+  if (task.timestamp === "") {
+    document.querySelector(".field-problem[data-field=timestamp]").textContent = "Tick at least one day.";
+  }
+  $("ed-problem").textContent = general.join(" ");
+  $("ed-next").textContent = !task.timestamp ? "Runs only when you press \"Back up now\"." : schedule
+    ? schedule.describe + ". Next: " + schedule.next.map(when).join("; ") + "." : "";
+}
+
+function save(event) {
+  event.preventDefault();
+  var task = formTask(), status = $("ed-status");
+  if (!task.name) task.name = null;
+  status.className = "progress";
+  status.textContent = "Saving...";
+  var path = editing.index === null ? "/config/tasks" : "/config/tasks/" + editing.index;
+  api("POST", path, {version: editing.version, task: task}).then(function (r) { saved(r, "Saved."); },
+    function () { status.textContent = "Cannot reach the backup server."; });
+}
+
+function saved(r, text) {
+  var status = $("ed-status");
+  if (r.status === 200) {
+    listing = r.data;
+    $("first-start").hidden = !listing.first_start;
+    closeEditor();
+    $("ed-status").textContent = "";
+    ticks = 0;
+    refresh();
+    showProblem("");
+    $("add-status").textContent = text;
+    return;
+  }
+  status.className = "progress bad";
+  if (r.status === 409) {  // edited meanwhile: take the file as it is now, keep what was typed
+    listing = r.data;
+    editing.version = r.data.version;
+    status.textContent = r.data.message;
+  } else if (r.status === 400 && r.data.problems) {
+    showProblems(r.data.problems, formTask(), null);
+    status.textContent = "Not saved: correct what is shown in red.";
+  } else {
+    status.textContent = r.data.message || "Not saved (" + r.status + ").";
+  }
+}
+
+function deleteTask() {
+  var button = $("ed-delete");
+  if (button.textContent !== "Really delete it? (its backups stay)") {
+    button.textContent = "Really delete it? (its backups stay)";
+    return;
+  }
+  api("DELETE", "/config/tasks/" + editing.index, {version: editing.version}).then(function (r) {
+    saved(r, "Deleted; its backups are still in " + (editing && editing.task.dest) + ".");
+  });
+}
+
+// -- the folder chooser: the server's drives, then one folder at a time -----------
+function browse(input) {
+  choosing = {input: input, path: null};
+  $("chooser").hidden = false;
+  var start = $(input).value.trim();
+  // Where the backups go is usually a folder still to be made: start in the one it would be made in.
+  if (input === "ed-dest") start = start.replace(/[\\/]+[^\\/]+[\\/]*$/, "") || start;
+  showFolder(start && /^([A-Za-z]:)?[\\/]/.test(start) ? start : "");
+}
+
+function showFolder(path) {
+  api("GET", "/folders" + (path ? "?path=" + encodeURIComponent(path) : "")).then(function (r) {
+    if (r.status === 404 && path) { showFolder(""); return; }
+    if (r.status !== 200) { $("ch-where").textContent = r.data.message || "Cannot list it."; return; }
+    var list = $("ch-list"), d = r.data;
+    choosing.path = d.path;
+    clear(list);
+    $("ch-where").textContent = d.path ? "In " + d.path + ":" : "Choose a drive or a place to start from:";
+    $("ch-choose").hidden = !d.path;
+    $("ch-choose").textContent = choosing.input === "ed-dest" ? "Back up into a new folder here" : "Choose this folder";
+    if (d.path) list.appendChild(folderItem(d.parent ? "\u2191 Up" : "\u2191 Drives", d.parent || ""));
+    (d.drives || []).forEach(function (p) {
+      var about = p.kind === "home" ? "" : " (" + {fixed: "disk", removable: "removable drive", network:
+        "network share", cd: "CD/DVD"}[p.kind] + (p.free !== null ? ", " + humanBytes(p.free) + " free" : "") + ")";
+      list.appendChild(folderItem(p.label + about, p.path));
+    });
+    d.folders.forEach(function (f) { list.appendChild(folderItem(f.name, f.path)); });
+    if (d.path && !d.folders.length) list.appendChild(el("li", "dim", "No folders in it."));
+  });
+}
+
+// The backups go into a folder of their own, named after the backup, in
+// the folder chosen (the run makes it); a folder to back up is taken as it is.
+function chosen(input, path) {
+  if (input !== "ed-dest") return path;
+  var sep = path.indexOf("\\") >= 0 ? "\\" : "/";
+  var name = ($("ed-name").value.trim() || $("ed-src").value.split(/[\\/]/).pop() || "Backup")
+    .replace(/[\\/:*?"<>|]/g, "_");
+  return path.replace(/[\\/]$/, "") + sep + name;
+}
+
+function folderItem(text, path) {
+  var li = el("li"), b = el("button", "link", text);
+  b.type = "button";
+  b.addEventListener("click", function () { showFolder(path); });
+  li.appendChild(b);
+  return li;
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  var days = $("ed-days");
+  DAYS.forEach(function (d) {
+    var label = el("label", "day"), box = el("input");
+    box.type = "checkbox";
+    box.id = "ed-day-" + d;
+    label.appendChild(box);
+    label.appendChild(document.createTextNode(" " + d));
+    days.appendChild(label);
+  });
+  $("add-task").addEventListener("click", function () { loadTasks().then(function (l) { if (l) openEditor(null); }); });
+  $("editor").addEventListener("submit", save);
+  $("editor").addEventListener("input", check);
+  $("editor").addEventListener("change", function (event) {
+    if (event.target.id === "ed-when") showWhenDetails();
+    if (event.target.id === "ed-keep") $("ed-keep-custom").hidden = $("ed-keep").value !== "custom";
+    if (event.target.id === "ed-remote" && $("ed-remote").value) {
+      var rest = $("ed-offsite").value.split(":").slice(1).join(":") || ($("ed-name").value.trim() || "backup");
+      $("ed-offsite").value = $("ed-remote").value + rest;
+    }
+    check();
+  });
+  $("ed-cancel").addEventListener("click", closeEditor);
+  $("ed-delete").addEventListener("click", deleteTask);
+  Array.prototype.forEach.call(document.querySelectorAll("[data-browse]"), function (b) {
+    b.addEventListener("click", function () { browse(b.getAttribute("data-browse")); });
+  });
+  $("ch-choose").addEventListener("click", function () {
+    $(choosing.input).value = chosen(choosing.input, choosing.path);
+    $("chooser").hidden = true;
+    check();
+  });
+  $("ch-close").addEventListener("click", function () { $("chooser").hidden = true; });
+});
