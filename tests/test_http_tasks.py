@@ -278,7 +278,7 @@ class FirstStartTest(TempDirTestCase):
         self.assertEqual(out.count("holds no backup of yours yet"), 1, out)
         self.assertTrue(wait_for(lambda: os.path.exists(opened)), out)
         with open(opened) as f:
-            self.assertRegex(f.read(), r"^http://127\.0\.0\.1:[0-9]+/#add\n$")
+            self.assertRegex(f.read(), r"^http://127\.0\.0\.1:[0-9]+/signin\?code=[A-Za-z0-9_-]+&then=add\n$")  # signed in, then Add
         data = config_edit.load_raw(self.path("config.json")).data
         data["tasks"][0] = config_edit.merged_task(data["tasks"][0], {"name": "Mine"})
         with open(self.path("config.json"), "w") as f:
