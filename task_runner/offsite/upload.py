@@ -12,11 +12,17 @@ remote):
   only the manifest), in the first of these ways the remote allows:
 
   - it copies files on its own side (S3, B2, WebDAV, Drive, and a crypt
-    remote over one of them: rclone's "Copy" feature): ``--copy-dest``;
+    remote over one of them: rclone's "Copy" feature) and rclone can tell
+    files apart there by time or hash (``compares``): ``--copy-dest``;
+  - it copies files on its own side but keeps no times and reports no hash
+    (WebDAV of vendor "other": Apache's mod_dav), where ``--copy-dest``
+    would take a file edited at the same size as unchanged: the files our
+    manifests show unchanged (size, time and MD5) are copied there before
+    rclone sends the rest;
   - it is a local or mounted folder (rclone's local backend): the files
     are hard-linked there from the previous snapshot before rclone runs
     (prelink.py);
-  - SFTP (and a crypt remote over it): ``--copy-dest`` with
+  - SFTP (and a crypt remote over it) keeping times: ``--copy-dest`` with
     ``--sftp-copy-is-hardlink`` (the server links the file, OpenSSH's
     ``hardlink@openssh.com``), when a probe shows the server makes them
     (``rclone serve sftp`` does not: there rclone would download and
@@ -35,6 +41,7 @@ last (``rclone rcat``): until then the remote snapshot is incomplete.
 import collections
 import logging
 import os
+import tempfile
 import threading
 import time
 
@@ -77,20 +84,48 @@ def _local_root(info):
     return info["Root"] if info.get("Features", {}).get("IsLocal") and info.get("Root") else None
 
 
+NO_MODTIME = 3153600000000000000  # rclone's fs.ModTimeNotSupported (100 years): the remote keeps no times
+
+
+def compares(info):
+    """How rclone tells a remote file from a changed local one of the same
+    size, from ``rclone backend features`` (``info``): "time" (the remote
+    keeps modification times), "hash" (it reports a hash, which a local
+    file always has) or None (sizes only: a WebDAV server of vendor
+    "other", such as Apache's mod_dav). Unknown counts as None."""
+    precision = info.get("Precision")
+    if isinstance(precision, int) and not isinstance(precision, bool) and 0 < precision < NO_MODTIME:
+        return "time"
+    if info.get("Hashes"):
+        return "hash"
+    return None
+
+
 def _reuse(rc, remote, previous, info, stop_event=None):
     """How files unchanged since remote snapshot ``previous`` reach the
     new one: (how, rclone options, local folder); ``how`` is "copy"
     (server-side copies), "link" (a local remote: prelink), "hardlink"
-    (SFTP's server-side copies as hard links) or None (sent again)."""
+    (SFTP's server-side copies as hard links), "precopy" (server-side
+    copies of the files our manifests show unchanged, before the send) or
+    None (sent again).
+
+    ``--copy-dest`` takes a file of ``previous`` that rclone finds equal;
+    on a remote whose times and hashes it cannot compare, equal means the
+    same size, and a file edited in place at the same size would travel
+    as its old version: there only "precopy" (or nothing) is used."""
     if previous is None:
         return None, [], None
-    copy_dest = ["--copy-dest", layout.join(remote, previous)]
-    if info.get("Features", {}).get("Copy"):
+    how = compares(info)
+    copy_dest = ["--copy-dest", layout.join(remote, previous)] + (["--checksum"] if how == "hash" else [])
+    features = info.get("Features", {})
+    if how and features.get("Copy"):
         return "copy", copy_dest, None
     if _local_root(info):
         return "link", ["--no-update-modtime"], _local_root(info)
-    if rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
+    if how and rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
         return "hardlink", [HARDLINK_COPY, "--no-update-modtime"] + copy_dest, None
+    if features.get("Copy"):
+        return "precopy", [], None
     return None, [], None
 
 
@@ -122,13 +157,14 @@ def _send_args(rc, task, name, complete, info, stop_event=None):
 
 
 _HOW = {"copy": " (unchanged files copied on the remote from %s)",
+        "precopy": " (files unchanged by their size, time and MD5 copied on the remote from %s)",
         "link": " (unchanged files linked on the remote from %s)",
         "hardlink": " (unchanged files linked on the remote's server from %s)"}
 
 
-def _link_previous(rc, task, name, previous, root, manifest, stop_event, log):
-    """Hard-link the files unchanged since ``previous`` into the new
-    snapshot on a local remote at ``root`` (prelink); prelink.Linked."""
+def _manifests(rc, task, previous, manifest, stop_event, log):
+    """(the previous remote snapshot's manifest, the new one's), either
+    None when it cannot be had (then nothing is reused)."""
     got = rc.run(["cat", layout.join(task.offsite.remote, layout.manifest_name(previous))], stop_event=stop_event,
                  timeout=600, quiet=True)
     try:
@@ -139,11 +175,49 @@ def _link_previous(rc, task, name, previous, root, manifest, stop_event, log):
     try:
         new = manifest.result()[0]
     except Exception as exc:  # raised again where the manifest is sent, after rclone says what it found
-        log.info("offsite: no files linked on the remote: the manifest could not be built (%s)", exc)
+        log.info("offsite: no files reused on the remote: the manifest could not be built (%s)", exc)
         new = None
+    return old, new
+
+
+def _link_previous(rc, task, name, previous, root, manifest, stop_event, log):
+    """Hard-link the files unchanged since ``previous`` into the new
+    snapshot on a local remote at ``root`` (prelink); prelink.Linked."""
+    old, new = _manifests(rc, task, previous, manifest, stop_event, log)
     if old is None or new is None:
         return prelink.Linked(0, 0)
     return prelink.link_unchanged(root, previous, name, old, new, stop_event, log)
+
+
+def _copy_unchanged(rc, task, name, previous, manifest, stop_event, log):
+    """On a remote rclone cannot compare (``compares`` None) that copies
+    on its own side: copy there, from ``previous``, the files both
+    manifests show unchanged (path, size, time and MD5: a manifest without
+    MD5s reuses nothing); rclone then finds them in the new snapshot and
+    sends the rest. Every file in the new snapshot's folder is then one
+    this snapshot put there, so rclone's size-only check is right there.
+    prelink.Linked of what was copied; a failure only means more is sent."""
+    old, new = _manifests(rc, task, previous, manifest, stop_event, log)
+    if old is None or new is None:
+        return prelink.Linked(0, 0)
+    groups = prelink.unchanged(old, new, need_hash=True)
+    paths = ["/".join(parts + (item[0],)) for parts in sorted(groups) for item in groups[parts]]
+    paths = [p for p in paths if "\n" not in p and "\r" not in p]  # a line each: the rest are sent
+    if not paths:
+        return prelink.Linked(0, 0)
+    fd, listing = tempfile.mkstemp(prefix="task_runner-unchanged-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(("\n".join(paths) + "\n").encode("utf-8", "surrogateescape"))
+        got = rc.run(["copy", layout.join(task.offsite.remote, previous), layout.join(task.offsite.remote, name),
+                      "--files-from-raw", listing], stop_event=stop_event, timeout=None, quiet=True)
+    finally:
+        os.unlink(listing)
+    stats = got.stats or {}
+    if got.code != 0:
+        log.info("offsite: not every unchanged file was copied on the remote (%s); rclone sends the rest",
+                 explain(got.code, got.error))
+    return prelink.Linked(int(stats.get("serverSideCopies", 0)), int(stats.get("serverSideCopyBytes", 0)))
 
 
 def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger):
@@ -165,8 +239,11 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
         prelink.clear_links(_local_root(info), [name, layout.manifest_name(name)], log)
     args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
     log.info("offsite: uploading %s to %s%s", name, rc.redact(remote), _HOW[how] % previous if how else "")
-    linked = _link_previous(rc, task, name, previous, root, manifest, stop_event, log) if how == "link" \
-        else prelink.Linked(0, 0)
+    linked = prelink.Linked(0, 0)
+    if how == "link":
+        linked = _link_previous(rc, task, name, previous, root, manifest, stop_event, log)
+    elif how == "precopy":
+        linked = _copy_unchanged(rc, task, name, previous, manifest, stop_event, log)
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
     sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
     if not os.path.lexists(local):  # before rclone's "file not found", which would blame the remote
