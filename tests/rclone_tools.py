@@ -100,8 +100,9 @@ def _die_with_parent():
         ctypes.CDLL(None).prctl(1, 9)
 
 
-def _serve(test, argv, env, port, what):
-    """Start server ``argv`` (stopped at the test's end) and wait for ``port``."""
+def _serve(test, argv, env, port, what, procs=None):
+    """Start server ``argv`` (stopped at the test's end) and wait for
+    ``port``; the process is added to list ``procs`` when given."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=_die_with_parent if os.name != "nt" else None)
 
@@ -113,6 +114,8 @@ def _serve(test, argv, env, port, what):
             proc.kill()
             proc.wait()
     test.addCleanup(stop)
+    if procs is not None:
+        procs.append(proc)
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
@@ -185,14 +188,22 @@ def start_s3(test, rclone_path, root, key, secret, env, *options):
                          "--auth-key", "%s,%s" % (key, secret)] + list(options), env, port, "rclone serve s3")
 
 
-def start_webdav(test, rclone_path, root, env, name="wd", vendor="other"):
+def real_defaults(env):
+    """``env`` without the test-only bounds of base_env: rclone runs with
+    the program's own (rclone.BOUNDS)."""
+    for key in ("RCLONE_RETRIES", "RCLONE_LOW_LEVEL_RETRIES", "RCLONE_CONTIMEOUT", "RCLONE_TIMEOUT"):
+        env.pop(key, None)
+    return env
+
+
+def start_webdav(test, rclone_path, root, env, name="wd", vendor="other", procs=None):
     """``rclone serve webdav`` of folder ``root`` on 127.0.0.1, and remote
     ``name`` for it in ``env`` with rclone's ``vendor`` (``other``: a
     server that keeps no modification times and gives no hashes, as many
     NAS boxes). Returns the port."""
     port = free_port()
     _serve(test, [rclone_path, "serve", "webdav", root, "--addr", "127.0.0.1:%d" % port], env, port,
-           "rclone serve webdav")
+           "rclone serve webdav", procs)
     prefix = "RCLONE_CONFIG_%s_" % name.upper()
     env.update({prefix + "TYPE": "webdav", prefix + "URL": "http://127.0.0.1:%d" % port, prefix + "VENDOR": vendor})
     return port

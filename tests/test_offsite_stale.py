@@ -9,11 +9,18 @@ import gzip
 import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
+import time
+import unittest
 
 from task_runner.config import load_config
-from task_runner.offsite import layout, service
+from task_runner.config_values import Offsite
+from task_runner.history import History
+from task_runner.offsite import layout, rclone, service, upload
 from tests import rclone_tools
-from tests.helpers import copy_file
+from tests.helpers import UTC, TempDirTestCase, copy_file, make_task, wait_for
 from tests.test_offsite import MTIME, OffsiteTestCase
 
 FIRST, SECOND = "2026-01-01_10-00-00", "2026-01-02_10-00-00"
@@ -128,3 +135,135 @@ class DeepVerifyTest(StaleTestCase):
         code, out = self.program("backup_now.py", "--verify", "T", "--offsite", "--deep")
         self.assertNotEqual(code, 0, out)
         self.assertIn("a.txt", out)
+
+
+class StallTest(TempDirTestCase):
+    """status says when an upload has made no progress for a while (time injected)."""
+
+    def test_an_upload_without_progress_is_named_in_status(self):
+        history = History(self.path("h.json"))
+        record = history.start_upload("T", "2026-01-01_10-00-00", "2026-01-01T10:00:00+00:00")
+        mono, wall = [0.0], [1767261600.0]  # 2026-01-01 10:00 UTC
+        progress = service._Progress(history, record, None, clock=lambda: mono[0], wall=lambda: wall[0], zone=UTC)
+        for t, done in ((11, 100), (22, 200), (33, 200), (200, 200), (400, 200)):
+            mono[0], wall[0] = t, 1767261600.0 + t
+            progress({"bytes": done, "totalBytes": 1000})
+        task = make_task(self.path("src"), self.path("dest"), offsite=Offsite("loc:/r", None, None, None))
+        runs = [{"task": "T", "status": "success", "snapshot": "2026-01-01_10-00-00", "started": "x"}]
+        now = 1767261600.0 + 400
+        state = service.offsite_status(task, runs, history.uploads(), now)
+        self.assertTrue(state["uploading"])
+        self.assertEqual(state["stalled_minutes"], 6)  # no new byte since 22 s
+        self.assertIn("no progress for 6 minutes", service.stall_warning(state))
+        state = service.offsite_status(task, runs, history.uploads(), 1767261600.0 + 60)
+        self.assertIsNone(service.stall_warning(state))
+
+
+class FullRemoteTest(StaleTestCase):
+    """A remote that is full (a 512 KiB tmpfs behind a local remote): the
+    half-uploaded snapshot is removed before the next upload, and retention
+    frees space first when the policy already lets the oldest go."""
+
+    def setUp(self):
+        super(FullRemoteTest, self).setUp()
+        if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
+            self.skipTest("mounting a small tmpfs needs root on Linux")
+        os.makedirs(self.path("small"))
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", self.path("small")],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        self.addCleanup(subprocess.run, ["umount", "-l", self.path("small")])
+        os.makedirs(self.path("dest"))
+
+    def files(self, prefix, count, size=100 * 1024):
+        for i in range(count):
+            self.write("src/%s%d.bin" % (prefix, i), os.urandom(size), mtime=MTIME)
+
+    def remote_names(self):
+        return sorted(os.listdir(self.path("small", "T")))
+
+    def test_the_leftovers_of_a_full_remote_are_removed_before_the_next_upload(self):
+        self.config("loc:" + self.path("small", "T"))
+        self.files("a", 1)
+        self.snapshot(FIRST)
+        self.assertEqual(self.upload()["status"], "success")
+        self.files("big", 6)  # 600 KiB more: does not fit
+        self.snapshot(SECOND)
+        up = self.upload()
+        self.assertEqual(up["status"], "failed", up)
+        self.assertIn("the remote is full", up["message"])
+        self.assertIn(SECOND, self.remote_names())  # half uploaded
+        for i in range(6):
+            os.unlink(self.path("src", "big%d.bin" % i))
+        self.files("c", 2)  # 200 KiB: fits only once SECOND's leftovers are gone
+        third = "2026-01-03_10-00-00"
+        self.snapshot(third)
+        up = self.upload()
+        self.assertEqual(up["status"], "success", up)
+        self.assertEqual(self.remote_names(), [FIRST, layout.manifest_name(FIRST), third,
+                                               layout.manifest_name(third)])
+
+    def test_retention_frees_space_when_the_policy_lets_the_oldest_go(self):
+        self.config("loc:" + self.path("small", "T"), keep={"last": 1})
+        self.files("a", 3)
+        self.snapshot(FIRST)
+        self.assertEqual(self.upload()["status"], "success")
+        shutil.rmtree(self.path("src"))
+        self.files("b", 3)  # 300 KiB of new files: fits once FIRST is gone
+        self.snapshot(SECOND)
+        up = self.upload()
+        self.assertEqual(up["status"], "success", up)
+        self.assertEqual(up["deleted"], [FIRST])
+        self.assertEqual(self.remote_names(), [SECOND, layout.manifest_name(SECOND)])
+        shutil.rmtree(self.path("dest"))
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 0, out)
+        self.assert_same_tree(self.path("src"), self.path("back"))
+
+
+class RemoteGoneTest(StaleTestCase):
+    """The server killed mid-upload, with the program's own rclone bounds
+    (not the tests' short ones): the upload fails on its own and its
+    message names the cause in rclone's words."""
+
+    def test_a_server_killed_mid_upload_fails_the_upload_with_its_cause(self):
+        rclone_tools.real_defaults(self.env)
+        servers = []
+        rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env, vendor="rclone", procs=servers)
+        self.write("src/big.bin", os.urandom(2 * 1024 * 1024), mtime=MTIME)
+        self.config("wd:T", bwlimit="256K")
+        os.makedirs(self.path("dest"))
+        self.snapshot(FIRST)
+        killer = threading.Thread(target=self.kill_when_sending, args=(servers[0],))
+        killer.start()
+        up = self.upload()
+        killer.join()
+        self.assertEqual(up["status"], "failed", up)
+        self.assertIn("cannot be reached", up["message"])
+        self.assertIn("connection refused", up["message"])  # rclone's own words, not "exit code None"
+
+    def kill_when_sending(self, server):
+        wait_for(lambda: [u for u in History(self.path("executed_tasks.json")).uploads()
+                          if u.get("status") == "running"], timeout=30)
+        time.sleep(0.5)  # rclone is sending by now (256 KiB/s of 2 MiB)
+        server.kill()
+
+
+class BoundsTest(unittest.TestCase):
+    def test_a_timeout_names_rclones_last_error(self):
+        # Measured: "timed out after 1 minutes (offsite.timeout_minutes)", the cause lost.
+        task = make_task("/s", "/d", offsite=Offsite("s3:b/T", None, None, 1))
+        result = rclone.Result(None, {}, 'Put "http://127.0.0.1:9/b": dial tcp 127.0.0.1:9: connect: connection '
+                                         'refused', "", b"")
+        with self.assertRaises(rclone.RcloneError) as got:
+            upload._check(None, result, FIRST, None, task)
+        for words in ("timed out after 1 minutes", "the remote cannot be reached", "connection refused",
+                      "resumes where it stopped"):
+            self.assertIn(words, str(got.exception))
+
+    def test_rclone_runs_with_bounds_unless_the_environment_sets_its_own(self):
+        rc = rclone.Rclone("rclone", environ={"RCLONE_TIMEOUT": "5m"})
+        self.assertEqual(rc.environ["RCLONE_TIMEOUT"], "5m")
+        self.assertEqual(rc.environ["RCLONE_LOW_LEVEL_RETRIES"], "3")
+        self.assertEqual(rc.environ["RCLONE_CONTIMEOUT"], "20s")
+        self.assertEqual(rc.environ["RCLONE_RETRIES"], "1")

@@ -1,4 +1,4 @@
-"""One local snapshot to the remote, then the remote's retention.
+"""One local snapshot to the remote (then the remote's retention, cleanup.py).
 
 A folder snapshot travels with ``rclone copy LOCAL REMOTE/NAME`` (copy,
 not sync: nothing of a snapshot is ever deleted by its own upload; rclone's
@@ -45,12 +45,13 @@ import tempfile
 import threading
 import time
 
-from .. import retention, snapshots
-from . import layout, prelink
-from .rclone import RcloneError, explain
+from .. import snapshots
+from . import cleanup, layout, prelink
+from .rclone import RcloneError, explain, explain_stop, is_full
 
 logger = logging.getLogger(__name__)
 
+LISTING_TIMEOUT = 600  # seconds: a listing gets far longer than rclone's own bounds (rclone.BOUNDS)
 Uploaded = collections.namedtuple("Uploaded", "snapshot bytes files server_side_bytes seconds already deleted")
 Uploaded.__doc__ = """What upload_snapshot did: bytes and files sent, bytes copied (or linked) on the
 remote's side, seconds, ``already`` (the remote had it complete), and the
@@ -60,7 +61,10 @@ remote snapshots retention deleted."""
 def remote_listing(rc, remote, stop_event=None):
     """(complete, incomplete) snapshot names on ``remote``; a remote folder
     that does not exist yet holds none."""
-    result = rc.run(["lsf", remote], stop_event=stop_event, timeout=600, quiet=True)
+    result = rc.run(["lsf", remote], stop_event=stop_event, timeout=LISTING_TIMEOUT, quiet=True)
+    if result.code is None and not (stop_event is not None and stop_event.is_set()):
+        raise RcloneError("cannot list %s: %s" % (rc.redact(remote), explain_stop(
+            "no answer within %d minutes" % (LISTING_TIMEOUT // 60), result.error)))
     if result.code == 3 or (result.code != 0 and result.error and "directory not found" in result.error):
         return [], []
     if result.code != 0:
@@ -223,7 +227,12 @@ def _copy_unchanged(rc, task, name, previous, manifest, stop_event, log):
 def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger):
     """Upload local snapshot ``name`` of ``task`` to ``task.offsite.remote``
     (an Uploaded). RcloneError says why it failed; Interrupted-like stops
-    (``stop_event``, the timeout) raise RcloneError too, saying so."""
+    (``stop_event``, the timeout) raise RcloneError too, saying so.
+
+    Before it is sent, what older uploads left incomplete is removed (it
+    would keep a full remote full); when the remote is full all the same,
+    the snapshots ``offsite.keep`` lets go once this one is there are
+    deleted first and the send is tried once more."""
     started = clock()
     remote = task.offsite.remote
     complete, incomplete = remote_listing(rc, remote, stop_event)
@@ -237,19 +246,17 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     info = rc.describe(remote)
     if _local_root(info):  # rclone writes there by path: no link may stand where it writes
         prelink.clear_links(_local_root(info), [name, layout.manifest_name(name)], log)
-    args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
-    log.info("offsite: uploading %s to %s%s", name, rc.redact(remote), _HOW[how] % previous if how else "")
-    linked = prelink.Linked(0, 0)
-    if how == "link":
-        linked = _link_previous(rc, task, name, previous, root, manifest, stop_event, log)
-    elif how == "precopy":
-        linked = _copy_unchanged(rc, task, name, previous, manifest, stop_event, log)
-    timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
-    sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
-    if not os.path.lexists(local):  # before rclone's "file not found", which would blame the remote
-        raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
-                          % name)
-    _check(rc, sent, name, stop_event, task)
+    deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
+    incomplete = [n for n in incomplete if n not in deleted]
+    try:
+        sent, linked = _send(rc, task, name, complete, info, manifest, stop_event, on_stats, log)
+    except RemoteFull:
+        freed = cleanup.make_room(rc, task, name, complete, time.time(), log)
+        if not freed:
+            raise
+        deleted += freed
+        complete = [n for n in complete if n not in freed]
+        sent, linked = _send(rc, task, name, complete, info, manifest, stop_event, on_stats, log)
     data = manifest.result()[1]
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
                  timeout=600, stdin=data)
@@ -258,9 +265,29 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     on_remote = int(stats.get("serverSideCopyBytes", 0))  # counted in "bytes" and "transfers" too
     bytes_sent = int(stats.get("bytes", 0)) - on_remote + len(data)
     files_sent = int(stats.get("transfers", 0)) - int(stats.get("serverSideCopies", 0)) + 1
-    deleted = apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
+    deleted += cleanup.apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
     return Uploaded(name, bytes_sent, files_sent, on_remote + linked.bytes, round(clock() - started, 3), False,
                     deleted)
+
+
+def _send(rc, task, name, complete, info, manifest, stop_event, on_stats, log):
+    """Send snapshot ``name`` (its files, reusing what the remote has):
+    (rclone's Result, what was linked or copied on the remote first)."""
+    args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
+    log.info("offsite: uploading %s to %s%s", name, rc.redact(task.offsite.remote),
+             _HOW[how] % previous if how else "")
+    linked = prelink.Linked(0, 0)
+    if how == "link":
+        linked = _link_previous(rc, task, name, previous, root, manifest, stop_event, log)
+    elif how == "precopy":
+        linked = _copy_unchanged(rc, task, name, previous, manifest, stop_event, log)
+    timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
+    sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
+    if not os.path.lexists(os.path.join(task.dest, name)):  # before rclone's "file not found" (blames the remote)
+        raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
+                          % name)
+    _check(rc, sent, name, stop_event, task)
+    return sent, linked
 
 
 def _manifest(task_name, local, created):
@@ -299,41 +326,12 @@ def _check(rc, result, name, stop_event, task):
         if stop_event is not None and stop_event.is_set():
             raise RcloneError("stopped on request before %s was complete on the remote; the next upload resumes "
                               "where it stopped" % name)
-        raise RcloneError("timed out after %s minutes (offsite.timeout_minutes); the next upload resumes where "
-                          "it stopped" % task.offsite.timeout_minutes)
+        raise RcloneError("%s; the next upload resumes where it stopped" % explain_stop(
+            "timed out after %s minutes (offsite.timeout_minutes)" % task.offsite.timeout_minutes, result.error))
+    if is_full(result.error):
+        raise RemoteFull(explain(result.code, result.error))
     raise RcloneError(explain(result.code, result.error))
 
 
-def delete_remote(rc, remote, name):
-    """Delete remote snapshot ``name``: its manifest first (from then on it
-    is incomplete and listed nowhere), then its folder or file. RcloneError
-    when a step fails; what is left is removed by a later upload."""
-    for args in (["deletefile", layout.join(remote, layout.manifest_name(name))],
-                 ["deletefile" if name.endswith(".zip") else "purge", layout.join(remote, name)]):
-        result = rc.run(args, timeout=3600)
-        if result.code not in (0, 3, 4):
-            raise RcloneError(explain(result.code, result.error))
-
-
-def apply_retention(rc, task, newest, complete, incomplete, now, log=logger):
-    """After ``newest`` is complete on the remote (``complete`` and
-    ``incomplete``: the remote's snapshots, as listed before the upload,
-    ``newest`` added): delete the remote snapshots ``offsite.keep`` does
-    not keep, and the incomplete ones older than ``newest`` (abandoned
-    uploads, deletions cut short). A failed deletion is logged and tried
-    again after the next upload. Returns the names deleted."""
-    doomed = [] if task.offsite.keep is None else [
-        (d.name, d.reason) for d in retention.decide(complete, task.offsite.keep, now) if not d.keep]
-    doomed += [(n, "incomplete (an upload or deletion cut short)") for n in incomplete
-               if snapshots.snapshot_sort_key(n) < snapshots.snapshot_sort_key(newest)]
-    deleted = []
-    for name, reason in doomed:
-        try:
-            delete_remote(rc, task.offsite.remote, name)
-        except RcloneError as exc:
-            log.warning("offsite: could not delete %s on the remote (%s): %s; tried again after the next upload",
-                        name, reason, exc)
-            continue
-        log.info("offsite: deleted %s on the remote: %s", name, reason)
-        deleted.append(name)
-    return deleted
+class RemoteFull(RcloneError):
+    """The remote said it is full (or over its quota)."""
