@@ -19,6 +19,7 @@ from task_runner.config import load_config
 from task_runner.config_values import Offsite
 from task_runner.history import History
 from task_runner.offsite import layout, rclone, service, upload
+from task_runner.offsite import remote as remote_side
 from tests import rclone_tools
 from tests.helpers import UTC, TempDirTestCase, copy_file, make_task, wait_for
 from tests.test_offsite import MTIME, OffsiteTestCase
@@ -49,13 +50,19 @@ class StaleTestCase(OffsiteTestCase):
         self.snapshot(SECOND)
         second = self.upload()
         self.assertEqual(second["status"], "success", second)
-        shutil.rmtree(self.path("dest"))
-        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
-        self.assertEqual(code, 0, out)
+        self.restore_matches_src()
         with open(self.path("back", "notes.txt")) as f:
             self.assertEqual(f.read(), "version TWO")
-        self.assert_same_tree(self.path("src"), self.path("back"))
         return second
+
+    def restore_matches_src(self):
+        """The remote alone (the local snapshots deleted) restores the source."""
+        shutil.rmtree(self.path("dest"))
+        config = load_config(self.path("config.json"))
+        _, result = remote_side.restore_remote(service.make_rclone(config, environ=self.env), config.tasks[0],
+                                               None, self.path("back"))
+        self.assertEqual(result.error_count, 0, result.errors)
+        self.assert_same_tree(self.path("src"), self.path("back"))
 
 
 class WebdavWithoutTimesTest(StaleTestCase):
@@ -67,20 +74,24 @@ class WebdavWithoutTimesTest(StaleTestCase):
     def test_a_same_size_edit_reaches_apache_mod_dav(self):
         rclone_tools.start_apache(self, self.path("apache"), self.env)
         self.same_size_edit("ap:T")
+        with open(self.path("apache", "run", "access.log")) as f:
+            requests = [line.split(" ")[:2] for line in f]
+        second = [r for r in requests if SECOND in r[1]]
+        # On the wire (Apache's own log): the edited file and the manifest sent, the other file copied there.
+        self.assertEqual(sorted(r[1] for r in second if r[0] == "PUT"),
+                         ["/T/%s.manifest.json.gz" % SECOND, "/T/%s/notes.txt" % SECOND])
+        self.assertEqual([r[1] for r in requests if r[0] == "COPY"], ["/T/%s/other.txt" % FIRST])
 
 
 class HashTest(StaleTestCase):
-    def setUp(self):
-        super(HashTest, self).setUp()
-        self.make_tree()
-        self.config("loc:" + self.path("remote"))
-        os.makedirs(self.path("dest"))
-        self.snapshot(FIRST)
-        self.assertEqual(self.upload()["status"], "success")
+    def verify(self, deep=False):
+        config = load_config(self.path("config.json"))
+        _, differences, checked = remote_side.verify_remote(service.make_rclone(config, environ=self.env),
+                                                            config.tasks[0], deep)
+        return differences, checked
 
-    def damage(self, rel):
-        """The remote copy of ``rel`` rewritten in place: same size, same time."""
-        path = self.path("remote", FIRST, rel)
+    def damage(self, path):
+        """The remote copy at ``path`` rewritten in place: same size, same time."""
         st = os.stat(path)
         with open(path, "r+b") as f:
             data = f.read()
@@ -88,53 +99,45 @@ class HashTest(StaleTestCase):
             f.write(bytes(b ^ 0xFF for b in data))
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
-    def test_the_manifest_records_each_files_md5(self):
+    def upload_tree(self, remote):
+        self.make_tree()
+        self.config(remote)
+        os.makedirs(self.path("dest"))
+        self.snapshot(FIRST)
+        self.assertEqual(self.upload()["status"], "success")
+
+    def test_md5_in_the_manifest_checked_by_verify_and_restore(self):
+        self.upload_tree("loc:" + self.path("remote"))
         with open(self.path("remote", layout.manifest_name(FIRST)), "rb") as f:
             doc = json.loads(gzip.decompress(f.read()).decode())
         files = {e["path"]: e for e in doc["entries"] if e["kind"] == "file"}
         self.assertEqual(files["a.txt"]["md5"], "5d41402abc4b2a76b9719d911017c592")  # md5("hello")
         self.assertTrue(all(len(e["md5"]) == 32 for e in files.values()))
-
-    def test_restore_reports_a_damaged_download_as_damage(self):
-        self.damage("a.txt")
+        self.assertEqual(self.verify(), ([], "sizes and the remote's MD5 hashes compared"))
+        self.damage(self.path("remote", FIRST, "a.txt"))
+        differences, _ = self.verify()
+        self.assertEqual(len(differences), 1, differences)
+        self.assertIn("a different content on the remote: a.txt", differences[0])
         code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
-        self.assertNotEqual(code, 0, out)
+        self.assertEqual(code, 3, out)
         self.assertIn("1 not restored", out)
-        self.assertIn("damaged", out)
+        self.assertIn("a.txt: damaged on the remote, not restored", out)
         self.assertFalse(os.path.exists(self.path("back", "a.txt")))
         with open(self.path("back", "sub", "b.txt")) as f:
             self.assertEqual(f.read(), "deep")
 
-    def test_verify_compares_the_remotes_hashes(self):
-        code, out = self.program("backup_now.py", "--verify", "T", "--offsite")
-        self.assertEqual(code, 0, out)
-        self.assertIn("hashes", out)
-        self.damage("many/f01.bin")
-        code, out = self.program("backup_now.py", "--verify", "T", "--offsite")
-        self.assertNotEqual(code, 0, out)
-        self.assertIn("many/f01.bin", out)
-        self.assertIn("content", out)
-
-
-class DeepVerifyTest(StaleTestCase):
     def test_deep_verify_downloads_and_hashes_where_the_remote_gives_no_hash(self):
         rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env)
-        self.make_tree()
-        self.config("wd:T")
-        os.makedirs(self.path("dest"))
-        self.snapshot(FIRST)
-        self.assertEqual(self.upload()["status"], "success")
-        code, out = self.program("backup_now.py", "--verify", "T", "--offsite")
-        self.assertEqual(code, 0, out)
-        self.assertIn("gives no hashes", out)  # sizes only: says so, and how to check contents
-        path = self.path("davroot", "T", FIRST, "a.txt")
-        with open(path, "w") as f:
-            f.write("HELLO")
-        code, out = self.program("backup_now.py", "--verify", "T", "--offsite")
-        self.assertEqual(code, 0, out)  # the same size: nothing a listing can see
-        code, out = self.program("backup_now.py", "--verify", "T", "--offsite", "--deep")
-        self.assertNotEqual(code, 0, out)
-        self.assertIn("a.txt", out)
+        self.upload_tree("wd:T")
+        differences, checked = self.verify()
+        self.assertEqual(differences, [])
+        self.assertIn("the remote gives no hashes; --deep downloads each file", checked)  # says so, and the cure
+        self.damage(self.path("davroot", "T", FIRST, "a.txt"))
+        self.assertEqual(self.verify()[0], [])  # the same size: nothing a listing can see
+        differences, checked = self.verify(deep=True)
+        self.assertEqual(checked, "each file downloaded and its MD5 compared")
+        self.assertEqual(len(differences), 1, differences)
+        self.assertIn("a different content on the remote: a.txt", differences[0])
 
 
 class StallTest(TempDirTestCase):
@@ -215,10 +218,7 @@ class FullRemoteTest(StaleTestCase):
         self.assertEqual(up["status"], "success", up)
         self.assertEqual(up["deleted"], [FIRST])
         self.assertEqual(self.remote_names(), [SECOND, layout.manifest_name(SECOND)])
-        shutil.rmtree(self.path("dest"))
-        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
-        self.assertEqual(code, 0, out)
-        self.assert_same_tree(self.path("src"), self.path("back"))
+        self.restore_matches_src()
 
 
 class RemoteGoneTest(StaleTestCase):
