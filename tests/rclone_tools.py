@@ -180,12 +180,14 @@ def start_openssh(test, folder, env, name="os"):
     return port
 
 
-def start_s3(test, rclone_path, root, key, secret, env, *options):
+def start_s3(test, rclone_path, root, key, secret, env, *options, **kw):
     """``rclone serve s3`` of folder ``root`` on 127.0.0.1 (signed requests
-    with key/secret); stopped at the test's end. Returns the port."""
+    with key/secret); stopped at the test's end (``procs``: a list the
+    process is added to). Returns the port."""
     port = free_port()
     return _serve(test, [rclone_path, "serve", "s3", root, "--addr", "127.0.0.1:%d" % port,
-                         "--auth-key", "%s,%s" % (key, secret)] + list(options), env, port, "rclone serve s3")
+                         "--auth-key", "%s,%s" % (key, secret)] + list(options), env, port, "rclone serve s3",
+                  kw.get("procs"))
 
 
 def real_defaults(env):

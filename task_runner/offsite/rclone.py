@@ -49,15 +49,14 @@ EXIT_CODES = {
 
 
 # rclone's bounds unless the environment sets its own (RCLONE_<FLAG>, which
-# rclone reads; a flag given on its command line would override a user's):
+# rclone reads; a flag given on its command line would override a user's).
 # rclone's defaults (1 min to connect, 5 min of silence, 10 low-level tries,
-# 3 whole tries) kept an upload to an S3 server that was down in its first
-# try for over 10 minutes, and a listing for more than 3 (measured,
-# issue 30). With these an unreachable remote fails in well under a minute
-# (S3, connection refused: 17 s), a silent one after a minute per try, and
-# the upload is retried later on the program's own schedule (retry_minutes).
-# One whole try: a failed upload is tried again on the program's own
-# schedule and resumes where it stopped.
+# 3 whole tries) kept an upload to an S3 server that was down busy for over
+# 10 minutes, and a listing alone for over 10 (measured, issue 30). With
+# these an unreachable remote fails within a minute or two (S3 refusing
+# connections: 17 s; killed mid-upload: under 1 s), a silent one after a
+# minute per try; one whole try, because a failed upload is tried again on
+# the program's own schedule (retry_minutes) and resumes where it stopped.
 BOUNDS = (("RCLONE_CONTIMEOUT", "20s"), ("RCLONE_TIMEOUT", "60s"), ("RCLONE_LOW_LEVEL_RETRIES", "3"),
           ("RCLONE_RETRIES", "1"))
 
