@@ -273,3 +273,14 @@ class BoundsTest(unittest.TestCase):
         self.assertEqual(rc.environ["RCLONE_LOW_LEVEL_RETRIES"], "3")
         self.assertEqual(rc.environ["RCLONE_CONTIMEOUT"], "20s")
         self.assertEqual(rc.environ["RCLONE_RETRIES"], "1")
+
+
+class CarriedHashTest(TempDirTestCase):
+    def test_an_unchanged_files_md5_comes_from_the_previous_manifest_without_reading_it(self):
+        self.write("snap/same.txt", "same", mtime=MTIME)
+        self.write("snap/touched.txt", "abcd", mtime=MTIME + 5)
+        known = {"same.txt": (4, MTIME * 10 ** 9, "0" * 32), "touched.txt": (4, MTIME * 10 ** 9, "1" * 32)}
+        doc = layout.build("T", self.path("snap"), None, known=known)
+        md5 = {e["path"]: e["md5"] for e in doc["entries"] if e["kind"] == "file"}
+        self.assertEqual(md5["same.txt"], "0" * 32)  # carried: not read
+        self.assertEqual(md5["touched.txt"], "e2fc714c4727ee9395f324cd2e7f331f")  # another time: read

@@ -76,9 +76,21 @@ def read_listing(lines):
     return complete, incomplete
 
 
-def build(task_name, snapshot_path, created, hashes=True):
+def known_md5s(doc):
+    """{path: (size, mtime_ns, md5)} of the files manifest ``doc`` (or
+    None) records an MD5 for."""
+    if doc is None:
+        return {}
+    return {e["path"]: (e["size"], e["mtime_ns"], e["md5"]) for e in doc["entries"]
+            if e["kind"] == "file" and has_md5(e)}
+
+
+def build(task_name, snapshot_path, created, hashes=True, known=None):
     """The manifest (a dict) of the local snapshot at ``snapshot_path``;
-    without ``hashes`` its files' MD5s are left out (nothing is read)."""
+    without ``hashes`` its files' MD5s are left out (nothing is read). A
+    file whose path, size and time ``known`` (known_md5s) has takes the
+    MD5 it gives; every other file is read."""
+    known = known or {}
     name = os.path.basename(snapshot_path)
     doc = {"format": FORMAT, "version": VERSION, "task": task_name, "snapshot": name, "created": created,
            "kind": "zip" if name.endswith(".zip") else "folder", "files": 0, "bytes": 0, "entries": []}
@@ -92,7 +104,8 @@ def build(task_name, snapshot_path, created, hashes=True):
         if entry.kind == "link":
             item["target"] = entry.target
         if entry.kind == "file" and hashes:
-            item["md5"] = file_md5(entry.source)
+            same = known.get(item["path"])
+            item["md5"] = same[2] if same and same[:2] == (entry.size, entry.mtime_ns) else file_md5(entry.source)
             doc["files"] += 1
             doc["bytes"] += entry.size
         doc["entries"].append(item)

@@ -166,34 +166,38 @@ _HOW = {"copy": " (unchanged files copied on the remote from %s)",
         "hardlink": " (unchanged files linked on the remote's server from %s)"}
 
 
-def _manifests(rc, task, previous, manifest, stop_event, log):
-    """(the previous remote snapshot's manifest, the new one's), either
-    None when it cannot be had (then nothing is reused)."""
+def read_previous(rc, task, previous, stop_event, log):
+    """The checked manifest of remote snapshot ``previous``, or None (none
+    given, unreadable or damaged: then nothing of it is reused)."""
+    if previous is None:
+        return None
     got = rc.run(["cat", layout.join(task.offsite.remote, layout.manifest_name(previous))], stop_event=stop_event,
                  timeout=600, quiet=True)
     try:
-        old = layout.loads(got.data, previous) if got.code == 0 else None
+        return layout.loads(got.data, previous) if got.code == 0 else None
     except layout.ManifestError as exc:
         log.warning("offsite: %s; its files are not reused", exc)
-        old = None
+        return None
+
+
+def _new_doc(manifest, log):
+    """The new snapshot's manifest, or None when it could not be built."""
     try:
-        new = manifest.result()[0]
+        return manifest.result()[0]
     except Exception as exc:  # raised again where the manifest is sent, after rclone says what it found
         log.info("offsite: no files reused on the remote: the manifest could not be built (%s)", exc)
-        new = None
-    return old, new
+        return None
 
 
-def _link_previous(rc, task, name, previous, root, manifest, stop_event, log):
-    """Hard-link the files unchanged since ``previous`` into the new
-    snapshot on a local remote at ``root`` (prelink); prelink.Linked."""
-    old, new = _manifests(rc, task, previous, manifest, stop_event, log)
+def _link_previous(task, name, previous, root, old, new, stop_event, log):
+    """Hard-link the files unchanged since ``previous`` (manifest ``old``)
+    into the new snapshot on a local remote at ``root`` (prelink); prelink.Linked."""
     if old is None or new is None:
         return prelink.Linked(0, 0)
     return prelink.link_unchanged(root, previous, name, old, new, stop_event, log)
 
 
-def _copy_unchanged(rc, task, name, previous, manifest, stop_event, log):
+def _copy_unchanged(rc, task, name, previous, old, new, stop_event, log):
     """On a remote rclone cannot compare (``compares`` None) that copies
     on its own side: copy there, from ``previous``, the files both
     manifests show unchanged (path, size, time and MD5: a manifest without
@@ -201,7 +205,6 @@ def _copy_unchanged(rc, task, name, previous, manifest, stop_event, log):
     sends the rest. Every file in the new snapshot's folder is then one
     this snapshot put there, so rclone's size-only check is right there.
     prelink.Linked of what was copied; a failure only means more is sent."""
-    old, new = _manifests(rc, task, previous, manifest, stop_event, log)
     if old is None or new is None:
         return prelink.Linked(0, 0)
     groups = prelink.unchanged(old, new, need_hash=True)
@@ -242,21 +245,23 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     local = os.path.join(task.dest, name)
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
-    manifest = _Background(lambda: _manifest(task.name, local, created))  # while rclone sends
+    before = _previous(complete, name) if not name.endswith(".zip") else None
+    old = (before, read_previous(rc, task, before, stop_event, log))
+    manifest = _Background(lambda: _manifest(task.name, local, created, old[1]))  # while rclone sends
     info = rc.describe(remote)
     if _local_root(info):  # rclone writes there by path: no link may stand where it writes
         prelink.clear_links(_local_root(info), [name, layout.manifest_name(name)], log)
     deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
     incomplete = [n for n in incomplete if n not in deleted]
     try:
-        sent, linked = _send(rc, task, name, complete, info, manifest, stop_event, on_stats, log)
+        sent, linked = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
     except RemoteFull:
         freed = cleanup.make_room(rc, task, name, complete, time.time(), log)
         if not freed:
             raise
         deleted += freed
         complete = [n for n in complete if n not in freed]
-        sent, linked = _send(rc, task, name, complete, info, manifest, stop_event, on_stats, log)
+        sent, linked = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
     data = manifest.result()[1]
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
                  timeout=600, stdin=data)
@@ -270,17 +275,21 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
                     deleted)
 
 
-def _send(rc, task, name, complete, info, manifest, stop_event, on_stats, log):
-    """Send snapshot ``name`` (its files, reusing what the remote has):
+def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log):
+    """Send snapshot ``name`` (its files, reusing what the remote has;
+    ``old``: (a previous snapshot, its manifest or None) already read):
     (rclone's Result, what was linked or copied on the remote first)."""
     args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
     log.info("offsite: uploading %s to %s%s", name, rc.redact(task.offsite.remote),
              _HOW[how] % previous if how else "")
     linked = prelink.Linked(0, 0)
-    if how == "link":
-        linked = _link_previous(rc, task, name, previous, root, manifest, stop_event, log)
-    elif how == "precopy":
-        linked = _copy_unchanged(rc, task, name, previous, manifest, stop_event, log)
+    if how in ("link", "precopy"):
+        old_doc = old[1] if previous == old[0] else read_previous(rc, task, previous, stop_event, log)
+        new_doc = _new_doc(manifest, log)
+        if how == "link":
+            linked = _link_previous(task, name, previous, root, old_doc, new_doc, stop_event, log)
+        else:
+            linked = _copy_unchanged(rc, task, name, previous, old_doc, new_doc, stop_event, log)
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
     sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
     if not os.path.lexists(os.path.join(task.dest, name)):  # before rclone's "file not found" (blames the remote)
@@ -290,9 +299,13 @@ def _send(rc, task, name, complete, info, manifest, stop_event, on_stats, log):
     return sent, linked
 
 
-def _manifest(task_name, local, created):
-    """(the manifest, its bytes) of the local snapshot at ``local``."""
-    doc = layout.build(task_name, local, created)
+def _manifest(task_name, local, created, previous=None):
+    """(the manifest, its bytes) of the local snapshot at ``local``; a
+    file's MD5 is taken from manifest ``previous`` when it records one for
+    the same path, size and time (the local snapshot then holds the same
+    data: the engine links such a file from its previous snapshot), else
+    read from the file."""
+    doc = layout.build(task_name, local, created, known=layout.known_md5s(previous))
     return doc, layout.dumps(doc)
 
 
