@@ -62,7 +62,9 @@ def remote_listing(rc, remote, stop_event=None):
     """(complete, incomplete) snapshot names on ``remote``; a remote folder
     that does not exist yet holds none."""
     result = rc.run(["lsf", remote], stop_event=stop_event, timeout=LISTING_TIMEOUT, quiet=True)
-    if result.code is None and not (stop_event is not None and stop_event.is_set()):
+    if result.code is None and stop_event is not None and stop_event.is_set():
+        raise RcloneError("stopped on request while listing %s" % rc.redact(remote))
+    if result.code is None:
         raise RcloneError("cannot list %s: %s" % (rc.redact(remote), explain_stop(
             "no answer within %d minutes" % (LISTING_TIMEOUT // 60), result.error)))
     if result.code == 3 or (result.code != 0 and result.error and "directory not found" in result.error):
