@@ -97,6 +97,7 @@ class ManifestReader(object):
         self.doc, self.root = doc, download_root
         self._names = set()
         self._md5 = {}
+        self._by_rel = None
         for item in doc["entries"]:
             if item["kind"] == "file" and layout.has_md5(item):
                 self._md5[item["path"].replace("/", os.sep)] = item["md5"]
@@ -114,6 +115,13 @@ class ManifestReader(object):
 
     def has(self, rel):
         return rel in self._names
+
+    def entry(self, rel):
+        """The manifest's Entry of ``rel`` (os.sep-separated), or None (the
+        restorer asks for the folders it made on the way to a path asked for)."""
+        if self._by_rel is None:
+            self._by_rel = {e.rel: e for e in self.entries()}
+        return self._by_rel.get(rel.replace("/", os.sep))
 
     def open(self, entry):
         fd = os.open(entry.source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
