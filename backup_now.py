@@ -14,7 +14,8 @@ backup is the verb when the first word is not one (backup_now.py "MD1"); a
 task named like a verb is reached with backup TASK. The old spellings
 (--restore, --snapshots, --versions PATH, --prune, --verify, --test-notify)
 still work. Exit codes: 0 success, 1 failed, 2 usage or config error, 3
-finished with skipped files, 4 already running, 130 interrupted.
+finished with skipped files, 4 already running, 5 backed up but the
+offsite copy failed, 130 interrupted.
 """
 
 import sys

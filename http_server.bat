@@ -1,6 +1,6 @@
 @echo off
-rem Serves the status page (open http://127.0.0.1:8765/ in a browser) and the HTTP API
-rem (see README.md: curl -X POST http://HOST:PORT/trigger); Ctrl+C stops it.
+rem Serves the status page (it opens in the browser, signed in) and the HTTP API
+rem (see docs/HTTP.md: curl -X POST http://127.0.0.1:PORT/trigger); Ctrl+C stops it.
 rem Double-click it, or run it from a command prompt: http_server.bat --port 8765
 rem Arguments are passed on to http_server.py; the exit code is http_server.py's.
 setlocal
@@ -24,7 +24,8 @@ if not defined PYTHON (
   goto :wait
 )
 
-%PYTHON% "%~dp0http_server.py" %*
+rem --open: the one-time sign-in link it prints opens in the default browser.
+%PYTHON% "%~dp0http_server.py" --open %*
 set "RC=%ERRORLEVEL%"
 if "%RC%"=="0" exit /b 0
 

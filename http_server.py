@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Serve the status page (http://127.0.0.1:8765/ in a browser) and the HTTP
-API, so a backup can be watched and started from anywhere:
+API, so a backup can be watched and started from anywhere. With no token
+configured, the token is made at the first start and kept in http_token.txt
+beside config.json, readable by this account only; each start prints a
+one-time sign-in link for the page (--open opens it):
 
-    python3 http_server.py [--config PATH] [--host HOST] [--port PORT]
+    python3 http_server.py [--config PATH] [--host HOST] [--port PORT] [--open]
     python3 http_server.py --new-token
 
     curl -X POST -H "Authorization: Bearer TOKEN" http://HOST:PORT/trigger
@@ -22,11 +25,13 @@ import secrets
 import ssl
 import threading
 import time
+import webbrowser
 
 from task_runner import cli, console, osutil
 from task_runner.config import load_config
 from task_runner.config_watch import ConfigWatcher
 from task_runner.errors import AlreadyRunning, ConfigError, UsageError
+from task_runner.http import tokenfile
 from task_runner.http.api import App, Server
 from task_runner.http.transport import is_loopback
 from task_runner.locking import FileLock, write_holder
@@ -43,11 +48,15 @@ MIN_TOKEN_LENGTH = 20
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="http_server.py", description=__doc__.split("\n\n")[0])
+    intro, examples = __doc__.split("\n\n", 1)  # the examples after "...from anywhere:" go in the epilog
+    p = argparse.ArgumentParser(prog="http_server.py", description=intro.rstrip(":") + ".",
+                                epilog="examples:\n" + examples.rstrip(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_config_argument(p, __file__)
     p.add_argument("--host", help="address to listen on (overrides http.host; default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (overrides http.port; default 8765)")
     p.add_argument("--new-token", action="store_true", help="print a new random token for http.token and exit")
+    p.add_argument("--open", action="store_true", help="open the page's one-time sign-in link in a browser")
     return p
 
 
@@ -94,16 +103,24 @@ def main(argv=None):
         raise AlreadyRunning("http_server.py is already serving port %d for %s: stop that one first"
                              % (port, config.path))
     try:
-        return _serve(config, settings, host, port, token, instance)
+        token_file = None
+        if not token:  # (loopback only, checked above) the token of the token file, made at the first start
+            token_file = tokenfile.token_path(config)
+            token, created = tokenfile.load_or_create(token_file, MIN_TOKEN_LENGTH)
+            if created:
+                cli.logger.info("made a token for the status page and the API in %s (readable by this "
+                                "account only)", token_file)
+        return _serve(config, settings, host, port, token, token_file, instance, args.open)
     finally:
         instance.release()
 
 
-def _serve(config, settings, host, port, token, instance):
+def _serve(config, settings, host, port, token, token_file, instance, open_link):
     stop = threading.Event()
     app = App(ConfigWatcher(config), stop, notifier=Notifier(config.notify))
     try:
-        server = Server((host, port), app, token=token, tls=_tls_context(settings),
+        # open_trigger: without a configured token, POST /trigger of the default task stays open on loopback.
+        server = Server((host, port), app, token=token, tls=_tls_context(settings), open_trigger=bool(token_file),
                         max_connections=settings.max_connections, request_timeout=settings.request_timeout)
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES) or getattr(exc, "winerror", None) == 10048:
@@ -111,13 +128,19 @@ def _serve(config, settings, host, port, token, instance):
                                  "choose another --port" % (port, host))
         raise ConfigError("cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc), config.path)
     scheme = "https" if settings.tls_cert else "http"
-    cli.logger.info("listening on %s://%s:%d (%s)", scheme, host, port,
-                    "token required" if token else "no token: loopback only")
+    cli.logger.info("listening on %s://%s:%d (the token %s)", scheme, host, port,
+                    "is in %s" % token_file if token_file else "of the configuration")
     # 0.0.0.0 / :: mean every interface: this computer's browser uses loopback.
     page_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else ("[%s]" % host if ":" in host else host)
-    cli.logger.info("the status page: open %s://%s:%d/ in a browser", scheme, page_host, port)
+    page = "%s://%s:%d/" % (scheme, page_host, port)
+    cli.logger.info("the status page: open %s in a browser", page)
+    # On the console only, never in the log: the link signs in once, within 15 minutes.
+    link = "%ssignin?code=%s" % (page, server.sessions.new_code())
+    console.print_safe("Sign in to the status page (once, within 15 minutes): %s" % link)
     write_holder(instance, {"program": "http_server", "pid": os.getpid(), "url": "%s://%s:%d" % (scheme, host, port),
-                            "since": format_local(time.time(), LOCAL)})
+                            "since": format_local(time.time(), LOCAL), "token_file": token_file})
+    if open_link:
+        webbrowser.open(link)
 
     def on_stop(signum):
         stop.set()  # running backups stop and are recorded interrupted

@@ -1,9 +1,10 @@
 @echo off
 rem Gets files back from a backup: a short guided dialogue (which backup,
-rem which snapshot, what, where to). Double-click it. Every question has a
-rem default (Enter); Ctrl+C at any point changes nothing.
-rem Arguments are passed on to backup_now.py --restore --interactive; the
-rem exit code is backup_now.py's. For scripts: backup_now.bat --restore ... --to DIR
+rem which snapshot, what, where to). Double-click it. Each question but the
+rem last has a default (Enter); the last needs y or n. Ctrl+C at a question
+rem changes nothing.
+rem Arguments are passed on to backup_now.py restore --interactive; the
+rem exit code is backup_now.py's. For scripts: backup_now.bat restore ... --to DIR
 setlocal
 cd /d "%~dp0"
 
@@ -23,7 +24,7 @@ if not defined PYTHON (
   goto :done
 )
 
-%PYTHON% "%~dp0backup_now.py" --restore --interactive %*
+%PYTHON% "%~dp0backup_now.py" restore --interactive %*
 set "RC=%ERRORLEVEL%"
 if not "%RC%"=="0" (
   echo.

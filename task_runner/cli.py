@@ -106,6 +106,19 @@ def print_json(data):
     console.print_safe(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def progress_text(stats, elapsed, rel):
+    """The live line's words. The rate is that of the bytes copied, and is
+    said beside them: the bytes of linked files cost no copying, so beside
+    all the bytes done it would read as a stalled transfer."""
+    rate = human_bytes(stats.bytes_copied / elapsed)
+    if stats.bytes_copied >= stats.bytes:
+        amount = "%s at %s/s" % (human_bytes(stats.bytes), rate)
+    else:
+        amount = "%s (%s copied at %s/s)" % (human_bytes(stats.bytes), human_bytes(stats.bytes_copied), rate)
+    return "%s (%d copied, %d linked), %s, %d:%02d  %s" % (
+        plural(stats.files, "file"), stats.copied, stats.linked, amount, elapsed // 60, elapsed % 60, rel)
+
+
 class ProgressLine(object):
     """One live line on a terminal: files and bytes done, copied vs linked,
     rate, elapsed time and the current path; redrawn at most 5 times a
@@ -113,9 +126,10 @@ class ProgressLine(object):
 
     interval = 0.2
 
-    def __init__(self, stream, clock=time.monotonic):
+    def __init__(self, stream, clock=time.monotonic, words=progress_text):
         self.stream = stream
         self.clock = clock
+        self.words = words  # (stats, elapsed seconds, current path) -> the line
         self.started = clock()
         self._last = 0.0
         self._shown = 0
@@ -125,11 +139,7 @@ class ProgressLine(object):
         if now - self._last < self.interval:
             return
         self._last = now
-        elapsed = max(now - self.started, 1e-6)
-        text = "%s (%d copied, %d linked), %s, %s/s, %d:%02d  %s" % (
-            plural(stats.files, "file"), stats.copied, stats.linked, human_bytes(stats.bytes),
-            human_bytes(stats.bytes_copied / elapsed), elapsed // 60, elapsed % 60, rel)
-        self.show(text)
+        self.show(self.words(stats, max(now - self.started, 1e-6), rel))
 
     def show(self, text):
         """Draw ``text`` over the line, shortened to the terminal's width."""

@@ -6,7 +6,8 @@ maps a run's status to the same codes (``exit_code``), so they mean the
 same thing in every program:
 
     0 success, 1 failed, 2 usage or config error, 3 finished with skipped
-    files (partial), 4 already running, 130 interrupted.
+    files (partial), 4 already running, 5 the backup was made but its
+    offsite copy failed, 130 interrupted.
 """
 
 EXIT_OK = 0
@@ -14,6 +15,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 EXIT_ALREADY_RUNNING = 4
+EXIT_OFFSITE_FAILED = 5
 EXIT_INTERRUPTED = 130
 
 

@@ -10,12 +10,13 @@ starts, and Ctrl+C then stops it as the command does. The answer checks
 (``yes_no``, ``choice``, ``name_problem``, ``target_problem``) are pure.
 """
 
-import difflib
+import logging
 import os
 import re
 import time
 
 from . import catalog, console, errors, osutil, restore, snapshot_reader, snapshots
+from .logs import task_log
 from .offsite import cli as offsite_cli
 from .errors import Interrupted, UsageError
 from .history import History
@@ -26,6 +27,10 @@ SHOWN = 40  # entries of a folder listed when browsing
 _WINDOWS_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {"COM%d" % i for i in range(1, 10)} | {
     "LPT%d" % i for i in range(1, 10)}
+_UNSET = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%|\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+_ANSWERS = {"y", "yes", "n", "no"}
+logger = logging.getLogger(__name__)
 
 
 class _Quit(Exception):
@@ -38,6 +43,40 @@ def yes_no(answer, default):
     if not text:
         return default
     return {"y": True, "yes": True, "n": False, "no": False}.get(text)
+
+
+def folder_answer(answer, home, windows=osutil.WINDOWS):
+    """The folder a typed answer means: ``(path, from_home, None)``, or
+    ``(None, False, why)``. ``~`` is ``home`` and environment variables are
+    expanded; a relative path is taken from ``home`` (``from_home``: say so),
+    not from wherever the program runs. A bare y or n is an answer to
+    another question, not a folder's name."""
+    text = answer.strip().strip('"').strip()
+    if not text:
+        return None, False, "a folder is needed"
+    if text.lower() in _ANSWERS:
+        return None, False, "\"%s\" reads as an answer to a question, not as a folder's name" % text
+    if text == "~" or text.startswith("~/") or text.startswith("~" + os.sep):
+        text = home + text[1:]
+    expanded = os.path.expandvars(text)
+    unset = _UNSET.search(expanded)
+    if unset:
+        return None, False, "the environment variable %s is not set here: type the folder out in full" % (
+            unset.group(1) or unset.group(2))
+    if not windows and _DRIVE.match(expanded):
+        return None, False, "%s is a Windows path: type a folder of this computer, such as %s" % (
+            expanded, os.path.join(home, "Restored"))
+    if os.path.isabs(expanded):
+        return os.path.normpath(expanded), False, None
+    return os.path.normpath(os.path.join(home, expanded)), True, None
+
+
+def copy_time(name):
+    """A snapshot (or remote snapshot) name as people read it: its date and
+    time, and its number when the same second has several."""
+    when = snapshots.name_time(name).strftime("%Y-%m-%d %H:%M:%S")
+    m = snapshots.SNAPSHOT_RE.match(name)
+    return when + (" (#%s)" % m.group(2) if m and m.group(2) else "")
 
 
 def choice(answer, count, default=0):
@@ -90,11 +129,15 @@ def target_problem(task, path, replace):
 class Dialogue(object):
     """One guided restore. ``ask(prompt)`` returns a line (raising
     KeyboardInterrupt or EOFError to stop), ``out(text)`` prints,
-    ``install_stop()`` is called when the restore starts."""
+    ``install_stop()`` is called when the restore starts; ``progress`` is a
+    restore's progress callback (restore_cli.RestoreProgress), ``home`` the
+    folder a relative answer is taken from."""
 
-    def __init__(self, config, stop_event, ask, out, install_stop=None, open_folder=None, clock=time.time):
+    def __init__(self, config, stop_event, ask, out, install_stop=None, open_folder=None, clock=time.time,
+                 progress=None, home=None):
         self.config, self.stop_event, self.ask, self.out = config, stop_event, ask, out
         self.install_stop, self.open_folder, self.clock = install_stop, open_folder, clock
+        self.progress, self.home = progress, home or os.path.expanduser("~")
 
     def run(self):
         """The exit code: 0 done (or nothing to do), 130 stopped, 3 partly restored."""
@@ -117,18 +160,20 @@ class Dialogue(object):
             index = choice(self._line("%s [%d]: " % (prompt, default + 1)), len(options), default)
             if index is not None:
                 return index
-            self.out("  Type a number from 1 to %d, or press Enter for %d." % (len(options), default + 1))
+            self.out("  Type %s, or press Enter for %d." % (
+                "1" if len(options) == 1 else "a number from 1 to %d" % len(options), default + 1))
 
-    def _yes(self, prompt, default=True):
+    def _yes(self, prompt):
+        """An explicit yes or no: Enter alone is asked again (nothing starts by a stray key)."""
         while True:
-            answer = yes_no(self._line("%s [%s]: " % (prompt, "Y/n" if default else "y/N")), default)
+            answer = yes_no(self._line("%s [y/n]: " % prompt), None)
             if answer is not None:
                 return answer
-            self.out("  Type y (yes) or n (no), or press Enter for %s." % ("yes" if default else "no"))
+            self.out("  Type y (yes) or n (no).")
 
     def _run(self):
-        self.out("Restore files from a backup. Press Enter to take the answer in [brackets]; "
-                 "Ctrl+C stops and changes nothing.")
+        self.out("Restore files from a backup. Press Enter to take the answer in [brackets] ([y/n]: type y or "
+                 "n); Ctrl+C stops and changes nothing.")
         tasks = list(self.config.tasks)
         task = tasks[0]
         if len(tasks) > 1:
@@ -146,8 +191,7 @@ class Dialogue(object):
             return errors.EXIT_FAILED
         items.reverse()
         self.out("\nWhich backup copy? (newest first)")
-        labels = ["%s  %s" % (snapshots.name_time(i["name"]).strftime("%Y-%m-%d %H:%M:%S"), i["status"] or "")
-                  for i in items[:20]]
+        labels = ["%s  %s" % (copy_time(i["name"]), i["status"] or "") for i in items[:20]]
         snapshot = items[self._choose("Copy", labels)]["name"]
         with snapshot_reader.SnapshotReader(os.path.join(task.dest, snapshot)) as reader:
             wanted = self._what(task, reader)
@@ -172,7 +216,7 @@ class Dialogue(object):
             self.out("%s has no complete snapshot in the offsite copy yet." % task.name)
             return errors.EXIT_FAILED
         self.out("\nWhich copy? (newest first)")
-        snapshot = names[self._choose("Copy", [n.replace("_", " ", 1) for n in names[:20]])]
+        snapshot = names[self._choose("Copy", [copy_time(n) for n in names[:20]])]
         self.out("\nWhat to restore? Press Enter for everything, or type or paste a file or folder path")
         self.out("(inside %s)." % task.src)
         while True:
@@ -188,7 +232,7 @@ class Dialogue(object):
             self.out("Cannot restore there: %s." % why)
             return errors.EXIT_FAILED
         self.out("\nThis will restore %s from the offsite copy of %s into %s." % (
-            console.printable(os.path.join(task.src, rel)) if rel else "everything", snapshot[:10], target))
+            console.printable(os.path.join(task.src, rel)) if rel else "everything", copy_time(snapshot), target))
         if not self._yes("Go ahead?"):
             self.out("Nothing was changed.")
             return errors.EXIT_OK
@@ -225,23 +269,13 @@ class Dialogue(object):
             rel = catalog.rel_in_src(task, answer)
         except UsageError:
             return None, "That is not inside %s. Type a path inside it, or press Enter for everything." % task.src
-        if not rel or reader.has(rel):
-            return rel, None
-        parts = rel.split(os.sep)
-        folder = ""
-        for part in parts[:-1]:
-            inner = os.path.join(folder, part) if folder else part
-            entry = reader.entry(inner)
-            if entry is None or entry.kind != "dir":
-                break
-            folder = inner
-        depth = len(folder.split(os.sep)) if folder else 0
-        names = [os.path.basename(e.rel) for e in reader.children(folder)]
-        close = difflib.get_close_matches(parts[depth], names, n=5, cutoff=0.5)
+        stored = catalog.stored_rel(reader, rel) if rel else rel
+        if stored is not None:
+            return stored, None
+        close = catalog.closest_names(reader, rel)
         why = "%s is not in this backup copy." % console.printable(os.path.join(task.src, rel))
         if close:
-            why += " Did you mean: %s?" % ", ".join(
-                console.printable(os.path.join(folder, c) if folder else c) for c in close)
+            why += " Did you mean: %s?" % ", ".join(console.printable(c) for c in close)
         return None, why + " Type it again, B to browse, or Enter for everything."
 
     def _browse(self, reader):
@@ -287,12 +321,20 @@ class Dialogue(object):
             "into another folder (you type it)"])
         if pick < 2:
             return (new, False) if pick == 0 else (task.src, True)
+        self.out("Type the whole path (a name alone is taken from your home folder, %s)." % self.home)
         while True:
-            path = self._line("Folder: ").strip().strip('"')
-            why = target_problem(task, path, False) if path else "a folder is needed"
+            path, from_home, why = folder_answer(self._line("Folder: "), self.home)
             if why is None:
-                return os.path.abspath(path), False
+                why = target_problem(task, path, False)
+            if why is None:
+                if from_home:
+                    self.out("  That is %s, in your home folder." % path)
+                return path, False
             self.out("  %s%s. Type another folder." % (why[0].upper(), why[1:]))
+
+    def _progress_done(self):
+        if self.progress is not None:
+            self.progress.clear()
 
     def _confirm_and_restore(self, task, snapshot, wanted, target, replace):
         why = target_problem(task, target, replace)
@@ -302,13 +344,14 @@ class Dialogue(object):
         what = console.printable(os.path.join(task.src, wanted)) if wanted else "everything"
         preview = restore.restore(task, snapshot, target, [wanted] if wanted else [], overwrite=replace,
                                   dry_run=True, clock=self.clock)
-        self.out("\nThis will restore %s from the copy of %s into %s:" % (what, snapshot[:10], target))
+        self.out("\nThis will restore %s from the copy of %s into %s:" % (what, copy_time(snapshot), target))
         self.out("  %s (%s) to write" % (plural(preview.files, "file"), human_bytes(preview.bytes)))
         if preview.kept_aside:
             self.out("  %s there now that differ%s: kept beside, renamed NAME.before-restore-<time>"
                      % (plural(preview.kept_aside, "file"), "s" if preview.kept_aside == 1 else ""))
         if preview.unchanged:
-            self.out("  %s already the same: left as they are" % plural(preview.unchanged, "file"))
+            self.out("  %s already the same: left as %s" % (
+                plural(preview.unchanged, "file"), "it is" if preview.unchanged == 1 else "they are"))
         if not self._yes("Go ahead?"):
             self.out("Nothing was changed.")
             return errors.EXIT_OK
@@ -324,13 +367,16 @@ class Dialogue(object):
             return errors.EXIT_ALREADY_RUNNING
         try:
             result = restore.restore(task, snapshot, target, [wanted] if wanted else [], overwrite=replace,
-                                     stop_event=self.stop_event, clock=self.clock)
+                                     stop_event=self.stop_event, progress=self.progress, clock=self.clock)
         except Interrupted as exc:
+            self._progress_done()
             text = str(exc)
+            task_log(logger, task.name).warning("the guided restore from %s %s", snapshot, text)
             self.out("\n%s%s." % (text[0].upper(), text[1:]))
             return errors.EXIT_INTERRUPTED
         finally:
             lock.release()
+        self._progress_done()
         self.out("\nRestored %s (%s) into %s." % (plural(result.files, "file"), human_bytes(result.bytes), target))
         if result.kept_aside:
             verb = "was" if result.kept_aside == 1 else "were"

@@ -116,13 +116,18 @@ class ConsoleHandler(logging.StreamHandler):
     """The console handler; ``before_emit`` (if set) runs before each line,
     so a live progress line can get out of the way. A record logged with
     ``extra=FILE_ONLY`` goes to the log file only (the program has printed
-    it already)."""
+    it already), and so does a record of one of ``file_only_loggers`` (or
+    a logger below one): a verb that prints what they say itself names them,
+    so that each message is printed once."""
 
     before_emit = None
     show_run_results = True
+    file_only_loggers = ()
 
     def emit(self, record):
         if getattr(record, "file_only", False):
+            return
+        if any(record.name == name or record.name.startswith(name + ".") for name in self.file_only_loggers):
             return
         if not self.show_run_results and getattr(record, "run_result", False):
             return

@@ -26,6 +26,26 @@ def path_key(path):
     return os.path.normcase(os.path.normpath(os.path.abspath(path)))
 
 
+def example_path(windows, posix):
+    """A path for an example in a message or --help: ``windows`` on Windows
+    (``D:/Restored``), ``posix`` elsewhere (``~/Restored``), so no example
+    shows a path this system would not take."""
+    return windows if WINDOWS else posix
+
+
+def name_fold(insensitive=None):
+    """How names in a snapshot compare: a function from a name to the key
+    that two names compare equal by. Windows (NTFS, exFAT, FAT) and macOS
+    (APFS and HFS+ as formatted by default) compare case-insensitively; Linux
+    compares exactly. ``insensitive`` True or False overrides (tests reach
+    the case-insensitive branch on Linux with it). The one place that
+    decides: the restore selection, ``versions``, the page and the guided
+    restore find a stored name through it (catalog.stored_rel)."""
+    if insensitive is None:
+        insensitive = WINDOWS or sys.platform == "darwin"
+    return (lambda name: name.lower()) if insensitive else (lambda name: name)
+
+
 def is_inside(inner, outer):
     """True when ``inner`` is ``outer`` or a folder below it (both path_keys)."""
     if inner == outer:
@@ -196,15 +216,16 @@ def stop_signals():
     return [getattr(signal, n) for n in names if hasattr(signal, n)]
 
 
-def pin_folder(path):
-    """(descriptor, path to use) for folder ``path``: on Linux the folder
-    opened and a path through its descriptor (/proc/PID/fd/N, usable by a
-    program this one starts), which a folder moved away and a link put in
-    its place cannot redirect; elsewhere (None, ``path``): Windows cannot
-    open a folder so. Give the descriptor to pinned_folder_now at the end."""
+def pin_folder(path, fd=None):
+    """(descriptor, path to use) for folder ``path`` (open as ``fd`` when
+    given): on Linux the folder opened and a path through its descriptor
+    (/proc/PID/fd/N, usable by a program this one starts), which a folder
+    moved away and a link put in its place cannot redirect; elsewhere (None,
+    ``path``): Windows cannot open a folder so. Give the descriptor to
+    pinned_folder_now at the end."""
     if WINDOWS or not os.path.isdir("/proc/self/fd"):
         return None, path
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW) if fd is None else os.dup(fd)
     return fd, "/proc/%d/fd/%d" % (os.getpid(), fd)
 
 

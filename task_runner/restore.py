@@ -31,7 +31,7 @@ import os
 import stat
 import threading
 
-from . import console, osutil, restore_work, safedir, snapshot_reader
+from . import catalog, console, osutil, restore_target, restore_work, safedir, snapshot_reader
 from .engine.fileio import OPS, DataCopier
 from .errors import BackupError, Interrupted, UsageError
 from .logs import task_log
@@ -44,36 +44,22 @@ logger = logging.getLogger(__name__)
 TEMP_SUFFIX = ".restore-partial"  # the name of an earlier version's temporary files: restored like any other
 
 RestoreResult = collections.namedtuple(
-    "RestoreResult", "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions target")
+    "RestoreResult",
+    "snapshot files bytes replaced kept_aside unchanged errors error_count dry_run actions target renamed")
+RestoreResult.__new__.__defaults__ = ((),)  # renamed: (asked, the snapshot's name) where the case differs
 
 
-class NotInSnapshot(UsageError):
-    """A path the user asked for is not in the snapshot."""
+NotInSnapshot = catalog.NotInSnapshot
+resolve_wanted = catalog.resolve_wanted
 
 
 _EntryError = restore_work.EntryError
 
 
-def check_target(task, target, overwrite):
-    """Refuse a target that a restore must not write into (UsageError);
-    returns the target with every link in it resolved, the folder written."""
-    real = os.path.realpath(target)
-    dest = osutil.path_key(os.path.realpath(task.dest))
-    if osutil.is_inside(osutil.path_key(real), dest) or osutil.is_inside(osutil.path_key(target),
-                                                                          osutil.path_key(task.dest)):
-        raise UsageError("--to %s is inside the backup folder %s: restore somewhere else" % (target, task.dest))
-    if os.path.exists(real) and not os.path.isdir(real):
-        raise UsageError("--to %s exists and is not a folder" % target)
-    if not overwrite and os.path.isdir(real) and os.listdir(real):
-        raise UsageError("--to %s is not empty: restore into a new or empty folder, or add --overwrite to "
-                         "replace what differs (the files there are kept beside the restored ones)" % target)
-    parent = os.path.dirname(real)
-    if not os.path.isdir(real) and not os.path.isdir(parent):
-        raise UsageError("--to %s cannot be created because %s does not exist" % (target, parent))
-    return real
-
-
 def _selected(rel, wanted):
+    """Whether entry ``rel`` is asked for. ``wanted`` holds the snapshot's
+    own names (resolve_wanted compared them as the system does), so the
+    comparison here is exact."""
     if not wanted:
         return True
     for w in wanted:
@@ -83,8 +69,9 @@ def _selected(rel, wanted):
 
 
 class Restorer(object):
-    """Writes the selected entries of one snapshot under ``target`` (a
-    resolved path); every write through safedir (see the module's docstring).
+    """Writes the selected entries of one snapshot into ``target`` (a
+    restore_target.Target, opened once); every write through safedir (see
+    the module's docstring).
 
     This thread reads the snapshot, decides (equal, in the way, a link)
     and makes folders and symbolic links; copying a file (staging it,
@@ -96,7 +83,7 @@ class Restorer(object):
 
     def __init__(self, reader, target, wanted, overwrite, keep_existing, stamp, dry_run=False,
                  stop_event=None, progress=None, log=logger, workers=1, ops=OPS):
-        self.reader, self.target, self.wanted = reader, target, wanted
+        self.reader, self.target, self.wanted = reader, target.path, wanted
         self.overwrite, self.keep_existing, self.stamp = overwrite, keep_existing, stamp
         self.dry_run, self.stop_event, self.progress, self.log = dry_run, stop_event, progress, log
         self.owners = osutil.can_keep_owner()
@@ -116,8 +103,8 @@ class Restorer(object):
         untrusted = reader.is_zip or getattr(reader, "untrusted", False)
         self._seen = set() if untrusted else None
         self._implied = set() if untrusted else None
-        self.tree = safedir.Tree(target, stamp, self._blocked, reader.has,
-                                 self._implied.add if untrusted else None, dry_run, log)
+        self._made_dirs = []  # folders made on the way to what was asked (a part of the snapshot)
+        self.tree = safedir.Tree(target, stamp, self._blocked, reader.has, self._made_folder, dry_run, log)
         self.stager = restore_work.Stager(self.tree, reader, self.owners, DataCopier(ops, self._check_stop_in_job))
         self._temp_count = 0
 
@@ -131,11 +118,13 @@ class Restorer(object):
             self._holder.let_go()
             self.pool.finish()  # every file in place
             self.tree.close_chain()
-            for entry in reversed(self._dirs):  # folders' times after their contents
+            for entry in reversed(self._dirs + self._made_folders()):  # folders' times after their contents
                 folder = self.tree.walk_to(entry.rel)
                 if folder is not None:
                     folder.set_own_metadata(entry, self.owners)
                     folder.close()
+            self.tree.end_staging()
+            self._finish_top()
         except Interrupted:
             self._end_workers()
             raise Interrupted(self._stopped())  # counted once every worker has ended
@@ -145,6 +134,20 @@ class Restorer(object):
         finally:
             self.stager.close()
             self.tree.close()
+
+    def _made_folder(self, rel):  # made by the tree on the way to an entry below it
+        if self._implied is not None:
+            self._implied.add(rel)
+        self._made_dirs.append(rel)
+
+    def _made_folders(self):
+        """The snapshot's entries of the folders made on the way (a part was asked for)."""
+        found = (self.reader.entry(rel) for rel in self._made_dirs)
+        return [e for e in found if e is not None and e.kind == "dir" and e.source is not None]
+
+    def _finish_top(self):
+        if not self.dry_run:
+            self.tree.target.finish(self.reader.top, self.owners, self.overwrite and not self.wanted)
 
     def _check_stop_in_job(self):
         """A worker's check: the pool stopping (a stop, or another job's
@@ -182,6 +185,8 @@ class Restorer(object):
     def _checked(self, entry, note):
         if not snapshot_reader.safe_rel(entry.rel):
             raise _EntryError("a name that would land outside the target folder: not restored")
+        if entry.kind == "error":
+            raise _EntryError("could not be read from the backup (%s): not restored" % entry.target)
         if entry.kind == "other":
             raise _EntryError("not a file, folder or link (a device or a pipe): not restored")
         if self._seen is not None:
@@ -357,35 +362,38 @@ def _hint(exc):
 
 
 def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existing=True, dry_run=False,
-            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS):
+            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS, fold=None):
     """Restore ``wanted`` (paths relative to src; all when empty) from
     ``snapshot_name`` of ``task`` into ``target``, with as many workers as
     ``task.parallel`` says (restore_work.workers). Returns a RestoreResult.
     UsageError for a target it must not write into; BackupError when the
     target as a whole fails (disk full, drive gone); Interrupted when
-    ``stop_event`` is set."""
+    ``stop_event`` is set; NotInSnapshot for a path the snapshot does not
+    hold. Names compare as the system does (``fold``: osutil.name_fold).
+    The target is opened once (restore_target), never by its path again."""
     log = log or task_log(logger, task.name)  # every line of a restore names its task
-    real = check_target(task, target, overwrite)
     path = os.path.join(task.dest, snapshot_name)
     stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
-    try:
-        reader = snapshot_reader.SnapshotReader(path)
-    except (OSError, snapshot_reader.BadZipFile) as exc:
-        raise BackupError("cannot read the snapshot %s: %s" % (path, exc))
-    with reader:
-        missing = [w for w in wanted if w and not reader.has(w)]
-        if missing:
-            raise NotInSnapshot("%s is not in snapshot %s" % (", ".join(console.printable(m) for m in missing),
-                                                               snapshot_name))
-        workers = 1 if dry_run else restore_work.workers(task.parallel, real, path, log)
-        restorer = Restorer(reader, real, [w for w in wanted], overwrite, keep_existing, stamp, dry_run,
-                            stop_event, progress, log, workers, ops)
+    with restore_target.open_target(task, target, overwrite) as opened:
         try:
-            restorer.run()
+            reader = snapshot_reader.SnapshotReader(path)
         except (OSError, snapshot_reader.BadZipFile) as exc:
-            raise BackupError("the restore could not be completed: %s" % exc)
+            raise BackupError("cannot read the snapshot %s: %s" % (path, exc))
+        with reader:
+            wanted, renamed = resolve_wanted(reader, wanted, snapshot_name, fold)
+            for asked, stored in renamed:
+                log.info("restoring %s: the snapshot's name for %s", console.printable(stored),
+                         console.printable(asked))
+            workers = 1 if dry_run else restore_work.workers(task.parallel, opened.path, path, log)
+            restorer = Restorer(reader, opened, wanted, overwrite, keep_existing, stamp, dry_run,
+                                stop_event, progress, log, workers, ops)
+            try:
+                restorer.run()
+            except (OSError, snapshot_reader.BadZipFile) as exc:
+                raise BackupError("the restore could not be completed: %s" % exc)
     log.info("%s %d file%s (%s) from %s into %s%s", "would restore" if dry_run else "restored", restorer.files,
-             "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, real,
+             "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, opened.path,
              "; %d kept aside" % restorer.kept_aside if restorer.kept_aside else "")
     return RestoreResult(path, restorer.files, restorer.bytes, restorer.replaced, restorer.kept_aside,
-                         restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions, real)
+                         restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions,
+                         opened.path, tuple(renamed))

@@ -2,9 +2,10 @@
 the guided restore (--interactive, what restore.bat runs)."""
 
 import os
+import sys
 import time
 
-from . import catalog, cli, console, errors, guided, restore
+from . import catalog, cli, console, errors, guided, osutil, restore
 from .config import select_tasks
 from .errors import BackupError, UsageError
 from .history import History
@@ -27,7 +28,10 @@ def print_snapshots(config, tasks, as_json):
         console.print_safe("%s (%s):" % (task.name, task.dest))
         complete = [i for i in items if not i["partial"]]
         for item in items:
-            if item["partial"]:
+            if item["state"] == "writing":
+                console.print_safe("  %s  being written by run %s (running now)" % (item["name"], item["run_id"]))
+                continue
+            if item["state"] == "unfinished":
                 console.print_safe("  %s  unfinished (left by an interrupted run; the next run removes it)"
                                    % item["name"])
                 continue
@@ -40,6 +44,9 @@ def print_snapshots(config, tasks, as_json):
                     line += ", %.1f s" % item["seconds"]
             else:
                 line += "  (no record in the history)"
+            if item["state"] == "incomplete":
+                line += "; incomplete: lacks %s the run could not read" % (
+                    "what" if item["lacks"] is None else _plural(item["lacks"], "path"))
             console.print_safe(line)
         console.print_safe("  %s" % _plural(len(complete), "snapshot"))
     return errors.EXIT_OK
@@ -63,7 +70,10 @@ def print_versions(config, path, names):
     task, rel = _task_and_rel(config, names, path)
     found = catalog.versions(task, rel)
     if not found:
-        console.print_safe("%s is in no snapshot of %s" % (os.path.join(task.src, rel), task.name))
+        close = catalog.closest_in_newest(task, rel) if rel else []
+        console.print_safe("%s is in no snapshot of %s%s" % (
+            console.printable(os.path.join(task.src, rel)), task.name,
+            " (did you mean %s?)" % " or ".join(console.printable(c) for c in close) if close else ""))
         return errors.EXIT_FAILED
     console.print_safe("%s in %s: %s, newest first" % (os.path.join(task.src, rel), task.name,
                                                        _plural(len(found), "version")))
@@ -76,6 +86,16 @@ def print_versions(config, path, names):
             console.print_safe("  a %s  in %s (%s)" % ("folder" if item["kind"] == "dir" else "symbolic link",
                                                        where, _plural(item["snapshots"], "snapshot")))
     return errors.EXIT_OK
+
+
+def versions_words(config, words):
+    """versions PATH [TASK], or TASK PATH as restore takes them: (path, [task
+    name]). The words are taken as TASK PATH when the first names a task
+    and the second does not."""
+    folded = {t.name.casefold() for t in config.tasks}
+    if len(words) == 2 and words[0].casefold() in folded and words[1].casefold() not in folded:
+        return words[1], words[:1]
+    return words[0], list(words[1:])
 
 
 def split_task_and_paths(config, words):
@@ -98,7 +118,8 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
             task = select_tasks(config, ())[0]
     if not target:
         raise UsageError("restore needs --to DIR: the folder to restore into (a new or empty one, or the "
-                         "original with --overwrite), such as backup_now.py restore --to D:/Restored")
+                         "original with --overwrite), such as backup_now.py restore --to %s"
+                         % osutil.example_path("D:/Restored", "~/Restored"))
     wanted = [catalog.rel_in_src(task, p) for p in paths]
     try:
         name = catalog.choose_snapshot(task, spec)
@@ -125,6 +146,9 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         lock.release()
     if progress is not None:
         progress.clear()
+    for asked, stored in result.renamed:  # the case differs (Windows and macOS compare names so)
+        console.print_safe("%s: %s is %s in this copy: restoring that" % (
+            task.name, console.printable(asked), console.printable(stored)))
     if dry_run:
         for action, what in result.actions:
             console.print_safe("  would %s %s" % (action, console.printable(what)))  # a newline in a name: \x0a
@@ -140,11 +164,20 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
 
 
+def restore_words(counts, elapsed, rel):
+    """A restore's live line: files and bytes restored, the rate, the time
+    and the folder it is in."""
+    return "restoring: %s (%s) at %s/s, %d:%02d  in %s" % (
+        _plural(counts.files, "file"), human_bytes(counts.bytes), human_bytes(counts.bytes / elapsed),
+        elapsed // 60, elapsed % 60, console.printable(os.path.dirname(rel) or "the top folder"))
+
+
 class RestoreProgress(object):
     """Adapts cli.ProgressLine to a restore's counters."""
 
     def __init__(self, line):
         self.line = line
+        line.words = restore_words
 
     def __call__(self, restorer, rel):
         self.line(_Counts(restorer), rel)
@@ -160,8 +193,12 @@ class _Counts(object):
 
 
 def interactive(config, stop_event, install_stop=None, ask=input, out=console.print_safe, open_folder=None):
-    """The guided restore (guided.py); needs a person at a terminal."""
+    """The guided restore (guided.py); needs a person at a terminal. Its
+    progress is a live line on the terminal it talks on."""
     if not console.stdin_is_terminal():
         raise UsageError("--interactive needs a terminal (double-click restore.bat); in a script, use "
                          "backup_now.py restore ... --to DIR")
-    return guided.Dialogue(config, stop_event, ask, out, install_stop, open_folder).run()
+    progress = None
+    if sys.stdout is not None and sys.stdout.isatty():
+        progress = RestoreProgress(cli.ProgressLine(sys.stdout))
+    return guided.Dialogue(config, stop_event, ask, out, install_stop, open_folder, progress=progress).run()

@@ -154,7 +154,8 @@ class Stager(object):
             return staging
         fd = staging.create(tmp)
         try:
-            with self.reader.open(entry) as src:
+            src, entry = self.reader.open_checked(entry)  # the owner, mode and time of what is read
+            with src:
                 self._copy(src, fd, entry)
             owner = self._owner_needed(fd, entry)
         except BaseException:
@@ -184,7 +185,7 @@ class Stager(object):
         kept, on Linux); a source shorter than the snapshot says is never
         padded to look whole."""
         if isinstance(entry.source, str):  # a file of a folder: a descriptor
-            blocks = getattr(os.fstat(src.fileno()), "st_blocks", None)
+            blocks = getattr(getattr(src, "stat", None) or os.fstat(src.fileno()), "st_blocks", None)
             copied, error, _ = self.copier.copy(src.fileno(), fd, _Sized(entry.size, blocks))
         else:  # a ZIP entry: a stream
             copied, error, _ = self.copier.copy_stream(src.read, fd, entry.size)

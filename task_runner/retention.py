@@ -15,6 +15,8 @@
   the oldest one.
 * The newest snapshot is always kept (when no rule keeps it, with the
   reason "the newest is always kept").
+* A snapshot of a ``partial`` run (snapshots.py: its ``NAME.incomplete``
+  record) never counts in place of a complete one; see ``decide``.
 
 Periods are read from the snapshot's name (its local start time).
 ``decide`` is pure; ``apply`` does the deleting. Only complete snapshots
@@ -28,7 +30,8 @@ import logging
 import re
 
 from .schedule import LOCAL, local_datetime
-from .snapshots import delete_snapshot, list_snapshots, name_time, remove_leftovers, snapshot_sort_key
+from .snapshots import (EVERYTHING, delete_snapshot, list_snapshots, name_time, read_incomplete, remove_leftovers,
+                        snapshot_sort_key)
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +94,44 @@ _PERIODS = {
 }
 
 
-def decide(names, policy, now, zone=LOCAL):
-    """For complete snapshot ``names`` (any order), a Decision for each,
-    oldest first. ``now`` (epoch seconds) is used only by ``within``."""
+def decide(names, policy, now, zone=LOCAL, incomplete=None):
+    """For snapshot ``names`` (any order), a Decision for each, oldest
+    first. ``now`` (epoch seconds) is used only by ``within``.
+    ``incomplete`` maps the names of snapshots made by ``partial`` runs to
+    the "/"-separated paths they lack (snapshots.read_incomplete: a
+    frozenset, or EVERYTHING); every other name is complete.
+
+    Pruning is decided on complete snapshots (borg's and restic's rule): the
+    policy counts the snapshots up to the newest complete one, and, as a set
+    of their own, the incomplete ones made since, so that they never take a
+    complete one's place. The newest complete snapshot is always kept, as is
+    the newest of all, and so is the newest snapshot that holds a path a
+    newer incomplete one lacks (until a complete run has it again)."""
+    incomplete = incomplete or {}
     ordered = sorted(names, key=snapshot_sort_key)
-    newest_first = list(reversed(ordered))
     times = {name: name_time(name) for name in ordered}
+    complete = [n for n in ordered if n not in incomplete]
+    cut = ordered.index(complete[-1]) + 1 if complete else 0
+    since = ordered[cut:]  # incomplete, all of them: made after the newest complete one
     kept = collections.OrderedDict()
+    _keep_by_policy(list(reversed(ordered[:cut])), times, policy, now, zone, kept, "")
+    _keep_by_policy(list(reversed(since)), times, policy, now, zone, kept,
+                    " of the incomplete snapshots since the newest complete one")
+    if ordered and ordered[-1] not in kept:
+        kept[ordered[-1]] = "the newest is always kept"
+    if complete and complete[-1] not in kept:
+        kept[complete[-1]] = "the newest complete snapshot is always kept"
+    _keep_what_newer_ones_lack(ordered[cut - 1:] if cut else since, incomplete, kept)
+    return [Decision(n, n in kept, kept.get(n, "no rule keeps it")) for n in ordered]
+
+
+def _keep_by_policy(newest_first, times, policy, now, zone, kept, among):
+    """Add to ``kept`` (name -> reason) what ``policy`` keeps of ``newest_first``."""
     if policy.within is not None:
         since = local_datetime(now, zone) - datetime.timedelta(seconds=policy.within)
         for name in newest_first:
             if times[name] > since:
-                kept.setdefault(name, "within %s" % _describe_within(policy.within))
+                kept.setdefault(name, "within %s%s" % (_describe_within(policy.within), among))
     for rule in RULES:
         count = getattr(policy, rule)
         if not count:
@@ -116,14 +145,46 @@ def decide(names, policy, now, zone=LOCAL):
             last_period = period
             if name not in kept:
                 found += 1
-                kept[name] = "%s #%d" % (rule, found)
+                kept[name] = "%s #%d%s" % (rule, found, among)
                 if found == count:
                     break
         if name is not None and found < count and name not in kept:
-            kept[name] = "%s #%d, the oldest" % (rule, found + 1)
-    if newest_first and newest_first[0] not in kept:
-        kept[newest_first[0]] = "the newest is always kept"
-    return [Decision(n, n in kept, kept.get(n, "no rule keeps it")) for n in ordered]
+            kept[name] = "%s #%d, the oldest%s" % (rule, found + 1, among)
+
+
+def _lacks(incomplete, name, path):
+    """True when snapshot ``name`` may lack ``path`` (or a folder above it)."""
+    if name not in incomplete:
+        return False
+    skipped = incomplete[name]
+    if skipped is EVERYTHING or "." in skipped:
+        return True
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in skipped for i in range(1, len(parts) + 1))
+
+
+def _keep_what_newer_ones_lack(sequence, incomplete, kept):
+    """``sequence``: the newest complete snapshot (when there is one) and the
+    incomplete ones after it, oldest first. For each path one of them lacks,
+    the last snapshot before it that holds the path is kept."""
+    paths = set()
+    for name in sequence:
+        skipped = incomplete.get(name, frozenset())
+        if skipped is EVERYTHING:
+            # It does not say what it lacks: every older one may hold the only copy.
+            for older in sequence[:sequence.index(name)]:
+                kept.setdefault(older, "%s may lack any file (its record of what it skipped is "
+                                       "missing or cut short)" % name)
+            continue
+        paths.update(skipped)
+    for path in sorted(paths):
+        holder = None
+        for name in sequence:
+            if not _lacks(incomplete, name, path):
+                holder = name
+            elif holder is not None:
+                kept.setdefault(holder, "holds %s, which the newer run %s could not read" % (path, name))
+                holder = None
 
 
 def _describe_within(seconds):
@@ -144,10 +205,15 @@ def apply(dest, policy, now, log=logger, dry_run=False, extra_new=None, zone=LOC
     if not dry_run:
         remove_leftovers(dest, log, partials=False)
     names = list_snapshots(dest)
+    incomplete = {}
+    for name in names:
+        lacks = read_incomplete(dest, name)
+        if lacks is not False:
+            incomplete[name] = lacks
     if extra_new:
         names.append(extra_new)
     done = []
-    for decision in decide(names, policy, now, zone):
+    for decision in decide(names, policy, now, zone, incomplete):
         name = decision.name
         if decision.keep:
             log.log(logging.INFO if verbose else logging.DEBUG, "keeping %s (%s)", name, decision.reason)

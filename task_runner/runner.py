@@ -40,6 +40,12 @@ EXIT_CODES = {
 }
 
 
+# The outcomes after which retention runs (docs/REFERENCE.md's table of
+# outcomes, checked by tests/test_outcomes.py); a failed or interrupted run
+# never deletes anything.
+PRUNES_AFTER = ("success", "partial")
+
+
 class Outcome(collections.namedtuple("Outcome", "task status run_id message record")):
     """What run_task did. ``record`` is the run as stored in the history
     (None when the task was already running)."""
@@ -186,7 +192,7 @@ class StartedRun(object):
         task, started = self.task, self.started
         try:
             result = engine.make_snapshot(task, started, self.zone, stop_event, log, ops=ops, progress=progress,
-                                          low_priority=self.low_priority)
+                                          low_priority=self.low_priority, private_marks=self.config.lock_dir)
         except Interrupted as exc:
             return "interrupted", str(exc), {}
         except BackupError as exc:
@@ -208,7 +214,7 @@ class StartedRun(object):
             fields["verify"] = _verify_new(task, result.snapshot, log)
             if fields["verify"].get("ok") is False:
                 message += "; verify found %d difference(s)" % fields["verify"]["differences_count"]
-        if task.keep is not None:
+        if task.keep is not None and status in PRUNES_AFTER:
             fields["deleted"] = retention.apply(task.dest, task.keep, self.clock(), log, zone=self.zone)
         return status, message, fields
 

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 FD_WALK = (not osutil.WINDOWS and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
            and {os.open, os.stat, os.mkdir, os.rename, os.link, os.symlink} <= os.supports_dir_fd)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC
+DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC
 _NEW_FILE = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
              | _CLOEXEC)
 _LINK_META = os.utime in os.supports_follow_symlinks
@@ -106,7 +106,7 @@ class Folder(object):
         FileNotFoundError when there is nothing."""
         if self.fd is not None:
             try:
-                return Folder(self.join(name), os.open(name, _DIR_FLAGS, dir_fd=self.fd))
+                return Folder(self.join(name), os.open(name, DIR_FLAGS, dir_fd=self.fd))
             except OSError as exc:
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                     raise
@@ -227,23 +227,22 @@ class Tree(object):
     exist is None. ``taken(name)`` says a staging name is not free (the
     snapshot holds it); ``made(rel)`` hears of each folder made on the way."""
 
-    def __init__(self, path, stamp, blocked, taken, made=None, dry_run=False, log=logger):
-        self.path, self.stamp, self.blocked, self.taken = path, stamp, blocked, taken
+    def __init__(self, target, stamp, blocked, taken, made=None, dry_run=False, log=logger):
+        self.target, self.path = target, target.path  # a restore_target.Target, opened once
+        self.stamp, self.blocked, self.taken = stamp, blocked, taken
         self.dry_run, self.log, self.made = dry_run, log, made
         self.root = self._staging = self._staging_name = self._mark = None
-        self.made_root = False
         self._chain = []  # [(name, Folder)] below the root
         self._cleared = set()  # (dry run) what blocked a folder, counted once
+
+    @property
+    def made_root(self):
+        return self.target.made
 
     def open_root(self):
         """The target as a Folder; made now if missing (None in a dry run)."""
         if self.root is None:
-            if not os.path.isdir(self.path):
-                if self.dry_run:
-                    return None
-                os.mkdir(self.path)
-                self.made_root = True
-            self.root = Folder.open_root(osutil.long_path(self.path))
+            self.root = self.target.open(self.dry_run)
         return self.root
 
     def folder(self, rel_dir):
@@ -327,7 +326,7 @@ class Tree(object):
     def remove_leftovers(self):
         """Remove the staging folders a killed restore left: ours by name
         and mark, and not in use (their mark not locked by a running restore)."""
-        if self.dry_run or not os.path.isdir(self.path):
+        if self.dry_run or not self.target.exists():
             return
         root = self.open_root()
         for name in root.names():
@@ -356,25 +355,20 @@ class Tree(object):
         finally:
             os.close(mark)
 
-    def close(self):
-        """Close every folder, remove the staging folder, and the target
-        itself when this restore made it and wrote nothing into it."""
-        self.close_chain()
+    def end_staging(self):
+        """Remove the staging folder (before the target's own time is set)."""
         if self._staging is not None:
             self._staging.close()
             os.close(self._mark)
+            self._staging = None
             try:
                 self.root.remove_tree(self._staging_name)
             except OSError as exc:
                 self.log.warning("could not remove %s: %s", self.root.join(self._staging_name), exc)
-        if self.root is not None:
-            if self.made_root and not self.root.names():
-                _quietly(os.rmdir, self.path)
-            self.root.close()
 
-
-def _quietly(func, *args):
-    try:
-        func(*args)
-    except OSError:
-        pass
+    def close(self):
+        """Close every folder, remove the staging folder, and the target
+        itself when this restore made it and wrote nothing into it."""
+        self.close_chain()
+        self.end_staging()
+        self.target.remove_if_unused()  # the caller closes the target

@@ -8,13 +8,19 @@ A snapshot of a task is one entry in the task's ``dest``:
 * while it is built it is called ``NAME.partial`` and is renamed only when
   complete, so a name without ``.partial`` is always a whole backup;
 * to be deleted it is first renamed to ``.deleting-NAME``, so a deletion cut
-  short never leaves part of a snapshot under its name.
+  short never leaves part of a snapshot under its name;
+* a snapshot of a ``partial`` run (some files or folders could not be read)
+  has a small JSON file ``NAME.incomplete`` beside it, written before it
+  is published, listing the paths it lacks: retention never counts it in
+  place of a complete one (retention.py). A snapshot without one (every
+  snapshot made before it existed) is complete.
 
 Nothing else in ``dest`` is ever listed, counted or deleted. The engine,
 retention, status, verify and restore all ask this module.
 """
 
 import datetime
+import json
 import logging
 import os
 import re
@@ -32,6 +38,8 @@ logger = logging.getLogger(__name__)
 SNAPSHOT_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2})(?:_([0-9]+))?(\.zip)?$")
 PARTIAL = ".partial"
 DELETING = ".deleting-"
+INCOMPLETE = ".incomplete"
+EVERYTHING = None  # what read_incomplete says when it cannot say which paths a snapshot lacks
 
 
 def snapshot_name(started, zone=LOCAL):
@@ -40,15 +48,38 @@ def snapshot_name(started, zone=LOCAL):
 
 def new_snapshot_name(dest, started, zone=LOCAL, as_zip=False):
     """The name a snapshot started at ``started`` gets in ``dest``: its
-    local time, with ``_2``, ``_3``... when that name is taken."""
+    local time, with ``_2``, ``_3``... when that time is taken. The suffix
+    is above every one of that second ever seen in ``dest`` (a name freed by
+    a deletion is not reused: names stay in the order the runs started)."""
     ext = ".zip" if as_zip else ""
     base = snapshot_name(started, zone)
-    name, n = base, 2
+    try:
+        names = os.listdir(dest)
+    except OSError:
+        names = []
+    highest = 0
+    for entry in names:
+        m = SNAPSHOT_RE.match(_strip_marks(entry))
+        if m and m.group(1) == base:
+            highest = max(highest, int(m.group(2) or 1))
+    name, n = base, max(2, highest + 1)
+    if highest:
+        name = "%s_%d" % (base, n)
     while (os.path.lexists(os.path.join(dest, name + ext))
            or os.path.lexists(os.path.join(dest, name + ext + PARTIAL))):
-        name = "%s_%d" % (base, n)
         n += 1
+        name = "%s_%d" % (base, n)
     return name + ext
+
+
+def _strip_marks(entry):
+    """A snapshot's name from the name of it or of its .partial, .deleting- or .incomplete."""
+    if entry.startswith(DELETING):
+        entry = entry[len(DELETING):]
+    for mark in (PARTIAL, INCOMPLETE):
+        if entry.endswith(mark):
+            entry = entry[:-len(mark)]
+    return entry
 
 
 def name_time(name):
@@ -107,6 +138,45 @@ def _remove(path, dest):
         os.remove(path)
 
 
+def write_incomplete(dest, name, skipped, limit=100000):
+    """Record beside snapshot ``name`` of ``dest`` that its run skipped the
+    "/"-separated paths ``skipped`` (more than ``limit``: "more", read back
+    as EVERYTHING). Written and flushed before the snapshot is published."""
+    record = {"incomplete": True, "skipped": sorted(set(skipped))[:limit], "more": len(skipped) > limit}
+    path = osutil.long_path(os.path.join(dest, name + INCOMPLETE))
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(record, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_incomplete(dest, name):
+    """False for a complete snapshot (no record: every snapshot made before
+    records existed is complete); else the frozenset of "/"-separated paths
+    its run could not read, or EVERYTHING when the record is unreadable or
+    was cut short (then it may lack anything)."""
+    path = osutil.long_path(os.path.join(dest, name + INCOMPLETE))
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return EVERYTHING
+    skipped = record.get("skipped") if isinstance(record, dict) else None
+    if not isinstance(skipped, list) or record.get("more") is not False:
+        return EVERYTHING
+    return frozenset(p for p in skipped if isinstance(p, str))
+
+
+def _remove_incomplete(dest, name):
+    path = osutil.long_path(os.path.join(dest, name + INCOMPLETE))
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 def delete_snapshot(dest, name):
     """Delete snapshot ``name`` of ``dest`` (complete or ``.partial``) so
     that a kill at any moment leaves it whole under its name or out of
@@ -119,6 +189,7 @@ def delete_snapshot(dest, name):
     os.rename(osutil.long_path(os.path.join(dest, name)), osutil.long_path(doomed))
     osutil.fsync_dir(dest)
     _remove(doomed, dest)
+    _remove_incomplete(dest, name)  # last: until the snapshot is gone it stays marked incomplete
 
 
 def is_deleting_name(name):
@@ -126,10 +197,20 @@ def is_deleting_name(name):
     return name.startswith(DELETING) and (bool(SNAPSHOT_RE.match(rest)) or is_partial_name(rest))
 
 
+def is_orphan_record(dest, name):
+    """True for ``NAME.incomplete`` whose snapshot is gone (a kill between
+    the deletion and the record's, or before the snapshot was published)."""
+    base = name[:-len(INCOMPLETE)]
+    return (name.endswith(INCOMPLETE) and bool(SNAPSHOT_RE.match(base))
+            and not os.path.lexists(os.path.join(dest, base)) and not os.path.lexists(os.path.join(dest, base + PARTIAL))
+            and not os.path.lexists(os.path.join(dest, DELETING + base)))
+
+
 def remove_leftovers(dest, log=logger, partials=True):
     """Finish what a crash or a kill left in ``dest``: deletions it
-    interrupted (``.deleting-*``) and, with ``partials``, unfinished
-    snapshots (``*.partial``). Only names of those patterns are touched.
+    interrupted (``.deleting-*``), records of snapshots that are gone
+    (``NAME.incomplete``) and, with ``partials``, unfinished snapshots
+    (``*.partial``). Only names of those patterns are touched.
     Call with the task lock held, so no other run is building or deleting one."""
     try:
         names = os.listdir(dest)
@@ -139,7 +220,10 @@ def remove_leftovers(dest, log=logger, partials=True):
         try:
             if is_deleting_name(name):
                 _remove(os.path.join(dest, name), dest)
+                _remove_incomplete(dest, name[len(DELETING):])
                 log.info("finished deleting %s (its deletion had been interrupted)", name[len(DELETING):])
+            elif is_orphan_record(dest, name):
+                _remove_incomplete(dest, name[:-len(INCOMPLETE)])
             elif partials and is_partial_name(name):
                 delete_snapshot(dest, name)
                 log.info("removed unfinished snapshot %s left by an interrupted run", name)
@@ -221,6 +305,31 @@ def zip_entry(rel, st, kind):
     return info, clamped
 
 
+_ROOT_COMMENT = b"task_runner root: "
+
+
+def zip_root_comment(st):
+    """The archive comment that keeps the source folder's own permission
+    bits and time (a ZIP has no entry for its top)."""
+    return _ROOT_COMMENT + json.dumps({"mode": stat.S_IMODE(st.st_mode) & 0o777,
+                                       "mtime_ns": st.st_mtime_ns}).encode("ascii")
+
+
+def zip_root_from_comment(comment):
+    """(mode, mtime_ns) kept by zip_root_comment, or None (an archive made
+    before it was kept, or one whose comment says something else)."""
+    if not comment.startswith(_ROOT_COMMENT):
+        return None
+    try:
+        doc = json.loads(comment[len(_ROOT_COMMENT):].decode("ascii"))
+        mode, mtime_ns = doc["mode"], doc["mtime_ns"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    if not isinstance(mode, int) or not isinstance(mtime_ns, int) or isinstance(mode, bool):
+        return None
+    return mode & 0o777, mtime_ns  # never a set-ID or sticky bit from an archive
+
+
 def zip_entry_rel(info):
     """The os.sep-separated path relative to src that entry ``info`` holds
     (no trailing separator), with a name that is not valid UTF-8 restored."""
@@ -239,6 +348,18 @@ def zip_entry_kind(info):
     if kind == stat.S_IFDIR or info.filename.endswith("/") or info.external_attr & 0x10:
         return "dir"
     return "file" if kind in (0, stat.S_IFREG) else "other"
+
+
+def zip_entry_mode(info):
+    """The permission bits entry ``info`` keeps, or None when it keeps none
+    (then a restore gives the usual 0o644 / 0o755). A mode is kept when the
+    high 16 bits of the external attributes hold a file type (this program
+    and Info-ZIP write one), or come from a Unix creator (``create_system``
+    3): so "mode 0" (a file no one may read) is told from "no mode"."""
+    stored = info.external_attr >> 16
+    if stat.S_IFMT(stored) or (info.create_system == 3 and stored):
+        return stored & 0o777  # never set-ID or sticky bits
+    return None
 
 
 def zip_entry_mtime(info):

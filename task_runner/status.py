@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 
-from . import snapshots
+from . import private_folder, snapshots
 from .errors import HistoryError
 from .history import History, run_time
 from .locking import holder
@@ -44,7 +44,7 @@ def _free_space(dest, disk_usage):
 BAD, WARN = "bad", "warn"  # how much a warning needs attention: the page colours it so
 
 
-def warnings_for(task, item, now, zone, free):
+def warnings_for(task, item, now, zone, free, marks=None):
     """Plain sentences about what needs attention, each with its level
     (BAD: backups are not being made; WARN: look when you can), from the
     item, the source folder on disk and ``free`` (None: no drive)."""
@@ -75,17 +75,22 @@ def warnings_for(task, item, now, zone, free):
         out.append((BAD, "the destination drive was not found: is it plugged in?"))
     elif free[1] < LOW_SPACE_PERCENT:
         out.append((WARN, "destination drive has %d%% free" % free[1]))
+    if free is not None and os.path.isdir(task.dest):
+        out.extend((WARN, text) for text in private_folder.open_warning(task.dest, marks))
     return out
 
 
-def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None):
+def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None,
+                scheduler_running=True):
     item = task_overview(task, runs, now, zone, count=1)
     retry = retry_state(task, [r for r in runs if r.get("task") == task.name], now, zone,
                         config.missed_task_days, config.retry_minutes)
-    # A failing scheduled time: how many attempts, the last, the next (None: no more).
+    # A failing scheduled time: how many attempts, the last, the next (None: no more). With no
+    # scheduler running nothing retries at that time: its start (or the next "once") tries at once.
     item["retry"] = None if retry is None else {
         "attempts": retry["attempts"], "last_attempt_at": format_local(retry["last_attempt"], zone),
-        "next_try_at": None if retry["next_try"] is None else format_local(retry["next_try"], zone)}
+        "next_try_at": None if retry["next_try"] is None else format_local(retry["next_try"], zone),
+        "at_scheduler_start": retry["next_try"] is not None and not scheduler_running}
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
     item["running"] = running
@@ -98,7 +103,7 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     free = _free_space(task.dest, disk_usage)
     item["free_bytes"] = None if free is None else free[0]
     item["free_percent"] = None if free is None else round(free[1], 1)
-    found = warnings_for(task, item, now, zone, free)
+    found = warnings_for(task, item, now, zone, free, config.lock_dir)
     item["warnings"] = [text for _, text in found]
     levels = [level for level, _ in found]
     item["offsite"] = offsite = offsite_service.offsite_status(task, runs, uploads, now)
@@ -162,7 +167,7 @@ def status_report(config, runs, now, zone, is_running, programs=None, uploads=()
             "warnings": warnings,
             "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
                                   uploading=None if is_uploading is None or t.offsite is None
-                                  else is_uploading(t.name))
+                                  else is_uploading(t.name), scheduler_running=scheduler is not None)
                       for t in config.tasks]}
 
 

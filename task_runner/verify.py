@@ -18,11 +18,11 @@ import functools
 import hashlib
 import logging
 import os
-import stat
 import threading
 import zipfile
+import zlib
 
-from . import console, osutil, snapshots
+from . import console, osutil, snapshot_reader, snapshots
 from .engine.fileio import CHUNK
 from .engine.walk import MAX_LISTED, Stats, Walk
 from .errors import BackupError
@@ -34,10 +34,23 @@ logger = logging.getLogger(__name__)
 MTIME_SLACK = 2.0
 
 
-class VerifyResult(collections.namedtuple("VerifyResult", "snapshot checked missing extra changed differences")):
+class VerifyResult(collections.namedtuple("VerifyResult",
+                                          "snapshot checked missing extra changed differences unchecked")):
+    """``unchecked``: entries of the source that verify could not read and
+    the snapshot holds (so they were not compared); an unreadable entry the
+    snapshot lacks is ``missing``. ``ok``: no difference among what was
+    compared; ``complete``: everything was compared."""
+
     @property
     def ok(self):
         return not (self.missing or self.extra or self.changed)
+
+    @property
+    def complete(self):
+        return not self.unchecked
+
+
+VerifyResult.__new__.__defaults__ = (0,)
 
 
 def _digest_file(path):
@@ -89,15 +102,45 @@ def verify_task(task, deep=False, snapshot=None, log=logger, workers=None):
     stats = Stats(log)
     walk = Walk(osutil.long_path(task.src), Matcher(task.exclude or ()), stats, lambda: None)
     if snapshot.endswith(".zip"):
-        _against_zip(walk, snapshot, deep, cmp)
+        holds = _against_zip(walk, snapshot, deep, cmp)
     else:
         pool = Pool(workers or _workers(task, snapshot, log))
+        with snapshot_reader.SnapshotReader(snapshot) as reader:
+            try:
+                _against_folder(walk, reader, osutil.long_path(task.src), deep, cmp, pool)
+            except BaseException:
+                pool.abort()
+                raise
+            unchecked = _unread(stats, lambda rel: reader.has(rel.replace("/", os.sep)), cmp)
+        return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences, unchecked)
+    unchecked = _unread(stats, holds, cmp)
+    return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences, unchecked)
+
+
+def _unread(stats, holds, cmp):
+    """What the walk of the source could not read (a path too long, a folder
+    not readable): each one the snapshot lacks is ``missing`` (the snapshot
+    lacks it, whatever the reason); the number it holds, unchecked, is
+    returned. What is inside a folder that could not be read is unknown and
+    not counted."""
+    unchecked = 0
+    why = {}
+    for text in stats.errors:
+        rel, _, reason = text.partition(": ")
+        why.setdefault(rel.replace(os.sep, "/"), reason)
+    for rel in stats.skipped_paths:
+        if rel == ".":
+            continue
         try:
-            _against_folder(walk, osutil.long_path(snapshot), osutil.long_path(task.src), deep, cmp, pool)
-        except BaseException:
-            pool.abort()
-            raise
-    return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences)
+            held = holds(rel)
+        except (OSError, ValueError):
+            held = False
+        if held:
+            unchecked += 1
+        else:
+            detail = why.get(rel)
+            cmp.note("missing", rel, " (could not be read in the source either%s)" % (": " + detail if detail else ""))
+    return unchecked
 
 
 def _workers(task, snapshot, log):
@@ -123,48 +166,63 @@ def _link_target(path):
         return None
 
 
-def _against_folder(walk, snap, src_root, deep, cmp, pool):
-    sep = os.sep
+def _against_folder(walk, reader, src_root, deep, cmp, pool):
+    """The source against the folder snapshot read by ``reader``, which
+    never follows a link in the snapshot (snapshot_reader)."""
     for kind, rel, entry, st in walk.events():
         if kind == "end":
             continue
         cmp.checked += 1
-        pool.submit(os.path.dirname(rel), functools.partial(_compare, kind, rel, entry.path, st,
-                                                            snap + sep + rel, deep, cmp))
+        pool.submit(os.path.dirname(rel), functools.partial(_compare, kind, rel, entry.path, st, reader, deep,
+                                                            cmp))
     pool.finish()
     # Extra: in the snapshot, not in the source.
-    for folder, dirs, files in os.walk(snap):
-        for name in dirs + files:
-            full = os.path.join(folder, name)
-            rel = full[len(snap) + 1:]
-            if not os.path.lexists(src_root + sep + rel):
-                cmp.note("extra", rel)
-                if name in dirs:
-                    dirs.remove(name)
+    gone = set()  # folders found extra: what they hold is not listed again (a folder comes before its entries)
+    for other in reader.entries():
+        if os.path.dirname(other.rel) in gone:
+            if other.kind == "dir":
+                gone.add(other.rel)
+        elif other.kind == "error":
+            cmp.note("changed", other.rel, " (could not be read in the snapshot: %s)" % other.target)
+        elif not os.path.lexists(src_root + os.sep + other.rel):
+            cmp.note("extra", other.rel)
+            if other.kind == "dir":
+                gone.add(other.rel)
 
 
-def _compare(kind, rel, path, st, copy, deep, cmp):
-    """One entry of the source (``path``, lstat ``st``) against its ``copy``
-    in the snapshot: a worker's job."""
+def _compare(kind, rel, path, st, reader, deep, cmp):
+    """One entry of the source (``path``, lstat ``st``) against its copy in
+    the snapshot: a worker's job."""
     try:
-        other = os.lstat(copy)
+        other = reader.entry(rel)
     except OSError:
+        other = None
+    if other is None:
         cmp.note("missing", rel)
-        return
-    if kind == "dir":
-        if not stat.S_ISDIR(other.st_mode):
+    elif kind == "dir":
+        if other.kind != "dir":
             cmp.note("changed", rel, " (a folder in the source)")
     elif kind == "link":
-        if not stat.S_ISLNK(other.st_mode) or _link_target(copy) != _link_target(path):
+        if other.kind != "link" or other.target != _link_target(path):
             cmp.note("changed", rel, " (symbolic link)")
-    elif not stat.S_ISREG(other.st_mode):
+    elif other.kind != "file":
         cmp.note("changed", rel, " (not a file in the snapshot)")
-    elif other.st_size != st.st_size:
-        cmp.note("changed", rel, " (size %d in the source, %d in the snapshot)" % (st.st_size, other.st_size))
-    elif abs(other.st_mtime - st.st_mtime) >= MTIME_SLACK:
+    elif other.size != st.st_size:
+        cmp.note("changed", rel, " (size %d in the source, %d in the snapshot)" % (st.st_size, other.size))
+    elif abs(other.mtime_ns / 1e9 - st.st_mtime) >= MTIME_SLACK:
         cmp.note("changed", rel, " (modification time)")
-    elif deep and _digest_file(path) != _digest_file(copy):
+    elif deep and _digest_file(path) != _digest_copy(reader, other):
         cmp.note("changed", rel, " (contents)")
+
+
+def _digest_copy(reader, entry):
+    """The digest of a snapshot file, read without following a link; None
+    (a difference) when it is not the file listed any more."""
+    try:
+        with reader.open(entry) as stream:
+            return _digest_stream(stream)
+    except OSError:
+        return None
 
 
 def _against_zip(walk, path, deep, cmp):
@@ -190,8 +248,26 @@ def _against_zip(walk, path, deep, cmp):
                 elif not snapshots.zip_time_matches(info, st.st_mtime, MTIME_SLACK):
                     cmp.note("changed", rel, " (modification time)")
                 elif deep:
-                    with zf.open(info) as stream:
-                        if _digest_stream(stream) != _digest_file(entry.path):
-                            cmp.note("changed", rel, " (contents)")
+                    _compare_member(zf, info, rel, entry.path, cmp)
         for name in sorted(set(infos) - seen):
             cmp.note("extra", name)
+    return lambda rel: rel.replace("/", os.sep) in infos
+
+
+def _compare_member(zf, info, rel, source, cmp):
+    """--deep: one archive member's contents against the source file. A
+    damaged member (bad data, a wrong checksum) is a difference, and the
+    rest is still compared (as restore reports it and goes on)."""
+    try:
+        with zf.open(info) as stream:
+            digest = _digest_stream(stream)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        cmp.note("changed", rel, " (damaged in the archive: %s)" % (exc or type(exc).__name__))
+        return
+    try:
+        same = digest == _digest_file(source)
+    except OSError as exc:
+        cmp.note("changed", rel, " (cannot be read in the source: %s)" % (exc.strerror or exc))
+        return
+    if not same:
+        cmp.note("changed", rel, " (contents)")

@@ -27,6 +27,13 @@ def find_chromium():
     return None, "no Chromium found (apt-get install chromium, or set TASK_RUNNER_CHROMIUM)"
 
 
+_ON_3_AND_4 = ("import fcntl, os, sys\n"
+               "high = [fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3]]\n"
+               "os.dup2(high[0], 3)\n"
+               "os.dup2(high[1], 4)\n"
+               "os.execv(sys.argv[3], sys.argv[3:])\n")
+
+
 class ProtocolError(Exception):
     pass
 
@@ -43,9 +50,10 @@ class Chromium(object):
                 "--window-size=%d,%d" % (width, height), "about:blank"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        # The shell puts our pipe ends on the browser's descriptors 3 and 4.
+        # A small Python puts our pipe ends on the browser's descriptors 3
+        # and 4 (a shell's "3<&N" fails when N has two digits in dash).
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", 'exec "$@" 3<&%d 4>&%d' % (to_browser_r, from_browser_w), "sh"] + args,
+            [sys.executable, "-c", _ON_3_AND_4, str(to_browser_r), str(from_browser_w)] + args,
             pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_r)

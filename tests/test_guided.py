@@ -45,6 +45,40 @@ class ChecksTest(unittest.TestCase):
                     self.assertIn(fragment, got)
 
 
+class FolderAnswerTest(unittest.TestCase):
+    HOME = os.path.join(os.sep, "home", "me")
+
+    def test_a_typed_folder(self):
+        os.environ.setdefault("TASK_RUNNER_TEST_SET", "set-value")  # a variable this process has
+        value = os.environ["TASK_RUNNER_TEST_SET"]
+        home = self.HOME
+        for answer, want in [("~/Restored-test", (os.path.join(home, "Restored-test"), False)),
+                             ("~", (home, False)),
+                             ("Restored-test", (os.path.join(home, "Restored-test"), True)),
+                             ('"sub/dir"', (os.path.join(home, "sub", "dir"), True)),
+                             (os.path.join(os.sep, "tmp", "x"), (os.path.join(os.sep, "tmp", "x"), False)),
+                             ("$TASK_RUNNER_TEST_SET/r", (os.path.join(home, value, "r"), True)),
+                             ("nope", (os.path.join(home, "nope"), True))]:
+            with self.subTest(answer=answer):
+                path, from_home, why = guided.folder_answer(answer, home, windows=False)
+                self.assertIsNone(why)
+                self.assertEqual((path, from_home), want)
+
+    def test_what_is_not_a_folder(self):
+        for answer, fragment in [("n", "reads as an answer"), ("Y", "reads as an answer"),
+                                 (" no ", "reads as an answer"),
+                                 ("", "a folder is needed"), ("$TASK_RUNNER_NEVER_SET/x", "is not set here"),
+                                 ("D:/Restored", "is a Windows path")]:
+            with self.subTest(answer=answer):
+                path, _, why = guided.folder_answer(answer, self.HOME, windows=False)
+                self.assertIsNone(path)
+                self.assertIn(fragment, why)
+
+    def test_a_copy_is_named_by_its_date_and_time(self):
+        self.assertEqual(guided.copy_time("2026-12-06_19-36-05"), "2026-12-06 19:36:05")
+        self.assertEqual(guided.copy_time("2026-12-06_19-36-05_2.zip"), "2026-12-06 19:36:05 (#2)")
+
+
 class DialogueBase(RestoreBase):
     def dialogue(self, answers, stop=None):
         """Run the dialogue with ``answers`` (an exception instance is raised
@@ -99,21 +133,22 @@ class DialogueTest(DialogueBase):
         self.assertEqual(self.restored_folders(), [])
 
     def test_yes_or_no_is_asked_again_on_anything_else(self):
-        code, text, prompts = self.dialogue(["", "", "1", "nope", "N"])
+        code, text, prompts = self.dialogue(["", "", "1", "nope", "", "N"])
         self.assertEqual(code, 0)
-        self.assertEqual(prompts.count("Go ahead? [Y/n]: "), 2)
-        self.assertIn("Type y (yes) or n (no)", text)
+        self.assertEqual(prompts.count("Go ahead? [y/n]: "), 3)  # Enter alone is no answer: asked again
+        self.assertIn("Type y (yes) or n (no).", text)
         self.assertEqual(self.restored_folders(), [])
 
     def test_another_folder_is_checked_when_it_is_typed(self):
         self.write("a file.txt", "x")
         self.write("full/x.txt", "x")
         code, text, _ = self.dialogue(["", "", "3", self.path("a file.txt"), self.path("full"),
-                                       self.path("dest", "inside"), self.path("no", "such", "place"),
+                                       self.path("dest", "inside"), self.path("no", "such", "place"), "n", "y",
                                        self.path("fresh"), "y"])
         self.assertEqual(code, 0, text)
         for why in ("That is a file, not a folder", "That folder already has files in it",
-                    "That is inside the backup folder itself", "does not exist"):
+                    "That is inside the backup folder itself", "does not exist", '"n" reads as an answer',
+                    '"y" reads as an answer'):
             self.assertIn(why, text)
         self.assertEqual(self.read(self.path("fresh", "doc.txt")), "version three")
 
@@ -144,6 +179,36 @@ class DialogueTest(DialogueBase):
         code, text, _ = self.dialogue(["", "", "1", "y"], stop=stop)
         self.assertEqual(code, 130)
         self.assertIn("Stopped on request: 0 files restored", text)
+
+    def test_a_stop_while_restoring_is_logged(self):
+        stop = threading.Event()
+        stop.set()
+        with self.assertLogs("task_runner", "WARNING") as logged:
+            code, _, _ = self.dialogue(["", "", "1", "y"], stop=stop)
+        self.assertEqual(code, 130)
+        self.assertIn("the guided restore from 2026-11-04_10-00-00 stopped on request: 0 files restored",
+                      "\n".join(logged.output))
+
+    def test_the_last_question_names_the_copy_by_date_and_time(self):
+        code, text, _ = self.dialogue(["3", "", "1", "n"])
+        self.assertEqual(code, 0, text)
+        self.assertIn("  2. 2026-11-03 10:00:00  success", text)
+        self.assertIn("from the copy of 2026-11-02 10:00:00 into", text)
+
+    def test_one_file_already_the_same(self):
+        os.remove(self.path("src", "sub", "keep.txt"))
+        code, text, _ = self.dialogue(["", "", "2", "n"])
+        self.assertEqual(code, 0, text)
+        self.assertIn("1 file already the same: left as it is", text)
+
+    def test_a_single_choice_is_not_a_range(self):
+        self.config = self.make_config(tasks=[{"name": "One", "src": "src", "dest": "dest1"}])
+        self.task = self.config.tasks[0]
+        self.run_at("2026-11-05T10:00:00+00:00")
+        code, text, _ = self.dialogue(["2", "", "", "1", "n"])
+        self.assertEqual(code, 0, text)
+        self.assertIn("Type 1, or press Enter for 1.", text)
+        self.assertNotIn("from 1 to 1", text)
 
 
 def _wait_until_reading(pid, timeout=10):
@@ -180,13 +245,13 @@ def _own_terminal():
 class TerminalTest(RestoreBase):
     """restore.bat's dialogue as a person meets it, through a real terminal."""
 
-    def converse(self, answers, timeout=90):
+    def converse(self, answers, timeout=90, env=None):
         """Answer each (prompt, bytes) as the prompt appears; returns (exit code, screen, answers left)."""
         import pty
         master, slave = pty.openpty()
         proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "backup_now.py"), "--config", self.config.path,
                                  "--restore", "--interactive"], stdin=slave, stdout=slave, stderr=slave,
-                                cwd=self.tmp, preexec_fn=_own_terminal)
+                                cwd=self.tmp, preexec_fn=_own_terminal, env=env)
         os.close(slave)
         seen, screen = b"", b""
         answers = list(answers)
@@ -224,10 +289,32 @@ class TerminalTest(RestoreBase):
     def test_the_whole_dialogue(self):
         code, screen, left = self.converse([(b"Copy [1]", b"4\n"), (b"Path [everything]", b"doc.txt\n"),
                                             (b"Where [1]", b"3\n"), (b"Folder:", self.path("guided").encode() + b"\n"),
-                                            (b"Go ahead?", b"\n")])
+                                            (b"Go ahead? [y/n]", b"\n"), (b"Type y (yes) or n (no).", b"y\n")])
         self.assertEqual((code, left), (0, []), screen)
+        self.assertIn("from the copy of 2026-11-01 10:00:00 into", screen)
+        self.assertIn("\rrestoring: ", screen)  # its progress, on one line redrawn
         self.assertIn("Restored 1 file", screen)
         self.assertEqual(self.read(self.path("guided", "doc.txt")), "version 1")
+
+    def test_another_folder_as_people_type_it(self):
+        home = self.path("home")
+        os.makedirs(home)
+        env = dict(os.environ, HOME=home, RESTORE_HERE=home)
+        code, screen, left = self.converse([(b"Copy [1]", b"\n"), (b"Path [everything]", b"\n"), (b"Where [1]", b"3\n"),
+                                            (b"Folder:", b"n\n"), (b"reads as an answer", b"~/Restored-test\n"),
+                                            (b"Go ahead?", b"n\n")], env=env)
+        self.assertEqual((code, left), (0, []), screen)
+        self.assertIn("into %s:" % os.path.join(home, "Restored-test"), screen)
+        code, screen, left = self.converse([(b"Copy [1]", b"\n"), (b"Path [everything]", b"\n"), (b"Where [1]", b"3\n"),
+                                            (b"Folder:", b"Restored-test\n"), (b"Go ahead?", b"y\n")], env=env)
+        self.assertEqual((code, left), (0, []), screen)
+        self.assertIn("That is %s, in your home folder." % os.path.join(home, "Restored-test"), screen)
+        self.assertEqual(self.read(os.path.join(home, "Restored-test", "doc.txt")), "version three")
+        code, screen, left = self.converse([(b"Copy [1]", b"\n"), (b"Path [everything]", b"\n"), (b"Where [1]", b"3\n"),
+                                            (b"Folder:", b"$RESTORE_HERE/second\n"), (b"Go ahead?", b"y\n")], env=env)
+        self.assertEqual((code, left), (0, []), screen)
+        self.assertEqual(self.read(os.path.join(home, "second", "doc.txt")), "version three")
+        self.assertFalse(os.path.exists(self.path("~")))  # not a folder named ~ where the program ran
 
     def test_ctrl_c_at_a_question_ends_it_at_once(self):
         code, screen, left = self.converse([(b"Copy [1]", b"\n"), (b"Path [everything]", b"\x03")])

@@ -67,6 +67,7 @@ class HttpTestCase(TempDirTestCase):
     fail_delay = 0.0  # how long a failed attempt waits for its answer (1 s in the program)
     max_connections = 32
     request_timeout = 10.0
+    open_trigger = False  # POST /trigger without a credential (http_server.py with no token configured)
     extra_tasks = []
 
     def setUp(self):
@@ -84,7 +85,7 @@ class HttpTestCase(TempDirTestCase):
         self.sessions = SessionStore(clock=lambda: self.session_now)
         self.server = serve(self, self.app, self.stop, self.gate, token=self.token, sessions=self.sessions,
                             max_connections=self.max_connections, request_timeout=self.request_timeout,
-                            lockout=Lockout(delay=self.fail_delay))
+                            lockout=Lockout(delay=self.fail_delay), open_trigger=self.open_trigger)
         self.port = self.server.server_address[1]
 
     def request(self, method, path, body=None, headers=None, token=True):
@@ -378,11 +379,40 @@ class ConnectionCapTest(HttpTestCase):
 
 
 class NoTokenTest(HttpTestCase):
+    """No token configured: the server's own token (no one knows it here);
+    only POST /trigger of the default task is open, and names nothing."""
     token = None
+    open_trigger = True
 
-    def test_loopback_without_token(self):
+    def test_only_the_default_trigger_is_open_and_its_answer_names_nothing(self):
+        now = [1000.0]
+        self.server.anonymous_starts.clock = lambda: now[0]
         status, body, _ = self.request("POST", "/trigger?wait=10", token=False)
-        self.assertEqual((status, body["status"]), (200, "success"))
+        self.assertEqual((status, body), (200, {"status": "success"}))
+        # One start in 10 minutes: starts in a row cannot push snapshots out of "keep".
+        status, body, resp = self.request("POST", "/trigger", token=False)
+        self.assertEqual((status, body["error"], resp.getheader("Retry-After")), (429, "too_many_requests", "600"))
+        token = {"Authorization": "Bearer " + self.server.token}
+        self.assertEqual(self.request("POST", "/trigger?wait=10", headers=token)[0], 200)  # the token is not limited
+        now[0] += 600
+        self.gate.open.clear()
+        self.assertEqual(self.request("POST", "/trigger", token=False)[:2], (202, {"status": "accepted"}))
+        now[0] += 600
+        status, body, _ = self.request("POST", "/trigger", token=False)
+        self.assertEqual((status, body), (409, {"error": "already_running", "message": "a backup is already running"}))
+        self.assertEqual(self.request("POST", "/trigger", token=False)[0], 409)  # not 429: a 409 used up no start
+        self.gate.open.set()
+        for method, path in (("POST", "/trigger/T"), ("GET", "/status"), ("GET", "/runs")):
+            with self.subTest(path=path):
+                self.assertEqual(self.request(method, path, token=False)[0], 401)
+        # A wrong credential is a failure, not an anonymous trigger.
+        self.assertEqual(self.request("POST", "/trigger", headers={"Authorization": "Bearer x"})[0], 401)
+
+    def test_no_default_task_names_none(self):
+        self.app.watcher = ConfigWatcher(self.make_config(tasks=[{"name": "Secret", "src": "src", "dest": "d"}]))
+        status, body, _ = self.request("POST", "/trigger", token=False)
+        self.assertEqual((status, body["error"]), (404, "no_default_task"))
+        self.assertNotIn("Secret", json.dumps(body))
 
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -418,8 +448,10 @@ class ProgramTest(TempDirTestCase):
         slow_file(self.path("src", "big.bin"), 8 * 1024 ** 3)
         proc = self.start()
         self.wait_listening(port, proc)
+        with open(self.path("http_token.txt")) as f:  # as a user would: the token the server made
+            token = f.read().strip()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("POST", "/trigger")
+        conn.request("POST", "/trigger", headers={"Authorization": "Bearer " + token})
         resp = conn.getresponse()
         self.assertEqual(resp.status, 202)
         run_id = json.loads(resp.read().decode())["run_id"]

@@ -150,6 +150,7 @@ class BusyAnswerTest(HttpTestCase):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10):
             time.sleep(0.3)  # the one slot is held
             with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # no credential: no reserved slot
                 answer = self._read_all(s).decode("latin-1")
         head, _, body = answer.partition("\r\n\r\n")
         self.assertTrue(head.startswith("HTTP/1.1 503 "), head)

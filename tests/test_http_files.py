@@ -3,12 +3,15 @@ folder at a time (paged), download a file as it was, restore into a new
 folder; and what a hostile client tries: traversal, links, odd names."""
 
 import http.client
+import io
 import json
 import os
+import re
+import socket
 import unittest
 from urllib.parse import quote
 
-from task_runner.http import files
+from task_runner.http import files, streams
 from task_runner.http.auth import HttpError
 from task_runner.runner import run_task, task_lock
 from tests.helpers import wait_for
@@ -188,6 +191,57 @@ class FilesTest(HttpTestCase):
         conn.request("GET", "/download/T/%s?path=big.bin" % self.snapshot)
         self.assertEqual(conn.getresponse().status, 401)
         conn.close()
+
+    def download_while(self, change):
+        """The body a raw client gets for a file of the snapshot that
+        ``change(path)`` alters once the answer's headers have arrived;
+        returns (announced Content-Length, body bytes received)."""
+        path = self.path("dest", self.snapshot, "grows.bin")
+        with open(path, "wb") as f:
+            f.truncate(16 * 1024 * 1024)  # more than socket buffers hold: the server is mid-file
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", self.port))
+        with s:
+            s.sendall(("GET /download/T/%s?path=grows.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Authorization: Bearer %s\r\n\r\n" % (self.snapshot, self.token)).encode("ascii"))
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += s.recv(1024)
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = int(re.search(br"Content-Length: (\d+)", head).group(1))
+            change(path)
+            body += self._read_all(s)
+        return length, len(body)
+
+    def test_a_download_sends_exactly_the_announced_bytes(self):
+        def grow(path):
+            with open(path, "ab") as f:
+                f.write(b"x" * 1024 * 1024)
+        length, got = self.download_while(grow)
+        self.assertEqual(length, 16 * 1024 * 1024)
+        self.assertLess(got, length)  # cut short: an error for the client, never more than announced
+
+        def swap(path):
+            os.rename(path, path + ".old")
+            with open(path, "wb") as f:
+                f.write(b"y" * 32 * 1024 * 1024)
+        length, got = self.download_while(swap)
+        self.assertLessEqual(got, length)
+
+    def test_send_exactly(self):
+        for data, size, sent, ok in ((b"abcdef", 6, b"abcdef", True), (b"abcdefgh", 6, b"abcd", False),
+                                     (b"abc", 6, b"ab", False), (b"", 0, b"", True)):
+            with self.subTest(data=data, size=size):
+                out = []
+                source = io.BytesIO(data)
+                try:
+                    streams.send_exactly(source.read, size, out.append, chunk=2)
+                    done = True
+                except streams.LengthChanged:
+                    done = False
+                self.assertEqual((b"".join(out), done), (sent, ok))
 
 
 class ChecksTest(unittest.TestCase):

@@ -3,12 +3,18 @@ a flood of wrong tokens from other local programs, and wrong tokens from
 200 loopback addresses, which are one client."""
 
 import http.client
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import unittest
 
 from task_runner.http.auth import LOOPBACK, Lockout, client_key
+from task_runner.http.slots import Slots, credential
+from tests.helpers import ROOT, wait_for
 from tests.test_http import HttpTestCase
 
 
@@ -99,6 +105,57 @@ class ManyLoopbackAddressesTest(HttpTestCase):
         statuses = [self.send_from("127.0.%d.%d" % (1 + i // 200, 2 + i % 200)) for i in range(200)]
         self.assertEqual(statuses, [401] * 9 + [429] * 191)
         self.assertEqual(self.request("GET", "/status")[0], 200)  # the right token still gets in
+
+
+class SlotsTest(unittest.TestCase):
+    def test_one_client_never_holds_every_slot(self):
+        slots = Slots(8)
+        self.assertEqual((slots.per_client, slots.reserved), (6, 1))
+        self.assertEqual([slots.take("a") for _ in range(7)], [True] * 6 + [False])
+        self.assertEqual([slots.take("b") for _ in range(3)], [True, True, False])  # 8 in all
+        slots.give("a")
+        self.assertTrue(slots.take("b"))
+        self.assertEqual([slots.take_reserved(), slots.take_reserved()], [True, False])
+        slots.give_reserved()
+        self.assertTrue(slots.take_reserved())
+        self.assertEqual(Slots(1).per_client, 1)
+
+
+class CredentialTest(HttpTestCase):
+    def test_what_a_head_presents(self):
+        session_id, _ = self.server.sessions.create()
+        for head, kind in [(b"GET / HTTP/1.1\r\nauthorization: Bearer " + self.token.encode(), "valid"),
+                           (b"GET / HTTP/1.1\r\nAuthorization: Bearer nope", "wrong"),
+                           (b"GET / HTTP/1.1\r\nAuthorization: Basic " + self.token.encode(), "wrong"),
+                           (b"GET / HTTP/1.1\r\nCookie: a=1; %s=%s" % (self.server.cookie_name.encode(),
+                                                                          session_id.encode()), "valid"),
+                           (b"GET / HTTP/1.1\r\nCookie: %s=ended" % self.server.cookie_name.encode(), None),
+                           (b"GET / HTTP/1.1\r\nHost: x", None)]:
+            with self.subTest(head=head):
+                self.assertEqual(credential(head, self.server), kind)
+
+
+class ConnectionFloodTest(HttpTestCase):
+    """Issue 29: 200 connections at once from another process on 127.0.0.1
+    (the same client as the right token), 50 sending wrong tokens as fast
+    as they are answered and 150 stalled half-way through their request,
+    never keep the right token out: not by the lockout, not by a full
+    server."""
+    fail_delay = 1.0  # as in the program: each of the first 10 failures holds its slot for a second
+
+    def test_the_right_token_gets_in_past_200_flooding_connections(self):
+        flood = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "flooder.py"), str(self.port), "200",
+                                  "3", "150"], stdout=subprocess.PIPE, universal_newlines=True)
+        self.addCleanup(lambda: flood.poll() is None and (flood.kill(), flood.communicate()))
+        # Until the flood has locked its client out (on a server it fills, it may never get that far).
+        wait_for(lambda: self.server.lockout.failed_recently(LOOPBACK) >= 10, timeout=1.5)
+        statuses = []
+        for _ in range(20):
+            statuses.append(self.request("GET", "/status")[0])
+            time.sleep(0.05)
+        counts = json.loads(flood.communicate(timeout=30)[0])
+        self.assertEqual(statuses, [200] * 20, counts)
+        self.assertGreater(counts.get("429", 0), 200, counts)  # it did flood
 
 
 if __name__ == "__main__":

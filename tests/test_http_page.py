@@ -274,22 +274,38 @@ class PageTest(HttpTestCase):
 
 
 class NoTokenPageTest(HttpTestCase):
-    """On loopback without a token a browser needs no sign-in, but its
-    requests still need the session and the CSRF header."""
+    """Without a configured token a browser gets no session for asking:
+    it signs in with a one-time link (or the token of the token file), and
+    its requests still need the session and the CSRF header."""
     token = None
+    open_trigger = True
 
-    def test_a_browser_gets_a_session_without_signing_in(self):
+    def test_a_browser_signs_in_once_with_a_link(self):
         browser = Browser(self)
         status, body, resp = browser.send("GET", "/session")
-        self.assertEqual((status, body["signed_in"], body["token_required"]), (200, True, False))
+        self.assertEqual((status, body), (200, {"signed_in": False, "token_required": True}))
+        self.assertIsNone(resp.getheader("Set-Cookie"))
+        code = self.server.sessions.new_code()
+        status, body, resp = browser.send("GET", "/signin?code=" + code)
+        self.assertEqual((status, resp.getheader("Location")), (303, "/"))
         browser.cookie = cookie_value(resp.getheader("Set-Cookie"), self.server.cookie_name)
+        status, body, _ = browser.send("GET", "/session")
+        self.assertEqual((status, body["signed_in"]), (200, True))
         browser.csrf = body["csrf"]
+        self.assertEqual(Browser(self).send("GET", "/signin?code=" + code)[0], 401)  # used: opens nothing
+        late = self.server.sessions.new_code()
+        self.session_now += 15 * 60 + 1
+        self.assertEqual(Browser(self).send("GET", "/signin?code=" + late)[0], 401)  # expired
+        self.assertEqual(Browser(self).send("GET", "/signin")[0], 401)
+        self.assertEqual(Browser(self).send("GET", "/signin?code=%ED%A0%80")[0], 401)  # a lone surrogate: no 500
         self.assertEqual(browser.send("POST", "/trigger/T", origin=True)[0], 202)
         self.assertEqual(browser.send("POST", "/trigger/T", origin=True, csrf=False)[0], 403)
         self.assertEqual(Browser(self).send("POST", "/trigger/T", origin=True)[0], 403)
         self.assertEqual(browser.send("POST", "/trigger/T", origin="http://evil.example")[0], 403)
-        # Scripts without any of it, as before.
-        self.assertEqual(self.request("GET", "/status")[0], 200)
+        # A script needs the token: only POST /trigger is open without it.
+        self.assertEqual(self.request("GET", "/status")[0], 401)
+        self.assertEqual(self.request("GET", "/status", headers={"Authorization": "Bearer " + self.server.token})[0],
+                         200)
 
 
 class TlsCookieTest(TempDirTestCase):

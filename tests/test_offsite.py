@@ -258,10 +258,10 @@ class OffsiteTestCase(TempDirTestCase):
 
     def failed_upload(self, remote):
         """Back up to ``remote``, where the upload fails: the local run is
-        still a success; returns (the upload's record, the output)."""
+        still a success, exit code 5; returns (the upload's record, the output)."""
         self.config(remote)
         code, out = self.program("backup_now.py", env=dict(self.env, **rclone_tools.FAIL_FAST))
-        self.assertEqual(code, 0, out)
+        self.assertEqual(code, 5, out)
         self.assertIn("T: success", out)
         up = self.uploads()[-1]
         self.assertEqual(up["status"], "failed", up)
@@ -382,7 +382,7 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertIn("offsite success", self.program("backup_now.py")[1])
         shutil.rmtree(self.path("dest"))
         # From (the remote is the default: the drive is empty), copy, path, where (another folder), go ahead
-        answers = iter(["", "", "", "3", self.path("back"), ""])
+        answers = iter(["", "", "", "3", self.path("back"), "y"])
         said = []
         old = dict(os.environ)
         os.environ.update(self.env)  # rclone's remotes, for this process
@@ -472,8 +472,11 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(code, 2, out)
         self.assertIn("rclone's config has no remote named \"nosuch\" (it has: loc)", out)
         self.assertIn("on demand only, offsite to nosuch:backups", out)
+        self.assertIn("has 1 problem (listed below)", out)
+        self.assertNotIn("is valid", out)  # never beside an error
         code, out = self.program("backup_now.py")
-        self.assertEqual(code, 0, out)  # the local snapshot stands
+        self.assertEqual(code, 5, out)  # the local snapshot stands; its offsite copy failed
+        self.assertIn("T: success", out)
         self.assertIn("offsite failed", out)
         self.assertIn("no remote of that name", self.uploads()[-1]["message"])
         with open(self.path("config.json")) as f:
@@ -669,7 +672,8 @@ class FaultTest(OffsiteTestCase):
         self.assertTrue(wait_for(lambda: os.path.isdir(self.path("remote")), timeout=60))
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=60)[0]
-        self.assertEqual(proc.returncode, 0, out)  # the local snapshot is the run's result
+        self.assertEqual(proc.returncode, 130, out)  # the copy was interrupted (the snapshot stands)
+        self.assertIn("T: success", out)
         self.assertIn("stopping the offsite copy", out)
         self.assertEqual(self.uploads()[-1]["status"], "interrupted", out)
         self.assertEqual(len(os.listdir(self.path("dest"))), 1)

@@ -35,8 +35,10 @@ class HttpShutdownTest(OffsiteTestCase):
                                 universal_newlines=True, start_new_session=True)
         self.addCleanup(lambda: proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL))
         self.assertTrue(wait_for(lambda: self.listening(port), 30), "the server did not start")
+        with open(self.path("http_token.txt")) as f:  # the token the server made, as a user would read it
+            token = f.read().strip()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("POST", "/trigger/T")
+        conn.request("POST", "/trigger/T", headers={"Authorization": "Bearer " + token})
         resp = conn.getresponse()
         self.assertEqual(resp.status, 202, resp.read())
         conn.close()

@@ -266,7 +266,7 @@ class NamesAndErrorsTest(RestoreBase):
     def test_a_mistyped_task_name_is_said_to_be_one(self):
         proc = self.program("--restore", "NOSUCH", "--to", self.path("m"))
         self.assertEqual(proc.returncode, 2)
-        self.assertIn('NOSUCH is not in snapshot 2026-11-04_10-00-00, and no task is named "NOSUCH" either '
+        self.assertIn('NOSUCH is not in this copy (snapshot 2026-11-04_10-00-00), and no task is named "NOSUCH" either '
                       '(tasks: "T")', proc.stderr)
 
     def test_versions_of_an_empty_path_is_a_usage_error_not_a_backup(self):

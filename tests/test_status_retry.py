@@ -43,9 +43,13 @@ class RetryShownTest(TempDirTestCase):
                                self.config.path, "--status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=60)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("  failed %s, next try %s (2 attempts for this scheduled time)" % (
-            short_time(self.failed_at, LOCAL, time.time()), short_time(self.failed_at + 4 * 3600, LOCAL, time.time())),
-            proc.stdout)
+        # No scheduler is running: nothing tries at that time; its start tries at once (issue 29).
+        self.assertIn("  failed %s, next try at once when the scheduler starts (2 attempts for this scheduled "
+                      "time)" % short_time(self.failed_at, LOCAL, time.time()), proc.stdout)
+        self.assertTrue(item["retry"]["at_scheduler_start"])
+        up = {"scheduler": {"pid": 1}, "http_servers": []}
+        item = status_report(self.config, runs, self.now, LOCAL, lambda name: False, up)["tasks"][0]
+        self.assertFalse(item["retry"]["at_scheduler_start"])
         report = json.loads(subprocess.run(
             [sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "--config", self.config.path,
              "--status", "--json"], stdout=subprocess.PIPE, universal_newlines=True, timeout=60).stdout)

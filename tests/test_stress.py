@@ -109,7 +109,7 @@ class ConcurrentStartsTest(TempDirTestCase):
         slow_file(self.path("src", "big.bin"), 256 * 1024 ** 2)
         stop = threading.Event()
         app = App(ConfigWatcher(config), stop)
-        server = Server(("127.0.0.1", 0), app, max_connections=64)
+        server = Server(("127.0.0.1", 0), app, max_connections=64, token="stress-token-0123456789")
         port = server.server_address[1]
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.addCleanup(server.server_close)
@@ -120,7 +120,7 @@ class ConcurrentStartsTest(TempDirTestCase):
         def trigger():
             go.wait()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.request("POST", "/trigger")
+            conn.request("POST", "/trigger", headers={"Authorization": "Bearer stress-token-0123456789"})
             resp = conn.getresponse()
             resp.read()
             http_codes.append(resp.status)

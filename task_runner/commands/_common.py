@@ -8,7 +8,10 @@ from ..logs import setup_logging
 # When several tasks end differently, the exit code is the first of these
 # that occurred: an interruption matters most, a clean success least.
 _PRECEDENCE = [errors.EXIT_INTERRUPTED, errors.EXIT_FAILED, errors.EXIT_ALREADY_RUNNING,
-               errors.EXIT_PARTIAL, errors.EXIT_OK]
+               errors.EXIT_OFFSITE_FAILED, errors.EXIT_PARTIAL, errors.EXIT_OK]
+# What an offsite copy's record adds to backup_now's exit code (a copy that
+# did not start, or was already running elsewhere, adds nothing).
+UPLOAD_EXIT_CODES = {"failed": errors.EXIT_OFFSITE_FAILED, "interrupted": errors.EXIT_INTERRUPTED}
 
 
 def combined_exit_code(codes):

@@ -8,7 +8,7 @@ from ..errors import BackupError
 from ..notify import Notifier
 from ..offsite import cli as offsite_cli
 from ..runner import ALREADY_RUNNING, human_bytes, plural, preview_task, run_task
-from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
+from ._common import UPLOAD_EXIT_CODES, add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "backup"
 SUMMARY = "back up the default task(s) now, or the tasks named"
@@ -73,7 +73,9 @@ def back_up(config, tasks, handler, low_priority, offsite=True):
             console.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
         codes.append(outcome.exit_code)
         if offsite:
-            offsite_cli.upload_after_run(config, task, outcome.status, upload_stop, notifier)  # stands apart
+            upload = offsite_cli.upload_after_run(config, task, outcome.status, upload_stop, notifier)
+            if upload is not None:
+                codes.append(UPLOAD_EXIT_CODES.get(upload.get("status"), errors.EXIT_OK))
     if stop.is_set():
         codes.append(errors.EXIT_INTERRUPTED)
     notifier.flush(60.0)  # messages still in flight get a bounded time to leave

@@ -2,25 +2,30 @@
 
 import os
 
-from .. import console, errors
+from .. import console, errors, osutil, private_folder
 from ..offsite import cli as offsite_cli
 
 NAME = "check"
 SUMMARY = "check config.json, print the tasks, and warn about a source or backup drive not there right now"
-EXAMPLES = ["check", "check --config D:/backup/config.json"]
+EXAMPLES = ["check", "check --config " + osutil.example_path("D:/backup/config.json", "~/backup/config.json")]
 ALIAS = "--check"
 
 
 def run(config, args, program):
-    print_check(config)
     problems = offsite_cli.check_problems(config)  # rclone and its remotes, never contacted
+    print_check(config, problems)
     for line in problems:
         console.print_safe("  ! " + line)
     return errors.EXIT_USAGE if problems else 0
 
 
-def print_check(config):
-    console.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
+def print_check(config, problems=()):
+    """The heading says "is valid" only when nothing below is an error."""
+    if problems:
+        console.print_safe("%s has %d problem%s (listed below): %d task(s)" % (
+            config.path, len(problems), "" if len(problems) == 1 else "s", len(config.tasks)))
+    else:
+        console.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
     for task in config.tasks:
         what = task.schedule.describe() if task.schedule else "on demand only"
         console.print_safe("  %s%s: %s -> %s, %s%s%s" % (
@@ -36,3 +41,6 @@ def print_check(config):
             # A run makes dest when only that one level is missing, never a missing drive.
             console.print_safe("    ! the backup folder %s cannot be made: %s does not exist right now (is its "
                                "drive connected?)" % (task.dest, parent))
+        elif os.path.isdir(task.dest):
+            for line in private_folder.open_warning(task.dest, config.lock_dir):
+                console.print_safe("    ! " + line)

@@ -3,6 +3,8 @@
 from ..schedule.daemon import Daemon
 from ..logs import setup_logging
 from ..notify import Notifier
+from ..runner import run_task
+from ._common import combined_exit_code
 
 NAME = "once"
 SUMMARY = "run whatever is due or missed now, then exit (for the system's own scheduler)"
@@ -11,6 +13,16 @@ ALIAS = "--once"
 
 
 def run(config, args, program):
+    """The exit code is backup_now's for the same outcomes (the most serious
+    of the runs made; 0 when nothing was due): cron and Task Scheduler
+    read it."""
     setup_logging(config.log, program)
-    Daemon(config, notifier=Notifier(config.notify)).run_once()
-    return 0
+    outcomes = []
+
+    def recording_run(*a, **k):
+        outcome = run_task(*a, **k)
+        outcomes.append(outcome)
+        return outcome
+
+    Daemon(config, notifier=Notifier(config.notify), run=recording_run).run_once()
+    return combined_exit_code([o.exit_code for o in outcomes])

@@ -10,8 +10,9 @@ from ..offsite import cli as offsite_cli
 
 NAME = "restore"
 SUMMARY = "restore [TASK] [PATH ...] (everything when no PATH) into --to DIR, or a guided restore"
-EXAMPLES = ['restore "MD1" Documents/cv.docx --snapshot 2026-11-01 --to D:/Restored',
-            "restore --to D:/Restored --dry-run", "restore --interactive"]
+_TO = osutil.example_path("D:/Restored", "~/Restored")
+EXAMPLES = ['restore "MD1" Documents/cv.docx --snapshot 2026-11-01 --to ' + _TO,
+            "restore --to %s --dry-run" % _TO, "restore --interactive"]
 ALIAS = "--restore"
 WORDS = "words"
 
@@ -40,7 +41,9 @@ def run(config, args, program):
         raise UsageError("--interactive asks its own questions: leave out %s (or leave out --interactive)"
                          % ", ".join(given))
     # The guided restore's log goes to the file only: no log line among its questions.
-    setup_logging(config.log, program, console=not args.interactive)
+    console_log = setup_logging(config.log, program, console=not args.interactive)
+    if console_log is not None:  # the restore's summary and each file not restored are printed below: not twice
+        console_log.file_only_loggers = ("task_runner.restore",)
     stop = threading.Event()
     install_stop = lambda: osutil.install_stop_handlers(lambda signum: stop.set())  # noqa: E731
     if args.interactive:  # Ctrl+C at a question must end the dialogue: handlers only once it restores

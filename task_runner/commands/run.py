@@ -7,7 +7,7 @@ from ..notify import Notifier
 
 NAME = "run"
 SUMMARY = "run each task on its schedule and catch up what was missed, until stopped (Ctrl+C)"
-EXAMPLES = ["run", "run --config D:/backup/config.json"]
+EXAMPLES = ["run", "run --config " + osutil.example_path("D:/backup/config.json", "~/backup/config.json")]
 
 
 def run(config, args, program):

@@ -34,8 +34,9 @@ def print_status(config, as_json):
         console.print_safe("The scheduler is running (process %s, since %s)." % (
             scheduler.get("pid", "?"), recorded(scheduler.get("since"))))
     for server in report["http_servers"]:
-        console.print_safe("The HTTP server is running at %s (process %s, since %s)." % (
-            server.get("url", "?"), server.get("pid", "?"), recorded(server.get("since"))))
+        console.print_safe("The HTTP server is running at %s (process %s, since %s); its token is %s." % (
+            server.get("url", "?"), server.get("pid", "?"), recorded(server.get("since")),
+            "in " + server["token_file"] if server.get("token_file") else "http.token of config.json"))
     for warning in report["warnings"]:
         console.print_safe("! " + warning)
     for item in report["tasks"]:
@@ -55,7 +56,8 @@ def print_status(config, as_json):
         retry = item["retry"]
         if retry:
             out.append("  failed %s, %s (%s for this scheduled time)" % (
-                recorded(retry["last_attempt_at"]), "next try %s" % recorded(retry["next_try_at"])
+                recorded(retry["last_attempt_at"]), "next try at once when the scheduler starts"
+                if retry.get("at_scheduler_start") else "next try %s" % recorded(retry["next_try_at"])
                 if retry["next_try_at"] else "no retry left", plural(retry["attempts"], "attempt")))
         out.append("  snapshots: %d%s" % (item["snapshots"], ", newest %s" % item["newest_snapshot"]
                                           if item["newest_snapshot"] else ""))

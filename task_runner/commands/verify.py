@@ -7,7 +7,8 @@ from ..verify import verify_task
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "verify"
-SUMMARY = "compare the newest snapshot of each task with its source (exit code 0 when equal)"
+SUMMARY = ("compare the newest snapshot of each task with its source (exit code 0 when equal, 3 when some of the "
+           "source could not be read to compare)")
 EXAMPLES = ["verify", "verify Documents --deep"]
 ALIAS = "--verify"
 WORDS = "tasks"
@@ -36,13 +37,17 @@ def run(config, args, program):
             console.print_safe("%s: cannot verify: %s" % (task.name, exc))
             codes.append(errors.EXIT_FAILED)
             continue
-        console.print_safe("%s: %s %s: %d entries checked, %d missing, %d extra, %d changed%s" % (
-            task.name, "matches" if result.ok else "DIFFERS from", result.snapshot, result.checked,
-            result.missing, result.extra, result.changed, " (contents compared)" if args.deep else ""))
+        console.print_safe("%s: %s %s: %d entries checked, %d missing, %d extra, %d changed%s%s" % (
+            task.name, "DIFFERS from" if not result.ok else "matches" if result.complete else
+            "matches, in what could be read,", result.snapshot, result.checked,
+            result.missing, result.extra, result.changed, " (contents compared)" if args.deep else "",
+            "; %d entries of the source could not be read and were not compared (see the warnings)"
+            % result.unchecked if result.unchecked else ""))
         for line in result.differences:
             console.print_safe("  " + line)
         more = result.missing + result.extra + result.changed - len(result.differences)
         if more > 0:
             console.print_safe("  and %d more" % more)
-        codes.append(errors.EXIT_OK if result.ok else errors.EXIT_FAILED)
+        codes.append(errors.EXIT_FAILED if not result.ok else errors.EXIT_OK if result.complete
+                     else errors.EXIT_PARTIAL)
     return combined_exit_code(codes)

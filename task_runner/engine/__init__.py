@@ -21,7 +21,7 @@ import logging
 import os
 import zipfile
 
-from .. import osutil, snapshots
+from .. import osutil, private_folder, snapshots
 from ..errors import BackupError, Interrupted
 from ..excludes import Matcher
 from ..schedule import LOCAL
@@ -29,7 +29,7 @@ from ..snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folde
 from .fileio import OPS
 from ..pool import Pool, workers_for
 from .previous import DryRunWriter
-from .walk import Stats, Walk
+from .walk import Stats, Walk, reason
 from .writers import FolderWriter
 from .zip_writer import ZipWriter
 
@@ -45,6 +45,25 @@ def _check_source(src):
             raise BackupError("source %s is not a folder: set src to the folder to back up" % src)
         raise BackupError("source folder %s not found: is the drive connected? "
                           "Check src in config.json" % src)
+    try:
+        os.scandir(src).close()
+    except OSError as exc:  # the walk checks again (Walk._listing): it may change in between
+        raise BackupError("source folder %s cannot be read: %s: give the account that runs the backup "
+                          "read access to it (nothing was backed up; the run is retried)" % (src, reason(exc)))
+
+
+def incomplete_reason(seen, skipped):
+    """Why a run that met ``seen`` entries of src and skipped ``skipped``
+    (files or folders it could not read or write) is not a backup at all,
+    or None when its snapshot may be published (as ``partial`` when
+    ``skipped``). The rule (docs/REFERENCE.md, "Outcomes"): the run fails
+    when more than half of what it met was skipped; the root folder that
+    cannot be read fails it before (``_check_source``)."""
+    if skipped and skipped * 2 > max(seen, skipped):
+        return ("%d of the %d entries of the source could not be read: more than half, so this is not "
+                "a backup (nothing was published; earlier snapshots are untouched; the run is retried)"
+                % (skipped, max(seen, skipped)))
+    return None
 
 
 def _is_empty(path):
@@ -95,7 +114,7 @@ def _prepare_dest(dest, create=True):
     if not create:
         return
     try:
-        os.mkdir(dest)
+        os.mkdir(dest, 0o700)  # private from the start (private_folder.py)
     except OSError as exc:
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
@@ -144,7 +163,7 @@ def _start_partial(partial, dest, as_zip):
 
 
 def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OPS,
-                  progress=None, dry_run=False, listing=None, workers=None, low_priority=False):
+                  progress=None, dry_run=False, listing=None, workers=None, low_priority=False, private_marks=None):
     """Back up ``task.src`` into a new snapshot in ``task.dest``.
 
     ``task`` needs src, dest, incremental, exclude, format and allow_empty.
@@ -153,7 +172,9 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     result counts what would be copied and linked (``listing(action, rel)``
     hears of each file, action "copy" or "link"). ``workers`` threads (None:
     as ``task.parallel`` says) do the per-file work of a folder snapshot
-    (pool.py), each at low priority when ``low_priority``.
+    (pool.py), each at low priority when ``low_priority``. ``dest`` is kept
+    private (private_folder.py; ``private_marks``: the folder of its
+    Windows marks, the lock folder beside the history).
     Raises BackupError when the run as a whole fails and Interrupted when
     ``stop_event`` is set; in both cases the ``.partial`` is removed.
     """
@@ -171,12 +192,10 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             raise Interrupted("stopped on request before the backup was complete")
 
     if dry_run:
-        _prepare_dest(dest, create=False)
-        walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
-        _run_walk(walk, DryRunWriter(stats, previous, listing), progress)
-        return _result(None, stats, True)
+        return _dry_run(Walk(osutil.long_path(src), matcher, stats, check_stop), dest, previous, listing, progress)
 
     _prepare_dest(dest)
+    private_folder.keep_private(dest, log, private_marks)
     remove_leftovers(dest, log)
     final = os.path.join(dest, new_snapshot_name(dest, started, zone, as_zip))
     partial = final + PARTIAL
@@ -188,10 +207,14 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
                                   Pool(_workers(task, dest, workers, log), check_stop, low_priority, log))
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
+            if as_zip:
+                writer.keep_root(os.stat(src))
             writer.close()  # every worker done
+            _check_enough_read(stats)
             if not as_zip:
                 writer.copy_metadata(root, os.stat(src))
             check_stop()  # a run stopped (or timed out) at the very end is not published
+            _record_incomplete(stats, dest, final)
             osutil.flush_filesystem(dest)
             os.rename(partial, final)
             osutil.fsync_dir(dest)
@@ -203,6 +226,28 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     if previous is not None and not stats.linked and stats.copied and not as_zip:
         log.debug("no file could be linked to %s", previous)
     return _result(final, stats, False)
+
+
+def _dry_run(walk, dest, previous, listing, progress):
+    """What a run would do (make_snapshot with ``dry_run``), changing nothing."""
+    _prepare_dest(dest, create=False)
+    _run_walk(walk, DryRunWriter(walk.stats, previous, listing), progress)
+    _check_enough_read(walk.stats)
+    return _result(None, walk.stats, True)
+
+
+def _check_enough_read(stats):
+    """BackupError when the run read too little to be a backup (incomplete_reason)."""
+    too_few = incomplete_reason(stats.seen, stats.error_count)
+    if too_few:
+        raise BackupError(too_few)
+
+
+def _record_incomplete(stats, dest, final):
+    """A partial run's record beside its snapshot, written before it is
+    published, so that a published partial snapshot always has one."""
+    if stats.error_count:
+        snapshots.write_incomplete(dest, os.path.basename(final), stats.skipped_paths)
 
 
 def _discard(writer, dest, partial, log):

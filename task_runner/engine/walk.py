@@ -13,8 +13,13 @@ import stat
 import threading
 
 from .. import console, osutil
+from ..errors import BackupError
 
 MAX_LISTED = 20
+# The skipped paths kept for the snapshot's incomplete record (snapshots.py);
+# beyond this many the record says "more", and retention keeps every older
+# snapshot until a complete run.
+MAX_RECORDED = 100000
 
 
 def reason(exc):
@@ -40,6 +45,8 @@ class Stats(object):
         self.bytes = self.bytes_copied = 0
         self.errors, self.warnings = [], []
         self.error_count = 0
+        self.seen = 0  # entries of src the walk met (not excluded), read or not
+        self.skipped_paths = []  # "/"-separated, for the incomplete record
         self._lock = threading.Lock()
 
     def add_copy(self, size):
@@ -69,6 +76,8 @@ class Stats(object):
             self.error_count += 1
             if len(self.errors) < MAX_LISTED:
                 self.errors.append(text)
+            if len(self.skipped_paths) <= MAX_RECORDED:
+                self.skipped_paths.append(rel.replace(os.sep, "/"))
         self.log.warning("skipped %s", text)
 
     def warn(self, text):
@@ -99,7 +108,10 @@ class Walk(object):
         try:
             return os.scandir(path)
         except OSError as exc:
-            self.stats.skip(rel or ".", "folder cannot be read: %s" % reason(exc))
+            if not rel:  # nothing of src could be read: the run fails, nothing is published
+                raise BackupError("source folder %s cannot be read: %s: give the account that runs the "
+                                  "backup read access to it" % (self.root, reason(exc)))
+            self.stats.skip(rel, "folder cannot be read: %s" % reason(exc))
             return None
 
     def events(self):
@@ -107,6 +119,7 @@ class Walk(object):
         matcher = self.matcher if self.matcher else None
         reparse_points = osutil.WINDOWS  # junctions exist only there
         check_stop = self.check_stop
+        stats = self.stats
         stack = [("", self._listing(self.root, ""), None)]
         try:
             while stack:
@@ -128,12 +141,14 @@ class Walk(object):
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
-                    self.stats.skip(rel, reason(exc))
+                    stats.seen += 1
+                    stats.skip(rel, reason(exc))
                     continue
                 mode = st.st_mode
                 is_dir = stat.S_ISDIR(mode)
                 if matcher is not None and matcher.excluded(rel.replace(sep, "/"), entry.name, is_dir):
                     continue
+                stats.seen += 1  # only the walk's thread counts entries
                 if stat.S_ISLNK(mode):
                     yield "link", rel, entry, st
                 elif reparse_points and osutil.is_reparse_point(entry):

@@ -8,7 +8,7 @@ events in order: ``dir`` (return False to skip its contents), ``file``,
 ``link``, and ``end`` after a folder's contents, so that a folder's times
 are set last. What the destination keeps, and setting it: metadata.py.
 
-What a folder snapshot keeps (README, "What a backup is"): contents,
+What a folder snapshot keeps (docs/CONFIG.md, "What a backup is"): contents,
 modification times to the nanosecond (or the destination's resolution),
 permission bits, symbolic links as links, hard links between files of the
 source, holes of sparse files (Linux), and owner and group when the program

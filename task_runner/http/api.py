@@ -7,7 +7,9 @@ CSRF header):
     GET /health                  {"status": "ok"}
     GET /session                 whether this browser is signed in, and its CSRF token
     POST /login, POST /logout    start / end a browser session
-    POST /trigger[/<task>][?wait=S], GET /runs[?limit=N], GET /runs/<id>,
+    GET /signin?code=C           a one-time sign-in link -> a session, then the page
+    POST /trigger[?wait=S]       (API; without a credential on loopback with open_trigger)
+    POST /trigger/<task>[?wait=S], GET /runs[?limit=N], GET /runs/<id>,
     GET /status, GET /snapshots/<task>, GET /metrics      (API)
     GET /files/<task>/<snapshot>?path=P, GET /download/<task>/<snapshot>?path=P,
     POST /restore/<task>, GET /restores/<id>        files back (files.py; API)
@@ -27,10 +29,10 @@ from ..offsite import service as offsite_service
 from ..runner import ALREADY_RUNNING, begin_run
 from ..schedule import LOCAL
 from ..status import current_report, runs_now
-from . import files, metrics, page, transport
+from . import files, metrics, page, streams, transport
 from .auth import HttpError
 from .sessions import set_cookie
-from .transport import API, PUBLIC, Handler
+from .transport import API, PUBLIC, TRIGGER, Handler
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ class ApiHandler(Handler):
         route(r"^/login$", ("POST",), "login", PUBLIC),
         route(r"^/logout$", ("POST",), "logout", API),
         route(r"^/status$", ("GET",), "status", API),
-        route(r"^/trigger$", ("POST",), "trigger", API),
+        route(r"^/signin$", ("GET",), "signin", PUBLIC),
+        route(r"^/trigger$", ("POST",), "trigger", TRIGGER),
         route(r"^/trigger/(?P<task>[^/]+)$", ("POST",), "trigger", API),
         route(r"^/runs$", ("GET",), "runs", API),
         route(r"^/runs/(?P<run_id>[^/]+)$", ("GET",), "run", API),
@@ -72,25 +75,29 @@ class ApiHandler(Handler):
         self.send_body(200, data, content_type)
 
     def ep_session(self, body, query):
-        """Signed in or not; the CSRF token the page sends with each request.
-        Without a configured token (loopback only) a browser needs no
-        sign-in: it gets a session here."""
-        session, headers = self.gate.session, None
-        if session is None and self.server.token is None:
-            session, headers = self._new_session()
-        if session is None:
+        """Signed in or not; the CSRF token the page sends with each request."""
+        if self.gate.session is None:
             self.send_json(200, {"signed_in": False, "token_required": True})
             return
-        self._send_signed_in(session, headers)
+        self._send_signed_in(self.gate.session, None)
+
+    def ep_signin(self, body, query):
+        """A one-time sign-in link: its code becomes a session once, then
+        the browser goes on to the page (the used link opens nothing)."""
+        made = self.server.sessions.redeem(query.get("code", [""])[-1])
+        if made is None:
+            self.gate.failed("this sign-in link was used before or has expired: sign in with the token")
+        logger.info("%s signed in to the status page with a sign-in link", self.client_address[0])
+        self.send_json(303, {"signed_in": True}, {"Location": "/", "Set-Cookie": set_cookie(
+            self.server.cookie_name, made[0], self.server.tls is not None)})
 
     def ep_login(self, body, query):
         """The token from a form field or a JSON body -> a session cookie.
         A wrong token counts towards the same lockout as the API's."""
-        if self.server.token is not None:
-            given = body.get("token")
-            # "replace": a JSON string may hold a lone surrogate; it is no token either.
-            given = given.encode("utf-8", "replace") if isinstance(given, str) else None
-            self.gate.check_token(given, "send the token in the field \"token\"")
+        given = body.get("token")
+        # "replace": a JSON string may hold a lone surrogate; it is no token either.
+        given = given.encode("utf-8", "replace") if isinstance(given, str) else None
+        self.gate.check_token(given, "send the token in the field \"token\"")
         if self.gate.cookie:
             self.server.sessions.end(self.gate.cookie)
         session, headers = self._new_session()
@@ -104,8 +111,7 @@ class ApiHandler(Handler):
                        {"Set-Cookie": set_cookie(self.server.cookie_name, None, self.server.tls is not None)})
 
     def _send_signed_in(self, session, headers):
-        self.send_json(200, {"signed_in": True, "token_required": self.server.token is not None,
-                             "csrf": session.csrf}, headers)
+        self.send_json(200, {"signed_in": True, "token_required": True, "csrf": session.csrf}, headers)
 
     def _new_session(self):
         session_id, session = self.server.sessions.create()
@@ -172,8 +178,11 @@ class ApiHandler(Handler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            for block in iter(lambda: stream.read(files.CHUNK), b""):
-                self.wfile.write(block)
+            try:
+                streams.send_exactly(stream.read, entry.size, self.wfile.write, files.CHUNK)
+            except streams.LengthChanged as exc:  # the answer is cut short: the client sees an error
+                logger.warning("download of %s from %s stopped: the file changed while it was sent (%s)",
+                               self._masked(entry.rel), self._masked(unquote(snapshot)), exc)
 
     def ep_restore(self, body, query, task):
         found = files.task_named(self.server.app.watcher.current(), unquote(task))
@@ -200,6 +209,9 @@ class ApiHandler(Handler):
                 wait = -1
             if not 0 <= wait <= MAX_WAIT:
                 raise HttpError(400, "bad_request", "wait must be a number of seconds from 0 to %d" % MAX_WAIT)
+        if self.gate.anonymous:
+            self._trigger_anonymous(wait)
+            return
         status, data, job = self.server.app.trigger(None if task is None else unquote(task))
         if status != 202:
             self.send_json(status, data)
@@ -208,6 +220,27 @@ class ApiHandler(Handler):
             self.send_json(200, self.server.app.run_record(data["run_id"]))
             return
         self.send_json(202, data, {"Location": data["status_url"]})
+
+    def _trigger_anonymous(self, wait):
+        """POST /trigger without a credential: at most one start in
+        ANONYMOUS_TRIGGER_INTERVAL; the answer says accepted, busy or how
+        it ended, and names no task, run id, path or file name."""
+        too_soon = self.server.anonymous_starts.take()
+        if too_soon:
+            raise HttpError(429, "too_many_requests", "a backup was started without a token a short while ago: "
+                            "try again in %d seconds, or send the token" % too_soon, {"Retry-After": str(too_soon)})
+        status, data, job = self.server.app.trigger(None)
+        if status != 202:
+            self.server.anonymous_starts.give_back()
+        if status == 202 and wait and job.wait(wait):
+            ended = self.server.app.run_record(data["run_id"]) or {}
+            self.send_json(200, {"status": ended.get("status")})
+        elif status == 202:
+            self.send_json(202, {"status": "accepted"})
+        elif status == 409:
+            self.send_json(409, {"error": "already_running", "message": "a backup is already running"})
+        else:
+            self.send_json(status, {"error": data["error"], "message": "no default task can be started"})
 
 
 class App(object):

@@ -6,10 +6,14 @@ The rules (docs/HTTP.md, "The lockout"):
   before any lockout decision: the right token always gets in, whatever
   other clients send (so does a live session).
 * Only failures are limited. Each failed attempt is answered after
-  ``FAIL_DELAY`` seconds, holding its connection slot meanwhile, so the
-  server resolves at most ``max_connections / FAIL_DELAY`` guesses a
-  second however they are sent; past ``LIMIT`` failures of one client
-  within ``WINDOW`` seconds, the answer is ``429`` with ``Retry-After``.
+  ``FAIL_DELAY`` seconds; past ``LIMIT`` failures of one client within
+  ``WINDOW`` seconds, the answer is ``429`` with ``Retry-After``, at once
+  (a locked-out client's attempts hold no connection slot for long).
+* There is no anonymous door: every request that reads, restores or
+  starts a named task needs the token or a session, on loopback too (with
+  no token configured, http_server.py makes one). The one exception is
+  ``POST /trigger`` of the default tasks by a script on loopback when no
+  token was configured (``open_trigger``): its answer names nothing.
 * A client is an address, except that every loopback address
   (``127.0.0.0/8``, ``::1``, ``::ffff:127.x.y.z``) is one client, and an
   IPv6 client is its /64 network (one machine usually has a whole /64).
@@ -26,6 +30,9 @@ from .sessions import CSRF_HEADER, cookie_value
 LIMIT = 10
 WINDOW = 60.0
 FAIL_DELAY = 1.0
+# The anonymous trigger starts a backup at most this often (seconds): starts
+# in a row cannot push snapshots out of a "keep": {"last": N}.
+ANONYMOUS_TRIGGER_INTERVAL = 600.0
 LOOPBACK = "loopback"
 # Bounded memory under a flood of addresses (each IPv6 /64 is a client).
 MAX_CLIENTS = 10000
@@ -84,6 +91,12 @@ class Lockout(object):
                 return 0
             return max(1, int(times[-self.limit] + self.window - now + 0.999))
 
+    def failed_recently(self, key):
+        """How many failures of client ``key`` the window holds."""
+        now = self.clock()
+        with self._lock:
+            return sum(1 for t in self._failures.get(key, ()) if t > now - self.window)
+
     def slow_down(self):
         """Wait before answering a failure."""
         if self.delay > 0:
@@ -92,6 +105,30 @@ class Lockout(object):
     def clear(self):
         with self._lock:
             self._failures.clear()
+
+
+class Every(object):
+    """At most one start per ``interval`` seconds: ``take()`` is 0 and
+    counts a start, or the seconds until the next may be; ``give_back()``
+    when the counted start did not happen."""
+
+    def __init__(self, interval=ANONYMOUS_TRIGGER_INTERVAL, clock=time.monotonic):
+        self.interval = interval
+        self.clock = clock
+        self._last = self._before = None
+        self._lock = threading.Lock()
+
+    def take(self):
+        now = self.clock()
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval:
+                return max(1, int(self._last + self.interval - now + 0.999))
+            self._before, self._last = self._last, now
+            return 0
+
+    def give_back(self):
+        with self._lock:
+            self._last = self._before
 
 
 def _too_many(wait):
@@ -107,8 +144,8 @@ class Gate(object):
     - a browser: a session cookie (from POST /login) *and* its CSRF header.
       A request with an ``Origin`` (a page's fetch) or with the cookie and
       no Authorization is a browser's, whatever else it sends.
-    - no token configured (loopback only): scripts need nothing; a browser
-      still needs a session (GET /session gives one without a token).
+    - the anonymous trigger (``check_trigger``): a script on loopback that
+      sends no credential at all, when the server has ``open_trigger``.
     """
 
     def __init__(self, handler):
@@ -117,6 +154,7 @@ class Gate(object):
         self.addr = handler.client_address[0]
         self.cookie = cookie_value(handler.headers.get("Cookie"), self.server.cookie_name)
         self.session = self.server.sessions.get(self.cookie) if self.cookie else None
+        self.anonymous = False  # True: let in by check_trigger without a credential
 
     def check_api(self):
         """Raise HttpError unless this request may use the API."""
@@ -124,8 +162,19 @@ class Gate(object):
         if headers.get("Origin") is not None or (self.cookie is not None and
                                                   headers.get("Authorization") is None):
             self._check_browser()
-        elif self.server.token is not None:
+        else:
             self.check_token(self._bearer(), "send the header Authorization: Bearer <token>")
+
+    def check_trigger(self):
+        """POST /trigger of the default tasks: as check_api, except that a
+        request with no credential at all (no Authorization, cookie or
+        Origin) passes as ``anonymous`` when the server has open_trigger."""
+        headers = self.h.headers
+        if (self.server.open_trigger and self.cookie is None and headers.get("Origin") is None
+                and headers.get("Authorization") is None):
+            self.anonymous = True
+            return
+        self.check_api()
 
     def _check_browser(self):
         if self.session is None:
@@ -149,13 +198,17 @@ class Gate(object):
         right one passes at once, whatever the lockout says; a wrong or
         missing one is answered after the lockout's delay, 429 while its
         client is locked out, else 401."""
-        expected = (self.server.token or "").encode("utf-8")
+        expected = self.server.token.encode("utf-8")
         if given is not None and hmac.compare_digest(given, expected):
             return
+        self.failed("the token is wrong" if given is not None else missing_message)
+
+    def failed(self, message):
+        """A failed attempt of this client: 429 at once while it is locked
+        out, else 401 after the lockout's delay."""
         lockout = self.server.lockout
         wait = lockout.failed(client_key(self.addr))
-        lockout.slow_down()
         if wait:
             raise _too_many(wait)
-        raise HttpError(401, "unauthorized", "the token is wrong" if given is not None else missing_message,
-                        {"WWW-Authenticate": "Bearer"})
+        lockout.slow_down()
+        raise HttpError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})

@@ -16,7 +16,7 @@ import threading
 import time
 from urllib.parse import quote
 
-from .. import restore, snapshots
+from .. import catalog, restore, snapshots
 from ..config import find_task
 from ..errors import Interrupted, TaskRunnerError
 from ..logs import task_log
@@ -62,11 +62,19 @@ def _describe(entry):
 def listing(task, name, rel, offset=0, limit=PAGE):
     """One folder of a snapshot, a page at a time."""
     with _reader(snapshot_path(task, name)) as reader:
+        rel = _stored(reader, rel)
         if rel and getattr(reader.entry(rel), "kind", None) != "dir":
             raise HttpError(404, "not_found", "no folder %s in snapshot %s" % (rel.replace(os.sep, "/"), name))
         entries = reader.children(rel)
     return {"task": task.name, "snapshot": name, "path": rel.replace(os.sep, "/"), "total": len(entries),
             "offset": offset, "limit": limit, "entries": [_describe(e) for e in entries[offset:offset + limit]]}
+
+
+def _stored(reader, rel):
+    """``rel`` as the snapshot holds it (names compared as this system does:
+    catalog.stored_rel), or as asked when it holds no such path."""
+    found = catalog.stored_rel(reader, rel) if rel else rel
+    return rel if found is None else found
 
 
 def _reader(path):
@@ -90,6 +98,7 @@ def content_disposition(name):
 def open_download(task, name, rel):
     """(reader, entry) of the file to send; the caller closes the reader."""
     reader = _reader(snapshot_path(task, name))
+    rel = _stored(reader, rel) if rel else rel
     entry = reader.entry(rel) if rel else None
     if entry is None or entry.kind != "file":
         reader.close()
@@ -114,7 +123,7 @@ class Restores(object):
         while a backup (or another restore) of the task holds its lock."""
         path = snapshot_path(task, name)
         with _reader(path) as reader:
-            if rel and not reader.has(rel):
+            if rel and catalog.stored_rel(reader, rel) is None:
                 raise HttpError(404, "not_found", "%s is not in snapshot %s" % (rel.replace(os.sep, "/"), name))
         lock = task_lock(self.config_of(), task.name)
         if not lock.acquire(timeout=0):

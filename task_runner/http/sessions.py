@@ -5,6 +5,10 @@ known only to this server's memory (a restart signs everyone out), with a
 per-session CSRF token the page's script sends in a header. It ends after
 ``idle`` seconds without a request, or at POST /logout. The clock is an
 argument, so tests can age a session without waiting.
+
+A sign-in link (``GET /signin?code=...``, printed by http_server.py) holds
+a one-time code: it becomes a session once, within ``CODE_LIFETIME``
+seconds, so the link left in a browser's history opens nothing.
 """
 
 import collections
@@ -15,6 +19,8 @@ import time
 
 IDLE = 12 * 3600.0
 MAX_SESSIONS = 1000
+CODE_LIFETIME = 15 * 60.0
+MAX_CODES = 100
 CSRF_HEADER = "X-CSRF-Token"
 
 
@@ -28,7 +34,7 @@ class Session(object):
 
 def _key(session_id):
     # Stored by hash: a lookup's timing tells nothing about a valid id.
-    return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).hexdigest()
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SessionStore(object):
@@ -40,7 +46,26 @@ class SessionStore(object):
         self.idle = idle
         self.limit = limit
         self._sessions = collections.OrderedDict()
+        self._codes = collections.OrderedDict()  # hash of a sign-in code -> when it was made
         self._lock = threading.Lock()
+
+    def new_code(self):
+        """A one-time sign-in code (256 random bits) for a sign-in link."""
+        code = secrets.token_urlsafe(32)
+        with self._lock:
+            self._codes[_key(code)] = self.clock()
+            while len(self._codes) > MAX_CODES:
+                self._codes.popitem(last=False)
+        return code
+
+    def redeem(self, code):
+        """A new session for a sign-in ``code`` made within CODE_LIFETIME
+        seconds and not used before (it is used now), else None."""
+        with self._lock:
+            made = self._codes.pop(_key(code), None)
+        if made is None or not 0 <= self.clock() - made <= CODE_LIFETIME:
+            return None
+        return self.create()
 
     def create(self):
         """A new session: (cookie value, Session)."""

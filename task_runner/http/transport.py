@@ -8,8 +8,9 @@ Transfer-Encoding, one valid Content-Length of at most 4 KiB (413 without
 reading the body); a known path and method; then who is asking (``access``
 of the route: auth.py's ``Gate``, with the lockout on failures). A client
 gets 10 s for its whole request, not per read, so slow clients cannot hold
-a thread, and at most 32 connections are served at once (the rest get a
-short 503). Every answer has Content-Length, no-store, nosniff, the
+a thread, and at most max_connections requests are served at once, fewer
+for one client; past that, only the right token or a live session gets in
+(slots.py), the rest get a short 503. Every answer has Content-Length, no-store, nosniff, the
 page's security headers and no CORS headers; the connection closes after
 each response.
 
@@ -22,6 +23,7 @@ import io
 import json
 import logging
 import re
+import secrets
 import socket
 import socketserver
 import sys
@@ -32,8 +34,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import osutil
 from ..console import printable
-from .auth import Gate, HttpError, Lockout
+from .auth import Every, Gate, HttpError, Lockout, client_key
 from .sessions import SessionStore
+from .slots import Slots, Triage
+from .streams import DeadlineReader
 
 logger = logging.getLogger(__name__)
 
@@ -72,42 +76,13 @@ _BUSY = _raw_answer("503 Service Unavailable", JSON, b'{"error": "busy", "messag
 _VANISHED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 # Route access levels (see Gate).
-PUBLIC = "public"  # no sign-in: /health, the page shell and its files, /login, /session
+PUBLIC = "public"  # no sign-in: /health, the page shell and its files, /login, /session, /signin
 API = "api"        # the bearer token, or a session cookie with its CSRF header
+TRIGGER = "trigger"  # API, or no credential at all on a server with open_trigger (auth.Gate.check_trigger)
 
 
 def is_loopback(host):
     return host in LOOPBACK_NAMES or host.startswith("127.")
-
-
-class DeadlineReader(io.RawIOBase):
-    """Reads from a socket until a fixed deadline: each read waits only for
-    what is left of the request's time, so a client sending one byte a
-    second cannot stretch a request past it."""
-
-    def __init__(self, sock, deadline, clock=time.monotonic, first_byte_deadline=None):
-        super(DeadlineReader, self).__init__()
-        self.sock = sock
-        self.deadline = deadline
-        self.clock = clock
-        # Until the first byte arrives, the (shorter) first-byte deadline holds.
-        self.first_byte_deadline = first_byte_deadline
-
-    def readable(self):
-        return True
-
-    def readinto(self, buf):
-        deadline = self.deadline
-        if self.first_byte_deadline is not None:
-            deadline = min(deadline, self.first_byte_deadline)
-        left = deadline - self.clock()
-        if left <= 0:
-            raise socket.timeout("the request took longer than allowed")
-        self.sock.settimeout(left)
-        n = self.sock.recv_into(buf)
-        if n:
-            self.first_byte_deadline = None
-        return n
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -133,7 +108,8 @@ class Handler(BaseHTTPRequestHandler):
         super(Handler, self).setup()
         self.connection.settimeout(self.server.request_timeout)  # for writes
         self.rfile = io.BufferedReader(DeadlineReader(
-            self.connection, self.deadline, first_byte_deadline=time.monotonic() + FIRST_BYTE_TIMEOUT))
+            self.connection, self.deadline, first_byte_deadline=time.monotonic() + FIRST_BYTE_TIMEOUT,
+            prefix=self.server.take_prefix(self.request)))
 
     def version_string(self):
         return self.server_version  # "TaskRunner", without http.server's trailing space
@@ -272,6 +248,8 @@ class Handler(BaseHTTPRequestHandler):
         self.gate = Gate(self)
         if access == API:
             self.gate.check_api()
+        elif access == TRIGGER:
+            self.gate.check_trigger()
         body = self._read_body(length, name in self.FORM_ENDPOINTS)
         # surrogatepass: a lone surrogate sent as its three bytes (web/files.js encodeName) is a
         # name that is not valid UTF-8 (Linux) or holds one (Windows), as os.fsdecode gives it.
@@ -325,49 +303,102 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
     request_queue_size = 64
 
     def __init__(self, address, app, handler, token=None, tls=None, max_connections=32, request_timeout=10.0,
-                 sessions=None, lockout=None):
+                 sessions=None, lockout=None, open_trigger=False):
         host = address[0]
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.app = app
-        self.token = token
+        # No token given: one nobody knows, so nothing is open without a
+        # credential (http_server.py gives the token of its token file).
+        self.token = token if token else secrets.token_urlsafe(32)
         self.tls = tls
         self.request_timeout = request_timeout
         self.loopback = is_loopback(host)
+        # POST /trigger of the default tasks without a credential: loopback only.
+        self.open_trigger = bool(open_trigger) and self.loopback
+        self.anonymous_starts = Every()
         self.lockout = Lockout() if lockout is None else lockout
         self.sessions = SessionStore() if sessions is None else sessions
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self.slots = Slots(max_connections)
+        self._prefixes = {}  # a connection served from Triage -> the bytes it read of it
+        self.triage = None  # (server_close runs when binding fails)
         HTTPServer.__init__(self, address, handler)
         # Cookies are shared by every port of a host: one name per port, so
         # two servers on one machine do not sign each other out.
         self.cookie_name = "task_runner_session_%d" % self.server_address[1]
+        self.triage = None if tls is not None else Triage(self)
+        if self.triage is not None:
+            self.triage.start()
 
     def server_bind(self):
         if osutil.WINDOWS and hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
         HTTPServer.server_bind(self)
 
+    # -- connection slots (slots.py) -------------------------------------------
+    busy_answer = _BUSY
+
+    @staticmethod
+    def too_many_answer(wait):
+        return _raw_answer("429 Too Many Requests", JSON, b'{"error": "too_many_requests", "message": "too many '
+                           b'failed attempts"}\n', {"Retry-After": str(wait)})
+
     def process_request(self, request, client_address):
         # In the accept loop: never block here.
-        if not self._slots.acquire(blocking=False):
-            try:
-                request.setblocking(False)
-                request.send(_BUSY)
-            except OSError:
-                pass
-            self.shutdown_request(request)
+        key = client_key(client_address[0])
+        if not self.slots.take(key):
+            if self.triage is not None:
+                self.triage.add(request, client_address)
+            else:
+                self.refuse(request, _BUSY)
             return
         try:
             socketserver.ThreadingMixIn.process_request(self, request, client_address)
         except Exception:
-            self._slots.release()
+            self.slots.give(key)
             raise
 
     def process_request_thread(self, request, client_address):
         try:
             socketserver.ThreadingMixIn.process_request_thread(self, request, client_address)
         finally:
-            self._slots.release()
+            self.slots.give(client_key(client_address[0]))
+
+    def serve_reserved(self, request, client_address, prefix):
+        """Serve, in a reserved slot (taken), a connection of which
+        ``prefix`` was read already (slots.Triage)."""
+        self._prefixes[id(request)] = prefix
+
+        def serve():
+            try:
+                socketserver.ThreadingMixIn.process_request_thread(self, request, client_address)
+            finally:
+                self._prefixes.pop(id(request), None)
+                self.slots.give_reserved()
+        thread = threading.Thread(target=serve, daemon=True)
+        try:
+            thread.start()
+        except Exception:
+            self._prefixes.pop(id(request), None)
+            self.slots.give_reserved()
+            self.shutdown_request(request)
+
+    def take_prefix(self, request):
+        return self._prefixes.pop(id(request), b"")
+
+    def refuse(self, request, answer):
+        """A short answer sent without waiting, and the connection closed."""
+        try:
+            request.setblocking(False)
+            request.send(answer)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def server_close(self):
+        if self.triage is not None:
+            self.triage.close()
+        HTTPServer.server_close(self)
 
     def handle_error(self, request, client_address):
         # A client that vanished or sent garbage: one DEBUG line, no traceback.

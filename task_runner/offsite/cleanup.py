@@ -28,11 +28,25 @@ def apply_retention(rc, task, newest, complete, incomplete, now, log=logger):
     ``newest`` added): delete the remote snapshots ``offsite.keep`` does
     not keep, and the incomplete ones older than ``newest`` (abandoned
     uploads, deletions cut short). A failed deletion is logged and tried
-    again after the next upload. Returns the names deleted."""
+    again after the next upload. Returns the names deleted. A snapshot of a
+    ``partial`` run (its record beside the local snapshot) counts as
+    retention.decide says: never in place of a complete one."""
     doomed = [] if task.offsite.keep is None else [
-        (d.name, d.reason) for d in retention.decide(complete, task.offsite.keep, now) if not d.keep]
+        (d.name, d.reason) for d in retention.decide(complete, task.offsite.keep, now,
+                                                     incomplete=_partial_runs(task, complete)) if not d.keep]
     doomed += [(n, "incomplete (an upload or deletion cut short)") for n in _older(incomplete, newest)]
     return _delete_all(rc, task, doomed, log)
+
+
+def _partial_runs(task, names):
+    """{name: what it lacks} of ``names`` made by ``partial`` runs (their
+    record beside the local snapshot), for retention.decide."""
+    partial = {}
+    for name in names:
+        lacks = snapshots.read_incomplete(task.dest, name)
+        if lacks is not False:
+            partial[name] = lacks
+    return partial
 
 
 def _older(names, newest):
@@ -72,6 +86,7 @@ def make_room(rc, task, newest, complete, now, log=logger):
     if task.offsite.keep is None:
         return []
     doomed = [(d.name, "%s; deleted before %s was sent: the remote is full" % (d.reason, newest))
-              for d in retention.decide(complete + [newest], task.offsite.keep, now)
+              for d in retention.decide(complete + [newest], task.offsite.keep, now,
+                                        incomplete=_partial_runs(task, complete + [newest]))
               if not d.keep and d.name != newest]
     return _delete_all(rc, task, doomed, log)

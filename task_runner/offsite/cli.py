@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from .. import catalog, console, errors
+from .. import catalog, console, errors, osutil
 from ..cli import ProgressLine
 from ..config import select_tasks
 from ..config_values import remote_name
@@ -132,7 +132,8 @@ def print_snapshots(config, tasks):
 def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_event):
     """--restore --offsite: from the remote alone (the local dest may be gone)."""
     if not target:
-        raise UsageError("--restore needs --to DIR: the folder to restore into")
+        raise UsageError("restore --offsite needs --to DIR: the folder to restore into, such as backup_now.py "
+                         "restore TASK --offsite --to %s" % osutil.example_path("D:/Restored", "~/Restored"))
     task, rc = _task_with_offsite(config, names)
     wanted = [catalog.rel_in_src(task, p) for p in paths]
     name, result = remote.restore_remote(rc, task, spec, os.path.abspath(target), wanted, overwrite,

@@ -23,6 +23,7 @@ removed once a newer snapshot is complete. Deleting a remote snapshot
 removes its manifest first.
 """
 
+import errno
 import gzip
 import hashlib
 import io
@@ -99,6 +100,10 @@ def build(task_name, snapshot_path, created, hashes=True, known=None):
         doc.update(files=1, bytes=st.st_size)
         return doc
     for entry in snapshot_reader.read_entries(snapshot_path):
+        if entry.kind == "error":
+            raise OSError(errno.EIO, "%s could not be read (%s)" % (entry.rel, entry.target), snapshot_path)
+        if entry.kind == "other":  # never made by a backup: not sent
+            continue
         item = {"path": entry.rel.replace(os.sep, "/"), "kind": entry.kind, "size": entry.size,
                 "mode": entry.mode, "mtime_ns": entry.mtime_ns}
         if entry.kind == "link":
@@ -106,6 +111,7 @@ def build(task_name, snapshot_path, created, hashes=True, known=None):
         if entry.kind == "file" and hashes:
             same = known.get(item["path"])
             item["md5"] = same[2] if same and same[:2] == (entry.size, entry.mtime_ns) else file_md5(entry.source)
+        if entry.kind == "file":
             doc["files"] += 1
             doc["bytes"] += entry.size
         doc["entries"].append(item)

@@ -9,7 +9,8 @@ safety rule of a local restore (safedir: no link in the target followed,
 staging, kept-aside files): contents, modification times, permission bits,
 symbolic links and empty folders come back as a local restore gives them.
 A downloaded file whose size or MD5 differs from the manifest's is an
-entry error (the remote copy is damaged): never restored. The local ``dest`` is not needed.
+entry error (the remote copy is damaged): never restored. The local
+``dest`` is not needed.
 """
 
 import json
@@ -18,7 +19,7 @@ import os
 import re
 import time
 
-from .. import catalog, osutil, removal, restore, restore_work, snapshot_reader
+from .. import catalog, osutil, removal, restore, restore_target, restore_work, snapshot_reader
 from ..errors import BackupError, Interrupted, UsageError
 from ..logs import task_log
 from ..schedule import LOCAL, local_datetime
@@ -33,17 +34,24 @@ DOWNLOAD_MARK = ".offsite-download"
 _DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(-[0-9]+)?$")
 
 
-def _new_download_folder(real, stamp):
-    """A new folder of ours in ``real`` (a name nobody has taken), with its mark."""
+def _new_download_folder(root, stamp):
+    """(name, descriptor, path to give rclone) of a new folder of ours in
+    the open target folder ``root`` (a name nobody has taken), with its
+    mark; made and marked through the open folders, never by path."""
     for n in range(1000):
-        path = os.path.join(real, DOWNLOAD_PREFIX + stamp + ("-%d" % n if n else ""))
+        name = DOWNLOAD_PREFIX + stamp + ("-%d" % n if n else "")
         try:
-            os.mkdir(path, 0o700)
+            root.mkdir(name, 0o700)
         except FileExistsError:
             continue
-        open(os.path.join(path, DOWNLOAD_MARK), "wb").close()
-        return path
-    raise BackupError("cannot make a download folder in %s: %s* names are all taken" % (real, DOWNLOAD_PREFIX))
+        folder = root.sub(name)
+        try:
+            os.close(folder.create(DOWNLOAD_MARK))
+            fd, where = osutil.pin_folder(folder.path, folder.fd)
+        finally:
+            folder.close()
+        return name, fd, where
+    raise BackupError("cannot make a download folder in %s: %s* names are all taken" % (root.path, DOWNLOAD_PREFIX))
 
 
 def _remove_download(path, fd):
@@ -123,6 +131,14 @@ class ManifestReader(object):
             self._by_rel = {e.rel: e for e in self.entries()}
         return self._by_rel.get(rel.replace("/", os.sep))
 
+    def top(self):
+        """The manifest keeps no entry for the snapshot's own folder."""
+        return None
+
+    def open_checked(self, entry):
+        """(file object, entry): what the restorer reads (the manifest's metadata)."""
+        return self.open(entry), entry
+
     def open(self, entry):
         fd = os.open(entry.source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
         f = os.fdopen(fd, "rb")
@@ -176,16 +192,22 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
     log = log or task_log(logger, task.name)  # every line of a restore names its task
     name = catalog.choose_among(complete_snapshots(rc, task), spec, task.name, rc.redact(task.offsite.remote))
     doc = read_manifest(rc, task, name)
-    _remove_leftovers(os.path.realpath(target), log)
-    real = restore.check_target(task, target, overwrite)
-    stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
-    made = not os.path.isdir(real)
-    if made:
-        os.mkdir(real)
-    download = _new_download_folder(real, stamp)
-    # rclone writes by path: on Linux it is given a path through the folder's descriptor, which a
-    # folder put in its place by someone who can write into the target cannot redirect.
-    fd, where = osutil.pin_folder(download)
+    with restore_target.open_target(task, target, overwrite, _DOWNLOAD_RE.match) as opened:
+        if opened.exists():
+            _remove_leftovers(opened.path, log)
+        restorer = _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing, stop_event,
+                                       progress, local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S"), log)
+    log.info("restored %d file(s) from the remote snapshot %s into %s", restorer.files, name, target)
+    return name, restore.RestoreResult(layout.join(rc.redact(task.offsite.remote), name), restorer.files,
+                                       restorer.bytes, restorer.replaced, restorer.kept_aside, restorer.unchanged,
+                                       restorer.errors, restorer.error_count, False, restorer.actions, opened.path)
+
+
+def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, progress,
+                        stamp, log):
+    """Download into a folder of ours inside the target, then restore from it."""
+    download, fd, where = _new_download_folder(opened.open(), stamp)
+    download = os.path.join(opened.path, download)
     done = False
     try:
         _download(rc, task, name, wanted, where, stop_event)
@@ -197,21 +219,18 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
             if missing:
                 raise UsageError("%s is not in snapshot %s" % (", ".join(missing), name))
         with reader:
-            restorer = restore.Restorer(reader, real, list(wanted), overwrite, keep_existing, stamp,
+            restorer = restore.Restorer(reader, opened, list(wanted), overwrite, keep_existing, stamp,
                                         stop_event=stop_event, progress=progress, log=log,
-                                        workers=restore_work.workers(task.parallel, real, download, log))
+                                        workers=restore_work.workers(task.parallel, opened.path, download, log))
             restorer.run()
             done = True
     except OSError as exc:
         raise BackupError("the restore could not be completed: %s" % (exc.strerror or exc))
     finally:
         _remove_download(download, fd)
-        if made and not done and not os.listdir(real):
-            os.rmdir(real)  # stopped or failed before anything was restored: no folder is left behind
-    log.info("restored %d file(s) from the remote snapshot %s into %s", restorer.files, name, target)
-    return name, restore.RestoreResult(layout.join(rc.redact(task.offsite.remote), name), restorer.files,
-                                       restorer.bytes, restorer.replaced, restorer.kept_aside, restorer.unchanged,
-                                       restorer.errors, restorer.error_count, False, restorer.actions, real)
+        if not done:
+            opened.remove_if_unused()  # stopped or failed before anything was restored: no folder is left behind
+    return restorer
 
 
 def _remote_files(rc, task, name):

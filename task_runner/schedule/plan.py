@@ -1,6 +1,6 @@
 """Pure: given a task, its history and ``now``, decide what to do.
 
-The one rule (README, "Catch-up and retries"):
+The one rule (docs/REFERENCE.md, "Catch-up and retries"):
 
 * An occurrence is *satisfied* when the history holds a ``success`` or
   ``partial`` run of the task that started at or after it, whatever

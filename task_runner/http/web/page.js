@@ -241,7 +241,8 @@ function showTask(item) {
   var retry = item.retry;
   if (retry) {
     row(dl, "Retry", "failed " + when(retry.last_attempt_at) + ", " +
-        (retry.next_try_at ? "next try " + when(retry.next_try_at) : "no retry left") + " (" +
+        (retry.at_scheduler_start ? "next try at once when the scheduler starts" :
+         retry.next_try_at ? "next try " + when(retry.next_try_at) : "no retry left") + " (" +
         retry.attempts + (retry.attempts === 1 ? " attempt" : " attempts") + " for this scheduled time)");
   }
   var newest = item.newest_snapshot ? item.newest_snapshot.split(/[\\/]/).pop() : "";

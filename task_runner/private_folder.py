@@ -1,0 +1,125 @@
+"""The backup folder (``dest``) is private: only the account that runs the
+backups may enter it.
+
+Snapshots keep the owners and modes of what they copied (restores are
+exact), so a user whose files were backed up owns their copy inside the
+snapshot and, were ``dest`` open, could change it, or read another user's
+copy where the mode allows. The closed door is ``dest`` itself, as in
+rsnapshot (a ``snapshot_root`` only root can enter):
+
+* POSIX: ``dest`` owned by the account running the backups, no permission
+  for group or others (made 0700; root takes over a folder another account
+  owns).
+* Windows: inheritance removed and full control for that account, SYSTEM
+  and Administrators only (``icacls``, which every Windows has); the groups
+  Everyone, Authenticated Users and Users are removed. Reading a folder's
+  access list back needs the security API, so the folder is known to be
+  private by a mark this program keeps once ``icacls`` did its work: a file
+  in the programs' lock folder (``marks``, beside the history), named for
+  the folder; without it (a folder never closed, or the mark deleted) the
+  next backup does it again.
+"""
+
+import hashlib
+import os
+import subprocess
+
+from . import osutil
+
+_BROAD_GROUPS = ("*S-1-1-0", "*S-1-5-11", "*S-1-5-32-545")  # Everyone, Authenticated Users, Users
+_ALWAYS = ("*S-1-5-18", "*S-1-5-32-544")  # SYSTEM, Administrators
+
+
+def account():
+    """The account that runs this program, as the messages name it."""
+    if osutil.WINDOWS:
+        user = os.environ.get("USERNAME", "")
+        domain = os.environ.get("USERDOMAIN", "")
+        return "%s\\%s" % (domain, user) if domain and user else user or "this account"
+    try:
+        import pwd
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return "uid %d" % os.geteuid()
+
+
+def _mark(path, marks):
+    """The file in folder ``marks`` saying ``path`` was made private (Windows), or None."""
+    if marks is None:
+        return None
+    key = osutil.path_key(os.path.abspath(path)).encode("utf-8", "surrogatepass")
+    return os.path.join(marks, "private-%s" % hashlib.sha256(key).hexdigest()[:20])
+
+
+def why_open(path, marks=None):
+    """Why accounts other than this one may enter the folder ``path`` (a
+    phrase), or None when it is private. OSError when it cannot be read.
+    ``marks``: where the Windows marks are kept (see the module's docstring)."""
+    if osutil.WINDOWS:
+        mark = _mark(path, marks)
+        return None if mark and os.path.isfile(mark) else "it has not been made private yet"
+    st = os.stat(path)
+    if st.st_uid != os.geteuid():
+        return "it belongs to another account (uid %d)" % st.st_uid
+    if st.st_mode & 0o077:
+        return "its permissions are %04o" % (st.st_mode & 0o7777)
+    return None
+
+
+def make_private(path, marks=None, run=subprocess.call):
+    """Let only this account (on Windows also SYSTEM and Administrators)
+    enter ``path``. OSError when that cannot be done, saying why."""
+    if osutil.WINDOWS:
+        grant = [s + ":(OI)(CI)F" for s in _ALWAYS + (account(),)]
+        for args in (["/inheritance:r", "/grant:r"] + grant, ["/remove:g"] + list(_BROAD_GROUPS)):
+            code = run(["icacls", path] + args + ["/Q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL)
+            if code != 0:
+                raise OSError("icacls exited with code %d" % code)
+        mark = _mark(path, marks)
+        if mark is not None:
+            if not os.path.isdir(marks):
+                os.makedirs(marks)
+            with open(mark, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write("%s was made private by the backup program (icacls): only %s, SYSTEM and Administrators "
+                        "may enter it. Delete this file to have the next backup do it again.\n" % (path, account()))
+        return
+    st = os.stat(path)
+    if st.st_uid != os.geteuid():
+        if os.geteuid() != 0:
+            raise OSError("it belongs to another account (uid %d): only that account or root can close it"
+                          % st.st_uid)
+        os.chown(path, 0, -1)
+    os.chmod(path, st.st_mode & 0o700)  # nothing added: a folder made read-only stays so
+    still = why_open(path)
+    if still:  # a file system without owners or modes (FAT, exFAT, some shares) ignores chmod
+        raise OSError("%s, and its file system keeps it so (a FAT or exFAT drive, or a share, has no "
+                      "permissions of its own: mount it for one account only)" % still)
+
+
+def keep_private(path, log, marks=None):
+    """Make ``path`` private when it is open, saying so once in ``log`` (the
+    next time it is private already); a warning when it cannot be."""
+    try:
+        why = why_open(path, marks)
+        if why is None:
+            return
+        make_private(path, marks)
+    except OSError as exc:
+        log.warning("the backup folder %s can be entered by other accounts of this computer and could not be "
+                    "made private: %s", path, getattr(exc, "strerror", None) or exc)
+        return
+    log.info("made the backup folder %s private: only %s can enter it now (it was open: %s)", path,
+             account(), why)
+
+
+def open_warning(path, marks=None):
+    """[the sentence ``check`` and ``status`` show] when ``path`` is open, else []."""
+    try:
+        why = why_open(path, marks)
+    except OSError:
+        return []
+    if why is None:
+        return []
+    return ["the backup folder %s can be entered by other accounts of this computer (%s): the next backup makes "
+            "it private to %s" % (path, why, account())]

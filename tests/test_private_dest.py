@@ -1,0 +1,119 @@
+"""The backup folder is private: only the account that runs the backups may
+enter it (issue 28). Snapshots keep their exact modes; the door is dest."""
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+import unittest
+
+from task_runner import engine, osutil, private_folder
+from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
+
+T0 = ts("2026-11-27T10:00:00+00:00")
+POSIX = not osutil.WINDOWS
+AS_ROOT = POSIX and os.geteuid() == 0
+
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super(Lines, self).__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+class PrivateDestTest(TempDirTestCase):
+    def setUp(self):
+        super(PrivateDestTest, self).setUp()
+        self.write("src/a.txt", "a")
+        os.chmod(self.path("src"), 0o755)
+        self.dest = self.path("dest")
+        self.log = logging.getLogger("test_private_dest")
+        self.lines = Lines()
+        self.log.addHandler(self.lines)
+        self.log.setLevel(logging.INFO)
+        self.addCleanup(self.log.removeHandler, self.lines)
+
+    def backup(self, at=T0):
+        return engine.make_snapshot(make_task(self.path("src"), self.dest), at, UTC, log=self.log)
+
+    @unittest.skipUnless(POSIX, "modes: Windows is tested through icacls in test_windows_acl")
+    def test_a_new_dest_is_made_private(self):
+        self.backup()
+        self.assertEqual(stat.S_IMODE(os.stat(self.dest).st_mode), 0o700)
+        self.assertEqual(os.stat(self.dest).st_uid, os.geteuid())
+        self.assertFalse([line for line in self.lines.lines if "private" in line], self.lines.lines)
+
+    @unittest.skipUnless(POSIX, "modes")
+    def test_an_open_dest_is_closed_at_the_next_backup_and_said_once(self):
+        os.mkdir(self.dest)
+        os.chmod(self.dest, 0o755)
+        self.assertTrue(private_folder.open_warning(self.dest))
+        first = self.backup()
+        self.assertEqual(stat.S_IMODE(os.stat(self.dest).st_mode), 0o700)
+        said = [line for line in self.lines.lines if "made the backup folder" in line]
+        self.assertEqual(len(said), 1, self.lines.lines)
+        self.assertIn("its permissions are 0755", said[0])
+        self.backup(T0 + 60)
+        self.assertEqual(len([line for line in self.lines.lines if "made the backup folder" in line]), 1)
+        self.assertEqual(private_folder.open_warning(self.dest), [])
+        # The snapshot itself keeps the source's exact mode: the door is dest.
+        self.assertEqual(stat.S_IMODE(os.stat(first.snapshot).st_mode), 0o755)
+
+    @unittest.skipUnless(POSIX, "modes")
+    def test_a_read_only_dest_is_not_made_writable(self):
+        os.mkdir(self.dest)
+        os.chmod(self.dest, 0o555)
+        private_folder.make_private(self.dest)
+        self.assertEqual(stat.S_IMODE(os.stat(self.dest).st_mode), 0o500)
+
+    @unittest.skipUnless(AS_ROOT, "needs root: a dest another account owns is taken over")
+    def test_root_takes_over_a_dest_another_account_owns(self):
+        os.mkdir(self.dest)
+        os.chmod(self.dest, 0o700)
+        os.chown(self.dest, 65534, 65534)
+        self.assertIn("belongs to another account", private_folder.why_open(self.dest))
+        self.backup()
+        self.assertEqual(os.stat(self.dest).st_uid, 0)
+        self.assertEqual(stat.S_IMODE(os.stat(self.dest).st_mode), 0o700)
+
+    @unittest.skipUnless(POSIX, "modes")
+    def test_check_and_status_say_so(self):
+        os.mkdir(self.dest)
+        os.chmod(self.dest, 0o750)
+        config = self.write_config({"tasks": [{"name": "T", "src": self.path("src"), "dest": self.dest}]})
+        for verb in ("check", "status"):
+            out = subprocess.run([sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), verb,
+                                  "--config", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 universal_newlines=True, cwd=self.tmp).stdout
+            self.assertIn("can be entered by other accounts of this computer (its permissions are 0750)", out,
+                          verb)
+
+    def test_windows_acl(self):
+        """Windows: icacls removes inheritance, grants this account, SYSTEM and
+        Administrators, removes the broad groups, then the mark is left."""
+        if not osutil.WINDOWS:
+            self.skipTest("icacls is Windows' (the Windows lane runs this)")
+        os.mkdir(self.dest)
+        calls = []
+
+        def run(cmd, **kw):
+            calls.append(cmd)
+            return subprocess.call(cmd, **kw)
+        marks = self.path("locks")
+        self.assertTrue(private_folder.open_warning(self.dest, marks))
+        private_folder.make_private(self.dest, marks, run=run)
+        self.assertEqual([c[0] for c in calls], ["icacls", "icacls"])
+        self.assertIn("/inheritance:r", calls[0])
+        self.assertIn("*S-1-5-18:(OI)(CI)F", calls[0])
+        self.assertIn("*S-1-1-0", calls[1])
+        self.assertEqual(private_folder.open_warning(self.dest, marks), [])
+        self.assertEqual(os.listdir(self.dest), [])  # the mark is kept beside the history, not in dest
+        self.assertTrue(private_folder.open_warning(self.path("other"), marks))
+
+
+if __name__ == "__main__":
+    unittest.main()
