@@ -199,7 +199,7 @@ def _link_previous(task, name, previous, root, old, new, stop_event, log):
     return prelink.link_unchanged(root, previous, name, old, new, stop_event, log)
 
 
-def _copy_unchanged(rc, task, name, previous, old, new, stop_event, log):
+def _copy_unchanged(rc, task, name, previous, old, new, stop_event, on_stats, log):
     """On a remote rclone cannot compare (``compares`` None) that copies
     on its own side: copy there, from ``previous``, the files both
     manifests show unchanged (path, size, time and MD5: a manifest without
@@ -219,7 +219,8 @@ def _copy_unchanged(rc, task, name, previous, old, new, stop_event, log):
         with os.fdopen(fd, "wb") as f:
             f.write(("\n".join(paths) + "\n").encode("utf-8", "surrogateescape"))
         got = rc.run(["copy", layout.join(task.offsite.remote, previous), layout.join(task.offsite.remote, name),
-                      "--files-from-raw", listing], stop_event=stop_event, timeout=None, quiet=True)
+                      "--files-from-raw", listing], stop_event=stop_event, on_stats=on_stats, timeout=None,
+                     quiet=True)  # its statistics too: the record shows progress while the remote copies
     finally:
         os.unlink(listing)
     stats = got.stats or {}
@@ -291,7 +292,7 @@ def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, l
         if how == "link":
             linked = _link_previous(task, name, previous, root, old_doc, new_doc, stop_event, log)
         else:
-            linked = _copy_unchanged(rc, task, name, previous, old_doc, new_doc, stop_event, log)
+            linked = _copy_unchanged(rc, task, name, previous, old_doc, new_doc, stop_event, on_stats, log)
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
     sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
     if not os.path.lexists(os.path.join(task.dest, name)):  # before rclone's "file not found" (blames the remote)
