@@ -109,6 +109,10 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     item["offsite"] = offsite = offsite_service.offsite_status(task, runs, uploads, now)
     if offsite and offsite["uploading"] and uploading is not None:
         offsite["uploading"] = uploading  # False: a record a killed process left "running"
+    stalled = offsite_service.stall_warning(offsite)
+    if stalled:
+        item["warnings"].append(stalled)
+        levels.append(WARN)
     last_up = offsite and offsite["last_upload"]
     if last_up and last_up.get("status") in ("failed", "interrupted"):
         item["warnings"].append("the last offsite copy %s: %s" % (last_up["status"], last_up.get("message") or ""))

@@ -100,15 +100,22 @@ def _die_with_parent():
         ctypes.CDLL(None).prctl(1, 9)
 
 
-def _serve(test, argv, env, port, what):
-    """Start server ``argv`` (stopped at the test's end) and wait for ``port``."""
+def _serve(test, argv, env, port, what, procs=None):
+    """Start server ``argv`` (stopped at the test's end) and wait for
+    ``port``; the process is added to list ``procs`` when given."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=_die_with_parent if os.name != "nt" else None)
 
     def stop():
-        proc.kill()
-        proc.wait()
+        proc.terminate()  # Apache's workers end with their parent only when it ends on its own
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     test.addCleanup(stop)
+    if procs is not None:
+        procs.append(proc)
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
@@ -173,9 +180,88 @@ def start_openssh(test, folder, env, name="os"):
     return port
 
 
-def start_s3(test, rclone_path, root, key, secret, env, *options):
+def start_s3(test, rclone_path, root, key, secret, env, *options, **kw):
     """``rclone serve s3`` of folder ``root`` on 127.0.0.1 (signed requests
-    with key/secret); stopped at the test's end. Returns the port."""
+    with key/secret); stopped at the test's end (``procs``: a list the
+    process is added to). Returns the port."""
     port = free_port()
     return _serve(test, [rclone_path, "serve", "s3", root, "--addr", "127.0.0.1:%d" % port,
-                         "--auth-key", "%s,%s" % (key, secret)] + list(options), env, port, "rclone serve s3")
+                         "--auth-key", "%s,%s" % (key, secret)] + list(options), env, port, "rclone serve s3",
+                  kw.get("procs"))
+
+
+def real_defaults(env):
+    """``env`` without the test-only bounds of base_env: rclone runs with
+    the program's own (rclone.BOUNDS)."""
+    for key in ("RCLONE_RETRIES", "RCLONE_LOW_LEVEL_RETRIES", "RCLONE_CONTIMEOUT", "RCLONE_TIMEOUT"):
+        env.pop(key, None)
+    return env
+
+
+def start_webdav(test, rclone_path, root, env, name="wd", vendor="other", procs=None):
+    """``rclone serve webdav`` of folder ``root`` on 127.0.0.1, and remote
+    ``name`` for it in ``env`` with rclone's ``vendor`` (``other``: a
+    server that keeps no modification times and gives no hashes, as many
+    NAS boxes). Returns the port."""
+    port = free_port()
+    _serve(test, [rclone_path, "serve", "webdav", root, "--addr", "127.0.0.1:%d" % port], env, port,
+           "rclone serve webdav", procs)
+    prefix = "RCLONE_CONFIG_%s_" % name.upper()
+    env.update({prefix + "TYPE": "webdav", prefix + "URL": "http://127.0.0.1:%d" % port, prefix + "VENDOR": vendor})
+    return port
+
+
+APACHE = "/usr/sbin/apache2"
+APACHE_MODULES = "/usr/lib/apache2/modules"
+APACHE_CONFIG = """ServerRoot {run}
+DefaultRuntimeDir {run}
+Listen 127.0.0.1:{port}
+ServerName 127.0.0.1
+PidFile {run}/httpd.pid
+ErrorLog {run}/error.log
+LogFormat "%r %>s %O" request
+CustomLog {run}/access.log request
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule dav_module {modules}/mod_dav.so
+LoadModule dav_fs_module {modules}/mod_dav_fs.so
+{user}
+DAVLockDB {run}/davlock
+DocumentRoot {root}
+<Directory {root}>
+  Dav On
+  Require all granted
+</Directory>
+"""
+
+
+def start_apache(test, folder, env, name="ap"):
+    """Apache's ``mod_dav`` (Debian's apache2) serving ``folder``/root on
+    127.0.0.1 with a throwaway config in ``folder``, and remote ``name``
+    (webdav, vendor other: Apache keeps no times a client sets and gives no
+    hashes) in ``env``; stopped at the test's end. Its access log
+    (``folder``/run/access.log) has one line a request. Returns the port.
+    Skips (fails under CI=true) where Apache is missing: .ci/run installs it."""
+    if os.name == "nt" or not os.path.isfile(APACHE) or not os.path.isfile(os.path.join(APACHE_MODULES, "mod_dav.so")):
+        if os.environ.get("CI", "").lower() == "true":
+            test.fail("CI=true and no Apache with mod_dav (%s): .ci/run installs Debian's apache2" % APACHE)
+        test.skipTest("no Apache with mod_dav here (%s): the WebDAV test needs Debian's apache2" % APACHE)
+    root, run = os.path.join(folder, "root"), os.path.join(folder, "run")
+    os.makedirs(root)
+    os.makedirs(run)
+    user = ""
+    if os.geteuid() == 0:  # Apache will not serve as root: its workers run as www-data
+        user = "User www-data\nGroup www-data"
+        path = root
+        while path != os.path.dirname(path):  # www-data must reach the served folder
+            os.chmod(path, os.stat(path).st_mode | 0o711)
+            path = os.path.dirname(path)
+        os.chmod(root, 0o777)
+        os.chmod(run, 0o777)
+    port = free_port()
+    with open(os.path.join(run, "httpd.conf"), "w") as f:
+        f.write(APACHE_CONFIG.format(run=run, port=port, modules=APACHE_MODULES, user=user, root=root))
+    _serve(test, [APACHE, "-f", os.path.join(run, "httpd.conf"), "-DFOREGROUND"], env, port, "apache2")
+    prefix = "RCLONE_CONFIG_%s_" % name.upper()
+    env.update({prefix + "TYPE": "webdav", prefix + "URL": "http://127.0.0.1:%d" % port, prefix + "VENDOR": "other"})
+    return port

@@ -144,10 +144,10 @@ class SnapshotGoneTest(ReuseTestCase):
         os.makedirs(self.path("dest", "2026-01-03_10-00-00"))
         built = []
 
-        def manifest(task_name, local, created):
+        def manifest(task_name, local, created, previous=None):
             shutil.rmtree(local)  # deleted (by keep?) while the upload reads it
             built.append(local)
-            return upload._manifest(task_name, local, created)
+            return upload._manifest(task_name, local, created, previous)
         original = upload._manifest
         upload._manifest = manifest
         try:

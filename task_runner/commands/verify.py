@@ -16,7 +16,9 @@ WORDS = "tasks"
 
 def add_arguments(p):
     add_tasks(p, "the tasks to verify")
-    p.add_argument("--deep", action="store_true", help="compare file contents too (reads every file)")
+    p.add_argument("--deep", action="store_true",
+                   help="compare file contents too (reads every file; with --offsite, rclone downloads each one and "
+                        "its MD5 is compared)")
     p.add_argument("--offsite", action="store_true",
                    help="compare the newest offsite snapshot with the local one instead")
 
@@ -24,7 +26,7 @@ def add_arguments(p):
 def run(config, args, program):
     if args.offsite:
         console_for_summaries(config, program)
-        return offsite_cli.verify(config, args.tasks)
+        return offsite_cli.verify(config, args.tasks, args.deep)
     tasks = tasks_of(config, args)
     console_for_summaries(config, program)
     codes = []

@@ -8,7 +8,9 @@ with ``offsite``. One module per concern:
   everything it says.
 * ``layout``: what a remote snapshot is (a folder or ZIP of the snapshot's
   name, and a manifest uploaded last), building and reading manifests.
-* ``upload``: one local snapshot to the remote, then remote retention.
+* ``upload``: one local snapshot to the remote.
+* ``cleanup``: what an upload deletes on the remote: retention, incomplete
+  uploads, room on a full remote.
 * ``remote``: listing the remote's snapshots, restoring and verifying from it.
 * ``service``: when an upload runs (after a run, retries), its records and
   notifications, what is pending (status, page, metrics).

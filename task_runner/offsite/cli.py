@@ -146,13 +146,13 @@ def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_e
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
 
 
-def verify(config, names):
+def verify(config, names, deep=False):
     """--verify --offsite: the newest remote snapshot against the local one."""
     task, rc = _task_with_offsite(config, names)
-    name, differences = remote.verify_remote(rc, task)
-    console.print_safe("%s: the remote snapshot %s %s" % (
+    name, differences, checked = remote.verify_remote(rc, task, deep)
+    console.print_safe("%s: the remote snapshot %s %s (%s)" % (
         task.name, name, "matches the local one" if not differences else "DIFFERS: %s" % plural(
-            len(differences), "difference")))
+            len(differences), "difference"), checked))
     for line in differences[:20]:
         console.print_safe("  " + console.printable(line))  # a newline in a name cannot forge a line
     return errors.EXIT_FAILED if differences else errors.EXIT_OK

@@ -9,7 +9,10 @@ of ``offsite`` holds:
   LAST; JSON, gzip-compressed (an entry takes about 110 bytes as text, ~2.6%
   of a 4 KiB file; compressed it stays under 1% of such a tree). It
   records every entry of the snapshot: path, kind (file, dir, link), size,
-  permission bits, modification time in nanoseconds and a link's target.
+  permission bits, modification time in nanoseconds, a link's target and
+  a file's MD5 (``md5``, hex: the hash most remotes report through rclone;
+  computed from the local snapshot while rclone sends it; manifests of
+  versions before it have none).
   Object stores keep no folders, modes or links, and crypt hides names: a
   restore takes them from here. Every folder is an entry, so empty folders
   come back.
@@ -22,6 +25,7 @@ removes its manifest first.
 
 import errno
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -34,6 +38,8 @@ MAX_MANIFEST = 1 << 30  # bytes once uncompressed: a bigger one is refused, neve
 FORMAT = "task_runner offsite manifest"
 VERSION = 1
 KINDS = ("file", "dir", "link")
+HASH_CHUNK = 1 << 20
+_HEX = frozenset("0123456789abcdef")
 
 
 class ManifestError(ValueError):
@@ -71,8 +77,21 @@ def read_listing(lines):
     return complete, incomplete
 
 
-def build(task_name, snapshot_path, created):
-    """The manifest (a dict) of the local snapshot at ``snapshot_path``."""
+def known_md5s(doc):
+    """{path: (size, mtime_ns, md5)} of the files manifest ``doc`` (or
+    None) records an MD5 for."""
+    if doc is None:
+        return {}
+    return {e["path"]: (e["size"], e["mtime_ns"], e["md5"]) for e in doc["entries"]
+            if e["kind"] == "file" and has_md5(e)}
+
+
+def build(task_name, snapshot_path, created, hashes=True, known=None):
+    """The manifest (a dict) of the local snapshot at ``snapshot_path``;
+    without ``hashes`` its files' MD5s are left out (nothing is read). A
+    file whose path, size and time ``known`` (known_md5s) has takes the
+    MD5 it gives; every other file is read."""
+    known = known or {}
     name = os.path.basename(snapshot_path)
     doc = {"format": FORMAT, "version": VERSION, "task": task_name, "snapshot": name, "created": created,
            "kind": "zip" if name.endswith(".zip") else "folder", "files": 0, "bytes": 0, "entries": []}
@@ -89,11 +108,35 @@ def build(task_name, snapshot_path, created):
                 "mode": entry.mode, "mtime_ns": entry.mtime_ns}
         if entry.kind == "link":
             item["target"] = entry.target
+        if entry.kind == "file" and hashes:
+            same = known.get(item["path"])
+            item["md5"] = same[2] if same and same[:2] == (entry.size, entry.mtime_ns) else file_md5(entry.source)
         if entry.kind == "file":
             doc["files"] += 1
             doc["bytes"] += entry.size
         doc["entries"].append(item)
     return doc
+
+
+def file_md5(path):
+    """The MD5 (hex) of the file at ``path``, read without following a link
+    (a file of our own snapshot)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f:
+        return stream_md5(f)
+
+
+def stream_md5(f):
+    """The MD5 (hex) of what is left to read in the open file ``f``."""
+    digest = hashlib.md5()
+    for chunk in iter(lambda: f.read(HASH_CHUNK), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def has_md5(item):
+    """Whether a manifest entry records its file's MD5."""
+    return isinstance(item.get("md5"), str)
 
 
 def dumps(doc):
@@ -122,6 +165,9 @@ def _entry_problem(item):
         return "%s: size, mode or mtime_ns is not a whole number" % item["path"]
     if item["kind"] == "link" and not isinstance(item.get("target"), str):
         return "%s: a link without a target" % item["path"]
+    md5 = item.get("md5")
+    if md5 is not None and not (isinstance(md5, str) and len(md5) == 32 and set(md5) <= _HEX):
+        return "%s: an md5 that is not 32 hex digits" % item["path"]
     return None
 
 

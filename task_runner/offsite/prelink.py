@@ -7,7 +7,8 @@ features``: "IsLocal", and "Root", the folder itself), every file of the
 new snapshot whose path, size and modification time equal the previous
 complete remote snapshot's (their manifests say so, and the remote file
 itself still has that size and time) is hard-linked from the previous
-remote snapshot into the new one before ``rclone copy`` runs; rclone then
+remote snapshot into the new one before ``rclone copy`` runs (and their
+MD5s, when both manifests record them); rclone then
 finds those files already there and sends only the rest.
 
 Safe by construction:
@@ -38,6 +39,7 @@ import stat
 
 from .. import osutil
 from ..safedir import Folder, LinkInTheWay
+from . import layout
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +62,27 @@ def local_folder(root, windows=None):
     return root
 
 
-def unchanged(old_doc, new_doc):
+def same_file(old, new, need_hash=False):
+    """Whether manifest entries ``old`` and ``new`` are the same file:
+    size and time equal, and their MD5s when both record one (``need_hash``:
+    both must, for a remote whose own files cannot be compared at all)."""
+    if (old["size"], old["mtime_ns"]) != (new["size"], new["mtime_ns"]):
+        return False
+    if layout.has_md5(old) and layout.has_md5(new):
+        return old["md5"] == new["md5"]
+    return not need_hash
+
+
+def unchanged(old_doc, new_doc, need_hash=False):
     """{folder: [(name, size, mtime_ns)]} of the files of manifest
-    ``new_doc`` equal (path, size, time) to a file of ``old_doc``; folder
-    is a tuple of names, () for the snapshot's top. Only paths of
-    ``new_doc`` (the local snapshot's own) are ever used."""
+    ``new_doc`` that are the same file (``same_file``) as the one at their
+    path in ``old_doc``; folder is a tuple of names, () for the snapshot's
+    top. Only paths of ``new_doc`` (the local snapshot's own) are ever used."""
     old = {e["path"]: e for e in old_doc["entries"] if e["kind"] == "file"}
     out = collections.defaultdict(list)
     for e in new_doc["entries"]:
         o = old.get(e["path"])
-        if e["kind"] == "file" and o is not None and (o["size"], o["mtime_ns"]) == (e["size"], e["mtime_ns"]):
+        if e["kind"] == "file" and o is not None and o["kind"] == "file" and same_file(o, e, need_hash):
             parts = e["path"].split("/")
             out[tuple(parts[:-1])].append((parts[-1], e["size"], e["mtime_ns"]))
     return out

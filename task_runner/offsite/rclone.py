@@ -48,6 +48,19 @@ EXIT_CODES = {
 }
 
 
+# rclone's bounds unless the environment sets its own (RCLONE_<FLAG>, which
+# rclone reads; a flag given on its command line would override a user's).
+# rclone's defaults (1 min to connect, 5 min of silence, 10 low-level tries,
+# 3 whole tries) kept an upload to an S3 server that was down busy for over
+# 10 minutes, and a listing alone for over 10 (measured, issue 30). With
+# these an unreachable remote fails within a minute or two (S3 refusing
+# connections: 17 s; killed mid-upload: under 1 s), a silent one after a
+# minute per try; one whole try, because a failed upload is tried again on
+# the program's own schedule (retry_minutes) and resumes where it stopped.
+BOUNDS = (("RCLONE_CONTIMEOUT", "20s"), ("RCLONE_TIMEOUT", "60s"), ("RCLONE_LOW_LEVEL_RETRIES", "3"),
+          ("RCLONE_RETRIES", "1"))
+
+
 class RcloneError(BackupError):
     """rclone is missing, too old, or a command of it failed; the message
     says what to do."""
@@ -121,15 +134,16 @@ def redact(text, secrets=()):
 
 # -- What went wrong, in words ------------------------------------------------
 
+FULL = "the remote is full (or over its quota): free space there or raise the quota"
+_FULL = re.compile(r"no space left|remaining disk space|quota|insufficient storage|\b507\b|storage full|"
+                   r"EntityTooLarge", re.I)
 _CAUSES = [
     (re.compile(r"didn't find section in config file|not found in config file", re.I), "rclone's config has no remote of that name: check it with \"rclone listremotes\" and "
                        "set it up with \"rclone config\""),
     (re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b401\b|\b403\b|unauthori[sz]ed|"
                 r"permission denied|invalid_grant|bad credentials|authentication failed", re.I),
      "the remote refused the sign-in or the access: check the credentials with \"rclone config\""),
-    (re.compile(r"no space left|remaining disk space|quota|insufficient storage|\b507\b|storage full|"
-                r"EntityTooLarge", re.I),
-     "the remote is full (or over its quota): free space there or raise the quota"),
+    (_FULL, FULL),
     (re.compile(r"read-only file system|read only", re.I), "the remote cannot be written to (read-only)"),
     (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
                 r"connection reset|timeout|EOF", re.I),
@@ -141,15 +155,35 @@ _CAUSES = [
 ]
 
 
+def is_full(error):
+    """Whether rclone's ``error`` says the remote is full or over its quota."""
+    return bool(error and _FULL.search(error))
+
+
+def cause_of(error):
+    """The likely cause (a sentence) of rclone's ``error``, or None."""
+    return next((c for pattern, c in _CAUSES if error and pattern.search(error)), None)
+
+
 def explain(code, error):
     """A sentence for a user from rclone's exit ``code`` and its last
-    ``error`` (already redacted): the likely cause first, then rclone's words."""
-    cause = next((c for pattern, c in _CAUSES if error and pattern.search(error)), None)
+    ``error`` (already redacted): the likely cause first, then rclone's
+    words (also when the cause is not one known here)."""
     what = EXIT_CODES.get(code, "exit code %s" % code)
-    text = cause or ("rclone failed: %s" % what)
+    text = cause_of(error) or ("rclone failed: %s" % what)
     if error:
         text += " (rclone: %s)" % error.strip().splitlines()[0][:300]
     return text
+
+
+def explain_stop(what, error):
+    """A sentence for a command ended after its time limit (``what``: "no
+    answer within 10 minutes"): rclone's last error, what it likely means,
+    when it said one."""
+    if not error:
+        return "%s, and rclone reported no error before it" % what
+    cause = cause_of(error)
+    return "%s; %s (rclone: %s)" % (what, cause or "rclone's last error", error.strip().splitlines()[0][:300])
 
 
 # -- Running it -----------------------------------------------------------------
@@ -163,6 +197,8 @@ class Rclone(object):
     def __init__(self, path, environ=None, bwlimit=None, low_priority=False, log=logger):
         self.path = path
         self.environ = dict(os.environ if environ is None else environ)
+        for key, value in BOUNDS:
+            self.environ.setdefault(key, value)
         self.bwlimit, self.low_priority, self.log = bwlimit, low_priority, log
         self.secrets = secrets_of(self.environ)
 

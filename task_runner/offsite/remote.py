@@ -8,11 +8,11 @@ snapshot's entries from the manifest through restore.Restorer, with every
 safety rule of a local restore (safedir: no link in the target followed,
 staging, kept-aside files): contents, modification times, permission bits,
 symbolic links and empty folders come back as a local restore gives them.
-A downloaded file whose size differs from the manifest's is an entry
-error. The local ``dest`` is not needed.
+A downloaded file whose size or MD5 differs from the manifest's is an
+entry error (the remote copy is damaged): never restored. The local
+``dest`` is not needed.
 """
 
-import errno
 import json
 import logging
 import os
@@ -103,8 +103,12 @@ class ManifestReader(object):
 
     def __init__(self, doc, download_root):
         self.doc, self.root = doc, download_root
-        self._names, self._by_rel = set(), None
+        self._names = set()
+        self._md5 = {}
+        self._by_rel = None
         for item in doc["entries"]:
+            if item["kind"] == "file" and layout.has_md5(item):
+                self._md5[item["path"].replace("/", os.sep)] = item["md5"]
             parts = item["path"].replace("/", os.sep).split(os.sep)
             self._names.update(os.sep.join(parts[:i]) for i in range(1, len(parts) + 1))
 
@@ -121,10 +125,11 @@ class ManifestReader(object):
         return rel in self._names
 
     def entry(self, rel):
-        """The manifest's Entry of ``rel``, or None (a folder its entries only imply)."""
+        """The manifest's Entry of ``rel`` (os.sep-separated), or None (the
+        restorer asks for the folders it made on the way to a path asked for)."""
         if self._by_rel is None:
             self._by_rel = {e.rel: e for e in self.entries()}
-        return self._by_rel.get(rel)
+        return self._by_rel.get(rel.replace("/", os.sep))
 
     def top(self):
         """The manifest keeps no entry for the snapshot's own folder."""
@@ -140,8 +145,20 @@ class ManifestReader(object):
         size = os.fstat(fd).st_size
         if size != entry.size:
             f.close()
-            raise OSError(errno.EIO, "the downloaded copy has %d bytes, the manifest says %d: the remote copy is "
-                                     "damaged" % (size, entry.size))
+            raise restore_work.EntryError("damaged on the remote, not restored: the downloaded copy has %d bytes, "
+                                          "the manifest says %d" % (size, entry.size))
+        expected = self._md5.get(entry.rel)
+        if expected is not None:
+            try:
+                got = layout.stream_md5(f)
+                f.seek(0)
+            except BaseException:
+                f.close()
+                raise
+            if got != expected:
+                f.close()
+                raise restore_work.EntryError("damaged on the remote, not restored: the downloaded copy's MD5 is %s, "
+                                              "the manifest says %s" % (got, expected))
         return f
 
 
@@ -216,7 +233,7 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
     return restorer
 
 
-def _remote_sizes(rc, task, name):
+def _remote_files(rc, task, name):
     """{path: size} of the files the remote holds for snapshot ``name``."""
     if name.endswith(".zip"):
         args = ["lsjson", layout.join(task.offsite.remote, name)]
@@ -233,11 +250,47 @@ def _remote_sizes(rc, task, name):
     return {(name if name.endswith(".zip") else i.get("Path")): i.get("Size") for i in items}
 
 
-def verify_remote(rc, task):
+def _remote_md5s(rc, task, name, download):
+    """{path: md5} of the files of remote snapshot ``name``: as the remote
+    reports them, or (``download``) hashed by rclone as it downloads each
+    one (nothing is written here). A file the remote has no hash for is
+    left out."""
+    args = ["md5sum", layout.join(task.offsite.remote, name)] + (["--download"] if download else [])
+    result = rc.run(args, timeout=None if download else 3600)
+    if result.code != 0:
+        raise RcloneError("cannot %s the files of %s on the remote: %s" % (
+            "download and hash" if download else "read the hashes of", name, explain(result.code, result.error)))
+    out = {}
+    for line in result.output.split("\n"):
+        digest, sep, path = line.partition("  ")
+        if sep and len(digest) == 32 and path:
+            out[path] = digest.lower()
+    return out
+
+
+def _hashes_checked(rc, task, doc, deep):
+    """How the remote's contents can be checked against manifest ``doc``:
+    (a phrase for the user, whether rclone downloads, or None for sizes only)."""
+    if doc["kind"] == "zip":
+        return "sizes compared (a ZIP snapshot's manifest records no hash)", None
+    if not all(layout.has_md5(e) for e in doc["entries"] if e["kind"] == "file"):
+        return "sizes compared (this manifest was written before manifests recorded MD5s)", None
+    if deep:
+        return "each file downloaded and its MD5 compared", True
+    if "md5" in (rc.describe(task.offsite.remote).get("Hashes") or []):
+        return "sizes and the remote's MD5 hashes compared", False
+    return ("sizes compared: the remote gives no hashes; --deep downloads each file and compares its MD5",
+            None)
+
+
+def verify_remote(rc, task, deep=False):
     """Compare the newest complete remote snapshot with the local snapshot
     of the same name: its manifest against the local entries (path, kind,
-    size, mode, time, link target), and the remote's files against the
-    manifest's sizes. Returns (name, differences); nothing is downloaded."""
+    size, mode, time, link target; with ``deep`` the MD5s too, read from
+    the local files), and the remote's files against the manifest's sizes
+    and MD5s (as the remote reports them; with ``deep``, downloaded and
+    hashed by rclone, nothing stored). Returns (name, differences, what
+    was compared)."""
     complete = complete_snapshots(rc, task)
     if not complete:
         raise UsageError("%s has no complete snapshot on the remote yet" % task.name)
@@ -246,19 +299,26 @@ def verify_remote(rc, task):
     local = os.path.join(task.dest, name)
     differences = []
     if os.path.lexists(local):
-        differences += _compare_entries(layout.build(task.name, local, None), doc)
+        differences += _compare_entries(layout.build(task.name, local, None, hashes=deep), doc)
     else:
         differences.append("%s is no longer in %s: only the remote's files were checked" % (name, task.dest))
-    sizes = _remote_sizes(rc, task, name)
-    wanted = {name: doc["bytes"]} if name.endswith(".zip") else {
-        e["path"]: e["size"] for e in doc["entries"] if e["kind"] == "file"}
-    for path, size in sorted(wanted.items()):
+    sizes = _remote_files(rc, task, name)
+    files = {name: {"size": doc["bytes"]}} if name.endswith(".zip") else {
+        e["path"]: e for e in doc["entries"] if e["kind"] == "file"}
+    checked, download = _hashes_checked(rc, task, doc, deep)
+    md5s = {} if download is None else _remote_md5s(rc, task, name, download)
+    for path, item in sorted(files.items()):
         if path not in sizes:
             differences.append("missing on the remote: %s" % path)
-        elif sizes[path] != size:
+        elif sizes[path] != item["size"]:
             differences.append("a different size on the remote: %s (%s, the manifest says %d)"
-                               % (path, sizes[path], size))
-    return name, differences
+                               % (path, sizes[path], item["size"]))
+        elif download is not None and md5s.get(path, item["md5"]) != item["md5"]:
+            differences.append("a different content on the remote: %s (MD5 %s, the manifest says %s)"
+                               % (path, md5s[path], item["md5"]))
+        elif download and path not in md5s:
+            differences.append("not downloaded from the remote: %s" % path)
+    return name, differences, checked
 
 
 def _compare_entries(local_doc, remote_doc):
@@ -269,6 +329,8 @@ def _compare_entries(local_doc, remote_doc):
     out += ["only in the remote manifest: %s" % p for p in sorted(set(theirs) - set(mine))]
     for path in sorted(set(mine) & set(theirs)):
         changed = [k for k in keys if mine[path].get(k) != theirs[path].get(k)]
+        if layout.has_md5(mine[path]) and layout.has_md5(theirs[path]) and mine[path]["md5"] != theirs[path]["md5"]:
+            changed.append("md5 (contents)")
         if changed:
             out.append("%s differs: %s" % (path, ", ".join(changed)))
     return out

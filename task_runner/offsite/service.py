@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 LOCAL_DONE = ("success", "partial")
 PROGRESS_EVERY = 10.0  # seconds between progress notes in the history
+STALLED = 180  # seconds without a byte sent before status warns about a running upload
 STOP_WAIT = 5.0  # at shutdown, how long an upload gets to stop rclone (2 s at most) and record itself
 Decision = collections.namedtuple("Decision", "upload snapshot wake_at reason")
 
@@ -128,10 +129,30 @@ def offsite_status(task, runs, uploads, now):
     ok = [u for u in mine if u.get("status") == "success"]
     last = mine[-1] if mine else None
     done_at = run_time(ok[-1], "finished") if ok else None
+    uploading = bool(last and last.get("status") == "running")
     return {"remote": shown_remote(task), "last_upload": last, "last_success": ok[-1] if ok else None,
             "last_success_days_ago": None if done_at is None else round((now - done_at) / 86400.0, 1),
-            "pending": pending(task.name, runs, uploads),
-            "uploading": bool(last and last.get("status") == "running")}
+            "pending": pending(task.name, runs, uploads), "uploading": uploading,
+            "stalled_minutes": _stalled_minutes(last, now) if uploading else None}
+
+
+def _stalled_minutes(record, now):
+    """Whole minutes since the running upload ``record`` last sent a byte
+    (since it started, when it has sent none), or None under STALLED."""
+    progress = record.get("progress") if isinstance(record.get("progress"), dict) else {}
+    since = run_time(progress, "moved_at") or run_time(record, "started")
+    if since is None or now - since < STALLED:
+        return None
+    return int((now - since) // 60)
+
+
+def stall_warning(state):
+    """The warning for an upload that has made no progress (offsite_status), or None."""
+    if not state or not state.get("uploading") or state.get("stalled_minutes") is None:
+        return None
+    return ("the offsite upload has made no progress for %d minutes: the remote may be unreachable, stalled or "
+            "full; rclone gives up on a try after a minute without an answer, and the upload is retried later"
+            % state["stalled_minutes"])
 
 
 # -- Doing it -----------------------------------------------------------------
@@ -170,7 +191,7 @@ class Upload(object):
                                          % self.task.dest)
             rc = make_rclone(self.config, low_priority, self.environ, self.log)
             done = upload_snapshot(rc, self.task, name, record["started"], stop_event,
-                                   _Progress(history, record, on_stats), log=self.log)
+                                   _Progress(history, record, on_stats, wall=self.clock, zone=self.zone), log=self.log)
         except rclone.RcloneError as exc:
             stopped = stop_event is not None and stop_event.is_set()
             fields = dict(status="interrupted" if stopped else "failed", message=str(exc), error=str(exc))
@@ -195,19 +216,25 @@ class Upload(object):
 class _Progress(object):
     """rclone's statistics: to ``on_stats`` (the console) each time, and
     into the running record every PROGRESS_EVERY seconds, where --status,
-    GET /status and the page of any process read them."""
+    GET /status and the page of any process read them; ``moved_at`` is
+    when the bytes sent last grew (``wall``, in ``zone``)."""
 
-    def __init__(self, history, record, on_stats, clock=time.monotonic):
+    def __init__(self, history, record, on_stats, clock=time.monotonic, wall=time.time, zone=LOCAL):
         self.history, self.record, self.on_stats, self.clock = history, record, on_stats, clock
+        self.wall, self.zone = wall, zone
         self._last = clock()
+        self._bytes, self._moved = None, wall()
 
     def __call__(self, stats):
         if self.on_stats is not None:
             self.on_stats(stats)
+        if stats.get("bytes") != self._bytes:
+            self._bytes, self._moved = stats.get("bytes"), self.wall()
         if self.clock() - self._last < PROGRESS_EVERY:
             return
         self._last = self.clock()
         progress = {key: stats.get(key) for key in ("bytes", "totalBytes", "transfers", "totalTransfers", "speed")}
+        progress["moved_at"] = format_local(self._moved, self.zone)
         try:
             self.history.finish_upload(self.record["id"], self.record, progress=progress)
         except Exception:  # progress is a nicety: the upload goes on

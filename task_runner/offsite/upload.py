@@ -1,4 +1,4 @@
-"""One local snapshot to the remote, then the remote's retention.
+"""One local snapshot to the remote (then the remote's retention, cleanup.py).
 
 A folder snapshot travels with ``rclone copy LOCAL REMOTE/NAME`` (copy,
 not sync: nothing of a snapshot is ever deleted by its own upload; rclone's
@@ -12,11 +12,17 @@ remote):
   only the manifest), in the first of these ways the remote allows:
 
   - it copies files on its own side (S3, B2, WebDAV, Drive, and a crypt
-    remote over one of them: rclone's "Copy" feature): ``--copy-dest``;
+    remote over one of them: rclone's "Copy" feature) and rclone can tell
+    files apart there by time or hash (``compares``): ``--copy-dest``;
+  - it copies files on its own side but keeps no times and reports no hash
+    (WebDAV of vendor "other": Apache's mod_dav), where ``--copy-dest``
+    would take a file edited at the same size as unchanged: the files our
+    manifests show unchanged (size, time and MD5) are copied there before
+    rclone sends the rest;
   - it is a local or mounted folder (rclone's local backend): the files
     are hard-linked there from the previous snapshot before rclone runs
     (prelink.py);
-  - SFTP (and a crypt remote over it): ``--copy-dest`` with
+  - SFTP (and a crypt remote over it) keeping times: ``--copy-dest`` with
     ``--sftp-copy-is-hardlink`` (the server links the file, OpenSSH's
     ``hardlink@openssh.com``), when a probe shows the server makes them
     (``rclone serve sftp`` does not: there rclone would download and
@@ -35,15 +41,17 @@ last (``rclone rcat``): until then the remote snapshot is incomplete.
 import collections
 import logging
 import os
+import tempfile
 import threading
 import time
 
-from .. import retention, snapshots
-from . import layout, prelink
-from .rclone import RcloneError, explain
+from .. import snapshots
+from . import cleanup, layout, prelink
+from .rclone import RcloneError, explain, explain_stop, is_full
 
 logger = logging.getLogger(__name__)
 
+LISTING_TIMEOUT = 600  # seconds: a listing gets far longer than rclone's own bounds (rclone.BOUNDS)
 Uploaded = collections.namedtuple("Uploaded", "snapshot bytes files server_side_bytes seconds already deleted")
 Uploaded.__doc__ = """What upload_snapshot did: bytes and files sent, bytes copied (or linked) on the
 remote's side, seconds, ``already`` (the remote had it complete), and the
@@ -53,7 +61,12 @@ remote snapshots retention deleted."""
 def remote_listing(rc, remote, stop_event=None):
     """(complete, incomplete) snapshot names on ``remote``; a remote folder
     that does not exist yet holds none."""
-    result = rc.run(["lsf", remote], stop_event=stop_event, timeout=600, quiet=True)
+    result = rc.run(["lsf", remote], stop_event=stop_event, timeout=LISTING_TIMEOUT, quiet=True)
+    if result.code is None and stop_event is not None and stop_event.is_set():
+        raise RcloneError("stopped on request while listing %s" % rc.redact(remote))
+    if result.code is None:
+        raise RcloneError("cannot list %s: %s" % (rc.redact(remote), explain_stop(
+            "no answer within %d minutes" % (LISTING_TIMEOUT // 60), result.error)))
     if result.code == 3 or (result.code != 0 and result.error and "directory not found" in result.error):
         return [], []
     if result.code != 0:
@@ -77,20 +90,48 @@ def _local_root(info):
     return info["Root"] if info.get("Features", {}).get("IsLocal") and info.get("Root") else None
 
 
+NO_MODTIME = 3153600000000000000  # rclone's fs.ModTimeNotSupported (100 years): the remote keeps no times
+
+
+def compares(info):
+    """How rclone tells a remote file from a changed local one of the same
+    size, from ``rclone backend features`` (``info``): "time" (the remote
+    keeps modification times), "hash" (it reports a hash, which a local
+    file always has) or None (sizes only: a WebDAV server of vendor
+    "other", such as Apache's mod_dav). Unknown counts as None."""
+    precision = info.get("Precision")
+    if isinstance(precision, int) and not isinstance(precision, bool) and 0 < precision < NO_MODTIME:
+        return "time"
+    if info.get("Hashes"):
+        return "hash"
+    return None
+
+
 def _reuse(rc, remote, previous, info, stop_event=None):
     """How files unchanged since remote snapshot ``previous`` reach the
     new one: (how, rclone options, local folder); ``how`` is "copy"
     (server-side copies), "link" (a local remote: prelink), "hardlink"
-    (SFTP's server-side copies as hard links) or None (sent again)."""
+    (SFTP's server-side copies as hard links), "precopy" (server-side
+    copies of the files our manifests show unchanged, before the send) or
+    None (sent again).
+
+    ``--copy-dest`` takes a file of ``previous`` that rclone finds equal;
+    on a remote whose times and hashes it cannot compare, equal means the
+    same size, and a file edited in place at the same size would travel
+    as its old version: there only "precopy" (or nothing) is used."""
     if previous is None:
         return None, [], None
-    copy_dest = ["--copy-dest", layout.join(remote, previous)]
-    if info.get("Features", {}).get("Copy"):
+    how = compares(info)
+    copy_dest = ["--copy-dest", layout.join(remote, previous)] + (["--checksum"] if how == "hash" else [])
+    features = info.get("Features", {})
+    if how and features.get("Copy"):
         return "copy", copy_dest, None
     if _local_root(info):
         return "link", ["--no-update-modtime"], _local_root(info)
-    if rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
+    if how and rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
         return "hardlink", [HARDLINK_COPY, "--no-update-modtime"] + copy_dest, None
+    if features.get("Copy"):
+        return "precopy", [], None
     return None, [], None
 
 
@@ -122,34 +163,82 @@ def _send_args(rc, task, name, complete, info, stop_event=None):
 
 
 _HOW = {"copy": " (unchanged files copied on the remote from %s)",
+        "precopy": " (files unchanged by their size, time and MD5 copied on the remote from %s)",
         "link": " (unchanged files linked on the remote from %s)",
         "hardlink": " (unchanged files linked on the remote's server from %s)"}
 
 
-def _link_previous(rc, task, name, previous, root, manifest, stop_event, log):
-    """Hard-link the files unchanged since ``previous`` into the new
-    snapshot on a local remote at ``root`` (prelink); prelink.Linked."""
+def read_previous(rc, task, previous, stop_event, log):
+    """The checked manifest of remote snapshot ``previous``, or None (none
+    given, unreadable or damaged: then nothing of it is reused)."""
+    if previous is None:
+        return None
     got = rc.run(["cat", layout.join(task.offsite.remote, layout.manifest_name(previous))], stop_event=stop_event,
                  timeout=600, quiet=True)
     try:
-        old = layout.loads(got.data, previous) if got.code == 0 else None
+        return layout.loads(got.data, previous) if got.code == 0 else None
     except layout.ManifestError as exc:
         log.warning("offsite: %s; its files are not reused", exc)
-        old = None
+        return None
+
+
+def _new_doc(manifest, log):
+    """The new snapshot's manifest, or None when it could not be built."""
     try:
-        new = manifest.result()[0]
+        return manifest.result()[0]
     except Exception as exc:  # raised again where the manifest is sent, after rclone says what it found
-        log.info("offsite: no files linked on the remote: the manifest could not be built (%s)", exc)
-        new = None
+        log.info("offsite: no files reused on the remote: the manifest could not be built (%s)", exc)
+        return None
+
+
+def _link_previous(task, name, previous, root, old, new, stop_event, log):
+    """Hard-link the files unchanged since ``previous`` (manifest ``old``)
+    into the new snapshot on a local remote at ``root`` (prelink); prelink.Linked."""
     if old is None or new is None:
         return prelink.Linked(0, 0)
     return prelink.link_unchanged(root, previous, name, old, new, stop_event, log)
 
 
+def _copy_unchanged(rc, task, name, previous, old, new, stop_event, on_stats, log):
+    """On a remote rclone cannot compare (``compares`` None) that copies
+    on its own side: copy there, from ``previous``, the files both
+    manifests show unchanged (path, size, time and MD5: a manifest without
+    MD5s reuses nothing); rclone then finds them in the new snapshot and
+    sends the rest. Every file in the new snapshot's folder is then one
+    this snapshot put there, so rclone's size-only check is right there.
+    prelink.Linked of what was copied; a failure only means more is sent."""
+    if old is None or new is None:
+        return prelink.Linked(0, 0)
+    groups = prelink.unchanged(old, new, need_hash=True)
+    paths = ["/".join(parts + (item[0],)) for parts in sorted(groups) for item in groups[parts]]
+    paths = [p for p in paths if "\n" not in p and "\r" not in p]  # a line each: the rest are sent
+    if not paths:
+        return prelink.Linked(0, 0)
+    fd, listing = tempfile.mkstemp(prefix="task_runner-unchanged-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(("\n".join(paths) + "\n").encode("utf-8", "surrogateescape"))
+        got = rc.run(["copy", layout.join(task.offsite.remote, previous), layout.join(task.offsite.remote, name),
+                      "--files-from-raw", listing], stop_event=stop_event, on_stats=on_stats, timeout=None,
+                     quiet=True)  # its statistics too: the record shows progress while the remote copies
+    finally:
+        os.unlink(listing)
+    stats = got.stats or {}
+    if got.code != 0:
+        log.info("offsite: not every unchanged file was copied on the remote (%s); rclone sends the rest",
+                 explain(got.code, got.error))
+    return prelink.Linked(int(stats.get("serverSideCopies", 0)), int(stats.get("serverSideCopyBytes", 0)))
+
+
 def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger):
     """Upload local snapshot ``name`` of ``task`` to ``task.offsite.remote``
     (an Uploaded). RcloneError says why it failed; Interrupted-like stops
-    (``stop_event``, the timeout) raise RcloneError too, saying so."""
+    (``stop_event``, the timeout) raise RcloneError too, saying so.
+
+    Before it is sent, what older uploads left incomplete is removed (it
+    would keep a full remote full); when the remote is full all the same,
+    the snapshots ``offsite.keep`` lets go once this one is there are
+    deleted first and the send is tried once more."""
     started = clock()
     remote = task.offsite.remote
     complete, incomplete = remote_listing(rc, remote, stop_event)
@@ -159,20 +248,23 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     local = os.path.join(task.dest, name)
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
-    manifest = _Background(lambda: _manifest(task.name, local, created))  # while rclone sends
+    before = _previous(complete, name) if not name.endswith(".zip") else None
+    old = (before, read_previous(rc, task, before, stop_event, log))
+    manifest = _Background(lambda: _manifest(task.name, local, created, old[1]))  # while rclone sends
     info = rc.describe(remote)
     if _local_root(info):  # rclone writes there by path: no link may stand where it writes
         prelink.clear_links(_local_root(info), [name, layout.manifest_name(name)], log)
-    args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
-    log.info("offsite: uploading %s to %s%s", name, rc.redact(remote), _HOW[how] % previous if how else "")
-    linked = _link_previous(rc, task, name, previous, root, manifest, stop_event, log) if how == "link" \
-        else prelink.Linked(0, 0)
-    timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
-    sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
-    if not os.path.lexists(local):  # before rclone's "file not found", which would blame the remote
-        raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
-                          % name)
-    _check(rc, sent, name, stop_event, task)
+    deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
+    incomplete = [n for n in incomplete if n not in deleted]
+    try:
+        sent, linked = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
+    except RemoteFull:
+        freed = cleanup.make_room(rc, task, name, complete, time.time(), log)
+        if not freed:
+            raise
+        deleted += freed
+        complete = [n for n in complete if n not in freed]
+        sent, linked = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
     data = manifest.result()[1]
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
                  timeout=600, stdin=data)
@@ -181,14 +273,42 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     on_remote = int(stats.get("serverSideCopyBytes", 0))  # counted in "bytes" and "transfers" too
     bytes_sent = int(stats.get("bytes", 0)) - on_remote + len(data)
     files_sent = int(stats.get("transfers", 0)) - int(stats.get("serverSideCopies", 0)) + 1
-    deleted = apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
+    deleted += cleanup.apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
     return Uploaded(name, bytes_sent, files_sent, on_remote + linked.bytes, round(clock() - started, 3), False,
                     deleted)
 
 
-def _manifest(task_name, local, created):
-    """(the manifest, its bytes) of the local snapshot at ``local``."""
-    doc = layout.build(task_name, local, created)
+def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log):
+    """Send snapshot ``name`` (its files, reusing what the remote has;
+    ``old``: (a previous snapshot, its manifest or None) already read):
+    (rclone's Result, what was linked or copied on the remote first)."""
+    args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
+    log.info("offsite: uploading %s to %s%s", name, rc.redact(task.offsite.remote),
+             _HOW[how] % previous if how else "")
+    linked = prelink.Linked(0, 0)
+    if how in ("link", "precopy"):
+        old_doc = old[1] if previous == old[0] else read_previous(rc, task, previous, stop_event, log)
+        new_doc = _new_doc(manifest, log)
+        if how == "link":
+            linked = _link_previous(task, name, previous, root, old_doc, new_doc, stop_event, log)
+        else:
+            linked = _copy_unchanged(rc, task, name, previous, old_doc, new_doc, stop_event, on_stats, log)
+    timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
+    sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
+    if not os.path.lexists(os.path.join(task.dest, name)):  # before rclone's "file not found" (blames the remote)
+        raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
+                          % name)
+    _check(rc, sent, name, stop_event, task)
+    return sent, linked
+
+
+def _manifest(task_name, local, created, previous=None):
+    """(the manifest, its bytes) of the local snapshot at ``local``; a
+    file's MD5 is taken from manifest ``previous`` when it records one for
+    the same path, size and time (the local snapshot then holds the same
+    data: the engine links such a file from its previous snapshot), else
+    read from the file."""
+    doc = layout.build(task_name, local, created, known=layout.known_md5s(previous))
     return doc, layout.dumps(doc)
 
 
@@ -222,49 +342,12 @@ def _check(rc, result, name, stop_event, task):
         if stop_event is not None and stop_event.is_set():
             raise RcloneError("stopped on request before %s was complete on the remote; the next upload resumes "
                               "where it stopped" % name)
-        raise RcloneError("timed out after %s minutes (offsite.timeout_minutes); the next upload resumes where "
-                          "it stopped" % task.offsite.timeout_minutes)
+        raise RcloneError("%s; the next upload resumes where it stopped" % explain_stop(
+            "timed out after %s minutes (offsite.timeout_minutes)" % task.offsite.timeout_minutes, result.error))
+    if is_full(result.error):
+        raise RemoteFull(explain(result.code, result.error))
     raise RcloneError(explain(result.code, result.error))
 
 
-def delete_remote(rc, remote, name):
-    """Delete remote snapshot ``name``: its manifest first (from then on it
-    is incomplete and listed nowhere), then its folder or file. RcloneError
-    when a step fails; what is left is removed by a later upload."""
-    for args in (["deletefile", layout.join(remote, layout.manifest_name(name))],
-                 ["deletefile" if name.endswith(".zip") else "purge", layout.join(remote, name)]):
-        result = rc.run(args, timeout=3600)
-        if result.code not in (0, 3, 4):
-            raise RcloneError(explain(result.code, result.error))
-
-
-def apply_retention(rc, task, newest, complete, incomplete, now, log=logger):
-    """After ``newest`` is complete on the remote (``complete`` and
-    ``incomplete``: the remote's snapshots, as listed before the upload,
-    ``newest`` added): delete the remote snapshots ``offsite.keep`` does
-    not keep, and the incomplete ones older than ``newest`` (abandoned
-    uploads, deletions cut short). A failed deletion is logged and tried
-    again after the next upload. Returns the names deleted. A snapshot of a
-    ``partial`` run (its record beside the local snapshot) counts as
-    retention.decide says: never in place of a complete one."""
-    partial_runs = {}
-    for name in complete:
-        lacks = snapshots.read_incomplete(task.dest, name)
-        if lacks is not False:
-            partial_runs[name] = lacks
-    doomed = [] if task.offsite.keep is None else [
-        (d.name, d.reason) for d in retention.decide(complete, task.offsite.keep, now, incomplete=partial_runs)
-        if not d.keep]
-    doomed += [(n, "incomplete (an upload or deletion cut short)") for n in incomplete
-               if snapshots.snapshot_sort_key(n) < snapshots.snapshot_sort_key(newest)]
-    deleted = []
-    for name, reason in doomed:
-        try:
-            delete_remote(rc, task.offsite.remote, name)
-        except RcloneError as exc:
-            log.warning("offsite: could not delete %s on the remote (%s): %s; tried again after the next upload",
-                        name, reason, exc)
-            continue
-        log.info("offsite: deleted %s on the remote: %s", name, reason)
-        deleted.append(name)
-    return deleted
+class RemoteFull(RcloneError):
+    """The remote said it is full (or over its quota)."""

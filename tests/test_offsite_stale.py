@@ -1,0 +1,286 @@
+"""An offsite copy that is never silently stale (issue 30): on a remote
+that keeps no modification times and gives no hashes (WebDAV with rclone's
+``vendor = other``: ``rclone serve webdav`` and Apache's mod_dav), a file
+changed in place at the same size reaches the remote; the manifest records
+each file's MD5; a restore checks every file it downloads against it, and
+verify compares the remote's hashes (or, with --deep, downloads them)."""
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from task_runner.config import load_config
+from task_runner.config_values import Offsite
+from task_runner.history import History
+from task_runner.offsite import layout, rclone, service, upload
+from task_runner.offsite import remote as remote_side
+from tests import rclone_tools
+from tests.helpers import UTC, TempDirTestCase, copy_file, make_task, wait_for
+from tests.test_offsite import MTIME, OffsiteTestCase
+
+FIRST, SECOND = "2026-01-01_10-00-00", "2026-01-02_10-00-00"
+
+
+class StaleTestCase(OffsiteTestCase):
+    def upload(self):
+        config = load_config(self.path("config.json"))
+        return service.Upload(config, config.tasks[0], "manual", environ=self.env).run()
+
+    def snapshot(self, name):
+        shutil.copytree(self.path("src"), self.path("dest", name), symlinks=True, copy_function=copy_file)
+
+    def same_size_edit(self, remote):
+        """FIRST with notes.txt "version one", SECOND with "version TWO"
+        (same size, a newer time), each uploaded; then the remote alone is
+        restored."""
+        self.write("src/notes.txt", "version one", mtime=MTIME)
+        self.write("src/other.txt", "unchanged", mtime=MTIME)
+        self.config(remote)
+        os.makedirs(self.path("dest"))
+        self.snapshot(FIRST)
+        first = self.upload()
+        self.assertEqual(first["status"], "success", first)
+        self.write("src/notes.txt", "version TWO", mtime=MTIME + 60)
+        self.snapshot(SECOND)
+        second = self.upload()
+        self.assertEqual(second["status"], "success", second)
+        self.restore_matches_src()
+        with open(self.path("back", "notes.txt")) as f:
+            self.assertEqual(f.read(), "version TWO")
+        return second
+
+    def restore_matches_src(self):
+        """The remote alone (the local snapshots deleted) restores the source."""
+        shutil.rmtree(self.path("dest"))
+        config = load_config(self.path("config.json"))
+        _, result = remote_side.restore_remote(service.make_rclone(config, environ=self.env), config.tasks[0],
+                                               None, self.path("back"))
+        self.assertEqual(result.error_count, 0, result.errors)
+        self.assert_same_tree(self.path("src"), self.path("back"))
+
+
+class WebdavWithoutTimesTest(StaleTestCase):
+    def test_a_same_size_edit_reaches_rclone_serve_webdav_vendor_other(self):
+        rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env)
+        second = self.same_size_edit("wd:T")
+        self.assertIn("copied or linked on the remote", second["message"])  # other.txt was not sent again
+
+    def test_a_same_size_edit_reaches_apache_mod_dav(self):
+        rclone_tools.start_apache(self, self.path("apache"), self.env)
+        self.same_size_edit("ap:T")
+        with open(self.path("apache", "run", "access.log")) as f:
+            requests = [line.split(" ")[:2] for line in f]
+        second = [r for r in requests if SECOND in r[1]]
+        # On the wire (Apache's own log): the edited file and the manifest sent, the other file copied there.
+        self.assertEqual(sorted(r[1] for r in second if r[0] == "PUT"),
+                         ["/T/%s.manifest.json.gz" % SECOND, "/T/%s/notes.txt" % SECOND])
+        self.assertEqual([r[1] for r in requests if r[0] == "COPY"], ["/T/%s/other.txt" % FIRST])
+
+
+class HashTest(StaleTestCase):
+    def verify(self, deep=False):
+        config = load_config(self.path("config.json"))
+        _, differences, checked = remote_side.verify_remote(service.make_rclone(config, environ=self.env),
+                                                            config.tasks[0], deep)
+        return differences, checked
+
+    def damage(self, path):
+        """The remote copy at ``path`` rewritten in place: same size, same time."""
+        st = os.stat(path)
+        with open(path, "r+b") as f:
+            data = f.read()
+            f.seek(0)
+            f.write(bytes(b ^ 0xFF for b in data))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    def upload_tree(self, remote):
+        self.make_tree()
+        self.config(remote)
+        os.makedirs(self.path("dest"))
+        self.snapshot(FIRST)
+        self.assertEqual(self.upload()["status"], "success")
+
+    def test_md5_in_the_manifest_checked_by_verify_and_restore(self):
+        self.upload_tree("loc:" + self.path("remote"))
+        with open(self.path("remote", layout.manifest_name(FIRST)), "rb") as f:
+            doc = json.loads(gzip.decompress(f.read()).decode())
+        files = {e["path"]: e for e in doc["entries"] if e["kind"] == "file"}
+        self.assertEqual(files["a.txt"]["md5"], "5d41402abc4b2a76b9719d911017c592")  # md5("hello")
+        self.assertTrue(all(len(e["md5"]) == 32 for e in files.values()))
+        self.assertEqual(self.verify(), ([], "sizes and the remote's MD5 hashes compared"))
+        self.damage(self.path("remote", FIRST, "a.txt"))
+        differences, _ = self.verify()
+        self.assertEqual(len(differences), 1, differences)
+        self.assertIn("a different content on the remote: a.txt", differences[0])
+        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 3, out)
+        self.assertIn("1 not restored", out)
+        self.assertIn("a.txt: damaged on the remote, not restored", out)
+        self.assertFalse(os.path.exists(self.path("back", "a.txt")))
+        with open(self.path("back", "sub", "b.txt")) as f:
+            self.assertEqual(f.read(), "deep")
+
+    def test_deep_verify_downloads_and_hashes_where_the_remote_gives_no_hash(self):
+        rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env)
+        self.upload_tree("wd:T")
+        differences, checked = self.verify()
+        self.assertEqual(differences, [])
+        self.assertIn("the remote gives no hashes; --deep downloads each file", checked)  # says so, and the cure
+        self.damage(self.path("davroot", "T", FIRST, "a.txt"))
+        self.assertEqual(self.verify()[0], [])  # the same size: nothing a listing can see
+        differences, checked = self.verify(deep=True)
+        self.assertEqual(checked, "each file downloaded and its MD5 compared")
+        self.assertEqual(len(differences), 1, differences)
+        self.assertIn("a different content on the remote: a.txt", differences[0])
+
+
+class StallTest(TempDirTestCase):
+    """status says when an upload has made no progress for a while (time injected)."""
+
+    def test_an_upload_without_progress_is_named_in_status(self):
+        history = History(self.path("h.json"))
+        record = history.start_upload("T", "2026-01-01_10-00-00", "2026-01-01T10:00:00+00:00")
+        mono, wall = [0.0], [1767261600.0]  # 2026-01-01 10:00 UTC
+        progress = service._Progress(history, record, None, clock=lambda: mono[0], wall=lambda: wall[0], zone=UTC)
+        for t, done in ((11, 100), (22, 200), (33, 200), (200, 200), (400, 200)):
+            mono[0], wall[0] = t, 1767261600.0 + t
+            progress({"bytes": done, "totalBytes": 1000})
+        task = make_task(self.path("src"), self.path("dest"), offsite=Offsite("loc:/r", None, None, None))
+        runs = [{"task": "T", "status": "success", "snapshot": "2026-01-01_10-00-00", "started": "x"}]
+        now = 1767261600.0 + 400
+        state = service.offsite_status(task, runs, history.uploads(), now)
+        self.assertTrue(state["uploading"])
+        self.assertEqual(state["stalled_minutes"], 6)  # no new byte since 22 s
+        self.assertIn("no progress for 6 minutes", service.stall_warning(state))
+        state = service.offsite_status(task, runs, history.uploads(), 1767261600.0 + 60)
+        self.assertIsNone(service.stall_warning(state))
+
+
+class FullRemoteTest(StaleTestCase):
+    """A remote that is full (a 512 KiB tmpfs behind a local remote): the
+    half-uploaded snapshot is removed before the next upload, and retention
+    frees space first when the policy already lets the oldest go."""
+
+    def setUp(self):
+        super(FullRemoteTest, self).setUp()
+        if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
+            self.skipTest("mounting a small tmpfs needs root on Linux")
+        os.makedirs(self.path("small"))
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", self.path("small")],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        self.addCleanup(subprocess.run, ["umount", "-l", self.path("small")])
+        os.makedirs(self.path("dest"))
+
+    def files(self, prefix, count, size=100 * 1024):
+        for i in range(count):
+            self.write("src/%s%d.bin" % (prefix, i), os.urandom(size), mtime=MTIME)
+
+    def remote_names(self):
+        return sorted(os.listdir(self.path("small", "T")))
+
+    def test_the_leftovers_of_a_full_remote_are_removed_before_the_next_upload(self):
+        self.config("loc:" + self.path("small", "T"))
+        self.files("a", 1)
+        self.snapshot(FIRST)
+        self.assertEqual(self.upload()["status"], "success")
+        self.files("big", 6)  # 600 KiB more: does not fit
+        self.snapshot(SECOND)
+        up = self.upload()
+        self.assertEqual(up["status"], "failed", up)
+        self.assertIn("the remote is full", up["message"])
+        self.assertIn(SECOND, self.remote_names())  # half uploaded
+        for i in range(6):
+            os.unlink(self.path("src", "big%d.bin" % i))
+        self.files("c", 2)  # 200 KiB: fits only once SECOND's leftovers are gone
+        third = "2026-01-03_10-00-00"
+        self.snapshot(third)
+        up = self.upload()
+        self.assertEqual(up["status"], "success", up)
+        self.assertEqual(self.remote_names(), [FIRST, layout.manifest_name(FIRST), third,
+                                               layout.manifest_name(third)])
+
+    def test_retention_frees_space_when_the_policy_lets_the_oldest_go(self):
+        self.config("loc:" + self.path("small", "T"), keep={"last": 1})
+        self.files("a", 3)
+        self.snapshot(FIRST)
+        self.assertEqual(self.upload()["status"], "success")
+        shutil.rmtree(self.path("src"))
+        self.files("b", 3)  # 300 KiB of new files: fits once FIRST is gone
+        self.snapshot(SECOND)
+        up = self.upload()
+        self.assertEqual(up["status"], "success", up)
+        self.assertEqual(up["deleted"], [FIRST])
+        self.assertEqual(self.remote_names(), [SECOND, layout.manifest_name(SECOND)])
+        self.restore_matches_src()
+
+
+class RemoteGoneTest(StaleTestCase):
+    """The S3 server killed mid-upload, with the program's own rclone
+    bounds (not the tests' short ones): the upload fails on its own within
+    the documented two minutes (with rclone's defaults it was busy for over
+    ten), and its message names the cause in rclone's words."""
+
+    LIMIT = 120  # seconds: docs/REFERENCE.md, "A remote that is down, stalled or full"
+
+    def test_an_s3_server_killed_mid_upload_fails_the_upload_with_its_cause(self):
+        rclone_tools.real_defaults(self.env)
+        os.makedirs(self.path("s3root", "bucket"))
+        servers = []
+        port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), "KEY12345", "SECRET12345", self.env,
+                                     procs=servers)
+        rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
+        self.write("src/big.bin", os.urandom(4 * 1024 * 1024), mtime=MTIME)
+        self.config("s3:bucket/T", bwlimit="1M")
+        os.makedirs(self.path("dest"))
+        self.snapshot(FIRST)
+        done = []
+        uploader = threading.Thread(target=lambda: done.append(self.upload()))
+        uploader.daemon = True
+        uploader.start()
+        wait_for(lambda: [u for u in History(self.path("executed_tasks.json")).uploads()
+                          if u.get("status") == "running"], timeout=30)
+        time.sleep(1.0)  # rclone is sending by now (1 MiB/s of 4 MiB)
+        servers[0].kill()
+        uploader.join(self.LIMIT)
+        self.assertTrue(done, "the upload was still running %d s after the server went away" % self.LIMIT)
+        self.assertEqual(done[0]["status"], "failed", done[0])
+        self.assertIn("the remote cannot be reached", done[0]["message"])
+        self.assertIn("connection refused", done[0]["message"])  # rclone's own words
+
+
+class BoundsTest(unittest.TestCase):
+    def test_a_timeout_names_rclones_last_error(self):
+        # Measured: "timed out after 1 minutes (offsite.timeout_minutes)", the cause lost.
+        task = make_task("/s", "/d", offsite=Offsite("s3:b/T", None, None, 1))
+        result = rclone.Result(None, {}, 'Put "http://127.0.0.1:9/b": dial tcp 127.0.0.1:9: connect: connection '
+                                         'refused', "", b"")
+        with self.assertRaises(rclone.RcloneError) as got:
+            upload._check(None, result, FIRST, None, task)
+        for words in ("timed out after 1 minutes", "the remote cannot be reached", "connection refused",
+                      "resumes where it stopped"):
+            self.assertIn(words, str(got.exception))
+
+    def test_rclone_runs_with_bounds_unless_the_environment_sets_its_own(self):
+        rc = rclone.Rclone("rclone", environ={"RCLONE_TIMEOUT": "5m"})
+        self.assertEqual(rc.environ["RCLONE_TIMEOUT"], "5m")
+        self.assertEqual(rc.environ["RCLONE_LOW_LEVEL_RETRIES"], "3")
+        self.assertEqual(rc.environ["RCLONE_CONTIMEOUT"], "20s")
+        self.assertEqual(rc.environ["RCLONE_RETRIES"], "1")
+
+
+class CarriedHashTest(TempDirTestCase):
+    def test_an_unchanged_files_md5_comes_from_the_previous_manifest_without_reading_it(self):
+        self.write("snap/same.txt", "same", mtime=MTIME)
+        self.write("snap/touched.txt", "abcd", mtime=MTIME + 5)
+        known = {"same.txt": (4, MTIME * 10 ** 9, "0" * 32), "touched.txt": (4, MTIME * 10 ** 9, "1" * 32)}
+        doc = layout.build("T", self.path("snap"), None, known=known)
+        md5 = {e["path"]: e["md5"] for e in doc["entries"] if e["kind"] == "file"}
+        self.assertEqual(md5["same.txt"], "0" * 32)  # carried: not read
+        self.assertEqual(md5["touched.txt"], "e2fc714c4727ee9395f324cd2e7f331f")  # another time: read
