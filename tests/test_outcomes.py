@@ -264,7 +264,7 @@ class NamesTest(TempDirTestCase):
 
 class RemoteRetentionTest(TempDirTestCase):
     def test_the_remote_keeps_the_complete_snapshot_a_partial_upload_follows(self):
-        from task_runner.offsite import upload
+        from task_runner.offsite import cleanup
         from task_runner.offsite.rclone import Result
 
         class Rclone(object):
@@ -279,7 +279,7 @@ class RemoteRetentionTest(TempDirTestCase):
         task = make_task(self.path("src"), self.path("dest"), offsite=type("O", (), {
             "keep": parse_policy(1), "remote": "r:x"})())
         rc = Rclone()
-        self.assertEqual(upload.apply_retention(rc, task, P3, [C1, C2, P3], [], NOW), [C1])
+        self.assertEqual(cleanup.apply_retention(rc, task, P3, [C1, C2, P3], [], NOW), [C1])
 
 
 def deep_tree(root, levels=18):
