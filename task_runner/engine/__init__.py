@@ -207,12 +207,8 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
                                   Pool(_workers(task, dest, workers, log), check_stop, low_priority, log))
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
-            if as_zip:
-                writer.keep_root(os.stat(src))
-            writer.close()  # every worker done
+            writer.close(os.stat(src))  # every worker done; the snapshot's top as the source folder
             _check_enough_read(stats)
-            if not as_zip:
-                writer.copy_metadata(root, os.stat(src))
             check_stop()  # a run stopped (or timed out) at the very end is not published
             _record_incomplete(stats, dest, final)
             osutil.flush_filesystem(dest)

@@ -150,8 +150,11 @@ class FolderWriter(Writer):
         if (self.stop_event is not None and self.stop_event.is_set()) or self.pool.stopping():
             raise Interrupted("stopped on request before the backup was complete")
 
-    def close(self):
+    def close(self, top):
+        """Every worker done; then the snapshot's own folder gets the
+        owner, mode and time of the source folder (``top``: its stat)."""
         self.pool.finish()
+        self.copy_metadata(self.root, top)
 
     def abandon(self):
         self.pool.abort()

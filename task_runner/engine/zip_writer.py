@@ -89,11 +89,10 @@ class ZipWriter(Writer):
             return
         self.stats.add_symlink()
 
-    def keep_root(self, st):
-        """Keep the source folder's own mode and time (``st``) in the archive."""
-        self.zip.comment = snapshots.zip_root_comment(st)
-
-    def close(self):
+    def close(self, top):
+        """Finish the archive, keeping the source folder's own mode and time
+        (``top``: its stat) in its comment."""
+        self.zip.comment = snapshots.zip_root_comment(top)
         try:
             self.zip.close()
         except OSError as exc:

@@ -1,22 +1,17 @@
 """The HTTP transport and its defences, apart from what is served.
 
-Every request passes the same gate, in this order: a request target that is
-a path, one Host header; an ``Origin`` header must be exactly the server's
-own origin (any other is refused: no foreign web page can reach the API);
-the Host must be a loopback name when bound to loopback (DNS rebinding); no
-Transfer-Encoding, one valid Content-Length of at most 4 KiB (413 without
-reading the body); a known path and method; then who is asking (``access``
-of the route: auth.py's ``Gate``, with the lockout on failures). A client
-gets 10 s for its whole request, not per read, so slow clients cannot hold
-a thread, and at most max_connections requests are served at once, fewer
-for one client; past that, only the right token or a live session gets in
-(slots.py), the rest get a short 503. Every answer has Content-Length, no-store, nosniff, the
-page's security headers and no CORS headers; the connection closes after
-each response.
-
-What is served (api.py: the JSON API and the page's routes) is a
-subclass of ``Handler`` with ``ROUTES`` and ``ep_<name>`` methods; it cannot
-skip the gate.
+Every request passes one gate, in order: a path as target, one Host header;
+an ``Origin`` exactly the server's own (no foreign page reaches the API); a
+loopback Host when bound to loopback (DNS rebinding); no Transfer-Encoding,
+one Content-Length of at most 4 KiB (413 unread); a known path and method;
+then who asks (the route's ``access``: auth.py's ``Gate``, with the lockout).
+A client gets 10 s for its whole request, and at most max_connections are
+served at once, fewer for one client; past that only the right token or a
+live session gets in (slots.py), the rest a short 503. Every answer has
+Content-Length, no-store, nosniff, the page's security headers and no CORS
+headers; the connection closes after each response. What is served (api.py)
+is a ``Handler`` subclass with ``ROUTES`` and ``ep_<name>``: it cannot skip
+the gate.
 """
 
 import io
