@@ -37,9 +37,7 @@ from .streams import DeadlineReader
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 4096
-# A connection that has sent nothing after this long is closed, long before
-# request_timeout: idle connections cannot hold every slot for long.
-FIRST_BYTE_TIMEOUT = 2.0
+FIRST_BYTE_TIMEOUT = 2.0  # a connection silent this long is closed: idle ones cannot hold the slots
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 # On every answer: the page's scripts come only from this server, no page
 # may frame it (clickjacking), and no address leaks in a Referer.
