@@ -74,7 +74,7 @@ class Daemon(object):
         self.started_up = None
         self._ours = set()  # ids of the runs this process started
         self._last_now = None
-        self._expected_wake = None
+        self._late = None  # how late the last wait ended (a sleep or the clock set forward), until told
         self._last_reason = {}
         self._ran = False
         self._future_warned = False
@@ -163,17 +163,20 @@ class Daemon(object):
         """Sleep ``seconds``, in steps of at most ``check_every``; return
         early when stopped, when the config or the history file differs
         from ``files`` (taken before the pass), or when the clock jumped
-        (forward past JUMP_FORWARD or back)."""
+        (forward past JUMP_FORWARD or back). A jump forward is measured
+        across this wait only: time spent in our own runs is no sleep."""
         until = self.clock() + seconds
         while not self.stop_event.is_set():
             before = self.clock()
             step = min(until - before, self.check_every)
             if step <= 0:
                 return
-            self._expected_wake = before + step
             self._wait(step)
             now = self.clock()
-            if now > self._expected_wake + JUMP_FORWARD or now < before - JUMP_BACK:
+            if now > before + step + JUMP_FORWARD:
+                self._late = now - (before + step)
+                return
+            if now < before - JUMP_BACK:
                 return
             if self._files() != files:
                 return
@@ -191,10 +194,11 @@ class Daemon(object):
             logger.warning("the clock went back %.0f s; nothing that already ran will run again",
                            self._last_now - now)
             self.watch_start = now
-        elif self._expected_wake is not None and now > self._expected_wake + JUMP_FORWARD:
+        elif self._late is not None:
             logger.warning("woke %.0f s late (the computer slept or the clock was changed); "
-                           "checking for missed runs", now - self._expected_wake)
+                           "checking for missed runs", self._late)
             self.watch_start = now
+        self._late = None  # told once: the passes after a run measure nothing
         self._last_now = now
 
     def run_pass(self):

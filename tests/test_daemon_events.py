@@ -1,0 +1,75 @@
+"""The scheduler against what happens around it (issues 29 and 34): a long
+backup is no sleep of the computer, a new task is no missed one, and a
+backup drive plugged back in starts the backup that failed without it."""
+
+import os
+import threading
+import unittest
+
+from task_runner.history import History
+from task_runner.runner import begin_run, run_task
+from task_runner.schedule.daemon import Daemon
+from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
+
+DAY = 86400
+
+
+class EventsTest(TZMixin, TempDirTestCase):
+    def setUp(self):
+        super(EventsTest, self).setUp()
+        self.stop = threading.Event()
+
+    def daemon(self, config, start, until, **kw):
+        self.clock = FakeClock(start, until, self.stop)
+        return Daemon(config, clock=self.clock, wait=self.clock.wait, stop_event=self.stop, zone=UTC, **kw)
+
+    def runs(self, config):
+        return History.for_config(config).runs()
+
+    def lasting(self, seconds):
+        """A run function whose runs take ``seconds`` of the fake clock
+        (keyed by task name), between the running record and the result."""
+        def run(config, task, trigger, scheduled_for=None, clock=None, zone=None, stop_event=None,
+                notifier=None, **kw):
+            started = begin_run(config, task, trigger, scheduled_for, clock, zone)
+            self.clock.advance(seconds.get(task.name, 0))
+            return started.execute(stop_event=stop_event, notifier=notifier, **kw)
+        return run
+
+    def seed(self, config, when):
+        for task in config.tasks:
+            out = run_task(config, task, "manual", clock=lambda: when, zone=UTC)
+            self.assertEqual(out.status, "success")
+
+
+class LongRunTest(EventsTest):
+    def test_an_occurrence_due_during_another_tasks_run_runs_as_schedule(self):
+        # Issue 29, measured: A (20:07) took 223 s; B (20:08) was then taken
+        # for a missed run after a sleep ("woke 223 s late"), and skipped
+        # with missed_task_days 0.
+        config = self.make_config(tasks=[{"name": "A", "src": "a", "dest": "da", "timestamp": "20:07"},
+                                         {"name": "B", "src": "b", "dest": "db", "timestamp": "20:08"}],
+                                  missed_task_days=0)
+        self.seed(config, ts("2026-12-06T10:00:00+00:00"))
+        d = self.daemon(config, ts("2026-12-06T20:00:00+00:00"), ts("2026-12-06T20:30:00+00:00"),
+                        run=self.lasting({"A": 223}))
+        with self.assertLogs("task_runner", "INFO") as logs:
+            d.run()
+        self.assertFalse([line for line in logs.output if "late" in line], logs.output)
+        got = [(r["task"], r["trigger"], r["status"], r["scheduled_for"][11:16]) for r in self.runs(config)[2:]]
+        self.assertEqual(got, [("A", "schedule", "success", "20:07"), ("B", "schedule", "success", "20:08")])
+
+    def test_a_real_jump_is_told_once(self):
+        config = self.make_config()
+        self.seed(config, ts("2026-11-27T09:00:00+00:00"))
+        d = self.daemon(config, ts("2026-11-30T12:00:00+00:00"), ts("2026-12-03T13:00:00+00:00"))
+        self.clock.jump_after_wait(3 * DAY)  # asleep through the 1st
+        with self.assertLogs("task_runner.schedule.daemon", "WARNING") as logs:
+            d.run()
+        late = [line for line in logs.output if "late" in line]
+        self.assertEqual(len(late), 1, logs.output)
+        self.assertEqual([r["trigger"] for r in self.runs(config)], ["manual", "missed"])
+
+
+if __name__ == "__main__":
+    unittest.main()
