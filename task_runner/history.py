@@ -1,8 +1,10 @@
 """executed_tasks.json: the history of every run.
 
 The file is one JSON document ``{"version": 1, "next_id": N, "runs": [...],
-"uploads": [...]}``: ``runs`` are the local snapshots, ``uploads`` the
-offsite copies (task_runner.offsite), each with an id of the same counter.
+"uploads": [...], "tasks": {...}}``: ``runs`` are the local snapshots,
+``uploads`` the offsite copies (task_runner.offsite), each with an id of
+the same counter, ``tasks`` when the scheduler first saw each task
+(``{"T": {"first_seen": "2026-12-06T19:00:00+01:00"}}``).
 Every read and every write happens under a cross-process lock, and every
 write is atomic (temp file in the same folder, flush, fsync, os.replace), so
 the daemon, backup_now and the HTTP server can all use it at once and a
@@ -292,6 +294,25 @@ class History(object):
                     count += 1
             return count
         return self.update(mutate)
+
+    # -- tasks the scheduler has seen ----------------------------------------
+    def first_seen(self, names, now_text):
+        """{name: epoch seconds or None}: when the scheduler first saw each
+        task of ``names`` (schedule/plan: no occurrence before it is missed).
+        A name not yet in the file's ``tasks`` is recorded now: a new task
+        (no runs) as ``now_text``, one with runs as null (None: it predates
+        this record, so every occurrence counts as it always did). The file
+        is written only when a name was added."""
+        with self._locked():
+            doc = self._load()
+            seen = doc.setdefault("tasks", {})
+            new = [name for name in names if name not in seen]
+            for name in new:
+                known = any(run["task"] == name for run in doc["runs"])
+                seen[name] = {"first_seen": None if known else now_text}
+            if new:
+                self._write(doc)
+            return dict((name, run_time(seen[name], "first_seen")) for name in names)
 
     def get(self, run_id):
         for run in self.runs():

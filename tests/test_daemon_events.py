@@ -71,5 +71,47 @@ class LongRunTest(EventsTest):
         self.assertEqual([r["trigger"] for r in self.runs(config)], ["manual", "missed"])
 
 
+class NewTaskTest(EventsTest):
+    def test_a_new_task_gets_its_first_backup_and_nothing_is_missed(self):
+        # Issue 29, measured: "Mon 08:00" added on a Sunday got a skipped
+        # (missed) record for the Monday before it existed, and with
+        # missed_task_days 5 a catch-up for it.
+        sunday = ts("2026-12-06T12:00:00+00:00")
+        for days in (0, 5):
+            with self.subTest(missed_task_days=days):
+                config = self.make_config(tasks=[{"name": "N%d" % days, "src": "src", "dest": "d%d" % days,
+                                                  "timestamp": "Mon 08:00"}], missed_task_days=days)
+                self.stop.clear()
+                with self.assertLogs("task_runner.schedule.daemon", "INFO") as logs:
+                    self.daemon(config, sunday, sunday + 600).run()
+                runs = [r for r in self.runs(config) if r["task"] == "N%d" % days]
+                self.assertEqual([(r["trigger"], r["status"]) for r in runs], [("first", "success")])
+                self.assertEqual(runs[0]["scheduled_for"], "2026-12-06T12:00:00+00:00")  # when it appeared
+                self.assertIn("running now (first): a new task: its first backup", "\n".join(logs.output))
+                self.assertFalse([line for line in logs.output if "skipping" in line])
+
+    def test_first_seen_is_kept_so_a_restart_gives_the_same_answer(self):
+        config = self.make_config(tasks=[{"name": "N", "src": "src", "dest": "usb/backup",
+                                          "timestamp": "Mon 08:00"}])
+        sunday = ts("2026-12-06T12:00:00+00:00")
+        self.daemon(config, sunday, sunday + 120).run()  # no drive: the first backup fails
+        os.makedirs(self.path("usb"))
+        self.stop.clear()
+        self.daemon(config, sunday + 3600, sunday + 3700).run()  # a restart an hour later
+        runs = self.runs(config)
+        self.assertEqual([(r["trigger"], r["status"]) for r in runs], [("first", "failed"), ("missed", "success")])
+        # Both for the time the task appeared: Monday 30 November, before it existed, is never caught up.
+        self.assertEqual(set(r["scheduled_for"] for r in runs), {"2026-12-06T12:00:00+00:00"})
+        self.assertEqual(History.for_config(config).first_seen(["N"], "later"), {"N": sunday})
+
+    def test_a_task_with_runs_before_the_record_keeps_its_occurrences(self):
+        config = self.make_config()
+        self.seed(config, ts("2026-11-01T08:00:00+00:00"))  # an older history, without "tasks"
+        self.daemon(config, ts("2026-11-03T09:00:00+00:00"), ts("2026-11-03T09:10:00+00:00")).run()
+        self.assertEqual([(r["trigger"], r["scheduled_for"]) for r in self.runs(config)],
+                         [("manual", None), ("missed", "2026-11-01T23:56:00+00:00")])
+        self.assertEqual(History.for_config(config).first_seen(["T"], "x"), {"T": None})
+
+
 if __name__ == "__main__":
     unittest.main()
