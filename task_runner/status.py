@@ -11,12 +11,12 @@ import shutil
 import time
 
 from . import snapshots
-from .errors import HistoryError
+from .errors import DRIVE_MISSING, HistoryError
 from .history import History, run_time
 from .locking import holder
 from .offsite import service as offsite_service
 from .runner import reap_stale_runs, task_lock
-from .schedule import LOCAL, format_local
+from .schedule import LOCAL, drive, format_local
 from .schedule.plan import retry_state, task_overview
 
 DAY = 86400.0
@@ -71,11 +71,27 @@ def warnings_for(task, item, now, zone, free):
         out.append((BAD, "the last run failed: %s" % (last.get("message") or "see the log")))
     if not src_there:
         out.append((BAD, "the source folder %s does not exist right now: is its drive connected?" % task.src))
-    if free is None:
+    if item.get("waiting_for_drive"):
+        out.append((BAD, "waiting for the backup drive (%s): the scheduler runs the backup as soon as it is "
+                         "back" % item["waiting_for_drive"]))
+    elif free is None:
         out.append((BAD, "the destination drive was not found: is it plugged in?"))
     elif free[1] < LOW_SPACE_PERCENT:
         out.append((WARN, "destination drive has %d%% free" % free[1]))
     return out
+
+
+def _waiting_for_drive(config, task, item, retry):
+    """The drive (``E:\\``) the scheduler watches for this task
+    (schedule/plan.plan_drive): a scheduled time (``retry``) or the first
+    backup (no success yet) failed, the last time for a missing drive,
+    which is still away, and retries are on. None otherwise."""
+    last = item["last_run"]
+    if (item["running"] or task.schedule is None or not task.enabled or config.retry_minutes <= 0
+            or last is None or last.get("status") != "failed" or DRIVE_MISSING not in (last.get("message") or "")
+            or (retry is None and item["last_success"] is not None) or drive.is_back(task.dest)):
+        return None
+    return drive.drive_label(task.dest)
 
 
 def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None):
@@ -89,6 +105,7 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
     item["running"] = running
+    item["waiting_for_drive"] = _waiting_for_drive(config, task, item, retry)
     last_ok = item["last_success"]
     started = run_time(last_ok, "started") if last_ok else None
     item["last_success_days_ago"] = None if started is None else round((now - started) / DAY, 1)
