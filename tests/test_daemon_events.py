@@ -113,5 +113,106 @@ class NewTaskTest(EventsTest):
         self.assertEqual(History.for_config(config).first_seen(["T"], "x"), {"T": None})
 
 
+class DriveBackTest(EventsTest):
+    """Issue 34: a backup that failed because its drive was away runs when
+    the drive comes back, within one look (a minute), not at the retry."""
+
+    def usb(self, there):
+        """Plug the drive (the folder usb/) in or out; it keeps what is on it."""
+        usb, away = os.path.join(self.tmp, "usb"), os.path.join(self.tmp, "usb-away")
+        if there and not os.path.isdir(usb):
+            os.rename(away, usb) if os.path.isdir(away) else os.makedirs(usb)
+        elif not there and os.path.isdir(usb):
+            os.rename(usb, away)
+
+    def test_a_drive_that_comes_and_goes_makes_a_bounded_number_of_attempts(self):
+        # A loose cable: the drive is there one minute in three (checked on
+        # every wait); a run started on it loses the drive at once.
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup", "timestamp": "00:00"}],
+                                  retry_minutes=60)
+        self.write("src/a", "1")
+        self.usb(True)
+        self.seed(config, ts("2026-11-30T12:00:00+00:00"))
+        self.usb(False)
+        start = ts("2026-12-01T00:00:00+00:00")
+        attempts = []
+
+        def run(config, task, trigger, **kw):
+            self.usb(False)  # the cable falls out as the run starts
+            attempts.append((self.clock.now, trigger))
+            return run_task(config, task, trigger, **kw)
+        d = self.daemon(config, start - 30, start + 5 * 3600, run=run)
+
+        def wait(timeout):
+            result = self.clock.wait(timeout)
+            self.usb(int((self.clock.now - start) // 60) % 3 == 1)
+            return result
+        d._wait = wait
+        d.run()
+        triggers = [t for _, t in attempts]
+        self.assertEqual(triggers[0], "schedule")
+        self.assertIn("drive", triggers)
+        drive_times = [t for t, trigger in attempts if trigger == "drive"]
+        # Rule: one attempt at once when the drive is back, the next such one no sooner than retry_minutes.
+        self.assertTrue(all(b - a >= 3600 for a, b in zip(drive_times, drive_times[1:])), attempts)
+        # So within any hour: the regular retry and at most one for the drive's return.
+        for when, _ in attempts:
+            self.assertLessEqual(len([1 for t, _ in attempts if when <= t < when + 3600]), 2, attempts)
+        self.assertLessEqual(len(attempts), 2 * 5 + 1)  # not one per return (100 returns in 5 hours)
+        runs = self.runs(config)[1:]
+        self.assertEqual([r["attempt"] for r in runs], list(range(1, len(runs) + 1)))  # one occurrence
+
+    def test_waiting_costs_one_stat_a_minute_and_nothing_when_none_waits(self):
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup", "timestamp": "00:00"}],
+                                  retry_minutes=60)
+        self.usb(True)
+        self.seed(config, ts("2026-11-30T12:00:00+00:00"))
+        self.usb(False)
+        start = ts("2026-12-01T00:00:00+00:00")
+        d = self.daemon(config, start - 30, start + 900)
+        watched = []
+
+        def wait(timeout):
+            watched.append(dict(d._watched))
+            result = self.clock.wait(timeout)
+            self.usb(self.clock.now >= start + 600)
+            return result
+        d._wait = wait
+        d.run()
+        self.assertEqual(watched[0], {})  # before the failure: nothing is looked at
+        self.assertIn({"T": self.path("usb")}, watched)
+        self.assertLessEqual(max(self.clock.waits), 60)  # a look a minute
+        self.assertEqual([(r["trigger"], r["status"]) for r in self.runs(config)[1:]],
+                         [("schedule", "failed"), ("drive", "success")])
+        self.assertEqual(watched[-1], {})  # done: nothing is looked at
+
+    def test_when_connected_runs_when_the_drive_comes_back_and_the_backup_is_old(self):
+        for hours_ago, expected in ((72, [("drive", "success")]), (2, [])):
+            with self.subTest(last_success_hours_ago=hours_ago):
+                name = "W%d" % hours_ago
+                config = self.make_config(tasks=[{"name": name, "src": "src", "dest": "usb/" + name,
+                                                  "when_connected": True, "when_connected_hours": 24}])
+                start = ts("2026-12-06T12:00:00+00:00")
+                self.usb(True)
+                self.seed(config, start - hours_ago * 3600)
+                self.usb(False)
+                self.stop.clear()
+                d = self.daemon(config, start, start + 3600)
+
+                def wait(timeout, d=d):
+                    result = self.clock.wait(timeout)
+                    self.usb(self.clock.now >= start + 600)  # plugged in at 12:10
+                    return result
+                d._wait = wait
+                with self.assertLogs("task_runner.schedule.daemon", "INFO") as logs:
+                    d.run()
+                got = [(r["trigger"], r["status"]) for r in self.runs(config) if r["task"] == name][1:]
+                self.assertEqual(got, expected)
+                if expected:
+                    self.assertIn("the backup drive is back and the last backup is 3.0 days old "
+                                  "(when_connected_hours=24)", "\n".join(logs.output))
+                    self.assertLessEqual(ts(self.runs(config)[-1]["started"]) - (start + 600), 60)
+
+
 if __name__ == "__main__":
     unittest.main()
