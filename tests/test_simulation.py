@@ -21,6 +21,7 @@ FIXED = [
     (17, "a burst of failures trimmed the task's newest success out of the history"),
     (766, "the clock set back 2 days after history_limit trimmed them: a failure told about again"),
     (1994, "the clock set back 2 days after history_limit trimmed them: an occurrence ran again"),
+    (5, "runs that take time: an occurrence due during another task's 3-hour run was taken as missed (a sleep)"),
 ]
 
 

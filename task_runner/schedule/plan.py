@@ -111,8 +111,7 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     next_occ = task.schedule.next_after(now, zone)
     occ = task.schedule.latest_at_or_before(now, zone)
     first = first_seen is not None and (occ is None or occ < first_seen)
-    if first and not any(run.get("status") in DONE and (run_time(run, "started") or 0) <= now + FUTURE_SLACK
-                         for run in runs):
+    if first and not any(run.get("status") in DONE for run in runs):  # (one from the future too: it was made)
         occ = first_seen  # never backed up: its first backup stands for the occurrences it never had
     elif first:
         return Decision(WAIT, None, None, "no occurrence since the task first appeared", next_occ)
