@@ -314,6 +314,13 @@ class History(object):
                 self._write(doc)
             return dict((name, run_time(seen[name], "first_seen")) for name in names)
 
+    def tasks_seen(self):
+        """{name: epoch seconds or None} of the tasks the scheduler has seen
+        (see first_seen), read only: status never records a first sight."""
+        with self._locked():
+            seen = self._load().get("tasks", {})
+        return dict((name, run_time(entry, "first_seen")) for name, entry in seen.items())
+
     def get(self, run_id):
         for run in self.runs():
             if run["id"] == run_id:

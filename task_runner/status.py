@@ -94,10 +94,11 @@ def _waiting_for_drive(config, task, item, retry):
     return drive.drive_label(task.dest)
 
 
-def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None):
+def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None,
+                first_seen=None):
     item = task_overview(task, runs, now, zone, count=1)
     retry = retry_state(task, [r for r in runs if r.get("task") == task.name], now, zone,
-                        config.missed_task_days, config.retry_minutes)
+                        config.missed_task_days, config.retry_minutes, first_seen)
     # A failing scheduled time: how many attempts, the last, the next (None: no more).
     item["retry"] = None if retry is None else {
         "attempts": retry["attempts"], "last_attempt_at": format_local(retry["last_attempt"], zone),
@@ -153,16 +154,16 @@ def current_report(config, clock, zone, runs=None):
     uploads = history.uploads() if any(t.offsite for t in config.tasks) else []
     return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
                          running_programs(config), uploads,
-                         lambda name: not offsite_service.offsite_lock(config, name).is_free())
+                         lambda name: not offsite_service.offsite_lock(config, name).is_free(), history.tasks_seen())
 
 
-def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None):
+def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None, seen=None):
     """Every task's status; ``is_running(task_name)`` tells from the locks.
     ``programs``: {"scheduler": holder or None, "http_servers": [holder...]}
     from the single-instance locks; a scheduler that is not running is a
     warning (nothing runs on schedule). ``uploads``: the history's upload
     records; ``is_uploading(task_name)`` tells from the offsite locks
-    (None: the records are believed)."""
+    (None: the records are believed). ``seen``: History.tasks_seen()."""
     programs = programs or {"scheduler": None, "http_servers": []}
     scheduler = programs["scheduler"]
     warnings = []
@@ -175,7 +176,7 @@ def status_report(config, runs, now, zone, is_running, programs=None, uploads=()
             "warnings": warnings,
             "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
                                   uploading=None if is_uploading is None or t.offsite is None
-                                  else is_uploading(t.name))
+                                  else is_uploading(t.name), first_seen=(seen or {}).get(t.name))
                       for t in config.tasks]}
 
 

@@ -9,6 +9,7 @@ import unittest
 from task_runner.history import History
 from task_runner.runner import begin_run, run_task
 from task_runner.schedule.daemon import Daemon
+from task_runner.status import current_report
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 DAY = 86400
@@ -103,6 +104,20 @@ class NewTaskTest(EventsTest):
         # Both for the time the task appeared: Monday 30 November, before it existed, is never caught up.
         self.assertEqual(set(r["scheduled_for"] for r in runs), {"2026-12-06T12:00:00+00:00"})
         self.assertEqual(History.for_config(config).first_seen(["N"], "later"), {"N": sunday})
+
+    def test_status_tells_the_retry_of_a_failed_first_backup(self):
+        # Found from outside (a loop device unmounted): status said "no retry
+        # left" for it, counting from Monday's 08:00, 6.5 days before the task existed.
+        config = self.make_config(tasks=[{"name": "N", "src": "src", "dest": "usb/backup",
+                                          "timestamp": "Mon 08:00"}])
+        sunday = ts("2026-12-06T12:00:00+00:00")
+        self.daemon(config, sunday, sunday + 120).run()
+        item = current_report(config, lambda: sunday + 300, UTC)["tasks"][0]
+        self.assertEqual((item["last_run"]["trigger"], item["last_run"]["status"]), ("first", "failed"))
+        self.assertEqual(item["retry"], {"attempts": 1, "last_attempt_at": "2026-12-06T12:00:00+00:00",
+                                         "next_try_at": "2026-12-06T13:00:00+00:00"})
+        self.assertEqual(item["waiting_for_drive"], self.path("usb"))
+        self.assertIn("waiting for the backup drive (%s)" % self.path("usb"), item["warnings"][-1])
 
     def test_a_task_with_runs_before_the_record_keeps_its_occurrences(self):
         config = self.make_config()

@@ -109,14 +109,10 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
         # Re-enabled, the usual rule applies to the newest occurrence only.
         return Decision(WAIT, None, None, "paused (\"enabled\": false)", None)
     next_occ = task.schedule.next_after(now, zone)
-    occ = task.schedule.latest_at_or_before(now, zone)
-    first = first_seen is not None and (occ is None or occ < first_seen)
-    if first and not any(run.get("status") in DONE for run in runs):  # (one from the future too: it was made)
-        occ = first_seen  # never backed up: its first backup stands for the occurrences it never had
-    elif first:
-        return Decision(WAIT, None, None, "no occurrence since the task first appeared", next_occ)
+    occ, first = _occurrence(task, runs, now, zone, first_seen)
     if occ is None:
-        return Decision(WAIT, None, None, "no occurrence yet", next_occ)
+        return Decision(WAIT, None, None, "no occurrence since the task first appeared" if first
+                        else "no occurrence yet", next_occ)
 
     runs = runs_into_dest(runs, task)
     since = _since(runs, occ, now, watch_start)
@@ -148,6 +144,18 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     if decision.action == WAIT and retry_minutes > 0 and DRIVE_MISSING in (attempts[-1][1].get("message") or ""):
         return plan_drive(task, decision, attempts, now, zone, retry_minutes, drive_back)
     return decision
+
+
+def _occurrence(task, runs, now, zone, first_seen):
+    """(the occurrence that matters or None, whether the task is newer
+    than the schedule's newest occurrence). A task never backed up stands
+    its first backup for the occurrences it never had: first_seen."""
+    occ = task.schedule.latest_at_or_before(now, zone)
+    if first_seen is None or (occ is not None and occ >= first_seen):
+        return occ, False
+    if any(run.get("status") in DONE for run in runs):  # (one from the future too: it was made)
+        return None, True
+    return first_seen, True
 
 
 def plan_drive(task, waiting, attempts, now, zone, retry_minutes, drive_back):
@@ -227,15 +235,16 @@ def _finished(attempt):
     return (run_time(last, "finished") or last_time) if run_time(last, "started") == last_time else last_time
 
 
-def retry_state(task, runs, now, zone, missed_task_days, retry_minutes):
+def retry_state(task, runs, now, zone, missed_task_days, retry_minutes, first_seen=None):
     """For --status, the page and /metrics: when the newest occurrence of a
-    scheduled task has failed and nothing has satisfied it since,
+    scheduled task (a new task's first backup: ``first_seen``, as in
+    plan_task) has failed and nothing has satisfied it since,
     {"attempts": how many, "last_attempt": when the last ended, "next_try":
     when it is retried (None: retries off, or the window closes first)};
     else None. ``runs``: the task's history records."""
     if task.schedule is None or not task.enabled:
         return None
-    occ = task.schedule.latest_at_or_before(now, zone)
+    occ = _occurrence(task, runs, now, zone, first_seen)[0]
     if occ is None:
         return None
     since = _since(runs_into_dest(runs, task), occ, now, now)
