@@ -300,16 +300,17 @@ class History(object):
         """{name: epoch seconds or None}: when the scheduler first saw each
         task of ``names`` (schedule/plan: no occurrence before it is missed).
         A name not yet in the file's ``tasks`` is recorded now: a new task
-        (no runs) as ``now_text``, one with runs as null (None: it predates
-        this record, so every occurrence counts as it always did). The file
-        is written only when a name was added."""
+        (no runs) as ``now_text``; one with runs (by hand before the
+        scheduler saw it, or from before this record) as the earliest time
+        they name (started or scheduled_for) that is not after now, or null
+        (None: every occurrence counts) when all are. The file is written
+        only when a name was added."""
         with self._locked():
             doc = self._load()
             seen = doc.setdefault("tasks", {})
             new = [name for name in names if name not in seen]
             for name in new:
-                known = any(run["task"] == name for run in doc["runs"])
-                seen[name] = {"first_seen": None if known else now_text}
+                seen[name] = {"first_seen": _earliest(doc["runs"], name, now_text)}
             if new:
                 self._write(doc)
             return dict((name, run_time(seen[name], "first_seen")) for name in names)
@@ -383,6 +384,19 @@ def _last_of_latest_occurrences(runs, count):
         pairs.sort(key=lambda pair: pair[0])
         keep.update(id(run) for _, run in pairs[-count:])
     return keep
+
+
+def _earliest(runs, task, now_text):
+    """The earliest time the runs of ``task`` name, none after ``now_text``
+    (5 minutes' slack); ``now_text`` when it has no runs; None when every
+    time it names is later (a clock that was wrong then)."""
+    now = parse_iso(now_text)
+    times = [(when, run[key]) for run in runs if run["task"] == task for key in ("started", "scheduled_for")
+             for when in [run_time(run, key)] if when is not None]
+    if not times:
+        return now_text
+    past = [pair for pair in times if pair[0] <= now + 300]
+    return min(past)[1] if past else None
 
 
 def run_time(run, key):

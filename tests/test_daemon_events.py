@@ -125,7 +125,21 @@ class NewTaskTest(EventsTest):
         self.daemon(config, ts("2026-11-03T09:00:00+00:00"), ts("2026-11-03T09:10:00+00:00")).run()
         self.assertEqual([(r["trigger"], r["scheduled_for"]) for r in self.runs(config)],
                          [("manual", None), ("missed", "2026-11-01T23:56:00+00:00")])
-        self.assertEqual(History.for_config(config).first_seen(["T"], "x"), {"T": None})
+        self.assertEqual(History.for_config(config).first_seen(["T"], "x"), {"T": ts("2026-11-01T08:00:00+00:00")})
+
+    def test_a_failed_run_by_hand_before_the_scheduler_saw_the_task(self):
+        # Issue 29, measured: after one failed manual run of a new task the
+        # log said "still failed after 6.5 days: retries stop after missed_task_days=5".
+        config = self.make_config(tasks=[{"name": "N", "src": "src", "dest": "usb/backup",
+                                          "timestamp": "Mon 08:00"}])
+        sunday = ts("2026-12-06T12:00:00+00:00")
+        self.assertEqual(run_task(config, config.tasks[0], "manual", clock=lambda: sunday, zone=UTC).status,
+                         "failed")
+        with self.assertLogs("task_runner.schedule.daemon", "INFO") as logs:
+            self.daemon(config, sunday + 60, sunday + 180).run()
+        self.assertFalse([line for line in logs.output if "skipping" in line], logs.output)
+        self.assertEqual([(r["trigger"], r["status"]) for r in self.runs(config)],
+                         [("manual", "failed"), ("missed", "failed")])  # one attempt at once, then retries
 
 
 class DriveBackTest(EventsTest):
