@@ -333,7 +333,8 @@ def check_step(world):
 
 
 def _check_during_runs(world):
-    """An occurrence that came due during another task's run is run, as
+    """An occurrence that came due during another task's run (and was not
+    attempted before it: the clock may have been set back) is run, as
     ``schedule``, once that run ends (not taken for a sleep of the computer)."""
     for i, run in enumerate(world.attempts):
         if run.get("end", run["wall"]) <= run["wall"] or run["trigger"] == "manual" or run.get("answered"):
@@ -342,6 +343,8 @@ def _check_during_runs(world):
             occ = schedule.latest_at_or_before(run["end"], LOCAL)
             if name == run["task"] or name in run["paused"] or occ is None or occ <= run["wall"]:
                 continue
+            if any(a["task"] == name and a["scheduled_for"] == occ for a in world.attempts[:i]):
+                continue  # attempted before (the clock was set back since): retried, not new
             later = [a for a in world.attempts[i + 1:] if a["task"] == name and a["scheduled_for"] == occ]
             if not later or later[0]["trigger"] != "schedule":
                 return "%s: the occurrence %s came due during a run of %s (%s to %s) and was %s" % (
