@@ -56,6 +56,8 @@ TASK_KEYS = collections.OrderedDict([
     ("priority", Key(_choice(("low", "normal"), upper=False), "low")),
     ("parallel", Key(_parallel, "auto")),
     ("enabled", Key(_bool, True)),
+    ("when_connected", Key(_bool, False)),
+    ("when_connected_hours", Key(_number_between(0, 24 * 366), 24)),
     ("offsite", Key(_offsite, None)),
 ])
 

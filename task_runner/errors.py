@@ -18,6 +18,11 @@ EXIT_ALREADY_RUNNING = 4
 EXIT_OFFSITE_FAILED = 5
 EXIT_INTERRUPTED = 130
 
+# In the message of a run that failed because the folder its destination
+# needs is missing (an unplugged drive, a share not mounted): the scheduler
+# watches for the drive's return (schedule/drive.py).
+DRIVE_MISSING = "is the backup drive plugged in?"
+
 
 class TaskRunnerError(Exception):
     """Root of every error this project raises on purpose."""

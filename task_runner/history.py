@@ -1,8 +1,10 @@
 """executed_tasks.json: the history of every run.
 
 The file is one JSON document ``{"version": 1, "next_id": N, "runs": [...],
-"uploads": [...]}``: ``runs`` are the local snapshots, ``uploads`` the
-offsite copies (task_runner.offsite), each with an id of the same counter.
+"uploads": [...], "tasks": {...}}``: ``runs`` are the local snapshots,
+``uploads`` the offsite copies (task_runner.offsite), each with an id of
+the same counter, ``tasks`` when the scheduler first saw each task
+(``{"T": {"first_seen": "2026-12-06T19:00:00+01:00"}}``).
 Every read and every write happens under a cross-process lock, and every
 write is atomic (temp file in the same folder, flush, fsync, os.replace), so
 the daemon, backup_now and the HTTP server can all use it at once and a
@@ -293,6 +295,33 @@ class History(object):
             return count
         return self.update(mutate)
 
+    # -- tasks the scheduler has seen ----------------------------------------
+    def first_seen(self, names, now_text):
+        """{name: epoch seconds or None}: when the scheduler first saw each
+        task of ``names`` (schedule/plan: no occurrence before it is missed).
+        A name not yet in the file's ``tasks`` is recorded now: a new task
+        (no runs) as ``now_text``; one with runs (by hand before the
+        scheduler saw it, or from before this record) as the earliest time
+        they name (started or scheduled_for) that is not after now, or null
+        (None: every occurrence counts) when all are. The file is written
+        only when a name was added."""
+        with self._locked():
+            doc = self._load()
+            seen = doc.setdefault("tasks", {})
+            new = [name for name in names if name not in seen]
+            for name in new:
+                seen[name] = {"first_seen": _earliest(doc["runs"], name, now_text)}
+            if new:
+                self._write(doc)
+            return dict((name, run_time(seen[name], "first_seen")) for name in names)
+
+    def tasks_seen(self):
+        """{name: epoch seconds or None} of the tasks the scheduler has seen
+        (see first_seen), read only: status never records a first sight."""
+        with self._locked():
+            seen = self._load().get("tasks", {})
+        return dict((name, run_time(entry, "first_seen")) for name, entry in seen.items())
+
     def get(self, run_id):
         for run in self.runs():
             if run["id"] == run_id:
@@ -355,6 +384,19 @@ def _last_of_latest_occurrences(runs, count):
         pairs.sort(key=lambda pair: pair[0])
         keep.update(id(run) for _, run in pairs[-count:])
     return keep
+
+
+def _earliest(runs, task, now_text):
+    """The earliest time the runs of ``task`` name, none after ``now_text``
+    (5 minutes' slack); ``now_text`` when it has no runs; None when every
+    time it names is later (a clock that was wrong then)."""
+    now = parse_iso(now_text)
+    times = [(when, run[key]) for run in runs if run["task"] == task for key in ("started", "scheduled_for")
+             for when in [run_time(run, key)] if when is not None]
+    if not times:
+        return now_text
+    past = [pair for pair in times if pair[0] <= now + 300]
+    return min(past)[1] if past else None
 
 
 def run_time(run, key):

@@ -47,7 +47,14 @@ def shape_problem(doc):
             if run.get(key) is not None and not (isinstance(run[key], list)
                                                  and all(isinstance(v, str) for v in run[key])):
                 return "runs[%d].%s is not a list of texts" % (i, key)
+    tasks = doc.get("tasks", {})
+    if not isinstance(tasks, dict) or not all(_first_seen_ok(v) for v in tasks.values()):
+        return "tasks is not an object of {\"first_seen\": time or null} objects"
     return _uploads_problem(doc.get("uploads", []))
+
+
+def _first_seen_ok(entry):
+    return isinstance(entry, dict) and (entry.get("first_seen") is None or isinstance(entry["first_seen"], str))
 
 
 _UPLOAD_TEXT = ("snapshot", "remote", "started", "finished", "status", "message", "error", "trigger")

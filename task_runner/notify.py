@@ -22,7 +22,7 @@ from .history import run_time
 logger = logging.getLogger(__name__)
 
 FAILURES = ("failed", "interrupted", "skipped")
-SCHEDULED = ("schedule", "missed", "retry")
+SCHEDULED = ("schedule", "missed", "retry", "first", "drive")  # the triggers of runs for a scheduled time
 TRIES = 3
 BACKOFF = 2.0  # seconds before the 2nd try; doubled for each next one
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 ABANDON_AFTER = 10.0
 ALREADY_RUNNING = "already_running"
 # Runs nobody is waiting for: the task's "priority" (default low) applies.
-BACKGROUND_TRIGGERS = ("schedule", "missed", "retry")
+BACKGROUND_TRIGGERS = ("schedule", "missed", "retry", "first", "drive")
 EXIT_CODES = {
     "success": errors.EXIT_OK,
     "partial": errors.EXIT_PARTIAL,

@@ -11,12 +11,12 @@ import shutil
 import time
 
 from . import private_folder, snapshots
-from .errors import HistoryError
+from .errors import DRIVE_MISSING, HistoryError
 from .history import History, run_time
 from .locking import holder
 from .offsite import service as offsite_service
 from .runner import reap_stale_runs, task_lock
-from .schedule import LOCAL, format_local
+from .schedule import LOCAL, drive, format_local
 from .schedule.plan import retry_state, task_overview
 
 DAY = 86400.0
@@ -71,7 +71,10 @@ def warnings_for(task, item, now, zone, free, marks=None):
         out.append((BAD, "the last run failed: %s" % (last.get("message") or "see the log")))
     if not src_there:
         out.append((BAD, "the source folder %s does not exist right now: is its drive connected?" % task.src))
-    if free is None:
+    if item.get("waiting_for_drive"):
+        out.append((BAD, "waiting for the backup drive (%s): the scheduler runs the backup as soon as it is "
+                         "back" % item["waiting_for_drive"]))
+    elif free is None:
         out.append((BAD, "the destination drive was not found: is it plugged in?"))
     elif free[1] < LOW_SPACE_PERCENT:
         out.append((WARN, "destination drive has %d%% free" % free[1]))
@@ -80,11 +83,24 @@ def warnings_for(task, item, now, zone, free, marks=None):
     return out
 
 
+def _waiting_for_drive(config, task, item, retry):
+    """The drive (``E:\\``) the scheduler watches for this task
+    (schedule/plan.plan_drive): a scheduled time (``retry``) or the first
+    backup (no success yet) failed, the last time for a missing drive,
+    which is still away, and retries are on. None otherwise."""
+    last = item["last_run"]
+    if (item["running"] or task.schedule is None or not task.enabled or config.retry_minutes <= 0
+            or last is None or last.get("status") != "failed" or DRIVE_MISSING not in (last.get("message") or "")
+            or (retry is None and item["last_success"] is not None) or drive.is_back(task.dest)):
+        return None
+    return drive.drive_label(task.dest)
+
+
 def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_usage, uploads=(), uploading=None,
-                scheduler_running=True):
+                scheduler_running=True, first_seen=None):
     item = task_overview(task, runs, now, zone, count=1)
     retry = retry_state(task, [r for r in runs if r.get("task") == task.name], now, zone,
-                        config.missed_task_days, config.retry_minutes)
+                        config.missed_task_days, config.retry_minutes, first_seen)
     # A failing scheduled time: how many attempts, the last, the next (None: no more). With no
     # scheduler running nothing retries at that time: its start (or the next "once") tries at once.
     item["retry"] = None if retry is None else {
@@ -94,6 +110,7 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     nxt = item.pop("next_runs")
     item["next_run"] = format_local(nxt[0], zone) if nxt else None
     item["running"] = running
+    item["waiting_for_drive"] = _waiting_for_drive(config, task, item, retry)
     last_ok = item["last_success"]
     started = run_time(last_ok, "started") if last_ok else None
     item["last_success_days_ago"] = None if started is None else round((now - started) / DAY, 1)
@@ -145,16 +162,16 @@ def current_report(config, clock, zone, runs=None):
     uploads = history.uploads() if any(t.offsite for t in config.tasks) else []
     return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
                          running_programs(config), uploads,
-                         lambda name: not offsite_service.offsite_lock(config, name).is_free())
+                         lambda name: not offsite_service.offsite_lock(config, name).is_free(), history.tasks_seen())
 
 
-def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None):
+def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None, seen=None):
     """Every task's status; ``is_running(task_name)`` tells from the locks.
     ``programs``: {"scheduler": holder or None, "http_servers": [holder...]}
     from the single-instance locks; a scheduler that is not running is a
     warning (nothing runs on schedule). ``uploads``: the history's upload
     records; ``is_uploading(task_name)`` tells from the offsite locks
-    (None: the records are believed)."""
+    (None: the records are believed). ``seen``: History.tasks_seen()."""
     programs = programs or {"scheduler": None, "http_servers": []}
     scheduler = programs["scheduler"]
     warnings = []
@@ -167,7 +184,8 @@ def status_report(config, runs, now, zone, is_running, programs=None, uploads=()
             "warnings": warnings,
             "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
                                   uploading=None if is_uploading is None or t.offsite is None
-                                  else is_uploading(t.name), scheduler_running=scheduler is not None)
+                                  else is_uploading(t.name), scheduler_running=scheduler is not None,
+                                  first_seen=(seen or {}).get(t.name))
                       for t in config.tasks]}
 
 

@@ -7,7 +7,9 @@ of notifications are recorded instead of sent. A seeded random script of
 events happens in between: the backup drive unplugged and plugged back,
 the machine asleep (the clock jumps), the scheduler restarted (a new
 Daemon on the same history), the wall clock set back or forward, a task
-paused and resumed, a manual run, a flaky drive. After every step the
+paused and resumed, a manual run, a flaky drive. The scheduler's runs
+take time (up to a length drawn per seed: seconds to hours), during which
+the other tasks' times come due. After every step the
 invariants are checked; a broken one raises SimulationFailure with a
 replayable trace (the seed, the events, the step).
 
@@ -28,14 +30,17 @@ from task_runner.engine import fileio
 from task_runner.config import load_config
 from task_runner.schedule.daemon import Daemon
 from task_runner.history import DONE, History, run_time
-from task_runner.runner import run_task
-from task_runner.schedule import LOCAL, format_local
+from task_runner.runner import begin_run, run_task
+from task_runner.schedule import LOCAL, format_local, parse_schedule
 
 HOUR, DAY = 3600.0, 86400.0
 RETRY_MINUTES, WINDOW_DAYS, HISTORY_LIMIT = 480, 3, 5
 # Sundays 02:30 (the spring-forward gap in Berlin and New York), Sundays and
 # Wednesdays 01:30 (repeated at New York's fall-back), the 1st at 23:56.
 TASKS = [("Weekly", "30 2 * * 0"), ("Twice", "30 1 * * 0,3"), ("Monthly", "1 23:56")]
+SCHEDULES = dict((name, parse_schedule(when)) for name, when in TASKS)
+# The longest run of a seed: a run lasts from nothing up to it.
+RUN_LENGTHS = [0.0, 30.0, 600.0, HOUR, 4 * HOUR]
 # Windows with both zones' DST changes: autumn 2026, spring 2027.
 STARTS = ["2026-10-01T12:00:00+00:00", "2027-02-20T12:00:00+00:00"]
 ZONES = ["Europe/Berlin", "America/New_York"]
@@ -85,7 +90,10 @@ class World(object):
         self.flaky = False
         self.plugged = True
         self.paused = set()
-        self.attempts = []  # dicts: instance, elapsed, wall, task, trigger, scheduled_for, status, run_id
+        self.longest_run = self.rng.choice(RUN_LENGTHS)
+        # dicts: instance, elapsed, wall, task, trigger, scheduled_for, status, run_id; end (the clock
+        # when the run ended), paused (the tasks paused then)
+        self.attempts = []
         self.notifications = []
         self.events = []
         self.instance = 0
@@ -147,22 +155,35 @@ class Simulation(object):
             self.stop.set()
         return self.stop.is_set()
 
-    def _run(self, config, task, trigger, **kw):
-        """The Daemon's run function: run_task with the simulated copy."""
-        return self._record(run_task(config, task, trigger, ops=self.world.ops, **kw), trigger, kw)
-
-    def _record(self, outcome, trigger, kw):
+    def _run(self, config, task, trigger, scheduled_for=None, clock=None, zone=None, **kw):
+        """The Daemon's run function: run_task with the simulated copy,
+        taking time (the clock and the real time go on during it)."""
         w = self.world
-        if trigger in SCHEDULED and any(a["task"] == outcome.task and a["elapsed"] == w.elapsed
+        started = begin_run(config, task, trigger, scheduled_for, clock, zone)
+        if not hasattr(started, "execute"):  # already running
+            return started
+        wall, elapsed = w.now, w.elapsed
+        length = w.rng.uniform(0, w.longest_run)
+        w.now += length
+        w.elapsed += length
+        outcome = started.execute(ops=w.ops, **kw)
+        return self._record(outcome, trigger, dict(kw, scheduled_for=scheduled_for), wall, elapsed)
+
+    def _record(self, outcome, trigger, kw, wall=None, elapsed=None):
+        w = self.world
+        wall = w.now if wall is None else wall
+        elapsed = w.elapsed if elapsed is None else elapsed
+        if trigger in SCHEDULED and any(a["task"] == outcome.task and a["elapsed"] == elapsed
                                         and a["trigger"] in SCHEDULED for a in w.attempts[-3:]):
             # Checked here: a storm never returns to the wait, where the others are
             # (and the daemon catches what a run raises: the capture keeps it).
             self._capture.problem = self._capture.problem or (
                 "%s was attempted again without time passing (%s)" % (outcome.task, trigger))
             raise SimulationFailure(self.trace(self._next, self._capture.problem))
-        w.attempts.append({"instance": w.instance, "elapsed": w.elapsed, "wall": w.now, "task": outcome.task,
+        w.attempts.append({"instance": w.instance, "elapsed": elapsed, "wall": wall, "task": outcome.task,
                            "trigger": trigger, "scheduled_for": kw.get("scheduled_for"),
-                           "status": outcome.status, "run_id": outcome.run_id})
+                           "status": outcome.status, "run_id": outcome.run_id, "end": w.now,
+                           "paused": set(w.paused)})
         return outcome
 
     def _new_daemon(self):
@@ -275,7 +296,7 @@ def _local(when):
 
 
 # -- invariants ---------------------------------------------------------------
-SCHEDULED = ("schedule", "missed", "retry")
+SCHEDULED = ("schedule", "missed", "retry", "first", "drive")
 
 
 def check_step(world):
@@ -291,7 +312,11 @@ def check_step(world):
             # Sooner than retry_minutes both in real time and by the clock (the clock
             # set forward is time passing, as far as the scheduler can know).
             restart = after["instance"] != before["instance"] and after["trigger"] == "missed"
-            soon = max(after["elapsed"] - before["elapsed"], after["wall"] - before["wall"])
+            if after["trigger"] == "drive":  # the drive's return: one early attempt per retry_minutes
+                drives = [a for a in attempts[:attempts.index(after)] if a["trigger"] == "drive"]
+                before = drives[-1] if drives else None
+            soon = RETRY_MINUTES * 60 if before is None else max(after["elapsed"] - before["elapsed"],
+                                                                  after["wall"] - before["wall"])
             if not restart and soon < RETRY_MINUTES * 60 - 1:
                 return ("%s: the occurrence %s was attempted again %.0f s after the last attempt (retry_minutes=%d)"
                         % (task, _local(occ), soon, RETRY_MINUTES))
@@ -304,7 +329,29 @@ def check_step(world):
             if a["trigger"] != "schedule" and a["wall"] - occ > WINDOW_DAYS * DAY:
                 return "%s: the occurrence %s was caught up %.1f days late (missed_task_days=%d)" % (
                     task, _local(occ), (a["wall"] - occ) / DAY, WINDOW_DAYS)
-    return _check_notifications(world)
+    return _check_during_runs(world) or _check_notifications(world)
+
+
+def _check_during_runs(world):
+    """An occurrence that came due during another task's run (and was not
+    attempted before it: the clock may have been set back) is run, as
+    ``schedule``, once that run ends (not taken for a sleep of the computer)."""
+    for i, run in enumerate(world.attempts):
+        if run.get("end", run["wall"]) <= run["wall"] or run["trigger"] == "manual" or run.get("answered"):
+            continue
+        for name, schedule in sorted(SCHEDULES.items()):
+            occ = schedule.latest_at_or_before(run["end"], LOCAL)
+            if name == run["task"] or name in run["paused"] or occ is None or occ <= run["wall"]:
+                continue
+            if any(a["task"] == name and a["scheduled_for"] == occ for a in world.attempts[:i]):
+                continue  # attempted before (the clock was set back since): retried, not new
+            later = [a for a in world.attempts[i + 1:] if a["task"] == name and a["scheduled_for"] == occ]
+            if not later or later[0]["trigger"] != "schedule":
+                return "%s: the occurrence %s came due during a run of %s (%s to %s) and was %s" % (
+                    name, _local(occ), run["task"], _local(run["wall"]), _local(run["end"]),
+                    "not run after it" if not later else "run as %s" % later[0]["trigger"])
+        run["answered"] = True  # checked once: the attempts after it never change
+    return None
 
 
 def _check_notifications(world):

@@ -283,6 +283,8 @@ class HistoryTest(TempDirTestCase):
             ({"version": 1, "runs": [self.old_run(verify=[1])]}, "runs[0].verify is not an object"),
             ({"version": 1, "runs": [self.old_run(errors=[7])]}, "runs[0].errors is not a list of texts"),
             ({"version": 2, "runs": []}, "version 2, this program reads version 1"),
+            ({"version": 1, "runs": [], "tasks": {"T": {"first_seen": 5}}},
+             'tasks is not an object of {"first_seen": time or null} objects'),
             ("[" * 5000, "not valid JSON"),
         ]
         for doc, problem in cases:

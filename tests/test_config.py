@@ -208,6 +208,8 @@ class LoadTest(TempDirTestCase):
             ({"nmae": "x"}, 'did you mean "name"?'),
             ({"parallel": 0}, 'parallel: must be "auto" or a number of workers from 1 to 64, got 0'),
             ({"parallel": "8"}, 'parallel: must be "auto" or a number of workers from 1 to 64, got "8"'),
+            ({"when_connected": "yes"}, 'when_connected: must be true or false (no quotes), got "yes"'),
+            ({"when_connected_hours": 0}, "when_connected_hours: must be a number above 0 and at most 8784, got 0"),
         ]
         for extra, expected in cases:
             with self.subTest(extra=extra):

@@ -26,6 +26,10 @@ class DaemonTest(TZMixin, TempDirTestCase):
     def runs(self, config):
         return History.for_config(config).runs()
 
+    def known_since(self, config, text="2026-10-01T00:00:00+00:00"):
+        """The scheduler saw the tasks first at ``text`` (an older task, not a new one)."""
+        History.for_config(config).first_seen([t.name for t in config.tasks], text)
+
     def seed_success(self, config, when, zone=UTC):
         """A manual run at ``when`` (so earlier occurrences are satisfied)."""
         out = run_task(config, config.tasks[0], "manual", clock=lambda: when, zone=zone)
@@ -33,6 +37,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
 
     def test_catches_up_missed_run_at_start_up(self):
         config = self.make_config()
+        self.known_since(config)
         self.write("src/a", "1")
         self.daemon(config, ts("2026-11-03T09:00:00+00:00"), ts("2026-11-03T09:10:00+00:00")).run()
         runs = self.runs(config)
@@ -107,6 +112,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
 
     def test_a_run_too_old_to_catch_up_says_how_to_make_one(self):
         config = self.make_config()
+        self.known_since(config)
         with self.assertLogs("task_runner.schedule.daemon", "WARNING") as logs:
             self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T09:01:00+00:00")).run()
         when = short_time(ts("2026-11-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
@@ -124,6 +130,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
 
     def test_too_old_is_skipped_once(self):
         config = self.make_config()
+        self.known_since(config)
         self.daemon(config, ts("2026-11-27T09:00:00+00:00"), ts("2026-11-27T12:00:00+00:00")).run()
         runs = self.runs(config)
         self.assertEqual([(r["status"], r["trigger"]) for r in runs], [("skipped", "missed")])
@@ -173,7 +180,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.assertLess(len(passes), 12, [format_local(p, UTC) for p in passes])  # not 6,000
         self.assertTrue(any(0 <= p - edited[0] <= 60 for p in passes), "the edit was not looked at within a minute")
 
-    def test_failed_run_is_retried_until_the_drive_is_back(self):
+    def test_failed_run_is_retried_and_runs_when_the_drive_is_back(self):
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup",
                                           "timestamp": "1 23:56"}], retry_minutes=60)
         self.write("src/a", "1")
@@ -190,10 +197,13 @@ class DaemonTest(TZMixin, TempDirTestCase):
         d._wait = wait
         d.run()
         runs = self.runs(config)[1:]
+        # Issue 34: plugged in at 02:26, it ran then (within one look a minute), not at the 02:56 retry.
         self.assertEqual([(r["trigger"], r["status"]) for r in runs],
-                         [("schedule", "failed"), ("retry", "failed"), ("retry", "failed"), ("retry", "success")])
+                         [("schedule", "failed"), ("retry", "failed"), ("retry", "failed"), ("drive", "success")])
         self.assertIn("is the backup drive plugged in?", runs[0]["message"])
-        self.assertEqual([r["started"][11:16] for r in runs], ["23:56", "00:56", "01:56", "02:56"])
+        self.assertEqual([r["started"][11:16] for r in runs[:3]], ["23:56", "00:56", "01:56"])
+        self.assertLessEqual(abs(ts(runs[3]["started"]) - plug_in_at), 60)
+        self.assertEqual(runs[3]["attempt"], 4)  # an attempt of the same occurrence
 
     def test_no_second_attempt_sooner_than_retry_minutes(self):
         # Issue 20: started at .7 of a second with a failure from an earlier
@@ -287,7 +297,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
         self.assertIn("reloaded: 2 task(s)", text)
         u_runs = [r for r in self.runs(config) if r["task"] == "U"]
         self.assertEqual([(r["trigger"], r["started"]) for r in u_runs],
-                         [("missed", "2026-11-27T10:03:00+00:00"),  # a new task catches up yesterday
+                         [("first", "2026-11-27T10:03:00+00:00"),  # a new task: its first backup at once
                           ("schedule", "2026-11-27T10:05:00+00:00")])
 
     def test_a_failing_task_does_not_stop_the_daemon(self):
@@ -306,7 +316,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
             d.run()
         self.assertGreaterEqual(calls.count("A"), 2)  # A keeps being tried, and B still runs
         self.assertEqual([(r["task"], r["trigger"]) for r in self.runs(config)],
-                         [("B", "missed"), ("B", "schedule")])
+                         [("B", "first"), ("B", "schedule")])
 
     def test_reaps_runs_left_running_by_a_dead_process(self):
         config = self.make_config()

@@ -349,8 +349,11 @@ class StatusTest(TempDirTestCase):
         self.assertEqual(outcome.status, "failed")
         runs = History.for_config(config).runs()
         item = status_report(config, runs, ts("2026-11-05T10:00:00+00:00"), UTC, lambda n: False)["tasks"][0]
+        # Issue 34: the scheduler watches for that drive, and says so.
         self.assertEqual(item["warnings"], ["no successful backup yet",
-                                            "the destination drive was not found: is it plugged in?"])
+                                            "waiting for the backup drive (%s): the scheduler runs the backup as "
+                                            "soon as it is back" % self.path("usb")])
+        self.assertEqual(item["waiting_for_drive"], self.path("usb"))
         self.assertEqual(item["severity"], "bad")
         os.makedirs(self.path("usb"))
         item = status_report(config, runs, ts("2026-11-05T10:00:00+00:00"), UTC, lambda n: False)["tasks"][0]
@@ -452,6 +455,7 @@ class OnceTest(TempDirTestCase):
     def test_once_runs_what_is_missed_then_exits(self):
         from task_runner.schedule.daemon import Daemon
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "12:00"}])
+        History.for_config(config).first_seen(["T"], "2026-11-01T00:00:00+00:00")  # not a new task
         self.write("src/a", "1")
         now = ts("2026-11-27T12:02:00+00:00")  # two minutes after the occurrence
         Daemon(config, clock=lambda: now, zone=UTC).run_once()

@@ -4,9 +4,9 @@ import tempfile
 import unittest
 
 from task_runner.schedule import format_local, parse_schedule
-from task_runner.schedule.plan import (RUN, SKIP, WAIT, plan_task, retry_state, runs_from_the_future, same_dest,
-                                       task_overview)
-from tests.helpers import UTC, ts
+from task_runner.schedule.plan import (RUN, SKIP, WAIT, plan_connected, plan_task, retry_state, runs_from_the_future,
+                                       same_dest, task_overview)
+from tests.helpers import UTC, make_task, ts
 
 Task = collections.namedtuple("Task", "name schedule default src dest enabled")
 TASK = Task("T", parse_schedule("1 23:56"), False, "s", "d", True)
@@ -20,6 +20,54 @@ def run(status, started, finished=None, scheduled_for=None, trigger="schedule"):
             "started": format_local(started, UTC),
             "finished": format_local(finished if finished is not None else started + 30, UTC),
             "scheduled_for": None if scheduled_for is None else format_local(scheduled_for, UTC)}
+
+
+class NewTaskAndDriveTest(unittest.TestCase):
+    """first_seen (issue 29) and the backup drive's return (issue 34), decided without I/O."""
+
+    LOST = "destination d cannot be created because / does not exist: is the backup drive plugged in?"
+
+    def test_table(self):
+        seen = OCC + DAY  # the task appeared a day after the newest occurrence
+        lost = dict(run("failed", OCC + 10, OCC + 20), message=self.LOST)
+        drive_try = dict(run("failed", OCC + 1800, OCC + 1810, trigger="drive"), message=self.LOST)
+        plain = dict(run("failed", OCC + 10, OCC + 20), message="disk full")
+        for name, runs, now, first_seen, retry, back, expected in [
+                ("new task: its first backup, for when it appeared", [], seen + 5, seen, 60, None,
+                 (RUN, "first", seen, None)),
+                ("new task with a success: no occurrence since", [run("success", seen + 1)], seen + 9, seen, 60, None,
+                 (WAIT, None, None, None)),
+                ("an occurrence after it appeared: the usual rule", [], OCC + 60, OCC - DAY, 60, None,
+                 (RUN, "schedule", OCC, None)),
+                ("drive away: wait, watching its folder", [lost], OCC + 600, None, 60, False,
+                 (WAIT, None, OCC, os.path.dirname("d"))),
+                ("drive back: run at once", [lost], OCC + 600, None, 60, True, (RUN, "drive", OCC, None)),
+                ("drive back again within retry_minutes: the usual retry", [lost, drive_try], OCC + 2400, None, 60,
+                 True, (WAIT, None, OCC, None)),
+                ("drive back after retry_minutes since the last drive attempt", [lost, drive_try], OCC + 1800 + 3600,
+                 None, 60, True, (RUN, "drive", OCC, None)),
+                ("retries off: nothing is watched", [lost], OCC + 600, None, 0, True, (WAIT, None, OCC, None)),
+                ("another failure: not watched", [plain], OCC + 600, None, 60, True, (WAIT, None, OCC, None))]:
+            with self.subTest(name):
+                d = plan_task(TASK, runs, now, UTC, 5, retry, OCC - 1, first_seen=first_seen,
+                              drive_back=None if back is None else lambda task, back=back: back)
+                self.assertEqual((d.action, d.trigger, d.occurrence, d.watch), expected, d.reason)
+
+    def test_when_connected(self):
+        task = make_task("s", "usb/d", when_connected=True, when_connected_hours=24, schedule=None)
+        now = OCC + 30 * DAY
+        for name, runs, was, there, expected in [
+                ("came back, last success 2 days old", [run("success", now - 2 * DAY)], False, True, "drive"),
+                ("came back, never backed up", [], False, True, "drive"),
+                ("came back, last success 1 hour old", [run("success", now - 3600)], False, True, None),
+                ("there at the first look", [], None, True, None),
+                ("still away", [], False, False, None),
+                ("came back again within retry_minutes of a drive run",
+                 [run("failed", now - 600, trigger="drive")], False, True, None)]:
+            with self.subTest(name):
+                d = plan_connected(task, [dict(r, dest="usb/d") for r in runs], now, was, there, 60)
+                self.assertEqual(d and (d.action, d.trigger, d.occurrence), expected and (RUN, expected, None))
+        self.assertIsNone(plan_connected(task._replace(when_connected=False), [], now, False, True, 60))
 
 
 class PlanTest(unittest.TestCase):

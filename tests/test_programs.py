@@ -10,6 +10,7 @@ import unittest
 
 from task_runner.history import History
 from task_runner.runner import task_lock
+from task_runner.schedule import LOCAL, format_local
 from tests.helpers import ROOT, TempDirTestCase, slow_file, wait_for
 
 PY = sys.executable
@@ -321,17 +322,21 @@ class RunnerProgramTest(ProgramTestCase):
         return proc
 
     @unittest.skipIf(os.name == "nt", "SIGTERM cannot be sent to a console process on Windows")
-    def test_daemon_catches_up_then_stops_on_sigterm(self):
-        # A daily time two minutes ago (local): missed while not running.
+    def test_daemon_backs_up_a_new_task_then_stops_on_sigterm(self):
+        # A daily time two minutes ago (local), in a task the scheduler has
+        # never seen (issue 29: it was caught up as "missed", or skipped with
+        # missed_task_days 0): its first backup, at once.
         then = time.localtime(time.time() - 120)
         self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "dest",
-                                  "timestamp": "%02d:%02d" % (then.tm_hour, then.tm_min)}])
+                                  "timestamp": "%02d:%02d" % (then.tm_hour, then.tm_min)}], missed_task_days=0)
         self.write("src/a.txt", "hello")
         proc = self.start_daemon()
         ok = wait_for(lambda: any(r["status"] == "success" for r in self.history()))
-        self.assertTrue(ok, "no catch-up run within 20 s")
+        self.assertTrue(ok, "no first backup within 20 s")
         run = self.history()[0]
-        self.assertEqual(run["trigger"], "missed")
+        self.assertEqual(run["trigger"], "first")
+        status = self.run_program("scheduled_task_runner.py", "--status")
+        self.assertIn("success (first)", status.stdout)
         self.assertTrue(os.path.isdir(run["snapshot"]))
 
         second = self.run_program("scheduled_task_runner.py")
@@ -360,6 +365,8 @@ class StartUpRetryTest(ProgramTestCase):
         self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "usbstick/backup",
                                   "timestamp": "%02d:%02d" % (then.tm_hour, then.tm_min)}])
         self.write("src/a.txt", "hello")
+        # Not a new task (that would get its first backup, not a catch-up).
+        History.for_config(self.config).first_seen(["T"], format_local(time.time() - 2 * 86400, LOCAL))
 
     def attempts(self):
         return [r for r in self.history() if r["status"] in ("failed", "interrupted", "running")]
@@ -386,6 +393,31 @@ class StartUpRetryTest(ProgramTestCase):
             self.assertEqual(proc.returncode, 1, proc.stderr)  # as backup_now exits after a failed run
             self.assertEqual([(r["trigger"], r["status"]) for r in self.attempts()],
                              [("missed", "failed")] * start, "run %d" % start)
+
+
+class DriveBackProgramTest(ProgramTestCase):
+    """Issue 34 with the real scheduler: the backup drive plugged in while
+    it waits, with retry_minutes 60."""
+
+    def test_the_backup_runs_when_the_drive_is_back(self):
+        self.setup_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup", "timestamp": "00:00"}],
+                          retry_minutes=60)
+        self.write("src/a.txt", "hello")
+        env = dict(os.environ, TASK_RUNNER_CHECK_SECONDS="0.5")  # a look every 0.5 s, not every minute
+        proc = subprocess.Popen([PY, program("scheduled_task_runner.py"), "--config", self.config_path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        self.assertTrue(wait_for(lambda: [r["status"] for r in self.history()] == ["failed"]), "no first attempt")
+        status = json.loads(self.run_program("scheduled_task_runner.py", "--status", "--json").stdout)
+        self.assertEqual(status["tasks"][0]["waiting_for_drive"], self.path("usb"))
+        os.makedirs(self.path("usb"))  # plugged in
+        ok = wait_for(lambda: any(r["status"] == "success" for r in self.history()), timeout=90)
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        self.assertTrue(ok, err)
+        self.assertEqual([(r["trigger"], r["status"]) for r in self.history()], [("first", "failed"),
+                                                                                 ("drive", "success")])
+        self.assertIn("the backup drive is back: running the backup of", err)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import os
 import types
 import unittest
 
-from tests.simulation import HOUR, RETRY_MINUTES, SimulationFailure, check_step, run_seed
+from task_runner.schedule import LOCAL
+from tests.simulation import HOUR, RETRY_MINUTES, SCHEDULES, SimulationFailure, check_step, run_seed
 
 # 200 where the history can live on a RAM disk (/dev/shm: 14 s); elsewhere
 # (Windows) every history write reaches the disk, so fewer: dev/simulate.py runs more.
@@ -21,6 +22,7 @@ FIXED = [
     (17, "a burst of failures trimmed the task's newest success out of the history"),
     (766, "the clock set back 2 days after history_limit trimmed them: a failure told about again"),
     (1994, "the clock set back 2 days after history_limit trimmed them: an occurrence ran again"),
+    (5, "runs that take time: an occurrence due during another task's 3-hour run was taken as missed (a sleep)"),
 ]
 
 
@@ -48,6 +50,22 @@ class MonthInTheLifeTest(unittest.TestCase):
                 ([attempt(0, 1000, "missed"), attempt(9 * HOUR, 9 * HOUR, "missed")], "caught up twice"),
                 ([attempt(0, 1000 + 9 * 86400, "missed")], "days late")]:
             with self.subTest(problem=problem):
+                found = check_step(types.SimpleNamespace(attempts=attempts, notifications=[]))
+                if problem is None:
+                    self.assertIsNone(found)
+                else:
+                    self.assertIn(problem, found)
+
+    def test_the_check_of_runs_that_take_time_can_fail(self):
+        occ = SCHEDULES["Weekly"].latest_at_or_before(1.8e9, LOCAL)
+        for trigger, paused, problem in [("schedule", set(), None), ("missed", set(), "was run as missed"),
+                                         (None, set(), "was not run after it"), (None, {"Weekly"}, None)]:
+            with self.subTest(trigger=trigger, paused=paused):
+                long_run = {"instance": 1, "elapsed": 0, "wall": occ - 600, "end": occ + 3 * HOUR, "task": "Twice",
+                            "trigger": "schedule", "scheduled_for": occ - 600, "status": "success", "run_id": 1,
+                            "paused": paused}
+                attempts = [long_run] + ([dict(long_run, task="Weekly", trigger=trigger, scheduled_for=occ,
+                                               wall=occ + 3 * HOUR, end=occ + 3 * HOUR, run_id=2)] if trigger else [])
                 found = check_step(types.SimpleNamespace(attempts=attempts, notifications=[]))
                 if problem is None:
                     self.assertIsNone(found)

@@ -22,7 +22,7 @@ import os
 import zipfile
 
 from .. import osutil, private_folder, snapshots
-from ..errors import BackupError, Interrupted
+from ..errors import DRIVE_MISSING, BackupError, Interrupted
 from ..excludes import Matcher
 from ..schedule import LOCAL
 from ..snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
@@ -109,8 +109,8 @@ def _prepare_dest(dest, create=True):
     parent = os.path.dirname(os.path.normpath(dest))
     if not os.path.isdir(parent):
         # An unplugged drive must fail the run, not fill the system disk.
-        raise BackupError("destination %s cannot be created because %s does not exist: "
-                          "is the backup drive plugged in?" % (dest, parent))
+        raise BackupError("destination %s cannot be created because %s does not exist: %s"
+                          % (dest, parent, DRIVE_MISSING))
     if not create:
         return
     try:

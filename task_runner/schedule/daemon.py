@@ -26,7 +26,7 @@ from ..notify import previous_run
 from ..offsite import service as offsite_service
 from ..runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
                       run_task)
-from . import LOCAL, format_local, plan as planning, short_time
+from . import LOCAL, drive, format_local, plan as planning, short_time
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +74,15 @@ class Daemon(object):
         self.started_up = None
         self._ours = set()  # ids of the runs this process started
         self._last_now = None
-        self._expected_wake = None
+        self._late = None  # how late the last wait ended (a sleep or the clock set forward), until told
         self._last_reason = {}
         self._ran = False
         self._future_warned = False
         self._start_upload = start_upload
         self._uploads = {}  # task name -> the thread of its running upload
+        self._watched = {}  # task name -> the folder whose return means its drive is back
+        self._there = {}  # task name -> whether its drive was there at the last look (when_connected)
+        self._seen = (None, {})  # (the config, its tasks' first_seen times from the history)
 
     @property
     def config(self):
@@ -163,19 +166,25 @@ class Daemon(object):
         """Sleep ``seconds``, in steps of at most ``check_every``; return
         early when stopped, when the config or the history file differs
         from ``files`` (taken before the pass), or when the clock jumped
-        (forward past JUMP_FORWARD or back)."""
+        (forward past JUMP_FORWARD or back). A jump forward is measured
+        across this wait only: time spent in our own runs is no sleep."""
         until = self.clock() + seconds
         while not self.stop_event.is_set():
             before = self.clock()
             step = min(until - before, self.check_every)
             if step <= 0:
                 return
-            self._expected_wake = before + step
             self._wait(step)
             now = self.clock()
-            if now > self._expected_wake + JUMP_FORWARD or now < before - JUMP_BACK:
+            if now > before + step + JUMP_FORWARD:
+                self._late = now - (before + step)
+                return
+            if now < before - JUMP_BACK:
                 return
             if self._files() != files:
+                return
+            # One stat per task waiting for its drive; none when no task waits.
+            if any(os.path.isdir(folder) for folder in self._watched.values()):
                 return
 
     # -- one pass ------------------------------------------------------
@@ -191,10 +200,11 @@ class Daemon(object):
             logger.warning("the clock went back %.0f s; nothing that already ran will run again",
                            self._last_now - now)
             self.watch_start = now
-        elif self._expected_wake is not None and now > self._expected_wake + JUMP_FORWARD:
+        elif self._late is not None:
             logger.warning("woke %.0f s late (the computer slept or the clock was changed); "
-                           "checking for missed runs", now - self._expected_wake)
+                           "checking for missed runs", self._late)
             self.watch_start = now
+        self._late = None  # told once: the passes after a run measure nothing
         self._last_now = now
 
     def run_pass(self):
@@ -212,12 +222,20 @@ class Daemon(object):
         wake = now + self.max_sleep
         self._warn_future(runs, now)
         wake = min(wake, self._offsite_pass(config, history, runs, now))
+        first_seen = self._first_seen(config, history, now)
+        self._watched = {}
         for task in config.tasks:
-            decision = planning.plan_task(task, runs_of(runs, task.name), now, self.zone,
+            mine = runs_of(runs, task.name)
+            decision = planning.plan_task(task, mine, now, self.zone,
                                           config.missed_task_days, config.retry_minutes,
-                                          self.watch_start, self.started_up, self._ours)
+                                          self.watch_start, self.started_up, self._ours,
+                                          first_seen.get(task.name), lambda t: drive.is_back(t.dest))
+            if decision.action == planning.WAIT:
+                decision = self._connected(task, mine, now, decision, config.retry_minutes)
             if decision.wake_at is not None:
                 wake = min(wake, decision.wake_at)
+            if decision.watch is not None:
+                self._watched[task.name] = decision.watch
             if decision.action == planning.WAIT:
                 self._note(task, decision)
                 continue
@@ -228,6 +246,31 @@ class Daemon(object):
                 return 0.0
             wake = min(wake, now + self.recheck)  # look again soon, try the next task now
         return max(0.0, wake - now)
+
+    def _first_seen(self, config, history, now):
+        """{task name: when the scheduler first saw it}, from the history
+        (recorded there on first sight, so a restart gives the same answer);
+        read again when the config changed."""
+        if self._seen[0] is not config:
+            names = [task.name for task in config.tasks]
+            self._seen = (config, history.first_seen(names, format_local(now, self.zone)))
+        return self._seen[1]
+
+    def _connected(self, task, runs, now, decision, retry_minutes):
+        """``when_connected``: one look at the task's drive; the run when it
+        came back (plan.plan_connected), else ``decision``, watching the
+        drive while it is away."""
+        if not task.when_connected or not task.enabled:
+            self._there.pop(task.name, None)
+            return decision
+        there = drive.is_back(task.dest)
+        was_there, self._there[task.name] = self._there.get(task.name), there
+        chosen = planning.plan_connected(task, runs, now, was_there, there, retry_minutes)
+        if chosen is not None:
+            return chosen
+        if not there and decision.watch is None:
+            return decision._replace(watch=drive.needed_folder(task.dest))
+        return decision
 
     def _offsite_pass(self, config, history, runs, now):
         """Start the offsite uploads that are due (after a run, or a retry)

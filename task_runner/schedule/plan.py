@@ -27,19 +27,34 @@ The one rule (docs/REFERENCE.md, "Catch-up and retries"):
   not from their times: the history has whole seconds, so an attempt made
   in the second of the start-up is recorded "before" it (issue 20: that let
   one start make 125 attempts in under a second).
+* A task is not older than the scheduler's first sight of it
+  (``first_seen``, kept in the history): occurrences before it are neither
+  missed nor skipped. A task that has none since and no run at all gets
+  its first backup at once (``first``): first_seen stands in for its
+  occurrence, so a failed first backup is retried like any other.
+* After a failure for a missing backup drive (DRIVE_MISSING in the
+  message), the drive's return is watched (``watch``: the folder the
+  destination needs) and makes one attempt at once (``drive``): at most
+  one such early attempt per ``retry_minutes`` per occurrence, besides the
+  usual retries (a loose cable cannot make a storm). Retries off: none.
 """
 
 import collections
 import os
 
+from ..errors import DRIVE_MISSING
 from ..history import ATTEMPTS, DONE, attempts_made, run_time
+from . import short_time
+from .drive import needed_folder
 
 DAY = 86400.0
 
-Decision = collections.namedtuple("Decision", "action trigger occurrence reason wake_at")  # pragma: no mutate
+Decision = collections.namedtuple("Decision", "action trigger occurrence reason wake_at watch")  # pragma: no mutate
+Decision.__new__.__defaults__ = (None,)  # watch (3.6 has no namedtuple defaults=)
 Decision.__doc__ = """action: "run", "skip" (write a skipped record) or "wait".
 trigger: the trigger of the run or skipped record. occurrence: the scheduled instant concerned, or None.
-reason: a sentence for the log. wake_at: when to look at this task again."""  # pragma: no mutate
+reason: a sentence for the log. wake_at: when to look at this task again. watch: the folder whose
+appearance means the backup drive is back (a task waiting for its drive), else None."""  # pragma: no mutate
 
 RUN, SKIP, WAIT = "run", "skip", "wait"  # pragma: no mutate (compared only with themselves)
 # Clocks of two programs on one machine agree to well within this.
@@ -78,12 +93,15 @@ def _path_key(path):
 
 
 def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start, started_up=None,
-              ours=()):
+              ours=(), first_seen=None, drive_back=None):
     """Decide for one scheduled task. ``runs`` are its history records
     (any order); runs into another ``dest`` are not counted (same_dest).
     ``started_up`` is when this process started (default: ``watch_start``);
-    ``ours`` the ids of the runs it started. Tasks without a schedule
-    always get WAIT."""
+    ``ours`` the ids of the runs it started; ``first_seen`` when the
+    scheduler first saw the task (None: it predates the record);
+    ``drive_back(task)`` tells whether the folder ``dest`` needs is there
+    (one stat; asked only after a failure for a missing drive). Tasks
+    without a schedule always get WAIT."""
     if task.schedule is None:
         return Decision(WAIT, None, None, "runs on demand only", None)
     if not task.enabled:
@@ -91,9 +109,10 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
         # Re-enabled, the usual rule applies to the newest occurrence only.
         return Decision(WAIT, None, None, "paused (\"enabled\": false)", None)
     next_occ = task.schedule.next_after(now, zone)
-    occ = task.schedule.latest_at_or_before(now, zone)
+    occ, first = _occurrence(task, runs, now, zone, first_seen)
     if occ is None:
-        return Decision(WAIT, None, None, "no occurrence yet", next_occ)
+        return Decision(WAIT, None, None, "no occurrence since the task first appeared" if first
+                        else "no occurrence yet", next_occ)
 
     runs = runs_into_dest(runs, task)
     since = _since(runs, occ, now, watch_start)
@@ -117,9 +136,63 @@ def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_star
     earlier = (attempts and attempts[-1][1].get("id") not in ours
                and attempts[-1][0] < (watch_start if started_up is None else started_up))
 
+    if first and not attempts:
+        return Decision(RUN, "first", occ, "a new task: its first backup", next_occ)
     if not attempts or earlier:
         return _plan_first(occ, attempts, age, in_window, watch_start, missed_task_days, next_occ)
-    return _plan_retry(occ, attempts[-1], now, age, missed_task_days, retry_minutes, next_occ)
+    decision = _plan_retry(occ, attempts[-1], now, age, missed_task_days, retry_minutes, next_occ)
+    if decision.action == WAIT and retry_minutes > 0 and DRIVE_MISSING in (attempts[-1][1].get("message") or ""):
+        return plan_drive(task, decision, attempts, now, zone, retry_minutes, drive_back)
+    return decision
+
+
+def _occurrence(task, runs, now, zone, first_seen):
+    """(the occurrence that matters or None, whether the task is newer
+    than the schedule's newest occurrence). A task never backed up stands
+    its first backup for the occurrences it never had: first_seen."""
+    occ = task.schedule.latest_at_or_before(now, zone)
+    if first_seen is None or (occ is not None and occ >= first_seen):
+        return occ, False
+    if any(run.get("status") in DONE for run in runs):  # (one from the future too: it was made)
+        return None, True
+    return first_seen, True
+
+
+def plan_drive(task, waiting, attempts, now, zone, retry_minutes, drive_back):
+    """A task ``waiting`` to retry after its last attempt failed for a
+    missing drive: the drive is back (``drive_back(task)``) -> RUN
+    ``drive``, unless a ``drive`` attempt of this occurrence started within
+    ``retry_minutes`` (the flapping bound); else WAIT, watching the folder."""
+    recent = [t for t, r in attempts if r.get("trigger") == "drive" and now - t < retry_minutes * 60]
+    if not recent and drive_back is not None and drive_back(task):
+        return Decision(RUN, "drive", waiting.occurrence, "the backup drive is back: running the backup of %s"
+                        % short_time(waiting.occurrence, zone, now), waiting.wake_at)
+    reason = "waiting for the backup drive" if not recent else (
+        "waiting to retry (the drive came back and went again within retry_minutes=%d)" % retry_minutes)
+    return waiting._replace(reason=reason, watch=None if recent else needed_folder(task.dest))
+
+
+def plan_connected(task, runs, now, was_there, there, retry_minutes):
+    """``when_connected``: RUN ``drive`` (for no occurrence) when the task's
+    drive came back (``was_there`` False, ``there`` True: two looks of the
+    daemon) and its last success into ``dest`` is older than
+    ``when_connected_hours`` (or there is none); not again within
+    ``retry_minutes`` of such a run. Else None."""
+    if not (task.when_connected and task.enabled and was_there is False and there):
+        return None
+    mine = runs_into_dest(runs, task)
+    done = [run_time(r, "started") for r in mine if r.get("status") in DONE]
+    done = [t for t in done if t is not None and t <= now + FUTURE_SLACK]
+    age = now - max(done) if done else None
+    if age is not None and age < task.when_connected_hours * 3600:
+        return None
+    recent = [r for r in mine if r.get("trigger") == "drive" and r.get("scheduled_for") is None
+              and now - (run_time(r, "started") or 0) < max(retry_minutes, 1) * 60]
+    if recent:
+        return None
+    return Decision(RUN, "drive", None, "the backup drive is back and the last backup is %s "
+                    "(when_connected_hours=%s)" % ("none" if age is None else _days(age) + " old",
+                                                  "%g" % task.when_connected_hours), None)
 
 
 def _plan_first(occ, attempts, age, in_window, watch_start, missed_task_days, next_occ):
@@ -162,15 +235,16 @@ def _finished(attempt):
     return (run_time(last, "finished") or last_time) if run_time(last, "started") == last_time else last_time
 
 
-def retry_state(task, runs, now, zone, missed_task_days, retry_minutes):
+def retry_state(task, runs, now, zone, missed_task_days, retry_minutes, first_seen=None):
     """For --status, the page and /metrics: when the newest occurrence of a
-    scheduled task has failed and nothing has satisfied it since,
+    scheduled task (a new task's first backup: ``first_seen``, as in
+    plan_task) has failed and nothing has satisfied it since,
     {"attempts": how many, "last_attempt": when the last ended, "next_try":
     when it is retried (None: retries off, or the window closes first)};
     else None. ``runs``: the task's history records."""
     if task.schedule is None or not task.enabled:
         return None
-    occ = task.schedule.latest_at_or_before(now, zone)
+    occ = _occurrence(task, runs, now, zone, first_seen)[0]
     if occ is None:
         return None
     since = _since(runs_into_dest(runs, task), occ, now, now)
