@@ -94,7 +94,7 @@ _PERIODS = {
 }
 
 
-def decide(names, policy, now, zone=LOCAL, incomplete=None):
+def decide(names, policy, now, zone=LOCAL, incomplete=None, just_made=None):
     """For snapshot ``names`` (any order), a Decision for each, oldest
     first. ``now`` (epoch seconds) is used only by ``within``.
     ``incomplete`` maps the names of snapshots made by ``partial`` runs to
@@ -106,7 +106,10 @@ def decide(names, policy, now, zone=LOCAL, incomplete=None):
     of their own, the incomplete ones made since, so that they never take a
     complete one's place. The newest complete snapshot is always kept, as is
     the newest of all, and so is the newest snapshot that holds a path a
-    newer incomplete one lacks (until a complete run has it again)."""
+    newer incomplete one lacks (until a complete run has it again). So is
+    ``just_made``, the snapshot of the run that prunes: names are local
+    times, and after the time zone changed (or in the hour clocks go back)
+    the newest snapshot may not sort last."""
     incomplete = incomplete or {}
     ordered = sorted(names, key=snapshot_sort_key)
     times = {name: name_time(name) for name in ordered}
@@ -117,6 +120,8 @@ def decide(names, policy, now, zone=LOCAL, incomplete=None):
     _keep_by_policy(list(reversed(ordered[:cut])), times, policy, now, zone, kept, "")
     _keep_by_policy(list(reversed(since)), times, policy, now, zone, kept,
                     " of the incomplete snapshots since the newest complete one")
+    if just_made in times and just_made not in kept:
+        kept[just_made] = "the snapshot this run made is always kept"
     if ordered and ordered[-1] not in kept:
         kept[ordered[-1]] = "the newest is always kept"
     if complete and complete[-1] not in kept:
@@ -193,10 +198,11 @@ def _describe_within(seconds):
     return "%d%s" % (seconds // _UNITS[unit], unit)
 
 
-def apply(dest, policy, now, log=logger, dry_run=False, extra_new=None, zone=LOCAL, verbose=False):
+def apply(dest, policy, now, log=logger, dry_run=False, extra_new=None, zone=LOCAL, verbose=False, just_made=None):
     """Delete the snapshots of ``dest`` that ``policy`` does not keep;
     returns the names deleted (or, with ``dry_run``, that would be).
-    ``extra_new`` is the name of a snapshot a dry run would add. Each
+    ``extra_new`` is the name of a snapshot a dry run would add, and
+    ``just_made`` that of the run's own snapshot (both always kept). Each
     deletion is logged with its reason (each keep too, at INFO with
     ``verbose``, else DEBUG). A deletion that fails is logged and left for
     the next run; it never fails the backup. A deletion cut short (a kill, a
@@ -213,7 +219,7 @@ def apply(dest, policy, now, log=logger, dry_run=False, extra_new=None, zone=LOC
     if extra_new:
         names.append(extra_new)
     done = []
-    for decision in decide(names, policy, now, zone, incomplete):
+    for decision in decide(names, policy, now, zone, incomplete, just_made or extra_new):
         name = decision.name
         if decision.keep:
             log.log(logging.INFO if verbose else logging.DEBUG, "keeping %s (%s)", name, decision.reason)

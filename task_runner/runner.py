@@ -215,7 +215,8 @@ class StartedRun(object):
             if fields["verify"].get("ok") is False:
                 message += "; verify found %d difference(s)" % fields["verify"]["differences_count"]
         if task.keep is not None and status in PRUNES_AFTER:
-            fields["deleted"] = retention.apply(task.dest, task.keep, self.clock(), log, zone=self.zone)
+            fields["deleted"] = retention.apply(task.dest, task.keep, self.clock(), log, zone=self.zone,
+                                                just_made=os.path.basename(result.snapshot))
         return status, message, fields
 
     def _copy(self, stop_event, progress, ops, log):

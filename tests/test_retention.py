@@ -11,6 +11,7 @@ import zipfile
 from task_runner import osutil, retention, runner, snapshots
 from task_runner.history import History
 from task_runner.retention import Policy, PolicyError, decide, parse_policy
+from task_runner.schedule import FixedZone
 from tests.helpers import ROOT, UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 NAMES = ["2026-11-0%d_10-00-00" % d for d in range(1, 6)]
@@ -281,6 +282,23 @@ class RunnerRetentionTest(TempDirTestCase):
         os.rename(self.path("src"), self.path("gone"))
         self.assertEqual(self.run_at(ts("2026-11-05T10:00:00+00:00")).status, "failed")
         self.assertEqual(len(snapshots.list_snapshots(self.path("dest"))), 2)
+
+
+    def test_the_snapshot_a_run_made_is_kept_when_the_time_zone_went_back(self):
+        """Names are local times: after the zone changed westwards the new
+        snapshot sorts before the last one, and "keep": 1 deleted it."""
+        config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "keep": 1}])
+        tokyo, new_york = FixedZone(9 * 3600), FixedZone(-5 * 3600)
+        at = ts("2026-12-06T22:31:16+00:00")
+        run = runner.run_task(config, config.tasks[0], "manual", clock=FakeClock(at), zone=tokyo)
+        self.write("src/a", "2")
+        again = runner.run_task(config, config.tasks[0], "manual", clock=FakeClock(at + 120), zone=new_york)
+        self.assertEqual(again.status, "success")
+        made = os.path.basename(again.record["snapshot"])
+        self.assertIn(made, snapshots.list_snapshots(self.path("dest")))
+        with open(self.path("dest", made, "a")) as f:
+            self.assertEqual(f.read(), "2")
+        self.assertTrue(run.status == "success")
 
 
 class TZRetentionTest(TZMixin, unittest.TestCase):
