@@ -71,9 +71,14 @@ def _digest_stream(stream):
 class _Compare(object):
     def __init__(self):
         self.checked = self.missing = self.extra = self.changed = 0
+        self.unchecked = 0  # files of the source that could not be read: not compared
         self.differences = []
         self._kept = []
         self._lock = threading.Lock()  # workers note at once
+
+    def not_compared(self):
+        with self._lock:
+            self.unchecked += 1
 
     def note(self, kind, rel, detail=""):
         """Count a difference; keep the MAX_LISTED first by path (sorted),
@@ -111,9 +116,9 @@ def verify_task(task, deep=False, snapshot=None, log=logger, workers=None):
             except BaseException:
                 pool.abort()
                 raise
-            unchecked = _unread(stats, lambda rel: reader.has(rel.replace("/", os.sep)), cmp)
+            unchecked = _unread(stats, lambda rel: reader.has(rel.replace("/", os.sep)), cmp) + cmp.unchecked
         return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences, unchecked)
-    unchecked = _unread(stats, holds, cmp)
+    unchecked = _unread(stats, holds, cmp) + cmp.unchecked
     return VerifyResult(snapshot, cmp.checked, cmp.missing, cmp.extra, cmp.changed, cmp.differences, unchecked)
 
 
@@ -177,17 +182,34 @@ def _against_folder(walk, reader, src_root, deep, cmp, pool):
                                                             cmp))
     pool.finish()
     # Extra: in the snapshot, not in the source.
-    gone = set()  # folders found extra: what they hold is not listed again (a folder comes before its entries)
+    # Folders found extra, or that cannot be looked into in the source: what they hold is not listed
+    # (a folder comes before its entries).
+    gone = set()
     for other in reader.entries():
         if os.path.dirname(other.rel) in gone:
             if other.kind == "dir":
                 gone.add(other.rel)
-        elif other.kind == "error":
+            continue
+        if other.kind == "error":
             cmp.note("changed", other.rel, " (could not be read in the snapshot: %s)" % other.target)
-        elif not os.path.lexists(src_root + os.sep + other.rel):
+            continue
+        there = _in_source(src_root + os.sep + other.rel)
+        if there is False:
             cmp.note("extra", other.rel)
-            if other.kind == "dir":
-                gone.add(other.rel)
+        if not there and other.kind == "dir":
+            gone.add(other.rel)
+
+
+def _in_source(path):
+    """True or False; None when the source cannot say (a folder above it
+    that cannot be entered: the walk counted it as not read)."""
+    try:
+        os.lstat(path)
+        return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except (OSError, ValueError):
+        return None
 
 
 def _compare(kind, rel, path, st, reader, deep, cmp):
@@ -211,8 +233,14 @@ def _compare(kind, rel, path, st, reader, deep, cmp):
         cmp.note("changed", rel, " (size %d in the source, %d in the snapshot)" % (st.st_size, other.size))
     elif abs(other.mtime_ns / 1e9 - st.st_mtime) >= MTIME_SLACK:
         cmp.note("changed", rel, " (modification time)")
-    elif deep and _digest_file(path) != _digest_copy(reader, other):
-        cmp.note("changed", rel, " (contents)")
+    elif deep:
+        try:
+            mine = _digest_file(path)
+        except OSError:  # (the walk could list it, not read it)
+            cmp.not_compared()
+            return
+        if mine != _digest_copy(reader, other):
+            cmp.note("changed", rel, " (contents)")
 
 
 def _digest_copy(reader, entry):
@@ -249,8 +277,11 @@ def _against_zip(walk, path, deep, cmp):
                     cmp.note("changed", rel, " (modification time)")
                 elif deep:
                     _compare_member(zf, info, rel, entry.path, cmp)
+        unread = {rel.replace("/", os.sep) for rel in walk.stats.skipped_paths}
         for name in sorted(set(infos) - seen):
-            cmp.note("extra", name)
+            parts = name.split(os.sep)
+            if not any(os.sep.join(parts[:i]) in unread for i in range(1, len(parts))):
+                cmp.note("extra", name)  # (what is in a folder the walk could not read is unknown)
     return lambda rel: rel.replace("/", os.sep) in infos
 
 
@@ -266,8 +297,8 @@ def _compare_member(zf, info, rel, source, cmp):
         return
     try:
         same = digest == _digest_file(source)
-    except OSError as exc:
-        cmp.note("changed", rel, " (cannot be read in the source: %s)" % (exc.strerror or exc))
+    except OSError:  # (the walk could list it, not read it): not compared, as in a folder snapshot
+        cmp.not_compared()
         return
     if not same:
         cmp.note("changed", rel, " (contents)")

@@ -326,6 +326,30 @@ class VerifyTruthTest(TempDirTestCase):
                     self.assertGreaterEqual(checked.missing, 1)
                     self.assertIn("could not be read in the source either", " ".join(checked.differences))
 
+    @unittest.skipUnless(hasattr(os, "geteuid") and os.geteuid() == 0, "needs root: the source is read as nobody")
+    def test_what_verify_cannot_read_in_the_source_is_not_compared_and_never_a_traceback(self):
+        """A file listed but not readable, a folder not readable: found
+        from outside as a PermissionError traceback (--deep) and as
+        "extra" files (the folder's), exit 1."""
+        from task_runner import verify
+        self.write("src/a.txt", "a")
+        self.write("src/locked.txt", "locked")
+        self.write("src/D/x.txt", "x")
+        for fmt in ("folder", "zip"):
+            task = make_task(self.path("src"), self.path("dest-" + fmt), format=fmt)
+            self.assertEqual(engine.make_snapshot(task, NOW, UTC).error_count, 0)
+        os.chmod(self.path("src", "locked.txt"), 0)
+        os.chmod(self.path("src", "D"), 0)
+
+        def check():
+            got = []
+            for fmt in ("folder", "zip"):
+                task = make_task(self.path("src"), self.path("dest-" + fmt), format=fmt)
+                got.append(verify.verify_task(task, deep=True))
+            return [(r.extra, r.changed, r.missing, r.unchecked >= 2, r.complete, r.differences) for r in got]
+        for fmt, result in zip(("folder", "zip"), self.as_unprivileged(check)):
+            self.assertEqual(result, (0, 0, 0, True, False, []), fmt)
+
     def test_verify_deep_reports_a_damaged_zip_member_and_goes_on(self):
         from task_runner import verify
         self.write("src/a.txt", "a" * 5000)
