@@ -66,7 +66,17 @@ def is_first_start(data):
         return False
     if [(t.get("name"), t.get("src"), t.get("dest")) for t in tasks] == OLD_SAMPLE:
         return True
-    return all(EXAMPLE_KEY in t for t in tasks)
+    return all(is_example(t) for t in tasks)
+
+
+SAMPLE = {"name": "Example", "src": "~/Documents", "dest": "~/Backups/Documents"}
+
+
+def is_example(task):
+    """True for the sample's example task as shipped: marked ``"_example"``
+    and its name, src and dest unchanged. One edited by hand (the mark
+    left in) is the user's own backup."""
+    return EXAMPLE_KEY in task and all(task.get(k) == v for k, v in SAMPLE.items())
 
 
 def first_start_note(path):
@@ -86,7 +96,7 @@ def example_names(data):
     """The names of the tasks marked as examples."""
     tasks = data.get("tasks") if isinstance(data, dict) else None
     return [t.get("name") for t in (tasks if isinstance(tasks, list) else [])
-            if isinstance(t, dict) and EXAMPLE_KEY in t]
+            if isinstance(t, dict) and is_example(t)]
 
 
 def merged_task(old, given):
@@ -178,17 +188,24 @@ def dumps(data):
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def save_change(path, version, index, given, lock):
+def save_change(path, version, index, given, lock, name=None):
     """Check and write one change made against ``version`` of ``path``,
-    holding ``lock`` (one writer at a time in this process).
+    holding ``lock`` (one writer at a time in this process); ``name``: the
+    name task ``index`` had when the change was made (a task is never
+    taken for another one that took its place).
 
     Returns (Loaded of the new file, problems); when there are problems
     nothing is written. Raises Conflict (with the current Loaded as
-    ``current``) when the file is not ``version`` any more."""
+    ``current``) when the file is not ``version`` any more, or task
+    ``index`` is not ``name``."""
     with lock:
         raw = read_config_bytes(path)
         current = Loaded(parse_json(raw, path), version_of(raw))
-        if current.version != version:
+        tasks = current.data.get("tasks") if isinstance(current.data, dict) else None
+        moved = name is not None and index is not None and not (
+            isinstance(tasks, list) and 0 <= index < len(tasks) and isinstance(tasks[index], dict)
+            and tasks[index].get("name") == name)
+        if current.version != version or moved:
             exc = Conflict("config.json was changed (by hand or from another page) since this page loaded it: "
                            "it is reloaded; check your change and save it again", path)
             exc.current = current

@@ -145,12 +145,14 @@ class TaskEditorTest(HttpTestCase):
         self.assertEqual(body["schedule"]["next"], ["2027-01-01T06:00:00+00:00", "2027-01-01T12:00:00+00:00",
                                                     "2027-01-01T18:00:00+00:00"])
 
-    def test_the_first_backup_added_takes_the_examples_place(self):
+    def write_tasks(self, tasks):
         data = self.on_disk()
-        for task in data["tasks"]:
-            task["_example"] = "an example"
+        data["tasks"] = tasks
         with open(self.config.path, "w", encoding="utf-8") as f:
             json.dump(data, f)
+
+    def test_the_first_backup_added_takes_the_examples_place(self):
+        self.write_tasks([dict(config_edit.SAMPLE, _example="an example")])
         body = self.listing()
         self.assertTrue(body["first_start"])
         new = {"name": "Mine", "src": self.path("src"), "dest": self.path("mine")}
@@ -158,7 +160,42 @@ class TaskEditorTest(HttpTestCase):
                                                                               "task": new}))
         self.assertEqual((status, answer["tasks"], answer["first_start"]), (200, [new], False), answer)
         with open(self.config.path + ".bak", encoding="utf-8") as f:
-            self.assertEqual(len(json.load(f)["tasks"]), 2)  # the examples are still in the .bak
+            self.assertEqual(len(json.load(f)["tasks"]), 1)  # the example is still in the .bak
+
+    def test_an_example_edited_by_hand_is_the_users_own(self):
+        """Found from outside: the README's quick start edits the sample; with
+        its mark left in, adding a backup from the page deleted it."""
+        mine = dict(config_edit.SAMPLE, _example="an example", name="Documents", src=self.path("src"))
+        self.write_tasks([mine])
+        body = self.listing()
+        self.assertFalse(body["first_start"])
+        new = {"name": "Pictures", "src": self.path("src"), "dest": self.path("pictures")}
+        status, answer, _ = self.request("POST", "/config/tasks", json.dumps({"version": body["version"],
+                                                                              "task": new}))
+        self.assertEqual(status, 200, answer)
+        self.assertEqual([t["name"] for t in self.on_disk()["tasks"]], ["Documents", "Pictures"])
+
+    def test_a_task_is_never_taken_for_the_one_that_took_its_place(self):
+        """Found from outside: a hand edit inserted a task above the one the
+        page edited; the page's second try, sent against the new version
+        with the old position, deleted (or rewrote) the wrong task."""
+        body = self.listing()
+        data = self.on_disk()
+        data["tasks"].insert(0, dict(data["tasks"][0], name="Inserted", dest=self.path("inserted")))
+        with open(self.config.path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        status, answer, _ = self.request("DELETE", "/config/tasks/1", json.dumps(
+            {"version": body["version"], "name": "Other task"}))
+        self.assertEqual(status, 409, answer)
+        for method, extra in (("DELETE", {}), ("POST", {"task": {"timestamp": "05:00"}})):
+            status, again, _ = self.request(method, "/config/tasks/1", json.dumps(
+                dict(extra, version=answer["version"], name="Other task")))  # task 1 is T now
+            self.assertEqual((status, again["error"]), (409, "changed"), again)
+        self.assertEqual([t["name"] for t in self.on_disk()["tasks"]], ["Inserted", "T", "Other task"])
+        status, done, _ = self.request("DELETE", "/config/tasks/2", json.dumps(
+            {"version": answer["version"], "name": "Other task"}))
+        self.assertEqual(status, 200, done)
+        self.assertEqual([t["name"] for t in self.on_disk()["tasks"]], ["Inserted", "T"])
 
     def test_the_last_task_cannot_be_deleted(self):
         body = self.listing()

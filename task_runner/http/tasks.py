@@ -6,8 +6,8 @@ Endpoints (docs/HTTP.md, "The task editor"):
     GET /config/tasks                  the tasks as written in config.json, and the file's version
     POST /config/check                 {"task", "index"}: check's problems, the next three runs
     POST /config/tasks                 {"version", "task"}: add a task
-    POST /config/tasks/<i>             {"version", "task"}: change task i (0-based)
-    DELETE /config/tasks/<i>           {"version"}: delete task i
+    POST /config/tasks/<i>             {"version", "task", "name"}: change task i (0-based), named so
+    DELETE /config/tasks/<i>           {"version", "name"}: delete task i
     GET /folders[?path=P]              the drives (no path) or the folders in P
 
 The writing, the checks and the refusal of a stale version are
@@ -88,10 +88,10 @@ class Editor(object):
         return {"describe": schedule.describe(),
                 "next": [format_local(t, self.zone) for t in schedule.upcoming(self.clock(), UPCOMING, self.zone)]}
 
-    def save(self, version, index, given):
+    def save(self, version, index, given, name=None):
         """(status, body) of one change."""
         try:
-            loaded, problems = config_edit.save_change(self.path(), version, index, given, self.lock)
+            loaded, problems = config_edit.save_change(self.path(), version, index, given, self.lock, name)
         except config_edit.Conflict as exc:
             return 409, dict(self._state(exc.current), error="changed", message=str(exc))
         if problems:
@@ -134,9 +134,12 @@ class TaskEndpoints(object):
 
     def ep_config_task(self, body, query, index):
         editor = self.server.app.editor
-        given = self._given(body, ("version", "task") if self.command == "POST" else ("version",))
+        given = self._given(body, ("version", "task", "name") if self.command == "POST" else ("version", "name"))
+        name = body.get("name")  # the task's name as loaded: another task now at that place is not changed
+        if name is not None and not isinstance(name, str):
+            raise HttpError(400, "bad_request", "name must be the task's name as GET /config/tasks gave it")
         try:
-            self.send_json(*editor.save(self._version(body), int(index), given))
+            self.send_json(*editor.save(self._version(body), int(index), given, name))
         except ConfigError as exc:
             raise HttpError(500, "config_unreadable", str(exc))
 

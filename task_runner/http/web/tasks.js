@@ -58,6 +58,7 @@ function openEditor(index) {
   $("ed-problem").textContent = "";
   $("chooser").hidden = true;
   $("editor").hidden = false;
+  editing.shown = formTask();  // what the file said: a change sends only what differs from it
   $("editor").scrollIntoView();
   $("ed-name").focus();
   check();
@@ -194,9 +195,39 @@ function save(event) {
   if (!task.name) task.name = null;
   status.className = "progress";
   status.textContent = "Saving...";
+  var body = {version: editing.version, task: task};
+  if (editing.index !== null) {  // only what was changed: a hand edit of another field stays
+    body.task = changed(task, editing.shown);
+    body.name = editing.task.name || null;
+  }
   var path = editing.index === null ? "/config/tasks" : "/config/tasks/" + editing.index;
-  api("POST", path, {version: editing.version, task: task}).then(function (r) { saved(r, "Saved."); },
+  api("POST", path, body).then(function (r) { saved(r, "Saved."); },
     function () { status.textContent = "Cannot reach the backup server."; });
+}
+
+function changed(task, shown) {
+  var out = {};
+  Object.keys(task).forEach(function (k) {
+    if (JSON.stringify(task[k]) !== JSON.stringify(shown[k])) out[k] = task[k];
+  });
+  return out;
+}
+
+// config.json changed since the form was filled (409): the task is found again by its name (another
+// may have taken its place), the changes typed stay in the form and are sent against the file as it is now.
+function relocate(data) {
+  listing = data;
+  editing.version = data.version;
+  if (editing.index === null) return true;
+  var i = data.tasks.map(taskName).indexOf(taskName(editing.task));
+  if (i < 0) {
+    closeEditor();
+    showProblem(data.message + " The backup " + taskName(editing.task) + " is not in it any more.");
+    return false;
+  }
+  editing.index = i;
+  editing.task = data.tasks[i];
+  return true;
 }
 
 function saved(r, text) {
@@ -214,8 +245,7 @@ function saved(r, text) {
   }
   status.className = "progress bad";
   if (r.status === 409) {  // edited meanwhile: take the file as it is now, keep what was typed
-    listing = r.data;
-    editing.version = r.data.version;
+    if (!relocate(r.data)) return;
     status.textContent = r.data.message;
   } else if (r.status === 400 && r.data.problems) {
     showProblems(r.data.problems, formTask(), null);
@@ -231,7 +261,9 @@ function deleteTask() {
     button.textContent = "Really delete it? (its backups stay)";
     return;
   }
-  api("DELETE", "/config/tasks/" + editing.index, {version: editing.version}).then(function (r) {
+  api("DELETE", "/config/tasks/" + editing.index, {version: editing.version, name: editing.task.name || null})
+  .then(function (r) {
+    if (r.status === 409) button.textContent = "Delete this backup";  // asked again, about the file as it is now
     saved(r, "Deleted; its backups are still in " + (editing && editing.task.dest) + ".");
   });
 }
