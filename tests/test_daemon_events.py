@@ -115,7 +115,8 @@ class NewTaskTest(EventsTest):
         item = current_report(config, lambda: sunday + 300, UTC)["tasks"][0]
         self.assertEqual((item["last_run"]["trigger"], item["last_run"]["status"]), ("first", "failed"))
         self.assertEqual(item["retry"], {"attempts": 1, "last_attempt_at": "2026-12-06T12:00:00+00:00",
-                                         "next_try_at": "2026-12-06T13:00:00+00:00"})
+                                         "next_try_at": "2026-12-06T13:00:00+00:00",
+                                         "at_scheduler_start": True})  # (the daemon has stopped)
         self.assertEqual(item["waiting_for_drive"], self.path("usb"))
         self.assertIn("waiting for the backup drive (%s)" % self.path("usb"), item["warnings"][-1])
 
