@@ -5,8 +5,9 @@ A snapshot is built as ``NAME.partial`` and renamed only when complete
 source; a writer (writers.py) makes the folder or the ZIP archive. With
 ``incremental`` a file whose size, modification time, mode (and owner, as
 root) match the newest complete snapshot is hard-linked to it instead of
-copied (like ``rsync --link-dest``); a changed file is always written
-fresh, so a published snapshot never changes.
+copied (like ``rsync --link-dest``); a file found under another path of
+that snapshot (moved, renamed, copied: index.py) is linked from there; a
+changed file is always written fresh, so a published snapshot never changes.
 
 Errors come in two kinds:
 * per file (unreadable, vanished, locked, a name the destination cannot
@@ -32,11 +33,13 @@ from .previous import DryRunWriter
 from .walk import Stats, Walk
 from .writers import FolderWriter
 from .zip_writer import ZipWriter
+from .index import IndexWriter, PreviousIndex, sqlite3
 
 logger = logging.getLogger(__name__)
 
 EngineResult = collections.namedtuple(
-    "EngineResult", "snapshot files bytes copied linked bytes_copied errors error_count warnings dry_run symlinks")
+    "EngineResult", "snapshot files bytes copied linked bytes_copied errors error_count warnings dry_run symlinks "
+                    "moved")
 
 
 def _check_source(src):
@@ -103,7 +106,30 @@ def _prepare_dest(dest, create=True):
 def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
     if task.format == "zip":
         return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
-    return FolderWriter(root, stats, ops, stop_event, previous, log, pool)
+    index = IndexWriter(root) if sqlite3 is not None else None
+    if index is not None and index.broken:
+        log.warning("%s: moved files will be copied again by the next run", index.broken)
+        index = None
+    return FolderWriter(root, stats, ops, stop_event, previous, log, pool,
+                        index, PreviousIndex.open(previous) if previous else None)
+
+
+def _close_indexes(writer, log):
+    """Complete the new snapshot's index (before it is published) and let
+    go of the previous one's."""
+    index = getattr(writer, "index", None)
+    if index is not None:
+        index.close()
+        if index.broken:
+            log.warning("%s: moved files will be copied again by the next run", index.broken)
+    _drop_previous_index(writer)
+
+
+def _drop_previous_index(writer):
+    previous_index = getattr(writer, "previous_index", None)
+    if previous_index is not None:
+        previous_index.close()
+        writer.previous_index = None
 
 
 def _workers(task, dest, workers, log):
@@ -189,6 +215,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
             writer.close()  # every worker done
+            _close_indexes(writer, log)
             if not as_zip:
                 writer.copy_metadata(root, os.stat(src))
             check_stop()  # a run stopped (or timed out) at the very end is not published
@@ -210,6 +237,9 @@ def _discard(writer, dest, partial, log):
     ``.partial``."""
     if writer is not None:
         writer.abandon()  # no worker writes into the .partial any more
+        if getattr(writer, "index", None) is not None:
+            writer.index.abandon()
+        _drop_previous_index(writer)
     if os.path.lexists(partial):
         try:
             snapshots.delete_snapshot(dest, os.path.basename(partial))
@@ -220,4 +250,4 @@ def _discard(writer, dest, partial, log):
 def _result(snapshot, stats, dry_run):
     return EngineResult(snapshot, stats.files, stats.bytes, stats.copied, stats.linked,
                         stats.bytes_copied, stats.errors, stats.error_count, stats.warnings, dry_run,
-                        stats.symlinks)
+                        stats.symlinks, stats.moved)

@@ -1,0 +1,303 @@
+"""Where each file of a snapshot came from: the record beside a snapshot
+folder that lets the next run find a moved, renamed or copied file.
+
+``NAME.index`` (an SQLite file, standard library) sits beside snapshot
+``NAME`` in ``dest``, never inside it: the snapshot stays an exact copy of
+``src``. One row per regular file of the snapshot: its path in the snapshot
+and the identity, size, modification time (ns) and mode its source file had
+when the run met it. Rows are written in batches and indexed at the end, so
+memory stays bounded (SQLite's own page cache, about 2 MB) at any size.
+
+The next run asks it only about files whose own path found no unchanged
+match (``PreviousIndex``):
+
+* ``by_identity``: the same volume and file id (st_dev/st_ino; the NTFS
+  file index on Windows) with the same size and time: the file was moved
+  or renamed. Used only where the file system keeps ids stable (see
+  ``stable_ids``); a hard-link group finds its own old copy this way too.
+* ``by_size_time``: another file with the same size and time (a copy made
+  with ``cp -p`` or Explorer, a file restored from a snapshot): linked only
+  when its content is equal, compared byte for byte (``same_content``).
+
+The index is untrusted like the snapshot itself: a path it names is used
+only when every folder on the way is a real folder of the previous
+snapshot, and the file there passes the same size, time and mode check as
+an unchanged file at its own path. When anything is in doubt (no index, a
+damaged one, SQLite missing from this Python), files are copied.
+"""
+
+import os
+import stat
+import threading
+
+from .. import osutil
+from ..snapshots import INDEX, PARTIAL, remove_index as _remove_snapshot_index
+
+try:
+    import sqlite3
+except ImportError:  # a Python built without it: no index, moved files are copied
+    sqlite3 = None
+
+SUFFIX = INDEX
+BATCH = 2000
+MAX_CANDIDATES = 8  # files of the same size and time compared, at most, per new file
+_SCHEMA = "CREATE TABLE files (path BLOB, ident TEXT, size INTEGER, mtime INTEGER, mode INTEGER)"
+
+# Linux mount types (and Windows volume names, lower case) whose file ids
+# stay with a file for its life. FAT and exFAT make ids up from where the
+# entry sits; network and FUSE file systems may number files per session.
+_STABLE = ("ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "jfs", "reiserfs", "nilfs2",
+           "bcachefs", "tmpfs", "apfs", "hfs", "hfsplus", "ntfs", "refs")
+
+
+def stable_ids(fs_type):
+    """True when files of a file system of type ``fs_type`` (as
+    osutil.filesystem_type names it; None: unknown) keep their ids while
+    they live, so an id seen again is the same file. When in doubt, False."""
+    return fs_type is not None and fs_type.lower() in _STABLE
+
+
+def index_path(snapshot_path):
+    """The index of the snapshot folder at ``snapshot_path`` (complete or
+    ``.partial``: the index always takes the complete name)."""
+    if snapshot_path.endswith(PARTIAL):
+        snapshot_path = snapshot_path[:-len(PARTIAL)]
+    return snapshot_path + SUFFIX
+
+
+def identity_key(dev, ino):
+    """The text key of a file identity (any size of number: Windows ids
+    can exceed 64 bits)."""
+    return "%x:%x" % (dev, ino)
+
+
+def remove_index(snapshot_path):
+    """Delete the index of a snapshot; quiet when there is none."""
+    _remove_snapshot_index(os.path.dirname(snapshot_path), os.path.basename(snapshot_path))
+
+
+class IndexWriter(object):
+    """Writes the index of the snapshot being built. Safe in any thread.
+    ``add`` never raises: an index that cannot be written is dropped (the
+    next run copies what moved, as before this existed) and ``broken``
+    says why."""
+
+    def __init__(self, snapshot_path):
+        self.path = index_path(snapshot_path)
+        self.broken = None
+        self._rows = []
+        self._lock = threading.Lock()
+        self._db = None
+        try:
+            remove_index(snapshot_path)  # a crashed run's, of the same name
+            self._db = sqlite3.connect(osutil.long_path(self.path), check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=OFF")  # a half-written index is never used
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc):
+        self.broken = "the index of moved files could not be written (%s)" % exc
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        try:
+            remove_index(self.path[:-len(SUFFIX)])
+        except OSError:
+            pass
+
+    def add(self, rel, ident, st):
+        """Record that snapshot file ``rel`` holds source file ``st`` of
+        identity ``ident`` (a key, or None when it has none to trust)."""
+        row = (osutil.name_to_bytes(rel), ident, st.st_size, st.st_mtime_ns, st.st_mode)
+        with self._lock:
+            if self._db is None:
+                return
+            self._rows.append(row)
+            if len(self._rows) >= BATCH:
+                self._flush()
+
+    def _flush(self):
+        try:
+            self._db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)", self._rows)
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        self._rows = []
+
+    def close(self):
+        """Write what is left and index it; the index is complete."""
+        with self._lock:
+            if self._db is None:
+                return
+            self._flush()
+            if self._db is None:
+                return
+            try:
+                self._db.execute("CREATE INDEX by_ident ON files (ident)")
+                self._db.execute("CREATE INDEX by_size_time ON files (size, mtime)")
+                self._db.commit()
+                self._db.close()
+            except sqlite3.Error as exc:
+                self._fail(exc)
+            self._db = None
+
+    def abandon(self):
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+        try:
+            remove_index(self.path[:-len(SUFFIX)])
+        except OSError:
+            pass
+
+
+class PreviousIndex(object):
+    """The index of the previous snapshot, read from any thread. ``open``
+    returns None when there is none to use."""
+
+    def __init__(self, db, root):
+        self._db = db
+        self.root = root
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, snapshot_path):
+        if sqlite3 is None or snapshot_path is None:
+            return None
+        path = osutil.long_path(index_path(snapshot_path))
+        if not os.path.isfile(path):
+            return None
+        try:
+            # Only read: the index was written without a journal, so
+            # opening it never rolls anything back into it.
+            db = sqlite3.connect(path, check_same_thread=False)
+            db.execute("SELECT path, ident, size, mtime, mode FROM files LIMIT 1").fetchall()
+        except sqlite3.Error:
+            return None
+        return cls(db, snapshot_path)
+
+    def _query(self, sql, args):
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error:
+                return []
+
+    def by_identity(self, ident, st):
+        """Paths of the previous snapshot recorded with identity ``ident``
+        and the size, time and mode of ``st``."""
+        rows = self._query("SELECT path, size, mtime, mode FROM files WHERE ident = ? LIMIT ?",
+                           (ident, MAX_CANDIDATES))
+        return [self._path(r[0]) for r in rows
+                if (r[1], r[2], r[3]) == (st.st_size, st.st_mtime_ns, st.st_mode)]
+
+    def by_size_time(self, st):
+        """Paths of the previous snapshot whose source had the size and
+        modification time of ``st``."""
+        rows = self._query("SELECT path FROM files WHERE size = ? AND mtime = ? LIMIT ?",
+                           (st.st_size, st.st_mtime_ns, MAX_CANDIDATES))
+        return [self._path(r[0]) for r in rows]
+
+    def _path(self, raw):
+        """The full path of a recorded file, or None when the record names
+        anything but a file under real folders of the previous snapshot."""
+        try:
+            rel = osutil.name_from_bytes(bytes(raw))
+        except (TypeError, UnicodeDecodeError):
+            return None
+        return inside(self.root, rel)
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+
+def inside(root, rel):
+    """``root`` joined with ``rel`` when every component of ``rel`` is a
+    plain name and every folder on the way is a real folder (never a
+    symbolic link, junction or anything else that could lead out of
+    ``root``); else None."""
+    parts = rel.split(os.sep)
+    bad = ("", ".", "..")
+    path = root
+    for i, part in enumerate(parts):
+        if part in bad or "\0" in part or (osutil.WINDOWS and ("/" in part or ":" in part)):
+            return None
+        path = path + os.sep + part
+        if i < len(parts) - 1:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return None
+            if not stat.S_ISDIR(st.st_mode) or osutil.is_reparse_stat(st):
+                return None
+    return path
+
+
+class Identities(object):
+    """The identity key of each source file, or None where its file system
+    does not keep ids stable (asked once per volume, through
+    ``ops.filesystem_type(folder)``; ids from ``ops.file_identity``: tests
+    replace both)."""
+
+    def __init__(self, ops):
+        self._type = ops.filesystem_type
+        self._identity = ops.file_identity
+        self._stable = {}  # volume -> bool
+
+    def key(self, entry, st):
+        found = self._identity(entry, st)
+        if found is None:
+            return None
+        stable = self._stable.get(found[0])
+        if stable is None:
+            stable = self._stable[found[0]] = stable_ids(self._type(os.path.dirname(entry.path)))
+        return identity_key(found[0], found[1]) if stable else None
+
+
+def find_elsewhere(index, ops, entry, st, ident, usable):
+    """The path in the previous snapshot (``index``) of a file that can
+    stand for source file ``entry`` (lstat ``st``) though it is not at the
+    same path, or None: one recorded with the same identity ``ident`` (None:
+    not trusted here) and size, time and mode; else one recorded with the
+    same size and time whose content is equal (an identity match too when
+    the time is in whole seconds). ``usable(path)`` checks the
+    file there as an unchanged file at its own path is checked."""
+    if ident is not None:
+        # A time without its fraction of a second was set by a tool (tar,
+        # unzip, a FAT or network disk), not by a write: such a time can tie
+        # by chance, so an id reused by a new file is told by its content.
+        tied = st.st_mtime_ns % 1000000000 == 0
+        for path in index.by_identity(ident, st):
+            if path is not None and usable(path) and (not tied or same_content(ops, entry.path, path, st.st_size)):
+                return path
+    if st.st_size == 0:
+        return None  # an empty file costs no data: copied
+    for path in index.by_size_time(st):
+        if path is not None and usable(path) and same_content(ops, entry.path, path, st.st_size):
+            return path
+    return None
+
+
+def same_content(ops, path_a, path_b, size):
+    """True when the files at ``path_a`` and ``path_b`` both hold exactly
+    ``size`` bytes, equal; False on any difference or error."""
+    fds = []
+    try:
+        for path in (path_a, path_b):
+            fds.append(ops.open_read(path))
+        left = size
+        while left > 0:
+            n = min(1024 * 1024, left)
+            a, b = os.read(fds[0], n), os.read(fds[1], n)
+            if not a or a != b:
+                return False
+            left -= len(a)
+        return not os.read(fds[0], 1) and not os.read(fds[1], 1)
+    except OSError:
+        return False
+    finally:
+        for fd in fds:
+            os.close(fd)
