@@ -41,7 +41,12 @@ except ImportError:  # a Python built without it: no index, moved files are copi
 SUFFIX = INDEX
 BATCH = 2000
 MAX_CANDIDATES = 8  # files of the same size and time compared, at most, per new file
-_SCHEMA = "CREATE TABLE files (path BLOB, ident TEXT, size INTEGER, mtime INTEGER, mode INTEGER)"
+# A file's path is its folder's (recorded once) and its name (text, or the
+# bytes of a name that is not valid UTF-8); dev and ino are NULL where ids
+# are not trusted. The mode is not kept: the previous snapshot's file
+# itself is checked for it.
+_SCHEMA = ("CREATE TABLE folders (id INTEGER PRIMARY KEY, path)",
+           "CREATE TABLE files (folder INTEGER, name, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER)")
 
 # Linux mount types (and Windows volume names, lower case) whose file ids
 # stay with a file for its life. FAT and exFAT make ids up from where the
@@ -65,10 +70,15 @@ def index_path(snapshot_path):
     return snapshot_path + SUFFIX
 
 
-def identity_key(dev, ino):
-    """The text key of a file identity (any size of number: Windows ids
-    can exceed 64 bits)."""
-    return "%x:%x" % (dev, ino)
+_HALF = 1 << 63
+
+
+def _signed(n):
+    """``n`` as SQLite's signed 64-bit integer, or None when it does not fit
+    (a 128-bit ReFS id: such files are found by size, time and content)."""
+    if n < 0 or n >= 1 << 64:
+        return None
+    return n - (1 << 64) if n >= 1 << 63 else n
 
 
 def remove_index(snapshot_path):
@@ -80,12 +90,14 @@ class IndexWriter(object):
     """Writes the index of the snapshot being built. Safe in any thread.
     ``add`` never raises: an index that cannot be written is dropped (the
     next run copies what moved, as before this existed) and ``broken``
-    says why."""
+    says why. Rows only: the lookups' indexes are made by the first run
+    that needs them (PreviousIndex), so a run pays nothing for them."""
 
     def __init__(self, snapshot_path):
         self.path = index_path(snapshot_path)
         self.broken = None
-        self._rows = []
+        self._rows, self._folders = [], [(0, "")]
+        self._next_folder = 1
         self._lock = threading.Lock()
         self._db = None
         try:
@@ -93,7 +105,8 @@ class IndexWriter(object):
             self._db = sqlite3.connect(osutil.long_path(self.path), check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=OFF")  # a half-written index is never used
             self._db.execute("PRAGMA synchronous=OFF")
-            self._db.execute(_SCHEMA)
+            for sql in _SCHEMA:
+                self._db.execute(sql)
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
 
@@ -107,26 +120,54 @@ class IndexWriter(object):
         except OSError:
             pass
 
-    def add(self, rel, ident, st):
-        """Record that snapshot file ``rel`` holds source file ``st`` of
-        identity ``ident`` (a key, or None when it has none to trust)."""
-        row = (osutil.name_to_bytes(rel), ident, st.st_size, st.st_mtime_ns, st.st_mode)
-        with self._lock:
-            if self._db is None:
-                return
-            self._rows.append(row)
-            if len(self._rows) >= BATCH:
-                self._flush()
+    def folder(self, rel):
+        """The number of snapshot folder ``rel`` (from the walk's thread,
+        before its files are added). The root is 0."""
+        number = self._next_folder
+        self._next_folder += 1
+        self._folders.append((number, rel))
+        return number
+
+    def add(self, folder, name, ident, st):
+        """Record that file ``name`` of snapshot folder number ``folder``
+        holds source file ``st`` of identity ``ident`` ((volume, id), or
+        None when it has none to trust). Cheap: one list append (atomic),
+        the rows written in batches."""
+        rows = self._rows
+        if ident is None:
+            rows.append((folder, name, None, None, st.st_size, st.st_mtime_ns))
+        else:
+            rows.append((folder, name, ident[0], ident[1], st.st_size, st.st_mtime_ns))
+        if len(rows) >= BATCH:
+            with self._lock:
+                if self._db is not None and len(self._rows) >= BATCH:
+                    self._flush()
 
     def _flush(self):
+        rows, self._rows = self._rows, []
+        folders, self._folders = self._folders, []
         try:
-            self._db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)", self._rows)
+            try:
+                self._insert(folders, rows)
+            except UnicodeEncodeError:  # a name that is not valid UTF-8: kept as its bytes
+                self._insert([(f[0], _storable(f[1])) for f in folders],
+                             [(r[0], _storable(r[1])) + r[2:] for r in rows])
         except sqlite3.Error as exc:
             self._fail(exc)
-        self._rows = []
+
+    def _insert(self, folders, rows):
+        self._db.execute("SAVEPOINT batch")
+        try:
+            self._db.executemany("INSERT INTO folders VALUES (?, ?)", folders)
+            self._db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
+        except UnicodeEncodeError:
+            self._db.execute("ROLLBACK TO batch")
+            raise
+        finally:
+            self._db.execute("RELEASE batch")
 
     def close(self):
-        """Write what is left and index it; the index is complete."""
+        """Write what is left; the index is complete."""
         with self._lock:
             if self._db is None:
                 return
@@ -134,8 +175,6 @@ class IndexWriter(object):
             if self._db is None:
                 return
             try:
-                self._db.execute("CREATE INDEX by_ident ON files (ident)")
-                self._db.execute("CREATE INDEX by_size_time ON files (size, mtime)")
                 self._db.commit()
                 self._db.close()
             except sqlite3.Error as exc:
@@ -155,12 +194,15 @@ class IndexWriter(object):
 
 class PreviousIndex(object):
     """The index of the previous snapshot, read from any thread. ``open``
-    returns None when there is none to use."""
+    returns None when there is none to use. The first lookup makes the
+    index's own lookup structures (once per snapshot; a run that finds
+    every file at its own path never does)."""
 
     def __init__(self, db, root):
         self._db = db
         self.root = root
         self._lock = threading.Lock()
+        self._ready = None  # True once the lookups' indexes exist, False when they cannot
 
     @classmethod
     def open(cls, snapshot_path):
@@ -170,10 +212,9 @@ class PreviousIndex(object):
         if not os.path.isfile(path):
             return None
         try:
-            # Only read: the index was written without a journal, so
-            # opening it never rolls anything back into it.
             db = sqlite3.connect(path, check_same_thread=False)
-            db.execute("SELECT path, ident, size, mtime, mode FROM files LIMIT 1").fetchall()
+            db.execute("SELECT d.path, f.name, f.dev, f.ino, f.size, f.mtime "
+                       "FROM files f JOIN folders d ON d.id = f.folder LIMIT 1").fetchall()
         except sqlite3.Error:
             return None
         return cls(db, snapshot_path)
@@ -181,37 +222,67 @@ class PreviousIndex(object):
     def _query(self, sql, args):
         with self._lock:
             try:
+                if self._ready is None:
+                    self._ready = False
+                    self._db.execute("CREATE INDEX IF NOT EXISTS by_ino ON files (ino)")
+                    self._db.execute("CREATE INDEX IF NOT EXISTS by_size_time ON files (size, mtime)")
+                    self._db.commit()
+                    self._ready = True
+                if not self._ready:
+                    return []
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.Error:
                 return []
 
+    _SELECT = "SELECT d.path, f.name, f.dev, f.size, f.mtime FROM files f JOIN folders d ON d.id = f.folder "
+
     def by_identity(self, ident, st):
         """Paths of the previous snapshot recorded with identity ``ident``
-        and the size, time and mode of ``st``."""
-        rows = self._query("SELECT path, size, mtime, mode FROM files WHERE ident = ? LIMIT ?",
-                           (ident, MAX_CANDIDATES))
-        return [self._path(r[0]) for r in rows
-                if (r[1], r[2], r[3]) == (st.st_size, st.st_mtime_ns, st.st_mode)]
+        and the size and time of ``st``."""
+        rows = self._query(self._SELECT + "WHERE f.ino = ? LIMIT ?", (ident[1], MAX_CANDIDATES))
+        return [self._path(r[0], r[1]) for r in rows
+                if (r[2], r[3], r[4]) == (ident[0], st.st_size, st.st_mtime_ns)]
 
     def by_size_time(self, st):
         """Paths of the previous snapshot whose source had the size and
         modification time of ``st``."""
-        rows = self._query("SELECT path FROM files WHERE size = ? AND mtime = ? LIMIT ?",
+        rows = self._query(self._SELECT + "WHERE f.size = ? AND f.mtime = ? LIMIT ?",
                            (st.st_size, st.st_mtime_ns, MAX_CANDIDATES))
-        return [self._path(r[0]) for r in rows]
+        return [self._path(r[0], r[1]) for r in rows]
 
-    def _path(self, raw):
+    def _path(self, folder, name):
         """The full path of a recorded file, or None when the record names
         anything but a file under real folders of the previous snapshot."""
-        try:
-            rel = osutil.name_from_bytes(bytes(raw))
-        except (TypeError, UnicodeDecodeError):
+        folder, name = _name(folder), _name(name)
+        if folder is None or not name or os.sep in name:
             return None
-        return inside(self.root, rel)
+        return inside(self.root, folder + os.sep + name if folder else name)
 
     def close(self):
         with self._lock:
             self._db.close()
+
+
+def _storable(name):
+    """A name as the index keeps it: text, or its bytes when it is not
+    valid UTF-8 (SQLite text is)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return osutil.name_to_bytes(name)
+
+
+def _name(value):
+    """A name read from the index (text or bytes), or None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return osutil.name_from_bytes(value)
+        except UnicodeDecodeError:
+            return None
+    return None
 
 
 def inside(root, rel):
@@ -254,7 +325,12 @@ class Identities(object):
         stable = self._stable.get(found[0])
         if stable is None:
             stable = self._stable[found[0]] = stable_ids(self._type(os.path.dirname(entry.path)))
-        return identity_key(found[0], found[1]) if stable else None
+        if not stable:
+            return None
+        if 0 <= found[0] < _HALF and 0 <= found[1] < _HALF:
+            return found  # nearly always: no conversion
+        dev, ino = _signed(found[0]), _signed(found[1])
+        return None if dev is None or ino is None else (dev, ino)
 
 
 def find_elsewhere(index, ops, entry, st, ident, usable):

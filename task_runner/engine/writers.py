@@ -150,6 +150,7 @@ class FolderWriter(Writer):
         # snapshot's files came from (index.PreviousIndex): moved files.
         self.index, self.previous_index = index, previous_index
         self._ids = Identities(ops) if index or previous_index else None
+        self._index_folders = [0]  # the index's number of each open folder (the root: 0)
 
     def check_stop(self):
         if (self.stop_event is not None and self.stop_event.is_set()) or self.pool.stopping():
@@ -173,6 +174,8 @@ class FolderWriter(Writer):
             self.dest_error(exc, rel)
             return False
         self.previous.enter(entry.name)
+        if self.index is not None:
+            self._index_folders.append(self.index.folder(rel))
         if not self._inline:
             with self._lock:
                 self._here.pending += 1
@@ -181,6 +184,8 @@ class FolderWriter(Writer):
 
     def end(self, rel, st):
         self.previous.leave()
+        if self.index is not None:
+            self._index_folders.pop()
         if self._inline:
             self.copy_metadata(self.root + os.sep + rel, st, rel=rel)
             return
@@ -219,22 +224,23 @@ class FolderWriter(Writer):
             if linked is None and len(self._inodes) < MAX_HARDLINKS:
                 linked = self._inodes[key] = _Linked()
         if self._inline:
-            self._place(rel, entry, st, self.previous.here(), linked)
+            self._place(rel, entry, st, self.previous.here(), linked, self._index_folders[-1])
             return
         wait_for = done = None
         if linked is not None:
             done = threading.Event()
             with self._lock:
                 wait_for, linked.last = linked.last, done
-        self._submit(self._file, rel, entry, st, self.previous.here(), linked, wait_for, done)
+        self._submit(self._file, rel, entry, st, self.previous.here(), linked, wait_for, done,
+                     self._index_folders[-1])
 
-    def _file(self, rel, entry, st, previous, linked, wait_for, done):
+    def _file(self, rel, entry, st, previous, linked, wait_for, done, folder):
         """A worker's job: _place, after the job of the file's previous
         name in the source (``wait_for``) when it has several."""
         try:
             while wait_for is not None and not wait_for.wait(0.1):
                 self.check_stop()
-            self._place(rel, entry, st, previous, linked)
+            self._place(rel, entry, st, previous, linked, folder)
         finally:
             if done is not None:
                 done.set()
@@ -242,7 +248,7 @@ class FolderWriter(Writer):
                     if linked.last is done:
                         linked.last = None  # no Event kept per remembered inode
 
-    def _place(self, rel, entry, st, previous, linked):
+    def _place(self, rel, entry, st, previous, linked, folder):
         """Link the file to another name of it already in the snapshot
         (``linked``), or to the previous snapshot when unchanged (at its own
         path, or moved: see index.py), or copy it."""
@@ -255,7 +261,7 @@ class FolderWriter(Writer):
             if linked is not None:
                 linked.path = dst
         if self.index is not None:
-            self.index.add(rel, ident, st)
+            self.index.add(folder, entry.name, ident, st)
 
     def _try_previous(self, rel, previous, entry, st, dst, ident, linked):
         """Link ``dst`` to the previous snapshot's copy of the file: the one
@@ -266,7 +272,7 @@ class FolderWriter(Writer):
         without a record of identities it is copied."""
         if linked is None:
             found = lookup_in(previous, entry.name)
-            if found is not None and self._usable(found[0], st, found[1]):
+            if found is not None and unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode):
                 return self._link_to(found[0], dst, rel, st)
         if self.previous_index is None:
             return False
@@ -274,14 +280,13 @@ class FolderWriter(Writer):
         own = self.previous_index.root + os.sep + rel
         return path is not None and self._link_to(path, dst, rel, st, moved=path != own)
 
-    def _usable(self, path, st, old_st=None):
-        """Whether the previous snapshot's file at ``path`` (lstat ``old_st``
-        when known) can stand for source file ``st``."""
-        if old_st is None:
-            try:
-                old_st = os.lstat(path)
-            except OSError:
-                return False
+    def _usable(self, path, st):
+        """Whether the previous snapshot's file at ``path`` can stand for
+        source file ``st``."""
+        try:
+            old_st = os.lstat(path)
+        except OSError:
+            return False
         return unchanged(old_st, st, self._window, self.keeps.owner, self.keeps.mode)
 
     def _link_to(self, existing, dst, rel, st, moved=False):
