@@ -28,11 +28,12 @@ def snapshot_list(task, runs):
         run = by_name.get(name)
         item = {"task": task.name, "name": name, "path": os.path.join(task.dest, name),
                 "format": "zip" if name.endswith(".zip") else "folder", "partial": False,
-                "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "seconds": None,
+                "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "moved": None, "seconds": None,
                 "run_id": None}
         if run is not None:
             item.update(status=run.get("status"), files=run.get("files"), bytes=run.get("bytes"),
-                        copied=run.get("copied"), linked=run.get("linked"), seconds=run.get("seconds"),
+                        copied=run.get("copied"), linked=run.get("linked"), moved=run.get("moved"),
+                        seconds=run.get("seconds"),
                         run_id=run.get("id"))
         out.append(item)
     try:
@@ -42,7 +43,7 @@ def snapshot_list(task, runs):
     for name in leftovers:
         out.append({"task": task.name, "name": name, "path": os.path.join(task.dest, name),
                     "format": "zip" if ".zip" in name else "folder", "partial": True, "status": None,
-                    "files": None, "bytes": None, "copied": None, "linked": None, "seconds": None,
+                    "files": None, "bytes": None, "copied": None, "linked": None, "moved": None, "seconds": None,
                     "run_id": None})
     return out
 

@@ -126,8 +126,9 @@ class ProgressLine(object):
             return
         self._last = now
         elapsed = max(now - self.started, 1e-6)
-        text = "%s (%d copied, %d linked), %s, %s/s, %d:%02d  %s" % (
-            plural(stats.files, "file"), stats.copied, stats.linked, human_bytes(stats.bytes),
+        text = "%s (%d copied, %d linked%s), %s, %s/s, %d:%02d  %s" % (
+            plural(stats.files, "file"), stats.copied, stats.linked,
+            ", %d moved" % stats.moved if getattr(stats, "moved", 0) else "", human_bytes(stats.bytes),
             human_bytes(stats.bytes_copied / elapsed), elapsed // 60, elapsed % 60, rel)
         self.show(text)
 

@@ -8,6 +8,7 @@ import sys
 import time
 import unittest
 
+from task_runner import snapshots
 from task_runner.history import History
 from task_runner.runner import task_lock
 from tests.helpers import ROOT, TempDirTestCase, slow_file, wait_for
@@ -44,7 +45,7 @@ class BackupNowTest(ProgramTestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertRegex(proc.stdout, r"^T: success \(run 1\) 1 file \(1 copied, 0 linked\), 5 bytes copied, \d+\.\d s$")
         self.assertNotIn("run 1 success", proc.stderr)  # the result is said once, on stdout
-        snaps = os.listdir(self.path("dest"))
+        snaps = snapshots.list_snapshots(self.path("dest"))
         self.assertEqual(len(snaps), 1)
         run, = self.history()
         self.assertEqual((run["trigger"], run["status"]), ("manual", "success"))

@@ -3,10 +3,12 @@ folder that lets the next run find a moved, renamed or copied file.
 
 ``NAME.index`` (an SQLite file, standard library) sits beside snapshot
 ``NAME`` in ``dest``, never inside it: the snapshot stays an exact copy of
-``src``. One row per regular file of the snapshot: its path in the snapshot
-and the identity, size, modification time (ns) and mode its source file had
-when the run met it. Rows are written in batches and indexed at the end, so
-memory stays bounded (SQLite's own page cache, about 2 MB) at any size.
+``src``. One row per regular file of the snapshot: its folder and name in
+the snapshot and the identity, size and modification time (ns) its source
+file had when the run met it (about 36 bytes a file). Rows are written in
+batches, and the lookups' indexes are made by the first run that needs
+them, so memory stays bounded (SQLite's own page cache, about 2 MB) at any
+size and a run whose files all stayed in place pays for the rows only.
 
 The next run asks it only about files whose own path found no unchanged
 match (``PreviousIndex``):
@@ -123,25 +125,24 @@ class IndexWriter(object):
     def folder(self, rel):
         """The number of snapshot folder ``rel`` (from the walk's thread,
         before its files are added). The root is 0."""
-        number = self._next_folder
-        self._next_folder += 1
-        self._folders.append((number, rel))
+        with self._lock:
+            number = self._next_folder
+            self._next_folder += 1
+            self._folders.append((number, rel))
         return number
 
     def add(self, folder, name, ident, st):
         """Record that file ``name`` of snapshot folder number ``folder``
         holds source file ``st`` of identity ``ident`` ((volume, id), or
-        None when it has none to trust). Cheap: one list append (atomic),
-        the rows written in batches."""
-        rows = self._rows
+        None when it has none to trust). The rows are written in batches."""
         if ident is None:
-            rows.append((folder, name, None, None, st.st_size, st.st_mtime_ns))
+            row = (folder, name, None, None, st.st_size, st.st_mtime_ns)
         else:
-            rows.append((folder, name, ident[0], ident[1], st.st_size, st.st_mtime_ns))
-        if len(rows) >= BATCH:
-            with self._lock:
-                if self._db is not None and len(self._rows) >= BATCH:
-                    self._flush()
+            row = (folder, name, ident[0], ident[1], st.st_size, st.st_mtime_ns)
+        with self._lock:
+            self._rows.append(row)
+            if len(self._rows) >= BATCH and self._db is not None:
+                self._flush()
 
     def _flush(self):
         rows, self._rows = self._rows, []
