@@ -215,7 +215,7 @@ class DaemonHookTest(TempDirTestCase):
             started.append(clock())
             history = History.for_config(config)
             now = format_local(clock(), UTC)
-            rec = history.start_upload(task.name, os.listdir(task.dest)[0], now)
+            rec = history.start_upload(task.name, snapshots.list_snapshots(task.dest)[0], now)
             history.finish_upload(rec["id"], rec, status="failed", finished=now)
             return Done()
         stop = threading.Event()
