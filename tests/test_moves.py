@@ -184,6 +184,17 @@ class MovesTest(TempDirTestCase):
         self.assertSame(second)
         self.assertEqual((second.copied, moved(second)), (1, 0))
 
+    def test_dry_run_predicts_moved_files(self):
+        self.put("a/f.txt", b"content")
+        self.put("a/g.txt", b"stays")
+        self.snap(0)
+        os.rename(self.path("src", "a", "f.txt"), self.path("src", "f.txt"))
+        heard = []
+        result = engine.make_snapshot(make_task(self.src, self.dest), T0 + 60, UTC, dry_run=True,
+                                      listing=lambda action, rel: heard.append((action, rel)))
+        self.assertEqual((result.copied, result.linked, moved(result)), (0, 1, 1))
+        self.assertIn(("move", "f.txt"), heard)
+
     def test_summary_counts_moved_files(self):
         self.put("a/f.txt", b"content")
         self.snap(0)

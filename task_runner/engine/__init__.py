@@ -199,7 +199,12 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     if dry_run:
         _prepare_dest(dest, create=False)
         walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
-        _run_walk(walk, DryRunWriter(stats, previous, listing), progress)
+        previous_index = PreviousIndex.open(previous) if previous else None
+        try:
+            _run_walk(walk, DryRunWriter(stats, previous, listing, ops, previous_index), progress)
+        finally:
+            if previous_index is not None:
+                previous_index.close()
         return _result(None, stats, True)
 
     _prepare_dest(dest)
