@@ -204,6 +204,7 @@ class PreviousIndex(object):
         self.root = root
         self._lock = threading.Lock()
         self._ready = None  # True once the lookups' indexes exist, False when they cannot
+        self._checked = {}  # folder number -> its path, checked to be a real folder (None: not one)
 
     @classmethod
     def open(cls, snapshot_path):
@@ -235,29 +236,39 @@ class PreviousIndex(object):
             except sqlite3.Error:
                 return []
 
-    _SELECT = "SELECT d.path, f.name, f.dev, f.size, f.mtime FROM files f JOIN folders d ON d.id = f.folder "
+    _SELECT = "SELECT folder, name, dev, size, mtime FROM files "
 
     def by_identity(self, ident, st):
         """Paths of the previous snapshot recorded with identity ``ident``
         and the size and time of ``st``."""
-        rows = self._query(self._SELECT + "WHERE f.ino = ? LIMIT ?", (ident[1], MAX_CANDIDATES))
+        rows = self._query(self._SELECT + "WHERE ino = ? LIMIT ?", (ident[1], MAX_CANDIDATES))
         return [self._path(r[0], r[1]) for r in rows
                 if (r[2], r[3], r[4]) == (ident[0], st.st_size, st.st_mtime_ns)]
 
     def by_size_time(self, st):
         """Paths of the previous snapshot whose source had the size and
         modification time of ``st``."""
-        rows = self._query(self._SELECT + "WHERE f.size = ? AND f.mtime = ? LIMIT ?",
+        rows = self._query(self._SELECT + "WHERE size = ? AND mtime = ? LIMIT ?",
                            (st.st_size, st.st_mtime_ns, MAX_CANDIDATES))
         return [self._path(r[0], r[1]) for r in rows]
 
     def _path(self, folder, name):
         """The full path of a recorded file, or None when the record names
-        anything but a file under real folders of the previous snapshot."""
-        folder, name = _name(folder), _name(name)
-        if folder is None or not name or os.sep in name:
+        anything but a file in a real folder of the previous snapshot."""
+        name = _name(name)
+        if name is None or not _plain(name):
             return None
-        return inside(self.root, folder + os.sep + name if folder else name)
+        with self._lock:
+            where = self._checked.get(folder, False)
+        if where is False:
+            rows = self._query("SELECT path FROM folders WHERE id = ?", (folder,))
+            rel = _name(rows[0][0]) if rows else None
+            where = None if rel is None else real_folder(self.root, rel)
+            with self._lock:
+                if len(self._checked) > 4096:
+                    self._checked.clear()  # bounded: a folder is checked again when met again
+                self._checked[folder] = where
+        return None if where is None else where + os.sep + name
 
     def close(self):
         with self._lock:
@@ -286,25 +297,29 @@ def _name(value):
     return None
 
 
-def inside(root, rel):
-    """``root`` joined with ``rel`` when every component of ``rel`` is a
-    plain name and every folder on the way is a real folder (never a
-    symbolic link, junction or anything else that could lead out of
-    ``root``); else None."""
-    parts = rel.split(os.sep)
-    bad = ("", ".", "..")
+def _plain(part):
+    """True for a plain file or folder name: never empty, ".", "..", nor
+    holding a separator or a character no name holds."""
+    if part in ("", ".", "..") or os.sep in part or "\0" in part:
+        return False
+    return not (osutil.WINDOWS and ("/" in part or ":" in part))
+
+
+def real_folder(root, rel):
+    """``root`` joined with folder ``rel`` ("" for root itself) when every
+    component is a plain name and a real folder (never a symbolic link,
+    junction or anything else that could lead out of ``root``); else None."""
     path = root
-    for i, part in enumerate(parts):
-        if part in bad or "\0" in part or (osutil.WINDOWS and ("/" in part or ":" in part)):
+    for part in rel.split(os.sep) if rel else ():
+        if not _plain(part):
             return None
         path = path + os.sep + part
-        if i < len(parts) - 1:
-            try:
-                st = os.lstat(path)
-            except OSError:
-                return None
-            if not stat.S_ISDIR(st.st_mode) or osutil.is_reparse_stat(st):
-                return None
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode) or osutil.is_reparse_stat(st):
+            return None
     return path
 
 
