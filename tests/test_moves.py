@@ -5,7 +5,7 @@ import os
 import shutil
 import unittest
 
-from task_runner import engine, runner, snapshots
+from task_runner import engine, runner, snapshots, verify
 from task_runner.engine import fileio
 try:
     from task_runner.engine import index
@@ -64,9 +64,9 @@ class MovesTest(TempDirTestCase):
         os.utime(path, ns=(ns, ns))
         return path
 
-    def snap(self, minute, ops=None):
+    def snap(self, minute, ops=None, workers=1):
         return engine.make_snapshot(make_task(self.src, self.dest), T0 + 60 * minute, UTC,
-                                    ops=ops or FakeOps(), workers=1)
+                                    ops=ops or FakeOps(), workers=workers)
 
     def ino(self, snapshot, rel):
         return os.lstat(os.path.join(snapshot, rel)).st_ino
@@ -74,6 +74,8 @@ class MovesTest(TempDirTestCase):
     def assertSame(self, result):
         self.assertEqual(tree(self.src), tree(result.snapshot))
         self.assertEqual(result.error_count, 0)
+        found = verify.verify_task(make_task(self.src, self.dest), deep=True, snapshot=result.snapshot)
+        self.assertTrue(found.ok, found)
 
     def test_renamed_folder_is_linked_not_copied(self):
         for i in range(3):
@@ -89,6 +91,17 @@ class MovesTest(TempDirTestCase):
         for i in range(3):
             self.assertEqual(self.ino(second.snapshot, os.path.join("Photos", "2025 Italy", "p%d.jpg" % i)),
                              self.ino(first.snapshot, os.path.join("Photos", "2025", "p%d.jpg" % i)))
+
+    @unittest.skipIf(os.name == "nt", "a name that is not valid UTF-8 is a POSIX thing")
+    def test_names_that_are_not_utf8_and_workers(self):
+        odd = os.fsdecode(b"caf\xe9")  # Latin-1, as an old disk may hold it
+        for i in range(30):
+            self.put(os.path.join(odd, "f%02d" % i), os.urandom(100), NS + i)
+        self.snap(0, workers=3)
+        os.rename(self.path("src", odd), self.path("src", odd + "2"))
+        second = self.snap(1, workers=3)
+        self.assertSame(second)
+        self.assertEqual((second.copied, moved(second)), (0, 30))
 
     def test_file_moved_between_folders(self):
         self.put("a/keep.txt", b"stays")

@@ -105,7 +105,9 @@ class IndexWriter(object):
         try:
             remove_index(snapshot_path)  # a crashed run's, of the same name
             self._db = sqlite3.connect(osutil.long_path(self.path), check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=OFF")  # a half-written index is never used
+            # The journal in memory: a batch can be rolled back, and an index
+            # a crash left half written is removed with its unpublished snapshot.
+            self._db.execute("PRAGMA journal_mode=MEMORY")
             self._db.execute("PRAGMA synchronous=OFF")
             for sql in _SCHEMA:
                 self._db.execute(sql)
@@ -128,7 +130,8 @@ class IndexWriter(object):
         with self._lock:
             number = self._next_folder
             self._next_folder += 1
-            self._folders.append((number, rel))
+            if self._db is not None:
+                self._folders.append((number, rel))
         return number
 
     def add(self, folder, name, ident, st):
@@ -140,8 +143,10 @@ class IndexWriter(object):
         else:
             row = (folder, name, ident[0], ident[1], st.st_size, st.st_mtime_ns)
         with self._lock:
+            if self._db is None:
+                return  # dropped: nothing kept in memory
             self._rows.append(row)
-            if len(self._rows) >= BATCH and self._db is not None:
+            if len(self._rows) >= BATCH:
                 self._flush()
 
     def _flush(self):
