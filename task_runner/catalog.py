@@ -28,8 +28,8 @@ def snapshot_list(task, runs):
         run = by_name.get(name)
         item = {"task": task.name, "name": name, "path": os.path.join(task.dest, name),
                 "format": "zip" if name.endswith(".zip") else "folder", "partial": False,
-                "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "moved": None, "seconds": None,
-                "run_id": None}
+                "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "moved": None,
+                "seconds": None, "run_id": None}
         if run is not None:
             item.update(status=run.get("status"), files=run.get("files"), bytes=run.get("bytes"),
                         copied=run.get("copied"), linked=run.get("linked"), moved=run.get("moved"),

@@ -23,14 +23,14 @@ class FakeOps(fileio.Ops):
 
     def __init__(self, fs_type="ext4", ids=None):
         self.fs_type = fs_type
-        self.ids = ids or {}  # source path -> (volume, id) to report instead of the real one
+        self.ids = ids or {}  # source file name -> (volume, id) to report instead of the real one
         self.reads = []
 
     def filesystem_type(self, path):
         return self.fs_type
 
     def file_identity(self, entry, st):
-        return self.ids.get(entry.path) or fileio.OPS.file_identity(entry, st)
+        return self.ids.get(entry.name) or fileio.OPS.file_identity(entry, st)
 
     def open_read(self, path):
         self.reads.append(os.path.basename(path))
@@ -87,7 +87,8 @@ class MovesTest(TempDirTestCase):
         self.assertSame(second)
         self.assertEqual((second.files, second.copied, second.linked, moved(second)), (3, 0, 0, 3))
         self.assertEqual(second.bytes_copied, 0)
-        self.assertEqual(ops.reads, [])  # the ids told it: not a byte read
+        if identity_of(self.path("src", "Photos", "2025 Italy", "p0.jpg")) is not None:
+            self.assertEqual(ops.reads, [])  # the ids told it: not a byte read
         for i in range(3):
             self.assertEqual(self.ino(second.snapshot, os.path.join("Photos", "2025 Italy", "p%d.jpg" % i)),
                              self.ino(first.snapshot, os.path.join("Photos", "2025", "p%d.jpg" % i)))
@@ -136,7 +137,7 @@ class MovesTest(TempDirTestCase):
             old_id = identity_of(old)
             os.remove(old)
             path = self.put("new.txt", b"a new file!!", new_ns)  # same size, mode
-            second = self.snap(1, FakeOps(ids={path: old_id}))
+            second = self.snap(1, FakeOps(ids={"new.txt": old_id}))
             self.assertSame(second)
             self.assertEqual((second.copied, moved(second)), (1, 0), new_ns)
             os.remove(path)
@@ -150,8 +151,8 @@ class MovesTest(TempDirTestCase):
         os.remove(old_b)
         os.rename(self.path("src", "dir"), self.path("src", "moved"))
         # On FAT a new file at the same place gets the same id: same size and time, other content.
-        fresh = self.put("moved/c.txt", b"other b", NS)
-        ops = FakeOps("vfat", ids={fresh: b_id})
+        self.put("moved/c.txt", b"other b", NS)
+        ops = FakeOps("vfat", ids={"c.txt": b_id})
         second = self.snap(1, ops)
         self.assertSame(second)
         self.assertEqual((second.copied, moved(second)), (1, 1))  # a.txt moved, by content
