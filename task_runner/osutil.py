@@ -313,10 +313,9 @@ def network_filesystem(path, mountinfo="/proc/self/mountinfo"):
 
 
 def filesystem_type(path, mountinfo="/proc/self/mountinfo"):
-    """The type of the file system holding ``path`` (which exists), lower
-    case ("ext4", "vfat", "fuse.sshfs"; "ntfs", "fat32", "exfat" on
-    Windows), or None when it cannot be told (macOS, an error). Windows:
-    the volume's file system name; Linux: the type of its mount."""
+    """The lower-case type of the file system holding existing ``path``
+    ("ext4", "vfat", "fuse.sshfs"; Windows: the volume's, "ntfs", "exfat"),
+    or None when it cannot be told (macOS, an error)."""
     if WINDOWS:
         try:
             import ctypes
@@ -339,10 +338,8 @@ def filesystem_type(path, mountinfo="/proc/self/mountinfo"):
 
 def file_identity(entry, st):
     """(volume, file id) of the file the walk met as ``entry`` with lstat
-    ``st``, or None when the system gives none. POSIX: st_dev and st_ino
-    of the listing's lstat. Windows: a listing gives no id (0), so the
-    file's own lstat is asked for its volume serial number and NTFS file
-    index."""
+    ``st``, or None. Windows: a listing gives no id (0), so the file's own
+    lstat is asked (volume serial number, NTFS file index)."""
     if WINDOWS:
         try:
             st = os.lstat(entry.path)

@@ -198,13 +198,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
 
     if dry_run:
         _prepare_dest(dest, create=False)
-        walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
-        previous_index = PreviousIndex.open(previous) if previous else None
-        try:
-            _run_walk(walk, DryRunWriter(stats, previous, listing, ops, previous_index), progress)
-        finally:
-            if previous_index is not None:
-                previous_index.close()
+        _dry_run(Walk(osutil.long_path(src), matcher, stats, check_stop), previous, listing, ops, progress)
         return _result(None, stats, True)
 
     _prepare_dest(dest)
@@ -235,6 +229,16 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     if previous is not None and not stats.linked and stats.copied and not as_zip:
         log.debug("no file could be linked to %s", previous)
     return _result(final, stats, False)
+
+
+def _dry_run(walk, previous, listing, ops, progress):
+    """Walk as a run would, counting what it would copy, link and find moved."""
+    previous_index = PreviousIndex.open(previous) if previous else None
+    try:
+        _run_walk(walk, DryRunWriter(walk.stats, previous, listing, ops, previous_index), progress)
+    finally:
+        if previous_index is not None:
+            previous_index.close()
 
 
 def _discard(writer, dest, partial, log):
