@@ -204,10 +204,12 @@ class MovesTest(TempDirTestCase):
         self.snap(0)
         os.rename(self.path("src", "a", "f.txt"), self.path("src", "f.txt"))
         heard = []
+        before = {n: os.path.getmtime(self.path("dest", n)) for n in os.listdir(self.dest)}
         result = engine.make_snapshot(make_task(self.src, self.dest), T0 + 60, UTC, dry_run=True,
                                       listing=lambda action, rel: heard.append((action, rel)))
         self.assertEqual((result.copied, result.linked, moved(result)), (0, 1, 1))
         self.assertIn(("move", "f.txt"), heard)
+        self.assertEqual({n: os.path.getmtime(self.path("dest", n)) for n in os.listdir(self.dest)}, before)
 
     def test_summary_counts_moved_files(self):
         self.put("a/f.txt", b"content")

@@ -15,11 +15,11 @@ match (``PreviousIndex``):
 
 * ``by_identity``: the same volume and file id (st_dev/st_ino; the NTFS
   file index on Windows) with the same size and time: the file was moved
-  or renamed. Used only where the file system keeps ids stable (see
-  ``stable_ids``); a hard-link group finds its own old copy this way too.
+  or renamed. Used only where the file system keeps ids stable
+  (moved.stable_ids); a hard-link group finds its own old copy this way.
 * ``by_size_time``: another file with the same size and time (a copy made
   with ``cp -p`` or Explorer, a file restored from a snapshot): linked only
-  when its content is equal, compared byte for byte (``same_content``).
+  when its content is equal, compared byte for byte (moved.same_content).
 
 The index is untrusted like the snapshot itself: a path it names is used
 only when every folder on the way is a real folder of the previous
@@ -29,7 +29,9 @@ damaged one, SQLite missing from this Python), files are copied.
 """
 
 import os
+import shutil
 import stat
+import tempfile
 import threading
 
 from .. import osutil
@@ -50,37 +52,12 @@ MAX_CANDIDATES = 8  # files of the same size and time compared, at most, per new
 _SCHEMA = ("CREATE TABLE folders (id INTEGER PRIMARY KEY, path)",
            "CREATE TABLE files (folder INTEGER, name, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER)")
 
-# Linux mount types (and Windows volume names, lower case) whose file ids
-# stay with a file for its life. FAT and exFAT make ids up from where the
-# entry sits; network and FUSE file systems may number files per session.
-_STABLE = ("ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "jfs", "reiserfs", "nilfs2",
-           "bcachefs", "tmpfs", "apfs", "hfs", "hfsplus", "ntfs", "refs")
-
-
-def stable_ids(fs_type):
-    """True when files of a file system of type ``fs_type`` (as
-    osutil.filesystem_type names it; None: unknown) keep their ids while
-    they live, so an id seen again is the same file. When in doubt, False."""
-    return fs_type is not None and fs_type.lower() in _STABLE
-
-
 def index_path(snapshot_path):
     """The index of the snapshot folder at ``snapshot_path`` (complete or
     ``.partial``: the index always takes the complete name)."""
     if snapshot_path.endswith(PARTIAL):
         snapshot_path = snapshot_path[:-len(PARTIAL)]
     return snapshot_path + SUFFIX
-
-
-_HALF = 1 << 63
-
-
-def _signed(n):
-    """``n`` as SQLite's signed 64-bit integer, or None when it does not fit
-    (a 128-bit ReFS id: such files are found by size, time and content)."""
-    if n < 0 or n >= 1 << 64:
-        return None
-    return n - (1 << 64) if n >= 1 << 63 else n
 
 
 def remove_index(snapshot_path):
@@ -204,15 +181,19 @@ class PreviousIndex(object):
     index's own lookup structures (once per snapshot; a run that finds
     every file at its own path never does)."""
 
-    def __init__(self, db, root):
+    def __init__(self, db, root, read_only=False):
         self._db = db
         self.root = root
+        self._read_only = read_only
+        self._copy = None  # read_only: a private copy, when the lookups' indexes must be made
         self._lock = threading.Lock()
         self._ready = None  # True once the lookups' indexes exist, False when they cannot
         self._checked = {}  # folder number -> its path, checked to be a real folder (None: not one)
 
     @classmethod
-    def open(cls, snapshot_path):
+    def open(cls, snapshot_path, read_only=False):
+        """``read_only`` (a dry run): the file is never written; when it
+        has no lookup indexes yet, they are made in a temporary copy."""
         if sqlite3 is None or snapshot_path is None:
             return None
         path = osutil.long_path(index_path(snapshot_path))
@@ -224,13 +205,25 @@ class PreviousIndex(object):
                        "FROM files f JOIN folders d ON d.id = f.folder LIMIT 1").fetchall()
         except sqlite3.Error:
             return None
-        return cls(db, snapshot_path)
+        return cls(db, snapshot_path, read_only)
+
+    def _private_copy(self):
+        """A dry run's own copy of an index without lookup indexes."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'by_size_time'").fetchall():
+            return
+        fd, self._copy = tempfile.mkstemp(prefix="task_runner-index-")
+        os.close(fd)
+        self._db.close()
+        shutil.copyfile(osutil.long_path(index_path(self.root)), self._copy)
+        self._db = sqlite3.connect(self._copy, check_same_thread=False)
 
     def _query(self, sql, args):
         with self._lock:
             try:
                 if self._ready is None:
                     self._ready = False
+                    if self._read_only:
+                        self._private_copy()
                     self._db.execute("CREATE INDEX IF NOT EXISTS by_ino ON files (ino)")
                     self._db.execute("CREATE INDEX IF NOT EXISTS by_size_time ON files (size, mtime)")
                     self._db.commit()
@@ -238,7 +231,7 @@ class PreviousIndex(object):
                 if not self._ready:
                     return []
                 return self._db.execute(sql, args).fetchall()
-            except sqlite3.Error:
+            except (sqlite3.Error, OSError):
                 return []
 
     _SELECT = "SELECT folder, name, dev, size, mtime FROM files "
@@ -278,6 +271,8 @@ class PreviousIndex(object):
     def close(self):
         with self._lock:
             self._db.close()
+            if self._copy is not None:
+                os.remove(self._copy)
 
 
 def _storable(name):
@@ -326,75 +321,3 @@ def real_folder(root, rel):
         if not stat.S_ISDIR(st.st_mode) or osutil.is_reparse_stat(st):
             return None
     return path
-
-
-class Identities(object):
-    """The identity key of each source file, or None where its file system
-    does not keep ids stable (asked once per volume, through
-    ``ops.filesystem_type(folder)``; ids from ``ops.file_identity``: tests
-    replace both)."""
-
-    def __init__(self, ops):
-        self._type = ops.filesystem_type
-        self._identity = ops.file_identity
-        self._stable = {}  # volume -> bool
-
-    def key(self, entry, st):
-        found = self._identity(entry, st)
-        if found is None:
-            return None
-        stable = self._stable.get(found[0])
-        if stable is None:
-            stable = self._stable[found[0]] = stable_ids(self._type(os.path.dirname(entry.path)))
-        if not stable:
-            return None
-        if 0 <= found[0] < _HALF and 0 <= found[1] < _HALF:
-            return found  # nearly always: no conversion
-        dev, ino = _signed(found[0]), _signed(found[1])
-        return None if dev is None or ino is None else (dev, ino)
-
-
-def find_elsewhere(index, ops, entry, st, ident, usable):
-    """The path in the previous snapshot (``index``) of a file that can
-    stand for source file ``entry`` (lstat ``st``) though it is not at the
-    same path, or None: one recorded with the same identity ``ident`` (None:
-    not trusted here) and size, time and mode; else one recorded with the
-    same size and time whose content is equal (an identity match too when
-    the time is in whole seconds). ``usable(path)`` checks the
-    file there as an unchanged file at its own path is checked."""
-    if ident is not None:
-        # A time without its fraction of a second was set by a tool (tar,
-        # unzip, a FAT or network disk), not by a write: such a time can tie
-        # by chance, so an id reused by a new file is told by its content.
-        tied = st.st_mtime_ns % 1000000000 == 0
-        for path in index.by_identity(ident, st):
-            if path is not None and usable(path) and (not tied or same_content(ops, entry.path, path, st.st_size)):
-                return path
-    if st.st_size == 0:
-        return None  # an empty file costs no data: copied
-    for path in index.by_size_time(st):
-        if path is not None and usable(path) and same_content(ops, entry.path, path, st.st_size):
-            return path
-    return None
-
-
-def same_content(ops, path_a, path_b, size):
-    """True when the files at ``path_a`` and ``path_b`` both hold exactly
-    ``size`` bytes, equal; False on any difference or error."""
-    fds = []
-    try:
-        for path in (path_a, path_b):
-            fds.append(ops.open_read(path))
-        left = size
-        while left > 0:
-            n = min(1024 * 1024, left)
-            a, b = os.read(fds[0], n), os.read(fds[1], n)
-            if not a or a != b:
-                return False
-            left -= len(a)
-        return not os.read(fds[0], 1) and not os.read(fds[1], 1)
-    except OSError:
-        return False
-    finally:
-        for fd in fds:
-            os.close(fd)

@@ -17,7 +17,7 @@ import stat
 
 from .. import osutil
 from .fileio import unchanged
-from .index import Identities, find_elsewhere
+from .moved import Identities, find_elsewhere
 
 # A folder listing kept while the walk is in the folder: about 200 bytes a
 # name. Beyond this many names, each file is looked up with its own lstat.

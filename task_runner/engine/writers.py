@@ -25,7 +25,7 @@ from ..errors import BackupError, Interrupted
 from . import metadata
 from .fileio import FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, DataCopier, unchanged
 from ..pool import Pool
-from .index import Identities, find_elsewhere
+from .moved import Identities, find_elsewhere
 from .previous import PreviousTree, lookup_in
 from .walk import reason
 
