@@ -233,7 +233,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
 
 def _dry_run(walk, previous, listing, ops, progress):
     """Walk as a run would, counting what it would copy, link and find moved."""
-    previous_index = PreviousIndex.open(previous, read_only=True) if previous else None
+    previous_index = PreviousIndex.open(previous) if previous else None
     try:
         _run_walk(walk, DryRunWriter(walk.stats, previous, listing, ops, previous_index), progress)
     finally:

@@ -65,8 +65,25 @@ def remove_index(snapshot_path):
     _remove_snapshot_index(os.path.dirname(snapshot_path), os.path.basename(snapshot_path))
 
 
+def _temporary():
+    """A new local temporary file's path: SQLite works only there, never on
+    the destination, which may be a network share (where its locks are not
+    reliable) and which a dry run must not write."""
+    fd, path = tempfile.mkstemp(prefix="task_runner-index-")
+    os.close(fd)
+    return path
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 class IndexWriter(object):
-    """Writes the index of the snapshot being built. Safe in any thread.
+    """Writes the index of the snapshot being built, in a local temporary
+    file copied beside the snapshot by ``close``. Safe in any thread.
     ``add`` never raises: an index that cannot be written is dropped (the
     next run copies what moved, as before this existed) and ``broken``
     says why. Rows only: the lookups' indexes are made by the first run
@@ -78,10 +95,11 @@ class IndexWriter(object):
         self._rows, self._folders = [], [(0, "")]
         self._next_folder = 1
         self._lock = threading.Lock()
-        self._db = None
+        self._db = self._temp = None
         try:
             remove_index(snapshot_path)  # a crashed run's, of the same name
-            self._db = sqlite3.connect(osutil.long_path(self.path), check_same_thread=False)
+            self._temp = _temporary()
+            self._db = sqlite3.connect(self._temp, check_same_thread=False)
             # The journal in memory: a batch can be rolled back, and an index
             # a crash left half written is removed with its unpublished snapshot.
             self._db.execute("PRAGMA journal_mode=MEMORY")
@@ -93,13 +111,7 @@ class IndexWriter(object):
 
     def _fail(self, exc):
         self.broken = "the index of moved files could not be written (%s)" % exc
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        try:
-            remove_index(self.path[:-len(SUFFIX)])
-        except OSError:
-            pass
+        self.abandon()
 
     def folder(self, rel):
         """The number of snapshot folder ``rel`` (from the walk's thread,
@@ -160,15 +172,20 @@ class IndexWriter(object):
             try:
                 self._db.commit()
                 self._db.close()
-            except sqlite3.Error as exc:
+                self._db = None
+                shutil.copyfile(self._temp, osutil.long_path(self.path))
+            except (sqlite3.Error, OSError) as exc:
                 self._fail(exc)
-            self._db = None
+                return
+            _remove_quietly(self._temp)
 
     def abandon(self):
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        """Drop the index: nothing of it is left, here or in ``dest``."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._temp is not None:
+            _remove_quietly(self._temp)
         try:
             remove_index(self.path[:-len(SUFFIX)])
         except OSError:
@@ -177,56 +194,42 @@ class IndexWriter(object):
 
 class PreviousIndex(object):
     """The index of the previous snapshot, read from any thread. ``open``
-    returns None when there is none to use. The first lookup makes the
-    index's own lookup structures (once per snapshot; a run that finds
-    every file at its own path never does)."""
+    returns None when there is none. The first lookup copies it to a local
+    temporary file and makes its lookup indexes there (once per run; a run
+    that finds every file at its own path never does), so the index beside
+    the snapshot is never written, and SQLite never works over a share."""
 
-    def __init__(self, db, root, read_only=False):
-        self._db = db
+    def __init__(self, path, root):
+        self._file = path
         self.root = root
-        self._read_only = read_only
-        self._copy = None  # read_only: a private copy, when the lookups' indexes must be made
+        self._db = self._copy = None
         self._lock = threading.Lock()
         self._ready = None  # True once the lookups' indexes exist, False when they cannot
         self._checked = {}  # folder number -> its path, checked to be a real folder (None: not one)
 
     @classmethod
-    def open(cls, snapshot_path, read_only=False):
-        """``read_only`` (a dry run): the file is never written; when it
-        has no lookup indexes yet, they are made in a temporary copy."""
+    def open(cls, snapshot_path):
         if sqlite3 is None or snapshot_path is None:
             return None
         path = osutil.long_path(index_path(snapshot_path))
-        if not os.path.isfile(path):
-            return None
-        try:
-            db = sqlite3.connect(path, check_same_thread=False)
-            db.execute("SELECT d.path, f.name, f.dev, f.ino, f.size, f.mtime "
-                       "FROM files f JOIN folders d ON d.id = f.folder LIMIT 1").fetchall()
-        except sqlite3.Error:
-            return None
-        return cls(db, snapshot_path, read_only)
+        return cls(path, snapshot_path) if os.path.isfile(path) else None
 
-    def _private_copy(self):
-        """A dry run's own copy of an index without lookup indexes."""
-        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'by_size_time'").fetchall():
-            return
-        fd, self._copy = tempfile.mkstemp(prefix="task_runner-index-")
-        os.close(fd)
-        self._db.close()
-        shutil.copyfile(osutil.long_path(index_path(self.root)), self._copy)
+    def _prepare(self):
+        self._copy = _temporary()
+        shutil.copyfile(self._file, self._copy)
         self._db = sqlite3.connect(self._copy, check_same_thread=False)
+        self._db.execute("SELECT d.path, f.name, f.dev, f.ino, f.size, f.mtime "
+                         "FROM files f JOIN folders d ON d.id = f.folder LIMIT 1").fetchall()
+        self._db.execute("CREATE INDEX IF NOT EXISTS by_ino ON files (ino)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS by_size_time ON files (size, mtime)")
+        self._db.commit()
 
     def _query(self, sql, args):
         with self._lock:
             try:
                 if self._ready is None:
-                    self._ready = False
-                    if self._read_only:
-                        self._private_copy()
-                    self._db.execute("CREATE INDEX IF NOT EXISTS by_ino ON files (ino)")
-                    self._db.execute("CREATE INDEX IF NOT EXISTS by_size_time ON files (size, mtime)")
-                    self._db.commit()
+                    self._ready = False  # a damaged or foreign index: nothing is found in it
+                    self._prepare()
                     self._ready = True
                 if not self._ready:
                     return []
@@ -270,9 +273,11 @@ class PreviousIndex(object):
 
     def close(self):
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
             if self._copy is not None:
-                os.remove(self._copy)
+                _remove_quietly(self._copy)
 
 
 def _storable(name):
