@@ -79,7 +79,8 @@ class BackupNowTest(ProgramTestCase):
         before = os.listdir(self.path("dest"))
         proc = self.run_program("backup_now.py", "--dry-run")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("T: would copy 1 file (8 bytes) and link 1 unchanged file; would delete %s" % before[0],
+        self.assertIn("T: would copy 1 file (8 bytes) and link 1 unchanged file; would delete %s"
+                      % snapshots.list_snapshots(self.path("dest"))[0],
                       proc.stdout)
         self.assertEqual(os.listdir(self.path("dest")), before)
         self.assertEqual(len(self.history()), 1)

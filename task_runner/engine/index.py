@@ -33,6 +33,7 @@ import shutil
 import stat
 import tempfile
 import threading
+from urllib.parse import quote
 
 from .. import osutil
 from ..snapshots import INDEX, PARTIAL, remove_index as _remove_snapshot_index
@@ -49,7 +50,8 @@ MAX_CANDIDATES = 8  # files of the same size and time compared, at most, per new
 # bytes of a name that is not valid UTF-8); dev and ino are NULL where ids
 # are not trusted. The mode is not kept: the previous snapshot's file
 # itself is checked for it.
-_SCHEMA = ("CREATE TABLE folders (id INTEGER PRIMARY KEY, path)",
+_SCHEMA = ("CREATE TABLE meta (key TEXT, value INTEGER)",
+           "CREATE TABLE folders (id INTEGER PRIMARY KEY, path)",
            "CREATE TABLE files (folder INTEGER, name, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER)")
 
 def index_path(snapshot_path):
@@ -170,6 +172,9 @@ class IndexWriter(object):
             if self._db is None:
                 return
             try:
+                # The newest time recorded: a file changed since cannot be
+                # found in it, and is never looked up (PreviousIndex.may_hold).
+                self._db.execute("INSERT INTO meta SELECT 'newest', MAX(mtime) FROM files")
                 self._db.commit()
                 self._db.close()
                 self._db = None
@@ -199,9 +204,10 @@ class PreviousIndex(object):
     that finds every file at its own path never does), so the index beside
     the snapshot is never written, and SQLite never works over a share."""
 
-    def __init__(self, path, root):
+    def __init__(self, path, root, newest=None):
         self._file = path
         self.root = root
+        self._newest = newest
         self._db = self._copy = None
         self._lock = threading.Lock()
         self._ready = None  # True once the lookups' indexes exist, False when they cannot
@@ -212,7 +218,15 @@ class PreviousIndex(object):
         if sqlite3 is None or snapshot_path is None:
             return None
         path = osutil.long_path(index_path(snapshot_path))
-        return cls(path, snapshot_path) if os.path.isfile(path) else None
+        if not os.path.isfile(path):
+            return None
+        return cls(path, snapshot_path, _newest(index_path(snapshot_path)))
+
+    def may_hold(self, st):
+        """False when no file recorded can have the time of ``st``: it was
+        changed after every one of them (a new or edited file), so looking
+        it up would find nothing. Costs no query."""
+        return self._newest is None or st.st_mtime_ns <= self._newest
 
     def _prepare(self):
         self._copy = _temporary()
@@ -278,6 +292,23 @@ class PreviousIndex(object):
                 self._db = None
             if self._copy is not None:
                 _remove_quietly(self._copy)
+
+
+def _newest(path):
+    """The newest modification time an index records, read in place without
+    writing or locking anything (SQLite's immutable mode); None when it
+    cannot be read."""
+    if osutil.WINDOWS:  # file:///C:/... (a long or UNC path is not read: no harm)
+        path = "/" + path.replace(os.sep, "/")
+    try:
+        db = sqlite3.connect("file:%s?mode=ro&immutable=1" % quote(path), uri=True)
+        try:
+            rows = db.execute("SELECT value FROM meta WHERE key = 'newest'").fetchall()
+        finally:
+            db.close()
+    except (sqlite3.Error, ValueError, OSError):
+        return None
+    return rows[0][0] if rows and isinstance(rows[0][0], int) else None
 
 
 def _storable(name):

@@ -65,6 +65,8 @@ def find_elsewhere(index, ops, entry, st, ident, usable):
     same size and time whose content is equal (an identity match too when
     the time is in whole seconds). ``usable(path)`` checks the
     file there as an unchanged file at its own path is checked."""
+    if not index.may_hold(st):
+        return None
     if ident is not None:
         # A time without its fraction of a second was set by a tool (tar,
         # unzip, a FAT or network disk), not by a write: such a time can tie
