@@ -46,6 +46,7 @@ except ImportError:  # a Python built without it: no index, moved files are copi
 SUFFIX = INDEX
 BATCH = 2000
 MAX_CANDIDATES = 8  # files of the same size and time compared, at most, per new file
+NEAR_ROWS = 5000  # rows of one old folder held in memory (about 150 bytes each)
 # A file's path is its folder's (recorded once) and its name (text, or the
 # bytes of a name that is not valid UTF-8); dev and ino are NULL where ids
 # are not trusted. The mode is not kept: the previous snapshot's file
@@ -212,6 +213,7 @@ class PreviousIndex(object):
         self._lock = threading.Lock()
         self._ready = None  # True once the lookups' indexes exist, False when they cannot
         self._checked = {}  # folder number -> its path, checked to be a real folder (None: not one)
+        self._near = {}  # file id -> row, of the old folder where the last moved file was found
 
     @classmethod
     def open(cls, snapshot_path):
@@ -236,6 +238,7 @@ class PreviousIndex(object):
                          "FROM files f JOIN folders d ON d.id = f.folder LIMIT 1").fetchall()
         self._db.execute("CREATE INDEX IF NOT EXISTS by_ino ON files (ino)")
         self._db.execute("CREATE INDEX IF NOT EXISTS by_size_time ON files (size, mtime)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS by_folder ON files (folder)")
         self._db.commit()
 
     def _query(self, sql, args):
@@ -255,10 +258,26 @@ class PreviousIndex(object):
 
     def by_identity(self, ident, st):
         """Paths of the previous snapshot recorded with identity ``ident``
-        and the size and time of ``st``."""
-        rows = self._query(self._SELECT + "WHERE ino = ? LIMIT ?", (ident[1], MAX_CANDIDATES))
-        return [self._path(r[0], r[1]) for r in rows
-                if (r[2], r[3], r[4]) == (ident[0], st.st_size, st.st_mtime_ns)]
+        and the size and time of ``st``. The files of the old folder where
+        one was found are held for the next lookups (a renamed folder's
+        files are found with one query, not one each)."""
+        with self._lock:
+            row = self._near.get(ident[1])
+        rows = [row] if row is not None else \
+            self._query(self._SELECT + "WHERE ino = ? LIMIT ?", (ident[1], MAX_CANDIDATES))
+        found = [r for r in rows if (r[2], r[3], r[4]) == (ident[0], st.st_size, st.st_mtime_ns)]
+        if found and row is None:
+            self._hold_folder(found[0][0])
+        return [self._path(r[0], r[1]) for r in found]
+
+    def _hold_folder(self, folder):
+        """Hold the rows of old folder ``folder`` by file id (at most
+        NEAR_ROWS: bounded memory)."""
+        rows = self._query(self._SELECT.replace("SELECT ", "SELECT ino, ", 1) + "WHERE folder = ? LIMIT ?",
+                           (folder, NEAR_ROWS + 1))
+        near = {r[0]: r[1:] for r in rows if r[0] is not None} if len(rows) <= NEAR_ROWS else {}
+        with self._lock:
+            self._near = near
 
     def by_size_time(self, st):
         """Paths of the previous snapshot whose source had the size and
