@@ -198,6 +198,26 @@ class MovesTest(TempDirTestCase):
         self.assertSame(second)
         self.assertEqual((second.copied, moved(second)), (1, 0))
 
+    def test_a_file_that_comes_back_is_linked_from_an_older_snapshot(self):
+        self.put("keep.txt", b"always there")
+        data = os.urandom(3000)
+        self.put("back.bin", data)
+        first = self.snap(0)
+        os.remove(self.path("src", "back.bin"))
+        self.snap(1)  # without it
+        self.put("restored/back.bin", data)  # restored from the first snapshot: same time, a new file
+        third = self.snap(2)
+        self.assertSame(third)
+        self.assertEqual((third.copied, moved(third)), (0, 1))
+        self.assertEqual(self.ino(third.snapshot, "restored/back.bin"), self.ino(first.snapshot, "back.bin"))
+        os.remove(self.path("src", "restored", "back.bin"))
+        for minute in (3, 4, 5):  # gone from the last three snapshots: beyond where the run looks
+            self.snap(minute)
+        self.put("again.bin", data)
+        last = self.snap(6)
+        self.assertSame(last)
+        self.assertEqual((last.copied, moved(last)), (1, 0))
+
     def test_dry_run_predicts_moved_files(self):
         self.put("a/f.txt", b"content")
         self.put("a/g.txt", b"stays")

@@ -33,7 +33,7 @@ from .previous import DryRunWriter
 from .walk import Stats, Walk
 from .writers import FolderWriter
 from .zip_writer import ZipWriter
-from .index import IndexWriter, PreviousIndex, sqlite3
+from .index import IndexWriter, PreviousIndexes, sqlite3
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,17 @@ def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
         log.warning("%s: moved files will be copied again by the next run", index.broken)
         index = None
     return FolderWriter(root, stats, ops, stop_event, previous, log, pool,
-                        index, PreviousIndex.open(previous) if previous else None)
+                        index, _previous_indexes(task.dest, previous))
+
+
+def _previous_indexes(dest, previous):
+    """The indexes of the newest folder snapshots (index.LOOK_BACK), or
+    None: where moved files and files that came back are looked up."""
+    if not previous:
+        return None
+    older = [osutil.long_path(os.path.join(dest, n)) for n in reversed(list_snapshots(dest))
+             if not n.endswith(".zip")]
+    return PreviousIndexes.open([previous] + [p for p in older if p != previous])
 
 
 def _close_indexes(writer, log):
@@ -198,7 +208,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
 
     if dry_run:
         _prepare_dest(dest, create=False)
-        _dry_run(Walk(osutil.long_path(src), matcher, stats, check_stop), previous, listing, ops, progress)
+        _dry_run(Walk(osutil.long_path(src), matcher, stats, check_stop), dest, previous, listing, ops, progress)
         return _result(None, stats, True)
 
     _prepare_dest(dest)
@@ -231,9 +241,9 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     return _result(final, stats, False)
 
 
-def _dry_run(walk, previous, listing, ops, progress):
+def _dry_run(walk, dest, previous, listing, ops, progress):
     """Walk as a run would, counting what it would copy, link and find moved."""
-    previous_index = PreviousIndex.open(previous) if previous else None
+    previous_index = _previous_indexes(dest, previous)
     try:
         _run_walk(walk, DryRunWriter(walk.stats, previous, listing, ops, previous_index), progress)
     finally:
