@@ -188,6 +188,18 @@ class MovesTest(TempDirTestCase):
         snapshots.remove_leftovers(self.dest)
         self.assertEqual(os.listdir(self.dest), [])
 
+    def test_temporary_indexes_of_killed_runs_are_removed_later(self):
+        import tempfile
+        paths = []
+        for age in (3 * 86400, 60):  # a killed run's, three days old; a live run's
+            fd, path = tempfile.mkstemp(prefix="task_runner-index-")
+            os.close(fd)
+            self.addCleanup(lambda p=path: os.path.exists(p) and os.remove(p))
+            os.utime(path, (T0 - age, T0 - age))
+            paths.append(path)
+        index.remove_stale_temporaries(T0)
+        self.assertEqual([os.path.exists(p) for p in paths], [False, True])
+
     def test_damaged_index_means_copying(self):
         self.put("a/f.txt", b"content")
         first = self.snap(0)

@@ -33,7 +33,7 @@ from .previous import DryRunWriter
 from .walk import Stats, Walk
 from .writers import FolderWriter
 from .zip_writer import ZipWriter
-from .index import IndexWriter, PreviousIndexes, sqlite3
+from .index import IndexWriter, PreviousIndexes, remove_stale_temporaries, sqlite3
 
 logger = logging.getLogger(__name__)
 
@@ -103,15 +103,22 @@ def _prepare_dest(dest, create=True):
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
 
-def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
+def _open_writer(task, root, stats, ops, stop_event, previous, log, pool, started):
     if task.format == "zip":
         return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
     index = IndexWriter(root) if sqlite3 is not None else None
+    if index is not None:
+        remove_stale_temporaries(started)
     if index is not None and index.broken:
         log.warning("%s: moved files will be copied again by the next run", index.broken)
         index = None
-    return FolderWriter(root, stats, ops, stop_event, previous, log, pool,
-                        index, _previous_indexes(task.dest, previous))
+    try:
+        return FolderWriter(root, stats, ops, stop_event, previous, log, pool,
+                            index, _previous_indexes(task.dest, previous))
+    except BaseException:
+        if index is not None:
+            index.abandon()  # its temporary file too
+        raise
 
 
 def _previous_indexes(dest, previous):
@@ -220,7 +227,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     try:
         try:
             writer = _open_writer(task, root, stats, ops, stop_event, previous, log,
-                                  Pool(_workers(task, dest, workers, log), check_stop, low_priority, log))
+                                  Pool(_workers(task, dest, workers, log), check_stop, low_priority, log), started)
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
             writer.close()  # every worker done

@@ -69,13 +69,36 @@ def remove_index(snapshot_path):
     _remove_snapshot_index(os.path.dirname(snapshot_path), os.path.basename(snapshot_path))
 
 
+_TEMP_PREFIX = "task_runner-index-"
+STALE_SECONDS = 2 * 86400  # a temporary index untouched this long was left by a killed run
+
+
 def _temporary():
     """A new local temporary file's path: SQLite works only there, never on
     the destination, which may be a network share (where its locks are not
     reliable) and which a dry run must not write."""
-    fd, path = tempfile.mkstemp(prefix="task_runner-index-")
+    fd, path = tempfile.mkstemp(prefix=_TEMP_PREFIX)
     os.close(fd)
     return path
+
+
+def remove_stale_temporaries(now):
+    """Remove the temporary indexes that runs killed outright left (their
+    last write older than STALE_SECONDS before ``now``). A live run's file
+    is written every BATCH files; if one were removed all the same, that
+    run only drops its index (Windows refuses: the file is open)."""
+    folder = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(_TEMP_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            if now - os.stat(path).st_mtime > STALE_SECONDS:
+                os.remove(path)
+        except OSError:
+            pass
 
 
 def _remove_quietly(path):
