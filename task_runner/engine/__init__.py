@@ -33,7 +33,8 @@ from .previous import DryRunWriter
 from .walk import Stats, Walk
 from .writers import FolderWriter
 from .zip_writer import ZipWriter
-from .index import IndexWriter, PreviousIndexes, remove_stale_temporaries, sqlite3
+from .index import IndexWriter, remove_stale_temporaries, sqlite3
+from .moved import PreviousIndexes
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def _open_writer(task, root, stats, ops, stop_event, previous, log, pool, starte
 
 
 def _previous_indexes(dest, previous):
-    """The indexes of the newest folder snapshots (index.LOOK_BACK), or
+    """The indexes of the newest folder snapshots (moved.LOOK_BACK), or
     None: where moved files and files that came back are looked up."""
     if not previous:
         return None

@@ -46,7 +46,6 @@ except ImportError:  # a Python built without it: no index, moved files are copi
 SUFFIX = INDEX
 BATCH = 2000
 MAX_CANDIDATES = 8  # files of the same size and time compared, at most, per new file
-LOOK_BACK = 3  # snapshots whose indexes are asked: the previous one and the two before it
 NEAR_ROWS = 5000  # rows of one old folder held in memory (about 150 bytes each)
 # A file's path is its folder's (recorded once) and its name (text, or the
 # bytes of a name that is not valid UTF-8); dev and ino are NULL where ids
@@ -335,43 +334,6 @@ class PreviousIndex(object):
                 self._db = None
             if self._copy is not None:
                 _remove_quietly(self._copy)
-
-
-class PreviousIndexes(object):
-    """The indexes of the newest LOOK_BACK folder snapshots (``paths``,
-    newest first), asked in that order, with PreviousIndex's lookups: a
-    file that comes back after being gone from the previous snapshot (one
-    restored from an older one) is found in the one that still has it.
-    ``root`` is the previous snapshot's. None from ``open`` when none has
-    an index."""
-
-    def __init__(self, indexes, root):
-        self._all = indexes
-        self.root = root
-
-    @classmethod
-    def open(cls, paths):
-        found = [i for i in (PreviousIndex.open(p) for p in paths[:LOOK_BACK]) if i is not None]
-        return cls(found, paths[0]) if found else None
-
-    def may_hold(self, st):
-        return any(i.may_hold(st) for i in self._all)
-
-    def by_identity(self, ident, st):
-        for index in self._all:
-            if index.may_hold(st):
-                for path in index.by_identity(ident, st):
-                    yield path
-
-    def by_size_time(self, st):
-        for index in self._all:
-            if index.may_hold(st):
-                for path in index.by_size_time(st):
-                    yield path
-
-    def close(self):
-        for index in self._all:
-            index.close()
 
 
 def _newest(path):

@@ -6,6 +6,10 @@ is index.py's; whether ids can be trusted depends on the file system.
 
 import os
 
+from .index import PreviousIndex
+
+LOOK_BACK = 3  # snapshots whose indexes are asked: the previous one and the two before it
+
 # Linux mount types (and Windows volume names, lower case) whose file ids
 # stay with a file for its life. FAT and exFAT make ids up from where the
 # entry sits; network and FUSE file systems may number files per session.
@@ -29,6 +33,43 @@ def _signed(n):
     if n < 0 or n >= 1 << 64:
         return None
     return n - (1 << 64) if n >= 1 << 63 else n
+
+
+class PreviousIndexes(object):
+    """The indexes of the newest LOOK_BACK folder snapshots (``paths``,
+    newest first), asked in that order, with PreviousIndex's lookups: a
+    file that comes back after being gone from the previous snapshot (one
+    restored from an older one) is found in the one that still has it.
+    ``root`` is the previous snapshot's. None from ``open`` when none has
+    an index."""
+
+    def __init__(self, indexes, root):
+        self._all = indexes
+        self.root = root
+
+    @classmethod
+    def open(cls, paths):
+        found = [i for i in (PreviousIndex.open(p) for p in paths[:LOOK_BACK]) if i is not None]
+        return cls(found, paths[0]) if found else None
+
+    def may_hold(self, st):
+        return any(i.may_hold(st) for i in self._all)
+
+    def by_identity(self, ident, st):
+        for index in self._all:
+            if index.may_hold(st):
+                for path in index.by_identity(ident, st):
+                    yield path
+
+    def by_size_time(self, st):
+        for index in self._all:
+            if index.may_hold(st):
+                for path in index.by_size_time(st):
+                    yield path
+
+    def close(self):
+        for index in self._all:
+            index.close()
 
 
 class Identities(object):
