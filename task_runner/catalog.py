@@ -39,11 +39,12 @@ def snapshot_list(task, runs):
                 "format": "zip" if name.endswith(".zip") else "folder", "partial": False,
                 "state": "complete" if lacks is False else "incomplete",
                 "lacks": None if lacks is False or lacks is snapshots.EVERYTHING else len(lacks),
-                "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "seconds": None,
-                "run_id": None}
+                "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "moved": None,
+                "seconds": None, "run_id": None}
         if run is not None:
             item.update(status=run.get("status"), files=run.get("files"), bytes=run.get("bytes"),
-                        copied=run.get("copied"), linked=run.get("linked"), seconds=run.get("seconds"),
+                        copied=run.get("copied"), linked=run.get("linked"), moved=run.get("moved"),
+                        seconds=run.get("seconds"),
                         run_id=run.get("id"))
         out.append(item)
     try:
@@ -56,7 +57,7 @@ def snapshot_list(task, runs):
         out.append({"task": task.name, "name": name, "path": os.path.join(task.dest, name),
                     "format": "zip" if ".zip" in name else "folder", "partial": True,
                     "state": "writing" if writing else "unfinished", "lacks": None, "status": None,
-                    "files": None, "bytes": None, "copied": None, "linked": None, "seconds": None,
+                    "files": None, "bytes": None, "copied": None, "linked": None, "moved": None, "seconds": None,
                     "run_id": running.get("id") if writing else None})
     return out
 

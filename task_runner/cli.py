@@ -115,8 +115,9 @@ def progress_text(stats, elapsed, rel):
         amount = "%s at %s/s" % (human_bytes(stats.bytes), rate)
     else:
         amount = "%s (%s copied at %s/s)" % (human_bytes(stats.bytes), human_bytes(stats.bytes_copied), rate)
-    return "%s (%d copied, %d linked), %s, %d:%02d  %s" % (
-        plural(stats.files, "file"), stats.copied, stats.linked, amount, elapsed // 60, elapsed % 60, rel)
+    return "%s (%d copied, %d linked%s), %s, %d:%02d  %s" % (
+        plural(stats.files, "file"), stats.copied, stats.linked,
+        ", %d moved" % stats.moved if getattr(stats, "moved", 0) else "", amount, elapsed // 60, elapsed % 60, rel)
 
 
 class ProgressLine(object):

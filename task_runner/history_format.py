@@ -6,7 +6,7 @@ VERSION = 1
 
 
 _TEXT_FIELDS = ("trigger", "scheduled_for", "started", "finished", "status", "snapshot", "message", "src", "dest")
-_COUNT_FIELDS = ("files", "bytes", "copied", "linked", "symlinks", "bytes_copied", "skipped", "attempt")
+_COUNT_FIELDS = ("files", "bytes", "copied", "linked", "moved", "symlinks", "bytes_copied", "skipped", "attempt")
 
 
 def is_int(value):

@@ -333,6 +333,42 @@ def network_filesystem(path, mountinfo="/proc/self/mountinfo"):
     return kind if kind in _NETWORK_FS else None
 
 
+def filesystem_type(path, mountinfo="/proc/self/mountinfo"):
+    """The lower-case type of the file system holding existing ``path``
+    ("ext4", "vfat", "fuse.sshfs"; Windows: the volume's, "ntfs", "exfat"),
+    or None when it cannot be told (macOS, an error)."""
+    if WINDOWS:
+        try:
+            import ctypes
+            k32 = ctypes.windll.kernel32
+            volume = ctypes.create_unicode_buffer(1024)
+            name = ctypes.create_unicode_buffer(64)
+            if not k32.GetVolumePathNameW(os.path.abspath(path), volume, 1024):
+                return None
+            if not k32.GetVolumeInformationW(volume.value, None, 0, None, None, None, name, 64):
+                return None
+            return name.value.lower() or None
+        except (OSError, AttributeError, ValueError):
+            return None
+    try:
+        with open(mountinfo, "rb") as f:
+            return mount_type(os.path.realpath(path), f.read().decode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+
+
+def file_identity(entry, st):
+    """(volume, file id) of the file the walk met as ``entry`` with lstat
+    ``st``, or None. Windows: a listing gives no id (0), so the file's own
+    lstat is asked (volume serial number, NTFS file index)."""
+    if WINDOWS:
+        try:
+            st = os.lstat(entry.path)
+        except OSError:
+            return None
+    return (st.st_dev, st.st_ino) if st.st_ino else None
+
+
 def mount_type(path, mountinfo):
     """The file system type of the mount holding ``path`` (absolute, links
     resolved), from the text of a /proc/self/mountinfo; None when none does."""

@@ -110,9 +110,11 @@ def plural(n, word):
 
 
 def summary(result, seconds=None):
-    """One line: "1200 files (15 copied, 1185 linked), 2.1 MiB copied, 1 skipped, 3.2 s"."""
-    text = "%s (%d copied, %d linked%s), %s copied" % (
-        plural(result.files, "file"), result.copied, result.linked,
+    """One line: "1200 files (15 copied, 1185 linked), 2.1 MiB copied, 1 skipped, 3.2 s"
+    ("..., 1165 linked, 20 moved), ..." when files were linked from another path)."""
+    moved = getattr(result, "moved", 0)
+    text = "%s (%d copied, %d linked%s%s), %s copied" % (
+        plural(result.files, "file"), result.copied, result.linked, ", %d moved" % moved if moved else "",
         ", %s" % plural(result.symlinks, "symbolic link") if result.symlinks else "",
         human_bytes(result.bytes_copied))
     if result.error_count:
@@ -206,7 +208,7 @@ class StartedRun(object):
         if result.error_count:
             message += " (see errors)"
         fields = dict(snapshot=result.snapshot, files=result.files, bytes=result.bytes,
-                      copied=result.copied, linked=result.linked, symlinks=result.symlinks,
+                      copied=result.copied, linked=result.linked, moved=result.moved, symlinks=result.symlinks,
                       bytes_copied=result.bytes_copied,
                       skipped=result.error_count, seconds=round(seconds, 3),
                       errors=result.errors, warnings=result.warnings)

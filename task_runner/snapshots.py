@@ -40,6 +40,9 @@ PARTIAL = ".partial"
 DELETING = ".deleting-"
 INCOMPLETE = ".incomplete"
 EVERYTHING = None  # what read_incomplete says when it cannot say which paths a snapshot lacks
+# Beside a snapshot folder NAME: NAME.index, where each of its files came
+# from (engine/index.py); deleted with it, and on its own when orphaned.
+INDEX = ".index"
 
 
 def snapshot_name(started, zone=LOCAL):
@@ -183,6 +186,7 @@ def delete_snapshot(dest, name):
     every listing: one atomic rename to ``.deleting-NAME`` (which nothing
     lists, restores or counts), then the removal. OSError when the rename
     fails (on Windows: a file of it open elsewhere): then it is untouched."""
+    remove_index(dest, name)  # first: a snapshot without its index is only copied more
     doomed = os.path.join(dest, DELETING + name)
     if os.path.lexists(osutil.long_path(doomed)):
         _remove(doomed, dest)  # an earlier deletion of that name, interrupted
@@ -190,6 +194,25 @@ def delete_snapshot(dest, name):
     osutil.fsync_dir(dest)
     _remove(doomed, dest)
     _remove_incomplete(dest, name)  # last: until the snapshot is gone it stays marked incomplete
+
+
+def remove_index(dest, name):
+    """Delete the index (engine/index.py) of snapshot ``name`` of ``dest``
+    (complete or ``.partial``), if it has one."""
+    base = name[:-len(PARTIAL)] if name.endswith(PARTIAL) else name
+    for suffix in (INDEX, INDEX + "-journal"):
+        try:
+            os.remove(osutil.long_path(os.path.join(dest, base + suffix)))
+        except FileNotFoundError:
+            pass
+
+
+def is_orphan_index(dest, name):
+    """True for an index whose snapshot is gone (a crash between the two)."""
+    base = name[:-len(INDEX)]
+    return (name.endswith(INDEX) and bool(SNAPSHOT_RE.match(base)) and not base.endswith(".zip")
+            and not os.path.lexists(os.path.join(dest, base))
+            and not os.path.lexists(os.path.join(dest, base + PARTIAL)))
 
 
 def is_deleting_name(name):
@@ -227,6 +250,9 @@ def remove_leftovers(dest, log=logger, partials=True):
             elif partials and is_partial_name(name):
                 delete_snapshot(dest, name)
                 log.info("removed unfinished snapshot %s left by an interrupted run", name)
+            elif partials and is_orphan_index(dest, name):
+                remove_index(dest, name[:-len(INDEX)])
+                log.info("removed %s, the index of a snapshot that is gone", name)
         except OSError as exc:
             log.warning("could not remove %s: %s; the next run tries again", os.path.join(dest, name), exc)
 

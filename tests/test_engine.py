@@ -99,7 +99,8 @@ class SnapshotTest(TempDirTestCase):
         self.assertEqual(tree(self.src), tree(result.snapshot))
         self.assertEqual((result.error_count, result.errors), (0, []))
         self.assertEqual(result.bytes, 5 + 3 * fileio.CHUNK + 17 + 9)
-        self.assertEqual(os.listdir(self.dest), ["2026-11-27_10-00-00"])
+        # Beside the snapshot, where each file came from (engine/index.py).
+        self.assertEqual(sorted(os.listdir(self.dest)), ["2026-11-27_10-00-00", "2026-11-27_10-00-00.index"])
 
     def test_second_run_in_same_second_and_stale_partial(self):
         self.write("src/a", "1")
@@ -110,7 +111,8 @@ class SnapshotTest(TempDirTestCase):
         second = self.snap()
         self.assertEqual(os.path.basename(second.snapshot), "2026-11-27_10-00-00_2")
         self.assertEqual(sorted(os.listdir(self.dest)), sorted([
-            "2026-11-27_10-00-00", "2026-11-27_10-00-00_2", "notes.partial", "2026-11-20_10-00-00.txt"]))
+            "2026-11-27_10-00-00", "2026-11-27_10-00-00_2", "notes.partial", "2026-11-20_10-00-00.txt",
+            "2026-11-27_10-00-00.index", "2026-11-27_10-00-00_2.index"]))
         self.assertTrue(os.path.isdir(first.snapshot))
 
     def test_missing_source_fails_without_creating_dest(self):
@@ -171,7 +173,8 @@ class SnapshotTest(TempDirTestCase):
         with self.assertRaises(BackupError) as ctx:
             self.snap(ops=FailingOps(disk_full="b"))
         self.assertIn("disk full", str(ctx.exception))
-        self.assertEqual(os.listdir(self.dest), [os.path.basename(earlier.snapshot)])
+        self.assertEqual(sorted(os.listdir(self.dest)), [os.path.basename(earlier.snapshot),
+                                                         os.path.basename(earlier.snapshot) + ".index"])
         self.assertEqual(tree(earlier.snapshot), before)
 
     def test_stop_event_interrupts_and_removes_partial(self):

@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from task_runner import runner
+from task_runner import runner, snapshots
 from task_runner.config_watch import ConfigWatcher
 from task_runner.history import History
 from task_runner.http.api import App, Server
@@ -300,7 +300,7 @@ class ConcurrencyTest(HttpTestCase):
         self.assertEqual(codes, [202] + [409] * 49)
         accepted = [body for status, body in results if status == 202][0]
         self.assertEqual({body["run_id"] for status, body in results if status == 409}, {accepted["run_id"]})
-        self.assertEqual(len(os.listdir(self.path("dest"))), 1)
+        self.assertEqual(len(snapshots.list_snapshots(self.path("dest"))), 1)
         self.assertEqual(len(History.for_config(self.config).runs()), 1)
 
     def test_trigger_while_another_process_runs_the_task(self):

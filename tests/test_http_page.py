@@ -235,7 +235,7 @@ class PageTest(HttpTestCase):
         self.assertEqual(status, 202)
         status, record, _ = self.request("GET", "/runs/%d" % body["run_id"])
         self.assertEqual(record["status"], "running")
-        self.assertEqual(record["progress"], {"files": 0, "bytes": 0, "copied": 0, "linked": 0})
+        self.assertEqual(record["progress"], {"files": 0, "bytes": 0, "copied": 0, "linked": 0, "moved": 0})
         self.gate.open.set()
         for job in self.app.jobs:
             job.join(10)
@@ -271,7 +271,7 @@ class PageTest(HttpTestCase):
         run_id = self.request("POST", "/trigger/T")[1]["run_id"]
         self.assertTrue(counted.wait(10))
         record = self.request("GET", "/runs/%d" % run_id)[1]
-        self.assertEqual(record["progress"], {"files": 3, "bytes": 300, "copied": 2, "linked": 1})
+        self.assertEqual(record["progress"], {"files": 3, "bytes": 300, "copied": 2, "linked": 1, "moved": 0})
 
 
 class NoTokenPageTest(HttpTestCase):

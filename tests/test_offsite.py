@@ -18,6 +18,7 @@ import threading
 import time
 import unittest
 
+from task_runner import snapshots
 from task_runner.config import load_config
 from task_runner.history import History
 from task_runner.offsite import layout, rclone, service
@@ -214,7 +215,7 @@ class DaemonHookTest(TempDirTestCase):
             started.append(clock())
             history = History.for_config(config)
             now = format_local(clock(), UTC)
-            rec = history.start_upload(task.name, os.listdir(task.dest)[0], now)
+            rec = history.start_upload(task.name, snapshots.list_snapshots(task.dest)[0], now)
             history.finish_upload(rec["id"], rec, status="failed", finished=now)
             return Done()
         stop = threading.Event()
@@ -453,7 +454,7 @@ class LocalRemoteTest(OffsiteTestCase):
         code, out = self.program("backup_now.py", "--no-offsite")
         self.assertEqual((code, self.uploads()), (0, []), out)
         config = load_config(self.path("config.json"))
-        first = os.listdir(self.path("dest"))[0]
+        first = snapshots.list_snapshots(self.path("dest"))[0]
         self.assertEqual(service.Upload(config, config.tasks[0], "manual", environ=self.env).run()["status"], "success")
         shutil.copytree(self.path("dest", first), self.path("dest", "2099-01-01_10-00-00"), symlinks=True,
                         copy_function=copy_file)
@@ -519,7 +520,7 @@ class LocalRemoteTest(OffsiteTestCase):
         self.make_tree(files=12, size=64 * 1024)
         self.config("loc:" + self.path("remote"), bwlimit="128K")
         code, out = self.program("backup_now.py", "--no-offsite")
-        name = os.listdir(self.path("dest"))[0]
+        name = snapshots.list_snapshots(self.path("dest"))[0]
         proc = subprocess.Popen([PY, "-c", "import sys; sys.path.insert(0, %r); from task_runner.config import "
                                  "load_config; from task_runner.offsite import service; c = load_config(%r); "
                                  "service.upload_now(c, c.tasks[0], 'manual')" % (ROOT, self.path("config.json"))],
@@ -676,7 +677,7 @@ class FaultTest(OffsiteTestCase):
         self.assertIn("T: success", out)
         self.assertIn("stopping the offsite copy", out)
         self.assertEqual(self.uploads()[-1]["status"], "interrupted", out)
-        self.assertEqual(len(os.listdir(self.path("dest"))), 1)
+        self.assertEqual(len(snapshots.list_snapshots(self.path("dest"))), 1)
 
     def test_a_snapshot_deleted_while_it_uploads(self):
         self.slow_upload_config()
@@ -688,7 +689,7 @@ class FaultTest(OffsiteTestCase):
         worker.start()
         self.assertTrue(wait_for(lambda: os.path.isdir(self.path("remote")), timeout=60))
         # On Windows the file rclone has open, and so its folders, cannot be deleted: the rest is.
-        shutil.rmtree(self.path("dest", os.listdir(self.path("dest"))[0]), ignore_errors=os.name == "nt")
+        shutil.rmtree(self.path("dest", snapshots.list_snapshots(self.path("dest"))[0]), ignore_errors=os.name == "nt")
         worker.join(60)
         self.assertEqual(done["record"]["status"], "failed")
         if os.name != "nt":  # there the snapshot is still there, in part: rclone's error names the missing files

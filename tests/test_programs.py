@@ -8,6 +8,7 @@ import sys
 import time
 import unittest
 
+from task_runner import snapshots
 from task_runner.history import History
 from task_runner.runner import task_lock
 from task_runner.schedule import LOCAL, format_local
@@ -45,7 +46,7 @@ class BackupNowTest(ProgramTestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertRegex(proc.stdout, r"^T: success \(run 1\) 1 file \(1 copied, 0 linked\), 5 bytes copied, \d+\.\d s$")
         self.assertNotIn("run 1 success", proc.stderr)  # the result is said once, on stdout
-        snaps = os.listdir(self.path("dest"))
+        snaps = snapshots.list_snapshots(self.path("dest"))
         self.assertEqual(len(snaps), 1)
         run, = self.history()
         self.assertEqual((run["trigger"], run["status"]), ("manual", "success"))
@@ -79,7 +80,8 @@ class BackupNowTest(ProgramTestCase):
         before = os.listdir(self.path("dest"))
         proc = self.run_program("backup_now.py", "--dry-run")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("T: would copy 1 file (8 bytes) and link 1 unchanged file; would delete %s" % before[0],
+        self.assertIn("T: would copy 1 file (8 bytes) and link 1 unchanged file; would delete %s"
+                      % snapshots.list_snapshots(self.path("dest"))[0],
                       proc.stdout)
         self.assertEqual(os.listdir(self.path("dest")), before)
         self.assertEqual(len(self.history()), 1)

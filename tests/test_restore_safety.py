@@ -10,7 +10,7 @@ import unittest
 import warnings
 import zipfile
 
-from task_runner import catalog, restore, safedir
+from task_runner import catalog, restore, safedir, snapshots
 from task_runner.errors import UsageError
 from tests.helpers import ROOT, TempDirTestCase
 from tests.test_integrity import can_symlink
@@ -272,7 +272,7 @@ class NamesAndErrorsTest(RestoreBase):
     def test_versions_of_an_empty_path_is_a_usage_error_not_a_backup(self):
         proc = self.program("--versions", "")
         self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
-        self.assertEqual(len(os.listdir(self.path("dest"))), 4)  # no fifth snapshot
+        self.assertEqual(len(snapshots.list_snapshots(self.path("dest"))), 4)  # no fifth snapshot
 
     def test_names_never_reach_the_terminal_raw(self):
         with zipfile.ZipFile(self.path("dest", ZIP_NAME), "w") as zf:

@@ -388,7 +388,7 @@ class PruneKillTest(TempDirTestCase):
         proc = self.prune()
         out, err = proc.communicate()
         self.assertEqual(proc.returncode, 0, out + err)
-        self.assertEqual(os.listdir(self.dest), ["2026-11-06_10-00-00" + (".zip" if as_zip else "")])
+        self.assertEqual(snapshots.list_snapshots(self.dest), ["2026-11-06_10-00-00" + (".zip" if as_zip else "")])
 
     @unittest.skipIf(os.name == "nt", "kill -9 is POSIX")
     def test_folder_snapshots(self):

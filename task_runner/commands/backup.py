@@ -92,9 +92,10 @@ def dry_run(tasks, files=False):
             console.print_safe("%s: would fail: %s" % (task.name, exc))
             codes.append(errors.EXIT_FAILED)
             continue
-        console.print_safe("%s: would copy %s (%s) and link %s; %s" % (
+        console.print_safe("%s: would copy %s (%s) and link %s%s; %s" % (
             task.name, plural(result.copied, "file"), human_bytes(result.bytes_copied),
             plural(result.linked, "unchanged file"),
+            " and %s" % plural(result.moved, "moved file") if result.moved else "",
             "would delete %s" % ", ".join(deleted) if deleted else "would delete no snapshot"))
         if files:
             for name in deleted:

@@ -46,9 +46,10 @@ def print_status(config, as_json):
         if item["next_run"]:
             out.append("  next run: %s" % recorded(item["next_run"]))
         last, ok = item["last_run"], item["last_success"]
-        out.append("  last run: %s%s" % ("never" if last is None else "%s %s (%s)" % (
+        out.append("  last run: %s%s%s" % ("never" if last is None else "%s %s (%s)" % (
             recorded(last.get("started")), last.get("status"), last.get("trigger")),
-            ", into the former destination %s" % item["last_run_elsewhere"] if item["last_run_elsewhere"] else ""))
+            ", into the former destination %s" % item["last_run_elsewhere"] if item["last_run_elsewhere"] else "",
+            _counts(last)))
         days = item["last_success_days_ago"]
         out.append("  last success: %s" % ("never" if ok is None else recorded(ok.get("started")) + (
             "" if days is None else " (%.1f days ago)" % days)) + (
@@ -83,3 +84,14 @@ def _uploading(offsite):
     if not isinstance(progress.get("totalBytes"), int):
         return "; uploading now"
     return "; uploading now (%s of %s)" % (human_bytes(progress.get("bytes") or 0), human_bytes(progress["totalBytes"]))
+
+
+def _counts(run):
+    """", 1200 files: 15 copied, 1165 linked, 20 moved" for a run that
+    counted its files (the moved part only when some were)."""
+    if run is None or not isinstance(run.get("files"), int) or not isinstance(run.get("copied"), int):
+        return ""
+    moved = run.get("moved")
+    return ", %s: %d copied, %d linked%s" % (
+        plural(run["files"], "file"), run["copied"], run.get("linked") or 0,
+        ", %d moved" % moved if isinstance(moved, int) and moved else "")

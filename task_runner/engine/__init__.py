@@ -5,8 +5,9 @@ A snapshot is built as ``NAME.partial`` and renamed only when complete
 source; a writer (writers.py) makes the folder or the ZIP archive. With
 ``incremental`` a file whose size, modification time, mode (and owner, as
 root) match the newest complete snapshot is hard-linked to it instead of
-copied (like ``rsync --link-dest``); a changed file is always written
-fresh, so a published snapshot never changes.
+copied (like ``rsync --link-dest``); a file found under another path of
+that snapshot (moved, renamed, copied: index.py) is linked from there; a
+changed file is always written fresh, so a published snapshot never changes.
 
 Errors come in two kinds:
 * per file (unreadable, vanished, locked, a name the destination cannot
@@ -32,11 +33,14 @@ from .previous import DryRunWriter
 from .walk import Stats, Walk, reason
 from .writers import FolderWriter
 from .zip_writer import ZipWriter
+from .index import IndexWriter, remove_stale_temporaries, sqlite3
+from .moved import PreviousIndexes
 
 logger = logging.getLogger(__name__)
 
 EngineResult = collections.namedtuple(
-    "EngineResult", "snapshot files bytes copied linked bytes_copied errors error_count warnings dry_run symlinks")
+    "EngineResult", "snapshot files bytes copied linked bytes_copied errors error_count warnings dry_run symlinks "
+                    "moved")
 
 
 def _check_source(src):
@@ -119,10 +123,50 @@ def _prepare_dest(dest, create=True):
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
 
-def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
+def _open_writer(task, root, stats, ops, stop_event, previous, log, pool, started):
     if task.format == "zip":
         return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
-    return FolderWriter(root, stats, ops, stop_event, previous, log, pool)
+    index = IndexWriter(root) if sqlite3 is not None else None
+    if index is not None:
+        remove_stale_temporaries(started)
+    if index is not None and index.broken:
+        log.warning("%s: moved files will be copied again by the next run", index.broken)
+        index = None
+    try:
+        return FolderWriter(root, stats, ops, stop_event, previous, log, pool,
+                            index, _previous_indexes(task.dest, previous))
+    except BaseException:
+        if index is not None:
+            index.abandon()  # its temporary file too
+        raise
+
+
+def _previous_indexes(dest, previous):
+    """The indexes of the newest folder snapshots (moved.LOOK_BACK), or
+    None: where moved files and files that came back are looked up."""
+    if not previous:
+        return None
+    older = [osutil.long_path(os.path.join(dest, n)) for n in reversed(list_snapshots(dest))
+             if not n.endswith(".zip")]
+    return PreviousIndexes.open([previous] + [p for p in older if p != previous])
+
+
+def _close_indexes(writer, log):
+    """Complete the new snapshot's index (before it is published) and let
+    go of the previous one's."""
+    index = getattr(writer, "index", None)
+    if index is not None:
+        index.close()
+        if index.broken:
+            log.warning("%s: moved files will be copied again by the next run", index.broken)
+    _drop_previous_index(writer)
+
+
+def _drop_previous_index(writer):
+    previous_index = getattr(writer, "previous_index", None)
+    if previous_index is not None:
+        previous_index.close()
+        writer.previous_index = None
 
 
 def _workers(task, dest, workers, log):
@@ -192,7 +236,8 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
             raise Interrupted("stopped on request before the backup was complete")
 
     if dry_run:
-        return _dry_run(Walk(osutil.long_path(src), matcher, stats, check_stop), dest, previous, listing, progress)
+        return _dry_run(Walk(osutil.long_path(src), matcher, stats, check_stop), dest, previous, listing, ops,
+                        progress)
 
     _prepare_dest(dest)
     private_folder.keep_private(dest, log, private_marks)
@@ -204,10 +249,11 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     try:
         try:
             writer = _open_writer(task, root, stats, ops, stop_event, previous, log,
-                                  Pool(_workers(task, dest, workers, log), check_stop, low_priority, log))
+                                  Pool(_workers(task, dest, workers, log), check_stop, low_priority, log), started)
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
             writer.close(os.stat(src))  # every worker done; the snapshot's top as the source folder
+            _close_indexes(writer, log)
             _check_enough_read(stats)
             check_stop()  # a run stopped (or timed out) at the very end is not published
             _record_incomplete(stats, dest, final)
@@ -224,10 +270,16 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     return _result(final, stats, False)
 
 
-def _dry_run(walk, dest, previous, listing, progress):
-    """What a run would do (make_snapshot with ``dry_run``), changing nothing."""
+def _dry_run(walk, dest, previous, listing, ops, progress):
+    """What a run would do (make_snapshot with ``dry_run``), changing
+    nothing: what it would copy, link and find moved."""
     _prepare_dest(dest, create=False)
-    _run_walk(walk, DryRunWriter(walk.stats, previous, listing), progress)
+    previous_index = _previous_indexes(dest, previous)
+    try:
+        _run_walk(walk, DryRunWriter(walk.stats, previous, listing, ops, previous_index), progress)
+    finally:
+        if previous_index is not None:
+            previous_index.close()
     _check_enough_read(walk.stats)
     return _result(None, walk.stats, True)
 
@@ -251,6 +303,9 @@ def _discard(writer, dest, partial, log):
     ``.partial``."""
     if writer is not None:
         writer.abandon()  # no worker writes into the .partial any more
+        if getattr(writer, "index", None) is not None:
+            writer.index.abandon()
+        _drop_previous_index(writer)
     if os.path.lexists(partial):
         try:
             snapshots.delete_snapshot(dest, os.path.basename(partial))
@@ -261,4 +316,4 @@ def _discard(writer, dest, partial, log):
 def _result(snapshot, stats, dry_run):
     return EngineResult(snapshot, stats.files, stats.bytes, stats.copied, stats.linked,
                         stats.bytes_copied, stats.errors, stats.error_count, stats.warnings, dry_run,
-                        stats.symlinks)
+                        stats.symlinks, stats.moved)

@@ -55,6 +55,10 @@ class Ops(object):
     chown = staticmethod(os.chown) if hasattr(os, "chown") else None  # (path, uid, gid, follow_symlinks=...)
     fchown = staticmethod(os.fchown) if hasattr(os, "fchown") else None
     fchmod = staticmethod(os.fchmod) if hasattr(os, "fchmod") else None
+    # The type of the file system holding a source folder: whether its file
+    # ids can be trusted to find moved files (engine/index.py).
+    filesystem_type = staticmethod(osutil.filesystem_type)
+    file_identity = staticmethod(osutil.file_identity)  # (entry, lstat) -> (volume, id) or None
 
 
 OPS = Ops()

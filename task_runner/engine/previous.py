@@ -17,6 +17,7 @@ import stat
 
 from .. import osutil
 from .fileio import unchanged
+from .moved import Identities, find_elsewhere
 
 # A folder listing kept while the walk is in the folder: about 200 bytes a
 # name. Beyond this many names, each file is looked up with its own lstat.
@@ -113,11 +114,14 @@ class DryRunWriter(object):
     the folder writer does, to the nanosecond (it cannot probe the
     destination without writing to it)."""
 
-    def __init__(self, stats, previous, listing=None):
+    def __init__(self, stats, previous, listing=None, ops=None, previous_index=None):
         self.stats = stats
         self.previous = PreviousTree(previous)
         self.owners = osutil.can_keep_owner()
         self.listing = listing  # listing(action, rel) for --dry-run --files
+        self.ops = ops
+        self.previous_index = previous_index  # moved files, as a run finds them (index.py)
+        self._ids = Identities(ops) if previous_index is not None else None
 
     def dir(self, rel, entry, st):
         self.previous.enter(entry.name)
@@ -131,11 +135,26 @@ class DryRunWriter(object):
         if found is not None and unchanged(found[1], st, 0, self.owners):
             self.stats.add_link(st.st_size)
             action = "link"
+        elif self._moved(entry, st):
+            self.stats.add_move(st.st_size)
+            action = "move"
         else:
             self.stats.add_copy(st.st_size)
             action = "copy"
         if self.listing is not None:
             self.listing(action, rel)
+
+    def _moved(self, entry, st):
+        if self.previous_index is None:
+            return False
+
+        def usable(path):
+            try:
+                return unchanged(os.lstat(path), st, 0, self.owners)
+            except OSError:
+                return False
+        ident = self._ids.key(entry, st)
+        return find_elsewhere(self.previous_index, self.ops, entry, st, ident, usable) is not None
 
     def link(self, rel, entry, st):
         self.stats.add_symlink()

@@ -41,6 +41,7 @@ class Stats(object):
     def __init__(self, log):
         self.log = log
         self.files = self.copied = self.linked = 0
+        self.moved = 0  # hard-linked from another path of the previous snapshot
         self.symlinks = 0  # symbolic links recreated (files counts them too)
         self.bytes = self.bytes_copied = 0
         self.errors, self.warnings = [], []
@@ -63,6 +64,14 @@ class Stats(object):
         with self._lock:
             self.files += 1
             self.linked += 1
+            self.bytes += size
+
+    def add_move(self, size):
+        """A file of ``size`` bytes hard-linked from where the previous
+        snapshot had it under another path (moved, renamed or copied)."""
+        with self._lock:
+            self.files += 1
+            self.moved += 1
             self.bytes += size
 
     def add_symlink(self):

@@ -25,6 +25,7 @@ from ..errors import BackupError, Interrupted
 from . import metadata
 from .fileio import FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, DataCopier, unchanged
 from ..pool import Pool
+from .moved import Identities, find_elsewhere
 from .previous import PreviousTree, lookup_in
 from .walk import reason
 
@@ -122,7 +123,7 @@ class FolderWriter(Writer):
     whichever thread finishes the last job in it, after its subfolders'.
     ``close()`` waits for every job; ``abandon()`` stops them."""
 
-    def __init__(self, root, stats, ops, stop_event, previous, log, pool=None):
+    def __init__(self, root, stats, ops, stop_event, previous, log, pool=None, index=None, previous_index=None):
         super(FolderWriter, self).__init__(root, stats, ops, stop_event)
         self.log = log
         keeps, refused = metadata.probe(root, ops, osutil.can_keep_owner())
@@ -145,6 +146,11 @@ class FolderWriter(Writer):
         self._lock = threading.Lock()
         self._here = _Folder("", None, None)  # the snapshot's root: its metadata is the engine's
         self._inodes = {}  # (dev, inode) -> _Linked, for hard links in the source
+        # Where each file came from (index.IndexWriter) and where the previous
+        # snapshot's files came from (index.PreviousIndex): moved files.
+        self.index, self.previous_index = index, previous_index
+        self._ids = Identities(ops) if index or previous_index else None
+        self._index_folders = [0]  # the index's number of each open folder (the root: 0)
 
     def check_stop(self):
         if (self.stop_event is not None and self.stop_event.is_set()) or self.pool.stopping():
@@ -171,6 +177,8 @@ class FolderWriter(Writer):
             self.dest_error(exc, rel)
             return False
         self.previous.enter(entry.name)
+        if self.index is not None:
+            self._index_folders.append(self.index.folder(rel))
         if not self._inline:
             with self._lock:
                 self._here.pending += 1
@@ -179,6 +187,8 @@ class FolderWriter(Writer):
 
     def end(self, rel, st):
         self.previous.leave()
+        if self.index is not None:
+            self._index_folders.pop()
         if self._inline:
             self.copy_metadata(self.root + os.sep + rel, st, rel=rel)
             return
@@ -217,22 +227,23 @@ class FolderWriter(Writer):
             if linked is None and len(self._inodes) < MAX_HARDLINKS:
                 linked = self._inodes[key] = _Linked()
         if self._inline:
-            self._place(rel, entry, st, self.previous.here(), linked)
+            self._place(rel, entry, st, self.previous.here(), linked, self._index_folders[-1])
             return
         wait_for = done = None
         if linked is not None:
             done = threading.Event()
             with self._lock:
                 wait_for, linked.last = linked.last, done
-        self._submit(self._file, rel, entry, st, self.previous.here(), linked, wait_for, done)
+        self._submit(self._file, rel, entry, st, self.previous.here(), linked, wait_for, done,
+                     self._index_folders[-1])
 
-    def _file(self, rel, entry, st, previous, linked, wait_for, done):
+    def _file(self, rel, entry, st, previous, linked, wait_for, done, folder):
         """A worker's job: _place, after the job of the file's previous
         name in the source (``wait_for``) when it has several."""
         try:
             while wait_for is not None and not wait_for.wait(0.1):
                 self.check_stop()
-            self._place(rel, entry, st, previous, linked)
+            self._place(rel, entry, st, previous, linked, folder)
         finally:
             if done is not None:
                 done.set()
@@ -240,26 +251,51 @@ class FolderWriter(Writer):
                     if linked.last is done:
                         linked.last = None  # no Event kept per remembered inode
 
-    def _place(self, rel, entry, st, previous, linked):
+    def _place(self, rel, entry, st, previous, linked, folder):
         """Link the file to another name of it already in the snapshot
-        (``linked``), or to the previous snapshot when unchanged, or copy it."""
+        (``linked``), or to the previous snapshot when unchanged (at its own
+        path, or moved: see index.py), or copy it."""
         dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
-        if linked is not None and linked.path is not None and self._link_to(linked.path, dst, rel, st):
-            return
-        if not (self.linking and self._try_previous(rel, previous, entry.name, st, dst)):
-            if not self.copy(rel, entry.path, st, dst):
-                return
-        if linked is not None:
-            linked.path = dst
+        ident = self._ids.key(entry, st) if self._ids is not None else None
+        if not (linked is not None and linked.path is not None and self._link_to(linked.path, dst, rel, st)):
+            if not (self.linking and self._try_previous(rel, previous, entry, st, dst, ident, linked)):
+                if not self.copy(rel, entry.path, st, dst):
+                    return
+            if linked is not None:
+                linked.path = dst
+        if self.index is not None:
+            self.index.add(folder, entry.name, ident, st)
 
-    def _try_previous(self, rel, previous, name, st, dst):
-        found = lookup_in(previous, name)
-        if found is None or not unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode):
+    def _try_previous(self, rel, previous, entry, st, dst, ident, linked):
+        """Link ``dst`` to the previous snapshot's copy of the file: the one
+        at its own path, or, when none is unchanged there, the one it had
+        elsewhere. A file with other names in the source (``linked``) takes
+        the copy whose recorded identity is its own, never merely the one at
+        its path (another name of the group may hold other content there);
+        without a record of identities it is copied."""
+        if linked is None:
+            found = lookup_in(previous, entry.name)
+            if found is not None and unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode):
+                return self._link_to(found[0], dst, rel, st)
+        if self.previous_index is None:
             return False
-        return self._link_to(found[0], dst, rel, st)
+        path = find_elsewhere(self.previous_index, self.ops, entry, st, ident, lambda p: self._usable(p, st))
+        own = self.previous_index.root + os.sep + rel
+        return path is not None and self._link_to(path, dst, rel, st, moved=path != own)
 
-    def _link_to(self, existing, dst, rel, st):
-        """Hard-link ``dst`` to ``existing``; False when it must be copied."""
+    def _usable(self, path, st):
+        """Whether the previous snapshot's file at ``path`` can stand for
+        source file ``st``."""
+        try:
+            old_st = os.lstat(path)
+        except OSError:
+            return False
+        return unchanged(old_st, st, self._window, self.keeps.owner, self.keeps.mode)
+
+    def _link_to(self, existing, dst, rel, st, moved=False):
+        """Hard-link ``dst`` to ``existing`` (counted as moved when
+        ``moved``: from another path of the previous snapshot); False when
+        it must be copied."""
         try:
             self.ops.link(existing, dst)
         except OSError as exc:
@@ -276,7 +312,10 @@ class FolderWriter(Writer):
                 self.log.warning("hard links are not supported on this destination (%s); copying "
                                  "every file for the rest of this run", exc.strerror or exc)
             return False
-        self.stats.add_link(st.st_size)
+        if moved:
+            self.stats.add_move(st.st_size)
+        else:
+            self.stats.add_link(st.st_size)
         return True
 
     def copy(self, rel, src, st, dst):

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 MAX_WAIT = 3600.0
 RUNS_LISTED = 20
-PROGRESS_KEYS = ("files", "bytes", "copied", "linked")
+PROGRESS_KEYS = ("files", "bytes", "copied", "linked", "moved")
 MAX_RUNS_LISTED = 500
 
 

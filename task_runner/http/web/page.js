@@ -306,7 +306,8 @@ function watch(name, id, label) {
       if (run.status === "running") {
         var p = run.progress;
         c.progress.textContent = label + " (run " + id + ")" + (p ? ": " + plural(p.files, "file") + ", " +
-          humanBytes(p.bytes) + " (" + p.copied + " copied, " + p.linked + " linked)" : "...");
+          humanBytes(p.bytes) + " (" + p.copied + " copied, " + p.linked + " linked" +
+          (p.moved ? ", " + p.moved + " moved" : "") + ")" : "...");
         setTimeout(step, 1000);
         return;
       }

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""What moving, renaming and copying inside src costs the next snapshot,
+against `rsync -a --link-dest`, in one run.
+
+    python3 bench/moves.py [--dir DIR] [--repeat N] [--quick] [--old CHECKOUT]
+
+Builds a tree (on /dev/shm when present), then, as whole processes, for
+the project's engine and for rsync: a full backup, an unchanged run, and a
+run after each change: the top folder renamed, a quarter of the files
+moved to other folders, a tenth of the tree copied with `cp -a` inside
+src. For each: seconds (median of --repeat, each on a fresh copy of the
+state before) and what the new snapshot added to the drive (`du -sk` of
+the destination before and after). With --old (a checkout of the code
+before this change, e.g. `git worktree add /tmp/old main`), the full and
+unchanged runs are timed with that code too, in the same run. POSIX only.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FULL = (20000, 1024 * 1024 * 1024 // 20000, 100)  # files, bytes each, files per folder: 1 GiB
+QUICK = (2000, 16 * 1024, 100)
+
+ENGINE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from task_runner import engine
+from task_runner.config import TASK_KEYS, Task
+fields = {k.attr or n: k.default for n, k in TASK_KEYS.items()}
+fields.update(name="B", src=sys.argv[2], dest=sys.argv[3])
+t = time.perf_counter()
+r = engine.make_snapshot(Task(**fields), float(sys.argv[4]))
+print(time.perf_counter() - t, r.copied, r.linked, getattr(r, "moved", 0))
+"""
+
+
+def build(root, count, size, per_dir):
+    block = os.urandom(size)
+    for i in range(count):
+        folder = os.path.join(root, "top", "d%03d" % (i // per_dir))
+        if i % per_dir == 0:
+            os.makedirs(folder)
+        with open(os.path.join(folder, "f%06d.bin" % i), "wb") as f:
+            f.write(block[:size - 8] + i.to_bytes(8, "little"))  # every file its own content
+
+
+def du_kib(path):
+    out = subprocess.check_output(["du", "-sk", path])
+    return int(out.split()[0])
+
+
+def ours(code, src, dest, when):
+    start = time.perf_counter()
+    out = subprocess.check_output([sys.executable, "-c", ENGINE, code, src, dest, str(when)])
+    wall = time.perf_counter() - start
+    secs, copied, linked, moved = out.split()
+    return wall, float(secs), (int(copied), int(linked), int(moved))
+
+
+def rsync(src, dest, name, previous=None):
+    cmd = ["rsync", "-a"] + (["--link-dest=" + os.path.join(dest, previous)] if previous else [])
+    if not os.path.isdir(dest):
+        os.makedirs(dest)
+    start = time.perf_counter()
+    subprocess.check_call(cmd + [src + "/", os.path.join(dest, name) + "/"])
+    return time.perf_counter() - start
+
+
+def rename(src):
+    os.rename(os.path.join(src, "top"), os.path.join(src, "top renamed"))
+
+
+def move_quarter(src):
+    top = os.path.join(src, "top")
+    folders = sorted(os.listdir(top))
+    for n, folder in enumerate(folders):
+        target = os.path.join(top, folders[(n + 1) % len(folders)])
+        for name in sorted(os.listdir(os.path.join(top, folder)))[:25]:
+            if name.startswith("f"):
+                os.rename(os.path.join(top, folder, name), os.path.join(target, "m" + name))
+
+
+def copy_tenth(src):
+    top = os.path.join(src, "top")
+    folders = sorted(os.listdir(top))
+    os.makedirs(os.path.join(src, "copies"))
+    for folder in folders[:max(1, len(folders) // 10)]:
+        subprocess.check_call(["cp", "-a", os.path.join(top, folder), os.path.join(src, "copies", folder)])
+
+
+CHANGES = [("rename top folder", rename), ("move 1/4 of files", move_quarter), ("cp -a 1/10 inside src", copy_tenth)]
+
+
+def case(work, base, change, code, repeat):
+    """Median seconds and KiB added, for ours and rsync, of a run after
+    ``change`` (None: nothing changed) on copies of ``base`` (src + dests)."""
+    results = {"ours": [], "rsync": []}
+    for _ in range(repeat):
+        here = os.path.join(work, "case")
+        shutil.rmtree(here, ignore_errors=True)
+        subprocess.check_call(["cp", "-a", base, here])
+        src = os.path.join(here, "src")
+        if change is not None:
+            change(src)
+        before = du_kib(os.path.join(here, "dest"))
+        wall, secs, counts = ours(code, src, os.path.join(here, "dest"), time.time() + 86400)
+        results["ours"].append((wall, du_kib(os.path.join(here, "dest")) - before, counts))
+        before = du_kib(os.path.join(here, "rdest"))
+        wall = rsync(src, os.path.join(here, "rdest"), "s2", "s1")
+        results["rsync"].append((wall, du_kib(os.path.join(here, "rdest")) - before, None))
+    return {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), v[-1][2])
+            for k, v in results.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--old", help="a checkout of the code before, for the full and unchanged runs")
+    args = parser.parse_args()
+    count, size, per_dir = QUICK if args.quick else FULL
+    work = tempfile.mkdtemp(prefix="bench_moves_", dir=args.dir)
+    try:
+        base = os.path.join(work, "base")
+        build(os.path.join(base, "src"), count, size, per_dir)
+        print("tree: %d files of %d bytes (%.1f MiB); load: %s" % (
+            count, size, count * size / 1048576.0, os.getloadavg()))
+        codes = [("ours", ROOT)] + ([("before", args.old)] if args.old else [])
+        full = {}
+        for label, code in codes:
+            times = []
+            for _ in range(args.repeat):
+                shutil.rmtree(os.path.join(work, "f"), ignore_errors=True)
+                os.makedirs(os.path.join(work, "f"))
+                times.append(ours(code, os.path.join(base, "src"), os.path.join(work, "f"), time.time())[0])
+            full[label] = statistics.median(times)
+        times = []
+        for _ in range(args.repeat):
+            shutil.rmtree(os.path.join(work, "r"), ignore_errors=True)
+            times.append(rsync(os.path.join(base, "src"), os.path.join(work, "r"), "s1"))
+        full["rsync -a"] = statistics.median(times)
+        print("full backup: " + ", ".join("%s %.3f s" % kv for kv in full.items()))
+        ours(ROOT, os.path.join(base, "src"), os.path.join(base, "dest"), time.time())
+        rsync(os.path.join(base, "src"), os.path.join(base, "rdest"), "s1")
+        for label, code in codes:
+            r = case(work, base, None, code, args.repeat)
+            print("unchanged (%s): %.3f s = %.2fx rsync --link-dest (%.3f s)" % (
+                label, r["ours"][0], r["ours"][0] / r["rsync"][0], r["rsync"][0]))
+        for name, change in CHANGES:
+            r = case(work, base, change, ROOT, args.repeat)
+            print("%s: ours %.3f s (%.2fx our full), +%d KiB, (copied, linked, moved) %s; "
+                  "rsync --link-dest %.3f s, +%d KiB" % (
+                      name, r["ours"][0], r["ours"][0] / full["ours"], r["ours"][1], r["ours"][2],
+                      r["rsync"][0], r["rsync"][1]))
+        print("load after: %s" % (os.getloadavg(),))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Finding a file of the previous snapshot that can stand for a source
+file found at no unchanged path: moved or renamed (the same file id),
+copied or restored (the same size, time and contents). The record it asks
+is index.py's; whether ids can be trusted depends on the file system.
+"""
+
+import os
+
+from .index import PreviousIndex
+
+LOOK_BACK = 3  # snapshots whose indexes are asked: the previous one and the two before it
+
+# Linux mount types (and Windows volume names, lower case) whose file ids
+# stay with a file for its life. FAT and exFAT make ids up from where the
+# entry sits; network and FUSE file systems may number files per session.
+_STABLE = ("ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "jfs", "reiserfs", "nilfs2",
+           "bcachefs", "tmpfs", "apfs", "hfs", "hfsplus", "ntfs", "refs")
+
+
+def stable_ids(fs_type):
+    """True when files of a file system of type ``fs_type`` (as
+    osutil.filesystem_type names it; None: unknown) keep their ids while
+    they live, so an id seen again is the same file. When in doubt, False."""
+    return fs_type is not None and fs_type.lower() in _STABLE
+
+
+_HALF = 1 << 63
+
+
+def _signed(n):
+    """``n`` as SQLite's signed 64-bit integer, or None when it does not fit
+    (a 128-bit ReFS id: such files are found by size, time and content)."""
+    if n < 0 or n >= 1 << 64:
+        return None
+    return n - (1 << 64) if n >= 1 << 63 else n
+
+
+class PreviousIndexes(object):
+    """The indexes of the newest LOOK_BACK folder snapshots (``paths``,
+    newest first), asked in that order, with PreviousIndex's lookups: a
+    file that comes back after being gone from the previous snapshot (one
+    restored from an older one) is found in the one that still has it.
+    ``root`` is the previous snapshot's. None from ``open`` when none has
+    an index."""
+
+    def __init__(self, indexes, root):
+        self._all = indexes
+        self.root = root
+
+    @classmethod
+    def open(cls, paths):
+        found = [i for i in (PreviousIndex.open(p) for p in paths[:LOOK_BACK]) if i is not None]
+        return cls(found, paths[0]) if found else None
+
+    def may_hold(self, st):
+        return any(i.may_hold(st) for i in self._all)
+
+    def by_identity(self, ident, st):
+        for index in self._all:
+            if index.may_hold(st):
+                for path in index.by_identity(ident, st):
+                    yield path
+
+    def by_size_time(self, st):
+        for index in self._all:
+            if index.may_hold(st):
+                for path in index.by_size_time(st):
+                    yield path
+
+    def close(self):
+        for index in self._all:
+            index.close()
+
+
+class Identities(object):
+    """The identity key of each source file, or None where its file system
+    does not keep ids stable (asked once per volume, through
+    ``ops.filesystem_type(folder)``; ids from ``ops.file_identity``: tests
+    replace both)."""
+
+    def __init__(self, ops):
+        self._type = ops.filesystem_type
+        self._identity = ops.file_identity
+        self._stable = {}  # volume -> bool
+
+    def key(self, entry, st):
+        found = self._identity(entry, st)
+        if found is None:
+            return None
+        stable = self._stable.get(found[0])
+        if stable is None:
+            stable = self._stable[found[0]] = stable_ids(self._type(os.path.dirname(entry.path)))
+        if not stable:
+            return None
+        if 0 <= found[0] < _HALF and 0 <= found[1] < _HALF:
+            return found  # nearly always: no conversion
+        dev, ino = _signed(found[0]), _signed(found[1])
+        return None if dev is None or ino is None else (dev, ino)
+
+
+def find_elsewhere(index, ops, entry, st, ident, usable):
+    """The path in the previous snapshot (``index``) of a file that can
+    stand for source file ``entry`` (lstat ``st``) though it is not at the
+    same path, or None: one recorded with the same identity ``ident`` (None:
+    not trusted here) and size, time and mode; else one recorded with the
+    same size and time whose content is equal (an identity match too when
+    the time is in whole seconds). ``usable(path)`` checks the
+    file there as an unchanged file at its own path is checked."""
+    if not index.may_hold(st):
+        return None
+    if ident is not None:
+        # A time without its fraction of a second was set by a tool (tar,
+        # unzip, a FAT or network disk), not by a write: such a time can tie
+        # by chance, so an id reused by a new file is told by its content.
+        tied = st.st_mtime_ns % 1000000000 == 0
+        for path in index.by_identity(ident, st):
+            if path is not None and usable(path) and (not tied or same_content(ops, entry.path, path, st.st_size)):
+                return path
+    if st.st_size == 0:
+        return None  # an empty file costs no data: copied
+    for path in index.by_size_time(st):
+        if path is not None and usable(path) and same_content(ops, entry.path, path, st.st_size):
+            return path
+    return None
+
+
+def same_content(ops, path_a, path_b, size):
+    """True when the files at ``path_a`` and ``path_b`` both hold exactly
+    ``size`` bytes, equal; False on any difference or error."""
+    fds = []
+    try:
+        for path in (path_a, path_b):
+            fds.append(ops.open_read(path))
+        left = size
+        while left > 0:
+            n = min(1024 * 1024, left)
+            a, b = os.read(fds[0], n), os.read(fds[1], n)
+            if not a or a != b:
+                return False
+            left -= len(a)
+        return not os.read(fds[0], 1) and not os.read(fds[1], 1)
+    except OSError:
+        return False
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -1,0 +1,254 @@
+"""Moved, renamed and copied files are linked from where the previous
+snapshot has them (engine/index.py), never with the wrong content."""
+
+import os
+import shutil
+import unittest
+
+from task_runner import engine, runner, snapshots, verify
+from task_runner.engine import fileio
+try:
+    from task_runner.engine import index
+except ImportError:  # before moved files were found: these tests fail there
+    index = None
+from tests.helpers import UTC, TempDirTestCase, make_task, ts
+from tests.test_engine import tree
+
+T0 = ts("2026-11-27T10:00:00+00:00")
+NS = 1590000000 * 10 ** 9 + 123456789  # a time with a fraction of a second, as a write leaves
+
+
+class FakeOps(fileio.Ops):
+    """The file-system type and file ids a test says, and the files read."""
+
+    def __init__(self, fs_type="ext4", ids=None):
+        self.fs_type = fs_type
+        self.ids = ids or {}  # source file name -> (volume, id) to report instead of the real one
+        self.reads = []
+
+    def filesystem_type(self, path):
+        return self.fs_type
+
+    def file_identity(self, entry, st):
+        return self.ids.get(entry.name) or fileio.OPS.file_identity(entry, st)
+
+    def open_read(self, path):
+        self.reads.append(os.path.basename(path))
+        return fileio.OPS.open_read(path)
+
+
+def identity_of(path):
+    with os.scandir(os.path.dirname(path)) as it:
+        entry = next(e for e in it if e.name == os.path.basename(path))
+        return fileio.OPS.file_identity(entry, entry.stat(follow_symlinks=False))
+
+
+def moved(result):
+    return getattr(result, "moved", 0)
+
+
+@unittest.skipIf(index is not None and index.sqlite3 is None, "this Python has no sqlite3")
+class MovesTest(TempDirTestCase):
+    def setUp(self):
+        super(MovesTest, self).setUp()
+        self.src = self.path("src")
+        self.dest = self.path("dest")
+        os.makedirs(self.src)
+
+    def put(self, rel, data, ns=NS):
+        path = self.path("src", rel)
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        with open(path, "wb") as f:
+            f.write(data)
+        os.utime(path, ns=(ns, ns))
+        return path
+
+    def snap(self, minute, ops=None, workers=1):
+        return engine.make_snapshot(make_task(self.src, self.dest), T0 + 60 * minute, UTC,
+                                    ops=ops or FakeOps(), workers=workers)
+
+    def ino(self, snapshot, rel):
+        return os.lstat(os.path.join(snapshot, rel)).st_ino
+
+    def assertSame(self, result):
+        self.assertEqual(tree(self.src), tree(result.snapshot))
+        self.assertEqual(result.error_count, 0)
+        found = verify.verify_task(make_task(self.src, self.dest), deep=True, snapshot=result.snapshot)
+        self.assertTrue(found.ok, found)
+
+    def test_renamed_folder_is_linked_not_copied(self):
+        for i in range(3):
+            self.put(os.path.join("Photos", "2025", "p%d.jpg" % i), os.urandom(1000 + i), NS + i)
+        first = self.snap(0)
+        os.rename(self.path("src", "Photos", "2025"), self.path("src", "Photos", "2025 Italy"))
+        ops = FakeOps()
+        second = self.snap(1, ops)
+        self.assertSame(second)
+        self.assertEqual((second.files, second.copied, second.linked, moved(second)), (3, 0, 0, 3))
+        self.assertEqual(second.bytes_copied, 0)
+        if identity_of(self.path("src", "Photos", "2025 Italy", "p0.jpg")) is not None:
+            self.assertEqual(ops.reads, [])  # the ids told it: not a byte read
+        for i in range(3):
+            self.assertEqual(self.ino(second.snapshot, os.path.join("Photos", "2025 Italy", "p%d.jpg" % i)),
+                             self.ino(first.snapshot, os.path.join("Photos", "2025", "p%d.jpg" % i)))
+
+    @unittest.skipIf(os.name == "nt", "a name that is not valid UTF-8 is a POSIX thing")
+    def test_names_that_are_not_utf8_and_workers(self):
+        odd = os.fsdecode(b"caf\xe9")  # Latin-1, as an old disk may hold it
+        for i in range(30):
+            self.put(os.path.join(odd, "f%02d" % i), os.urandom(100), NS + i)
+        self.snap(0, workers=3)
+        os.rename(self.path("src", odd), self.path("src", odd + "2"))
+        second = self.snap(1, workers=3)
+        self.assertSame(second)
+        self.assertEqual((second.copied, moved(second)), (0, 30))
+
+    def test_file_moved_between_folders(self):
+        self.put("a/keep.txt", b"stays")
+        self.put("a/move.txt", b"moves to b")
+        first = self.snap(0)
+        os.makedirs(self.path("src", "b"))
+        os.rename(self.path("src", "a", "move.txt"), self.path("src", "b", "move.txt"))
+        second = self.snap(1)
+        self.assertSame(second)
+        self.assertEqual((second.copied, second.linked, moved(second)), (0, 1, 1))
+        self.assertEqual(self.ino(second.snapshot, "b/move.txt"), self.ino(first.snapshot, "a/move.txt"))
+
+    def test_copy_with_the_same_time_is_linked_after_comparing_content(self):
+        self.put("orig.bin", os.urandom(5000))
+        first = self.snap(0)
+        shutil.copy2(self.path("src", "orig.bin"), self.path("src", "copy.bin"))  # cp -p
+        self.put("other.bin", os.urandom(5000))  # same size and time, other content
+        second = self.snap(1)
+        self.assertSame(second)
+        self.assertEqual((second.copied, second.linked, moved(second)), (1, 1, 1))
+        self.assertEqual(self.ino(second.snapshot, "copy.bin"), self.ino(first.snapshot, "orig.bin"))
+        self.assertNotEqual(self.ino(second.snapshot, "other.bin"), self.ino(first.snapshot, "orig.bin"))
+
+    def test_reused_id_with_other_content_is_copied(self):
+        whole = (NS // 10 ** 9) * 10 ** 9
+        # (time of the deleted file, time of the new one): a new time is not
+        # the same file; a time that ties in whole seconds is told by content.
+        for old_ns, new_ns in ((NS, NS + 5), (whole, whole)):
+            shutil.rmtree(self.dest, ignore_errors=True)
+            old = self.put("old.txt", b"the old file", old_ns)
+            self.snap(0)
+            old_id = identity_of(old)
+            os.remove(old)
+            path = self.put("new.txt", b"a new file!!", new_ns)  # same size, mode
+            second = self.snap(1, FakeOps(ids={"new.txt": old_id}))
+            self.assertSame(second)
+            self.assertEqual((second.copied, moved(second)), (1, 0), new_ns)
+            os.remove(path)
+
+    def test_fat_like_file_system_ids_are_not_trusted(self):
+        self.put("dir/a.txt", b"kept content")
+        self.put("dir/b.txt", b"first b")
+        first = self.snap(0, FakeOps("vfat"))
+        old_b = os.path.join(self.src, "dir", "b.txt")
+        b_id = identity_of(old_b)
+        os.remove(old_b)
+        os.rename(self.path("src", "dir"), self.path("src", "moved"))
+        # On FAT a new file at the same place gets the same id: same size and time, other content.
+        self.put("moved/c.txt", b"other b", NS)
+        ops = FakeOps("vfat", ids={"c.txt": b_id})
+        second = self.snap(1, ops)
+        self.assertSame(second)
+        self.assertEqual((second.copied, moved(second)), (1, 1))  # a.txt moved, by content
+        # a.txt and c.txt compared with the old a.txt and b.txt, then c.txt copied
+        self.assertEqual(sorted(ops.reads), ["a.txt", "a.txt", "b.txt", "c.txt", "c.txt"])
+        self.assertEqual(self.ino(second.snapshot, "moved/a.txt"), self.ino(first.snapshot, "dir/a.txt"))
+
+    @unittest.skipIf(os.name == "nt", "ln -f: the walk gives no inode numbers on Windows")
+    def test_hard_link_group_keeps_its_own_content(self):
+        for folder, (target, other) in (("x", ("a", "b")), ("y", ("b", "a"))):
+            self.put(folder + "/" + target, b"TARGET", NS)
+            self.put(folder + "/" + other, b"OTHERS", NS)
+        first = self.snap(0)
+        for folder, (target, other) in (("x", ("a", "b")), ("y", ("b", "a"))):
+            os.remove(self.path("src", folder, other))  # ln -f target other
+            os.link(self.path("src", folder, target), self.path("src", folder, other))
+        second = self.snap(1)
+        self.assertSame(second)
+        for folder, (target, other) in (("x", ("a", "b")), ("y", ("b", "a"))):
+            self.assertEqual(self.ino(second.snapshot, folder + "/" + other),
+                             self.ino(first.snapshot, folder + "/" + target))
+        self.assertEqual(second.copied, 0)
+
+    def test_index_beside_the_snapshot_goes_with_it(self):
+        self.put("a.txt", b"a")
+        first = self.snap(0)
+        self.assertTrue(os.path.isfile(first.snapshot + ".index"))
+        self.assertEqual(os.listdir(first.snapshot), ["a.txt"])  # nothing added inside
+        second = self.snap(1)
+        snapshots.delete_snapshot(self.dest, os.path.basename(first.snapshot))
+        self.assertFalse(os.path.exists(first.snapshot + ".index"))
+        shutil.rmtree(second.snapshot)  # a crash that left the index alone
+        snapshots.remove_leftovers(self.dest)
+        self.assertEqual(os.listdir(self.dest), [])
+
+    def test_temporary_indexes_of_killed_runs_are_removed_later(self):
+        import tempfile
+        paths = []
+        for age in (3 * 86400, 60):  # a killed run's, three days old; a live run's
+            fd, path = tempfile.mkstemp(prefix="task_runner-index-")
+            os.close(fd)
+            self.addCleanup(lambda p=path: os.path.exists(p) and os.remove(p))
+            os.utime(path, (T0 - age, T0 - age))
+            paths.append(path)
+        index.remove_stale_temporaries(T0)
+        self.assertEqual([os.path.exists(p) for p in paths], [False, True])
+
+    def test_damaged_index_means_copying(self):
+        self.put("a/f.txt", b"content")
+        first = self.snap(0)
+        with open(first.snapshot + ".index", "wb") as f:
+            f.write(b"not a database at all" * 100)
+        os.rename(self.path("src", "a"), self.path("src", "b"))
+        second = self.snap(1)
+        self.assertSame(second)
+        self.assertEqual((second.copied, moved(second)), (1, 0))
+
+    def test_a_file_that_comes_back_is_linked_from_an_older_snapshot(self):
+        self.put("keep.txt", b"always there")
+        data = os.urandom(3000)
+        self.put("back.bin", data)
+        first = self.snap(0)
+        os.remove(self.path("src", "back.bin"))
+        self.snap(1)  # without it
+        self.put("restored/back.bin", data)  # restored from the first snapshot: same time, a new file
+        third = self.snap(2)
+        self.assertSame(third)
+        self.assertEqual((third.copied, moved(third)), (0, 1))
+        self.assertEqual(self.ino(third.snapshot, "restored/back.bin"), self.ino(first.snapshot, "back.bin"))
+        os.remove(self.path("src", "restored", "back.bin"))
+        for minute in (3, 4, 5):  # gone from the last three snapshots: beyond where the run looks
+            self.snap(minute)
+        self.put("again.bin", data)
+        last = self.snap(6)
+        self.assertSame(last)
+        self.assertEqual((last.copied, moved(last)), (1, 0))
+
+    def test_dry_run_predicts_moved_files(self):
+        self.put("a/f.txt", b"content")
+        self.put("a/g.txt", b"stays")
+        self.snap(0)
+        os.rename(self.path("src", "a", "f.txt"), self.path("src", "f.txt"))
+        heard = []
+        before = {n: os.path.getmtime(self.path("dest", n)) for n in os.listdir(self.dest)}
+        result = engine.make_snapshot(make_task(self.src, self.dest), T0 + 60, UTC, dry_run=True,
+                                      listing=lambda action, rel: heard.append((action, rel)))
+        self.assertEqual((result.copied, result.linked, moved(result)), (0, 1, 1))
+        self.assertIn(("move", "f.txt"), heard)
+        self.assertEqual({n: os.path.getmtime(self.path("dest", n)) for n in os.listdir(self.dest)}, before)
+
+    def test_summary_counts_moved_files(self):
+        self.put("a/f.txt", b"content")
+        self.snap(0)
+        os.rename(self.path("src", "a"), self.path("src", "b"))
+        self.assertIn("(0 copied, 0 linked, 1 moved)", runner.summary(self.snap(1)))
+
+
+if __name__ == "__main__":
+    unittest.main()
