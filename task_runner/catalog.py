@@ -12,7 +12,7 @@ import re
 
 from . import console, osutil, snapshot_reader, snapshots
 from .errors import EXIT_FAILED, BackupError, UsageError
-from .history import DONE
+from .run_records import DONE
 from .schedule.plan import same_dest
 
 def snapshot_list(task, runs):

@@ -22,13 +22,12 @@ from . import osutil
 from .errors import HistoryError
 from .history_format import VERSION, is_int, shape_problem
 from .locking import FileLock, lock_path_for
-from .schedule import parse_iso
+from .run_records import DONE, attempts_of, earliest, last_of_latest_occurrences, run_time
 
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS = 20
 # The statuses of a run that made a complete snapshot (one satisfies its occurrence).
-DONE = ("success", "partial")
 # How long a writer waits for another process to finish its (short) write.
 LOCK_TIMEOUT = 30
 
@@ -146,7 +145,7 @@ class History(object):
         tells about its failure again."""
         counts = {}
         succeeded = set()
-        occurrences = _last_of_latest_occurrences(runs, self.limit)
+        occurrences = last_of_latest_occurrences(runs, self.limit)
         kept = []
         for run in reversed(runs):
             task = run["task"]
@@ -203,7 +202,7 @@ class History(object):
                     logger.warning("run %s was left running by a process that stopped: marked "
                                    "interrupted", run["id"], extra={"task": task})
             if scheduled_for is not None:
-                fields["attempt"] = _attempts_of(doc["runs"], task, scheduled_for) + 1
+                fields["attempt"] = attempts_of(doc["runs"], task, scheduled_for) + 1
             return self._append(doc, task=task, trigger=trigger, started=started,
                                 scheduled_for=scheduled_for, **fields)
         return self.update(mutate)
@@ -310,7 +309,7 @@ class History(object):
             seen = doc.setdefault("tasks", {})
             new = [name for name in names if name not in seen]
             for name in new:
-                seen[name] = {"first_seen": _earliest(doc["runs"], name, now_text)}
+                seen[name] = {"first_seen": earliest(doc["runs"], name, now_text)}
             if new:
                 self._write(doc)
             return dict((name, run_time(seen[name], "first_seen")) for name in names)
@@ -336,73 +335,3 @@ def _dumps(doc):
     head = json.dumps({key: value for key, value in doc.items() if key != "runs"}, ensure_ascii=False)
     runs = ",\n ".join(json.dumps(run, ensure_ascii=False) for run in doc["runs"])
     return "%s, \"runs\": [%s]}\n" % (head[:-1], "\n " + runs + "\n" if runs else "")
-
-
-def runs_of(runs, task):
-    """The runs of ``task`` (oldest first)."""
-    return [r for r in runs if r.get("task") == task]
-
-
-def last_run(runs, task, statuses=None):
-    """The newest run of ``task`` (with one of ``statuses``), or None."""
-    for run in reversed(runs):
-        if run.get("task") == task and (statuses is None or run.get("status") in statuses):
-            return run
-    return None
-
-
-ATTEMPTS = ("failed", "interrupted")
-
-
-def attempts_made(runs):
-    """How many attempts ``runs`` (the failed or interrupted ones of one
-    scheduled time) stand for: their count, or the number the newest says
-    it was, when the older ones were trimmed out."""
-    return max([len(runs)] + [r.get("attempt") for r in runs if is_int(r.get("attempt"))])
-
-
-def _attempts_of(runs, task, scheduled_for):
-    when = parse_iso(scheduled_for)
-    return attempts_made([r for r in runs if r["task"] == task and r.get("status") in ATTEMPTS
-                          and run_time(r, "scheduled_for") == when])
-
-
-def _last_of_latest_occurrences(runs, count):
-    """The ids (``id()``) of the last finished run (runs are in order) of
-    each of the ``count`` latest scheduled times of each task: how each
-    of the latest points of its schedule ended."""
-    last = {}
-    for run in runs:
-        when = run_time(run, "scheduled_for")
-        if when is not None and run.get("status") != "running":
-            last[(run["task"], when)] = run
-    per_task = {}
-    for (task, when), run in last.items():
-        per_task.setdefault(task, []).append((when, run))
-    keep = set()
-    for pairs in per_task.values():
-        pairs.sort(key=lambda pair: pair[0])
-        keep.update(id(run) for _, run in pairs[-count:])
-    return keep
-
-
-def _earliest(runs, task, now_text):
-    """The earliest time the runs of ``task`` name, none after ``now_text``
-    (5 minutes' slack); ``now_text`` when it has no runs; None when every
-    time it names is later (a clock that was wrong then)."""
-    now = parse_iso(now_text)
-    times = [(when, run[key]) for run in runs if run["task"] == task for key in ("started", "scheduled_for")
-             for when in [run_time(run, key)] if when is not None]
-    if not times:
-        return now_text
-    past = [pair for pair in times if pair[0] <= now + 300]
-    return min(past)[1] if past else None
-
-
-def run_time(run, key):
-    """A run's ``started``/``finished``/``scheduled_for`` as epoch seconds,
-    or None when absent or unreadable (a hand-edited file)."""
-    try:
-        return parse_iso(run.get(key))
-    except (ValueError, TypeError):
-        return None

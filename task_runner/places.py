@@ -5,7 +5,7 @@ one folder. ``drives`` is the one OS-specific call, with both branches."""
 import os
 import shutil
 
-from . import osutil
+from . import filesystems, osutil
 
 MAX_FOLDERS = 2000
 # Removable media are mounted here by desktop Linux (udisks) and by hand.
@@ -35,7 +35,7 @@ def drives(home=None):
     for root in _MEDIA_ROOTS:
         for path in _subfolders(root, depth=2 if root == "/run/media" else 1):
             if os.path.ismount(path):
-                out.append(_place(path, path, "network" if osutil.network_filesystem(path) else "removable"))
+                out.append(_place(path, path, "network" if filesystems.network_filesystem(path) else "removable"))
     return out
 
 

@@ -33,7 +33,7 @@ _POLL = 0.1  # seconds between checks for a stop while waiting
 def workers_for(parallel, network, where="the destination"):
     """(number of workers, why) for the task's ``parallel`` ("auto" or a
     number) and the network file system holding ``where`` (the
-    destination; a restore's target or snapshot) (osutil.network_filesystem:
+    destination; a restore's target or snapshot) (filesystems.network_filesystem:
     a name, or None for a local disk)."""
     if parallel != "auto":
         return parallel, "\"parallel\": %d" % parallel

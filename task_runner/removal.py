@@ -19,7 +19,8 @@ import shutil
 import stat
 import sys
 
-from .osutil import WINDOWS, is_reparse_stat, network_filesystem
+from .filesystems import network_filesystem
+from .osutil import WINDOWS, is_reparse_stat
 from .pool import Pool, workers_for
 
 _FILE_ATTRIBUTE_READONLY = 0x1

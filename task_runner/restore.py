@@ -18,7 +18,7 @@ anything of the user's and never writes outside the target:
 * A snapshot may come from a drive others can write. A name that leaves the
   target, a second entry of one name, an entry below a link of the same
   snapshot, a device or a pipe: each is an error of that entry, and the
-  rest goes on. ZIP modes never carry set-ID or sticky bits (snapshots.py).
+  rest goes on. ZIP modes never carry set-ID or sticky bits (snapshot_zip.py).
 
 The caller holds the task's lock, as a backup does (restore_cli).
 """

@@ -17,7 +17,7 @@ import collections
 import os
 import threading
 
-from . import osutil
+from . import filesystems
 from .engine.walk import MAX_LISTED
 from .pool import workers_for
 
@@ -276,9 +276,9 @@ def workers(parallel, target, snapshot, log):
     is on a network file system. Logged once, with the reason."""
     network, where = None, "the target"
     if parallel == "auto":
-        network = osutil.network_filesystem(target)
+        network = filesystems.network_filesystem(target)
         if network is None:
-            network, where = osutil.network_filesystem(snapshot), "the snapshot"
+            network, where = filesystems.network_filesystem(snapshot), "the snapshot"
         if network is None:
             where = "the target (and the snapshot)"
     count, why = workers_for(parallel, network, where)

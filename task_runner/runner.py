@@ -18,7 +18,8 @@ import time
 from . import engine, errors, locking, priority, retention, snapshots, verify
 from .engine import fileio
 from .errors import BackupError, Interrupted
-from .history import History, last_run
+from .history import History
+from .run_records import last_run
 from .locking import FileLock
 from .logs import RUN_RESULT, task_log
 from .notify import RunLogCapture, previous_run

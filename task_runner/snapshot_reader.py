@@ -3,7 +3,7 @@
 restore, the status page), and a file's contents.
 
 A folder snapshot is read without following links; a ZIP through its
-central directory, with the names and modes snapshots.py describes (never a
+central directory, with the names and modes snapshot_zip.py describes (never a
 set-ID or sticky bit). Read-only: nothing here writes.
 """
 
@@ -15,8 +15,8 @@ import stat
 import threading
 import zipfile
 
-from . import osutil, snapshot_folder, snapshots
-from .snapshots import zip_entry_kind, zip_entry_mode, zip_entry_mtime, zip_entry_rel
+from . import osutil, snapshot_folder, snapshot_zip
+from .snapshot_zip import zip_entry_kind, zip_entry_mode, zip_entry_mtime, zip_entry_rel
 
 BadZipFile = zipfile.BadZipFile
 
@@ -262,7 +262,7 @@ class SnapshotReader(object):
         mode, owner and time), or None when the snapshot does not keep it
         (a ZIP made before it kept them)."""
         if self.is_zip:
-            kept = snapshots.zip_root_from_comment(self._zip.comment)
+            kept = snapshot_zip.zip_root_from_comment(self._zip.comment)
             return None if kept is None else Entry("", "dir", kept[0], kept[1], 0, None, None, None, None, None)
         try:
             return _folder_entry("", self.path, self._chain().top.stat())

@@ -12,7 +12,8 @@ import time
 
 from . import private_folder, snapshots
 from .errors import DRIVE_MISSING, HistoryError
-from .history import History, run_time
+from .history import History
+from .run_records import run_time
 from .locking import holder
 from .offsite import service as offsite_service
 from .runner import reap_stale_runs, task_lock

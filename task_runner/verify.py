@@ -22,7 +22,7 @@ import threading
 import zipfile
 import zlib
 
-from . import console, osutil, snapshot_reader, snapshots
+from . import console, filesystems, osutil, snapshot_reader, snapshot_zip, snapshots
 from .engine.fileio import CHUNK
 from .engine.walk import MAX_LISTED, Stats, Walk
 from .errors import BackupError
@@ -151,9 +151,9 @@ def _unread(stats, holds, cmp):
 def _workers(task, snapshot, log):
     network, where = None, "the snapshot"
     if task.parallel == "auto":
-        network = osutil.network_filesystem(snapshot)
+        network = filesystems.network_filesystem(snapshot)
         if network is None:
-            network, where = osutil.network_filesystem(task.src), "the source"
+            network, where = filesystems.network_filesystem(task.src), "the source"
         if network is None:
             where = "the snapshot (and the source)"
     count, why = workers_for(task.parallel, network, where)
@@ -259,7 +259,7 @@ def _against_zip(walk, path, deep, cmp):
     except (OSError, zipfile.BadZipFile) as exc:
         raise BackupError("cannot read the archive %s: %s" % (path, exc))
     with zf:
-        infos = {snapshots.zip_entry_rel(i): i for i in zf.infolist()}
+        infos = {snapshot_zip.zip_entry_rel(i): i for i in zf.infolist()}
         seen = set()
         for kind, rel, entry, st in walk.events():
             if kind == "end":
@@ -273,7 +273,7 @@ def _against_zip(walk, path, deep, cmp):
                 if info.file_size != st.st_size:
                     cmp.note("changed", rel, " (size %d in the source, %d in the archive)"
                              % (st.st_size, info.file_size))
-                elif not snapshots.zip_time_matches(info, st.st_mtime, MTIME_SLACK):
+                elif not snapshot_zip.zip_time_matches(info, st.st_mtime, MTIME_SLACK):
                     cmp.note("changed", rel, " (modification time)")
                 elif deep:
                     _compare_member(zf, info, rel, entry.path, cmp)

@@ -29,7 +29,8 @@ from task_runner import notify
 from task_runner.engine import fileio
 from task_runner.config import load_config
 from task_runner.schedule.daemon import Daemon
-from task_runner.history import DONE, History, run_time
+from task_runner.history import History
+from task_runner.run_records import DONE, run_time
 from task_runner.runner import begin_run, run_task
 from task_runner.schedule import LOCAL, format_local, parse_schedule
 

@@ -9,7 +9,7 @@ import sys
 import unittest
 import zipfile
 
-from task_runner import console, engine, osutil, retention, snapshots, verify
+from task_runner import console, engine, osutil, retention, snapshot_zip, snapshots, verify
 from task_runner.engine import fileio, writers
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
@@ -273,7 +273,7 @@ class OddNamesTest(Base):
         result = self.snap(format="zip")
         self.assertEqual((result.files, result.error_count), (2, 0))
         with zipfile.ZipFile(result.snapshot) as zf:
-            rels = {snapshots.zip_entry_rel(i): i for i in zf.infolist()}
+            rels = {snapshot_zip.zip_entry_rel(i): i for i in zf.infolist()}
             self.assertEqual(set(rels), {self.BAD, "ok.txt"})
             self.assertEqual(zf.read(rels[self.BAD]), b"latin-1 name")
         self.assertTrue(verify.verify_task(make_task(self.src, self.dest)).ok)
@@ -317,10 +317,10 @@ class ZipTimesTest(Base):
         result = self.snap(format="zip")
         with zipfile.ZipFile(result.snapshot) as zf:
             info = zf.getinfo("a.txt")
-            self.assertEqual(snapshots.zip_entry_mtime(info), OLD + 1)
+            self.assertEqual(snapshot_zip.zip_entry_mtime(info), OLD + 1)
             # A reader that ignores the extra field still gets the local time.
             info.extra = b""
-            self.assertEqual(snapshots.zip_entry_mtime(info),
+            self.assertEqual(snapshot_zip.zip_entry_mtime(info),
                              __import__("time").mktime(info.date_time + (0, 0, -1)))
         self.assertTrue(verify.verify_task(make_task(self.src, self.dest)).ok)
 

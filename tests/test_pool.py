@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, osutil
+from task_runner import engine, filesystems
 from task_runner.engine import fileio
 from task_runner.errors import BackupError, Interrupted
 from task_runner.pool import Pool
@@ -239,7 +239,7 @@ class WorkersTest(unittest.TestCase):
                            ("/mnt/nasty", "ext4"), ("/mnt/my share/b", "fuse.sshfs"),
                            ("/mnt/nas/local/x", "tmpfs")):
             with self.subTest(path=path):
-                self.assertEqual(osutil.mount_type(path, self.MOUNTINFO), kind)
+                self.assertEqual(filesystems.mount_type(path, self.MOUNTINFO), kind)
 
     def test_auto_is_one_worker_on_a_local_disk_and_more_on_a_share(self):
         from task_runner.pool import AUTO_NETWORK, workers_for
@@ -256,12 +256,12 @@ class WorkersTest(unittest.TestCase):
     def test_a_unc_path_is_a_share_and_a_local_drive_is_not(self):
         # A mapped network drive (DRIVE_REMOTE) cannot be made under Wine: that branch is untested.
         for path in (r"\\nas\backup\pc", "//nas/backup", r"\\?\UNC\nas\backup"):
-            self.assertEqual(osutil.network_filesystem(path), "a UNC path", path)
-        self.assertIsNone(osutil.network_filesystem(os.path.abspath(os.curdir)))
+            self.assertEqual(filesystems.network_filesystem(path), "a UNC path", path)
+        self.assertIsNone(filesystems.network_filesystem(os.path.abspath(os.curdir)))
 
     @unittest.skipIf(os.name == "nt", "no mountinfo on Windows")
     def test_a_local_folder_is_not_a_network_file_system(self):
-        self.assertIsNone(osutil.network_filesystem(os.path.abspath(os.curdir)))
+        self.assertIsNone(filesystems.network_filesystem(os.path.abspath(os.curdir)))
 
 
 class EngineWorkersTest(TempDirTestCase):

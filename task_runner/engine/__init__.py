@@ -22,7 +22,7 @@ import logging
 import os
 import zipfile
 
-from .. import osutil, private_folder, snapshots
+from .. import filesystems, osutil, private_folder, snapshots
 from ..errors import DRIVE_MISSING, BackupError, Interrupted
 from ..excludes import Matcher
 from ..schedule import LOCAL
@@ -123,6 +123,13 @@ def _prepare_dest(dest, create=True):
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
 
+def _ready_dest(dest, log, private_marks):
+    """``dest`` made where missing, private, and rid of what killed runs left."""
+    _prepare_dest(dest)
+    private_folder.keep_private(dest, log, private_marks)
+    remove_leftovers(dest, log)
+
+
 def _open_writer(task, root, stats, ops, stop_event, previous, log, pool, started):
     if task.format == "zip":
         return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
@@ -173,7 +180,7 @@ def _workers(task, dest, workers, log):
     if task.format == "zip":
         return 1
     if workers is None:
-        network = osutil.network_filesystem(dest) if task.parallel == "auto" else None
+        network = filesystems.network_filesystem(dest) if task.parallel == "auto" else None
         workers, why = workers_for(task.parallel, network)
         log.info("%d %s copying: %s", workers, "worker" if workers == 1 else "workers", why)
     return workers
@@ -239,9 +246,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
         return _dry_run(Walk(osutil.long_path(src), matcher, stats, check_stop), dest, previous, listing, ops,
                         progress)
 
-    _prepare_dest(dest)
-    private_folder.keep_private(dest, log, private_marks)
-    remove_leftovers(dest, log)
+    _ready_dest(dest, log, private_marks)
     final = os.path.join(dest, new_snapshot_name(dest, started, zone, as_zip))
     partial = final + PARTIAL
     root = _start_partial(partial, dest, as_zip)

@@ -14,7 +14,7 @@ import stat
 import sys
 import time
 
-from .. import osutil
+from .. import filesystems, osutil
 
 CHUNK = 1024 * 1024
 SENDFILE_CHUNK = 8 * CHUNK
@@ -57,8 +57,8 @@ class Ops(object):
     fchmod = staticmethod(os.fchmod) if hasattr(os, "fchmod") else None
     # The type of the file system holding a source folder: whether its file
     # ids can be trusted to find moved files (engine/index.py).
-    filesystem_type = staticmethod(osutil.filesystem_type)
-    file_identity = staticmethod(osutil.file_identity)  # (entry, lstat) -> (volume, id) or None
+    filesystem_type = staticmethod(filesystems.filesystem_type)
+    file_identity = staticmethod(filesystems.file_identity)  # (entry, lstat) -> (volume, id) or None
 
 
 OPS = Ops()

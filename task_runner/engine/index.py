@@ -4,11 +4,11 @@ folder that lets the next run find a moved, renamed or copied file.
 ``NAME.index`` (an SQLite file, standard library) sits beside snapshot
 ``NAME`` in ``dest``, never inside it: the snapshot stays an exact copy of
 ``src``. One row per regular file of the snapshot: its folder and name in
-the snapshot and the identity, size and modification time (ns) its source
-file had when the run met it (about 36 bytes a file). Rows are written in
-batches, and the lookups' indexes are made by the first run that needs
-them, so memory stays bounded (SQLite's own page cache, about 2 MB) at any
-size and a run whose files all stayed in place pays for the rows only.
+the snapshot and the identity, size and time (ns) its source file had when
+the run met it (about 36 bytes a file). Rows go in batches; the lookups'
+indexes are made by the first run that needs them: memory stays bounded
+(SQLite's page cache, about 2 MB), and a run whose files stayed in place
+pays for the rows only.
 
 The next run asks it only about files whose own path found no unchanged
 match (``PreviousIndex``):

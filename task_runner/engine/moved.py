@@ -19,7 +19,7 @@ _STABLE = ("ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "jfs", "reiser
 
 def stable_ids(fs_type):
     """True when files of a file system of type ``fs_type`` (as
-    osutil.filesystem_type names it; None: unknown) keep their ids while
+    filesystems.filesystem_type names it; None: unknown) keep their ids while
     they live, so an id seen again is the same file. When in doubt, False."""
     return fs_type is not None and fs_type.lower() in _STABLE
 

@@ -15,7 +15,7 @@ its own lstat, which costs less than holding the listing.
 import os
 import stat
 
-from .. import osutil
+from .. import filesystems, osutil
 from .fileio import unchanged
 from .moved import Identities, find_elsewhere
 
@@ -28,7 +28,7 @@ def lists_folders(path):
     """Whether looking files up in the previous snapshot at ``path`` goes
     through folder listings: on Windows (a listing gives every field) and
     on a network file system (one round trip per folder, not per file)."""
-    return osutil.WINDOWS or osutil.network_filesystem(path) is not None
+    return osutil.WINDOWS or filesystems.network_filesystem(path) is not None
 
 
 def _listing(path, max_names):

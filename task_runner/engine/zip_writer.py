@@ -1,13 +1,13 @@
 """The ZIP writer: one archive per snapshot (deflate, ZIP64 when needed).
 
 How each entry keeps its name, time and mode is decided in
-snapshots.zip_entry; this module writes the entries as the walk brings them.
+snapshot_zip.zip_entry; this module writes the entries as the walk brings them.
 """
 
 import time
 import zipfile
 
-from .. import console, osutil, snapshots
+from .. import console, osutil, snapshot_zip
 from ..errors import BackupError
 from .fileio import CHUNK
 from .walk import reason
@@ -16,7 +16,7 @@ from .writers import Writer, dest_hint
 
 class ZipWriter(Writer):
     """Writes a ZIP archive (deflate, ZIP64 when needed; entries made by
-    snapshots.zip_entry, which knows how names, times and modes are kept)."""
+    snapshot_zip.zip_entry, which knows how names, times and modes are kept)."""
 
     def __init__(self, root, stats, ops, stop_event):
         super(ZipWriter, self).__init__(root, stats, ops, stop_event)
@@ -32,7 +32,7 @@ class ZipWriter(Writer):
                           % (dest_hint(exc), console.printable(rel), exc.strerror or exc))
 
     def _entry(self, rel, st, kind):
-        info, clamped = snapshots.zip_entry(rel, st, kind)
+        info, clamped = snapshot_zip.zip_entry(rel, st, kind)
         if clamped:
             self.stats.warn("%s: modification time %s cannot be stored in a ZIP archive; stored as %s"
                             % (rel, time.strftime("%Y-%m-%d", time.gmtime(max(st.st_mtime, 0))), clamped))
@@ -92,7 +92,7 @@ class ZipWriter(Writer):
     def close(self, top):
         """Finish the archive, keeping the source folder's own mode and time
         (``top``: its stat) in its comment."""
-        self.zip.comment = snapshots.zip_root_comment(top)
+        self.zip.comment = snapshot_zip.zip_root_comment(top)
         try:
             self.zip.close()
         except OSError as exc:

@@ -25,7 +25,8 @@ import threading
 import time
 
 from .. import priority, snapshots
-from ..history import History, run_time
+from ..history import History
+from ..run_records import run_time
 from ..locking import FileLock
 from ..logs import task_log
 from ..schedule import LOCAL, format_local

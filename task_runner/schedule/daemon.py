@@ -19,7 +19,8 @@ from .. import console
 from ..config import load_config
 from ..config_watch import ConfigWatcher, file_signature
 from ..errors import AlreadyRunning
-from ..history import History, runs_of
+from ..history import History
+from ..run_records import runs_of
 from ..locking import FileLock, write_holder
 from ..logs import task_log
 from ..notify import previous_run

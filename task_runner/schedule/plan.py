@@ -43,7 +43,7 @@ import collections
 import os
 
 from ..errors import DRIVE_MISSING
-from ..history import ATTEMPTS, DONE, attempts_made, run_time
+from ..run_records import ATTEMPTS, DONE, attempts_made, run_time
 from . import short_time
 from .drive import needed_folder
 
