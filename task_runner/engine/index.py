@@ -21,11 +21,10 @@ match (``PreviousIndex``):
   with ``cp -p`` or Explorer, a file restored from a snapshot): linked only
   when its content is equal, compared byte for byte (moved.same_content).
 
-The index is untrusted like the snapshot itself: a path it names is used
-only when every folder on the way is a real folder of the previous
-snapshot, and the file there passes the same size, time and mode check as
-an unchanged file at its own path. When anything is in doubt (no index, a
-damaged one, SQLite missing from this Python), files are copied.
+The index is untrusted like the snapshot: a path it names is used only
+through real folders of the previous snapshot, for a file that passes an
+unchanged file's size, time and mode check. In doubt (no index, a damaged
+one, no SQLite in this Python), files are copied.
 """
 
 import os
