@@ -206,19 +206,51 @@ class FullRemoteTest(StaleTestCase):
         self.assertEqual(self.remote_names(), [FIRST, layout.manifest_name(FIRST), third,
                                                layout.manifest_name(third)])
 
-    def test_retention_frees_space_when_the_policy_lets_the_oldest_go(self):
+    def test_the_last_whole_copy_is_never_deleted_to_make_room(self):
+        self.config("loc:" + self.path("small", "T"), keep={"last": 1})
+        self.files("a", 1)
+        self.snapshot(FIRST)
+        self.assertEqual(self.upload()["status"], "success")
+        shutil.rmtree(self.path("src"))
+        self.files("b", 2)
+        self.snapshot(SECOND)
+        self.assertEqual(self.upload()["status"], "success")
+        self.assertEqual(self.remote_names(), [SECOND, layout.manifest_name(SECOND)])
+        shutil.rmtree(self.path("src"))
+        self.files("c", 4)  # 400 KiB of new files: fits once SECOND is gone, which is not done before it is sent
+        third = "2026-01-03_10-00-00"
+        self.snapshot(third)
+        up = self.upload()
+        self.assertEqual(up["status"], "failed", up)
+        self.assertIn("the remote is full", up["message"])
+        # The last whole copy is never deleted to make room: the remote still holds it, complete.
+        self.assertIn(layout.manifest_name(SECOND), self.remote_names())
+
+    def test_room_is_made_from_older_copies_only(self):
         self.config("loc:" + self.path("small", "T"), keep={"last": 1})
         self.files("a", 3)
         self.snapshot(FIRST)
         self.assertEqual(self.upload()["status"], "success")
+        for i in (1, 2):
+            os.unlink(self.path("src", "a%d.bin" % i))
+        self.snapshot(SECOND)  # a0 linked on the remote: FIRST's a1 and a2 are what deleting FIRST frees
+        self.assertEqual(self.config_keep_none_upload(), "success")
         shutil.rmtree(self.path("src"))
-        self.files("b", 3)  # 300 KiB of new files: fits once FIRST is gone
-        self.snapshot(SECOND)
+        self.files("c", 3)
+        third = "2026-01-03_10-00-00"
+        self.snapshot(third)
         up = self.upload()
         self.assertEqual(up["status"], "success", up)
-        self.assertEqual(up["deleted"], [FIRST])
-        self.assertEqual(self.remote_names(), [SECOND, layout.manifest_name(SECOND)])
+        self.assertEqual(self.remote_names(), [third, layout.manifest_name(third)])
         self.restore_matches_src()
+
+    def config_keep_none_upload(self):
+        """An upload that deletes nothing (offsite keep unset), then keep back."""
+        self.config("loc:" + self.path("small", "T"))
+        try:
+            return self.upload()["status"]
+        finally:
+            self.config("loc:" + self.path("small", "T"), keep={"last": 1})
 
 
 class RemoteGoneTest(StaleTestCase):
@@ -277,10 +309,17 @@ class BoundsTest(unittest.TestCase):
 
 class CarriedHashTest(TempDirTestCase):
     def test_an_unchanged_files_md5_comes_from_the_previous_manifest_without_reading_it(self):
-        self.write("snap/same.txt", "same", mtime=MTIME)
+        self.write("prev/same.txt", "same", mtime=MTIME)
+        os.makedirs(self.path("snap"))
+        os.link(self.path("prev/same.txt"), self.path("snap/same.txt"))  # linked by the engine: one file
         self.write("snap/touched.txt", "abcd", mtime=MTIME + 5)
-        known = {"same.txt": (4, MTIME * 10 ** 9, "0" * 32), "touched.txt": (4, MTIME * 10 ** 9, "1" * 32)}
-        doc = layout.build("T", self.path("snap"), None, known=known)
+        # Edited in place with its time put back (found from outside): a file of its own, same size and time.
+        self.write("prev/edited.txt", "AAAA", mtime=MTIME)
+        self.write("snap/edited.txt", "ZZZZ", mtime=MTIME)
+        known = {"same.txt": (4, MTIME * 10 ** 9, "0" * 32), "touched.txt": (4, MTIME * 10 ** 9, "1" * 32),
+                 "edited.txt": (4, MTIME * 10 ** 9, "2" * 32)}
+        doc = layout.build("T", self.path("snap"), None, known=known, previous_local=self.path("prev"))
         md5 = {e["path"]: e["md5"] for e in doc["entries"] if e["kind"] == "file"}
         self.assertEqual(md5["same.txt"], "0" * 32)  # carried: not read
         self.assertEqual(md5["touched.txt"], "e2fc714c4727ee9395f324cd2e7f331f")  # another time: read
+        self.assertEqual(md5["edited.txt"], "4ddf7fd96ffcf749d2f1ee6efb64cc88")  # another file: read

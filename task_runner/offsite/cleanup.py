@@ -82,11 +82,15 @@ def remove_incomplete(rc, task, newest, incomplete, log=logger):
 def make_room(rc, task, newest, complete, now, log=logger):
     """The remote is full before ``newest`` is complete: delete the
     complete snapshots ``offsite.keep`` would delete once ``newest`` is
-    there (never any other); the names deleted (none without a keep)."""
+    there (never any other), but never the newest complete one, so that
+    the remote holds a whole copy whatever the next try does (with
+    ``keep: 1`` it deleted the only one, and the try failed again); the
+    names deleted (none without a keep)."""
     if task.offsite.keep is None:
         return []
+    last = max(complete, key=snapshots.snapshot_sort_key) if complete else None
     doomed = [(d.name, "%s; deleted before %s was sent: the remote is full" % (d.reason, newest))
               for d in retention.decide(complete + [newest], task.offsite.keep, now,
                                         incomplete=_partial_runs(task, complete + [newest]))
-              if not d.keep and d.name != newest]
+              if not d.keep and d.name not in (newest, last)]
     return _delete_all(rc, task, doomed, log)

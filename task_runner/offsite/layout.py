@@ -86,11 +86,16 @@ def known_md5s(doc):
             if e["kind"] == "file" and has_md5(e)}
 
 
-def build(task_name, snapshot_path, created, hashes=True, known=None):
+def build(task_name, snapshot_path, created, hashes=True, known=None, previous_local=None):
     """The manifest (a dict) of the local snapshot at ``snapshot_path``;
     without ``hashes`` its files' MD5s are left out (nothing is read). A
-    file whose path, size and time ``known`` (known_md5s) has takes the
-    MD5 it gives; every other file is read."""
+    file takes the MD5 ``known`` (known_md5s of the previous remote
+    manifest) gives for its path, size and time only when it is the very
+    file the local snapshot ``previous_local`` of that name holds (the
+    engine linked it: the same data); every other file is read. (Size and
+    time alone were trusted once: a file edited in place with its time put
+    back, copied whole by the engine, kept the old MD5 and the remote its
+    old contents.)"""
     known = known or {}
     name = os.path.basename(snapshot_path)
     doc = {"format": FORMAT, "version": VERSION, "task": task_name, "snapshot": name, "created": created,
@@ -110,12 +115,25 @@ def build(task_name, snapshot_path, created, hashes=True, known=None):
             item["target"] = entry.target
         if entry.kind == "file" and hashes:
             same = known.get(item["path"])
-            item["md5"] = same[2] if same and same[:2] == (entry.size, entry.mtime_ns) else file_md5(entry.source)
+            item["md5"] = same[2] if same and same[:2] == (entry.size, entry.mtime_ns) and _one_file(
+                previous_local, entry) else file_md5(entry.source)
         if entry.kind == "file":
             doc["files"] += 1
             doc["bytes"] += entry.size
         doc["entries"].append(item)
     return doc
+
+
+def _one_file(previous_local, entry):
+    """True when ``entry`` is the file (the same inode) that the local
+    snapshot folder ``previous_local`` holds at its path."""
+    if previous_local is None or entry.identity is None:
+        return False
+    try:
+        st = os.lstat(os.path.join(previous_local, entry.rel))
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == entry.identity
 
 
 def file_md5(path):

@@ -305,10 +305,10 @@ def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, l
 def _manifest(task_name, local, created, previous=None):
     """(the manifest, its bytes) of the local snapshot at ``local``; a
     file's MD5 is taken from manifest ``previous`` when it records one for
-    the same path, size and time (the local snapshot then holds the same
-    data: the engine links such a file from its previous snapshot), else
-    read from the file."""
-    doc = layout.build(task_name, local, created, known=layout.known_md5s(previous))
+    the same path, size and time and the local snapshot of that name holds
+    the same file (the engine linked it), else read from the file."""
+    before = None if previous is None else os.path.join(os.path.dirname(local), previous["snapshot"])
+    doc = layout.build(task_name, local, created, known=layout.known_md5s(previous), previous_local=before)
     return doc, layout.dumps(doc)
 
 
