@@ -193,9 +193,8 @@ def _load_tasks(raw, base, problems):
 
 
 def _check_tasks(tasks, labels, problems):
-    """Names unique; no dest inside a src or src inside a dest; no shared dest."""
-    seen_names = {}
-    seen_dests = {}
+    """Names unique; no dest inside a src or src inside a dest; no shared dest, nor offsite remote."""
+    seen_names, seen_dests, seen_remotes = {}, {}, {}
     for task, where in zip(tasks, labels):
         if task.name is not None:
             if task.name in seen_names:
@@ -216,6 +215,12 @@ def _check_tasks(tasks, labels, problems):
             problems.append("%s.dest: %s is also the dest of %s: give each task its own dest folder"
                             % (where, task.dest, seen_dests[dest]))
         seen_dests.setdefault(dest, where)
+        remote = task.offsite.remote.rstrip("/\\") if task.offsite is not None else None
+        if remote is not None and remote in seen_remotes:
+            problems.append("%s.offsite: %s is also the offsite copy of %s: give each task a remote folder of "
+                            "its own (retention on it would delete the other's copies)"
+                            % (where, task.offsite.remote, seen_remotes[remote]))
+        seen_remotes.setdefault(remote, where)
 
 
 def _read_json(path):

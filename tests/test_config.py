@@ -243,6 +243,16 @@ class LoadTest(TempDirTestCase):
         self.assertIn("is also the dest of tasks[0] (A)", problems)
         self.assertIn('tasks[1] (A).name: "A" is already used by tasks[0] (A)', problems)
 
+    def test_a_shared_offsite_remote(self):
+        """Found from outside: one task's remote retention deleted the other's
+        only copy, and a restore of one gave the other's files."""
+        problems = "\n".join(self.problems({"tasks": [
+            {"name": "A", "src": "a", "dest": "outa", "offsite": "nas:backups/shared"},
+            {"name": "B", "src": "b", "dest": "outb", "offsite": "nas:backups/shared/"}]}))
+        self.assertIn("tasks[1] (B).offsite: nas:backups/shared/ is also the offsite copy of tasks[0] (A)", problems)
+        load_config(self.write_config({"tasks": [{"name": "A", "src": "a", "dest": "outa", "offsite": "nas:x"},
+                                                 {"name": "B", "src": "b", "dest": "outb", "offsite": "nas:xy"}]}))
+
     def test_json_syntax_error_has_line_and_column(self):
         path = self.write_config('{"tasks": [\n  {"src": "a" "dest": "b"}\n]}')
         with self.assertRaises(ConfigError) as ctx:
