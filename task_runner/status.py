@@ -70,6 +70,9 @@ def warnings_for(task, item, now, zone, free, marks=None):
     if last is not None and last.get("status") == "failed" and free is not None and src_there:
         # (With a drive missing now, the line about that drive says why: once.)
         out.append((BAD, "the last run failed: %s" % (last.get("message") or "see the log")))
+    elif last is not None and last.get("status") == "partial":
+        out.append((WARN, "the last backup could not read everything (%s): what it skipped is only in older "
+                          "backups; see the log" % (last.get("message") or "partial")))
     if not src_there:
         out.append((BAD, "the source folder %s does not exist right now: is its drive connected?" % task.src))
     if item.get("waiting_for_drive"):

@@ -342,6 +342,20 @@ class StatusTest(TempDirTestCase):
         self.assertEqual(item["warnings"], ["destination drive has 2% free"])
         self.assertEqual(item["severity"], "warn")
 
+    def test_a_partial_last_run_is_said(self):
+        """Found from outside: with a folder unreadable at every run, status
+        said nothing (severity ok) while the folder went unbacked-up."""
+        config = self.make_config()
+        history = History.for_config(config)
+        run = history.start_run("T", "manual", "2026-11-05T09:00:00+00:00")
+        history.finish_run(run["id"], run, status="partial", finished="2026-11-05T09:00:01+00:00",
+                           message="2 files, 1 skipped (see errors)")
+        item = status_report(config, history.runs(), ts("2026-11-05T10:00:00+00:00"), UTC,
+                             lambda n: False)["tasks"][0]
+        self.assertIn("the last backup could not read everything (2 files, 1 skipped (see errors)): what it "
+                      "skipped is only in older backups; see the log", item["warnings"])
+        self.assertEqual(item["severity"], "warn")
+
     def test_a_missing_drive_is_said_once_and_needs_attention(self):
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "usb/backup", "timestamp": "12:00"}])
         outcome = runner.run_task(config, config.tasks[0], "manual", clock=lambda: ts("2026-11-05T09:00:00+00:00"),
