@@ -11,6 +11,7 @@ from .errors import BackupError, UsageError
 from .history import History
 from .runner import human_bytes, plural as _plural, task_lock
 from .schedule import LOCAL, local_datetime
+from .status import runs_now
 
 
 def _when(ns):
@@ -18,7 +19,7 @@ def _when(ns):
 
 
 def print_snapshots(config, tasks, as_json):
-    runs = History.for_config(config).runs()
+    runs = runs_now(config)  # a run whose process is gone is not "writing"
     listing = [item for task in tasks for item in catalog.snapshot_list(task, runs)]
     if as_json:
         cli.print_json({"snapshots": listing})

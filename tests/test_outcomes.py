@@ -185,11 +185,19 @@ class ListingTest(TempDirTestCase):
         self.assertIn("incomplete: lacks 2 paths the run could not read", lines[2])
         self.assertNotIn("incomplete", lines[1])
         self.assertIn("unfinished (left by an interrupted run", lines[3])
-        # While a run is writing it, the .partial is not "left by an interrupted run".
-        History.for_config(config).start_run("T", "manual", "2026-11-03T10:00:00+00:00")
-        self.assertIn("being written by run 1 (running now)", run_program(backup_now, argv)[1])
-        self.assertEqual(json.loads(run_program(backup_now, argv + ["--json"])[1])["snapshots"][-1]["state"],
-                         "writing")
+        # While a run is writing it (holding the task's lock), the .partial is not "left by an interrupted run".
+        from task_runner.runner import task_lock
+        lock = task_lock(config, "T")
+        self.assertTrue(lock.acquire(timeout=0))
+        try:
+            History.for_config(config).start_run("T", "manual", "2026-11-03T10:00:00+00:00")
+            self.assertIn("being written by run 1 (running now)", run_program(backup_now, argv)[1])
+            self.assertEqual(json.loads(run_program(backup_now, argv + ["--json"])[1])["snapshots"][-1]["state"],
+                             "writing")
+        finally:
+            lock.release()
+        # Its process gone (killed: found from outside), it is unfinished at once, not after a status.
+        self.assertIn("unfinished (left by an interrupted run", run_program(backup_now, argv)[1])
 
 
 class NamesTest(TempDirTestCase):

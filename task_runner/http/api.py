@@ -336,7 +336,7 @@ class App(object):
         """The --snapshots --json listing of task ``name``, or None."""
         config = self.watcher.current()
         task = find_task(config, name)
-        return None if task is None else snapshot_list(task, History.for_config(config, self.clock).runs())
+        return None if task is None else snapshot_list(task, runs_now(config, self.clock, self.zone))
 
 
 class Job(threading.Thread):
