@@ -221,16 +221,36 @@ def save_change(path, version, index, given, lock, name=None):
 def write_atomically(path, data, backup=None):
     """``data`` into ``path`` through a temporary file in its folder and a
     rename, so that a reader sees the old file or the new one, never half
-    of one; ``backup`` (the old bytes) is first put in ``path.bak`` the same way."""
+    of one; ``backup`` (the old bytes) is first put in ``path.bak`` the same way.
+    A ``path`` that is a link is written where it leads (the link stays),
+    and the file keeps its mode (and, as root, its owner)."""
+    path = os.path.realpath(path)
     if backup is not None:
-        _replace(path + ".bak", backup)
-    _replace(path, data)
+        _replace(path + ".bak", backup, path)
+    _replace(path, data, path)
 
 
-def _replace(path, data):
+def _same_access(fd, like):
+    """The new file ``fd`` gets the mode of file ``like`` (and its owner when
+    this account may give it): a config.json shared with a group stays so."""
+    try:
+        st = os.stat(like)
+    except OSError:
+        return
+    if hasattr(os, "fchown") and not osutil.WINDOWS and os.geteuid() == 0:
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        except OSError:
+            pass
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, st.st_mode & 0o7777)
+
+
+def _replace(path, data, like):
     folder, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".tmp", dir=folder)
     try:
+        _same_access(fd, like)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

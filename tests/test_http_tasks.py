@@ -162,6 +162,24 @@ class TaskEditorTest(HttpTestCase):
         with open(self.config.path + ".bak", encoding="utf-8") as f:
             self.assertEqual(len(json.load(f)["tasks"]), 1)  # the example is still in the .bak
 
+    @unittest.skipIf(os.name == "nt", "links and modes")
+    def test_a_linked_config_is_written_where_it_leads_with_its_mode(self):
+        """Found from outside: a save made config.json a plain file (the
+        linked one kept the old settings) and 0640 became 0600."""
+        real = self.path("etc", "real.json")
+        os.makedirs(self.path("etc"))
+        os.rename(self.config.path, real)
+        os.symlink(real, self.config.path)
+        os.chmod(real, 0o640)
+        body = self.listing()
+        status, answer, _ = self.request("POST", "/config/tasks/0", json.dumps(
+            {"version": body["version"], "task": {"timestamp": "05:00"}, "name": "T"}))
+        self.assertEqual(status, 200, answer)
+        self.assertTrue(os.path.islink(self.config.path))
+        with open(real, encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["tasks"][0]["timestamp"], "05:00")
+        self.assertEqual(os.stat(real).st_mode & 0o777, 0o640)
+
     def test_an_example_edited_by_hand_is_the_users_own(self):
         """Found from outside: the README's quick start edits the sample; with
         its mark left in, adding a backup from the page deleted it."""
