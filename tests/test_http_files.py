@@ -251,6 +251,9 @@ class FilesTest(HttpTestCase):
         self.assertEqual(length, 16 * 1024 * 1024)
         self.assertLess(got, length)  # cut short: an error for the client, never more than announced
 
+        if os.name == "nt":
+            return  # Windows refuses to rename a file that is open (the server's): it cannot be swapped
+
         def swap(path):
             os.rename(path, path + ".old")
             with open(path, "wb") as f:

@@ -226,6 +226,9 @@ class NamesTest(TempDirTestCase):
                 with open(self.path("to-" + fmt, "Documents", "CV.docx")) as f:
                     self.assertEqual(f.read(), "cv")
                 self.assertEqual(len(catalog.versions(task, asked, osutil.name_fold(True))), 1)
+                if osutil.WINDOWS:  # NTFS itself finds a name in any case: the exact rule is Linux's only
+                    shutil.rmtree(self.path("dest"))
+                    continue
                 self.assertEqual(catalog.versions(task, asked, osutil.name_fold(False)), [])
                 with self.assertRaises(restore.NotInSnapshot) as ctx:
                     restore.restore(task, name, self.path("no-" + fmt), [asked], clock=lambda: NOW, zone=UTC,
@@ -235,6 +238,7 @@ class NamesTest(TempDirTestCase):
                 self.assertFalse(os.path.exists(self.path("no-" + fmt)))
                 shutil.rmtree(self.path("dest"))
 
+    @unittest.skipIf(os.name == "nt", "NTFS holds one of two names that differ in case only: the source cannot be made")
     def test_two_names_that_differ_only_in_case_are_not_guessed_between(self):
         from task_runner import catalog, osutil, snapshot_reader
         self.write("src/Documents/cv.docx", "other")
@@ -410,7 +414,8 @@ class VerifyTruthTest(TempDirTestCase):
         self.assertEqual(modes, {"locked.txt": 0, "shut": 0, "plain.txt": 0o644})
         task = make_task(self.path("src"), self.path("dest"), format="zip")
         restore.restore(task, os.path.basename(path), self.path("back"), clock=lambda: NOW, zone=UTC)
-        self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "locked.txt")).st_mode), 0)
+        if os.name != "nt":  # (Windows keeps a read-only flag, not modes)
+            self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "locked.txt")).st_mode), 0)
         self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "shut")).st_mode), 0)
         self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "plain.txt")).st_mode), 0o644)
 
