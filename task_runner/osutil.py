@@ -110,10 +110,12 @@ def open_for_backup(path):
     backup never gets in the way of the program using the file, and so a
     file another program holds exclusively fails with a real sharing
     violation (winerror 32), which os.open would report as a plain
-    "permission denied". POSIX: os.open.
+    "permission denied". POSIX: os.open, with O_NONBLOCK (nothing to a
+    regular file; a pipe another account put in its place does not hang
+    the backup: the caller checks what it opened).
     """
     if not WINDOWS:
-        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     import msvcrt
     create, close, last_error, describe = _create_file_w()
     share = 0x1 | 0x2 | 0x4  # FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE

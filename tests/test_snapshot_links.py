@@ -117,6 +117,42 @@ class SwapTest(TempDirTestCase):
             p.open_file("helper", (st.st_dev, st.st_ino))
 
 
+class SourceSwapTest(TempDirTestCase):
+    """The backup side of the same attack: a folder of the source swapped
+    for a link to another user's private folder after the walk listed it
+    (found from outside: root's backup copied the other user's file into
+    the swapper's folder, in folder and ZIP snapshots)."""
+
+    def test_a_file_reached_through_a_link_swapped_in_is_not_copied(self):
+        if not can_symlink(self.tmp):
+            self.skipTest("no symbolic links here (Wine)")
+        from task_runner import engine
+        from task_runner.engine.fileio import Ops
+        self.write("src/alice/d2/notes.txt", "alice's")
+        self.write("secret/notes.txt", "SECRET!")  # the same size
+        outer = self
+
+        class Swapping(Ops):
+            def open_read(self, path):
+                if path.endswith("notes.txt") and not os.path.islink(outer.path("src", "alice", "d2")):
+                    os.rename(outer.path("src", "alice", "d2"), outer.path("src", "alice", "d2.x"))
+                    os.symlink(outer.path("secret"), outer.path("src", "alice", "d2"))
+                return Ops.open_read(path)
+        for fmt in ("folder", "zip"):
+            with self.subTest(fmt=fmt):
+                if os.path.islink(self.path("src", "alice", "d2")):
+                    os.unlink(self.path("src", "alice", "d2"))
+                    os.rename(self.path("src", "alice", "d2.x"), self.path("src", "alice", "d2"))
+                task = make_task(self.path("src"), self.path("dest-" + fmt), format=fmt)
+                result = engine.make_snapshot(task, T0, UTC, ops=Swapping())
+                self.assertIn("changed while it was read", " ".join(result.errors))
+                with snapshot_reader.SnapshotReader(result.snapshot) as reader:
+                    for entry in reader.entries():
+                        if entry.kind == "file":
+                            with reader.open(entry) as f:
+                                self.assertNotIn(b"SECRET", f.read(), entry.rel)
+
+
 @unittest.skipUnless(ROOT_ONLY, "needs root: another account swaps links while root restores")
 class AnotherAccountRacesTest(TempDirTestCase):
     """The attack as it was measured: an unprivileged account exchanges its

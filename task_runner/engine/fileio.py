@@ -36,6 +36,14 @@ class Ops(object):
 
     open_read = staticmethod(osutil.open_for_backup)
 
+    @staticmethod
+    def is_listed_file(fd, st):
+        """True when open ``fd`` is a regular file and the one the walk
+        listed with lstat ``st`` (same device and inode, where the listing
+        gives an inode: not Windows')."""
+        got = os.fstat(fd)
+        return stat.S_ISREG(got.st_mode) and (not st.st_ino or (got.st_dev, got.st_ino) == (st.st_dev, st.st_ino))
+
     def open_write(self, path, mode=0o666):
         # O_EXCL: a new file, never an existing one written in place.
         return os.open(path, _WRITE_FLAGS, mode)

@@ -65,17 +65,27 @@ class Writer(object):
                               % (dest_hint(exc), console.printable(rel), exc.strerror or exc))
         self.stats.skip(rel, "cannot be written to the destination: %s" % (exc.strerror or exc))
 
-    def open_source(self, path, rel):
-        """An fd for reading ``path``, or None (skipped) when it cannot be opened."""
+    def open_source(self, path, rel, st):
+        """An fd for reading ``path``, or None (skipped) when it cannot be
+        opened, or is not the regular file the walk listed (``st``, its
+        lstat): another account swapping a folder of its own for a link, or
+        a file for a pipe, after the listing, gets nothing of another's
+        into its backup (found from outside: root's backup copied a private
+        file of another user into the swapper's folder)."""
         for attempt in range(LOCKED_RETRIES + 1):
             try:
-                return self.ops.open_read(path)
+                fd = self.ops.open_read(path)
             except OSError as exc:
                 if osutil.is_sharing_violation(exc) and attempt < LOCKED_RETRIES:
                     self.ops.sleep(LOCKED_DELAY)
                     continue
                 self.stats.skip(rel, reason(exc))
                 return None
+            if self.ops.is_listed_file(fd, st):
+                return fd
+            self.ops.close(fd)
+            self.stats.skip(rel, "changed while it was read (a link or another file was put in its place)")
+            return None
 
     def read_link(self, entry, rel):
         """The target of symbolic link ``entry``, or None (skipped)."""
@@ -320,7 +330,7 @@ class FolderWriter(Writer):
 
     def copy(self, rel, src, st, dst):
         """Copy one file with its metadata; True when it was copied."""
-        fd_in = self.open_source(src, rel)
+        fd_in = self.open_source(src, rel, st)
         if fd_in is None:
             return False
         mode = self.meta.mode_of(st)

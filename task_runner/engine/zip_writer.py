@@ -49,7 +49,7 @@ class ZipWriter(Writer):
         pass
 
     def file(self, rel, entry, st):
-        fd_in = self.open_source(entry.path, rel)
+        fd_in = self.open_source(entry.path, rel, st)
         if fd_in is None:
             return
         copied = 0
