@@ -24,7 +24,7 @@ import hashlib
 import os
 import subprocess
 
-from . import osutil
+from . import links, osutil
 
 _BROAD_GROUPS = ("*S-1-1-0", "*S-1-5-11", "*S-1-5-32-545")  # Everyone, Authenticated Users, Users
 _ALWAYS = ("*S-1-5-18", "*S-1-5-32-544")  # SYSTEM, Administrators
@@ -84,13 +84,17 @@ def make_private(path, marks=None, run=subprocess.call):
                 f.write("%s was made private by the backup program (icacls): only %s, SYSTEM and Administrators "
                         "may enter it. Delete this file to have the next backup do it again.\n" % (path, account()))
         return
-    st = os.stat(path)
-    if st.st_uid != os.geteuid():
-        if os.geteuid() != 0:
-            raise OSError("it belongs to another account (uid %d): only that account or root can close it"
-                          % st.st_uid)
-        os.chown(path, 0, -1)
-    os.chmod(path, st.st_mode & 0o700)  # nothing added: a folder made read-only stays so
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))  # (its links checked by the engine)
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            if os.geteuid() != 0:
+                raise OSError("it belongs to another account (uid %d): only that account or root can close it"
+                              % st.st_uid)
+            os.fchown(fd, 0, -1)
+        os.fchmod(fd, st.st_mode & 0o700)  # nothing added: a folder made read-only stays so
+    finally:
+        os.close(fd)
     still = why_open(path)
     if still:  # a file system without owners or modes (FAT, exFAT, some shares) ignores chmod
         raise OSError("%s, and its file system keeps it so (a FAT or exFAT drive, or a share, has no "
@@ -114,7 +118,12 @@ def keep_private(path, log, marks=None):
 
 
 def open_warning(path, marks=None):
-    """[the sentence ``check`` and ``status`` show] when ``path`` is open, else []."""
+    """[the sentence ``check`` and ``status`` show] when ``path`` is open, or
+    reached through a link another account could have put there, else []."""
+    foreign = links.untrusted_link(path)
+    if foreign:
+        return ["the backup folder %s is reached through %s, a symbolic link another account of this computer could "
+                "have put there: backups fail until dest names the folder it leads to" % (path, foreign)]
     try:
         why = why_open(path, marks)
     except OSError:

@@ -24,10 +24,9 @@ root's between the two. So ``open_target`` walks to it once:
 import os
 import stat
 
-from . import osutil, safedir
+from . import links, osutil, safedir
 from .errors import BackupError, UsageError
 
-MAX_LINKS = 40  # as the kernel's own limit on links in one path
 
 
 class Target(object):
@@ -133,7 +132,7 @@ def _walk(target, path):
             st = folder.lstat(name) if name != ".." else os.fstat(folder.fd)
             if st is not None and stat.S_ISLNK(st.st_mode):
                 hops += 1
-                if hops > MAX_LINKS or not _trusted(os.fstat(folder.fd), st):
+                if hops > links.MAX_LINKS or not links.trusted(os.fstat(folder.fd), st):
                     raise UsageError(_untrusted(target, folder.join(name), hops))
                 link = folder.readlink(name)
                 if os.path.isabs(link):
@@ -164,17 +163,6 @@ def _walk(target, path):
     except BaseException:
         folder.close()
         raise
-
-
-def _trusted(folder_st, link_st):
-    """True when no account but root and this one can have put the link
-    ``link_st`` in the folder ``folder_st`` (see the module's docstring)."""
-    me = os.geteuid()
-    if link_st.st_uid not in (0, me) or folder_st.st_uid not in (0, me):
-        return False
-    if folder_st.st_mode & 0o022:  # others may write there: only the sticky bit keeps their links out
-        return bool(folder_st.st_mode & stat.S_ISVTX) and link_st.st_uid in (me, folder_st.st_uid)
-    return True
 
 
 def _check(found, task, target, overwrite, leftover):
@@ -244,7 +232,7 @@ def _not_empty(target):
 
 
 def _untrusted(target, link, hops):
-    if hops > MAX_LINKS:
+    if hops > links.MAX_LINKS:
         return "--to %s: too many symbolic links on the way (a loop?)" % target
     return ("--to %s: %s is a symbolic link that another account could have put there: give the folder it "
             "leads to instead (a restore follows no link another account can change)" % (target, link))

@@ -80,6 +80,27 @@ class PrivateDestTest(TempDirTestCase):
         self.assertEqual(os.stat(self.dest).st_uid, 0)
         self.assertEqual(stat.S_IMODE(os.stat(self.dest).st_mode), 0o700)
 
+    @unittest.skipUnless(AS_ROOT, "needs root: another account plants the link")
+    def test_a_link_another_account_put_where_dest_is_is_never_followed(self):
+        """Found from outside: with dest in a sticky folder, another account's
+        link there made root's backup take over (chown, 0700) and fill the
+        folder it led to."""
+        sticky, victim = self.path("shared"), self.path("victim")
+        os.mkdir(sticky)
+        os.chmod(sticky, 0o1777)
+        os.mkdir(victim)
+        os.chown(victim, 65534, 65534)
+        os.chmod(victim, 0o755)
+        self.dest = os.path.join(sticky, "bk")
+        os.symlink(victim, self.dest)
+        os.lchown(self.dest, 65534, 65534)
+        with self.assertRaises(engine.BackupError) as ctx:
+            self.backup()
+        self.assertIn("a symbolic link another account of this computer could have put there", str(ctx.exception))
+        st = os.stat(victim)
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode), os.listdir(victim)), (65534, 0o755, []))
+        self.assertIn("symbolic link another account", private_folder.open_warning(self.dest)[0])
+
     @unittest.skipUnless(POSIX, "modes")
     def test_check_and_status_say_so(self):
         os.mkdir(self.dest)

@@ -22,7 +22,7 @@ import logging
 import os
 import zipfile
 
-from .. import filesystems, osutil, private_folder, snapshots
+from .. import filesystems, links, osutil, private_folder, snapshots
 from ..errors import DRIVE_MISSING, BackupError, Interrupted
 from ..excludes import Matcher
 from ..schedule import LOCAL
@@ -104,6 +104,10 @@ def _prepare_dest(dest, create=True):
     """Check that ``dest`` can take a snapshot, making the folder when only
     it is missing. ``create`` False (a dry run) checks the same, changing
     nothing."""
+    foreign = links.untrusted_link(dest)
+    if foreign:  # (found from outside: root's backup took over the folder such a link led to)
+        raise BackupError("the backup folder %s is reached through %s, a symbolic link another account of this "
+                          "computer could have put there: set dest to the folder it leads to" % (dest, foreign))
     if os.path.isdir(dest):
         if not create and not os.access(dest, os.W_OK):
             raise BackupError("cannot write to the destination %s: permission denied" % dest)
