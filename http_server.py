@@ -147,7 +147,7 @@ def _serve(config, settings, host, port, token, token_file, instance, open_link,
     write_holder(instance, {"program": "http_server", "pid": os.getpid(), "url": "%s://%s:%d" % (scheme, host, port),
                             "since": format_local(time.time(), LOCAL), "token_file": token_file})
     if open_link:
-        console.open_in_browser(link)
+        console.open_secret_link(link)
 
     def on_stop(signum):
         stop.set()  # running backups stop and are recorded interrupted

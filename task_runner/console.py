@@ -117,3 +117,28 @@ def print_safe(text, stream=None):
             stream.write(text.encode("ascii", "replace").decode("ascii") + "\n")
         except Exception:
             pass
+
+
+def open_secret_link(link, keep_seconds=120):
+    """Open the sign-in ``link`` in the browser without putting it on a
+    command line, which every account can read (``ps``): the browser is
+    given a page of ours, readable by this account only, that goes on to
+    the link; it is deleted after ``keep_seconds``. In a thread of its
+    own: a browser that stays in the foreground does not hold the server."""
+    import html
+    import pathlib
+    import shutil
+    import tempfile
+    import threading
+    folder = tempfile.mkdtemp(prefix="task_runner-signin-")  # 0700
+    page = os.path.join(folder, "signin.html")
+    with open(page, "w", encoding="utf-8") as f:
+        f.write('<!doctype html><meta http-equiv="refresh" content="0;url=%s"><a href="%s">Sign in</a>\n'
+                % (html.escape(link, quote=True), html.escape(link, quote=True)))
+
+    def remove():
+        shutil.rmtree(folder, ignore_errors=True)
+    threading.Thread(target=open_in_browser, args=(pathlib.Path(page).as_uri(),), daemon=True).start()
+    timer = threading.Timer(keep_seconds, remove)
+    timer.daemon = True
+    timer.start()

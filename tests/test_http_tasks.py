@@ -307,7 +307,12 @@ class FirstStartTest(TempDirTestCase):
 
     def start(self, script, *args):
         opened = self.path("opened.txt")
-        self.write("browser.py", "import sys\nopen(%r, 'a').write(sys.argv[1] + '\\n')\n" % opened)
+        # The browser gets a page of the server's, never the one-time link on its command line (which
+        # every account can read): this one records where that page sends it, and what it was given.
+        self.write("browser.py", "import html, re, sys, urllib.parse, urllib.request\n"
+                   "page = urllib.request.url2pathname(urllib.parse.urlparse(sys.argv[1]).path)\n"
+                   "link = html.unescape(re.search('url=([^\"]+)\"', open(page).read()).group(1))\n"
+                   "open(%r, 'a').write(link + '\\n' + sys.argv[1] + '\\n')\n" % opened)
         env = dict(os.environ, HOME=self.tmp, BROWSER="%s %s %%s" % (sys.executable, self.path("browser.py")))
         proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--config", self.path("config.json")]
                                 + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -333,7 +338,10 @@ class FirstStartTest(TempDirTestCase):
         self.assertEqual(out.count("holds no backup of yours yet"), 1, out)
         self.assertTrue(wait_for(lambda: os.path.exists(opened)), out)
         with open(opened) as f:
-            self.assertRegex(f.read(), r"^http://127\.0\.0\.1:[0-9]+/signin\?code=[A-Za-z0-9_-]+&then=add\n$")  # signed in, then Add
+            link, given = f.read().splitlines()
+        self.assertRegex(link, r"^http://127\.0\.0\.1:[0-9]+/signin\?code=[A-Za-z0-9_-]+&then=add$")  # signed in, then Add
+        self.assertNotIn("code=", given)
+        self.assertTrue(given.startswith("file://"), given)
         data = config_edit.load_raw(self.path("config.json")).data
         data["tasks"][0] = config_edit.merged_task(data["tasks"][0], {"name": "Mine"})
         with open(self.path("config.json"), "w") as f:
