@@ -195,8 +195,8 @@ class Dialogue(object):
         snapshot = items[self._choose("Copy", labels)]["name"]
         with snapshot_reader.SnapshotReader(os.path.join(task.dest, snapshot)) as reader:
             wanted = self._what(task, reader)
-        target, replace = self._where(task)
-        return self._confirm_and_restore(task, snapshot, wanted, target, replace)
+        target, replace, new = self._where(task)
+        return self._confirm_and_restore(task, snapshot, wanted, target, replace, new)
 
     # -- From the offsite copy ----------------------------------------------------
 
@@ -226,7 +226,7 @@ class Dialogue(object):
                 break
             except UsageError:
                 self.out("  That is not inside %s. Type a path inside it, or press Enter for everything." % task.src)
-        target, replace = self._where(task)
+        target, replace, _ = self._where(task)
         why = target_problem(task, target, replace)
         if why is not None:
             self.out("Cannot restore there: %s." % why)
@@ -310,7 +310,8 @@ class Dialogue(object):
     # -- Where, and the restore -------------------------------------------------------
 
     def _where(self, task):
-        """(target folder, replace): a new folder, the original place, or another folder."""
+        """(target folder, replace, new): a new folder (made by the restore, never
+        one that is there already), the original place, or another folder."""
         stamp = local_datetime(self.clock(), LOCAL).strftime("%Y-%m-%d_%H-%M-%S")
         new = os.path.join(os.path.dirname(os.path.normpath(task.src)), "Restored %s" % stamp)
         self.out("\nWhere to?")
@@ -320,7 +321,7 @@ class Dialogue(object):
             "\".before-restore-\" and the time added to their names)" % task.src,
             "into another folder (you type it)"])
         if pick < 2:
-            return (new, False) if pick == 0 else (task.src, True)
+            return (new, False, True) if pick == 0 else (task.src, True, False)
         self.out("Type the whole path (a name alone is taken from your home folder, %s)." % self.home)
         while True:
             path, from_home, why = folder_answer(self._line("Folder: "), self.home)
@@ -329,21 +330,21 @@ class Dialogue(object):
             if why is None:
                 if from_home:
                     self.out("  That is %s, in your home folder." % path)
-                return path, False
+                return path, False, False
             self.out("  %s%s. Type another folder." % (why[0].upper(), why[1:]))
 
     def _progress_done(self):
         if self.progress is not None:
             self.progress.clear()
 
-    def _confirm_and_restore(self, task, snapshot, wanted, target, replace):
+    def _confirm_and_restore(self, task, snapshot, wanted, target, replace, new=False):
         why = target_problem(task, target, replace)
         if why is not None:
             self.out("Cannot restore there: %s." % why)
             return errors.EXIT_FAILED
         what = console.printable(os.path.join(task.src, wanted)) if wanted else "everything"
         preview = restore.restore(task, snapshot, target, [wanted] if wanted else [], overwrite=replace,
-                                  dry_run=True, clock=self.clock)
+                                  dry_run=True, clock=self.clock, new_folder=new)
         self.out("\nThis will restore %s from the copy of %s into %s:" % (what, copy_time(snapshot), target))
         self.out("  %s (%s) to write" % (plural(preview.files, "file"), human_bytes(preview.bytes)))
         if preview.kept_aside:
@@ -355,9 +356,9 @@ class Dialogue(object):
         if not self._yes("Go ahead?"):
             self.out("Nothing was changed.")
             return errors.EXIT_OK
-        return self._restore(task, snapshot, wanted, target, replace)
+        return self._restore(task, snapshot, wanted, target, replace, new)
 
-    def _restore(self, task, snapshot, wanted, target, replace):
+    def _restore(self, task, snapshot, wanted, target, replace, new):
         if self.install_stop is not None:
             self.install_stop()
         lock = task_lock(self.config, task.name)
@@ -367,7 +368,8 @@ class Dialogue(object):
             return errors.EXIT_ALREADY_RUNNING
         try:
             result = restore.restore(task, snapshot, target, [wanted] if wanted else [], overwrite=replace,
-                                     stop_event=self.stop_event, progress=self.progress, clock=self.clock)
+                                     stop_event=self.stop_event, progress=self.progress, clock=self.clock,
+                                     new_folder=new)
         except Interrupted as exc:
             self._progress_done()
             text = str(exc)

@@ -362,7 +362,7 @@ def _hint(exc):
 
 
 def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existing=True, dry_run=False,
-            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS, fold=None):
+            stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS, fold=None, new_folder=False):
     """Restore ``wanted`` (paths relative to src; all when empty) from
     ``snapshot_name`` of ``task`` into ``target``, with as many workers as
     ``task.parallel`` says (restore_work.workers). Returns a RestoreResult.
@@ -370,11 +370,13 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
     target as a whole fails (disk full, drive gone); Interrupted when
     ``stop_event`` is set; NotInSnapshot for a path the snapshot does not
     hold. Names compare as the system does (``fold``: osutil.name_fold).
-    The target is opened once (restore_target), never by its path again."""
+    The target is opened once (restore_target), never by its path again;
+    with ``new_folder`` it must be made by this restore (a folder there
+    already, made by another account perhaps, is refused)."""
     log = log or task_log(logger, task.name)  # every line of a restore names its task
     path = os.path.join(task.dest, snapshot_name)
     stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
-    with restore_target.open_target(task, target, overwrite) as opened:
+    with restore_target.open_target(task, target, overwrite, must_create=new_folder) as opened:
         try:
             reader = snapshot_reader.SnapshotReader(path)
         except (OSError, snapshot_reader.BadZipFile) as exc:

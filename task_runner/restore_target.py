@@ -100,23 +100,29 @@ class Target(object):
         self.root = self.parent = None
 
 
-def open_target(task, target, overwrite, leftover=None):
+def open_target(task, target, overwrite, leftover=None, must_create=False):
     """The Target for ``target`` (see the module's docstring), checked: it
     is a folder or can be made, it is empty unless ``overwrite`` (names for
     which ``leftover(name)`` is true, what a killed restore left, do not
-    count), and it is not inside ``task.dest``. UsageError naming the
-    problem otherwise."""
+    count), and it is not inside ``task.dest``; with ``must_create`` it is
+    not there yet (a "new folder" that another account made in advance is
+    never used). UsageError naming the problem otherwise."""
     if not safedir.FD_WALK:
-        return _by_path(task, target, overwrite, leftover)
-    # Not normalised: "link/.." is the folder above where the link leads, as the kernel reads it.
-    parent, name, root = _walk(target, os.path.join(os.getcwd(), target))
-    where = (root or parent).path if name is None else parent.join(name)
-    found = Target(os.path.normpath(where), parent, name, root)
-    try:
-        _check(found, task, target, overwrite, leftover)
-    except BaseException:
+        found = _by_path(task, target, overwrite, leftover)
+    else:
+        # Not normalised: "link/.." is the folder above where the link leads, as the kernel reads it.
+        parent, name, root = _walk(target, os.path.join(os.getcwd(), target))
+        where = (root or parent).path if name is None else parent.join(name)
+        found = Target(os.path.normpath(where), parent, name, root)
+        try:
+            _check(found, task, target, overwrite, leftover)
+        except BaseException:
+            found.close()
+            raise
+    if must_create and found.exists():
         found.close()
-        raise
+        raise UsageError("%s is there already (made by another program or account meanwhile): nothing was "
+                         "restored; start the restore again for a folder of its own" % target)
     return found
 
 

@@ -138,6 +138,21 @@ class TargetOpenedOnceTest(TempDirTestCase):
         self.assertIn("symbolic link that another account could have put there", str(ctx.exception))
         self.assert_secret_untouched()
 
+    def test_a_new_folder_made_in_advance_by_another_account_is_never_used(self):
+        """Found from outside: another account made the "Restored <time>"
+        folders of the coming minutes (0777); the guided restore and the
+        page restored another user's private files into them."""
+        ahead = os.path.join(self.home, "Restored 2026-11-27_10-00-00")
+        os.mkdir(ahead)
+        os.chown(ahead, NOBODY, NOBODY)
+        os.chmod(ahead, 0o777)
+        with self.assertRaises(UsageError) as ctx:
+            restore.restore(self.task, self.name, ahead, clock=lambda: T0, zone=UTC, new_folder=True)
+        self.assertIn("is there already", str(ctx.exception))
+        self.assertEqual(os.listdir(ahead), [])
+        got = restore.restore(self.task, self.name, ahead + "_2", clock=lambda: T0, zone=UTC, new_folder=True)
+        self.assertEqual(got.files, 1)
+
     def test_a_link_of_roots_own_is_followed(self):
         os.symlink(self.path("elsewhere"), self.path("mine"))
         got = restore.restore(self.task, self.name, self.path("mine"), clock=lambda: T0, zone=UTC)

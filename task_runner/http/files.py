@@ -173,7 +173,8 @@ class Restores(object):
         try:
             result = restore.restore(task, job["snapshot"], job["target"], [job["path"].replace("/", os.sep)]
                                      if job["path"] else [], overwrite=job["where"] != NEW,
-                                     stop_event=self.stop_event, progress=progress, clock=self.clock)
+                                     stop_event=self.stop_event, progress=progress, clock=self.clock,
+                                     new_folder=job["where"] == NEW)
             job.update(files=result.files, bytes=result.bytes, errors=result.errors, kept_aside=result.kept_aside,
                        status="partial" if result.error_count else "success",
                        message="%s (%s) restored into %s%s" % (
