@@ -79,7 +79,10 @@ class FileLock(object):
         folder = os.path.dirname(self.path)
         if folder and not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        # Only this account may open it (and so lock it): another account of the computer could
+        # otherwise hold a task's lock, or the history's, and stop every backup (found from outside).
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        _keep_private(fd)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if try_lock(fd):
@@ -114,6 +117,15 @@ class FileLock(object):
             self.release()
             return True
         return False
+
+
+def _keep_private(fd):
+    """A lock file made before locks were private (0644) becomes 0600, when it is ours."""
+    if os.name == "nt":
+        return
+    st = os.fstat(fd)
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        os.fchmod(fd, 0o600)
 
 
 def info_path(lock_path):

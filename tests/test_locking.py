@@ -63,3 +63,25 @@ class FileLockTest(TempDirTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PrivateLockTest(TempDirTestCase):
+    """Found from outside: lock files were 0644, so another account could
+    open one read-only and hold it, and every backup said "already running"."""
+
+    @unittest.skipIf(sys.platform == "win32", "modes")
+    def test_a_lock_file_is_this_accounts_only(self):
+        import os
+        import stat
+        new = FileLock(self.path(".locks", "task-a.lock"))
+        self.assertTrue(new.acquire(timeout=0))
+        new.release()
+        self.assertEqual(stat.S_IMODE(os.stat(new.path).st_mode), 0o600)
+        old = self.path(".locks", "task-b.lock")  # made by an earlier version
+        with open(old, "w"):
+            pass
+        os.chmod(old, 0o644)
+        lock = FileLock(old)
+        self.assertTrue(lock.acquire(timeout=0))
+        lock.release()
+        self.assertEqual(stat.S_IMODE(os.stat(old).st_mode), 0o600)
