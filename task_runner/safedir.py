@@ -22,6 +22,7 @@ import re
 import stat
 
 from . import locking, osutil
+from .snapshot_folder import ReadFolder, is_link
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +45,9 @@ class LinkInTheWay(OSError):
         super(LinkInTheWay, self).__init__(errno.ELOOP, "a symbolic link is in the way", path)
 
 
-def is_link(st):
-    """True for a symbolic link, or on Windows any reparse point (junction)."""
-    return stat.S_ISLNK(st.st_mode) or osutil.is_reparse_stat(st)
-
-
-class Folder(object):
-    """One folder of the target; see the module's docstring."""
-
-    def __init__(self, path, fd=None):
-        self.path, self.fd = path, fd
+class Folder(ReadFolder):
+    """One folder of the target; see the module's docstring. What it reads
+    (names, lstat, readlink) is its read-only twin's (snapshot_folder)."""
 
     @classmethod
     def open_root(cls, path):
@@ -64,18 +58,10 @@ class Folder(object):
             return cls(path)
         return cls(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC))
 
-    def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
     def again(self):
         """This folder once more, to be closed apart (the same open folder,
         never looked up again by its path)."""
         return Folder(self.path, os.dup(self.fd) if self.fd is not None else None)
-
-    def names(self):
-        return os.listdir(self.fd if self.fd is not None else self.path)
 
     def remove_tree(self, name):
         """Delete the folder ``name`` and all it holds, never following a
@@ -92,13 +78,6 @@ class Folder(object):
             folder.close()
         path, fd = self._at(name)
         os.rmdir(path, dir_fd=fd)
-
-    def _at(self, name):
-        return (name, self.fd) if self.fd is not None else (os.path.join(self.path, name), None)
-
-    def join(self, name):
-        """The path of ``name``, for messages (and writes on Windows)."""
-        return os.path.join(self.path, name)
 
     def sub(self, name):
         """The folder ``name`` inside this one. LinkInTheWay for a link,
@@ -122,18 +101,6 @@ class Folder(object):
         if not stat.S_ISDIR(st.st_mode):
             raise NotADirectoryError(errno.ENOTDIR, "not a folder", self.join(name))
         return Folder(self.join(name))
-
-    def lstat(self, name):
-        """lstat of ``name``, or None when there is nothing of that name."""
-        path, fd = self._at(name)
-        try:
-            return os.stat(path, dir_fd=fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return None
-
-    def readlink(self, name):
-        path, fd = self._at(name)
-        return os.readlink(path, dir_fd=fd)
 
     def mkdir(self, name, mode=0o700):
         path, fd = self._at(name)
