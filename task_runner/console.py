@@ -142,3 +142,16 @@ def open_secret_link(link, keep_seconds=120):
     timer = threading.Timer(keep_seconds, remove)
     timer.daemon = True
     timer.start()
+
+
+def plural(n, word):
+    """"1 file", "2 files"."""
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def human_bytes(n):
+    """A size as people read it: "1 byte", "512 bytes", "3.2 MiB"."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return ("%d %s" % (n, "byte" if n == 1 else unit)) if unit == "bytes" else ("%.1f %s" % (n, unit))
+        n /= 1024.0

@@ -16,6 +16,7 @@ import threading
 import time
 
 from . import engine, errors, locking, priority, retention, snapshots, verify
+from .console import human_bytes, plural
 from .engine import fileio
 from .errors import BackupError, Interrupted
 from .history import History
@@ -105,11 +106,6 @@ def reap_stale_runs(config, history, runs, clock=time.time, zone=LOCAL):
     return count
 
 
-def plural(n, word):
-    """"1 file", "2 files"."""
-    return "%d %s%s" % (n, word, "" if n == 1 else "s")
-
-
 def summary(result, seconds=None):
     """One line: "1200 files (15 copied, 1185 linked), 2.1 MiB copied, 1 skipped, 3.2 s"
     ("..., 1165 linked, 20 moved), ..." when files were linked from another path)."""
@@ -123,13 +119,6 @@ def summary(result, seconds=None):
     if seconds is not None:
         text += ", %.1f s" % seconds
     return text
-
-
-def human_bytes(n):
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return ("%d %s" % (n, "byte" if n == 1 else unit)) if unit == "bytes" else ("%.1f %s" % (n, unit))
-        n /= 1024.0
 
 
 class StartedRun(object):

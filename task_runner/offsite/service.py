@@ -25,6 +25,7 @@ import threading
 import time
 
 from .. import priority, snapshots
+from ..console import human_bytes
 from ..history import History
 from ..run_records import run_time
 from ..locking import FileLock
@@ -245,17 +246,12 @@ class _Progress(object):
 def _summary(done):
     if done.already:
         return "already complete on the remote"
-    text = "%d file%s, %s sent" % (done.files, "" if done.files == 1 else "s", _bytes(done.bytes))
+    text = "%d file%s, %s sent" % (done.files, "" if done.files == 1 else "s", human_bytes(done.bytes))
     if done.server_side_bytes:
-        text += ", %s copied or linked on the remote from the previous snapshot" % _bytes(done.server_side_bytes)
+        text += ", %s copied or linked on the remote from the previous snapshot" % human_bytes(done.server_side_bytes)
     if done.deleted:
         text += "; deleted on the remote: %s" % ", ".join(done.deleted)
     return text
-
-
-def _bytes(n):
-    from ..runner import human_bytes  # runner imports much; only a message needs it
-    return human_bytes(n)
 
 
 def upload_now(config, task, trigger, stop_event=None, on_stats=None, notifier=None, clock=time.time):
