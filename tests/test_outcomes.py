@@ -416,8 +416,8 @@ class VerifyTruthTest(TempDirTestCase):
         restore.restore(task, os.path.basename(path), self.path("back"), clock=lambda: NOW, zone=UTC)
         if os.name != "nt":  # (Windows keeps a read-only flag, not modes)
             self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "locked.txt")).st_mode), 0)
-        self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "shut")).st_mode), 0)
-        self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "plain.txt")).st_mode), 0o644)
+            self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "shut")).st_mode), 0)
+            self.assertEqual(stat.S_IMODE(os.lstat(self.path("back", "plain.txt")).st_mode), 0o644)
 
 class ExitCodeProgramTest(TempDirTestCase):
     def program(self, name, *args):
