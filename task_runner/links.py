@@ -7,7 +7,8 @@ elsewhere (into their own folder, or over a system folder). A link is
 trusted only when no other account can have put it there: it and the
 folder holding it belong to root or to this account, and nobody else may
 write in that folder (in a sticky folder such as /tmp, a link of this
-account's or of the folder's owner). POSIX only: Windows has no such
+account's or of the folder's owner; for an account other than root, a
+folder its group may write counts as its own). POSIX only: Windows has no such
 links in ordinary use, and its folders are reached by checked paths.
 """
 
@@ -25,7 +26,10 @@ def trusted(folder_st, link_st):
     me = os.geteuid()
     if link_st.st_uid not in (0, me) or folder_st.st_uid not in (0, me):
         return False
-    if folder_st.st_mode & 0o022:  # others may write there: only the sticky bit keeps their links out
+    # Others may write there: only the sticky bit keeps their links out. For an ordinary account
+    # a folder of its own that its group may write is its own business (a user private group,
+    # as many systems give each account); for root, the group's members are other accounts.
+    if folder_st.st_mode & (0o022 if me == 0 else 0o002):
         return bool(folder_st.st_mode & stat.S_ISVTX) and link_st.st_uid in (me, folder_st.st_uid)
     return True
 
