@@ -22,7 +22,6 @@ rsnapshot (a ``snapshot_root`` only root can enter):
 
 import hashlib
 import os
-import subprocess
 
 from . import links, osutil
 
@@ -66,10 +65,13 @@ def why_open(path, marks=None):
     return None
 
 
-def make_private(path, marks=None, run=subprocess.call):
+def make_private(path, marks=None, run=None):
     """Let only this account (on Windows also SYSTEM and Administrators)
-    enter ``path``. OSError when that cannot be done, saying why."""
+    enter ``path``. OSError when that cannot be done, saying why. ``run``:
+    how icacls is run (subprocess.call)."""
     if osutil.WINDOWS:
+        import subprocess  # (Windows only: no program pays for it elsewhere)
+        run = run or subprocess.call
         grant = [s + ":(OI)(CI)F" for s in _ALWAYS + (account(),)]
         for args in (["/inheritance:r", "/grant:r"] + grant, ["/remove:g"] + list(_BROAD_GROUPS)):
             code = run(["icacls", path] + args + ["/Q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
