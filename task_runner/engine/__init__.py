@@ -20,6 +20,7 @@ Errors come in two kinds:
 import collections
 import logging
 import os
+import time
 import zipfile
 
 from .. import filesystems, links, osutil, private_folder, snapshots
@@ -134,12 +135,14 @@ def _ready_dest(dest, log, private_marks):
     remove_leftovers(dest, log)
 
 
-def _open_writer(task, root, stats, ops, stop_event, previous, log, pool, started):
+def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
     if task.format == "zip":
         return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
     index = IndexWriter(root) if sqlite3 is not None else None
     if index is not None:
-        remove_stale_temporaries(started)
+        # Against the files' own times, which are the real clock's: a run given another time (a
+        # test's, a clock set years ahead) must not take the live temporaries of other runs for stale.
+        remove_stale_temporaries(time.time())
     if index is not None and index.broken:
         log.warning("%s: moved files will be copied again by the next run", index.broken)
         index = None
@@ -258,7 +261,7 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     try:
         try:
             writer = _open_writer(task, root, stats, ops, stop_event, previous, log,
-                                  Pool(_workers(task, dest, workers, log), check_stop, low_priority, log), started)
+                                  Pool(_workers(task, dest, workers, log), check_stop, low_priority, log))
             walk = Walk(osutil.long_path(src), matcher, stats, check_stop)
             _run_walk(walk, writer, progress)
             writer.close(os.stat(src))  # every worker done; the snapshot's top as the source folder
