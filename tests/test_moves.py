@@ -11,7 +11,7 @@ try:
     from task_runner.engine import index
 except ImportError:  # before moved files were found: these tests fail there
     index = None
-from tests.helpers import UTC, TempDirTestCase, make_task, ts
+from tests.helpers import UTC, TempDirTestCase, copy_file, make_task, ts
 from tests.test_engine import tree
 
 T0 = ts("2026-11-27T10:00:00+00:00")
@@ -118,7 +118,7 @@ class MovesTest(TempDirTestCase):
     def test_copy_with_the_same_time_is_linked_after_comparing_content(self):
         self.put("orig.bin", os.urandom(5000))
         first = self.snap(0)
-        shutil.copy2(self.path("src", "orig.bin"), self.path("src", "copy.bin"))  # cp -p
+        copy_file(self.path("src", "orig.bin"), self.path("src", "copy.bin"))  # cp -p
         self.put("other.bin", os.urandom(5000))  # same size and time, other content
         second = self.snap(1)
         self.assertSame(second)

@@ -28,13 +28,13 @@ one, no SQLite in this Python), files are copied.
 """
 
 import os
-import shutil
 import stat
 import tempfile
 import threading
 from urllib.parse import quote
 
 from .. import osutil
+from .fileio import copy_bytes
 from ..snapshots import INDEX, PARTIAL, remove_index as _remove_snapshot_index
 
 try:
@@ -201,7 +201,7 @@ class IndexWriter(object):
                 self._db.commit()
                 self._db.close()
                 self._db = None
-                shutil.copyfile(self._temp, osutil.long_path(self.path))
+                copy_bytes(self._temp, osutil.long_path(self.path))
             except (sqlite3.Error, OSError) as exc:
                 self._fail(exc)
                 return
@@ -254,7 +254,7 @@ class PreviousIndex(object):
 
     def _prepare(self):
         self._copy = _temporary()
-        shutil.copyfile(self._file, self._copy)
+        copy_bytes(self._file, self._copy)
         self._db = sqlite3.connect(self._copy, check_same_thread=False)
         self._db.execute("SELECT d.path, f.name, f.dev, f.ino, f.size, f.mtime "
                          "FROM files f JOIN folders d ON d.id = f.folder LIMIT 1").fetchall()
