@@ -35,14 +35,17 @@ def trusted(folder_st, link_st):
 
 
 def untrusted_link(path):
-    """The first symbolic link on the way to ``path`` (absolute, or from the
-    current folder) that another account could have put there, or None;
-    "too many links" for a loop. Only what exists is looked at: the rest
-    of the path is made by the caller. Windows: None."""
+    """Why the way to ``path`` (absolute, or from the current folder) is
+    not this account's to trust, as a phrase naming the place, or None: a
+    symbolic link another account could have put there, a loop of links;
+    and, run as root, a folder on the way (or ``path`` itself) that belongs
+    to another account, or one that others may write in (not sticky), so
+    that they could put another folder in its place. Only what exists is
+    looked at: the rest of the path is made by the caller. Windows: None."""
     if osutil.WINDOWS:
         return None
     pending = [p for p in os.path.join(os.getcwd(), path).split(os.sep) if p]
-    here, hops = "/", 0
+    here, hops, root = "/", 0, os.geteuid() == 0
     while pending:
         name = pending.pop(0)
         if name in (".", ".."):
@@ -50,19 +53,22 @@ def untrusted_link(path):
             continue
         full = os.path.join(here, name)
         try:
-            st = os.lstat(full)
+            st, above = os.lstat(full), os.stat(here)
         except OSError:
             return None
-        if not stat.S_ISLNK(st.st_mode):
-            here = full
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > MAX_LINKS:
+                return "too many symbolic links (a loop?) at %s" % full
+            if not trusted(above, st):
+                return "%s, a symbolic link another account of this computer could have put there" % full
+            target = os.readlink(full)
+            here = "/" if os.path.isabs(target) else here
+            pending[:0] = [p for p in target.split(os.sep) if p]
             continue
-        hops += 1
-        if hops > MAX_LINKS:
-            return "too many links (a loop?) at %s" % full
-        if not trusted(os.stat(here), st):
-            return full
-        target = os.readlink(full)
-        if os.path.isabs(target):
-            here = "/"
-        pending[:0] = [p for p in target.split(os.sep) if p]
+        if root and st.st_uid != 0:
+            return "%s, which belongs to another account (uid %d)" % (full, st.st_uid)
+        if root and above.st_mode & 0o022 and not above.st_mode & stat.S_ISVTX:
+            return "%s, in a folder other accounts may write (%s)" % (full, here)
+        here = full
     return None

@@ -8,8 +8,10 @@ copy where the mode allows. The closed door is ``dest`` itself, as in
 rsnapshot (a ``snapshot_root`` only root can enter):
 
 * POSIX: ``dest`` owned by the account running the backups, no permission
-  for group or others (made 0700; root takes over a folder another account
-  owns).
+  for group or others (made 0700). Run as root, a ``dest`` that another
+  account owns, or that is reached through a folder another account owns
+  or may write, is refused (links.untrusted_link): that account could plant
+  snapshots of its own there, or move the folder away.
 * Windows: inheritance removed and full control for that account, SYSTEM
   and Administrators only (``icacls``, which every Windows has); the groups
   Everyone, Authenticated Users and Users are removed. Reading a folder's
@@ -89,11 +91,8 @@ def make_private(path, marks=None, run=None):
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))  # (its links checked by the engine)
     try:
         st = os.fstat(fd)
-        if st.st_uid != os.geteuid():
-            if os.geteuid() != 0:
-                raise OSError("it belongs to another account (uid %d): only that account or root can close it"
-                              % st.st_uid)
-            os.fchown(fd, 0, -1)
+        if st.st_uid != os.geteuid():  # (as root the engine refuses such a folder: links.untrusted_link)
+            raise OSError("it belongs to another account (uid %d): only that account can close it" % st.st_uid)
         os.fchmod(fd, st.st_mode & 0o700)  # nothing added: a folder made read-only stays so
     finally:
         os.close(fd)
@@ -119,13 +118,21 @@ def keep_private(path, log, marks=None):
              account(), why)
 
 
+def untrusted_message(path, foreign):
+    """Why backups do not go into ``path``: ``foreign`` (links.untrusted_link)."""
+    return ("backups do not go into %s: on the way to it is %s, so another account could change or read them "
+            "there; set dest to a folder only the account running the backups controls (as root: root's, in "
+            "folders only root may write)" % (path, foreign))
+
+
 def open_warning(path, marks=None):
     """[the sentence ``check`` and ``status`` show] when ``path`` is open, or
     reached through a link another account could have put there, else []."""
     foreign = links.untrusted_link(path)
     if foreign:
-        return ["the backup folder %s is reached through %s, a symbolic link another account of this computer could "
-                "have put there: backups fail until dest names the folder it leads to" % (path, foreign)]
+        return [untrusted_message(path, foreign) + " (backups fail until then)"]
+    if not os.path.isdir(path):  # (made private when a backup makes it)
+        return []
     try:
         why = why_open(path, marks)
     except OSError:

@@ -82,7 +82,7 @@ def warnings_for(task, item, now, zone, free, marks=None):
         out.append((BAD, "the destination drive was not found: is it plugged in?"))
     elif free[1] < LOW_SPACE_PERCENT:
         out.append((WARN, "destination drive has %d%% free" % free[1]))
-    if free is not None and os.path.isdir(task.dest):
+    if free is not None:
         out.extend((WARN, text) for text in private_folder.open_warning(task.dest, marks))
     return out
 

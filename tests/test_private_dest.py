@@ -70,15 +70,21 @@ class PrivateDestTest(TempDirTestCase):
         private_folder.make_private(self.dest)
         self.assertEqual(stat.S_IMODE(os.stat(self.dest).st_mode), 0o500)
 
-    @unittest.skipUnless(AS_ROOT, "needs root: a dest another account owns is taken over")
-    def test_root_takes_over_a_dest_another_account_owns(self):
+    @unittest.skipUnless(AS_ROOT, "needs root: a dest another account owns is refused")
+    def test_root_never_backs_up_into_a_folder_another_account_owns(self):
+        """Found from outside: root took such a folder over, with the snapshot
+        another account had planted in it (dated 2099), which restore then
+        gave back and prune kept in place of the real one."""
         os.mkdir(self.dest)
-        os.chmod(self.dest, 0o700)
-        os.chown(self.dest, 65534, 65534)
-        self.assertIn("belongs to another account", private_folder.why_open(self.dest))
-        self.backup()
-        self.assertEqual(os.stat(self.dest).st_uid, 0)
-        self.assertEqual(stat.S_IMODE(os.stat(self.dest).st_mode), 0o700)
+        planted = os.path.join(self.dest, "2099-01-01_00-00-00")
+        os.mkdir(planted)
+        for path in (self.dest, planted):
+            os.chown(path, 65534, 65534)
+        with self.assertRaises(engine.BackupError) as ctx:
+            self.backup()
+        self.assertIn("which belongs to another account (uid 65534)", str(ctx.exception))
+        self.assertEqual((os.stat(self.dest).st_uid, os.listdir(self.dest)), (65534, ["2099-01-01_00-00-00"]))
+        self.assertIn("belongs to another account", private_folder.open_warning(self.dest)[0])
 
     @unittest.skipUnless(AS_ROOT, "needs root: another account plants the link")
     def test_a_link_another_account_put_where_dest_is_is_never_followed(self):
@@ -97,9 +103,12 @@ class PrivateDestTest(TempDirTestCase):
         with self.assertRaises(engine.BackupError) as ctx:
             self.backup()
         self.assertIn("a symbolic link another account of this computer could have put there", str(ctx.exception))
+        self.assertIn("backups do not go into", str(ctx.exception))
         st = os.stat(victim)
         self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode), os.listdir(victim)), (65534, 0o755, []))
         self.assertIn("symbolic link another account", private_folder.open_warning(self.dest)[0])
+        # A link in a folder on the way, too (found from outside: check and status said nothing then).
+        self.assertIn("symbolic link another account", private_folder.open_warning(os.path.join(self.dest, "x"))[0])
 
     @unittest.skipUnless(POSIX, "modes")
     def test_check_and_status_say_so(self):

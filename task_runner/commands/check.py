@@ -45,6 +45,6 @@ def print_check(config, problems=()):
             # A run makes dest when only that one level is missing, never a missing drive.
             console.print_safe("    ! the backup folder %s cannot be made: %s does not exist right now (is its "
                                "drive connected?)" % (task.dest, parent))
-        elif os.path.isdir(task.dest):
+        else:
             for line in private_folder.open_warning(task.dest, config.lock_dir):
                 console.print_safe("    ! " + line)

@@ -107,8 +107,7 @@ def _prepare_dest(dest, create=True):
     nothing."""
     foreign = links.untrusted_link(dest)
     if foreign:  # (found from outside: root's backup took over the folder such a link led to)
-        raise BackupError("the backup folder %s is reached through %s, a symbolic link another account of this "
-                          "computer could have put there: set dest to the folder it leads to" % (dest, foreign))
+        raise BackupError(private_folder.untrusted_message(dest, foreign))
     if os.path.isdir(dest):
         if not create and not os.access(dest, os.W_OK):
             raise BackupError("cannot write to the destination %s: permission denied" % dest)
