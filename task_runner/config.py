@@ -9,6 +9,7 @@ import collections
 import difflib
 import json
 import os
+import posixpath
 
 from . import osutil
 from .errors import ConfigError, UsageError
@@ -215,12 +216,18 @@ def _check_tasks(tasks, labels, problems):
             problems.append("%s.dest: %s is also the dest of %s: give each task its own dest folder"
                             % (where, task.dest, seen_dests[dest]))
         seen_dests.setdefault(dest, where)
-        remote = task.offsite.remote.rstrip("/\\") if task.offsite is not None else None
+        remote = _remote_key(task.offsite.remote) if task.offsite is not None else None
         if remote is not None and remote in seen_remotes:
             problems.append("%s.offsite: %s is also the offsite copy of %s: give each task a remote folder of "
                             "its own (retention on it would delete the other's copies)"
                             % (where, task.offsite.remote, seen_remotes[remote]))
         seen_remotes.setdefault(remote, where)
+
+
+def _remote_key(remote):
+    """``remote:path`` as one folder is written: "r:a//./b/" is "r:a/b"."""
+    name, _, path = remote.partition(":")
+    return name + ":" + posixpath.normpath("/" + path.replace("\\", "/")).lstrip("/")
 
 
 def _read_json(path):

@@ -248,8 +248,10 @@ class LoadTest(TempDirTestCase):
         only copy, and a restore of one gave the other's files."""
         problems = "\n".join(self.problems({"tasks": [
             {"name": "A", "src": "a", "dest": "outa", "offsite": "nas:backups/shared"},
-            {"name": "B", "src": "b", "dest": "outb", "offsite": "nas:backups/shared/"}]}))
+            {"name": "B", "src": "b", "dest": "outb", "offsite": "nas:backups/shared/"},
+            {"name": "C", "src": "c", "dest": "outc", "offsite": "nas:backups//./shared"}]}))
         self.assertIn("tasks[1] (B).offsite: nas:backups/shared/ is also the offsite copy of tasks[0] (A)", problems)
+        self.assertIn("tasks[2] (C).offsite: nas:backups//./shared is also the offsite copy of tasks[0] (A)", problems)
         load_config(self.write_config({"tasks": [{"name": "A", "src": "a", "dest": "outa", "offsite": "nas:x"},
                                                  {"name": "B", "src": "b", "dest": "outb", "offsite": "nas:xy"}]}))
 
