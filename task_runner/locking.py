@@ -7,11 +7,12 @@ Two FileLock objects for the same path conflict even inside one process
 what lets threads of the HTTP server and the daemon use the same locks.
 """
 
+import errno
 import json
 import os
 import time
 
-from .errors import AlreadyRunning
+from .errors import AlreadyRunning, BackupError
 
 try:
     import fcntl
@@ -81,7 +82,14 @@ class FileLock(object):
             os.makedirs(folder, exist_ok=True)
         # Only this account may open it (and so lock it): another account of the computer could
         # otherwise hold a task's lock, or the history's, and stop every backup (found from outside).
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise BackupError("the lock file %s is a symbolic link (put there by another account?): nothing is "
+                              "ever locked through a link; delete it, and keep the folder of the history "
+                              "writable by this account only" % self.path)
         _keep_private(fd)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

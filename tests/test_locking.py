@@ -85,3 +85,19 @@ class PrivateLockTest(TempDirTestCase):
         self.assertTrue(lock.acquire(timeout=0))
         lock.release()
         self.assertEqual(stat.S_IMODE(os.stat(old).st_mode), 0o600)
+
+    @unittest.skipIf(sys.platform == "win32", "links")
+    def test_a_lock_file_that_is_a_link_is_never_followed(self):
+        """Found from outside: a link put where a lock file goes had its
+        target made 0600 (a chmod of any file), and was locked."""
+        import os
+        import stat
+        from task_runner.errors import BackupError
+        self.write("target", "root's")
+        os.chmod(self.path("target"), 0o644)
+        os.makedirs(self.path(".locks"))
+        os.symlink(self.path("target"), self.path(".locks", "task-t.lock"))
+        with self.assertRaises(BackupError) as ctx:
+            FileLock(self.path(".locks", "task-t.lock")).acquire(timeout=0)
+        self.assertIn("is a symbolic link", str(ctx.exception))
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("target")).st_mode), 0o644)
