@@ -188,6 +188,11 @@ def dumps(data):
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def shown_name(task):
+    """What the page calls a task: its name, or "SRC -> DEST" without one."""
+    return task.get("name") or "%s -> %s" % (task.get("src"), task.get("dest"))
+
+
 def save_change(path, version, index, given, lock, name=None):
     """Check and write one change made against ``version`` of ``path``,
     holding ``lock`` (one writer at a time in this process); ``name``: the
@@ -204,7 +209,7 @@ def save_change(path, version, index, given, lock, name=None):
         tasks = current.data.get("tasks") if isinstance(current.data, dict) else None
         moved = name is not None and index is not None and not (
             isinstance(tasks, list) and 0 <= index < len(tasks) and isinstance(tasks[index], dict)
-            and tasks[index].get("name") == name)
+            and shown_name(tasks[index]) == name)
         if current.version != version or moved:
             exc = Conflict("config.json was changed (by hand or from another page) since this page loaded it: "
                            "it is reloaded; check your change and save it again", path)

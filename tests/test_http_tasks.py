@@ -193,6 +193,21 @@ class TaskEditorTest(HttpTestCase):
         self.assertEqual(status, 200, answer)
         self.assertEqual([t["name"] for t in self.on_disk()["tasks"]], ["Documents", "Pictures"])
 
+    def test_a_task_without_a_name_is_named_by_its_folders(self):
+        """Found from outside: with tasks that have no name, the page sent none
+        and the wrong task was changed and deleted."""
+        a = {"src": self.path("src"), "dest": self.path("a")}
+        b = {"src": self.path("src"), "dest": self.path("b")}
+        self.write_tasks([a, b])
+        body = self.listing()
+        self.write_tasks([dict(a, dest=self.path("c")), a, b])
+        version = self.listing()["version"]
+        status, answer, _ = self.request("DELETE", "/config/tasks/1", json.dumps(
+            {"version": version, "name": "%s -> %s" % (b["src"], b["dest"])}))
+        self.assertEqual((status, answer.get("error")), (409, "changed"), answer)
+        self.assertEqual(len(self.on_disk()["tasks"]), 3)
+        self.assertTrue(body)
+
     def test_a_task_is_never_taken_for_the_one_that_took_its_place(self):
         """Found from outside: a hand edit inserted a task above the one the
         page edited; the page's second try, sent against the new version

@@ -198,7 +198,7 @@ function save(event) {
   var body = {version: editing.version, task: task};
   if (editing.index !== null) {  // only what was changed: a hand edit of another field stays
     body.task = changed(task, editing.shown);
-    body.name = editing.task.name || null;
+    body.name = taskName(editing.task);  // (config_edit.shown_name: "SRC -> DEST" for a task without one)
   }
   var path = editing.index === null ? "/config/tasks" : "/config/tasks/" + editing.index;
   api("POST", path, body).then(function (r) { saved(r, "Saved."); },
@@ -261,7 +261,7 @@ function deleteTask() {
     button.textContent = "Really delete it? (its backups stay)";
     return;
   }
-  api("DELETE", "/config/tasks/" + editing.index, {version: editing.version, name: editing.task.name || null})
+  api("DELETE", "/config/tasks/" + editing.index, {version: editing.version, name: taskName(editing.task)})
   .then(function (r) {
     if (r.status === 409) button.textContent = "Delete this backup";  // asked again, about the file as it is now
     saved(r, "Deleted; its backups are still in " + (editing && editing.task.dest) + ".");
