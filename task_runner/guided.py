@@ -15,13 +15,12 @@ import os
 import re
 import time
 
-from . import catalog, console, errors, osutil, restore, snapshot_reader, snapshots
+from . import catalog, console, errors, osutil, restore, restore_target, snapshot_reader, snapshots
 from .logs import task_log
 from .offsite import cli as offsite_cli
 from .errors import Interrupted, UsageError
 from .history import History
 from .runner import human_bytes, plural, task_lock
-from .schedule import LOCAL, local_datetime
 
 SHOWN = 40  # entries of a folder listed when browsing
 _WINDOWS_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
@@ -312,8 +311,7 @@ class Dialogue(object):
     def _where(self, task):
         """(target folder, replace, new): a new folder (made by the restore, never
         one that is there already), the original place, or another folder."""
-        stamp = local_datetime(self.clock(), LOCAL).strftime("%Y-%m-%d_%H-%M-%S")
-        new = os.path.join(os.path.dirname(os.path.normpath(task.src)), "Restored %s" % stamp)
+        new = restore_target.new_folder_beside(task.src, self.clock())
         self.out("\nWhere to?")
         pick = self._choose("Where", [
             "into a new folder: %s" % new,

@@ -26,6 +26,7 @@ import stat
 
 from . import links, osutil, safedir
 from .errors import BackupError, UsageError
+from .schedule import LOCAL, local_datetime
 
 
 
@@ -242,3 +243,15 @@ def _untrusted(target, link, hops):
         return "--to %s: too many symbolic links on the way (a loop?)" % target
     return ("--to %s: %s is a symbolic link that another account could have put there: give the folder it "
             "leads to instead (a restore follows no link another account can change)" % (target, link))
+
+
+def new_folder_beside(src, now, zone=LOCAL):
+    """A free name for a new folder "Restored <time>" beside ``src`` (the
+    page's and the guided restore's "new folder"; "_2", "_3"... when taken:
+    another account may have made the names of the coming minutes)."""
+    base = os.path.join(os.path.dirname(os.path.normpath(src)),
+                        "Restored %s" % local_datetime(now, zone).strftime("%Y-%m-%d_%H-%M-%S"))
+    path, n = base, 2
+    while os.path.lexists(path):
+        path, n = "%s_%d" % (base, n), n + 1
+    return path

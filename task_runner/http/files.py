@@ -16,7 +16,7 @@ import threading
 import time
 from urllib.parse import quote
 
-from .. import catalog, restore, snapshots
+from .. import catalog, restore, restore_target, snapshots
 from ..config import find_task
 from ..errors import Interrupted, TaskRunnerError
 from ..logs import task_log
@@ -125,7 +125,7 @@ class Restores(object):
         differ kept beside) would do, done as a dry run: {"where", "target",
         "files", "bytes", "kept_aside", "unchanged"}."""
         self._check(task, name, rel)
-        target = _new_folder(task.src, self.clock()) if where == NEW else task.src
+        target = restore_target.new_folder_beside(task.src, self.clock()) if where == NEW else task.src
         try:
             result = restore.restore(task, name, target, [rel] if rel else [], overwrite=where != NEW,
                                      dry_run=True, clock=self.clock)
@@ -153,7 +153,7 @@ class Restores(object):
                                                     "has finished" % task.name)
         with self._mutex:
             job = {"id": next(self._ids), "task": task.name, "snapshot": name, "path": rel.replace(os.sep, "/"),
-                   "target": _new_folder(task.src, self.clock()) if where == NEW else task.src, "where": where,
+                   "target": restore_target.new_folder_beside(task.src, self.clock()) if where == NEW else task.src, "where": where,
                    "status": "running", "files": 0, "bytes": 0, "kept_aside": 0, "message": None, "errors": []}
             self.jobs[job["id"]] = job
             for old in sorted(self.jobs)[:-50]:
@@ -189,15 +189,6 @@ class Restores(object):
             lock.release()
         task_log(logger, task.name).info("restore %d from the status page: %s: %s", job["id"], job["status"],
                                          job["message"])
-
-
-def _new_folder(src, now):
-    base = os.path.join(os.path.dirname(os.path.normpath(src)),
-                        "Restored %s" % local_datetime(now, LOCAL).strftime("%Y-%m-%d_%H-%M-%S"))
-    path, n = base, 2
-    while os.path.lexists(path):
-        path, n = "%s_%d" % (base, n), n + 1
-    return path
 
 
 def task_named(config, name):
