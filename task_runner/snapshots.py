@@ -41,21 +41,29 @@ EVERYTHING = None  # what read_incomplete says when it cannot say which paths a 
 INDEX = ".index"
 
 
+NAME_FORMAT = "%Y-%m-%d_%H-%M-%S"
+
+
 def snapshot_name(started, zone=LOCAL):
-    return local_datetime(started, zone).strftime("%Y-%m-%d_%H-%M-%S")
+    return local_datetime(started, zone).strftime(NAME_FORMAT)
 
 
 def new_snapshot_name(dest, started, zone=LOCAL, as_zip=False):
     """The name a snapshot started at ``started`` gets in ``dest``: its
     local time, with ``_2``, ``_3``... when that time is taken. The suffix
     is above every one of that second ever seen in ``dest`` (a name freed by
-    a deletion is not reused: names stay in the order the runs started)."""
+    a deletion is not reused: names stay in the order the runs started).
+    When the local time is behind the newest name by at most a day (the
+    time zone moved west, the hour the clocks go back), the snapshot takes
+    the newest one's time with the next number, so that the newest backup
+    is the one whose name sorts last for restore, retention and listings."""
     ext = ".zip" if as_zip else ""
     base = snapshot_name(started, zone)
     try:
         names = os.listdir(dest)
     except OSError:
         names = []
+    base = _not_before_newest(base, names)
     highest = 0
     for entry in names:
         m = SNAPSHOT_RE.match(_strip_marks(entry))
@@ -69,6 +77,21 @@ def new_snapshot_name(dest, started, zone=LOCAL, as_zip=False):
         n += 1
         name = "%s_%d" % (base, n)
     return name + ext
+
+
+_ZONE_SLACK = datetime.timedelta(hours=26)  # the most local time can go back with the clock right
+
+
+def _not_before_newest(base, names):
+    """``base``, or the time of the newest snapshot name in ``names`` when
+    ``base`` is behind it by at most _ZONE_SLACK (further behind: that name
+    came from a clock that was wrong then, and is not followed)."""
+    times = [m.group(1) for m in (SNAPSHOT_RE.match(_strip_marks(n)) for n in names) if m]
+    newest = max(times) if times else None
+    if newest is None or newest <= base:
+        return base
+    ahead = datetime.datetime.strptime(newest, NAME_FORMAT) - datetime.datetime.strptime(base, NAME_FORMAT)
+    return newest if ahead <= _ZONE_SLACK else base
 
 
 def _strip_marks(entry):

@@ -299,6 +299,14 @@ class RunnerRetentionTest(TempDirTestCase):
         with open(self.path("dest", made, "a")) as f:
             self.assertEqual(f.read(), "2")
         self.assertTrue(run.status == "success")
+        # Its name keeps the order (the newest's time, the next number): "latest" and prune see it as newest.
+        self.assertEqual(snapshots.list_snapshots(self.path("dest"))[-1], made)
+        self.assertEqual(made, os.path.basename(run.record["snapshot"]) + "_2")
+        runner.prune_task(config, config.tasks[0], clock=FakeClock(at + 240), zone=tokyo)
+        self.assertEqual(snapshots.list_snapshots(self.path("dest")), [made])
+        # A name far ahead (a clock that was wrong then) is not followed.
+        self.assertEqual(snapshots._not_before_newest("2026-12-06_10-00-00", ["2099-01-01_00-00-00"]),
+                         "2026-12-06_10-00-00")
 
 
 class TZRetentionTest(TZMixin, unittest.TestCase):
