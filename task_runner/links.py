@@ -34,18 +34,20 @@ def trusted(folder_st, link_st):
     return True
 
 
-def untrusted_link(path):
+def untrusted_link(path, owners=True):
     """Why the way to ``path`` (absolute, or from the current folder) is
     not this account's to trust, as a phrase naming the place, or None: a
     symbolic link another account could have put there, a loop of links;
     and, run as root, a folder on the way (or ``path`` itself) that belongs
     to another account, or one that others may write in (not sticky), so
-    that they could put another folder in its place. Only what exists is
-    looked at: the rest of the path is made by the caller. Windows: None."""
+    that they could put another folder in its place (not with ``owners``
+    False: on a network share the owners are the server's, such as the
+    account a NAS is logged in as). Only what exists is looked at: the rest
+    of the path is made by the caller. Windows: None."""
     if osutil.WINDOWS:
         return None
     pending = [p for p in os.path.join(os.getcwd(), path).split(os.sep) if p]
-    here, hops, root = "/", 0, os.geteuid() == 0
+    here, hops, root = "/", 0, owners and os.geteuid() == 0
     while pending:
         name = pending.pop(0)
         if name in (".", ".."):

@@ -25,7 +25,7 @@ rsnapshot (a ``snapshot_root`` only root can enter):
 import hashlib
 import os
 
-from . import links, osutil
+from . import filesystems, links, osutil
 
 _BROAD_GROUPS = ("*S-1-1-0", "*S-1-5-11", "*S-1-5-32-545")  # Everyone, Authenticated Users, Users
 _ALWAYS = ("*S-1-5-18", "*S-1-5-32-544")  # SYSTEM, Administrators
@@ -118,6 +118,13 @@ def keep_private(path, log, marks=None):
              account(), why)
 
 
+def untrusted(path):
+    """links.untrusted_link for a backup folder: its owners count unless it
+    is on a network share, whose owners are the server's (a NAS logged in
+    as its own account)."""
+    return links.untrusted_link(path, owners=filesystems.network_filesystem(path) is None)
+
+
 def untrusted_message(path, foreign):
     """Why backups do not go into ``path``: ``foreign`` (links.untrusted_link)."""
     return ("backups do not go into %s: on the way to it is %s, so another account could change or read them "
@@ -128,7 +135,7 @@ def untrusted_message(path, foreign):
 def open_warning(path, marks=None):
     """[the sentence ``check`` and ``status`` show] when ``path`` is open, or
     reached through a link another account could have put there, else []."""
-    foreign = links.untrusted_link(path)
+    foreign = untrusted(path)
     if foreign:
         return [untrusted_message(path, foreign) + " (backups fail until then)"]
     if not os.path.isdir(path):  # (made private when a backup makes it)

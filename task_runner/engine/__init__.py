@@ -23,7 +23,7 @@ import os
 import time
 import zipfile
 
-from .. import filesystems, links, osutil, private_folder, snapshots
+from .. import filesystems, osutil, private_folder, snapshots
 from ..errors import DRIVE_MISSING, BackupError, Interrupted
 from ..excludes import Matcher
 from ..schedule import LOCAL
@@ -105,7 +105,7 @@ def _prepare_dest(dest, create=True):
     """Check that ``dest`` can take a snapshot, making the folder when only
     it is missing. ``create`` False (a dry run) checks the same, changing
     nothing."""
-    foreign = links.untrusted_link(dest)
+    foreign = private_folder.untrusted(dest)
     if foreign:  # (found from outside: root's backup took over the folder such a link led to)
         raise BackupError(private_folder.untrusted_message(dest, foreign))
     if os.path.isdir(dest):
