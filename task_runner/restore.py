@@ -19,8 +19,7 @@ anything of the user's and never writes outside the target:
   target, a second entry of one name, an entry below a link of the same
   snapshot, a device or a pipe: each is an error of that entry, and the
   rest goes on. ZIP modes never carry set-ID or sticky bits (snapshot_zip.py).
-
-The caller holds the task's lock, as a backup does (restore_cli).
+  The caller holds the task's lock, as a backup does (restore_cli).
 """
 
 import collections
