@@ -46,7 +46,9 @@ class ChecksTest(unittest.TestCase):
 
 
 class FolderAnswerTest(unittest.TestCase):
-    HOME = os.path.join(os.sep, "home", "me")
+    # (Windows: with its drive; Python 3.13 no longer counts "\home\me" as absolute there.)
+    ROOT = "C:" + os.sep if os.name == "nt" else os.sep
+    HOME = os.path.join(ROOT, "home", "me")
 
     def test_a_typed_folder(self):
         os.environ.setdefault("TASK_RUNNER_TEST_SET", "set-value")  # a variable this process has
@@ -56,7 +58,7 @@ class FolderAnswerTest(unittest.TestCase):
                              ("~", (home, False)),
                              ("Restored-test", (os.path.join(home, "Restored-test"), True)),
                              ('"sub/dir"', (os.path.join(home, "sub", "dir"), True)),
-                             (os.path.join(os.sep, "tmp", "x"), (os.path.join(os.sep, "tmp", "x"), False)),
+                             (os.path.join(self.ROOT, "tmp", "x"), (os.path.join(self.ROOT, "tmp", "x"), False)),
                              ("$TASK_RUNNER_TEST_SET/r", (os.path.join(home, value, "r"), True)),
                              ("nope", (os.path.join(home, "nope"), True))]:
             with self.subTest(answer=answer):
