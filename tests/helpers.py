@@ -83,29 +83,7 @@ class TempDirTestCase(unittest.TestCase):
         for folder, dirs, files in os.walk(self.tmp):
             for name in [folder] + [os.path.join(folder, n) for n in dirs + files]:
                 os.lchown(name, NOBODY, NOBODY)
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into the test runner
-            code = 1
-            try:
-                os.close(read_end)
-                os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
-                payload = ("ok", func(*args))
-                code = 0
-            except BaseException:
-                payload = ("error", traceback.format_exc())
-            try:
-                with os.fdopen(write_end, "wb") as out:
-                    pickle.dump(payload, out)
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as inp:
-            data = inp.read()
-        os.waitpid(pid, 0)
-        kind, value = pickle.loads(data)
+        kind, value = as_nobody(func, *args)
         if kind != "ok":
             self.fail("as an unprivileged user:\n" + value)
         return value
@@ -193,6 +171,34 @@ class TZMixin(object):
         time.tzset()
         if time.localtime(ts("2026-07-01T12:00:00+00:00")).tm_gmtoff == 0 and name != "UTC":
             self.skipTest("no tz database for %s on this machine" % name)
+
+
+def as_nobody(func, *args):
+    """``func(*args)`` in a forked child that has become the user nobody:
+    ("ok", its result) or ("error", its traceback)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the test runner
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            payload = ("ok", func(*args))
+            code = 0
+        except BaseException:
+            payload = ("error", traceback.format_exc())
+        try:
+            with os.fdopen(write_end, "wb") as out:
+                pickle.dump(payload, out)
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as inp:
+        data = inp.read()
+    os.waitpid(pid, 0)
+    return pickle.loads(data)
 
 
 def wait_for(predicate, timeout=30, interval=0.02):

@@ -6,51 +6,20 @@ or restores, and only POST /trigger of the default task stays open."""
 import http.client
 import json
 import os
-import pickle
 import re
 import socket
 import stat
 import subprocess
 import sys
 import threading
-import traceback
 import unittest
 
 from task_runner import private_folder
 from task_runner.errors import ConfigError
 from task_runner.http import tokenfile
-from tests.helpers import NOBODY, ROOT, TempDirTestCase
+from tests.helpers import NOBODY, ROOT, TempDirTestCase, as_nobody
 
 LINK = re.compile(r"Sign in to the status page \(once, within 15 minutes\): (http://127\.0\.0\.1:\d+/signin\?code=(\S+))")
-
-
-def as_nobody(func, *args):
-    """``func(*args)`` in a forked child that has become the user nobody
-    (without giving it any file first, unlike helpers.as_unprivileged):
-    another account of this computer. Its result, or its traceback."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            payload = ("ok", func(*args))
-            code = 0
-        except BaseException:
-            payload = ("error", traceback.format_exc())
-        try:
-            with os.fdopen(write_end, "wb") as out:
-                pickle.dump(payload, out)
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as inp:
-        data = inp.read()
-    os.waitpid(pid, 0)
-    return pickle.loads(data)
 
 
 def ask(port, method, path, headers=None):
