@@ -348,8 +348,13 @@ function showRuns(runs) {
   }
 }
 
+// Tasks deleted from this page: a refresh already under way when one was
+// deleted does not ask for its snapshots (a 404 the browser would log).
+var deletedTasks = {};
+
 function showSnapshots(tasks) {
   var box = $("snapshots");
+  tasks = tasks.filter(function (item) { return !deletedTasks[item.name]; });
   Promise.all(tasks.map(function (item) {
     return api("GET", "/snapshots/" + encodeURIComponent(item.name));
   })).then(function (answers) {

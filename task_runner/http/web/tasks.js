@@ -201,7 +201,10 @@ function save(event) {
     body.name = taskName(editing.task);  // (config_edit.shown_name: "SRC -> DEST" for a task without one)
   }
   var path = editing.index === null ? "/config/tasks" : "/config/tasks/" + editing.index;
-  api("POST", path, body).then(function (r) { saved(r, "Saved."); },
+  api("POST", path, body).then(function (r) {
+    if (r.status === 200 && task.name) delete deletedTasks[task.name];  // added again under that name
+    saved(r, "Saved.");
+  },
     function () { status.textContent = "Cannot reach the backup server."; });
 }
 
@@ -264,6 +267,7 @@ function deleteTask() {
   api("DELETE", "/config/tasks/" + editing.index, {version: editing.version, name: taskName(editing.task)})
   .then(function (r) {
     if (r.status === 409) button.textContent = "Delete this backup";  // asked again, about the file as it is now
+    if (r.status === 200) deletedTasks[taskName(editing.task)] = true;
     saved(r, "Deleted; its backups are still in " + (editing && editing.task.dest) + ".");
   });
 }
