@@ -62,7 +62,7 @@ class FolderAnswerTest(unittest.TestCase):
                              ("$TASK_RUNNER_TEST_SET/r", (os.path.join(home, value, "r"), True)),
                              ("nope", (os.path.join(home, "nope"), True))]:
             with self.subTest(answer=answer):
-                path, from_home, why = guided.folder_answer(answer, home, windows=False)
+                path, from_home, why = guided.folder_answer(answer, home, windows=os.name == "nt")
                 self.assertIsNone(why)
                 self.assertEqual((path, from_home), want)
 

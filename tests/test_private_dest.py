@@ -142,7 +142,8 @@ class PrivateDestTest(TempDirTestCase):
         self.assertIn("*S-1-1-0", calls[1])
         self.assertEqual(private_folder.open_warning(self.dest, marks), [])
         self.assertEqual(os.listdir(self.dest), [])  # the mark is kept beside the history, not in dest
-        self.assertTrue(private_folder.open_warning(self.path("other"), marks))
+        os.mkdir(self.path("other"))
+        self.assertTrue(private_folder.open_warning(self.path("other"), marks))  # marked per folder
 
 
 if __name__ == "__main__":
