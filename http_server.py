@@ -26,16 +26,17 @@ import ssl
 import threading
 import time
 
-from task_runner import cli, config_edit, console, osutil
+from task_runner import cli, config_edit, console
+from task_runner.fs import osutil
 from task_runner.config import load_config
 from task_runner.config_watch import ConfigWatcher
 from task_runner.errors import AlreadyRunning, ConfigError, UsageError
 from task_runner.http import tokenfile
 from task_runner.http.api import App, Server
 from task_runner.http.transport import is_loopback
-from task_runner.locking import FileLock, write_holder
+from task_runner.fs.locking import FileLock, write_holder
 from task_runner.logs import setup_logging
-from task_runner.schedule import LOCAL, format_local
+from task_runner.clock import LOCAL, format_local
 from task_runner.notify import Notifier
 from task_runner.offsite import service as offsite_service
 

@@ -187,7 +187,7 @@ def bench_flush(work, busy_dir, megabytes, repeat):
     """Median seconds of flush_filesystem(work) and of os.sync() while
     ``busy_dir`` (another file system) holds ``megabytes`` not yet written."""
     sys.path.insert(0, ROOT)
-    from task_runner import osutil
+    from task_runner.fs import osutil
     out = {"flush_filesystem": [], "os.sync": []}
     block = os.urandom(1024 * 1024)
     for _ in range(repeat):

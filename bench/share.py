@@ -116,7 +116,7 @@ def restore_round(work, snapshot_dest, mount, number, parallels, times):
 
 def remove_round(src, mount, number, times):
     """Copy the tree onto the share (untimed) and time deleting it, each way."""
-    code = "import sys; sys.path.insert(0, %r); from task_runner import removal; removal.remove_tree(sys.argv[1]%s)"
+    code = "import sys; sys.path.insert(0, %r); from task_runner.fs import removal; removal.remove_tree(sys.argv[1]%s)"
     for label, command in (("rm -rf", ["rm", "-rf"]),
                            ("remove_tree, 1 worker", [sys.executable, "-c", code % (ROOT, ", workers=1")]),
                            ("remove_tree, auto", [sys.executable, "-c", code % (ROOT, "")])):

@@ -10,7 +10,8 @@ import difflib
 import os
 import re
 
-from . import console, osutil, snapshot_reader, snapshots
+from . import console, snapshot_reader, snapshots
+from .fs import osutil
 from .errors import EXIT_FAILED, BackupError, UsageError
 from .run_records import DONE
 from .schedule.plan import same_dest

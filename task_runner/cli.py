@@ -5,18 +5,15 @@ import json
 import logging
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
 import threading
-import time
 
 from . import console
 from .config import CONFIG_NAME, LogConfig
 from .errors import EXIT_INTERRUPTED, ConfigError, TaskRunnerError
 from .logs import FILE_ONLY, setup_logging
-from .runner import human_bytes, plural
 
 logger = logging.getLogger(__name__)
 
@@ -104,60 +101,3 @@ def run_main(main, program, argv=None):
 
 def print_json(data):
     console.print_safe(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def progress_text(stats, elapsed, rel):
-    """The live line's words. The rate is that of the bytes copied, and is
-    said beside them: the bytes of linked files cost no copying, so beside
-    all the bytes done it would read as a stalled transfer."""
-    rate = human_bytes(stats.bytes_copied / elapsed)
-    if stats.bytes_copied >= stats.bytes:
-        amount = "%s at %s/s" % (human_bytes(stats.bytes), rate)
-    else:
-        amount = "%s (%s copied at %s/s)" % (human_bytes(stats.bytes), human_bytes(stats.bytes_copied), rate)
-    return "%s (%d copied, %d linked%s), %s, %d:%02d  %s" % (
-        plural(stats.files, "file"), stats.copied, stats.linked,
-        ", %d moved" % stats.moved if getattr(stats, "moved", 0) else "", amount, elapsed // 60, elapsed % 60, rel)
-
-
-class ProgressLine(object):
-    """One live line on a terminal: files and bytes done, copied vs linked,
-    rate, elapsed time and the current path; redrawn at most 5 times a
-    second. Use only when ``stream.isatty()``."""
-
-    interval = 0.2
-
-    def __init__(self, stream, clock=time.monotonic, words=progress_text):
-        self.stream = stream
-        self.clock = clock
-        self.words = words  # (stats, elapsed seconds, current path) -> the line
-        self.started = clock()
-        self._last = 0.0
-        self._shown = 0
-
-    def __call__(self, stats, rel):
-        now = self.clock()
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        self.show(self.words(stats, max(now - self.started, 1e-6), rel))
-
-    def show(self, text):
-        """Draw ``text`` over the line, shortened to the terminal's width."""
-        width = shutil.get_terminal_size((80, 20)).columns - 1
-        if len(text) > width:
-            text = text[:width - 3] + "..."
-        self._write("\r" + text.ljust(self._shown))
-        self._shown = len(text)
-
-    def clear(self):
-        if self._shown:
-            self._write("\r" + " " * self._shown + "\r")
-            self._shown = 0
-
-    def _write(self, text):
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError, UnicodeEncodeError):
-            pass

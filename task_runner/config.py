@@ -11,9 +11,9 @@ import json
 import os
 import posixpath
 
-from . import osutil
+from .fs import osutil
 from .errors import ConfigError, UsageError
-from .locking import lock_dir_beside
+from .fs.locking import lock_dir_beside
 from .config_values import (LEVELS, REQUIRED, WEEK_MINUTES, Invalid, Key, Offsite, _bool, _bwlimit, _choice, _emails,
                             _int_between, _keep, _name, _number_between, _parallel, _path, _patterns, _remote,
                             _schedule, _shown, _string, _url)

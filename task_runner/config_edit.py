@@ -20,7 +20,7 @@ import os
 import re
 import tempfile
 
-from . import osutil
+from .fs import osutil
 from .config import _task_label, config_from_data, parse_json, read_config_bytes
 from .errors import ConfigError
 

@@ -11,8 +11,9 @@ import os
 import re
 import sys
 
-from . import osutil, retention
-from .pool import MAX_WORKERS
+from .fs import osutil
+from . import retention
+from .fs.pool import MAX_WORKERS
 from .excludes import Matcher, PatternError
 from .schedule import ScheduleError, parse_schedule
 

@@ -15,12 +15,14 @@ import os
 import re
 import time
 
-from . import catalog, console, errors, osutil, restore, restore_target, snapshot_reader, snapshots
+from . import catalog, console, errors, restore, restore_target, snapshot_reader, snapshots
+from .fs import osutil
 from .logs import task_log
 from .offsite import cli as offsite_cli
 from .errors import Interrupted, UsageError
 from .history import History
-from .runner import human_bytes, plural, task_lock
+from .console import human_bytes, plural
+from .runner import task_lock
 
 SHOWN = 40  # entries of a folder listed when browsing
 _WINDOWS_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')

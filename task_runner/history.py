@@ -18,10 +18,10 @@ import logging
 import os
 import time
 
-from . import osutil
+from .fs import osutil
 from .errors import HistoryError
 from .history_format import VERSION, is_int, shape_problem
-from .locking import FileLock, lock_path_for
+from .fs.locking import FileLock, lock_path_for
 from .run_records import DONE, attempts_of, earliest, last_of_latest_occurrences, run_time
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import os
 import sys
 
 from .console import printable
-from .locking import FileLock, lock_path_for
+from .fs.locking import FileLock, lock_path_for
 
 FORMAT = "%(asctime)s %(levelname)-7s %(program)s [%(task)s] %(message)s"
 CONSOLE_FORMAT = "%(asctime)s %(levelname)s [%(task)s] %(message)s"

@@ -30,13 +30,14 @@ import os
 import stat
 import threading
 
-from . import catalog, console, osutil, restore_target, restore_work, safedir, snapshot_reader
-from .engine.fileio import OPS, DataCopier
+from . import catalog, console, restore_target, restore_work, snapshot_reader
+from .fs import osutil, safedir
+from .fs.fileio import OPS, DataCopier
 from .errors import BackupError, Interrupted, UsageError
 from .logs import task_log
-from .pool import Pool
-from .runner import human_bytes
-from .schedule import LOCAL, local_datetime
+from .fs.pool import Pool
+from .console import human_bytes
+from .clock import LOCAL, local_datetime
 
 logger = logging.getLogger(__name__)
 

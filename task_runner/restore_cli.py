@@ -5,12 +5,14 @@ import os
 import sys
 import time
 
-from . import catalog, cli, console, errors, guided, osutil, restore
+from . import catalog, cli, console, errors, guided, restore
+from .fs import osutil
 from .config import select_tasks
 from .errors import BackupError, UsageError
 from .history import History
-from .runner import human_bytes, plural as _plural, task_lock
-from .schedule import LOCAL, local_datetime
+from .console import human_bytes, plural as _plural
+from .runner import task_lock
+from .clock import LOCAL, local_datetime
 from .status import runs_now
 
 
@@ -174,7 +176,7 @@ def restore_words(counts, elapsed, rel):
 
 
 class RestoreProgress(object):
-    """Adapts cli.ProgressLine to a restore's counters."""
+    """Adapts console.ProgressLine to a restore's counters."""
 
     def __init__(self, line):
         self.line = line
@@ -201,5 +203,5 @@ def interactive(config, stop_event, install_stop=None, ask=input, out=console.pr
                          "backup_now.py restore ... --to DIR")
     progress = None
     if sys.stdout is not None and sys.stdout.isatty():
-        progress = RestoreProgress(cli.ProgressLine(sys.stdout))
+        progress = RestoreProgress(console.ProgressLine(sys.stdout))
     return guided.Dialogue(config, stop_event, ask, out, install_stop, open_folder, progress=progress).run()

@@ -24,9 +24,9 @@ root's between the two. So ``open_target`` walks to it once:
 import os
 import stat
 
-from . import links, osutil, safedir
+from .fs import links, osutil, safedir
 from .errors import BackupError, UsageError
-from .schedule import LOCAL, local_datetime
+from .clock import LOCAL, local_datetime
 
 
 

@@ -17,9 +17,9 @@ import collections
 import os
 import threading
 
-from . import filesystems
+from .fs import filesystems
 from .engine.walk import MAX_LISTED
-from .pool import workers_for
+from .fs.pool import workers_for
 
 
 class EntryError(Exception):

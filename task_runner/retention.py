@@ -29,7 +29,7 @@ import datetime
 import logging
 import re
 
-from .schedule import LOCAL, local_datetime
+from .clock import LOCAL, local_datetime
 from .snapshots import (EVERYTHING, delete_snapshot, list_snapshots, name_time, read_incomplete, remove_leftovers,
                         snapshot_sort_key)
 

@@ -3,7 +3,7 @@
 History (history.py) reads and writes them; these only read."""
 
 from .history_format import is_int
-from .schedule import parse_iso
+from .clock import parse_iso
 
 DONE = ("success", "partial")
 

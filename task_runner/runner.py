@@ -15,16 +15,17 @@ import re
 import threading
 import time
 
-from . import engine, errors, locking, priority, retention, snapshots, verify
+from . import engine, errors, retention, snapshots, verify
+from .fs import locking, priority
 from .console import human_bytes, plural
-from .engine import fileio
+from .fs import fileio
 from .errors import BackupError, Interrupted
 from .history import History
 from .run_records import last_run
-from .locking import FileLock
+from .fs.locking import FileLock
 from .logs import RUN_RESULT, task_log
 from .notify import RunLogCapture, previous_run
-from .schedule import LOCAL, format_local
+from .clock import LOCAL, format_local
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ import stat
 import threading
 import zipfile
 
-from . import osutil, snapshot_folder, snapshot_zip
+from .fs import osutil, reading as snapshot_folder
+from . import snapshot_zip
 from .snapshot_zip import zip_entry_kind, zip_entry_mode, zip_entry_mtime, zip_entry_rel
 
 BadZipFile = zipfile.BadZipFile

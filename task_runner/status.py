@@ -10,14 +10,16 @@ import os
 import shutil
 import time
 
-from . import private_folder, snapshots
+from .fs import private_folder
+from . import snapshots
 from .errors import DRIVE_MISSING, HistoryError
 from .history import History
 from .run_records import run_time
-from .locking import holder
+from .fs.locking import holder
 from .offsite import service as offsite_service
 from .runner import reap_stale_runs, task_lock
-from .schedule import LOCAL, drive, format_local
+from .clock import LOCAL, format_local
+from .schedule import drive
 from .schedule.plan import retry_state, task_overview
 
 DAY = 86400.0

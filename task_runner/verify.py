@@ -22,12 +22,13 @@ import threading
 import zipfile
 import zlib
 
-from . import console, filesystems, osutil, snapshot_reader, snapshot_zip, snapshots
-from .engine.fileio import CHUNK
+from . import console, snapshot_reader, snapshot_zip, snapshots
+from .fs import filesystems, osutil
+from .fs.fileio import CHUNK
 from .engine.walk import MAX_LISTED, Stats, Walk
 from .errors import BackupError
 from .excludes import Matcher
-from .pool import Pool, workers_for
+from .fs.pool import Pool, workers_for
 
 logger = logging.getLogger(__name__)
 

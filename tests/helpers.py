@@ -9,9 +9,9 @@ import time
 import traceback
 import unittest
 
-from task_runner import osutil
+from task_runner.fs import osutil
 from task_runner.config import TASK_KEYS, Task, load_config
-from task_runner.schedule import FixedZone, parse_iso
+from task_runner.clock import FixedZone, parse_iso
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UTC = FixedZone(0)

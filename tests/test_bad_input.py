@@ -17,7 +17,7 @@ import unittest
 import backup_now
 import scheduled_task_runner
 from task_runner import cli, restore_cli
-from task_runner.engine import fileio
+from task_runner.fs import fileio
 from task_runner.config import load_config
 from task_runner.errors import ConfigError
 from task_runner.runner import run_task, task_lock

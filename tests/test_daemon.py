@@ -7,7 +7,7 @@ from task_runner import console
 from task_runner.schedule.daemon import Daemon
 from task_runner.history import History
 from task_runner.runner import run_task
-from task_runner.schedule import LOCAL, format_local, short_time
+from task_runner.clock import LOCAL, format_local, short_time
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 OCC = ts("2026-12-01T23:56:00+00:00")

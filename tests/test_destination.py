@@ -10,7 +10,8 @@ import stat
 import unittest
 
 from task_runner import engine
-from task_runner.engine import fileio, previous
+from task_runner.fs import fileio
+from task_runner.engine import previous
 from tests.helpers import NOBODY, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")

@@ -5,7 +5,7 @@ import sys
 import textwrap
 import unittest
 
-from task_runner import osutil
+from task_runner.fs import osutil
 from task_runner.errors import HistoryError
 from task_runner.history import History
 from task_runner.run_records import last_run, run_time

@@ -14,7 +14,7 @@ import sys
 import threading
 import unittest
 
-from task_runner import private_folder
+from task_runner.fs import private_folder
 from task_runner.errors import ConfigError
 from task_runner.http import tokenfile
 from tests.helpers import NOBODY, ROOT, TempDirTestCase, as_nobody

@@ -15,7 +15,7 @@ import unittest
 
 from task_runner import config_edit
 from task_runner.config import load_config
-from task_runner.schedule import FixedZone
+from task_runner.clock import FixedZone
 from tests.helpers import ROOT, TempDirTestCase, wait_for
 from tests.rclone_tools import free_port, require_rclone
 from tests.test_config import shipped_sample

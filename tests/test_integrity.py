@@ -9,8 +9,10 @@ import sys
 import unittest
 import zipfile
 
-from task_runner import console, engine, osutil, retention, snapshot_zip, snapshots, verify
-from task_runner.engine import fileio, writers
+from task_runner import console, engine, retention, snapshot_zip, snapshots, verify
+from task_runner.fs import osutil
+from task_runner.fs import fileio
+from task_runner.engine import writers
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")

@@ -14,7 +14,7 @@ import time
 import unittest
 
 from task_runner import engine, runner, snapshots, startup
-from task_runner.engine import fileio
+from task_runner.fs import fileio
 from task_runner.config import EmailConfig, NotifyConfig
 from task_runner.history import History
 from task_runner.notify import Notifier

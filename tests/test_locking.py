@@ -5,13 +5,13 @@ import threading
 import unittest
 
 from task_runner.errors import AlreadyRunning
-from task_runner.locking import FileLock
+from task_runner.fs.locking import FileLock
 from tests.helpers import ROOT, TempDirTestCase
 
 HOLD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, sys.argv[1])
-    from task_runner.locking import FileLock
+    from task_runner.fs.locking import FileLock
     lock = FileLock(sys.argv[2])
     print("locked" if lock.acquire(timeout=0) else "busy", flush=True)
     sys.stdin.readline()

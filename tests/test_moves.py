@@ -6,7 +6,7 @@ import shutil
 import unittest
 
 from task_runner import engine, runner, snapshots, verify
-from task_runner.engine import fileio
+from task_runner.fs import fileio
 try:
     from task_runner.engine import index
 except ImportError:  # before moved files were found: these tests fail there

@@ -195,7 +195,7 @@ class DaemonHookTest(TempDirTestCase):
     def test_the_scheduler_uploads_after_a_run_and_retries_later(self):
         from task_runner.schedule.daemon import Daemon
         from task_runner.runner import run_task
-        from task_runner.schedule import format_local
+        from task_runner.clock import format_local
         from tests.helpers import FakeClock, ts
         config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"}],
                                   retry_minutes=60)

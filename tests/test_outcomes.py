@@ -214,7 +214,8 @@ class NamesTest(TempDirTestCase):
         return task, os.path.basename(engine.make_snapshot(task, NOW, UTC).snapshot)
 
     def test_restore_and_versions_find_a_name_in_another_case(self):
-        from task_runner import catalog, osutil, restore
+        from task_runner import catalog, restore
+        from task_runner.fs import osutil
         for fmt in ("folder", "zip"):
             with self.subTest(fmt=fmt):
                 task, name = self.snapshot(fmt)
@@ -240,7 +241,8 @@ class NamesTest(TempDirTestCase):
 
     @unittest.skipIf(os.name == "nt", "NTFS holds one of two names that differ in case only: the source cannot be made")
     def test_two_names_that_differ_only_in_case_are_not_guessed_between(self):
-        from task_runner import catalog, osutil, snapshot_reader
+        from task_runner import catalog, snapshot_reader
+        from task_runner.fs import osutil
         self.write("src/Documents/cv.docx", "other")
         task, name = self.snapshot("zip")
         with snapshot_reader.SnapshotReader(os.path.join(task.dest, name)) as reader:

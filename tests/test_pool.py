@@ -11,10 +11,11 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, filesystems
-from task_runner.engine import fileio
+from task_runner import engine
+from task_runner.fs import filesystems
+from task_runner.fs import fileio
 from task_runner.errors import BackupError, Interrupted
-from task_runner.pool import Pool
+from task_runner.fs.pool import Pool
 from tests.helpers import UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")
@@ -242,7 +243,7 @@ class WorkersTest(unittest.TestCase):
                 self.assertEqual(filesystems.mount_type(path, self.MOUNTINFO), kind)
 
     def test_auto_is_one_worker_on_a_local_disk_and_more_on_a_share(self):
-        from task_runner.pool import AUTO_NETWORK, workers_for
+        from task_runner.fs.pool import AUTO_NETWORK, workers_for
         self.assertEqual(workers_for("auto", None)[0], 1)
         self.assertIn("local disk", workers_for("auto", None)[1])
         count, why = workers_for("auto", "fuse.sshfs")

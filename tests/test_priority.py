@@ -5,8 +5,9 @@ import sys
 import threading
 import unittest
 
-from task_runner import priority, runner
-from task_runner.engine import fileio
+from task_runner.fs import priority
+from task_runner import runner
+from task_runner.fs import fileio
 from tests.helpers import UTC, TempDirTestCase, ts
 
 LINUX = sys.platform.startswith("linux")

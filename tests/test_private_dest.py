@@ -8,7 +8,8 @@ import subprocess
 import sys
 import unittest
 
-from task_runner import engine, osutil, private_folder
+from task_runner import engine
+from task_runner.fs import osutil, private_folder
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")

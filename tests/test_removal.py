@@ -8,7 +8,7 @@ import stat
 import threading
 import unittest
 
-from task_runner import removal
+from task_runner.fs import removal
 from tests.helpers import TempDirTestCase
 
 POSIX = os.name != "nt"

@@ -12,8 +12,9 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, restore, safedir, snapshots, verify
-from task_runner.engine import fileio
+from task_runner import engine, restore, snapshots, verify
+from task_runner.fs import safedir
+from task_runner.fs import fileio
 from task_runner.errors import BackupError, Interrupted
 from tests.helpers import UTC, TempDirTestCase, make_task
 from tests.test_pool import OLD, POSIX, T0, picture

@@ -10,7 +10,8 @@ import unittest
 import warnings
 import zipfile
 
-from task_runner import catalog, restore, safedir, snapshots
+from task_runner import catalog, restore, snapshots
+from task_runner.fs import safedir
 from task_runner.errors import UsageError
 from tests.helpers import ROOT, TempDirTestCase
 from tests.test_integrity import can_symlink
@@ -386,7 +387,7 @@ class TargetSwappedTest(RestoreBase):
 
 class StagingInUseTest(RestoreBase):
     def test_a_staging_folder_in_use_by_another_restore_is_left_alone(self):
-        from task_runner import locking
+        from task_runner.fs import locking
         staging = self.path("out", safedir.STAGING_PREFIX + "2026-11-01_00-00-00")
         os.makedirs(staging)
         mark = self.write(os.path.join(staging, safedir.STAGING_MARK), "")

@@ -8,10 +8,11 @@ import time
 import unittest
 import zipfile
 
-from task_runner import osutil, retention, runner, snapshots
+from task_runner.fs import osutil
+from task_runner import retention, runner, snapshots
 from task_runner.history import History
 from task_runner.retention import Policy, PolicyError, decide, parse_policy
-from task_runner.schedule import FixedZone
+from task_runner.clock import FixedZone
 from tests.helpers import ROOT, UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 NAMES = ["2026-11-0%d_10-00-00" % d for d in range(1, 6)]

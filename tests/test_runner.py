@@ -2,7 +2,7 @@ import os
 import threading
 import unittest
 
-from task_runner import runner
+from task_runner import console, runner
 from task_runner.history import History
 from tests.helpers import UTC, FakeClock, TempDirTestCase, ts
 
@@ -14,7 +14,7 @@ class TextTest(unittest.TestCase):
         for n, text in [(0, "0 bytes"), (1, "1 byte"), (1023, "1023 bytes"), (1024, "1.0 KiB"),
                         (5 * 1024 ** 3, "5.0 GiB"), (3 * 1024 ** 5, "3072.0 TiB")]:
             with self.subTest(n=n):
-                self.assertEqual(runner.human_bytes(n), text)
+                self.assertEqual(console.human_bytes(n), text)
 
 
 class RunTaskTest(TempDirTestCase):

@@ -6,7 +6,7 @@ import os
 import types
 import unittest
 
-from task_runner.schedule import LOCAL
+from task_runner.clock import LOCAL
 from tests.simulation import HOUR, RETRY_MINUTES, SCHEDULES, SimulationFailure, check_step, run_seed
 
 # 200 where the history can live on a RAM disk (/dev/shm: 14 s); elsewhere

@@ -12,7 +12,8 @@ import textwrap
 import time
 import unittest
 
-from task_runner import restore, snapshot_folder, snapshot_reader, verify
+from task_runner import restore, snapshot_reader, verify
+from task_runner.fs import reading as snapshot_folder
 from tests.helpers import TempDirTestCase, make_task
 from tests.test_integrity import can_symlink
 from tests.test_restore import T0, UTC
@@ -127,7 +128,7 @@ class SourceSwapTest(TempDirTestCase):
         if not can_symlink(self.tmp):
             self.skipTest("no symbolic links here (Wine)")
         from task_runner import engine
-        from task_runner.engine.fileio import Ops
+        from task_runner.fs.fileio import Ops
         self.write("src/alice/d2/notes.txt", "alice's")
         self.write("secret/notes.txt", "SECRET!")  # the same size
         outer = self

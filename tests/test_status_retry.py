@@ -11,7 +11,7 @@ import time
 from task_runner import runner
 from task_runner.history import History
 from task_runner.http import metrics
-from task_runner.schedule import LOCAL, format_local, short_time
+from task_runner.clock import LOCAL, format_local, short_time
 from task_runner.status import status_report
 from tests.helpers import ROOT, TempDirTestCase
 

@@ -12,7 +12,7 @@ import time
 import unittest
 
 from task_runner import engine, runner, snapshots
-from task_runner.engine import fileio
+from task_runner.fs import fileio
 from task_runner.config_watch import ConfigWatcher
 from task_runner.schedule.daemon import Daemon
 from task_runner.errors import BackupError

@@ -9,7 +9,8 @@ import subprocess
 import sys
 import unittest
 
-from task_runner import catalog, cli, osutil, restore_cli
+from task_runner import catalog, console, restore_cli
+from task_runner.fs import osutil
 from task_runner.errors import UsageError
 from tests.helpers import ROOT
 from tests.test_restore import RestoreBase
@@ -110,14 +111,14 @@ class ProgressLineTest(unittest.TestCase):
     def line(self, stats, seconds):
         times = iter([0.0, seconds])
         stream = io.StringIO()
-        cli.ProgressLine(stream, clock=lambda: next(times))(stats, "a/b.txt")
+        console.ProgressLine(stream, clock=lambda: next(times))(stats, "a/b.txt")
         return stream.getvalue().strip("\r").rstrip()
 
     def test_the_rate_goes_with_the_bytes_copied(self):
         text = self.line(_Stats(9, 1, 8, 347852, 12), 1.1)  # as cut to a terminal's width
         self.assertNotIn("339.7 KiB, 10 bytes/s", text)
         self.assertIn("339.7 KiB (12 bytes copied at 10 bytes/s)", text)
-        self.assertEqual(cli.progress_text(_Stats(120, 1, 119, 347852, 12), 1.1, "a/b.txt"),
+        self.assertEqual(console.progress_text(_Stats(120, 1, 119, 347852, 12), 1.1, "a/b.txt"),
                          "120 files (1 copied, 119 linked), 339.7 KiB (12 bytes copied at 10 bytes/s), "
                          "0:01  a/b.txt")
         self.assertEqual(self.line(_Stats(2, 2, 0, 2048, 2048), 2.0),

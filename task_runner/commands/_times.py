@@ -2,7 +2,7 @@
 
 import time
 
-from ..schedule import LOCAL, parse_iso, short_time
+from ..clock import LOCAL, parse_iso, short_time
 
 
 def when(ts):

@@ -3,11 +3,13 @@
 import sys
 import threading
 
-from .. import cli, console, errors, osutil
+from .. import console, errors
+from ..fs import osutil
 from ..errors import BackupError
 from ..notify import Notifier
 from ..offsite import cli as offsite_cli
-from ..runner import ALREADY_RUNNING, human_bytes, plural, preview_task, run_task
+from ..runner import ALREADY_RUNNING, preview_task, run_task
+from ..console import human_bytes, plural
 from ._common import UPLOAD_EXIT_CODES, add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "backup"
@@ -58,7 +60,7 @@ def back_up(config, tasks, handler, low_priority, offsite=True):
             break
         progress = None
         if handler is not None and sys.stderr.isatty():
-            progress = cli.ProgressLine(sys.stderr)
+            progress = console.ProgressLine(sys.stderr)
             handler.before_emit = progress.clear
         if not task.enabled:
             console.print_safe("%s is paused (\"enabled\": false): backing it up because it was named"

@@ -4,7 +4,7 @@ import argparse
 import time
 
 from .. import cli, console
-from ..schedule import LOCAL, format_local
+from ..clock import LOCAL, format_local
 from ..schedule.plan import task_overview
 from ..status import runs_now
 from ._times import recorded, when

@@ -3,7 +3,8 @@
 import sys
 import threading
 
-from .. import cli, console, osutil, restore_cli
+from .. import console, restore_cli
+from ..fs import osutil
 from ..errors import UsageError
 from ..logs import setup_logging
 from ..offsite import cli as offsite_cli
@@ -56,6 +57,6 @@ def run(config, args, program):
                                    not args.no_keep_existing, stop)
     progress = None
     if sys.stderr is not None and sys.stderr.isatty():
-        progress = restore_cli.RestoreProgress(cli.ProgressLine(sys.stderr))
+        progress = restore_cli.RestoreProgress(console.ProgressLine(sys.stderr))
     return restore_cli.run_restore(config, names, args.snapshot, paths, args.to, args.overwrite,
                                    not args.no_keep_existing, args.dry_run, stop, progress)

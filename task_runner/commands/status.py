@@ -3,8 +3,8 @@
 import time
 
 from .. import cli, console
-from ..runner import human_bytes, plural
-from ..schedule import LOCAL
+from ..console import human_bytes, plural
+from ..clock import LOCAL
 from ..status import current_report
 from ._times import recorded
 

@@ -23,13 +23,14 @@ import os
 import time
 import zipfile
 
-from .. import filesystems, osutil, private_folder, snapshots
+from ..fs import filesystems, osutil, private_folder
+from .. import snapshots
 from ..errors import DRIVE_MISSING, BackupError, Interrupted
 from ..excludes import Matcher
-from ..schedule import LOCAL
+from ..clock import LOCAL
 from ..snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
-from .fileio import OPS
-from ..pool import Pool, workers_for
+from ..fs.fileio import OPS
+from ..fs.pool import Pool, workers_for
 from .previous import DryRunWriter
 from .walk import Stats, Walk, reason
 from .writers import FolderWriter

@@ -33,8 +33,8 @@ import tempfile
 import threading
 from urllib.parse import quote
 
-from .. import osutil
-from .fileio import copy_bytes
+from ..fs import osutil
+from ..fs.fileio import copy_bytes
 from ..snapshots import INDEX, PARTIAL, remove_index as _remove_snapshot_index
 
 try:

@@ -15,8 +15,8 @@ its own lstat, which costs less than holding the listing.
 import os
 import stat
 
-from .. import filesystems, osutil
-from .fileio import unchanged
+from ..fs import filesystems, osutil
+from ..fs.fileio import unchanged
 from .moved import Identities, find_elsewhere
 
 # A folder listing kept while the walk is in the folder: about 200 bytes a

@@ -12,7 +12,8 @@ import os
 import stat
 import threading
 
-from .. import console, osutil
+from .. import console
+from ..fs import osutil
 from ..errors import BackupError
 
 MAX_LISTED = 20

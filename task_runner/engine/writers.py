@@ -20,11 +20,12 @@ import errno
 import os
 import threading
 
-from .. import console, osutil
+from .. import console
+from ..fs import osutil
 from ..errors import BackupError, Interrupted
-from . import metadata
-from .fileio import FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, DataCopier, unchanged
-from ..pool import Pool
+from ..fs import metadata
+from ..fs.fileio import FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, DataCopier, unchanged
+from ..fs.pool import Pool
 from .moved import Identities, find_elsewhere
 from .previous import PreviousTree, lookup_in
 from .walk import reason

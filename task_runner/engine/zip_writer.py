@@ -7,9 +7,10 @@ snapshot_zip.zip_entry; this module writes the entries as the walk brings them.
 import time
 import zipfile
 
-from .. import console, osutil, snapshot_zip
+from .. import console, snapshot_zip
+from ..fs import osutil
 from ..errors import BackupError
-from .fileio import CHUNK
+from ..fs.fileio import CHUNK
 from .walk import reason
 from .writers import Writer, dest_hint
 

@@ -29,7 +29,7 @@ from ..config import find_task
 from ..history import History
 from ..offsite import service as offsite_service
 from ..runner import ALREADY_RUNNING, begin_run
-from ..schedule import LOCAL
+from ..clock import LOCAL
 from ..status import current_report, runs_now
 from . import files, metrics, page, streams, tasks, transport
 from .auth import HttpError

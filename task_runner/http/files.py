@@ -20,8 +20,9 @@ from .. import catalog, restore, restore_target, snapshots
 from ..config import find_task
 from ..errors import Interrupted, TaskRunnerError
 from ..logs import task_log
-from ..runner import human_bytes, plural, task_lock
-from ..schedule import LOCAL, local_datetime
+from ..console import human_bytes, plural
+from ..runner import task_lock
+from ..clock import LOCAL, local_datetime
 from ..snapshot_reader import BadZipFile, SnapshotReader
 from .auth import HttpError
 

@@ -19,10 +19,12 @@ import os
 import re
 import threading
 
-from .. import config_edit, places
+from .. import config_edit
+from ..fs import places
 from ..errors import ConfigError
 from ..offsite import rclone, service
-from ..schedule import ScheduleError, format_local, parse_schedule
+from ..schedule import ScheduleError, parse_schedule
+from ..clock import format_local
 from .auth import HttpError
 from .transport import API
 

@@ -11,7 +11,7 @@ import secrets
 import stat
 import subprocess
 
-from .. import osutil, private_folder
+from ..fs import osutil, private_folder
 from ..errors import ConfigError
 
 TOKEN_FILE = "http_token.txt"

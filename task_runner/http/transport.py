@@ -27,7 +27,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .. import osutil
+from ..fs import osutil
 from ..console import printable
 from .auth import Every, Gate, HttpError, Lockout, client_key
 from .sessions import SessionStore

@@ -7,12 +7,13 @@ import sys
 import threading
 import time
 
-from .. import catalog, console, errors, osutil
-from ..cli import ProgressLine
+from .. import catalog, console, errors
+from ..fs import osutil
+from ..console import ProgressLine
 from ..config import select_tasks
 from ..config_values import remote_name
 from ..errors import UsageError
-from ..runner import human_bytes, plural
+from ..console import human_bytes, plural
 from . import rclone, remote, service
 
 
@@ -40,7 +41,7 @@ def check_problems(config):
 
 
 class UploadProgress(object):
-    """One live line (cli.ProgressLine) for an upload, from rclone's statistics."""
+    """One live line (console.ProgressLine) for an upload, from rclone's statistics."""
 
     def __init__(self, stream, name):
         self.line, self.name = ProgressLine(stream), name

@@ -37,8 +37,8 @@ import logging
 import os
 import stat
 
-from .. import osutil
-from ..safedir import Folder, LinkInTheWay
+from ..fs import osutil
+from ..fs.safedir import Folder, LinkInTheWay
 from . import layout
 
 logger = logging.getLogger(__name__)

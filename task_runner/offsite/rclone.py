@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 
-from .. import priority
+from ..fs import priority
 from ..errors import BackupError
 
 logger = logging.getLogger(__name__)

@@ -19,10 +19,11 @@ import os
 import re
 import time
 
-from .. import catalog, osutil, removal, restore, restore_target, restore_work, snapshot_reader
+from .. import catalog, restore, restore_target, restore_work, snapshot_reader
+from ..fs import osutil, removal
 from ..errors import BackupError, Interrupted, UsageError
 from ..logs import task_log
-from ..schedule import LOCAL, local_datetime
+from ..clock import LOCAL, local_datetime
 from . import layout
 from .rclone import RcloneError, explain
 from .upload import remote_listing

@@ -24,13 +24,14 @@ import re
 import threading
 import time
 
-from .. import priority, snapshots
+from ..fs import priority
+from .. import snapshots
 from ..console import human_bytes
 from ..history import History
 from ..run_records import run_time
-from ..locking import FileLock
+from ..fs.locking import FileLock
 from ..logs import task_log
-from ..schedule import LOCAL, format_local
+from ..clock import LOCAL, format_local
 from . import rclone
 from .upload import upload_snapshot
 

@@ -21,13 +21,14 @@ from ..config_watch import ConfigWatcher, file_signature
 from ..errors import AlreadyRunning
 from ..history import History
 from ..run_records import runs_of
-from ..locking import FileLock, write_holder
+from ..fs.locking import FileLock, write_holder
 from ..logs import task_log
 from ..notify import previous_run
 from ..offsite import service as offsite_service
 from ..runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
                       run_task)
-from . import LOCAL, drive, format_local, plan as planning, short_time
+from ..clock import LOCAL, format_local, short_time
+from . import drive, plan as planning
 
 logger = logging.getLogger(__name__)
 

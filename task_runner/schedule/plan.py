@@ -44,7 +44,7 @@ import os
 
 from ..errors import DRIVE_MISSING
 from ..run_records import ATTEMPTS, DONE, attempts_made, run_time
-from . import short_time
+from ..clock import short_time
 from .drive import needed_folder
 
 DAY = 86400.0

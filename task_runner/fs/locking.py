@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from .errors import AlreadyRunning, BackupError
+from ..errors import AlreadyRunning, BackupError
 
 try:
     import fcntl

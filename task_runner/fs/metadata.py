@@ -16,7 +16,7 @@ import os
 import stat
 import threading
 
-from .. import osutil
+from . import osutil
 from .fileio import FD_METADATA, OPS, kept_mode
 
 PROBE_NAME = ".mtime-probe"

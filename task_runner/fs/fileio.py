@@ -14,7 +14,7 @@ import stat
 import sys
 import time
 
-from .. import filesystems, osutil
+from . import filesystems, osutil
 
 CHUNK = 1024 * 1024
 SENDFILE_CHUNK = 8 * CHUNK

@@ -22,7 +22,7 @@ import re
 import stat
 
 from . import locking, osutil
-from .snapshot_folder import ReadFolder, is_link
+from .reading import ReadFolder, is_link
 
 logger = logging.getLogger(__name__)
 
