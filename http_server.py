@@ -26,10 +26,11 @@ import ssl
 import threading
 import time
 
-from task_runner import cli, config_edit, console
+from task_runner import cli, console
+from task_runner.config import edit as config_edit
 from task_runner.fs import osutil
 from task_runner.config import load_config
-from task_runner.config_watch import ConfigWatcher
+from task_runner.config.watch import ConfigWatcher
 from task_runner.errors import AlreadyRunning, ConfigError, UsageError
 from task_runner.http import tokenfile
 from task_runner.http.api import App, Server

@@ -27,7 +27,7 @@ from .fs import filesystems, osutil
 from .fs.fileio import CHUNK
 from .engine.walk import MAX_LISTED, Stats, Walk
 from .errors import BackupError
-from .excludes import Matcher
+from .config.excludes import Matcher
 from .fs.pool import Pool, workers_for
 
 logger = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from task_runner.history import History
 from task_runner.run_records import DONE, run_time
 from task_runner.runner import begin_run, run_task
 from task_runner.clock import LOCAL, format_local
-from task_runner.schedule import parse_schedule
+from task_runner.config.timestamps import parse_schedule
 
 HOUR, DAY = 3600.0, 86400.0
 RETRY_MINUTES, WINDOW_DAYS, HISTORY_LIMIT = 480, 3, 5

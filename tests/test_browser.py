@@ -11,7 +11,7 @@ import shutil
 import threading
 import unittest
 
-from task_runner.config_watch import ConfigWatcher
+from task_runner.config.watch import ConfigWatcher
 from task_runner.http.api import App
 from tests.browser import Chromium, find_chromium
 from tests.helpers import TempDirTestCase, program_missing, wait_for
@@ -246,7 +246,7 @@ class BrowserTest(TempDirTestCase):
                               % (json.dumps(selector), json.dumps(text)))
 
     def test_add_a_backup_by_browsing_run_it_change_its_schedule_and_delete_it(self):
-        from task_runner import config_edit
+        from task_runner.config import edit as config_edit
         self.gate.open.set()
         self.write("Pictures/cat.jpg", "meow")
         os.makedirs(self.path("backups"))

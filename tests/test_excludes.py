@@ -2,7 +2,7 @@
 
 import unittest
 
-from task_runner.excludes import Matcher, PatternError
+from task_runner.config.excludes import Matcher, PatternError
 
 
 class MatcherTest(unittest.TestCase):

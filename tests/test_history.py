@@ -109,7 +109,7 @@ class HistoryTest(TempDirTestCase):
             self.history.start_run("U", "manual", "x")
         runs = [r for r in self.history.runs() if r["task"] == "T"]
         self.assertEqual([r["attempt"] for r in runs], [2, 3, 4])  # the first one trimmed out
-        from task_runner.schedule import parse_schedule
+        from task_runner.config.timestamps import parse_schedule
         from task_runner.schedule.plan import retry_state
         task = make_task("s", "d", schedule=parse_schedule("14 01:30"))
         state = retry_state(task, runs, run_time(runs[-1], "scheduled_for") + 3600, UTC, 5, 60)

@@ -13,7 +13,7 @@ import time
 import unittest
 
 from task_runner import runner, snapshots
-from task_runner.config_watch import ConfigWatcher
+from task_runner.config.watch import ConfigWatcher
 from task_runner.history import History
 from task_runner.http.api import App, Server
 from task_runner.http.auth import Lockout

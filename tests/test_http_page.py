@@ -11,7 +11,7 @@ import threading
 import unittest
 
 from task_runner.http import page
-from task_runner.config_watch import ConfigWatcher
+from task_runner.config.watch import ConfigWatcher
 from task_runner.http.api import App
 from task_runner.http.sessions import IDLE, SessionStore, cookie_value
 from tests.helpers import TempDirTestCase

@@ -13,6 +13,7 @@ from task_runner import console, engine, retention, snapshot_zip, snapshots, ver
 from task_runner.fs import osutil
 from task_runner.fs import fileio
 from task_runner.engine import writers
+from task_runner.config.policy import parse_policy
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")
@@ -87,7 +88,7 @@ class RetentionPermissionsTest(Base):
         before = os.stat(kept)
 
         def prune():
-            return retention.apply(self.dest, retention.parse_policy(1), T0)
+            return retention.apply(self.dest, parse_policy(1), T0)
         self.assertEqual(self.as_unprivileged(prune), names[:2])
         self.assertEqual(snapshots.list_snapshots(self.dest), names[2:])
         after = os.stat(kept)
@@ -101,7 +102,7 @@ class RetentionPermissionsTest(Base):
         engine.make_snapshot(task, T0 + 60, UTC)
         os.chmod(os.path.join(first.snapshot, "closed", "inner"), 0)
         os.chmod(os.path.join(first.snapshot, "closed"), 0)
-        self.assertEqual(self.as_unprivileged(lambda: retention.apply(self.dest, retention.parse_policy(1), T0)),
+        self.assertEqual(self.as_unprivileged(lambda: retention.apply(self.dest, parse_policy(1), T0)),
                          [os.path.basename(first.snapshot)])
         self.assertFalse(os.path.lexists(first.snapshot))
 

@@ -419,7 +419,7 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(os.stat(self.path("back", "a.txt")).st_mtime, MTIME)
 
     def test_the_http_trigger_uploads_in_the_background(self):
-        from task_runner.config_watch import ConfigWatcher
+        from task_runner.config.watch import ConfigWatcher
         from task_runner.http.api import App
         self.make_tree()
         self.config("loc:" + self.path("remote"))

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from task_runner.config import load_config
-from task_runner.config_values import Offsite
+from task_runner.config.values import Offsite
 from task_runner.history import History
 from task_runner.offsite import layout, rclone, service, upload
 from task_runner.offsite import remote as remote_side

@@ -11,7 +11,8 @@ import backup_now
 from task_runner import engine, errors, snapshots
 from task_runner.errors import BackupError
 from task_runner.history import History
-from task_runner.retention import decide, parse_policy
+from task_runner.retention import decide
+from task_runner.config.policy import parse_policy
 from task_runner.snapshots import EVERYTHING
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 from tests.test_bad_input import run_program

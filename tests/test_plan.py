@@ -4,7 +4,7 @@ import tempfile
 import unittest
 
 from task_runner.clock import format_local
-from task_runner.schedule import parse_schedule
+from task_runner.config.timestamps import parse_schedule
 from task_runner.schedule.plan import (RUN, SKIP, WAIT, plan_connected, plan_task, retry_state, runs_from_the_future,
                                        same_dest, task_overview)
 from tests.helpers import UTC, make_task, ts

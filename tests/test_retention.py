@@ -11,7 +11,8 @@ import zipfile
 from task_runner.fs import osutil
 from task_runner import retention, runner, snapshots
 from task_runner.history import History
-from task_runner.retention import Policy, PolicyError, decide, parse_policy
+from task_runner.config.policy import RULES, Policy, PolicyError, parse_policy
+from task_runner.retention import decide
 from task_runner.clock import FixedZone
 from tests.helpers import ROOT, UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
@@ -21,7 +22,7 @@ NOW = ts("2026-11-27T12:00:00+00:00")
 
 def policy(**rules):
     values = {"within": None}
-    values.update({r: 0 for r in retention.RULES})
+    values.update({r: 0 for r in RULES})
     values.update(rules)
     return Policy(**values)
 

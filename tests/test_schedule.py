@@ -1,7 +1,7 @@
 import unittest
 
 from task_runner.clock import LOCAL, FixedZone, format_local, parse_iso, short_time, wall_to_instant
-from task_runner.schedule import ScheduleError, parse_schedule
+from task_runner.config.timestamps import ScheduleError, parse_schedule
 from tests.helpers import UTC, TZMixin, ts
 
 

@@ -13,7 +13,7 @@ import unittest
 
 from task_runner import engine, runner, snapshots
 from task_runner.fs import fileio
-from task_runner.config_watch import ConfigWatcher
+from task_runner.config.watch import ConfigWatcher
 from task_runner.schedule.daemon import Daemon
 from task_runner.errors import BackupError
 from task_runner.history import History

@@ -86,8 +86,9 @@ class WindowsEngineTest(TempDirTestCase):
         first = engine.make_snapshot(task, T0, UTC)
         self.assertFalse(os.access(os.path.join(first.snapshot, "a"), os.W_OK))
         from task_runner import retention
+        from task_runner.config.policy import parse_policy
         engine.make_snapshot(task, T0 + 60, UTC)
-        self.assertEqual(retention.apply(self.path("dest"), retention.parse_policy(1), T0),
+        self.assertEqual(retention.apply(self.path("dest"), parse_policy(1), T0),
                          [os.path.basename(first.snapshot)])
         self.assertFalse(os.path.exists(first.snapshot))
 
@@ -103,7 +104,8 @@ class WindowsEngineTest(TempDirTestCase):
         kept = os.path.join(second.snapshot, "a")
         self.assertEqual(os.stat(kept).st_nlink, 2)
         from task_runner import retention
-        self.assertEqual(len(retention.apply(self.path("dest"), retention.parse_policy(1), T0)), 1)
+        from task_runner.config.policy import parse_policy
+        self.assertEqual(len(retention.apply(self.path("dest"), parse_policy(1), T0)), 1)
         self.assertFalse(os.access(kept, os.W_OK), "the kept snapshot's file lost its read-only attribute")
         third = engine.make_snapshot(task, T0 + 120, UTC)
         self.assertEqual(third.linked, 1)  # still unchanged: linked, not copied again

@@ -2,7 +2,8 @@
 
 import os
 
-from .. import config_edit, console, errors
+from ..config import edit as config_edit
+from .. import console, errors
 from ..fs import osutil, private_folder
 from ..offsite import cli as offsite_cli
 

@@ -2,7 +2,8 @@
 
 import os
 
-from .. import cli, config_edit
+from .. import cli
+from ..config import edit as config_edit
 from ..fs import osutil
 from ..schedule.daemon import Daemon, instance_lock
 from ..logs import setup_logging

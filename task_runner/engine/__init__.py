@@ -26,7 +26,7 @@ import zipfile
 from ..fs import filesystems, osutil, private_folder
 from .. import snapshots
 from ..errors import DRIVE_MISSING, BackupError, Interrupted
-from ..excludes import Matcher
+from ..config.excludes import Matcher
 from ..clock import LOCAL
 from ..snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
 from ..fs.fileio import OPS

@@ -19,11 +19,11 @@ import os
 import re
 import threading
 
-from .. import config_edit
+from ..config import edit as config_edit
 from ..fs import places
 from ..errors import ConfigError
 from ..offsite import rclone, service
-from ..schedule import ScheduleError, parse_schedule
+from ..config.timestamps import ScheduleError, parse_schedule
 from ..clock import format_local
 from .auth import HttpError
 from .transport import API

@@ -11,7 +11,7 @@ from .. import catalog, console, errors
 from ..fs import osutil
 from ..console import ProgressLine
 from ..config import select_tasks
-from ..config_values import remote_name
+from ..config.values import remote_name
 from ..errors import UsageError
 from ..console import human_bytes, plural
 from . import rclone, remote, service

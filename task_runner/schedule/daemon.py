@@ -17,7 +17,7 @@ import time
 
 from .. import console
 from ..config import load_config
-from ..config_watch import ConfigWatcher, file_signature
+from ..config.watch import ConfigWatcher, file_signature
 from ..errors import AlreadyRunning
 from ..history import History
 from ..run_records import runs_of

@@ -20,9 +20,9 @@ import os
 import re
 import tempfile
 
-from .fs import osutil
-from .config import _task_label, config_from_data, parse_json, read_config_bytes
-from .errors import ConfigError
+from ..fs import osutil
+from . import _task_label, config_from_data, parse_json, read_config_bytes
+from ..errors import ConfigError
 
 # The task keys the page edits; every other key of a task is kept as it is.
 PAGE_KEYS = ("name", "src", "dest", "timestamp", "keep", "exclude", "offsite")

@@ -11,7 +11,7 @@
 
 import re
 
-from .fs import osutil
+from ..fs import osutil
 
 
 class PatternError(ValueError):

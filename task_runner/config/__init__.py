@@ -11,12 +11,12 @@ import json
 import os
 import posixpath
 
-from .fs import osutil
-from .errors import ConfigError, UsageError
-from .fs.locking import lock_dir_beside
-from .config_values import (LEVELS, REQUIRED, WEEK_MINUTES, Invalid, Key, Offsite, _bool, _bwlimit, _choice, _emails,
-                            _int_between, _keep, _name, _number_between, _parallel, _path, _patterns, _remote,
-                            _schedule, _shown, _string, _url)
+from ..fs import osutil
+from ..errors import ConfigError, UsageError
+from ..fs.locking import lock_dir_beside
+from .values import (LEVELS, REQUIRED, WEEK_MINUTES, Invalid, Key, Offsite, _bool, _bwlimit, _choice, _emails,
+    _int_between, _keep, _name, _number_between, _parallel, _path, _patterns, _remote, _schedule, _shown, _string,
+    _url)
 
 CONFIG_NAME = "config.json"
 LOG_NAME = "scheduled_task_runner.log"

@@ -5,8 +5,8 @@ re-read when it changes (an invalid edit keeps the previous settings)."""
 import logging
 import os
 
-from .config import load_config
-from .errors import ConfigError
+from . import load_config
+from ..errors import ConfigError
 
 
 class ConfigWatcher(object):

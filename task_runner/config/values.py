@@ -11,11 +11,11 @@ import os
 import re
 import sys
 
-from .fs import osutil
-from . import retention
-from .fs.pool import MAX_WORKERS
+from ..fs import osutil
+from ..fs.pool import MAX_WORKERS
+from . import policy
 from .excludes import Matcher, PatternError
-from .schedule import ScheduleError, parse_schedule
+from .timestamps import ScheduleError, parse_schedule
 
 REQUIRED = object()
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -185,8 +185,8 @@ def _patterns(value, base):
 
 def _keep(value, base):
     try:
-        return retention.parse_policy(value)
-    except retention.PolicyError as exc:
+        return policy.parse_policy(value)
+    except policy.PolicyError as exc:
         raise Invalid(str(exc))
 
 
