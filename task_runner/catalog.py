@@ -13,8 +13,8 @@ import re
 from . import console, snapshot_reader, snapshots
 from .fs import osutil
 from .errors import EXIT_FAILED, BackupError, UsageError
-from .run_records import DONE
-from .schedule.plan import same_dest
+from .history.records import DONE
+from .history.records import same_dest
 
 def snapshot_list(task, runs):
     """Every snapshot of ``task`` oldest first, as dicts (README, "Getting

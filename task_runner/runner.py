@@ -21,7 +21,7 @@ from .console import human_bytes, plural
 from .fs import fileio
 from .errors import BackupError, Interrupted
 from .history import History
-from .run_records import last_run
+from .history.records import last_run
 from .fs.locking import FileLock
 from .logs import RUN_RESULT, task_log
 from .notify import RunLogCapture, previous_run

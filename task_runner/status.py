@@ -14,7 +14,7 @@ from .fs import private_folder
 from . import snapshots
 from .errors import DRIVE_MISSING, HistoryError
 from .history import History
-from .run_records import run_time
+from .history.records import run_time
 from .fs.locking import holder
 from .offsite import service as offsite_service
 from .runner import reap_stale_runs, task_lock

@@ -30,7 +30,7 @@ from task_runner.fs import fileio
 from task_runner.config import load_config
 from task_runner.schedule.daemon import Daemon
 from task_runner.history import History
-from task_runner.run_records import DONE, run_time
+from task_runner.history.records import DONE, run_time
 from task_runner.runner import begin_run, run_task
 from task_runner.clock import LOCAL, format_local
 from task_runner.config.timestamps import parse_schedule

@@ -8,7 +8,7 @@ import unittest
 from task_runner.fs import osutil
 from task_runner.errors import HistoryError
 from task_runner.history import History
-from task_runner.run_records import last_run, run_time
+from task_runner.history.records import last_run, run_time
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task
 
 WRITER = textwrap.dedent("""

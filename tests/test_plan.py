@@ -6,7 +6,8 @@ import unittest
 from task_runner.clock import format_local
 from task_runner.config.timestamps import parse_schedule
 from task_runner.schedule.plan import (RUN, SKIP, WAIT, plan_connected, plan_task, retry_state, runs_from_the_future,
-                                       same_dest, task_overview)
+    task_overview)
+from task_runner.history.records import same_dest
 from tests.helpers import UTC, make_task, ts
 
 Task = collections.namedtuple("Task", "name schedule default src dest enabled")

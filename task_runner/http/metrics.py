@@ -6,7 +6,7 @@ Every family has its HELP and TYPE lines; label values are escaped as the
 format says (backslash, double quote, newline).
 """
 
-from ..run_records import run_time
+from ..history.records import run_time
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATUSES = ("success", "partial", "failed", "interrupted", "skipped", "running")

@@ -28,7 +28,7 @@ from ..fs import priority
 from .. import snapshots
 from ..console import human_bytes
 from ..history import History
-from ..run_records import run_time
+from ..history.records import run_time
 from ..fs.locking import FileLock
 from ..logs import task_log
 from ..clock import LOCAL, format_local

@@ -20,7 +20,7 @@ from ..config import load_config
 from ..config.watch import ConfigWatcher, file_signature
 from ..errors import AlreadyRunning
 from ..history import History
-from ..run_records import runs_of
+from ..history.records import runs_of
 from ..fs.locking import FileLock, write_holder
 from ..logs import task_log
 from ..notify import previous_run

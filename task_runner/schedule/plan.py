@@ -40,10 +40,9 @@ The one rule (docs/REFERENCE.md, "Catch-up and retries"):
 """
 
 import collections
-import os
 
 from ..errors import DRIVE_MISSING
-from ..run_records import ATTEMPTS, DONE, attempts_made, run_time
+from ..history.records import ATTEMPTS, DONE, attempts_made, run_time, runs_into_dest
 from ..clock import short_time
 from .drive import needed_folder
 
@@ -64,32 +63,6 @@ _ATTEMPTS = ATTEMPTS
 
 def _days(seconds):
     return "%.1f days" % (seconds / DAY)
-
-
-def same_dest(run, task):
-    """True when ``run`` backed up into the task's current ``dest`` (or is
-    an older record that does not say). Runs into a dest the task no longer
-    has do not count: the new destination is not backed up yet. A folder
-    reached through a link is the folder it leads to."""
-    dest = run.get("dest")
-    return dest is None or _path_key(dest) == _path_key(task.dest)
-
-
-def runs_into_dest(runs, task):
-    """The runs of ``runs`` for which same_dest holds, each path resolved once."""
-    mine, keys = _path_key(task.dest), {}
-    kept = []
-    for run in runs:
-        dest = run.get("dest")
-        if dest is not None and dest not in keys:
-            keys[dest] = _path_key(dest)
-        if dest is None or keys[dest] == mine:
-            kept.append(run)
-    return kept
-
-
-def _path_key(path):
-    return os.path.normcase(os.path.realpath(path)) if isinstance(path, str) else path
 
 
 def plan_task(task, runs, now, zone, missed_task_days, retry_minutes, watch_start, started_up=None,

@@ -1,9 +1,12 @@
 """What the history's runs say: pure questions over a list of run records
-(the newest of a task, the attempts of a scheduled time, a run's times).
-History (history.py) reads and writes them; these only read."""
+(the newest of a task, the attempts of a scheduled time, a run's times,
+whether a run went into the task's current ``dest``). The History (the
+package's ``__init__``) reads and writes them; these only read."""
 
-from .history_format import is_int
-from .clock import parse_iso
+import os
+
+from .shape import is_int
+from ..clock import parse_iso
 
 DONE = ("success", "partial")
 
@@ -76,3 +79,29 @@ def run_time(run, key):
         return parse_iso(run.get(key))
     except (ValueError, TypeError):
         return None
+
+
+def same_dest(run, task):
+    """True when ``run`` backed up into the task's current ``dest`` (or is
+    an older record that does not say). Runs into a dest the task no longer
+    has do not count: the new destination is not backed up yet. A folder
+    reached through a link is the folder it leads to."""
+    dest = run.get("dest")
+    return dest is None or _path_key(dest) == _path_key(task.dest)
+
+
+def runs_into_dest(runs, task):
+    """The runs of ``runs`` for which same_dest holds, each path resolved once."""
+    mine, keys = _path_key(task.dest), {}
+    kept = []
+    for run in runs:
+        dest = run.get("dest")
+        if dest is not None and dest not in keys:
+            keys[dest] = _path_key(dest)
+        if dest is None or keys[dest] == mine:
+            kept.append(run)
+    return kept
+
+
+def _path_key(path):
+    return os.path.normcase(os.path.realpath(path)) if isinstance(path, str) else path

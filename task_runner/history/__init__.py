@@ -18,11 +18,11 @@ import logging
 import os
 import time
 
-from .fs import osutil
-from .errors import HistoryError
-from .history_format import VERSION, is_int, shape_problem
-from .fs.locking import FileLock, lock_path_for
-from .run_records import DONE, attempts_of, earliest, last_of_latest_occurrences, run_time
+from ..fs import osutil
+from ..errors import HistoryError
+from .shape import VERSION, is_int, shape_problem
+from ..fs.locking import FileLock, lock_path_for
+from .records import DONE, attempts_of, earliest, last_of_latest_occurrences, run_time
 
 logger = logging.getLogger(__name__)
 
