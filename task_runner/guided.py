@@ -15,7 +15,8 @@ import os
 import re
 import time
 
-from . import catalog, console, errors, restore, restore_target, snapshot_reader, snapshots
+from .snapshots import catalog, reader as snapshot_reader
+from . import console, errors, restore, restore_target, snapshots
 from .fs import osutil
 from .logs import task_log
 from .offsite import cli as offsite_cli

@@ -30,7 +30,8 @@ import os
 import stat
 import threading
 
-from . import catalog, console, restore_target, restore_work, snapshot_reader
+from .snapshots import catalog, reader as snapshot_reader
+from . import console, restore_target, restore_work
 from .fs import osutil, safedir
 from .fs.fileio import OPS, DataCopier
 from .errors import BackupError, Interrupted, UsageError

@@ -5,7 +5,8 @@ import os
 import sys
 import time
 
-from . import catalog, cli, console, errors, guided, restore
+from .snapshots import catalog
+from . import cli, console, errors, guided, restore
 from .fs import osutil
 from .config import select_tasks
 from .errors import BackupError, UsageError

@@ -22,7 +22,8 @@ import threading
 import zipfile
 import zlib
 
-from . import console, snapshot_reader, snapshot_zip, snapshots
+from . import console, snapshots
+from .snapshots import reader as snapshot_reader, zipped as snapshot_zip
 from .fs import filesystems, osutil
 from .fs.fileio import CHUNK
 from .engine.walk import MAX_LISTED, Stats, Walk

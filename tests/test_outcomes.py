@@ -11,7 +11,7 @@ import backup_now
 from task_runner import engine, errors, snapshots
 from task_runner.errors import BackupError
 from task_runner.history import History
-from task_runner.retention import decide
+from task_runner.snapshots.retention import decide
 from task_runner.config.policy import parse_policy
 from task_runner.snapshots import EVERYTHING
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
@@ -215,7 +215,8 @@ class NamesTest(TempDirTestCase):
         return task, os.path.basename(engine.make_snapshot(task, NOW, UTC).snapshot)
 
     def test_restore_and_versions_find_a_name_in_another_case(self):
-        from task_runner import catalog, restore
+        from task_runner.snapshots import catalog
+        from task_runner import restore
         from task_runner.fs import osutil
         for fmt in ("folder", "zip"):
             with self.subTest(fmt=fmt):
@@ -242,7 +243,7 @@ class NamesTest(TempDirTestCase):
 
     @unittest.skipIf(os.name == "nt", "NTFS holds one of two names that differ in case only: the source cannot be made")
     def test_two_names_that_differ_only_in_case_are_not_guessed_between(self):
-        from task_runner import catalog, snapshot_reader
+        from task_runner.snapshots import catalog, reader as snapshot_reader
         from task_runner.fs import osutil
         self.write("src/Documents/cv.docx", "other")
         task, name = self.snapshot("zip")
@@ -399,7 +400,8 @@ class VerifyTruthTest(TempDirTestCase):
     def test_zip_mode_0_is_restored_as_0_and_no_mode_as_the_usual(self):
         import stat
         import zipfile
-        from task_runner import restore, snapshot_reader
+        from task_runner import restore
+        from task_runner.snapshots import reader as snapshot_reader
         os.makedirs(self.path("dest"))
         path = self.path("dest", "2026-11-27_12-00-00.zip")
         with zipfile.ZipFile(path, "w") as zf:

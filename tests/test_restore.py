@@ -9,7 +9,8 @@ import sys
 import threading
 import unittest
 
-from task_runner import catalog, engine, restore, snapshot_reader
+from task_runner.snapshots import catalog, reader as snapshot_reader
+from task_runner import engine, restore
 from task_runner.fs import osutil, safedir
 from task_runner.errors import Interrupted, UsageError
 from task_runner.runner import run_task, task_lock

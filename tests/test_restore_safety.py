@@ -10,7 +10,8 @@ import unittest
 import warnings
 import zipfile
 
-from task_runner import catalog, restore, snapshots
+from task_runner.snapshots import catalog
+from task_runner import restore, snapshots
 from task_runner.fs import safedir
 from task_runner.errors import UsageError
 from tests.helpers import ROOT, TempDirTestCase

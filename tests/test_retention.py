@@ -9,10 +9,11 @@ import unittest
 import zipfile
 
 from task_runner.fs import osutil
-from task_runner import retention, runner, snapshots
+from task_runner.snapshots import retention
+from task_runner import runner, snapshots
 from task_runner.history import History
 from task_runner.config.policy import RULES, Policy, PolicyError, parse_policy
-from task_runner.retention import decide
+from task_runner.snapshots.retention import decide
 from task_runner.clock import FixedZone
 from tests.helpers import ROOT, UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
@@ -188,7 +189,7 @@ class ApplyTest(TempDirTestCase):
         self.write("dest/2026-10-01_10-00-00.partial/x", "in progress elsewhere?")
         self.write("dest/my notes.txt", "mine")
         os.makedirs(self.path("dest", "2026-09-01"))
-        with self.assertLogs("task_runner.retention", "INFO") as logs:
+        with self.assertLogs("task_runner.snapshots.retention", "INFO") as logs:
             deleted = retention.apply(dest, parse_policy(2), NOW)
         self.assertEqual(deleted, NAMES[:3])
         self.assertEqual(sorted(os.listdir(dest)), sorted(NAMES[3:] + [
@@ -214,14 +215,14 @@ class ApplyTest(TempDirTestCase):
     def test_dry_run_deletes_nothing_and_says_what_and_why(self):
         for name in NAMES:
             os.makedirs(self.path("dest", name))
-        with self.assertLogs("task_runner.retention", "DEBUG") as logs:
+        with self.assertLogs("task_runner.snapshots.retention", "DEBUG") as logs:
             got = retention.apply(self.path("dest"), parse_policy(3), NOW, dry_run=True,
                                   extra_new="2026-11-09_00-00-00")
         self.assertEqual(got, NAMES[:3])
         self.assertEqual(sorted(os.listdir(self.path("dest"))), NAMES)
-        self.assertIn("INFO:task_runner.retention:would delete %s: no rule keeps it" % NAMES[0], logs.output)
-        self.assertIn("DEBUG:task_runner.retention:keeping 2026-11-09_00-00-00 (last #1)", logs.output)
-        self.assertIn("DEBUG:task_runner.retention:keeping %s (last #2)" % NAMES[4], logs.output)
+        self.assertIn("INFO:task_runner.snapshots.retention:would delete %s: no rule keeps it" % NAMES[0], logs.output)
+        self.assertIn("DEBUG:task_runner.snapshots.retention:keeping 2026-11-09_00-00-00 (last #1)", logs.output)
+        self.assertIn("DEBUG:task_runner.snapshots.retention:keeping %s (last #2)" % NAMES[4], logs.output)
 
     def test_a_deletion_that_fails_is_left_for_the_next_run(self):
         for name in NAMES[:3]:
@@ -233,13 +234,13 @@ class ApplyTest(TempDirTestCase):
         real = retention.delete_snapshot
         retention.delete_snapshot = refuse
         try:
-            with self.assertLogs("task_runner.retention", "WARNING") as logs:
+            with self.assertLogs("task_runner.snapshots.retention", "WARNING") as logs:
                 got = retention.apply(self.path("dest"), parse_policy(1), NOW)
         finally:
             retention.delete_snapshot = real
         self.assertEqual(got, [])
         refused = PermissionError(13, "Permission denied", osutil.long_path(os.path.join(self.path("dest"), NAMES[0])))
-        self.assertEqual(logs.output[0], "WARNING:task_runner.retention:could not delete old snapshot %s: %s; the next "
+        self.assertEqual(logs.output[0], "WARNING:task_runner.snapshots.retention:could not delete old snapshot %s: %s; the next "
                          "run tries again" % (NAMES[0], refused))
         self.assertEqual(len(logs.output), 2)
         self.assertEqual(sorted(os.listdir(self.path("dest"))), NAMES[:3])

@@ -85,7 +85,7 @@ class WindowsEngineTest(TempDirTestCase):
         task = make_task(self.path("src"), self.path("dest"), keep=1)
         first = engine.make_snapshot(task, T0, UTC)
         self.assertFalse(os.access(os.path.join(first.snapshot, "a"), os.W_OK))
-        from task_runner import retention
+        from task_runner.snapshots import retention
         from task_runner.config.policy import parse_policy
         engine.make_snapshot(task, T0 + 60, UTC)
         self.assertEqual(retention.apply(self.path("dest"), parse_policy(1), T0),
@@ -103,7 +103,7 @@ class WindowsEngineTest(TempDirTestCase):
         self.assertEqual(second.linked, 1)
         kept = os.path.join(second.snapshot, "a")
         self.assertEqual(os.stat(kept).st_nlink, 2)
-        from task_runner import retention
+        from task_runner.snapshots import retention
         from task_runner.config.policy import parse_policy
         self.assertEqual(len(retention.apply(self.path("dest"), parse_policy(1), T0)), 1)
         self.assertFalse(os.access(kept, os.W_OK), "the kept snapshot's file lost its read-only attribute")

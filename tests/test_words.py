@@ -9,7 +9,8 @@ import subprocess
 import sys
 import unittest
 
-from task_runner import catalog, console, restore_cli
+from task_runner.snapshots import catalog
+from task_runner import console, restore_cli
 from task_runner.fs import osutil
 from task_runner.errors import UsageError
 from tests.helpers import ROOT

@@ -7,7 +7,8 @@ snapshot_zip.zip_entry; this module writes the entries as the walk brings them.
 import time
 import zipfile
 
-from .. import console, snapshot_zip
+from .. import console
+from ..snapshots import zipped as snapshot_zip
 from ..fs import osutil
 from ..errors import BackupError
 from ..fs.fileio import CHUNK

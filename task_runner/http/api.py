@@ -24,7 +24,7 @@ import threading
 import time
 from urllib.parse import unquote
 
-from ..catalog import snapshot_list
+from ..snapshots.catalog import snapshot_list
 from ..config import find_task
 from ..history import History
 from ..offsite import service as offsite_service

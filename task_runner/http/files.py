@@ -16,14 +16,15 @@ import threading
 import time
 from urllib.parse import quote
 
-from .. import catalog, restore, restore_target, snapshots
+from ..snapshots import catalog
+from .. import restore, restore_target, snapshots
 from ..config import find_task
 from ..errors import Interrupted, TaskRunnerError
 from ..logs import task_log
 from ..console import human_bytes, plural
 from ..runner import task_lock
 from ..clock import LOCAL, local_datetime
-from ..snapshot_reader import BadZipFile, SnapshotReader
+from ..snapshots.reader import BadZipFile, SnapshotReader
 from .auth import HttpError
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,8 @@ a new snapshot on a remote that is full."""
 
 import logging
 
-from .. import retention, snapshots
+from ..snapshots import retention
+from .. import snapshots
 from . import layout
 from .rclone import RcloneError, explain
 

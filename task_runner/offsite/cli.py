@@ -7,7 +7,8 @@ import sys
 import threading
 import time
 
-from .. import catalog, console, errors
+from ..snapshots import catalog
+from .. import console, errors
 from ..fs import osutil
 from ..console import ProgressLine
 from ..config import select_tasks

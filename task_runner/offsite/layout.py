@@ -31,7 +31,8 @@ import json
 import os
 import stat
 
-from .. import snapshot_reader, snapshots
+from ..snapshots import reader as snapshot_reader
+from .. import snapshots
 
 MANIFEST_SUFFIX = ".manifest.json.gz"
 MAX_MANIFEST = 1 << 30  # bytes once uncompressed: a bigger one is refused, never read into memory

@@ -19,7 +19,8 @@ import os
 import re
 import time
 
-from .. import catalog, restore, restore_target, restore_work, snapshot_reader
+from ..snapshots import catalog, reader as snapshot_reader
+from .. import restore, restore_target, restore_work
 from ..fs import osutil, removal
 from ..errors import BackupError, Interrupted, UsageError
 from ..logs import task_log

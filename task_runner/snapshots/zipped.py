@@ -8,8 +8,8 @@ import struct
 import time
 import zipfile
 
-from . import console
-from .fs import osutil
+from .. import console
+from ..fs import osutil
 
 #
 # * Name: the path relative to src with "/" separators, "/" at the end of a

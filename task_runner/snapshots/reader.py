@@ -15,9 +15,9 @@ import stat
 import threading
 import zipfile
 
-from .fs import osutil, reading as snapshot_folder
-from . import snapshot_zip
-from .snapshot_zip import zip_entry_kind, zip_entry_mode, zip_entry_mtime, zip_entry_rel
+from ..fs import osutil, reading as snapshot_folder
+from . import zipped as snapshot_zip
+from .zipped import zip_entry_kind, zip_entry_mode, zip_entry_mtime, zip_entry_rel
 
 BadZipFile = zipfile.BadZipFile
 

@@ -28,10 +28,10 @@ import collections
 import datetime
 import logging
 
-from .clock import LOCAL, local_datetime
-from .config.policy import _UNITS, RULES
-from .snapshots import (EVERYTHING, delete_snapshot, list_snapshots, name_time, read_incomplete, remove_leftovers,
-                        snapshot_sort_key)
+from ..clock import LOCAL, local_datetime
+from ..config.policy import _UNITS, RULES
+from . import (EVERYTHING, delete_snapshot, list_snapshots, name_time, read_incomplete, remove_leftovers,
+    snapshot_sort_key)
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import logging
 import os
 import re
 
-from .fs import osutil, removal
-from .clock import LOCAL, local_datetime
+from ..fs import osutil, removal
+from ..clock import LOCAL, local_datetime
 
 logger = logging.getLogger(__name__)
 

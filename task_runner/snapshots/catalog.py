@@ -10,11 +10,12 @@ import difflib
 import os
 import re
 
-from . import console, snapshot_reader, snapshots
-from .fs import osutil
-from .errors import EXIT_FAILED, BackupError, UsageError
-from .history.records import DONE
-from .history.records import same_dest
+from .. import console, snapshots
+from . import reader as snapshot_reader
+from ..fs import osutil
+from ..errors import EXIT_FAILED, BackupError, UsageError
+from ..history.records import DONE
+from ..history.records import same_dest
 
 def snapshot_list(task, runs):
     """Every snapshot of ``task`` oldest first, as dicts (README, "Getting
