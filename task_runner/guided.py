@@ -16,7 +16,8 @@ import re
 import time
 
 from .snapshots import catalog, reader as snapshot_reader
-from . import console, errors, restore, restore_target, snapshots
+from . import console, errors, snapshots
+from .restore import restorer as restore, target as restore_target
 from .fs import osutil
 from .logs import task_log
 from .offsite import cli as offsite_cli

@@ -6,7 +6,8 @@ import sys
 import time
 
 from .snapshots import catalog
-from . import cli, console, errors, guided, restore
+from . import cli, console, errors, guided
+from .restore import restorer as restore
 from .fs import osutil
 from .config import select_tasks
 from .errors import BackupError, UsageError

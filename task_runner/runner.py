@@ -15,7 +15,8 @@ import re
 import threading
 import time
 
-from . import engine, errors, snapshots, verify
+from . import engine, errors, snapshots
+from .restore import verify
 from .snapshots import retention
 from .fs import locking, priority
 from .console import human_bytes, plural

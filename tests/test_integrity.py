@@ -9,7 +9,8 @@ import sys
 import unittest
 import zipfile
 
-from task_runner import console, engine, snapshots, verify
+from task_runner import console, engine, snapshots
+from task_runner.restore import verify
 from task_runner.snapshots import retention, zipped as snapshot_zip
 from task_runner.fs import osutil
 from task_runner.fs import fileio

@@ -20,7 +20,7 @@ from task_runner.history import History
 from task_runner.notify import Notifier
 from task_runner.runner import task_lock
 from task_runner.status import status_report
-from task_runner.verify import verify_task
+from task_runner.restore.verify import verify_task
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")

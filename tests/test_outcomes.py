@@ -216,7 +216,7 @@ class NamesTest(TempDirTestCase):
 
     def test_restore_and_versions_find_a_name_in_another_case(self):
         from task_runner.snapshots import catalog
-        from task_runner import restore
+        from task_runner.restore import restorer as restore
         from task_runner.fs import osutil
         for fmt in ("folder", "zip"):
             with self.subTest(fmt=fmt):
@@ -328,7 +328,7 @@ def remove_deep(root):
 class VerifyTruthTest(TempDirTestCase):
     @unittest.skipIf(os.name == "nt", "PATH_MAX is Linux's limit")
     def test_a_path_too_long_to_read_is_said_missing_not_matching(self):
-        from task_runner import verify
+        from task_runner.restore import verify
         self.write("src/a", "1")
         deep_tree(self.path("src"))
         self.addCleanup(remove_deep, self.path("src"))
@@ -348,7 +348,7 @@ class VerifyTruthTest(TempDirTestCase):
         """A file listed but not readable, a folder not readable: found
         from outside as a PermissionError traceback (--deep) and as
         "extra" files (the folder's), exit 1."""
-        from task_runner import verify
+        from task_runner.restore import verify
         self.write("src/a.txt", "a")
         self.write("src/locked.txt", "locked")
         self.write("src/D/x.txt", "x")
@@ -368,7 +368,7 @@ class VerifyTruthTest(TempDirTestCase):
             self.assertEqual(result, (0, 0, 0, True, False, []), fmt)
 
     def test_verify_deep_reports_a_damaged_zip_member_and_goes_on(self):
-        from task_runner import verify
+        from task_runner.restore import verify
         self.write("src/a.txt", "a" * 5000)
         self.write("src/b.txt", "b" * 5000)
         self.write("src/c.txt", "c" * 5000)
@@ -400,7 +400,7 @@ class VerifyTruthTest(TempDirTestCase):
     def test_zip_mode_0_is_restored_as_0_and_no_mode_as_the_usual(self):
         import stat
         import zipfile
-        from task_runner import restore
+        from task_runner.restore import restorer as restore
         from task_runner.snapshots import reader as snapshot_reader
         os.makedirs(self.path("dest"))
         path = self.path("dest", "2026-11-27_12-00-00.zip")

@@ -10,7 +10,8 @@ import threading
 import unittest
 
 from task_runner.snapshots import catalog, reader as snapshot_reader
-from task_runner import engine, restore
+from task_runner import engine
+from task_runner.restore import restorer as restore
 from task_runner.fs import osutil, safedir
 from task_runner.errors import Interrupted, UsageError
 from task_runner.runner import run_task, task_lock

@@ -12,7 +12,8 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, restore, snapshots, verify
+from task_runner import engine, snapshots
+from task_runner.restore import restorer as restore, verify
 from task_runner.fs import safedir
 from task_runner.fs import fileio
 from task_runner.errors import BackupError, Interrupted
@@ -233,4 +234,4 @@ class VerifyPoolTest(Tree):
         with self.assertLogs("task_runner", "INFO") as logs:
             self.assertTrue(verify.verify_task(self.task(3)).ok)
         self.assertEqual([line for line in logs.output if "comparing:" in line],
-                         ['INFO:task_runner.verify:3 workers comparing: "parallel": 3'])
+                         ['INFO:task_runner.restore.verify:3 workers comparing: "parallel": 3'])

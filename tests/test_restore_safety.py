@@ -11,7 +11,8 @@ import warnings
 import zipfile
 
 from task_runner.snapshots import catalog
-from task_runner import restore, snapshots
+from task_runner.restore import restorer as restore
+from task_runner import snapshots
 from task_runner.fs import safedir
 from task_runner.errors import UsageError
 from tests.helpers import ROOT, TempDirTestCase
@@ -420,7 +421,7 @@ class DryRunCountsTest(RestoreBase):
 
 class LogTest(RestoreBase):
     def test_every_line_of_a_restore_names_its_task(self):
-        with self.assertLogs("task_runner.restore", "INFO") as logs:
+        with self.assertLogs("task_runner.restore.restorer", "INFO") as logs:
             self.restore(self.path("out"))
         self.assertTrue(logs.records)
         self.assertEqual({getattr(r, "task", None) for r in logs.records}, {"T"})

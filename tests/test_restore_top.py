@@ -10,7 +10,8 @@ import textwrap
 import time
 import unittest
 
-from task_runner import engine, restore
+from task_runner import engine
+from task_runner.restore import restorer as restore
 from task_runner.fs import osutil
 from task_runner.errors import BackupError, UsageError
 from tests.helpers import UTC, TempDirTestCase, make_task

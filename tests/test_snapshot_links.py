@@ -12,7 +12,7 @@ import textwrap
 import time
 import unittest
 
-from task_runner import restore, verify
+from task_runner.restore import restorer as restore, verify
 from task_runner.snapshots import reader as snapshot_reader
 from task_runner.fs import reading as snapshot_folder
 from tests.helpers import TempDirTestCase, make_task

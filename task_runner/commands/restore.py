@@ -44,7 +44,7 @@ def run(config, args, program):
     # The guided restore's log goes to the file only: no log line among its questions.
     console_log = setup_logging(config.log, program, console=not args.interactive)
     if console_log is not None:  # the restore's summary and each file not restored are printed below: not twice
-        console_log.file_only_loggers = ("task_runner.restore",)
+        console_log.file_only_loggers = ("task_runner.restore.restorer",)
     stop = threading.Event()
     install_stop = lambda: osutil.install_stop_handlers(lambda signum: stop.set())  # noqa: E731
     if args.interactive:  # Ctrl+C at a question must end the dialogue: handlers only once it restores

@@ -3,7 +3,7 @@
 from .. import console, errors
 from ..errors import BackupError
 from ..offsite import cli as offsite_cli
-from ..verify import verify_task
+from ..restore.verify import verify_task
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "verify"

@@ -17,7 +17,8 @@ import time
 from urllib.parse import quote
 
 from ..snapshots import catalog
-from .. import restore, restore_target, snapshots
+from ..restore import restorer as restore, target as restore_target
+from .. import snapshots
 from ..config import find_task
 from ..errors import Interrupted, TaskRunnerError
 from ..logs import task_log

@@ -20,7 +20,7 @@ import re
 import time
 
 from ..snapshots import catalog, reader as snapshot_reader
-from .. import restore, restore_target, restore_work
+from ..restore import restorer as restore, target as restore_target, work as restore_work
 from ..fs import osutil, removal
 from ..errors import BackupError, Interrupted, UsageError
 from ..logs import task_log

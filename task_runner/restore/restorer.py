@@ -30,15 +30,16 @@ import os
 import stat
 import threading
 
-from .snapshots import catalog, reader as snapshot_reader
-from . import console, restore_target, restore_work
-from .fs import osutil, safedir
-from .fs.fileio import OPS, DataCopier
-from .errors import BackupError, Interrupted, UsageError
-from .logs import task_log
-from .fs.pool import Pool
-from .console import human_bytes
-from .clock import LOCAL, local_datetime
+from ..snapshots import catalog, reader as snapshot_reader
+from .. import console
+from . import target as restore_target, work as restore_work
+from ..fs import osutil, safedir
+from ..fs.fileio import OPS, DataCopier
+from ..errors import BackupError, Interrupted, UsageError
+from ..logs import task_log
+from ..fs.pool import Pool
+from ..console import human_bytes
+from ..clock import LOCAL, local_datetime
 
 logger = logging.getLogger(__name__)
 

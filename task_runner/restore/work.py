@@ -17,9 +17,9 @@ import collections
 import os
 import threading
 
-from .fs import filesystems
-from .engine.walk import MAX_LISTED
-from .fs.pool import workers_for
+from ..fs import filesystems
+from ..engine.walk import MAX_LISTED
+from ..fs.pool import workers_for
 
 
 class EntryError(Exception):

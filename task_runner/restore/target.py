@@ -24,9 +24,9 @@ root's between the two. So ``open_target`` walks to it once:
 import os
 import stat
 
-from .fs import links, osutil, safedir
-from .errors import BackupError, UsageError
-from .clock import LOCAL, local_datetime
+from ..fs import links, osutil, safedir
+from ..errors import BackupError, UsageError
+from ..clock import LOCAL, local_datetime
 
 
 

@@ -22,14 +22,14 @@ import threading
 import zipfile
 import zlib
 
-from . import console, snapshots
-from .snapshots import reader as snapshot_reader, zipped as snapshot_zip
-from .fs import filesystems, osutil
-from .fs.fileio import CHUNK
-from .engine.walk import MAX_LISTED, Stats, Walk
-from .errors import BackupError
-from .config.excludes import Matcher
-from .fs.pool import Pool, workers_for
+from .. import console, snapshots
+from ..snapshots import reader as snapshot_reader, zipped as snapshot_zip
+from ..fs import filesystems, osutil
+from ..fs.fileio import CHUNK
+from ..engine.walk import MAX_LISTED, Stats, Walk
+from ..errors import BackupError
+from ..config.excludes import Matcher
+from ..fs.pool import Pool, workers_for
 
 logger = logging.getLogger(__name__)
 
