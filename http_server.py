@@ -38,7 +38,7 @@ from task_runner.http.transport import is_loopback
 from task_runner.fs.locking import FileLock, write_holder
 from task_runner.logs import setup_logging
 from task_runner.clock import LOCAL, format_local
-from task_runner.notify import Notifier
+from task_runner.runs.notify import Notifier
 from task_runner.offsite import service as offsite_service
 
 PROGRAM = "http_server"

@@ -100,7 +100,7 @@ def worker(config_path, low=False):
     priority, as scheduled runs are."""
     sys.path.insert(0, ROOT)
     from task_runner.config import load_config, select_tasks
-    from task_runner.runner import run_task
+    from task_runner.runs.runner import run_task
     config = load_config(config_path)
     task, = select_tasks(config)
     start = time.perf_counter()

@@ -24,7 +24,7 @@ from .offsite import cli as offsite_cli
 from .errors import Interrupted, UsageError
 from .history import History
 from .console import human_bytes, plural
-from .runner import task_lock
+from .runs.locks import task_lock
 
 SHOWN = 40  # entries of a folder listed when browsing
 _WINDOWS_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')

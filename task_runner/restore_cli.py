@@ -13,7 +13,7 @@ from .config import select_tasks
 from .errors import BackupError, UsageError
 from .history import History
 from .console import human_bytes, plural as _plural
-from .runner import task_lock
+from .runs.locks import task_lock
 from .clock import LOCAL, local_datetime
 from .status import runs_now
 

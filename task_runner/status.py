@@ -17,7 +17,8 @@ from .history import History
 from .history.records import run_time
 from .fs.locking import holder
 from .offsite import service as offsite_service
-from .runner import reap_stale_runs, task_lock
+from .runs.runner import reap_stale_runs
+from .runs.locks import offsite_lock, task_lock
 from .clock import LOCAL, format_local
 from .schedule import drive
 from .schedule.plan import retry_state, task_overview
@@ -168,7 +169,7 @@ def current_report(config, clock, zone, runs=None):
     uploads = history.uploads() if any(t.offsite for t in config.tasks) else []
     return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
                          running_programs(config), uploads,
-                         lambda name: not offsite_service.offsite_lock(config, name).is_free(), history.tasks_seen())
+                         lambda name: not offsite_lock(config, name).is_free(), history.tasks_seen())
 
 
 def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None, seen=None):

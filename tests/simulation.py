@@ -25,13 +25,13 @@ import tempfile
 import threading
 import time
 
-from task_runner import notify
+from task_runner.runs import notify
 from task_runner.fs import fileio
 from task_runner.config import load_config
 from task_runner.schedule.daemon import Daemon
 from task_runner.history import History
 from task_runner.history.records import DONE, run_time
-from task_runner.runner import begin_run, run_task
+from task_runner.runs.runner import begin_run, run_task
 from task_runner.clock import LOCAL, format_local
 from task_runner.config.timestamps import parse_schedule
 

@@ -20,7 +20,8 @@ from task_runner import cli, restore_cli
 from task_runner.fs import fileio
 from task_runner.config import load_config
 from task_runner.errors import ConfigError
-from task_runner.runner import run_task, task_lock
+from task_runner.runs.runner import run_task
+from task_runner.runs.locks import task_lock
 from task_runner.status import current_report
 from tests.helpers import ROOT, UTC, TempDirTestCase, ts
 

@@ -138,7 +138,7 @@ class BrowserTest(TempDirTestCase):
         self.assertEqual([u for u in urls if not u.startswith((self.origin + "/", "blob:" + self.origin + "/"))], [])
 
     def test_files_back_from_a_snapshot_and_the_page_at_two_widths(self):
-        from task_runner.runner import run_task
+        from task_runner.runs.runner import run_task
         config = self.app.watcher.current()
         self.assertEqual(run_task(config, config.tasks[0], "manual").status, "success")
         os.rmdir(self.path("src2"))

@@ -6,7 +6,7 @@ import unittest
 from task_runner import console
 from task_runner.schedule.daemon import Daemon
 from task_runner.history import History
-from task_runner.runner import run_task
+from task_runner.runs.runner import run_task
 from task_runner.clock import LOCAL, format_local, short_time
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
@@ -74,7 +74,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
                          [("missed", "success", "2026-11-26T12:00:00+00:00")])
 
     def test_lock_files_of_removed_tasks_are_deleted_at_start_up(self):
-        from task_runner.runner import task_lock
+        from task_runner.runs.locks import task_lock
         config = self.make_config()
         os.makedirs(config.lock_dir)
         old = os.path.join(config.lock_dir, "task-Gone-0123456789ab.lock")

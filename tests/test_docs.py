@@ -15,7 +15,7 @@ import sys
 import unittest
 
 import http_server
-from task_runner.runner import run_task
+from task_runner.runs.runner import run_task
 from tests.helpers import ROOT, TempDirTestCase, ts
 
 PROGRAMS = {"backup_now": "backup_now.py", "scheduled_task_runner": "scheduled_task_runner.py",

@@ -7,7 +7,8 @@ import time
 import unittest
 import zipfile
 
-from task_runner import engine, runner, snapshots
+from task_runner import engine, snapshots
+from task_runner.runs import runner
 from task_runner.fs import fileio
 from task_runner.errors import BackupError, Interrupted
 from tests.helpers import UTC, TempDirTestCase, make_task, ts

@@ -12,7 +12,9 @@ import threading
 import time
 import unittest
 
-from task_runner import runner, snapshots
+from task_runner.runs import locks
+from task_runner.runs import runner
+from task_runner import snapshots
 from task_runner.config.watch import ConfigWatcher
 from task_runner.history import History
 from task_runner.http.api import App, Server
@@ -304,7 +306,7 @@ class ConcurrencyTest(HttpTestCase):
         self.assertEqual(len(History.for_config(self.config).runs()), 1)
 
     def test_trigger_while_another_process_runs_the_task(self):
-        lock = runner.task_lock(self.config, "T")
+        lock = locks.task_lock(self.config, "T")
         self.assertTrue(lock.acquire(timeout=0))
         try:
             rec = History.for_config(self.config).start_run("T", "manual", "2026-11-27T10:00:00+00:00")

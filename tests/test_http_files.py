@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 from task_runner.http import files, streams
 from task_runner.http.auth import HttpError
-from task_runner.runner import run_task, task_lock
+from task_runner.runs.runner import run_task
+from task_runner.runs.locks import task_lock
 from tests.helpers import wait_for
 from tests.test_http import HttpTestCase
 

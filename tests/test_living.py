@@ -13,12 +13,14 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, runner, snapshots, startup
+from task_runner.runs import locks
+from task_runner import engine, snapshots, startup
+from task_runner.runs import runner
 from task_runner.fs import fileio
 from task_runner.config import EmailConfig, NotifyConfig
 from task_runner.history import History
-from task_runner.notify import Notifier
-from task_runner.runner import task_lock
+from task_runner.runs.notify import Notifier
+from task_runner.runs.locks import task_lock
 from task_runner.status import status_report
 from task_runner.restore.verify import verify_task
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
@@ -159,7 +161,7 @@ class NotifyTest(TempDirTestCase):
         self.assertEqual([p for _, p, _ in self.hook.requests], ["/hook"])
 
     def test_partial_is_failure(self):
-        from task_runner.notify import is_failure
+        from task_runner.runs.notify import is_failure
         self.assertFalse(is_failure({"status": "partial"}))
         self.assertTrue(is_failure({"status": "partial"}, partial_is_failure=True))
         self.assertTrue(is_failure({"status": "skipped"}))
@@ -181,7 +183,7 @@ class NotifyTest(TempDirTestCase):
         shutil.rmtree(self.path("src"))
         notifier = Notifier(settings, sleep=lambda s: None)
         start = time.monotonic()
-        with self.assertLogs("task_runner.notify", "WARNING") as logs:
+        with self.assertLogs("task_runner.runs.notify", "WARNING") as logs:
             out = runner.run_task(config, config.tasks[0], "manual", notifier=notifier)
             took = time.monotonic() - start
             notifier.flush(20)
@@ -248,7 +250,7 @@ class TimeoutTest(TempDirTestCase):
         self.assertEqual(runner.run_task(self.config, self.config.tasks[0], "manual").status,
                          runner.ALREADY_RUNNING)
         ops.release.set()  # the share comes back
-        lock = runner.task_lock(self.config, "T")
+        lock = locks.task_lock(self.config, "T")
         self.assertTrue(lock.acquire(timeout=10))
         lock.release()
         self.assertEqual(snapshots.list_snapshots(self.path("dest")), [])  # the abandoned copy was not published
@@ -488,7 +490,7 @@ class OnceTest(TempDirTestCase):
 
     def test_once_ends_when_the_task_is_busy_elsewhere(self):
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "timestamp": "00:00"}])
-        with runner.task_lock(config, "T"):  # another process is running it
+        with locks.task_lock(config, "T"):  # another process is running it
             from task_runner.schedule.daemon import Daemon
             Daemon(config).run_once()  # returns instead of retrying for ever
         self.assertEqual(History.for_config(config).runs(), [])

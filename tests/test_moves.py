@@ -5,7 +5,8 @@ import os
 import shutil
 import unittest
 
-from task_runner import engine, runner, snapshots
+from task_runner import engine, snapshots
+from task_runner.runs import runner
 from task_runner.restore import verify
 from task_runner.fs import fileio
 try:

@@ -4,9 +4,9 @@ storm sent 32 webhooks; every hourly retry of an unplugged drive sent one)."""
 
 import shutil
 
-from task_runner import runner
+from task_runner.runs import runner
 from task_runner.config import NotifyConfig
-from task_runner.notify import Notifier
+from task_runner.runs.notify import Notifier
 from tests.helpers import UTC, TempDirTestCase, ts
 
 OCC = ts("2026-12-01T23:56:00+00:00")

@@ -18,6 +18,7 @@ import threading
 import time
 import unittest
 
+from task_runner.runs import locks
 from task_runner import snapshots
 from task_runner.config import load_config
 from task_runner.history import History
@@ -160,7 +161,7 @@ class ReapTest(TempDirTestCase):
         config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"}])
         history = History.for_config(config)
         history.start_upload("T", "2026-01-01_10-00-00", "2026-01-01T10:00:00+00:00")
-        lock = service.offsite_lock(config, "T")
+        lock = locks.offsite_lock(config, "T")
         self.assertTrue(lock.acquire(timeout=0))  # a live upload elsewhere
         try:
             self.assertEqual(service.reap_stale_uploads(config, history, history.uploads(), "x"), 0)
@@ -194,7 +195,7 @@ class DaemonHookTest(TempDirTestCase):
 
     def test_the_scheduler_uploads_after_a_run_and_retries_later(self):
         from task_runner.schedule.daemon import Daemon
-        from task_runner.runner import run_task
+        from task_runner.runs.runner import run_task
         from task_runner.clock import format_local
         from tests.helpers import FakeClock, ts
         config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"}],
@@ -495,7 +496,7 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertNotIn("Traceback", out)
 
     def test_failure_and_recovery_are_notified(self):
-        from task_runner.notify import Notifier
+        from task_runner.runs.notify import Notifier
         sent = []
 
         class Capture(Notifier):

@@ -187,7 +187,7 @@ class ListingTest(TempDirTestCase):
         self.assertNotIn("incomplete", lines[1])
         self.assertIn("unfinished (left by an interrupted run", lines[3])
         # While a run is writing it (holding the task's lock), the .partial is not "left by an interrupted run".
-        from task_runner.runner import task_lock
+        from task_runner.runs.locks import task_lock
         lock = task_lock(config, "T")
         self.assertTrue(lock.acquire(timeout=0))
         try:
@@ -464,7 +464,8 @@ class OutcomeTableTest(unittest.TestCase):
         return section, rows
 
     def test_each_outcome(self):
-        from task_runner import history, notify, runner
+        from task_runner import history
+        from task_runner.runs import notify, runner
         from task_runner.commands import _common
         section, rows = self.table()
         self.assertEqual(sorted(rows), sorted(["success", "partial", "failed", "skipped", "interrupted"]))

@@ -6,7 +6,7 @@ import threading
 import unittest
 
 from task_runner.fs import priority
-from task_runner import runner
+from task_runner.runs import runner
 from task_runner.fs import fileio
 from tests.helpers import UTC, TempDirTestCase, ts
 

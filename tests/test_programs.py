@@ -10,7 +10,7 @@ import unittest
 
 from task_runner import snapshots
 from task_runner.history import History
-from task_runner.runner import task_lock
+from task_runner.runs.locks import task_lock
 from task_runner.clock import LOCAL, format_local
 from tests.helpers import ROOT, TempDirTestCase, slow_file, wait_for
 

@@ -14,7 +14,8 @@ from task_runner import engine
 from task_runner.restore import restorer as restore
 from task_runner.fs import osutil, safedir
 from task_runner.errors import Interrupted, UsageError
-from task_runner.runner import run_task, task_lock
+from task_runner.runs.runner import run_task
+from task_runner.runs.locks import task_lock
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
 T0 = ts("2026-11-27T10:00:00+00:00")

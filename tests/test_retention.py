@@ -8,9 +8,11 @@ import time
 import unittest
 import zipfile
 
+from task_runner.runs import locks
 from task_runner.fs import osutil
 from task_runner.snapshots import retention
-from task_runner import runner, snapshots
+from task_runner.runs import runner
+from task_runner import snapshots
 from task_runner.history import History
 from task_runner.config.policy import RULES, Policy, PolicyError, parse_policy
 from task_runner.snapshots.retention import decide
@@ -428,7 +430,7 @@ class PruneKillTest(TempDirTestCase):
         self.write("dest2/.deleting-2026-11-01_10-00-00/a.txt", "half")
         config = self.make_config(tasks=[{"name": "T", "src": "src", "dest": "dest", "default": True},
                                          {"name": "U", "src": "src", "dest": "dest2"}])
-        held = runner.task_lock(config, "U")
+        held = locks.task_lock(config, "U")
         self.assertTrue(held.acquire(timeout=0))
         try:
             runner.finish_interrupted_deletions(config)

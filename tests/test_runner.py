@@ -2,7 +2,9 @@ import os
 import threading
 import unittest
 
-from task_runner import console, runner
+from task_runner.runs import locks
+from task_runner import console
+from task_runner.runs import runner
 from task_runner.history import History
 from tests.helpers import UTC, FakeClock, TempDirTestCase, ts
 
@@ -60,7 +62,7 @@ class RunTaskTest(TempDirTestCase):
         self.assertEqual(self.runs()[0]["errors"], ["locked: permission denied"])
 
     def test_already_running_in_another_holder(self):
-        holder = runner.task_lock(self.config, self.task.name)
+        holder = locks.task_lock(self.config, self.task.name)
         self.assertTrue(holder.acquire(timeout=0))
         try:
             History.for_config(self.config).start_run("T", "schedule", "2026-11-27T09:59:00+00:00")
@@ -86,7 +88,7 @@ class RunTaskTest(TempDirTestCase):
             raise ZeroDivisionError("bug")
         runner.engine.make_snapshot = boom
         try:
-            with self.assertLogs("task_runner.runner", "ERROR"):
+            with self.assertLogs("task_runner.runs.runner", "ERROR"):
                 out = self.run_task()
         finally:
             runner.engine.make_snapshot = real
@@ -100,7 +102,7 @@ class RunTaskTest(TempDirTestCase):
         self.assertEqual(history.runs()[0]["status"], "interrupted")
         # A held lock means the run is alive: not reaped.
         history.start_run("T", "schedule", "2026-11-27T09:30:00+00:00")
-        with runner.task_lock(self.config, "T"):
+        with locks.task_lock(self.config, "T"):
             self.assertEqual(runner.reap_stale_runs(self.config, history, history.runs(), self.clock, UTC), 0)
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from task_runner import runner
+from task_runner.runs import runner
 from task_runner.history import History
 from task_runner.http import metrics
 from task_runner.clock import LOCAL, format_local, short_time

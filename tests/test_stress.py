@@ -11,7 +11,9 @@ import threading
 import time
 import unittest
 
-from task_runner import engine, runner, snapshots
+from task_runner.runs import locks
+from task_runner import engine, snapshots
+from task_runner.runs import runner
 from task_runner.fs import fileio
 from task_runner.config.watch import ConfigWatcher
 from task_runner.schedule.daemon import Daemon
@@ -153,7 +155,7 @@ class ConcurrentStartsTest(TempDirTestCase):
     def test_two_tasks_do_not_block_each_other(self):
         config = self.make_config(tasks=[{"name": "A", "src": "a", "dest": "da"},
                                          {"name": "B", "src": "b", "dest": "db"}])
-        with runner.task_lock(config, "A"):  # A is running elsewhere
+        with locks.task_lock(config, "A"):  # A is running elsewhere
             self.assertEqual(runner.run_task(config, config.tasks[1], "manual").status, "success")
             self.assertEqual(runner.run_task(config, config.tasks[0], "manual").status, runner.ALREADY_RUNNING)
 

@@ -6,9 +6,9 @@ import threading
 from .. import console, errors
 from ..fs import osutil
 from ..errors import BackupError
-from ..notify import Notifier
+from ..runs.notify import Notifier
 from ..offsite import cli as offsite_cli
-from ..runner import ALREADY_RUNNING, preview_task, run_task
+from ..runs.runner import ALREADY_RUNNING, preview_task, run_task
 from ..console import human_bytes, plural
 from ._common import UPLOAD_EXIT_CODES, add_tasks, combined_exit_code, console_for_summaries, tasks_of
 

@@ -2,8 +2,8 @@
 
 from ..schedule.daemon import Daemon
 from ..logs import setup_logging
-from ..notify import Notifier
-from ..runner import run_task
+from ..runs.notify import Notifier
+from ..runs.runner import run_task
 from ._common import combined_exit_code
 
 NAME = "once"

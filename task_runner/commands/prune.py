@@ -1,7 +1,7 @@
 """backup_now.py prune [TASK ...]: apply each task's keep now, without a backup."""
 
 from .. import console, errors
-from ..runner import ALREADY_RUNNING, prune_task
+from ..runs.runner import ALREADY_RUNNING, prune_task
 from ..console import plural
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 

@@ -7,7 +7,7 @@ from ..config import edit as config_edit
 from ..fs import osutil
 from ..schedule.daemon import Daemon, instance_lock
 from ..logs import setup_logging
-from ..notify import Notifier
+from ..runs.notify import Notifier
 
 NAME = "run"
 SUMMARY = "run each task on its schedule and catch up what was missed, until stopped (Ctrl+C)"

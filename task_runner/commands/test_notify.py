@@ -2,7 +2,7 @@
 
 from .. import console, errors
 from ..logs import setup_logging
-from ..notify import Notifier
+from ..runs.notify import Notifier
 
 NAME = "test-notify"
 SUMMARY = "send a test message through every configured notification channel"

@@ -28,7 +28,7 @@ from ..snapshots.catalog import snapshot_list
 from ..config import find_task
 from ..history import History
 from ..offsite import service as offsite_service
-from ..runner import ALREADY_RUNNING, begin_run
+from ..runs.runner import ALREADY_RUNNING, begin_run
 from ..clock import LOCAL
 from ..status import current_report, runs_now
 from . import files, metrics, page, streams, tasks, transport

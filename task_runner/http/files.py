@@ -23,7 +23,7 @@ from ..config import find_task
 from ..errors import Interrupted, TaskRunnerError
 from ..logs import task_log
 from ..console import human_bytes, plural
-from ..runner import task_lock
+from ..runs.locks import task_lock
 from ..clock import LOCAL, local_datetime
 from ..snapshots.reader import BadZipFile, SnapshotReader
 from .auth import HttpError

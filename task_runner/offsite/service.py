@@ -17,10 +17,8 @@ scheduler after ``retry_minutes``; failure and recovery are notified.
 """
 
 import collections
-import hashlib
 import logging
 import os
-import re
 import threading
 import time
 
@@ -29,7 +27,7 @@ from .. import snapshots
 from ..console import human_bytes
 from ..history import History
 from ..history.records import run_time
-from ..fs.locking import FileLock
+from ..runs.locks import offsite_lock
 from ..logs import task_log
 from ..clock import LOCAL, format_local
 from . import rclone
@@ -42,13 +40,6 @@ PROGRESS_EVERY = 10.0  # seconds between progress notes in the history
 STALLED = 180  # seconds without a byte sent before status warns about a running upload
 STOP_WAIT = 5.0  # at shutdown, how long an upload gets to stop rclone (2 s at most) and record itself
 Decision = collections.namedtuple("Decision", "upload snapshot wake_at reason")
-
-
-def offsite_lock(config, task_name):
-    """The lock one upload of ``task_name`` holds (beside the task locks)."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", task_name)[:40]
-    digest = hashlib.sha1(task_name.encode("utf-8")).hexdigest()[:12]
-    return FileLock(os.path.join(config.lock_dir, "offsite-%s-%s.lock" % (slug, digest)))
 
 
 def shown_remote(task):

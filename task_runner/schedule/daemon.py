@@ -23,10 +23,10 @@ from ..history import History
 from ..history.records import runs_of
 from ..fs.locking import FileLock, write_holder
 from ..logs import task_log
-from ..notify import previous_run
+from ..runs.notify import previous_run
 from ..offsite import service as offsite_service
-from ..runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
-                      run_task)
+from ..runs.runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
+    run_task)
 from ..clock import LOCAL, format_local, short_time
 from . import drive, plan as planning
 

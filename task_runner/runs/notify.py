@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from .history.records import run_time
+from ..history.records import run_time
 
 # smtplib, ssl, email, urllib and socket are imported when a message is sent, not
 # by every program at start-up (about 30 ms on a small machine).

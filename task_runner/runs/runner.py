@@ -8,26 +8,24 @@ summary. The daemon, backup_now.py and the HTTP server all call it.
 
 import collections
 import contextlib
-import hashlib
 import logging
 import os
-import re
 import threading
 import time
 
-from . import engine, errors, snapshots
-from .restore import verify
-from .snapshots import retention
-from .fs import locking, priority
-from .console import human_bytes, plural
-from .fs import fileio
-from .errors import BackupError, Interrupted
-from .history import History
-from .history.records import last_run
-from .fs.locking import FileLock
-from .logs import RUN_RESULT, task_log
+from .. import engine, errors, snapshots
+from ..restore import verify
+from ..snapshots import retention
+from ..fs import locking, priority
+from ..console import human_bytes, plural
+from ..fs import fileio
+from ..errors import BackupError, Interrupted
+from ..history import History
+from ..history.records import last_run
+from ..logs import RUN_RESULT, task_log
+from .locks import offsite_lock, task_lock
 from .notify import RunLogCapture, previous_run
-from .clock import LOCAL, format_local
+from ..clock import LOCAL, format_local
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +58,9 @@ class Outcome(collections.namedtuple("Outcome", "task status run_id message reco
         return EXIT_CODES.get(self.status, errors.EXIT_FAILED)
 
 
-def task_lock(config, task_name):
-    """The lock that only one run of ``task_name`` may hold at a time."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", task_name)[:40]
-    digest = hashlib.sha1(task_name.encode("utf-8")).hexdigest()[:12]
-    return FileLock(os.path.join(config.lock_dir, "task-%s-%s.lock" % (slug, digest)))
-
-
 def remove_unused_task_locks(config):
     """Delete the lock files (run and offsite) of tasks that are no longer
     in the config (never one that is held)."""
-    from .offsite.service import offsite_lock  # the offsite package builds on this module
     wanted = {os.path.basename(lock(config, t.name).path) for t in config.tasks for lock in (task_lock, offsite_lock)}
     try:
         names = os.listdir(config.lock_dir)
