@@ -26,7 +26,8 @@ import ssl
 import threading
 import time
 
-from task_runner import cli, console
+from task_runner.commands import cli
+from task_runner import console
 from task_runner.config import edit as config_edit
 from task_runner.fs import osutil
 from task_runner.config import load_config

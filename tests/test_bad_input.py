@@ -16,13 +16,13 @@ import unittest
 
 import backup_now
 import scheduled_task_runner
-from task_runner import cli, restore_cli
+from task_runner.commands import cli, _restoring as restore_cli
 from task_runner.fs import fileio
 from task_runner.config import load_config
 from task_runner.errors import ConfigError
 from task_runner.runs.runner import run_task
 from task_runner.runs.locks import task_lock
-from task_runner.status import current_report
+from task_runner.schedule.status import current_report
 from tests.helpers import ROOT, UTC, TempDirTestCase, ts
 
 

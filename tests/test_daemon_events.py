@@ -9,7 +9,7 @@ import unittest
 from task_runner.history import History
 from task_runner.runs.runner import begin_run, run_task
 from task_runner.schedule.daemon import Daemon
-from task_runner.status import current_report
+from task_runner.schedule.status import current_report
 from tests.helpers import UTC, FakeClock, TempDirTestCase, TZMixin, ts
 
 DAY = 86400

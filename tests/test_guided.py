@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from task_runner import guided
+from task_runner.commands import _guided as guided
 from tests.helpers import ROOT
 from tests.test_restore import POSIX, RestoreBase
 

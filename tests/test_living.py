@@ -14,14 +14,15 @@ import time
 import unittest
 
 from task_runner.runs import locks
-from task_runner import engine, snapshots, startup
+from task_runner import engine, snapshots
+from task_runner.schedule import startup
 from task_runner.runs import runner
 from task_runner.fs import fileio
 from task_runner.config import EmailConfig, NotifyConfig
 from task_runner.history import History
 from task_runner.runs.notify import Notifier
 from task_runner.runs.locks import task_lock
-from task_runner.status import status_report
+from task_runner.schedule.status import status_report
 from task_runner.restore.verify import verify_task
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts
 
@@ -338,7 +339,7 @@ class StatusTest(TempDirTestCase):
         self.assertTrue(item["newest_snapshot"].endswith("2026-10-02_10-00-00"))
         self.assertEqual(item["last_success_days_ago"], 34.0)
         self.assertIn("no successful backup for 34 days", item["warnings"])
-        from task_runner.status import task_status
+        from task_runner.schedule.status import task_status
         item = task_status(config, config.tasks[0], runs, ts("2026-10-03T10:00:00+00:00"), UTC, False,
                            disk_usage=lambda p: usage)
         self.assertEqual(item["warnings"], ["destination drive has 2% free"])
@@ -407,7 +408,7 @@ class StatusTest(TempDirTestCase):
             self.assertEqual(json.loads(proc.stdout)["tasks"][0]["last_run"]["status"], "interrupted", verb)
         with task_lock(config, "T"):  # a backup running now: left as it is
             History.for_config(config).start_run("T", "manual", "2026-11-05T10:00:00+00:00")
-            from task_runner.status import current_report
+            from task_runner.schedule.status import current_report
             self.assertEqual(current_report(config, time.time, UTC)["tasks"][0]["last_run"]["status"], "running")
 
     def test_a_start_time_that_is_not_a_time_is_no_traceback(self):

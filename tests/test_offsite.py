@@ -118,7 +118,7 @@ class PureTest(unittest.TestCase):
 
 class StatusTest(TempDirTestCase):
     def test_status_and_metrics_show_the_last_offsite_success_and_what_is_pending(self):
-        from task_runner import status
+        from task_runner.schedule import status
         from task_runner.http import metrics
         config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"},
                                    {"name": "U", "src": "src2", "dest": "dest2"}])
@@ -378,7 +378,7 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertIn("nothere.txt is not in snapshot", out)
 
     def test_the_guided_restore_offers_the_remote(self):
-        from task_runner import guided
+        from task_runner.commands import _guided as guided
         self.make_tree()
         self.config("loc:" + self.path("remote"))
         self.assertIn("offsite success", self.program("backup_now.py")[1])

@@ -12,7 +12,7 @@ from task_runner.runs import runner
 from task_runner.history import History
 from task_runner.http import metrics
 from task_runner.clock import LOCAL, format_local, short_time
-from task_runner.status import status_report
+from task_runner.schedule.status import status_report
 from tests.helpers import ROOT, TempDirTestCase
 
 

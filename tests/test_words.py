@@ -10,7 +10,8 @@ import sys
 import unittest
 
 from task_runner.snapshots import catalog
-from task_runner import console, restore_cli
+from task_runner import console
+from task_runner.commands import _restoring as restore_cli
 from task_runner.fs import osutil
 from task_runner.errors import UsageError
 from tests.helpers import ROOT

@@ -3,10 +3,11 @@
 import argparse
 import time
 
-from .. import cli, console
+from . import cli
+from .. import console
 from ..clock import LOCAL, format_local
 from ..schedule.plan import task_overview
-from ..status import runs_now
+from ..schedule.status import runs_now
 from ._times import recorded, when
 
 NAME = "list"

@@ -3,7 +3,8 @@
 import sys
 import threading
 
-from .. import console, restore_cli
+from .. import console
+from . import _restoring as restore_cli
 from ..fs import osutil
 from ..errors import UsageError
 from ..logs import setup_logging

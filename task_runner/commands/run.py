@@ -2,7 +2,7 @@
 
 import os
 
-from .. import cli
+from . import cli
 from ..config import edit as config_edit
 from ..fs import osutil
 from ..schedule.daemon import Daemon, instance_lock

@@ -1,6 +1,6 @@
 """backup_now.py snapshots [TASK ...]: list the snapshots of the tasks."""
 
-from .. import restore_cli
+from . import _restoring as restore_cli
 from ..logs import setup_logging
 from ..offsite import cli as offsite_cli
 from ._common import add_tasks, tasks_of

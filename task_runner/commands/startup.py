@@ -3,7 +3,8 @@ scheduler at logon, or no longer."""
 
 import sys
 
-from .. import console, startup
+from .. import console
+from ..schedule import startup
 
 
 class _Startup(object):

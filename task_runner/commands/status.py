@@ -2,10 +2,11 @@
 
 import time
 
-from .. import cli, console
+from . import cli
+from .. import console
 from ..console import human_bytes, plural
 from ..clock import LOCAL
-from ..status import current_report
+from ..schedule.status import current_report
 from ._times import recorded
 
 NAME = "status"

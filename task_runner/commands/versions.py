@@ -1,7 +1,7 @@
 """backup_now.py versions PATH [TASK] (or TASK PATH): the versions of one file or folder."""
 
 from ..fs import osutil
-from .. import restore_cli
+from . import _restoring as restore_cli
 from ..errors import UsageError
 from ..logs import setup_logging
 

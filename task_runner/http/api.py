@@ -30,7 +30,7 @@ from ..history import History
 from ..offsite import service as offsite_service
 from ..runs.runner import ALREADY_RUNNING, begin_run
 from ..clock import LOCAL
-from ..status import current_report, runs_now
+from ..schedule.status import current_report, runs_now
 from . import files, metrics, page, streams, tasks, transport
 from .auth import HttpError
 from .sessions import set_cookie

@@ -5,17 +5,18 @@ import os
 import sys
 import time
 
-from .snapshots import catalog
-from . import cli, console, errors, guided
-from .restore import restorer as restore
-from .fs import osutil
-from .config import select_tasks
-from .errors import BackupError, UsageError
-from .history import History
-from .console import human_bytes, plural as _plural
-from .runs.locks import task_lock
-from .clock import LOCAL, local_datetime
-from .status import runs_now
+from ..snapshots import catalog
+from . import cli, _guided as guided
+from .. import console, errors
+from ..restore import restorer as restore
+from ..fs import osutil
+from ..config import select_tasks
+from ..errors import BackupError, UsageError
+from ..history import History
+from ..console import human_bytes, plural as _plural
+from ..runs.locks import task_lock
+from ..clock import LOCAL, local_datetime
+from ..schedule.status import runs_now
 
 
 def _when(ns):

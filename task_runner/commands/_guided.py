@@ -15,16 +15,16 @@ import os
 import re
 import time
 
-from .snapshots import catalog, reader as snapshot_reader
-from . import console, errors, snapshots
-from .restore import restorer as restore, target as restore_target
-from .fs import osutil
-from .logs import task_log
-from .offsite import cli as offsite_cli
-from .errors import Interrupted, UsageError
-from .history import History
-from .console import human_bytes, plural
-from .runs.locks import task_lock
+from ..snapshots import catalog, reader as snapshot_reader
+from .. import console, errors, snapshots
+from ..restore import restorer as restore, target as restore_target
+from ..fs import osutil
+from ..logs import task_log
+from ..offsite import cli as offsite_cli
+from ..errors import Interrupted, UsageError
+from ..history import History
+from ..console import human_bytes, plural
+from ..runs.locks import task_lock
 
 SHOWN = 40  # entries of a folder listed when browsing
 _WINDOWS_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')

@@ -9,7 +9,7 @@ enable it are returned for the user to follow.
 import os
 import sys
 
-from .fs import osutil
+from ..fs import osutil
 
 LAUNCHER_NAME = "Scheduled Task Runner.pyw"
 

@@ -10,10 +10,10 @@ import socket
 import sys
 import threading
 
-from . import console
-from .config import CONFIG_NAME, LogConfig
-from .errors import EXIT_INTERRUPTED, ConfigError, TaskRunnerError
-from .logs import FILE_ONLY, setup_logging
+from .. import console
+from ..config import CONFIG_NAME, LogConfig
+from ..errors import EXIT_INTERRUPTED, ConfigError, TaskRunnerError
+from ..logs import FILE_ONLY, setup_logging
 
 logger = logging.getLogger(__name__)
 

@@ -10,18 +10,18 @@ import os
 import shutil
 import time
 
-from .fs import private_folder
-from . import snapshots
-from .errors import DRIVE_MISSING, HistoryError
-from .history import History
-from .history.records import run_time
-from .fs.locking import holder
-from .offsite import service as offsite_service
-from .runs.runner import reap_stale_runs
-from .runs.locks import offsite_lock, task_lock
-from .clock import LOCAL, format_local
-from .schedule import drive
-from .schedule.plan import retry_state, task_overview
+from ..fs import private_folder
+from .. import snapshots
+from ..errors import DRIVE_MISSING, HistoryError
+from ..history import History
+from ..history.records import run_time
+from ..fs.locking import holder
+from ..offsite import service as offsite_service
+from ..runs.runner import reap_stale_runs
+from ..runs.locks import offsite_lock, task_lock
+from ..clock import LOCAL, format_local
+from . import drive
+from .plan import retry_state, task_overview
 
 DAY = 86400.0
 LOW_SPACE_PERCENT = 10
