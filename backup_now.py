@@ -27,8 +27,7 @@ if sys.version_info < (3, 6):  # checked before anything that needs Python 3: a 
 
 import os
 
-from task_runner.commands import cli
-from task_runner.commands import Program, backup, prune, restore, snapshots, test_notify, verify, versions
+from task_runner.commands import Program, backup, cli, prune, restore, snapshots, test_notify, verify, versions
 from task_runner.config import CONFIG_NAME
 
 PROGRAM = "backup_now"

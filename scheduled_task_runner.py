@@ -23,8 +23,7 @@ if sys.version_info < (3, 6):  # checked before anything that needs Python 3: a 
 
 import os
 
-from task_runner.commands import cli
-from task_runner.commands import Program, check, listing, once, run, startup, status
+from task_runner.commands import Program, check, cli, listing, once, run, startup, status
 from task_runner.config import CONFIG_NAME
 
 PROGRAM = "scheduled_task_runner"

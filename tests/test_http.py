@@ -12,8 +12,7 @@ import threading
 import time
 import unittest
 
-from task_runner.runs import locks
-from task_runner.runs import runner
+from task_runner.runs import locks, runner
 from task_runner import snapshots
 from task_runner.config.watch import ConfigWatcher
 from task_runner.history import History

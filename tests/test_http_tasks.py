@@ -13,8 +13,7 @@ import sys
 import threading
 import unittest
 
-from task_runner.config import edit as config_edit
-from task_runner.config import load_config
+from task_runner.config import edit as config_edit, load_config
 from task_runner.clock import FixedZone
 from tests.helpers import ROOT, TempDirTestCase, wait_for
 from tests.rclone_tools import free_port, require_rclone

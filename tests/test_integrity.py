@@ -12,8 +12,7 @@ import zipfile
 from task_runner import console, engine, snapshots
 from task_runner.restore import verify
 from task_runner.snapshots import retention, zipped as snapshot_zip
-from task_runner.fs import osutil
-from task_runner.fs import fileio
+from task_runner.fs import fileio, osutil
 from task_runner.engine import writers
 from task_runner.config.policy import parse_policy
 from tests.helpers import ROOT, UTC, TempDirTestCase, make_task, ts

@@ -13,10 +13,9 @@ import threading
 import time
 import unittest
 
-from task_runner.runs import locks
+from task_runner.runs import locks, runner
 from task_runner import engine, snapshots
 from task_runner.schedule import startup
-from task_runner.runs import runner
 from task_runner.fs import fileio
 from task_runner.config import EmailConfig, NotifyConfig
 from task_runner.history import History

@@ -22,8 +22,7 @@ from task_runner.runs import locks
 from task_runner import snapshots
 from task_runner.config import load_config
 from task_runner.history import History
-from task_runner.offsite import layout, rclone, service
-from task_runner.offsite import remote as remote_side
+from task_runner.offsite import layout, rclone, remote as remote_side, service
 from tests import rclone_tools
 from tests.helpers import ROOT, UTC, TempDirTestCase, copy_file, wait_for
 

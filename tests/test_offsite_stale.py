@@ -18,8 +18,7 @@ import unittest
 from task_runner.config import load_config
 from task_runner.config.values import Offsite
 from task_runner.history import History
-from task_runner.offsite import layout, rclone, service, upload
-from task_runner.offsite import remote as remote_side
+from task_runner.offsite import layout, rclone, remote as remote_side, service, upload
 from tests import rclone_tools
 from tests.helpers import UTC, TempDirTestCase, copy_file, make_task, wait_for
 from tests.test_offsite import MTIME, OffsiteTestCase

@@ -12,8 +12,7 @@ import time
 import unittest
 
 from task_runner import engine
-from task_runner.fs import filesystems
-from task_runner.fs import fileio
+from task_runner.fs import fileio, filesystems
 from task_runner.errors import BackupError, Interrupted
 from task_runner.fs.pool import Pool
 from tests.helpers import UTC, TempDirTestCase, make_task, ts

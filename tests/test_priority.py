@@ -5,9 +5,8 @@ import sys
 import threading
 import unittest
 
-from task_runner.fs import priority
+from task_runner.fs import fileio, priority
 from task_runner.runs import runner
-from task_runner.fs import fileio
 from tests.helpers import UTC, TempDirTestCase, ts
 
 LINUX = sys.platform.startswith("linux")

@@ -14,8 +14,7 @@ import unittest
 
 from task_runner import engine, snapshots
 from task_runner.restore import restorer as restore, verify
-from task_runner.fs import safedir
-from task_runner.fs import fileio
+from task_runner.fs import fileio, safedir
 from task_runner.errors import BackupError, Interrupted
 from tests.helpers import UTC, TempDirTestCase, make_task
 from tests.test_pool import OLD, POSIX, T0, picture

@@ -8,10 +8,9 @@ import time
 import unittest
 import zipfile
 
-from task_runner.runs import locks
+from task_runner.runs import locks, runner
 from task_runner.fs import osutil
 from task_runner.snapshots import retention
-from task_runner.runs import runner
 from task_runner import snapshots
 from task_runner.history import History
 from task_runner.config.policy import RULES, Policy, PolicyError, parse_policy

@@ -2,9 +2,8 @@ import os
 import threading
 import unittest
 
-from task_runner.runs import locks
+from task_runner.runs import locks, runner
 from task_runner import console
-from task_runner.runs import runner
 from task_runner.history import History
 from tests.helpers import UTC, FakeClock, TempDirTestCase, ts
 

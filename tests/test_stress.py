@@ -11,9 +11,8 @@ import threading
 import time
 import unittest
 
-from task_runner.runs import locks
+from task_runner.runs import locks, runner
 from task_runner import engine, snapshots
-from task_runner.runs import runner
 from task_runner.fs import fileio
 from task_runner.config.watch import ConfigWatcher
 from task_runner.schedule.daemon import Daemon

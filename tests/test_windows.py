@@ -9,8 +9,7 @@ import time
 import unittest
 
 from task_runner import engine
-from task_runner.fs import osutil
-from task_runner.fs import fileio
+from task_runner.fs import fileio, osutil
 from task_runner.history import History
 from tests.helpers import ROOT, UTC, TempDirTestCase, copy_file, make_task, ts
 

@@ -20,9 +20,8 @@ import time
 
 from . import cli
 from .. import console
-from ..config import edit as config_edit
+from ..config import edit as config_edit, load_config
 from ..fs import osutil
-from ..config import load_config
 from ..config.watch import ConfigWatcher
 from ..errors import AlreadyRunning, ConfigError, UsageError
 from ..http import tokenfile

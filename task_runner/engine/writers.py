@@ -21,9 +21,8 @@ import os
 import threading
 
 from .. import console
-from ..fs import osutil
+from ..fs import metadata, osutil
 from ..errors import BackupError, Interrupted
-from ..fs import metadata
 from ..fs.fileio import FD_METADATA, LOCKED_DELAY, LOCKED_RETRIES, DataCopier, unchanged
 from ..fs.pool import Pool
 from .moved import Identities, find_elsewhere

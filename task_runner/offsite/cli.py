@@ -10,11 +10,10 @@ import time
 from ..snapshots import catalog
 from .. import console, errors
 from ..fs import osutil
-from ..console import ProgressLine
+from ..console import ProgressLine, human_bytes, plural
 from ..config import select_tasks
 from ..config.values import remote_name
 from ..errors import UsageError
-from ..console import human_bytes, plural
 from . import rclone, remote, service
 
 

@@ -14,8 +14,7 @@ from .. import console, snapshots
 from . import reader as snapshot_reader
 from ..fs import osutil
 from ..errors import EXIT_FAILED, BackupError, UsageError
-from ..history.records import DONE
-from ..history.records import same_dest
+from ..history.records import DONE, same_dest
 
 def snapshot_list(task, runs):
     """Every snapshot of ``task`` oldest first, as dicts (README, "Getting
