@@ -113,7 +113,7 @@ def worker(config_path, low=False):
 
 def startup_seconds(repeat):
     """Median time to start Python and import what backup_now.py imports."""
-    code = "import sys; sys.path.insert(0, %r); import task_runner.runner, task_runner.cli" % ROOT
+    code = "import sys; sys.path.insert(0, %r); import task_runner.runs.runner, task_runner.commands.cli" % ROOT
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -123,7 +123,8 @@ def startup_seconds(repeat):
 
 
 def only_snapshot(dest):
-    names = [n for n in os.listdir(dest) if not n.endswith(".partial")]
+    names = [n for n in os.listdir(dest) if os.path.isdir(os.path.join(dest, n)) and n[:1].isdigit()
+             and not n.endswith(".partial")]  # not .locks, not a snapshot's NAME.index
     return os.path.join(dest, sorted(names)[-1])
 
 
@@ -168,8 +169,13 @@ def bench_tree(work, name, spec, repeat):
 
     def drop_newer():
         for n in os.listdir(dest):
-            if os.path.join(dest, n) != first:
-                shutil.rmtree(os.path.join(dest, n))
+            path = os.path.join(dest, n)
+            if path in (first, first + ".index"):  # the earlier snapshot and its index (moved files) stay
+                continue
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
         time.sleep(1.05)  # the next snapshot needs its own second-resolution name
     measure("ours incremental", drop_newer, lambda: ours(write_config(work, src, dest)), drop_newer)
     measure("backup_now.py incremental", drop_newer, lambda: ours_process(write_config(work, src, dest)),
