@@ -253,5 +253,25 @@ class MovesTest(TempDirTestCase):
         self.assertIn("(0 copied, 0 linked, 1 moved)", runner.summary(self.snap(1)))
 
 
+class IndexPathTest(TempDirTestCase):
+    def test_an_index_in_a_folder_whose_name_holds_uri_characters_is_read(self):
+        """The index's newest time is read through an SQLite URI: a folder
+        named with "%", "?", "#" or a space still reaches the file."""
+        import sqlite3
+        for name in ("plain", "a b", "50%25 off", "what?", "#1", "%", "x?mode=rw#y"):
+            if os.name == "nt" and "?" in name:  # not a name Windows allows
+                continue
+            with self.subTest(name=name):
+                folder = self.path(name)
+                os.makedirs(folder)
+                path = os.path.join(folder, "S.index")
+                db = sqlite3.connect(path)
+                db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value)")
+                db.execute("INSERT INTO meta VALUES ('newest', 1234567890)")
+                db.commit()
+                db.close()
+                self.assertEqual(index._newest(path), 1234567890)
+
+
 if __name__ == "__main__":
     unittest.main()

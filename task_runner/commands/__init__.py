@@ -7,6 +7,10 @@ A verb module has ``NAME``, ``SUMMARY``, ``EXAMPLES`` and
 (the old flag spelling that still works), ``WORDS`` (the ``dest`` of its
 positional words) and ``add_arguments(parser)``.
 
+Every verb's parser is built at start-up, so a verb module imports at
+its top only what its options need; the floors its job uses are imported
+in its ``run`` (a backup without ``offsite`` loads nothing of offsite/,
+restore/ or schedule/: bench/startup.py).
 ``parse`` is pure (argv in, the verb and its arguments out) and does for
 every Python from 3.6 what ``parse_intermixed_args`` (3.7+) does: options
 and words in any order. An option of another verb is refused, naming the
@@ -14,7 +18,6 @@ verb it belongs to, before anything runs.
 """
 
 import argparse
-import difflib
 import sys
 
 from .. import console
@@ -119,6 +122,7 @@ class Program(object):
         which verb; a task of that name is reached with the default verb."""
         if word is None:
             return
+        import difflib  # only for a first word that is not a verb
         close = difflib.get_close_matches(word.lower(), list(self.verbs), n=1, cutoff=0.75)
         if close and word.lower() != close[0]:
             raise UsageError("%s is not a verb of %s: did you mean %s? (A task of that name: %s %s \"%s\")"

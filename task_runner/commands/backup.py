@@ -4,11 +4,6 @@ import sys
 import threading
 
 from .. import console, errors
-from ..fs import osutil
-from ..errors import BackupError
-from ..runs.notify import Notifier
-from ..offsite import cli as offsite_cli
-from ..runs.runner import ALREADY_RUNNING, preview_task, run_task
 from ..console import human_bytes, plural
 from ._common import UPLOAD_EXIT_CODES, add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
@@ -41,12 +36,18 @@ def run(config, args, program):
 
 
 def back_up(config, tasks, handler, low_priority, offsite=True):
+    from ..fs import osutil
+    from ..runs.notify import Notifier
+    from ..runs.runner import ALREADY_RUNNING, run_task
+    offsite_cli = upload_stop = None
+    if offsite and any(task.offsite for task in tasks):  # a backup without offsite loads nothing of it
+        from ..offsite import cli as offsite_cli
+        upload_stop = offsite_cli.UploadStop()
     notifier = Notifier(config.notify)
     stop = threading.Event()
-    upload_stop = offsite_cli.UploadStop()
 
     def on_stop(signum):
-        if upload_stop.claim():  # while an upload runs, Ctrl+C stops only that
+        if upload_stop is not None and upload_stop.claim():  # while an upload runs, Ctrl+C stops only that
             return
         if stop.is_set():
             raise KeyboardInterrupt  # a second Ctrl+C: stop at once
@@ -74,7 +75,7 @@ def back_up(config, tasks, handler, low_priority, offsite=True):
         else:
             console.print_safe("%s: %s (run %s) %s" % (task.name, outcome.status, outcome.run_id, outcome.message))
         codes.append(outcome.exit_code)
-        if offsite:
+        if offsite_cli is not None:
             upload = offsite_cli.upload_after_run(config, task, outcome.status, upload_stop, notifier)
             if upload is not None:
                 codes.append(UPLOAD_EXIT_CODES.get(upload.get("status"), errors.EXIT_OK))
@@ -85,6 +86,8 @@ def back_up(config, tasks, handler, low_priority, offsite=True):
 
 
 def dry_run(tasks, files=False):
+    from ..errors import BackupError
+    from ..runs.runner import preview_task
     codes = []
     for task in tasks:
         listing = (lambda action, rel: console.print_safe("  %s %s" % (action, rel))) if files else None

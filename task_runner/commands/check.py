@@ -5,7 +5,6 @@ import os
 from ..config import edit as config_edit
 from .. import console, errors
 from ..fs import osutil, private_folder
-from ..offsite import cli as offsite_cli
 
 NAME = "check"
 SUMMARY = "check config.json, print the tasks, and warn about a source or backup drive not there right now"
@@ -14,11 +13,19 @@ ALIAS = "--check"
 
 
 def run(config, args, program):
-    problems = offsite_cli.check_problems(config)  # rclone and its remotes, never contacted
+    problems = []
+    if any(task.offsite for task in config.tasks):  # a config without offsite loads nothing of it
+        from ..offsite import cli as offsite_cli
+        problems = offsite_cli.check_problems(config)  # rclone and its remotes, never contacted
     print_check(config, problems)
     for line in problems:
         console.print_safe("  ! " + line)
     return errors.EXIT_USAGE if problems else 0
+
+
+def _shown_remote(task):
+    from ..offsite import service
+    return service.shown_remote(task)
 
 
 def print_check(config, problems=()):
@@ -33,7 +40,7 @@ def print_check(config, problems=()):
         what = task.schedule.describe() if task.schedule else "on demand only"
         console.print_safe("  %s%s: %s -> %s, %s%s%s" % (
             task.name, " (default)" if task.default else "", task.src, task.dest, what,
-            "" if task.enabled else " (paused)", ", offsite to %s" % offsite_cli.shown_remote(task)
+            "" if task.enabled else " (paused)", ", offsite to %s" % _shown_remote(task)
             if task.offsite else ""))
         if task.name in examples:  # the sample's: its folders need not exist
             console.print_safe("    %s" % config_edit.EXAMPLE_NOTE)

@@ -4,11 +4,8 @@ errors into messages and exit codes, and printing for people."""
 import json
 import logging
 import os
-import select
 import signal
-import socket
 import sys
-import threading
 
 from .. import console
 from ..config import CONFIG_NAME, LogConfig
@@ -25,7 +22,11 @@ def run_in_thread(target, name):
     while the main thread waits on a lock), so it waits in select() on a
     socket that signal.set_wakeup_fd writes to when any signal arrives (on
     Windows and POSIX alike) and that ``target`` writes to when it ends;
-    the signal's Python handler then runs at once (it stops ``target``)."""
+    the signal's Python handler then runs at once (it stops ``target``).
+    (Its modules are imported here: only the scheduler and the server wait so.)"""
+    import select
+    import socket
+    import threading
     wake_r, wake_w = socket.socketpair()
     for sock in (wake_r, wake_w):
         sock.setblocking(False)

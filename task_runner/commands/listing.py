@@ -6,8 +6,6 @@ import time
 from . import cli
 from .. import console
 from ..clock import LOCAL, format_local
-from ..schedule.plan import task_overview
-from ..schedule.status import runs_now
 from ._times import recorded, when
 
 NAME = "list"
@@ -38,6 +36,8 @@ def run(config, args, program):
 
 
 def print_list(config, count, as_json):
+    from ..schedule.plan import task_overview
+    from ..schedule.status import runs_now
     now = time.time()
     runs = runs_now(config)
     items = [task_overview(t, runs, now, LOCAL, count) for t in config.tasks]

@@ -1,9 +1,6 @@
 """scheduled_task_runner.py once: what is due or missed now, then exit."""
 
-from ..schedule.daemon import Daemon
 from ..logs import setup_logging
-from ..runs.notify import Notifier
-from ..runs.runner import run_task
 from ._common import combined_exit_code
 
 NAME = "once"
@@ -16,6 +13,9 @@ def run(config, args, program):
     """The exit code is backup_now's for the same outcomes (the most serious
     of the runs made; 0 when nothing was due): cron and Task Scheduler
     read it."""
+    from ..runs.notify import Notifier
+    from ..runs.runner import run_task
+    from ..schedule.daemon import Daemon
     setup_logging(config.log, program)
     outcomes = []
 

@@ -1,7 +1,6 @@
 """backup_now.py prune [TASK ...]: apply each task's keep now, without a backup."""
 
 from .. import console, errors
-from ..runs.runner import ALREADY_RUNNING, prune_task
 from ..console import plural
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
@@ -18,6 +17,7 @@ def add_arguments(p):
 
 
 def run(config, args, program):
+    from ..runs.runner import ALREADY_RUNNING, prune_task
     tasks = tasks_of(config, args)
     console_for_summaries(config, program)
     codes = []

@@ -4,11 +4,9 @@ import sys
 import threading
 
 from .. import console
-from . import _restoring as restore_cli
 from ..fs import osutil
 from ..errors import UsageError
 from ..logs import setup_logging
-from ..offsite import cli as offsite_cli
 
 NAME = "restore"
 SUMMARY = "restore [TASK] [PATH ...] (everything when no PATH) into --to DIR, or a guided restore"
@@ -42,6 +40,7 @@ def run(config, args, program):
     if args.interactive and given:
         raise UsageError("--interactive asks its own questions: leave out %s (or leave out --interactive)"
                          % ", ".join(given))
+    from . import _restoring as restore_cli
     # The guided restore's log goes to the file only: no log line among its questions.
     console_log = setup_logging(config.log, program, console=not args.interactive)
     if console_log is not None:  # the restore's summary and each file not restored are printed below: not twice
@@ -54,6 +53,7 @@ def run(config, args, program):
     install_stop()
     names, paths = restore_cli.split_task_and_paths(config, args.words)
     if args.offsite:
+        from ..offsite import cli as offsite_cli
         return offsite_cli.restore(config, names, args.snapshot, paths, args.to, args.overwrite,
                                    not args.no_keep_existing, stop)
     progress = None

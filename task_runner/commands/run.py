@@ -5,9 +5,7 @@ import os
 from . import cli
 from ..config import edit as config_edit
 from ..fs import osutil
-from ..schedule.daemon import Daemon, instance_lock
 from ..logs import setup_logging
-from ..runs.notify import Notifier
 
 NAME = "run"
 SUMMARY = "run each task on its schedule and catch up what was missed, until stopped (Ctrl+C)"
@@ -26,6 +24,8 @@ def check_seconds(environ):
 
 
 def run(config, args, program):
+    from ..runs.notify import Notifier
+    from ..schedule.daemon import Daemon, instance_lock
     setup_logging(config.log, program)
     note = config_edit.first_start_note(config.path)
     if note:

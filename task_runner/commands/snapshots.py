@@ -1,8 +1,6 @@
 """backup_now.py snapshots [TASK ...]: list the snapshots of the tasks."""
 
-from . import _restoring as restore_cli
 from ..logs import setup_logging
-from ..offsite import cli as offsite_cli
 from ._common import add_tasks, tasks_of
 
 NAME = "snapshots"
@@ -20,6 +18,8 @@ def add_arguments(p):
 
 def run(config, args, program):
     if args.offsite:
+        from ..offsite import cli as offsite_cli
         setup_logging(config.log, program)
         return offsite_cli.print_snapshots(config, tasks_of(config, args))
+    from . import _restoring as restore_cli
     return restore_cli.print_snapshots(config, tasks_of(config, args), args.json)

@@ -6,7 +6,6 @@ from . import cli
 from .. import console
 from ..console import human_bytes, plural
 from ..clock import LOCAL
-from ..schedule.status import current_report
 from ._times import recorded
 
 NAME = "status"
@@ -26,6 +25,7 @@ def run(config, args, program):
 
 
 def print_status(config, as_json):
+    from ..schedule.status import current_report
     report = current_report(config, time.time, LOCAL)
     if as_json:
         cli.print_json(report)

@@ -2,7 +2,6 @@
 
 from .. import console, errors
 from ..logs import setup_logging
-from ..runs.notify import Notifier
 
 NAME = "test-notify"
 SUMMARY = "send a test message through every configured notification channel"
@@ -11,6 +10,7 @@ ALIAS = "--test-notify"
 
 
 def run(config, args, program):
+    from ..runs.notify import Notifier
     setup_logging(config.log, program)
     notifier = Notifier(config.notify)
     if not notifier.active:

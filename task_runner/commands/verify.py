@@ -2,8 +2,6 @@
 
 from .. import console, errors
 from ..errors import BackupError
-from ..offsite import cli as offsite_cli
-from ..restore.verify import verify_task
 from ._common import add_tasks, combined_exit_code, console_for_summaries, tasks_of
 
 NAME = "verify"
@@ -25,8 +23,10 @@ def add_arguments(p):
 
 def run(config, args, program):
     if args.offsite:
+        from ..offsite import cli as offsite_cli
         console_for_summaries(config, program)
         return offsite_cli.verify(config, args.tasks, args.deep)
+    from ..restore.verify import verify_task
     tasks = tasks_of(config, args)
     console_for_summaries(config, program)
     codes = []

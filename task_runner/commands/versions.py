@@ -1,7 +1,6 @@
 """backup_now.py versions PATH [TASK] (or TASK PATH): the versions of one file or folder."""
 
 from ..fs import osutil
-from . import _restoring as restore_cli
 from ..errors import UsageError
 from ..logs import setup_logging
 
@@ -23,6 +22,7 @@ def run(config, args, program):
     if not args.words or len(args.words) > 2:
         raise UsageError("versions takes a path, and the task when it is not the default one: "
                          "backup_now.py versions Documents/cv.docx, or versions TASK Documents/cv.docx")
+    from . import _restoring as restore_cli
     setup_logging(config.log, program)
     path, names = restore_cli.versions_words(config, args.words)
     return restore_cli.print_versions(config, path, names)

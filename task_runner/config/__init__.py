@@ -6,7 +6,6 @@ one line in TASK_KEYS, TOP_KEYS or LOG_KEYS.
 """
 
 import collections
-import difflib
 import json
 import os
 import posixpath
@@ -141,6 +140,7 @@ def _section(obj, keys, where, base, problems):
     for name in obj:
         if name.startswith("_") or name in keys:
             continue
+        import difflib  # only for a key that is not one
         hint = difflib.get_close_matches(name, list(keys), n=1)
         problems.append("%s: unknown key \"%s\"%s" % (
             where, name, ": did you mean \"%s\"?" % hint[0] if hint
@@ -390,6 +390,7 @@ def select_tasks(config, names=(), run_all=False):
     for name in names:
         task = find_task(config, name)
         if task is None:
+            import difflib  # only for a task that is not one
             hint = difflib.get_close_matches(name, [t.name for t in config.tasks], n=1)
             raise UsageError("no task named \"%s\"%s. Tasks: %s" % (
                 name, " (did you mean \"%s\"?)" % hint[0] if hint else "", every))

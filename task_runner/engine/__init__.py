@@ -21,7 +21,6 @@ import collections
 import logging
 import os
 import time
-import zipfile
 
 from ..fs import filesystems, osutil, private_folder
 from .. import snapshots
@@ -34,7 +33,6 @@ from ..fs.pool import Pool, workers_for
 from .previous import DryRunWriter
 from .walk import Stats, Walk, reason
 from .writers import FolderWriter
-from .zip_writer import ZipWriter
 from .index import IndexWriter, remove_stale_temporaries, sqlite3
 from .moved import PreviousIndexes
 
@@ -82,6 +80,7 @@ def _is_empty(path):
 
 def _snapshot_is_empty(path):
     if path.endswith(".zip"):
+        import zipfile  # only ZIP tasks pay for it
         try:
             with zipfile.ZipFile(path) as zf:
                 return not zf.namelist()
@@ -137,6 +136,7 @@ def _ready_dest(dest, log, private_marks):
 
 def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
     if task.format == "zip":
+        from .zip_writer import ZipWriter  # only ZIP tasks load zipfile
         return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
     index = IndexWriter(root) if sqlite3 is not None else None
     if index is not None:

@@ -31,7 +31,6 @@ import os
 import stat
 import tempfile
 import threading
-from urllib.parse import quote
 
 from ..fs import osutil
 from ..fs.fileio import copy_bytes
@@ -335,6 +334,14 @@ class PreviousIndex(object):
                 _remove_quietly(self._copy)
 
 
+def _uri_path(path):
+    """``path`` as the path of an SQLite URI: "%", "?" and "#" escaped
+    (those end or escape the path there; SQLite takes every other
+    character as it is). Not urllib.parse.quote: every backup would pay for
+    importing it."""
+    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
 def _newest(path):
     """The newest modification time an index records, read in place without
     writing or locking anything (SQLite's immutable mode); None when it
@@ -342,7 +349,7 @@ def _newest(path):
     if osutil.WINDOWS:  # file:///C:/... (a long or UNC path is not read: no harm)
         path = "/" + path.replace(os.sep, "/")
     try:
-        db = sqlite3.connect("file:%s?mode=ro&immutable=1" % quote(path), uri=True)
+        db = sqlite3.connect("file:%s?mode=ro&immutable=1" % _uri_path(path), uri=True)
         try:
             rows = db.execute("SELECT value FROM meta WHERE key = 'newest'").fetchall()
         finally:

@@ -152,13 +152,15 @@ def _syncfs():
     """libc's syncfs(fd), or None where there is none (not Linux, no libc)."""
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        import ctypes
-        import ctypes.util
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        func = libc.syncfs
+    import ctypes
+    try:  # the C library the interpreter is linked with: no ctypes.util.find_library (it runs ldconfig)
+        func = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
-        return None
+        try:
+            import ctypes.util
+            func = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).syncfs
+        except (OSError, AttributeError):
+            return None
     func.argtypes = [ctypes.c_int]
     func.restype = ctypes.c_int
     return func

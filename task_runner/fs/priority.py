@@ -11,7 +11,6 @@ import contextlib
 import functools
 import logging
 import os
-import platform
 import sys
 import threading
 
@@ -34,12 +33,12 @@ def thread_id():
     if hasattr(threading, "get_native_id"):
         return threading.get_native_id()
     import ctypes  # Python 3.6/3.7 on Linux: gettid through syscall(186)
-    return ctypes.CDLL(None, use_errno=True).syscall(186 if platform.machine() in ("x86_64", "amd64") else 178)
+    return ctypes.CDLL(None, use_errno=True).syscall(186 if os.uname().machine in ("x86_64", "amd64") else 178)
 
 
 def _libc_syscall(table):
     import ctypes
-    number = table.get(platform.machine().lower())
+    number = table.get(os.uname().machine.lower())
     if number is None:
         return None
     return functools.partial(ctypes.CDLL(None, use_errno=True).syscall, number)

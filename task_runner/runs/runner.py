@@ -14,11 +14,9 @@ import threading
 import time
 
 from .. import engine, errors, snapshots
-from ..restore import verify
 from ..snapshots import retention
-from ..fs import locking, priority
+from ..fs import fileio, locking, priority
 from ..console import human_bytes, plural
-from ..fs import fileio
 from ..errors import BackupError, Interrupted
 from ..history import History
 from ..history.records import last_run
@@ -275,6 +273,7 @@ def _minutes(value):
 
 
 def _verify_new(task, snapshot, log):
+    from ..restore import verify  # only a task with "verify" pays for it
     try:
         result = verify.verify_task(task, snapshot=snapshot, log=log)
     except BackupError as exc:
