@@ -5,11 +5,14 @@ function-level import does not dodge the rule), and the modules' imports
 make no circle. docs/DEVELOPMENT.md's map shows the same order."""
 
 import ast
+import json
 import os
 import re
+import subprocess
+import sys
 import unittest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, TempDirTestCase
 
 PACKAGE = "task_runner"
 # Bottom to top. A layer is a package of task_runner, or a module beside
@@ -160,6 +163,61 @@ class LayerTest(unittest.TestCase):
             shown += [n for n in re.findall(r"^\s*([a-z_]+)(?:/|\.py)(?:,\s*([a-z_]+)\.py)?", line)[:1] for n in n if n]
         expected = [name for names in reversed(LAYERS) for name in names]
         self.assertEqual([n for n in shown if n in FLOOR], expected)
+
+
+# Runs a program as python3 does (runpy) and writes the modules it loaded
+# beyond those already there (this Python's start-up and its site-packages).
+_LOADED = """
+import json, os, runpy, sys
+out, script = sys.argv[1], sys.argv[2]
+sys.path[0] = os.path.dirname(os.path.abspath(script))  # as "python3 SCRIPT" has it
+before = set(sys.modules)
+sys.argv = sys.argv[2:]
+code = 0
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+with open(out, "w") as f:
+    json.dump({"code": code, "modules": sorted(set(sys.modules) - before)}, f)
+"""
+
+
+def loaded_by(args, folder):
+    """The modules a real run of ``args`` (a program and its words) loads:
+    (exit code, set of module names). (-X importtime would say so too, but
+    not on Python 3.6.)"""
+    out = os.path.join(folder, "loaded.json")
+    proc = subprocess.run([sys.executable, "-c", _LOADED, out] + args, cwd=folder, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    if not os.path.exists(out):
+        raise AssertionError("the program did not end normally:\n" + proc.stdout + proc.stderr)
+    with open(out, encoding="utf-8") as f:
+        found = json.load(f)
+    return found["code"], set(found["modules"])
+
+
+class StartUpTest(TempDirTestCase):
+    """A program loads what its job uses (bench/startup.py times it)."""
+
+    def test_a_backup_without_offsite_loads_only_what_it_uses(self):
+        config = self.make_config()
+        self.write("src/a.txt", "a")
+        code, names = loaded_by([os.path.join(ROOT, "backup_now.py"), "--config", config.path, "T"], self.tmp)
+        self.assertEqual(code, 0)
+        self.assertIn("task_runner.engine", names)  # the list is read: the backup's own floors are in it
+        unused = sorted(n for n in names if n.split(".")[1:2] in (["offsite"], ["http"], ["restore"], ["schedule"])
+                        or n in ("task_runner.commands._restoring", "task_runner.commands._guided", "zipfile",
+                                 "difflib", "urllib.parse", "socket"))
+        self.assertEqual(unused, [])
+
+    def test_a_zip_task_loads_the_zip_writer(self):
+        config = self.make_config([{"name": "Z", "src": "src", "dest": "dest", "timestamp": "1 23:56",
+                                    "format": "zip"}])
+        self.write("src/a.txt", "a")
+        code, names = loaded_by([os.path.join(ROOT, "backup_now.py"), "--config", config.path, "Z"], self.tmp)
+        self.assertEqual(code, 0)
+        self.assertIn("task_runner.engine.zip_writer", names)
 
 
 if __name__ == "__main__":

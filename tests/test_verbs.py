@@ -70,6 +70,33 @@ class ParseTest(unittest.TestCase):
                     BACKUP_NOW.parse(argv)
                 self.assertIn(message, str(ctx.exception))
 
+    def test_a_word_is_refused_as_a_mistyped_verb_exactly_when_difflib_finds_a_verb(self):
+        """The length bound that spares loading difflib for a task name
+        never changes the answer: each word (near every verb, and far from
+        all) is refused exactly when difflib finds a verb 0.75 like it."""
+        import difflib
+        import random
+        rnd = random.Random(31)
+        words = ["MD1", "T", "Documents", "bakup", "backups", "verfy", "prunes", "snap", "versionss", "x" * 40]
+        for verb in BACKUP_NOW.order:
+            for _ in range(30):
+                w = list(verb)
+                for _ in range(rnd.randint(0, 4)):
+                    i = rnd.randrange(len(w) + 1)
+                    w[i:i + rnd.randint(0, 1)] = [rnd.choice("abcdefghijklmnopqrstuvwxyz-")] * rnd.randint(0, 2)
+                words.append("".join(w) or "q")
+        for word in words:
+            if word in BACKUP_NOW.verbs:
+                continue
+            expected = bool(difflib.get_close_matches(word.lower(), list(BACKUP_NOW.verbs), n=1, cutoff=0.75))
+            with self.subTest(word=word):
+                try:
+                    BACKUP_NOW._not_a_verb(word)
+                    refused = False
+                except UsageError:
+                    refused = True
+                self.assertEqual(refused, expected)
+
     def test_help_without_a_verb_lists_the_verbs(self):
         self.assertTrue(BACKUP_NOW.wants_help(["--help"]))
         self.assertFalse(BACKUP_NOW.wants_help(["restore", "--help"]))

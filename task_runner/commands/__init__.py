@@ -122,8 +122,13 @@ class Program(object):
         which verb; a task of that name is reached with the default verb."""
         if word is None:
             return
-        import difflib  # only for a first word that is not a verb
-        close = difflib.get_close_matches(word.lower(), list(self.verbs), n=1, cutoff=0.75)
+        lowered = word.lower()
+        # difflib's ratio is at most 2*min(len a, len b)/(len a + len b): a word too short or too long to
+        # be 0.75 like any verb (a task name such as "MD1") is not compared, and difflib is not loaded.
+        if not any(2.0 * min(len(lowered), len(v)) >= 0.75 * (len(lowered) + len(v)) for v in self.verbs):
+            return
+        import difflib
+        close = difflib.get_close_matches(lowered, list(self.verbs), n=1, cutoff=0.75)
         if close and word.lower() != close[0]:
             raise UsageError("%s is not a verb of %s: did you mean %s? (A task of that name: %s %s \"%s\")"
                              % (word, self.prog, close[0], self.prog, self.default, word))
