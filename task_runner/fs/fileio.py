@@ -9,6 +9,7 @@ without patching.
 """
 
 import errno
+import hashlib
 import os
 import stat
 import sys
@@ -27,6 +28,15 @@ _NOINHERIT = getattr(os, "O_NOINHERIT", 0) | getattr(os, "O_CLOEXEC", 0)
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | _NOINHERIT
 _SETID = stat.S_ISUID | stat.S_ISGID
 FD_METADATA = not osutil.WINDOWS  # fchmod, fchown and futimens exist
+
+
+def stream_digest(f, algorithm):
+    """The hashlib object of ``algorithm`` ("sha256", "md5") fed with what
+    is left to read in the open binary file ``f``."""
+    digest = hashlib.new(algorithm)
+    for block in iter(lambda: f.read(CHUNK), b""):
+        digest.update(block)
+    return digest
 
 
 class Ops(object):

@@ -25,7 +25,6 @@ removes its manifest first.
 
 import errno
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -33,13 +32,13 @@ import stat
 
 from ..snapshots import reader as snapshot_reader
 from .. import snapshots
+from ..fs.fileio import stream_digest
 
 MANIFEST_SUFFIX = ".manifest.json.gz"
 MAX_MANIFEST = 1 << 30  # bytes once uncompressed: a bigger one is refused, never read into memory
 FORMAT = "task_runner offsite manifest"
 VERSION = 1
 KINDS = ("file", "dir", "link")
-HASH_CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -147,10 +146,7 @@ def file_md5(path):
 
 def stream_md5(f):
     """The MD5 (hex) of what is left to read in the open file ``f``."""
-    digest = hashlib.md5()
-    for chunk in iter(lambda: f.read(HASH_CHUNK), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
+    return stream_digest(f, "md5").hexdigest()
 
 
 def has_md5(item):

@@ -15,7 +15,6 @@ one thread.
 import bisect
 import collections
 import functools
-import hashlib
 import logging
 import os
 import threading
@@ -25,7 +24,7 @@ import zlib
 from .. import console, snapshots
 from ..snapshots import reader as snapshot_reader, zipped as snapshot_zip
 from ..fs import filesystems, osutil
-from ..fs.fileio import CHUNK
+from ..fs.fileio import stream_digest
 from ..engine.walk import MAX_LISTED, Stats, Walk
 from ..errors import BackupError
 from ..config.excludes import Matcher
@@ -56,18 +55,12 @@ VerifyResult.__new__.__defaults__ = (0,)
 
 
 def _digest_file(path):
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.digest()
+        return _digest_stream(f)
 
 
 def _digest_stream(stream):
-    h = hashlib.sha256()
-    for block in iter(lambda: stream.read(CHUNK), b""):
-        h.update(block)
-    return h.digest()
+    return stream_digest(stream, "sha256").digest()
 
 
 class _Compare(object):
