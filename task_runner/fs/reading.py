@@ -147,6 +147,16 @@ def _open_dir(path, dir_fd):
     return os.open(path, _DIR_FLAGS, dir_fd=dir_fd)
 
 
+def shared_depth(parts, chain):
+    """How many of the names ``parts`` (a path's folders, top first) the
+    open ``chain`` [(name, folder)] already holds from the top: those stay
+    open, the rest of the chain is closed."""
+    depth = 0
+    while depth < min(len(parts), len(chain)) and chain[depth][0] == parts[depth]:
+        depth += 1
+    return depth
+
+
 class Chain(object):
     """The folders from a snapshot's top down to the one last used, kept
     open so that the next file of the same folder opens only itself. One
@@ -167,9 +177,7 @@ class Chain(object):
 
     def _walk(self, rel_dir):
         parts = rel_dir.split(os.sep) if rel_dir else []
-        keep = 0
-        while keep < min(len(parts), len(self._open)) and self._open[keep][0] == parts[keep]:
-            keep += 1
+        keep = shared_depth(parts, self._open)
         self.close(keep)
         folder = self._open[-1][1] if self._open else self.top
         for part in parts[keep:]:

@@ -22,7 +22,7 @@ import re
 import stat
 
 from . import locking, osutil
-from .reading import ReadFolder, is_link
+from .reading import ReadFolder, is_link, shared_depth
 
 logger = logging.getLogger(__name__)
 
@@ -215,9 +215,7 @@ class Tree(object):
     def folder(self, rel_dir):
         """The Folder ``rel_dir`` (os.sep-separated), made where missing."""
         parts = rel_dir.split(os.sep) if rel_dir else []
-        keep = 0
-        while keep < min(len(parts), len(self._chain)) and self._chain[keep][0] == parts[keep]:
-            keep += 1
+        keep = shared_depth(parts, self._chain)
         self.close_chain(keep)
         folder = self._chain[-1][1] if self._chain else self.open_root()
         for i in range(keep, len(parts)):
