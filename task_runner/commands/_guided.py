@@ -133,7 +133,7 @@ class Dialogue(object):
     """One guided restore. ``ask(prompt)`` returns a line (raising
     KeyboardInterrupt or EOFError to stop), ``out(text)`` prints,
     ``install_stop()`` is called when the restore starts; ``progress`` is a
-    restore's progress callback (restore_cli.RestoreProgress), ``home`` the
+    restore's progress callback (_restoring.RestoreProgress), ``home`` the
     folder a relative answer is taken from."""
 
     def __init__(self, config, stop_event, ask, out, install_stop=None, open_folder=None, clock=time.time,

@@ -199,7 +199,7 @@ class _Counts(object):
 
 
 def interactive(config, stop_event, install_stop=None, ask=input, out=console.print_safe, open_folder=None):
-    """The guided restore (guided.py); needs a person at a terminal. Its
+    """The guided restore (_guided.py); needs a person at a terminal. Its
     progress is a live line on the terminal it talks on."""
     if not console.stdin_is_terminal():
         raise UsageError("--interactive needs a terminal (double-click restore.bat); in a script, use "

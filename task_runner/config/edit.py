@@ -8,7 +8,7 @@ longer the version the page loaded (a hand edit made meanwhile is never
 overwritten), writes a temporary file beside it, keeps the previous file as
 ``config.json.bak`` and renames the new one into place. The scheduler and
 the HTTP server notice the change as they notice a hand edit
-(config_watch). Keys the page does not know, in a task or at the top, are
+(config.watch). Keys the page does not know, in a task or at the top, are
 kept as they are.
 """
 

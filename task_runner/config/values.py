@@ -1,6 +1,6 @@
 """What each value of config.json may be: a parser per kind (text, path,
 number, choice, patterns, keep, offsite, schedule) that returns the value
-to use or raises Invalid with the problem and its fix. config.py says which
+to use or raises Invalid with the problem and its fix. config/__init__.py says which
 key takes which parser; this module only judges one value at a time.
 """
 

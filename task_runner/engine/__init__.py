@@ -1,7 +1,7 @@
 """The copy engine: build one snapshot of a task's ``src`` inside its ``dest``.
 
 A snapshot is built as ``NAME.partial`` and renamed only when complete
-(snapshots.py says what a snapshot is). The walk (walk.py) streams the
+(snapshots/__init__.py says what a snapshot is). The walk (walk.py) streams the
 source; a writer (writers.py) makes the folder or the ZIP archive. With
 ``incremental`` a file whose size, modification time, mode (and owner, as
 root) match the newest complete snapshot is hard-linked to it instead of
@@ -122,7 +122,7 @@ def _prepare_dest(dest, create=True):
     if not create:
         return
     try:
-        os.mkdir(dest, 0o700)  # private from the start (private_folder.py)
+        os.mkdir(dest, 0o700)  # private from the start (fs/private_folder.py)
     except OSError as exc:
         raise BackupError("cannot create the destination folder %s: %s" % (dest, exc.strerror or exc))
 
@@ -230,8 +230,8 @@ def make_snapshot(task, started, zone=LOCAL, stop_event=None, log=logger, ops=OP
     result counts what would be copied and linked (``listing(action, rel)``
     hears of each file, action "copy" or "link"). ``workers`` threads (None:
     as ``task.parallel`` says) do the per-file work of a folder snapshot
-    (pool.py), each at low priority when ``low_priority``. ``dest`` is kept
-    private (private_folder.py; ``private_marks``: the folder of its
+    (fs/pool.py), each at low priority when ``low_priority``. ``dest`` is kept
+    private (fs/private_folder.py; ``private_marks``: the folder of its
     Windows marks, the lock folder beside the history).
     Raises BackupError when the run as a whole fails and Interrupted when
     ``stop_event`` is set; in both cases the ``.partial`` is removed.

@@ -27,6 +27,7 @@ unchanged file's size, time and mode check. In doubt (no index, a damaged
 one, no SQLite in this Python), files are copied.
 """
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -91,18 +92,14 @@ def remove_stale_temporaries(now):
         return
     for name in names:
         path = os.path.join(folder, name)
-        try:
+        with contextlib.suppress(OSError):
             if now - os.stat(path).st_mtime > STALE_SECONDS:
                 os.remove(path)
-        except OSError:
-            pass
 
 
 def _remove_quietly(path):
-    try:
+    with contextlib.suppress(OSError):
         os.remove(path)
-    except OSError:
-        pass
 
 
 class IndexWriter(object):
@@ -213,10 +210,8 @@ class IndexWriter(object):
             self._db = None
         if self._temp is not None:
             _remove_quietly(self._temp)
-        try:
+        with contextlib.suppress(OSError):
             remove_index(self.path[:-len(SUFFIX)])
-        except OSError:
-            pass
 
 
 class PreviousIndex(object):
@@ -335,10 +330,8 @@ class PreviousIndex(object):
 
 
 def _uri_path(path):
-    """``path`` as the path of an SQLite URI: "%", "?" and "#" escaped
-    (those end or escape the path there; SQLite takes every other
-    character as it is). Not urllib.parse.quote: every backup would pay for
-    importing it."""
+    """``path`` in an SQLite URI: "%", "?" and "#" escaped, SQLite takes the
+    rest as it is (not urllib.parse.quote: every backup would import it)."""
     return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
 
 

@@ -17,7 +17,7 @@ from ..fs import osutil
 from ..errors import BackupError
 
 MAX_LISTED = 20
-# The skipped paths kept for the snapshot's incomplete record (snapshots.py);
+# The skipped paths kept for the snapshot's incomplete record (snapshots/__init__.py);
 # beyond this many the record says "more", and retention keeps every older
 # snapshot until a complete run.
 MAX_RECORDED = 100000

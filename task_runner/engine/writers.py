@@ -2,11 +2,11 @@
 
 ``FolderWriter`` builds a snapshot folder, hard-linking unchanged files to
 the previous snapshot, its per-file work done by a pool of workers
-(pool.py); ``previous.DryRunWriter`` only counts; ``zip_writer.ZipWriter``
+(fs/pool.py); ``previous.DryRunWriter`` only counts; ``zip_writer.ZipWriter``
 builds a ZIP archive on the same base (``Writer``). Each gets the walk's
 events in order: ``dir`` (return False to skip its contents), ``file``,
 ``link``, and ``end`` after a folder's contents, so that a folder's times
-are set last. What the destination keeps, and setting it: metadata.py.
+are set last. What the destination keeps, and setting it: fs/metadata.py.
 
 What a folder snapshot keeps (docs/CONFIG.md, "What a backup is"): contents,
 modification times to the nanosecond (or the destination's resolution),

@@ -1,7 +1,7 @@
 """The ZIP writer: one archive per snapshot (deflate, ZIP64 when needed).
 
 How each entry keeps its name, time and mode is decided in
-snapshot_zip.zip_entry; this module writes the entries as the walk brings them.
+snapshots.zipped.zip_entry; this module writes the entries as the walk brings them.
 """
 
 import time
@@ -18,7 +18,7 @@ from .writers import Writer, dest_hint
 
 class ZipWriter(Writer):
     """Writes a ZIP archive (deflate, ZIP64 when needed; entries made by
-    snapshot_zip.zip_entry, which knows how names, times and modes are kept)."""
+    snapshots.zipped.zip_entry, which knows how names, times and modes are kept)."""
 
     def __init__(self, root, stats, ops, stop_event):
         super(ZipWriter, self).__init__(root, stats, ops, stop_event)

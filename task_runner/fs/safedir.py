@@ -47,7 +47,7 @@ class LinkInTheWay(OSError):
 
 class Folder(ReadFolder):
     """One folder of the target; see the module's docstring. What it reads
-    (names, lstat, readlink) is its read-only twin's (snapshot_folder)."""
+    (names, lstat, readlink) is its read-only twin's (reading.py)."""
 
     @classmethod
     def open_root(cls, path):

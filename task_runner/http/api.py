@@ -257,7 +257,7 @@ class App(object):
     """What the endpoints do, apart from HTTP: start runs, read the history."""
 
     def __init__(self, watcher, stop_event, clock=time.time, zone=LOCAL, begin=begin_run, notifier=None):
-        self.watcher = watcher  # config_watch.ConfigWatcher
+        self.watcher = watcher  # config.watch.ConfigWatcher
         self.stop_event = stop_event
         self._begin = begin
         self.notifier = notifier

@@ -1,7 +1,7 @@
 """GET /metrics: the status of every task in the Prometheus text format
 (version 0.0.4), for the monitoring people already run.
 
-Pure: a status report (status.py) and the history's runs in, the text out.
+Pure: a status report (schedule/status.py) and the history's runs in, the text out.
 Every family has its HELP and TYPE lines; label values are escaped as the
 format says (backslash, double quote, newline).
 """

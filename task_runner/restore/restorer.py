@@ -18,28 +18,28 @@ anything of the user's and never writes outside the target:
 * A snapshot may come from a drive others can write. A name that leaves the
   target, a second entry of one name, an entry below a link of the same
   snapshot, a device or a pipe: each is an error of that entry, and the
-  rest goes on. ZIP modes never carry set-ID or sticky bits (snapshot_zip.py).
-  The caller holds the task's lock, as a backup does (restore_cli).
+  rest goes on. ZIP modes never carry set-ID or sticky bits (snapshots/zipped.py).
+  The caller holds the task's lock, as a backup does (commands/_restoring.py).
 """
 
 import collections
+import contextlib
 import errno
-import zlib
 import logging
 import os
 import stat
 import threading
+import zlib
 
-from ..snapshots import catalog, reader as snapshot_reader
 from .. import console
-from . import target as restore_target, work as restore_work
+from ..clock import LOCAL, local_datetime
+from ..errors import BackupError, Interrupted, UsageError
 from ..fs import osutil, safedir
 from ..fs.fileio import OPS, DataCopier
-from ..errors import BackupError, Interrupted, UsageError
-from ..logs import task_log
 from ..fs.pool import Pool
-from ..console import human_bytes
-from ..clock import LOCAL, local_datetime
+from ..logs import task_log
+from ..snapshots import catalog, reader as snapshot_reader
+from . import target as restore_target, work as restore_work
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ class Restorer(object):
     This thread reads the snapshot, decides (equal, in the way, a link)
     and makes folders and symbolic links; copying a file (staging it,
     clearing the way, renaming it into place) goes to a pool of
-    ``workers`` (pool.py; one: at once, in this thread). What each entry
-    changes is tallied in the order of the snapshot (restore_work.py), so
+    ``workers`` (fs/pool.py; one: at once, in this thread). What each entry
+    changes is tallied in the order of the snapshot (work.py), so
     the result is that of one worker. Folders' times are set at the end,
     when every worker is done."""
 
@@ -312,7 +312,8 @@ class Restorer(object):
                 self._clear_the_way(folder, entry.rel, name, st, note)
             staging.move(tmp, folder, name)
         except BaseException:
-            _quietly(staging.remove, tmp)
+            with contextlib.suppress(OSError):
+                staging.remove(tmp)
             raise
         if st is not None:
             note.add("replaced")
@@ -350,13 +351,6 @@ class Restorer(object):
         note.add("kept_aside")
 
 
-def _quietly(func, *args):
-    try:
-        func(*args)
-    except OSError:
-        pass
-
-
 def _hint(exc):
     if getattr(exc, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         return "disk full"
@@ -367,12 +361,12 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
             stop_event=None, progress=None, clock=None, zone=LOCAL, log=None, ops=OPS, fold=None, new_folder=False):
     """Restore ``wanted`` (paths relative to src; all when empty) from
     ``snapshot_name`` of ``task`` into ``target``, with as many workers as
-    ``task.parallel`` says (restore_work.workers). Returns a RestoreResult.
+    ``task.parallel`` says (work.workers). Returns a RestoreResult.
     UsageError for a target it must not write into; BackupError when the
     target as a whole fails (disk full, drive gone); Interrupted when
     ``stop_event`` is set; NotInSnapshot for a path the snapshot does not
     hold. Names compare as the system does (``fold``: osutil.name_fold).
-    The target is opened once (restore_target), never by its path again;
+    The target is opened once (target.py), never by its path again;
     with ``new_folder`` it must be made by this restore (a folder there
     already, made by another account perhaps, is refused)."""
     log = log or task_log(logger, task.name)  # every line of a restore names its task
@@ -396,7 +390,7 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
             except (OSError, snapshot_reader.BadZipFile) as exc:
                 raise BackupError("the restore could not be completed: %s" % exc)
     log.info("%s %d file%s (%s) from %s into %s%s", "would restore" if dry_run else "restored", restorer.files,
-             "" if restorer.files == 1 else "s", human_bytes(restorer.bytes), snapshot_name, opened.path,
+             "" if restorer.files == 1 else "s", console.human_bytes(restorer.bytes), snapshot_name, opened.path,
              "; %d kept aside" % restorer.kept_aside if restorer.kept_aside else "")
     return RestoreResult(path, restorer.files, restorer.bytes, restorer.replaced, restorer.kept_aside,
                          restorer.unchanged, restorer.errors, restorer.error_count, dry_run, restorer.actions,

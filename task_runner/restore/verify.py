@@ -5,7 +5,7 @@ Cheap mode compares what is there, sizes and modification times (to within
 by SHA-256, streamed. Excludes apply as in a backup.
 
 Against a folder snapshot, each entry is compared by the pool's workers
-(pool.py), as many as a backup of the task would have (more than one where
+(fs/pool.py), as many as a backup of the task would have (more than one where
 the snapshot or the source is on a network file system): the walk stays
 in one thread, and the report is the same whatever order they finish in
 (counts, and the first differences by path). A ZIP is one stream: read in

@@ -1,4 +1,4 @@
-"""The per-file work of a restore, which the pool's workers (pool.py) may
+"""The per-file work of a restore, which the pool's workers (fs/pool.py) may
 carry out at once: staging a file (``Stager``); what a restore counts and
 lists, kept that of a one-worker run (``Tally``); and how many workers a
 restore gets (``workers``).

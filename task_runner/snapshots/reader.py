@@ -3,7 +3,7 @@
 restore, the status page), and a file's contents.
 
 A folder snapshot is read without following links; a ZIP through its
-central directory, with the names and modes snapshot_zip.py describes (never a
+central directory, with the names and modes zipped.py describes (never a
 set-ID or sticky bit). Read-only: nothing here writes.
 """
 
@@ -38,7 +38,7 @@ def read_entries(path):
 
 
 def _folder_entries(root):
-    """The walk of a folder snapshot (see snapshot_folder): each folder
+    """The walk of a folder snapshot (see fs/reading.py): each folder
     opened relative to its parent, never through a link; a folder that
     cannot be opened or listed, or that changed after it was listed, is an
     entry of kind "error" (its ``target`` says why), never silently left out."""

@@ -15,7 +15,7 @@
   the oldest one.
 * The newest snapshot is always kept (when no rule keeps it, with the
   reason "the newest is always kept").
-* A snapshot of a ``partial`` run (snapshots.py: its ``NAME.incomplete``
+* A snapshot of a ``partial`` run (snapshots/__init__.py: its ``NAME.incomplete``
   record) never counts in place of a complete one; see ``decide``.
 
 Periods are read from the snapshot's name (its local start time).

@@ -1,5 +1,5 @@
 """ZIP snapshots: how each entry of the archive keeps a name, a time and a
-mode (the writer is engine/zip_writer.py, the reader snapshot_reader.py)."""
+mode (the writer is engine/zip_writer.py, the reader reader.py)."""
 
 import json
 import os
