@@ -20,7 +20,7 @@ EXIT_INTERRUPTED = 130
 
 # In the message of a run that failed because the folder its destination
 # needs is missing (an unplugged drive, a share not mounted): the scheduler
-# watches for the drive's return (schedule/drive.py).
+# watches for the drive's return (fs/drive.py).
 DRIVE_MISSING = "is the backup drive plugged in?"
 
 

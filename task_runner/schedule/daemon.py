@@ -28,7 +28,8 @@ from ..offsite import service as offsite_service
 from ..runs.runner import (ALREADY_RUNNING, finish_interrupted_deletions, reap_stale_runs, remove_unused_task_locks,
     run_task)
 from ..clock import LOCAL, format_local, short_time
-from . import drive, plan as planning
+from ..fs import drive
+from . import plan as planning
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ import collections
 from ..errors import DRIVE_MISSING
 from ..history.records import ATTEMPTS, DONE, attempts_made, run_time, runs_into_dest
 from ..clock import short_time
-from .drive import needed_folder
+from ..fs.drive import needed_folder
 
 DAY = 86400.0
 

@@ -20,7 +20,7 @@ from ..offsite import service as offsite_service
 from ..runs.runner import reap_stale_runs
 from ..runs.locks import offsite_lock, task_lock
 from ..clock import LOCAL, format_local
-from . import drive
+from ..fs import drive
 from .plan import retry_state, task_overview
 
 DAY = 86400.0
