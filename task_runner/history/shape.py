@@ -57,7 +57,7 @@ def _first_seen_ok(entry):
     return isinstance(entry, dict) and (entry.get("first_seen") is None or isinstance(entry["first_seen"], str))
 
 
-_UPLOAD_TEXT = ("snapshot", "remote", "started", "finished", "status", "message", "error", "trigger")
+_UPLOAD_TEXT = ("snapshot", "remote", "started", "finished", "status", "message", "error", "trigger", "watch")
 
 
 def _uploads_problem(uploads):

@@ -39,7 +39,10 @@ LOCAL_DONE = ("success", "partial")
 PROGRESS_EVERY = 10.0  # seconds between progress notes in the history
 STALLED = 180  # seconds without a byte sent before status warns about a running upload
 STOP_WAIT = 5.0  # at shutdown, how long an upload gets to stop rclone (2 s at most) and record itself
-Decision = collections.namedtuple("Decision", "upload snapshot wake_at reason")
+Decision = collections.namedtuple("Decision", "upload snapshot wake_at reason watch trigger")
+Decision.__new__.__defaults__ = (None, "schedule")  # (3.6 has no namedtuple defaults=)
+Decision.__doc__ = """upload: start one now (as ``trigger``). watch: the folder whose return means the
+drive of a local remote is back (a failed upload is retried then), else None."""
 
 
 def shown_remote(task):
@@ -73,11 +76,15 @@ def pending(task_name, runs, uploads):
     return newest
 
 
-def decide(task, runs, uploads, now, retry_minutes):
+def decide(task, runs, uploads, now, retry_minutes, is_there=os.path.isdir):
     """Whether an upload of ``task`` should start now (Decision). An
     upload that was stopped (Ctrl+C, shutdown, a kill) resumes at once; a
     failed one is retried ``retry_minutes`` after it ended (0: only once a
-    newer snapshot exists)."""
+    newer snapshot exists). One that failed because its local remote's drive
+    was away (its ``watch``) is also retried when that folder is back
+    (``is_there``: one stat), as trigger "drive": once, then the next retry
+    waits ``retry_minutes`` again, so a drive that comes and goes makes at
+    most one extra attempt per retry period (as a backup's drive does)."""
     if task.offsite is None:
         return Decision(False, None, None, "no offsite")
     snap = pending(task.name, runs, uploads)
@@ -95,9 +102,14 @@ def decide(task, runs, uploads, now, retry_minutes):
     ended = run_time(last, "finished") or now
     if retry_minutes == 0:
         return Decision(False, snap, None, "the upload of %s failed; retries are off (retry_minutes 0)" % snap)
+    watch = last.get("watch") if last.get("trigger") != "drive" and isinstance(last.get("watch"), str) else None
+    if watch is not None and is_there(watch):
+        return Decision(True, snap, None, "the offsite copy's drive is back (%s): retrying the upload of %s"
+                        % (watch, snap), None, "drive")
     wake = ended + retry_minutes * 60
     if now < wake:
-        return Decision(False, snap, wake, "the upload of %s failed; retrying after %d minutes" % (snap, retry_minutes))
+        return Decision(False, snap, wake, "the upload of %s failed; retrying after %d minutes%s" % (
+            snap, retry_minutes, " or when %s is back" % watch if watch else ""), watch)
     return Decision(True, snap, None, "retrying the upload of %s" % snap)
 
 
@@ -115,8 +127,10 @@ def reap_stale_uploads(config, history, uploads, finished):
     return count
 
 
-def offsite_status(task, runs, uploads, now):
-    """The offsite part of a task's status (None without ``offsite``)."""
+def offsite_status(task, runs, uploads, now, is_there=os.path.isdir):
+    """The offsite part of a task's status (None without ``offsite``);
+    ``waiting_for_drive``: the folder of a local remote whose drive the last
+    upload found away, while it still is."""
     if task.offsite is None:
         return None
     mine = _of(uploads, task.name)
@@ -127,7 +141,16 @@ def offsite_status(task, runs, uploads, now):
     return {"remote": shown_remote(task), "last_upload": last, "last_success": ok[-1] if ok else None,
             "last_success_days_ago": None if done_at is None else round((now - done_at) / 86400.0, 1),
             "pending": pending(task.name, runs, uploads), "uploading": uploading,
-            "stalled_minutes": _stalled_minutes(last, now) if uploading else None}
+            "stalled_minutes": _stalled_minutes(last, now) if uploading else None,
+            "waiting_for_drive": _away(last, is_there)}
+
+
+def _away(record, is_there):
+    """As ``decide``: the scheduler watches the folder a failed upload
+    recorded, unless that upload was itself the retry on the drive's return."""
+    watch = record.get("watch") if record and record.get("status") == "failed" and record.get("trigger") != "drive" \
+        else None
+    return watch if isinstance(watch, str) and not is_there(watch) else None
 
 
 def _stalled_minutes(record, now):
@@ -188,7 +211,8 @@ class Upload(object):
                                    _Progress(history, record, on_stats, wall=self.clock, zone=self.zone), log=self.log)
         except rclone.RcloneError as exc:
             stopped = stop_event is not None and stop_event.is_set()
-            fields = dict(status="interrupted" if stopped else "failed", message=str(exc), error=str(exc))
+            fields = dict(status="interrupted" if stopped else "failed", message=str(exc), error=str(exc),
+                          watch=getattr(exc, "folder", None))  # upload.DriveMissing: where its drive comes back
         except Exception as exc:  # a bug must not leave the upload marked running
             self.log.exception("offsite: the upload failed with an internal error")
             fields = dict(status="failed", message="internal error: %s: %s" % (type(exc).__name__, exc))

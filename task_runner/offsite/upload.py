@@ -46,6 +46,8 @@ import threading
 import time
 
 from .. import snapshots
+from ..errors import DRIVE_MISSING
+from ..fs import drive
 from . import cleanup, layout, prelink
 from .rclone import RcloneError, explain, explain_stop, is_full
 
@@ -88,6 +90,26 @@ LINK_PROBE = ".task_runner-link-probe"  # no snapshot's name: listings leave it 
 def _local_root(info):
     """The folder of a local remote (rclone backend features), else None."""
     return info["Root"] if info.get("Features", {}).get("IsLocal") and info.get("Root") else None
+
+
+class DriveMissing(RcloneError):
+    """The folder a local remote needs is not there (its drive unplugged, a
+    share not mounted): nothing was written. ``folder``: the one whose return
+    means the drive is back (the scheduler watches it)."""
+
+    def __init__(self, message, folder):
+        RcloneError.__init__(self, message)
+        self.folder = folder
+
+
+def _check_drive(root):
+    """A local remote is written only where the folder it needs exists, as
+    a backup's ``dest`` is: a drive that is away fails the upload instead of
+    filling the disk its mount point is on (rclone would make every folder)."""
+    folder = prelink.local_folder(root)
+    if not drive.is_back(folder):
+        raise DriveMissing("the offsite folder %s cannot be made because %s does not exist: %s"
+                           % (folder, drive.needed_folder(folder), DRIVE_MISSING), drive.needed_folder(folder))
 
 
 NO_MODTIME = 3153600000000000000  # rclone's fs.ModTimeNotSupported (100 years): the remote keeps no times
@@ -241,6 +263,9 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     deleted first and the send is tried once more."""
     started = clock()
     remote = task.offsite.remote
+    info = rc.describe(remote)
+    if _local_root(info):
+        _check_drive(_local_root(info))
     complete, incomplete = remote_listing(rc, remote, stop_event)
     if name in complete:
         log.info("offsite: %s is already complete on the remote", name)
@@ -251,7 +276,6 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     before = _previous(complete, name) if not name.endswith(".zip") else None
     old = (before, read_previous(rc, task, before, stop_event, log))
     manifest = _Background(lambda: _manifest(task.name, local, created, old[1]))  # while rclone sends
-    info = rc.describe(remote)
     if _local_root(info):  # rclone writes there by path: no link may stand where it writes
         prelink.clear_links(_local_root(info), [name, layout.manifest_name(name)], log)
     deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)

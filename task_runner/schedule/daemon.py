@@ -83,7 +83,7 @@ class Daemon(object):
         self._future_warned = False
         self._start_upload = start_upload
         self._uploads = {}  # task name -> the thread of its running upload
-        self._watched = {}  # task name -> the folder whose return means its drive is back
+        self._watched = {}  # task name (or "offsite NAME") -> the folder whose return means its drive is back
         self._there = {}  # task name -> whether its drive was there at the last look (when_connected)
         self._seen = (None, {})  # (the config, its tasks' first_seen times from the history)
 
@@ -224,9 +224,9 @@ class Daemon(object):
                 runs = history.runs()
         wake = now + self.max_sleep
         self._warn_future(runs, now)
+        self._watched = {}
         wake = min(wake, self._offsite_pass(config, history, runs, now))
         first_seen = self._first_seen(config, history, now)
-        self._watched = {}
         for task in config.tasks:
             mine = runs_of(runs, task.name)
             decision = planning.plan_task(task, mine, now, self.zone,
@@ -289,10 +289,12 @@ class Daemon(object):
             decision = offsite_service.decide(task, runs, uploads, now, config.retry_minutes)
             if decision.wake_at is not None:
                 wake = min(wake, decision.wake_at)
+            if decision.watch is not None:  # the offsite copy's drive: looked at with the backups' drives
+                self._watched["offsite " + task.name] = decision.watch
             thread = self._uploads.get(task.name)
             if decision.upload and (thread is None or not thread.is_alive()):
                 task_log(logger, task.name).info("offsite: starting an upload (%s)", decision.reason)
-                self._uploads[task.name] = self._start_upload(config, task, "schedule", self.stop_event,
+                self._uploads[task.name] = self._start_upload(config, task, decision.trigger, self.stop_event,
                                                               self.notifier, self.clock)
         return wake
 

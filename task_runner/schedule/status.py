@@ -139,7 +139,9 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
         levels.append(WARN)
     last_up = offsite and offsite["last_upload"]
     if last_up and last_up.get("status") in ("failed", "interrupted"):
-        item["warnings"].append("the last offsite copy %s: %s" % (last_up["status"], last_up.get("message") or ""))
+        away = offsite["waiting_for_drive"] if scheduler_running and config.retry_minutes > 0 else None
+        item["warnings"].append("the last offsite copy %s: %s%s" % (last_up["status"], last_up.get("message") or "",
+                                                                    "; it is copied when %s is back" % away if away else ""))
         levels.append(WARN)
     item["severity"] = BAD if BAD in levels else WARN if levels else "ok"
     return item

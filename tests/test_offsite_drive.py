@@ -1,0 +1,138 @@
+"""The offsite copy's drive (issue 34): an upload to a local or mounted
+remote whose drive is away writes nothing (as a backup to a missing drive
+does: it never fills the system disk), says "is the backup drive plugged
+in?", and records the folder whose return means the drive is back; the
+scheduler then uploads within one look of that folder coming back, and a
+drive that comes and goes makes at most one such attempt per
+retry_minutes."""
+
+import os
+import threading
+import unittest
+
+from task_runner.clock import format_local
+from task_runner.config import Offsite
+from task_runner.errors import DRIVE_MISSING
+from task_runner.offsite import service
+from task_runner.runs.runner import run_task
+from task_runner.schedule.daemon import Daemon
+from tests.helpers import UTC, FakeClock, TempDirTestCase, make_task, ts
+from tests.test_offsite import OffsiteTestCase
+
+AT = ts("2026-01-01T11:00:00+00:00")
+RUNS = [{"task": "T", "status": "success", "snapshot": "/d/2026-01-01_10-00-00"}]
+USB = os.path.join(os.sep, "media", "usb", "offsite")
+FAILED = {"task": "T", "snapshot": "2026-01-01_10-00-00", "status": "failed", "trigger": "schedule",
+          "finished": "2026-01-01T11:00:00+00:00", "watch": USB,
+          "message": "the offsite folder %s cannot be made: %s" % (USB, DRIVE_MISSING)}
+
+
+class DecideTest(unittest.TestCase):
+    task = make_task("s", "d", offsite=Offsite(os.path.join(USB, "T"), None, None, None))
+
+    def decide(self, uploads, now, retry_minutes=60, there=()):
+        return service.decide(self.task, RUNS, uploads, now, retry_minutes, is_there=lambda folder: folder in there)
+
+    def test_a_drive_away_is_watched_and_its_return_retries_at_once(self):
+        away = self.decide([FAILED], AT + 60)
+        self.assertEqual((away.upload, away.wake_at, away.watch), (False, AT + 3600, USB))
+        back = self.decide([FAILED], AT + 60, there=(USB,))
+        self.assertEqual((back.upload, back.trigger, back.watch), (True, "drive", None))
+        self.assertIn("drive is back", back.reason)
+
+    def test_a_drive_that_comes_and_goes_gets_one_attempt_per_retry_minutes(self):
+        again = dict(FAILED, trigger="drive", finished="2026-01-01T11:02:00+00:00")
+        flap = self.decide([FAILED, again], AT + 180, there=(USB,))
+        self.assertEqual((flap.upload, flap.wake_at, flap.watch), (False, AT + 120 + 3600, None))
+        later = self.decide([FAILED, again], AT + 120 + 3600)
+        self.assertEqual((later.upload, later.trigger), (True, "schedule"))
+
+    def test_no_watch_without_retries_or_for_another_failure(self):
+        self.assertEqual(self.decide([FAILED], AT + 60, retry_minutes=0, there=(USB,)).upload, False)
+        other = dict(FAILED, message="rclone: connection refused")
+        del other["watch"]
+        self.assertEqual(self.decide([other], AT + 60, there=(USB,)).watch, None)
+        self.assertEqual(self.decide([other], AT + 60, there=(USB,)).upload, False)
+
+
+class StatusTest(TempDirTestCase):
+    def test_status_says_the_copy_waits_for_its_drive_while_the_scheduler_runs(self):
+        from task_runner.schedule.status import task_status
+        config = self.make_config([{"name": "T", "src": "src", "dest": "dest", "offsite": "nas:T"}])
+        usb = self.path("usb", "offsite")
+        failed = dict(FAILED, watch=usb, id=1)
+        for running, there, said in [(True, False, True), (False, False, False), (True, True, False)]:
+            if there:
+                os.makedirs(usb)
+            with self.subTest(scheduler_running=running, there=there):
+                item = task_status(config, config.tasks[0], RUNS, AT + 60, UTC, False, uploads=[failed],
+                                   scheduler_running=running)
+                self.assertEqual(item["offsite"]["waiting_for_drive"], None if there else usb)
+                text = [w for w in item["warnings"] if "offsite copy failed" in w][0]
+                self.assertIn(DRIVE_MISSING, text)
+                self.assertEqual("it is copied when %s is back" % usb in text, said)
+
+
+class DriveAwayTest(OffsiteTestCase):
+    """A real upload through rclone to a local remote."""
+
+    def test_an_upload_to_a_drive_that_is_away_writes_nothing_and_says_so(self):
+        self.make_tree()
+        os.makedirs(self.path("usb"))  # the mount point stays when the drive is away; offsite/ was on the drive
+        up, out = self.failed_upload("loc:" + self.path("usb", "offsite", "T"))
+        self.assertIn(DRIVE_MISSING, up["message"])
+        self.assertEqual(os.path.normcase(up["watch"]), os.path.normcase(self.path("usb", "offsite")))
+        self.assertEqual(os.listdir(self.path("usb")), [])  # nothing written where the drive should be
+        os.makedirs(self.path("usb", "offsite"))  # the drive is back
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(self.uploads()[-1]["status"], "success", out)
+
+    def test_the_scheduler_uploads_within_one_look_of_the_drives_return(self):
+        self.make_tree()
+        self.config("loc:" + self.path("usb", "offsite", "T"))
+        data = self.read_config()
+        data["retry_minutes"] = 60
+        config = self.load(data)
+        os.makedirs(self.path("usb"))
+        start = ts("2026-11-03T09:00:00+00:00")
+        self.assertEqual(run_task(config, config.tasks[0], "manual", clock=lambda: start, zone=UTC).status, "success")
+        back_at = start + 600
+
+        class Clock(FakeClock):  # the drive is plugged in 10 minutes after the failed upload
+            def wait(clock, timeout):
+                stopped = FakeClock.wait(clock, timeout)
+                if clock.now >= back_at and not os.path.isdir(self.path("usb", "offsite")):
+                    os.makedirs(self.path("usb", "offsite"))
+                return stopped
+
+        started = []
+
+        def upload_and_wait(config, task, trigger, stop_event, notifier, clock):  # the real upload, finished
+            started.append((clock(), trigger))
+            service.Upload(config, task, trigger, notifier, clock, UTC, environ=self.env).run(stop_event)
+            done = threading.Thread(target=lambda: None)  # ended: the daemon may look again
+            done.start()
+            done.join()
+            return done
+        stop = threading.Event()
+        clock = Clock(start, start + 30 * 60, stop)
+        Daemon(config, clock=clock, wait=clock.wait, stop_event=stop, zone=UTC, start_upload=upload_and_wait,
+               check_every=60).run()
+        self.assertEqual([t for _, t in started], ["schedule", "drive"])
+        self.assertLessEqual(started[1][0], back_at + 60)  # within one look (60 s), not after retry_minutes
+        self.assertEqual([u["status"] for u in self.uploads()], ["failed", "success"])
+        self.assertEqual(format_local(started[0][0], UTC), self.uploads()[0]["started"])
+
+    def read_config(self):
+        import json
+        with open(self.path("config.json"), encoding="utf-8") as f:
+            return json.load(f)
+
+    def load(self, data):
+        from task_runner.config import load_config
+        return load_config(self.write_config(data))
+
+
+if __name__ == "__main__":
+    unittest.main()
