@@ -4,7 +4,8 @@ does: it never fills the system disk), says "is the backup drive plugged
 in?", and records the folder whose return means the drive is back; the
 scheduler then uploads within one look of that folder coming back, and a
 drive that comes and goes makes at most one such attempt per
-retry_minutes."""
+retry_minutes. ``once`` (for the system's own scheduler) says in its exit
+code when the offsite copy failed, a retried upload alone included."""
 
 import os
 import threading
@@ -13,6 +14,7 @@ import unittest
 from task_runner.clock import format_local
 from task_runner.config import Offsite
 from task_runner.errors import DRIVE_MISSING
+from task_runner.history import History
 from task_runner.offsite import service
 from task_runner.runs.runner import run_task
 from task_runner.schedule.daemon import Daemon
@@ -132,6 +134,37 @@ class DriveAwayTest(OffsiteTestCase):
     def load(self, data):
         from task_runner.config import load_config
         return load_config(self.write_config(data))
+
+
+class OnceTest(OffsiteTestCase):
+    def test_once_exits_5_when_the_offsite_copy_failed_also_for_an_upload_retried_alone(self):
+        self.make_tree()
+        os.makedirs(self.path("usb"))
+        self.write_config({"rclone": self.rclone, "retry_minutes": 60, "tasks": [
+            {"name": "T", "src": "src", "dest": "dest", "timestamp": "00:00",
+             "offsite": "loc:" + self.path("usb", "offsite", "T")}]})
+        code, out = self.program("scheduled_task_runner.py", "once")
+        self.assertEqual(code, 5, out)  # backed up; the offsite copy failed (its drive is away)
+        self.age_last_upload(2 * 3600)
+        code, out = self.program("scheduled_task_runner.py", "once")  # nothing to back up: the upload alone
+        self.assertEqual(code, 5, out)
+        self.assertEqual([u["status"] for u in self.uploads()], ["failed", "failed"])
+        os.makedirs(self.path("usb", "offsite"))
+        code, out = self.program("scheduled_task_runner.py", "once")
+        self.assertEqual(code, 0, out)
+        self.assertEqual([(u["status"], u["trigger"]) for u in self.uploads()][-1], ("success", "drive"))
+        self.assertEqual(len(History(self.path("executed_tasks.json")).runs()), 1)
+
+    def age_last_upload(self, seconds):
+        """The last upload ended ``seconds`` earlier than it did (time passing, for a process run later)."""
+        import json
+        from task_runner.clock import LOCAL, parse_iso
+        path = self.path("executed_tasks.json")
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        doc["uploads"][-1]["finished"] = format_local(parse_iso(doc["uploads"][-1]["finished"]) - seconds, LOCAL)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
 
 
 if __name__ == "__main__":

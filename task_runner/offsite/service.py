@@ -275,13 +275,17 @@ def upload_now(config, task, trigger, stop_event=None, on_stats=None, notifier=N
     return Upload(config, task, trigger, notifier, clock).run(stop_event, on_stats)
 
 
-def start_background(config, task, trigger, stop_event=None, notifier=None, clock=time.time):
+def start_background(config, task, trigger, stop_event=None, notifier=None, clock=time.time, on_done=None):
     """Upload ``task``'s newest snapshot in a thread of its own at low
-    priority (rclone, its child, inherits it); returns the thread."""
+    priority (rclone, its child, inherits it); returns the thread.
+    ``on_done(record)`` hears of the upload's final record (None when
+    another upload of the task was running)."""
     def work():
         try:
             with priority.background_priority(task_log(logger, task.name)):
-                Upload(config, task, trigger, notifier, clock).run(stop_event, low_priority=True)
+                final = Upload(config, task, trigger, notifier, clock).run(stop_event, low_priority=True)
+            if on_done is not None:
+                on_done(final)
         except Exception:  # a background thread has nobody else to tell
             task_log(logger, task.name).exception("offsite: the upload could not be recorded")
     thread = threading.Thread(target=work, name="offsite-%s" % task.name)
