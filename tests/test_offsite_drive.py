@@ -136,6 +136,23 @@ class DriveAwayTest(OffsiteTestCase):
         return load_config(self.write_config(data))
 
 
+class ManifestTaskTest(OffsiteTestCase):
+    def test_a_restore_from_a_copy_another_task_made_says_so(self):
+        """The manifest names the task that made the copy: a task renamed
+        since, or a remote pointing at another task's copy, is told."""
+        self.make_tree()
+        remote = "loc:" + self.path("remote")
+        self.config(remote)
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        self.write_config({"rclone": self.rclone, "tasks": [
+            {"name": "Renamed", "src": "src", "dest": "dest", "default": True, "offsite": remote}]})
+        code, out = self.program("backup_now.py", "restore", "Renamed", "--offsite", "--to", self.path("out"))
+        self.assertEqual(code, 0, out)
+        self.assertIn('was made by the task "T", not "Renamed"', out)
+        self.assertTrue(os.path.isfile(self.path("out", "a.txt")))
+
+
 class OnceTest(OffsiteTestCase):
     def test_once_exits_5_when_the_offsite_copy_failed_also_for_an_upload_retried_alone(self):
         self.make_tree()

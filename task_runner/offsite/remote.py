@@ -194,6 +194,10 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
     log = log or task_log(logger, task.name)  # every line of a restore names its task
     name = catalog.choose_among(complete_snapshots(rc, task), spec, task.name, rc.redact(task.offsite.remote))
     doc = read_manifest(rc, task, name)
+    made_by = doc.get("task")
+    if isinstance(made_by, str) and made_by != task.name:  # said, not refused: a task may have been renamed
+        log.warning("the remote snapshot %s was made by the task \"%s\", not \"%s\" (renamed since, or "
+                    "offsite.remote names another task's copy): restoring it as asked", name, made_by, task.name)
     with restore_target.open_target(task, target, overwrite, _DOWNLOAD_RE.match) as opened:
         if opened.exists():
             _remove_leftovers(opened.path, log)
