@@ -153,6 +153,26 @@ class ManifestTaskTest(OffsiteTestCase):
         self.assertTrue(os.path.isfile(self.path("out", "a.txt")))
 
 
+class SharedFolderTest(OffsiteTestCase):
+    def test_two_tasks_whose_remotes_are_one_local_folder_are_refused(self):
+        """config.json cannot see that an alias remote and a local path are
+        one folder; rclone's own view of each remote can: check says so, and
+        an upload is refused (the retention of one would delete the other's
+        copies)."""
+        self.make_tree()
+        self.env.update({"RCLONE_CONFIG_AL_TYPE": "alias", "RCLONE_CONFIG_AL_REMOTE": self.path("remote")})
+        self.write_config({"rclone": self.rclone, "tasks": [
+            {"name": "A", "src": "src", "dest": "dest", "default": True, "offsite": "loc:" + self.path("remote")},
+            {"name": "B", "src": "src", "dest": "dest2", "offsite": "al:"}]})
+        code, out = self.program("scheduled_task_runner.py", "check")
+        self.assertEqual(code, 2, out)
+        self.assertIn("B: offsite: al: is the folder %s, as the offsite copy of A is" % self.path("remote"), out)
+        code, out = self.program("backup_now.py", "B")
+        self.assertEqual(code, 5, out)
+        self.assertIn("as the offsite copy of A is", self.uploads()[-1]["message"])
+        self.assertFalse(os.path.exists(self.path("remote")))
+
+
 class OnceTest(OffsiteTestCase):
     def test_once_exits_5_when_the_offsite_copy_failed_also_for_an_upload_retried_alone(self):
         self.make_tree()

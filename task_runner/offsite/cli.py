@@ -14,7 +14,7 @@ from ..console import ProgressLine, human_bytes, plural
 from ..config import select_tasks
 from ..config.values import remote_name
 from ..errors import UsageError
-from . import rclone, remote, service
+from . import prelink, rclone, remote, service
 
 
 def check_problems(config):
@@ -37,6 +37,10 @@ def check_problems(config):
         if name not in names:
             out.append("%s: offsite: rclone's config has no remote named \"%s\" (it has: %s): set it up with "
                        "\"rclone config\", or correct \"offsite\"" % (task.name, name, ", ".join(names) or "none"))
+    for i, task in enumerate(tasks):  # one folder under two spellings (once per pair: against the earlier tasks)
+        shared = prelink.shared_local_folder(rc, task, tasks[:i])
+        if shared:
+            out.append(shared)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Unchanged files hard-linked on a remote that is a local folder.
+"""A remote that is a local folder: which folder it is (two tasks must not
+share one under two spellings), and its unchanged files hard-linked.
 
 rclone's local backend (a folder, a USB disk, a mounted NAS share) has no
 server-side copy, so ``--copy-dest`` cannot reuse the previous remote
@@ -37,6 +38,7 @@ import logging
 import os
 import stat
 
+from ..config.values import remote_name
 from ..fs import osutil
 from ..fs.safedir import Folder, LinkInTheWay
 from . import layout
@@ -60,6 +62,38 @@ def local_folder(root, windows=None):
             root = root[len("//?/"):]
         return root.replace("/", "\\")
     return root
+
+
+def local_root(info):
+    """The folder of a local remote (rclone backend features), else None."""
+    return info["Root"] if info.get("Features", {}).get("IsLocal") and info.get("Root") else None
+
+
+def shared_local_folder(rc, task, tasks):
+    """The problem when ``task``'s offsite remote is, in rclone's own view,
+    the local folder of another task's remote under another spelling (an
+    alias, a second local remote), else None: the retention of one would
+    delete the other's copies. (config.json's check sees only spellings.)
+    Asks rclone only about remotes of type local or alias (describing
+    another kind may contact it: an SFTP server)."""
+    types = rc.remote_types()
+
+    def may_be_local(remote):
+        return types.get(remote_name(remote)) in ("local", "alias")
+    mine = local_root(rc.describe(task.offsite.remote)) if may_be_local(task.offsite.remote) else None
+    if not mine:
+        return None
+    folder = local_folder(mine)
+    key = osutil.path_key(os.path.realpath(folder))
+    for other in tasks:
+        if other.name == task.name or other.offsite is None or not may_be_local(other.offsite.remote):
+            continue
+        theirs = local_root(rc.describe(other.offsite.remote))
+        if theirs and osutil.path_key(os.path.realpath(local_folder(theirs))) == key:
+            return ("%s: offsite: %s is the folder %s, as the offsite copy of %s is: give each task a remote "
+                    "folder of its own (retention on it would delete the other's copies)"
+                    % (task.name, rc.redact(task.offsite.remote), folder, other.name))
+    return None
 
 
 def same_file(old, new, need_hash=False):

@@ -292,6 +292,12 @@ class Rclone(object):
         out = self.output(["listremotes"], "rclone listremotes", timeout=30)
         return [line.strip()[:-1] for line in out.splitlines() if line.strip().endswith(":")]
 
+    def remote_types(self):
+        """{remote name: its type ("local", "alias", "s3"...)}, without contacting any."""
+        out = self.output(["listremotes", "--long"], "rclone listremotes", timeout=30)
+        pairs = (line.split(":", 1) for line in out.splitlines() if ":" in line)
+        return {name.strip(): kind.strip() for name, kind in pairs}
+
     def describe(self, remote, options=()):
         """``rclone backend features REMOTE`` as a dict ({} when unknown):
         "Features" (its flags: "Copy", "IsLocal"...), "Root" (for a local

@@ -31,6 +31,7 @@ from ..runs.locks import offsite_lock
 from ..logs import task_log
 from ..clock import LOCAL, format_local
 from . import rclone
+from .prelink import shared_local_folder
 from .upload import upload_snapshot
 
 logger = logging.getLogger(__name__)
@@ -207,6 +208,9 @@ class Upload(object):
                 raise rclone.RcloneError("there is no snapshot in %s to upload (is the drive connected?)"
                                          % self.task.dest)
             rc = make_rclone(self.config, low_priority, self.environ, self.log)
+            shared = shared_local_folder(rc, self.task, self.config.tasks)
+            if shared:
+                raise rclone.RcloneError(shared)
             done = upload_snapshot(rc, self.task, name, record["started"], stop_event,
                                    _Progress(history, record, on_stats, wall=self.clock, zone=self.zone), log=self.log)
         except rclone.RcloneError as exc:

@@ -87,11 +87,6 @@ HARDLINK_COPY = "--sftp-copy-is-hardlink"
 LINK_PROBE = ".task_runner-link-probe"  # no snapshot's name: listings leave it alone
 
 
-def _local_root(info):
-    """The folder of a local remote (rclone backend features), else None."""
-    return info["Root"] if info.get("Features", {}).get("IsLocal") and info.get("Root") else None
-
-
 class DriveMissing(RcloneError):
     """The folder a local remote needs is not there (its drive unplugged, a
     share not mounted): nothing was written. ``folder``: the one whose return
@@ -148,8 +143,8 @@ def _reuse(rc, remote, previous, info, stop_event=None):
     features = info.get("Features", {})
     if how and features.get("Copy"):
         return "copy", copy_dest, None
-    if _local_root(info):
-        return "link", ["--no-update-modtime"], _local_root(info)
+    if prelink.local_root(info):
+        return "link", ["--no-update-modtime"], prelink.local_root(info)
     if how and rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
         return "hardlink", [HARDLINK_COPY, "--no-update-modtime"] + copy_dest, None
     if features.get("Copy"):
@@ -264,8 +259,8 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     started = clock()
     remote = task.offsite.remote
     info = rc.describe(remote)
-    if _local_root(info):
-        _check_drive(_local_root(info))
+    if prelink.local_root(info):
+        _check_drive(prelink.local_root(info))
     complete, incomplete = remote_listing(rc, remote, stop_event)
     if name in complete:
         log.info("offsite: %s is already complete on the remote", name)
@@ -276,8 +271,8 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     before = _previous(complete, name) if not name.endswith(".zip") else None
     old = (before, read_previous(rc, task, before, stop_event, log))
     manifest = _Background(lambda: _manifest(task.name, local, created, old[1]))  # while rclone sends
-    if _local_root(info):  # rclone writes there by path: no link may stand where it writes
-        prelink.clear_links(_local_root(info), [name, layout.manifest_name(name)], log)
+    if prelink.local_root(info):  # rclone writes there by path: no link may stand where it writes
+        prelink.clear_links(prelink.local_root(info), [name, layout.manifest_name(name)], log)
     deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
     incomplete = [n for n in incomplete if n not in deleted]
     try:
