@@ -293,12 +293,15 @@ class NoTokenPageTest(HttpTestCase):
         status, body, _ = browser.send("GET", "/session")
         self.assertEqual((status, body["signed_in"]), (200, True))
         browser.csrf = body["csrf"]
-        self.assertEqual(Browser(self).send("GET", "/signin?code=" + code)[0], 401)  # used: opens nothing
         late = self.server.sessions.new_code()
         self.session_now += 15 * 60 + 1
-        self.assertEqual(Browser(self).send("GET", "/signin?code=" + late)[0], 401)  # expired
-        self.assertEqual(Browser(self).send("GET", "/signin")[0], 401)
-        self.assertEqual(Browser(self).send("GET", "/signin?code=%ED%A0%80")[0], 401)  # a lone surrogate: no 500
+        # Used, expired or no code: no session; a browser is sent to the page, which says why (a failed login).
+        for query in ("?code=" + code, "?code=" + late, "", "?code=%ED%A0%80"):  # (a lone surrogate: no 500)
+            with self.subTest(query=query):
+                status, _, resp = Browser(self).send("GET", "/signin" + query)
+                self.assertEqual((status, resp.getheader("Location"), resp.getheader("Set-Cookie")),
+                                 (303, "/#link-used", None))
+        self.assertEqual(self.server.lockout.failed_recently("loopback"), 4)
         self.assertEqual(browser.send("POST", "/trigger/T", origin=True)[0], 202)
         self.assertEqual(browser.send("POST", "/trigger/T", origin=True, csrf=False)[0], 403)
         self.assertEqual(Browser(self).send("POST", "/trigger/T", origin=True)[0], 403)

@@ -87,8 +87,11 @@ class ApiHandler(tasks.TaskEndpoints, Handler):
         """A one-time sign-in link: its code becomes a session once, then
         the browser goes on to the page (the used link opens nothing)."""
         made = self.server.sessions.redeem(query.get("code", [""])[-1])
-        if made is None:
-            self.gate.failed("this sign-in link was used before or has expired: sign in with the token")
+        if made is None:  # counted as a wrong token; a browser lands on the page, which says what happened
+            self.gate.count_failure()
+            self.send_json(303, {"signed_in": False, "message": "this sign-in link was used before or has "
+                                 "expired: sign in with the token"}, {"Location": "/#link-used"})
+            return
         logger.info("%s signed in to the status page with a sign-in link", self.client_address[0])
         where = "/#add" if query.get("then", [""])[-1] == "add" else "/"  # (no other place: no open redirect)
         self.send_json(303, {"signed_in": True}, {"Location": where, "Set-Cookie": set_cookie(

@@ -206,9 +206,14 @@ class Gate(object):
     def failed(self, message):
         """A failed attempt of this client: 429 at once while it is locked
         out, else 401 after the lockout's delay."""
+        self.count_failure()
+        raise HttpError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+
+    def count_failure(self):
+        """Count a failed attempt of this client: 429 (raised) at once while
+        it is locked out, else return after the lockout's delay."""
         lockout = self.server.lockout
         wait = lockout.failed(client_key(self.addr))
         if wait:
             raise _too_many(wait)
         lockout.slow_down()
-        raise HttpError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})

@@ -122,9 +122,12 @@ function signedIn(data) {
 }
 
 function start() {
+  var used = location.hash === "#link-used";  // a sign-in link opened a second time (or too late)
+  if (used) history.replaceState(null, "", location.pathname);
   api("GET", "/session").then(function (r) {
     if (r.status === 200 && r.data.signed_in) signedIn(r.data);
-    else signedOut("");
+    else signedOut(used ? "That sign-in link was used before or has expired: each link signs in once, " +
+                          "within 15 minutes. Paste the token below, or start http_server.bat again for a new link." : "");
   }, function () { showProblem("Cannot reach the backup server: is http_server running?"); });
 }
 
