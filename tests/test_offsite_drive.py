@@ -173,6 +173,33 @@ class SharedFolderTest(OffsiteTestCase):
         self.assertFalse(os.path.exists(self.path("remote")))
 
 
+class OffsiteOnLocalFoldersTest(OffsiteTestCase):
+    """Found from outside: an offsite folder that was a task's own dest (or
+    another's) passed check, and the upload deleted the local snapshots
+    there (taken for leftovers of a killed upload)."""
+
+    def test_an_offsite_folder_on_a_dest_or_src_is_refused_and_nothing_is_deleted(self):
+        self.make_tree()
+        for case, remote in [("its own dest", "dest"), ("another task's dest", "destB"),
+                             ("inside another task's dest", "destB/off"), ("inside its own src", "src/off"),
+                             ("a folder holding a dest", "")]:
+            with self.subTest(case=case):
+                self.write_config({"rclone": self.rclone, "tasks": [
+                    {"name": "A", "src": "src", "dest": "dest", "default": True,
+                     "offsite": "loc:" + self.path(remote) if remote else "loc:" + self.tmp},
+                    {"name": "B", "src": "src", "dest": "destB"}]})
+                code, out = self.program("backup_now.py", "--all", "--no-offsite")
+                self.assertEqual(code, 0, out)
+                before = {d: sorted(os.listdir(self.path(d))) for d in ("dest", "destB")}
+                code, out = self.program("scheduled_task_runner.py", "check")
+                self.assertEqual(code, 2, out)
+                self.assertIn("A: offsite: ", out)
+                code, out = self.program("backup_now.py", "A")
+                self.assertEqual(code, 5, out)
+                self.assertIn("offsite", self.uploads()[-1]["message"])
+                self.assertTrue(all(set(before[d]) <= set(os.listdir(self.path(d))) for d in before), out)
+
+
 class OnceTest(OffsiteTestCase):
     def test_once_exits_5_when_the_offsite_copy_failed_also_for_an_upload_retried_alone(self):
         self.make_tree()

@@ -37,8 +37,8 @@ def check_problems(config):
         if name not in names:
             out.append("%s: offsite: rclone's config has no remote named \"%s\" (it has: %s): set it up with "
                        "\"rclone config\", or correct \"offsite\"" % (task.name, name, ", ".join(names) or "none"))
-    for i, task in enumerate(tasks):  # one folder under two spellings (once per pair: against the earlier tasks)
-        shared = prelink.shared_local_folder(rc, task, tasks[:i])
+    for i, task in enumerate(tasks):  # (a pair of copies in one folder once: against the earlier tasks)
+        shared = prelink.local_folder_problem(rc, task, config.tasks, copies_of=tasks[:i])
         if shared:
             out.append(shared)
     return out

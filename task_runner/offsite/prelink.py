@@ -1,5 +1,6 @@
-"""A remote that is a local folder: which folder it is (two tasks must not
-share one under two spellings), and its unchanged files hard-linked.
+"""A remote that is a local folder: which folder it is (not another task's
+copy under another spelling, nor a task's src or dest), and its unchanged
+files hard-linked.
 
 rclone's local backend (a folder, a USB disk, a mounted NAS share) has no
 server-side copy, so ``--copy-dest`` cannot reuse the previous remote
@@ -69,30 +70,42 @@ def local_root(info):
     return info["Root"] if info.get("Features", {}).get("IsLocal") and info.get("Root") else None
 
 
-def shared_local_folder(rc, task, tasks):
-    """The problem when ``task``'s offsite remote is, in rclone's own view,
-    the local folder of another task's remote under another spelling (an
-    alias, a second local remote), else None: the retention of one would
-    delete the other's copies. (config.json's check sees only spellings.)
+def local_folder_problem(rc, task, tasks, copies_of=None):
+    """The problem when ``task``'s offsite remote is, in rclone's own view, a
+    local folder that another task's remote also is (an alias, a second local
+    remote: config.json's check sees only spellings), or that is, holds or
+    lies inside a task's ``dest`` or ``src``: the uploads' clean-up and
+    retention there would delete the other copies or the local backups, and
+    a copy inside ``src`` would be backed up again. None when there is none.
+    ``copies_of``: the tasks whose offsite copies are compared (default
+    ``tasks``; check passes the earlier ones, to say each pair once).
     Asks rclone only about remotes of type local or alias (describing
     another kind may contact it: an SFTP server)."""
     types = rc.remote_types()
 
-    def may_be_local(remote):
-        return types.get(remote_name(remote)) in ("local", "alias")
-    mine = local_root(rc.describe(task.offsite.remote)) if may_be_local(task.offsite.remote) else None
-    if not mine:
+    def folder_of(remote):
+        if types.get(remote_name(remote)) not in ("local", "alias"):
+            return None
+        root = local_root(rc.describe(remote))
+        return local_folder(root) if root else None
+    folder = folder_of(task.offsite.remote)
+    if folder is None:
         return None
-    folder = local_folder(mine)
     key = osutil.path_key(os.path.realpath(folder))
+    said = "%s: offsite: %s is the folder %s" % (task.name, rc.redact(task.offsite.remote), folder)
     for other in tasks:
-        if other.name == task.name or other.offsite is None or not may_be_local(other.offsite.remote):
+        for what, path in (("dest", other.dest), ("src", other.src)):
+            theirs = osutil.path_key(os.path.realpath(path))
+            if osutil.is_inside(key, theirs) or osutil.is_inside(theirs, key):
+                return ("%s, which is, holds or lies inside the %s of %s (%s): the offsite copy needs a folder of "
+                        "its own, outside every task's src and dest (its clean-up there would delete backups)"
+                        % (said, what, other.name, path))
+        if other.name == task.name or other.offsite is None or (copies_of is not None and other not in copies_of):
             continue
-        theirs = local_root(rc.describe(other.offsite.remote))
-        if theirs and osutil.path_key(os.path.realpath(local_folder(theirs))) == key:
-            return ("%s: offsite: %s is the folder %s, as the offsite copy of %s is: give each task a remote "
-                    "folder of its own (retention on it would delete the other's copies)"
-                    % (task.name, rc.redact(task.offsite.remote), folder, other.name))
+        theirs = folder_of(other.offsite.remote)
+        if theirs and osutil.path_key(os.path.realpath(theirs)) == key:
+            return ("%s, as the offsite copy of %s is: give each task a remote folder of its own (retention on "
+                    "it would delete the other's copies)" % (said, other.name))
     return None
 
 

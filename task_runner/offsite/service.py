@@ -31,7 +31,7 @@ from ..runs.locks import offsite_lock
 from ..logs import task_log
 from ..clock import LOCAL, format_local
 from . import rclone
-from .prelink import shared_local_folder
+from .prelink import local_folder_problem
 from .upload import upload_snapshot
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class Upload(object):
                 raise rclone.RcloneError("there is no snapshot in %s to upload (is the drive connected?)"
                                          % self.task.dest)
             rc = make_rclone(self.config, low_priority, self.environ, self.log)
-            shared = shared_local_folder(rc, self.task, self.config.tasks)
+            shared = local_folder_problem(rc, self.task, self.config.tasks)
             if shared:
                 raise rclone.RcloneError(shared)
             done = upload_snapshot(rc, self.task, name, record["started"], stop_event,
