@@ -69,7 +69,7 @@ class StatusTest(TempDirTestCase):
             with self.subTest(scheduler_running=running, there=there):
                 item = task_status(config, config.tasks[0], RUNS, AT + 60, UTC, False, uploads=[failed],
                                    scheduler_running=running)
-                self.assertEqual(item["offsite"]["waiting_for_drive"], None if there else usb)
+                self.assertEqual(item["offsite"]["waiting_for_drive"], usb if said else None)  # (json too)
                 text = [w for w in item["warnings"] if "offsite copy failed" in w][0]
                 self.assertIn(DRIVE_MISSING, text)
                 self.assertEqual("it is copied when %s is back" % usb in text, said)
@@ -85,6 +85,13 @@ class DriveAwayTest(OffsiteTestCase):
         self.assertIn(DRIVE_MISSING, up["message"])
         self.assertEqual(os.path.normcase(up["watch"]), os.path.normcase(self.path("usb", "offsite")))
         self.assertEqual(os.listdir(self.path("usb")), [])  # nothing written where the drive should be
+        # Found from outside: with the drive away, the remote's verbs said it held no snapshot.
+        for verb in (["snapshots", "--offsite"], ["restore", "--offsite", "--to", self.path("back")],
+                     ["verify", "--offsite"]):
+            with self.subTest(verb=verb):
+                code, out = self.program("backup_now.py", *verb)
+                self.assertEqual(code, 1, out)
+                self.assertIn(DRIVE_MISSING, out)
         os.makedirs(self.path("usb", "offsite"))  # the drive is back
         code, out = self.program("backup_now.py")
         self.assertEqual(code, 0, out)

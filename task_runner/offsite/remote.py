@@ -27,7 +27,7 @@ from ..logs import task_log
 from ..clock import LOCAL, local_datetime
 from . import layout
 from .rclone import RcloneError, explain
-from .upload import remote_listing
+from .upload import check_local_drive, remote_listing
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +81,13 @@ def _remove_leftovers(target, log):
 
 
 def complete_snapshots(rc, task):
-    """The complete snapshot names on the task's remote, oldest first."""
-    return remote_listing(rc, task.offsite.remote)[0]
+    """The complete snapshot names on the task's remote, oldest first. None
+    on a local remote whose drive is away is not an empty copy: it raises
+    upload.DriveMissing (as an upload there does)."""
+    complete = remote_listing(rc, task.offsite.remote)[0]
+    if not complete:
+        check_local_drive(rc, task.offsite.remote)
+    return complete
 
 
 def read_manifest(rc, task, name):

@@ -107,6 +107,13 @@ def _check_drive(root):
                            % (folder, drive.needed_folder(folder), DRIVE_MISSING), drive.needed_folder(folder))
 
 
+def check_local_drive(rc, remote):
+    """DriveMissing when ``remote`` is a local remote whose drive is away."""
+    root = prelink.local_root(rc.describe(remote))
+    if root:
+        _check_drive(root)
+
+
 NO_MODTIME = 3153600000000000000  # rclone's fs.ModTimeNotSupported (100 years): the remote keeps no times
 
 

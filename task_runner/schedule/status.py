@@ -133,13 +133,15 @@ def task_status(config, task, runs, now, zone, running, disk_usage=shutil.disk_u
     item["offsite"] = offsite = offsite_service.offsite_status(task, runs, uploads, now)
     if offsite and offsite["uploading"] and uploading is not None:
         offsite["uploading"] = uploading  # False: a record a killed process left "running"
+    if offsite and not (scheduler_running and config.retry_minutes > 0):
+        offsite["waiting_for_drive"] = None  # nobody waits for it: a copy made only by hand, or no retries
     stalled = offsite_service.stall_warning(offsite)
     if stalled:
         item["warnings"].append(stalled)
         levels.append(WARN)
     last_up = offsite and offsite["last_upload"]
     if last_up and last_up.get("status") in ("failed", "interrupted"):
-        away = offsite["waiting_for_drive"] if scheduler_running and config.retry_minutes > 0 else None
+        away = offsite["waiting_for_drive"]
         item["warnings"].append("the last offsite copy %s: %s%s" % (last_up["status"], last_up.get("message") or "",
                                                                     "; it is copied when %s is back" % away if away else ""))
         levels.append(WARN)
