@@ -144,6 +144,26 @@ class TaskEditorTest(HttpTestCase):
         self.assertEqual(body["schedule"]["next"], ["2027-01-01T06:00:00+00:00", "2027-01-01T12:00:00+00:00",
                                                     "2027-01-01T18:00:00+00:00"])
 
+    def test_the_check_notes_a_folder_that_is_not_there_right_now(self):
+        """Found from outside: a backup folder typed under a folder not made yet
+        was taken for an unplugged drive at the first run, with no word as it
+        was typed. Notes, not problems: a save is not refused for them."""
+        os.makedirs(self.path("usb"))
+        status, body, _ = self.request("POST", "/config/check", json.dumps({"index": None, "task": {
+            "name": "New", "src": self.path("nothere"), "dest": self.path("usb", "Backups", "New")}}))
+        self.assertEqual(status, 200, body)
+        notes = {p["field"]: p for p in body["problems"]}
+        self.assertEqual(sorted(notes), ["dest", "src"])
+        self.assertTrue(all(p.get("note") for p in body["problems"]))
+        self.assertIn("the backup folder %s cannot be created because %s does not exist"
+                      % (self.path("usb", "Backups", "New"), self.path("usb", "Backups")), notes["dest"]["message"])
+        self.assertIn("If it is, make that folder", notes["dest"]["message"])
+        os.makedirs(self.path("nothere"))
+        os.makedirs(self.path("usb", "Backups"))
+        status, body, _ = self.request("POST", "/config/check", json.dumps({"index": None, "task": {
+            "name": "New", "src": self.path("nothere"), "dest": self.path("usb", "Backups", "New")}}))
+        self.assertEqual(body["problems"], [])
+
     def write_tasks(self, tasks):
         data = self.on_disk()
         data["tasks"] = tasks
@@ -283,6 +303,11 @@ class TaskEditorTest(HttpTestCase):
         self.assertEqual(status, 200, body)
         self.assertEqual([f["name"] for f in body["folders"]], ["A", "b"])
         self.assertEqual(body["parent"], self.tmp)
+        self.assertFalse(body["backups"])
+        # Found from outside: browsing into a backup folder made the backups go one level deeper.
+        os.makedirs(self.path("pick", "A", "2026-12-07_02-40-36"))
+        status, body, _ = self.request("GET", "/folders?path=" + self.path("pick", "A").replace(os.sep, "/"))
+        self.assertTrue(body["backups"])
         status, body, _ = self.request("GET", "/folders")
         self.assertEqual(status, 200)
         home = body["drives"][0]

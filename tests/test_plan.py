@@ -24,6 +24,30 @@ def run(status, started, finished=None, scheduled_for=None, trigger="schedule"):
             "scheduled_for": None if scheduled_for is None else format_local(scheduled_for, UTC)}
 
 
+class MissingFolderWordsTest(unittest.TestCase):
+    """Found from outside: a backup folder whose parent was not made yet, on
+    a drive that was plugged in, was reported as an unplugged drive. Where
+    the drive can be seen (a Windows drive letter or share), only the
+    folder is named; elsewhere both are said (a mount point stays when its
+    drive is away)."""
+
+    def test_table(self):
+        from task_runner.errors import DRIVE_MISSING
+        from task_runner.fs.drive import missing_problem
+        for windows, dest, there, drive_away, folder in [
+                (True, "E:\\Backups\\Docs", {"E:\\"}, False, "E:\\Backups"),
+                (True, "E:\\Backups\\Docs", set(), True, "E:\\Backups"),
+                (True, "\\\\nas\\share\\B\\Docs", {"\\\\nas\\share\\"}, False, "\\\\nas\\share\\B"),
+                (True, "\\\\nas\\share\\B\\Docs", set(), True, "\\\\nas\\share\\B"),
+                (False, "/media/usb/Backups/Docs", {"/", "/media", "/media/usb"}, True, "/media/usb/Backups")]:
+            with self.subTest(windows=windows, dest=dest, there=sorted(there)):
+                said = missing_problem(dest, windows=windows, isdir=there.__contains__)
+                self.assertIn("because %s" % folder if drive_away else "the folder %s does not exist" % folder, said)
+                self.assertEqual(DRIVE_MISSING in said, drive_away)
+                self.assertIn("make that folder, or choose another", said)
+        self.assertIsNone(missing_problem("E:\\Backups\\Docs", windows=True, isdir={"E:\\Backups"}.__contains__))
+
+
 class NewTaskAndDriveTest(unittest.TestCase):
     """first_seen (issue 29) and the backup drive's return (issue 34), decided without I/O."""
 

@@ -22,9 +22,9 @@ import logging
 import os
 import time
 
-from ..fs import filesystems, osutil, private_folder
+from ..fs import drive, filesystems, osutil, private_folder
 from .. import snapshots
-from ..errors import DRIVE_MISSING, BackupError, Interrupted
+from ..errors import BackupError, Interrupted
 from ..config.excludes import Matcher
 from ..clock import LOCAL
 from ..snapshots import PARTIAL, list_snapshots, new_snapshot_name, newest_folder_snapshot, remove_leftovers
@@ -114,11 +114,9 @@ def _prepare_dest(dest, create=True):
         return
     if os.path.lexists(dest):
         raise BackupError("destination %s exists but is not a folder: set dest to a folder" % dest)
-    parent = os.path.dirname(os.path.normpath(dest))
-    if not os.path.isdir(parent):
-        # An unplugged drive must fail the run, not fill the system disk.
-        raise BackupError("destination %s cannot be created because %s does not exist: %s"
-                          % (dest, parent, DRIVE_MISSING))
+    problem = drive.missing_problem(dest)
+    if problem:  # an unplugged drive must fail the run, not fill the system disk
+        raise BackupError(problem)
     if not create:
         return
     try:

@@ -4,11 +4,12 @@ added, changed and deleted, and the server's folders browsed to choose
 
 Endpoints (docs/HTTP.md, "The task editor"):
     GET /config/tasks                  the tasks as written in config.json, and the file's version
-    POST /config/check                 {"task", "index"}: check's problems, the next three runs
+    POST /config/check                 {"task", "index"}: check's problems (and notes: a folder not
+                                       there right now), the next three runs
     POST /config/tasks                 {"version", "task"}: add a task
     POST /config/tasks/<i>             {"version", "task", "name"}: change task i (0-based), named so
     DELETE /config/tasks/<i>           {"version", "name"}: delete task i
-    GET /folders[?path=P]              the drives (no path) or the folders in P
+    GET /folders[?path=P]              the drives (no path) or the folders in P (and whether P holds backups)
 
 The writing, the checks and the refusal of a stale version are
 config_edit's; this module only speaks HTTP.
@@ -19,8 +20,9 @@ import os
 import re
 import threading
 
-from ..config import edit as config_edit
-from ..fs import places
+from ..config import config_from_data, edit as config_edit
+from ..fs import drive, places
+from ..snapshots import SNAPSHOT_RE
 from ..errors import ConfigError
 from ..offsite import rclone, service
 from ..config.timestamps import ScheduleError, parse_schedule
@@ -76,8 +78,22 @@ class Editor(object):
 
     def check(self, index, given):
         loaded = config_edit.load_raw(self.path())
-        _, _, problems = config_edit.apply_change(loaded.data, self.path(), index, given)
-        return {"problems": problems, "schedule": self.upcoming(given.get("timestamp"))}
+        new, at, problems = config_edit.apply_change(loaded.data, self.path(), index, given)
+        notes = [] if problems or at is None else self._notes(config_from_data(new, self.path()).tasks[at])
+        return {"problems": problems + notes, "schedule": self.upcoming(given.get("timestamp"))}
+
+    @staticmethod
+    def _notes(task):
+        """What a run would find now, as ``check`` says it; a save is not
+        refused for it (a drive may be unplugged just now)."""
+        notes = []
+        if not os.path.isdir(task.src):
+            notes.append({"field": "src", "note": True,
+                          "message": "the folder %s does not exist right now: is its drive connected?" % task.src})
+        problem = drive.missing_problem(task.dest, "the backup folder")
+        if problem:
+            notes.append({"field": "dest", "note": True, "message": problem})
+        return notes
 
     def upcoming(self, timestamp):
         """The schedule in words and its next runs, or None."""
@@ -167,4 +183,6 @@ class TaskEndpoints(object):
             path, parent, found, cut = places.folders(path)
         except OSError as exc:
             raise HttpError(404, "not_found", "cannot open %s: %s" % (path, exc.strerror or exc))
-        self.send_json(200, {"path": path, "parent": parent, "folders": found, "cut": cut})
+        # "backups": it holds snapshots already (a backup folder): the page backs up into it, not below it.
+        holds = any(SNAPSHOT_RE.match(f["name"]) for f in found)
+        self.send_json(200, {"path": path, "parent": parent, "folders": found, "cut": cut, "backups": holds})

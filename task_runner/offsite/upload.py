@@ -102,9 +102,9 @@ def _check_drive(root):
     a backup's ``dest`` is: a drive that is away fails the upload instead of
     filling the disk its mount point is on (rclone would make every folder)."""
     folder = prelink.local_folder(root)
-    if not drive.is_back(folder):
-        raise DriveMissing("the offsite folder %s cannot be made because %s does not exist: %s"
-                           % (folder, drive.needed_folder(folder), DRIVE_MISSING), drive.needed_folder(folder))
+    problem = drive.missing_problem(folder, "the offsite folder")
+    if problem:
+        raise DriveMissing(problem, drive.needed_folder(folder) if DRIVE_MISSING in problem else None)
 
 
 def check_local_drive(rc, remote):

@@ -81,8 +81,8 @@ def warnings_for(task, item, now, zone, free, marks=None):
     if item.get("waiting_for_drive"):
         out.append((BAD, "waiting for the backup drive (%s): the scheduler runs the backup as soon as it is "
                          "back" % item["waiting_for_drive"]))
-    elif free is None:
-        out.append((BAD, "the destination drive was not found: is it plugged in?"))
+    elif free is None:  # (the words of a run that would fail so)
+        out.append((BAD, drive.missing_problem(task.dest) or "the free space on the backup drive cannot be read"))
     elif free[1] < LOW_SPACE_PERCENT:
         out.append((WARN, "destination drive has %d%% free" % free[1]))
     if free is not None:
