@@ -277,7 +277,7 @@ class BrowserTest(TempDirTestCase):
         self.fill("ed-dest", self.path("Backup"))  # typed; "Browse..." opens the folder it would be made in
         self.js("document.querySelector('[data-browse=ed-dest]').click()")
         b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps("In %s:" % self.tmp))
-        self.click_text("#ch-choose", "Back up into a new folder here")
+        self.click_text("#ch-choose", "Back up into the folder Pictures here")  # it is there: not "a new" one
         self.assertEqual(self.js("document.getElementById('ed-dest').value"), self.path("Pictures") + "")
         # Into the task's own folder of the chosen one: tmp/Pictures is the source itself, so check says no.
         problem = b.wait_for("document.querySelector('.field-problem[data-field=dest]').textContent.includes("
@@ -290,7 +290,7 @@ class BrowserTest(TempDirTestCase):
         self.click_text("#ch-list button", "backups")
         b.wait_for("document.getElementById('ch-where').textContent === %s" % json.dumps(
             "In %s:" % self.path("backups")))
-        self.click_text("#ch-choose", "Back up into a new folder here")
+        self.click_text("#ch-choose", "Back up into a new folder Pictures here")
         self.assertEqual(self.js("document.getElementById('ed-dest').value"), self.path("backups", "Pictures"))
         b.wait_for("document.querySelector('.field-problem[data-field=src]').textContent === '' && "
                    "document.querySelector('.field-problem[data-field=dest]').textContent === ''")
@@ -369,7 +369,9 @@ class BrowserTest(TempDirTestCase):
         self.assertEqual(names, ["Documents", "Photos", XSS])
         b.wait_for("!(%s)" % card)
         self.assertTrue(os.path.isdir(self.path("backups", "Pictures")))
-        self.assertIn("its backups are still in", self.js("document.getElementById('add-status').textContent"))
+        said = self.js("document.getElementById('add-status').textContent")  # what stays, where: it was run
+        self.assertRegex(said, r"^Deleted; its [0-9]+ backups? stays? in ")
+        self.assertIn(self.path("backups", "Pictures"), said)
         errors = [e["params"]["entry"] for e in b.page_events("Log.entryAdded")
                   if e["params"]["entry"].get("level") == "error"]
         conflict = {"url": self.origin + "/config/tasks/3", "source": "network",  # the one asked for above

@@ -13,6 +13,7 @@ var leaving = false; // signing out: start no new request
 var REFRESH_MS = 5000;
 var SNAPSHOTS_PAGE = 10;
 var snapshotsShown = {}; // task name -> how many of its snapshots are listed
+var lastReport = null;  // the newest /status: what the page last showed
 
 function $(id) { return document.getElementById(id); }
 
@@ -168,6 +169,7 @@ function refresh() {
     var status = answers[0], runs = answers[1];
     if (status.status !== 200) { showProblem(status.data.message || "The server answered " + status.status); return; }
     showProblem("");
+    lastReport = status.data;
     showStatus(status.data);
     if (runs.status === 200) showRuns(runs.data.runs);
     if (ticks % 6 === 1) showSnapshots(status.data.tasks);

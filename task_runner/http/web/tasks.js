@@ -41,14 +41,26 @@ function editTask(name) {
   });
 }
 
+// The form's inputs by the config.json key they fill: a new task's problems show for the fields
+// already filled in (or all of them, once Save was pressed), not as red lines under an empty form.
+var FIELDS = {"ed-name": "name", "ed-src": "src", "ed-dest": "dest", "ed-when": "timestamp", "ed-time": "timestamp",
+              "ed-custom": "timestamp", "ed-keep": "keep", "ed-keep-custom": "keep", "ed-exclude": "exclude",
+              "ed-remote": "offsite", "ed-offsite": "offsite"};
+
+function touched(event) {
+  var id = event.target && event.target.id;
+  if (editing && id) editing.touched[FIELDS[id] || (id.indexOf("ed-day-") === 0 ? "timestamp" : id)] = true;
+}
+
 function openEditor(index) {
   var task = index === null ? {} : listing.tasks[index];
-  editing = {index: index, version: listing.version, task: task};
+  editing = {index: index, version: listing.version, task: task, touched: {}, tried: index !== null};
   $("ed-title").textContent = index === null ? "Add a backup" : "Change " + taskName(task);
   $("ed-delete").hidden = index === null || listing.tasks.length < 2;
   $("ed-delete").textContent = "Delete this backup";
   $("ed-name").value = task.name || "";
   $("ed-src").value = task.src || "";
+  $("ed-name").placeholder = suggestedName() || "Documents";
   $("ed-dest").value = task.dest || "";
   showSchedule(task.timestamp);
   showKeep(task.keep);
@@ -175,9 +187,14 @@ function check() {
 
 function showProblems(problems, task, schedule) {
   var general = [];
-  Array.prototype.forEach.call(document.querySelectorAll(".field-problem"), function (p) { p.textContent = ""; });
+  Array.prototype.forEach.call(document.querySelectorAll(".field-problem"), function (p) {
+    p.textContent = "";
+    p.className = "field-problem";
+  });
   problems.forEach(function (p) {
+    if (editing && !editing.tried && !(p.field ? editing.touched[p.field] : Object.keys(editing.touched).length)) return;
     var box = p.field && document.querySelector(".field-problem[data-field=" + p.field + "]");
+    if (box && p.note) box.className = "field-problem note";  // what a run would find now: not a mistake
     if (box) box.textContent = (box.textContent ? box.textContent + " " : "") + p.message;
     else general.push(p.message);
   });
@@ -191,8 +208,9 @@ function showProblems(problems, task, schedule) {
 
 function save(event) {
   event.preventDefault();
+  editing.tried = true;
   var task = formTask(), status = $("ed-status");
-  if (!task.name) task.name = null;
+  if (!task.name) task.name = suggestedName() || null;  // the grey name shown is the one it gets
   status.className = "progress";
   status.textContent = "Saving...";
   var body = {version: editing.version, task: task};
@@ -251,7 +269,7 @@ function saved(r, text) {
     if (!relocate(r.data)) return;
     status.textContent = r.data.message;
   } else if (r.status === 400 && r.data.problems) {
-    showProblems(r.data.problems, formTask(), null);
+    showProblems(r.data.problems.filter(function (p) { return !p.note; }), formTask(), null);
     status.textContent = "Not saved: correct what is shown in red.";
   } else {
     status.textContent = r.data.message || "Not saved (" + r.status + ").";
@@ -268,8 +286,18 @@ function deleteTask() {
   .then(function (r) {
     if (r.status === 409) button.textContent = "Delete this backup";  // asked again, about the file as it is now
     if (r.status === 200) deletedTasks[taskName(editing.task)] = true;
-    saved(r, "Deleted; its backups are still in " + (editing && editing.task.dest) + ".");
+    saved(r, deletedText(editing && editing.task));
   });
+}
+
+// What a deletion leaves: the backups there are (the page's last status), or that none was made.
+function deletedText(task) {
+  var item = task && lastReport && lastReport.tasks.filter(function (t) { return t.name === taskName(task); })[0];
+  if (item && item.snapshots > 0) {
+    return "Deleted; its " + item.snapshots + (item.snapshots === 1 ? " backup stays" : " backups stay") + " in " +
+      item.dest + ".";
+  }
+  return "Deleted; it had made no backup.";
 }
 
 // -- the folder chooser: the server's drives, then one folder at a time -----------
@@ -288,10 +316,12 @@ function showFolder(path) {
     if (r.status !== 200) { $("ch-where").textContent = r.data.message || "Cannot list it."; return; }
     var list = $("ch-list"), d = r.data;
     choosing.path = d.path;
+    choosing.backups = !!d.backups;
     clear(list);
     $("ch-where").textContent = d.path ? "In " + d.path + ":" : "Choose a drive or a place to start from:";
     $("ch-choose").hidden = !d.path;
-    $("ch-choose").textContent = choosing.input === "ed-dest" ? "Back up into a new folder here" : "Choose this folder";
+    $("ch-choose").textContent = choosing.input !== "ed-dest" ? "Choose this folder" : d.backups
+      ? "Back up into this folder (it holds backups already)" : destWords(d);
     if (d.path) list.appendChild(folderItem(d.parent ? "\u2191 Up" : "\u2191 Drives", d.parent || ""));
     (d.drives || []).forEach(function (p) {
       var about = p.kind === "home" ? "" : " (" + {fixed: "disk", removable: "removable drive", network:
@@ -304,13 +334,22 @@ function showFolder(path) {
 }
 
 // The backups go into a folder of their own, named after the backup, in
-// the folder chosen (the run makes it); a folder to back up is taken as it is.
+// the folder chosen (the run makes it); a folder that holds backups already
+// is taken as it is, as is a folder to back up.
 function chosen(input, path) {
-  if (input !== "ed-dest") return path;
+  if (input !== "ed-dest" || choosing.backups) return path;
   var sep = path.indexOf("\\") >= 0 ? "\\" : "/";
-  var name = ($("ed-name").value.trim() || $("ed-src").value.split(/[\\/]/).pop() || "Backup")
-    .replace(/[\\/:*?"<>|]/g, "_");
-  return path.replace(/[\\/]$/, "") + sep + name;
+  return path.replace(/[\\/]$/, "") + sep + destName();
+}
+
+function destName() {
+  return ($("ed-name").value.trim() || suggestedName() || "Backup").replace(/[\\/:*?"<>|]/g, "_");
+}
+
+// The button's words say which folder the backups will go into, and whether it is new.
+function destWords(d) {
+  var name = destName(), there = d.folders.some(function (f) { return f.name === name; });
+  return "Back up into " + (there ? "the folder " + name + " here" : "a new folder " + name + " here");
 }
 
 function folderItem(text, path) {
@@ -319,6 +358,12 @@ function folderItem(text, path) {
   b.addEventListener("click", function () { showFolder(path); });
   li.appendChild(b);
   return li;
+}
+
+// The name a new backup gets when none is typed: the last folder of what it backs up ("Documents").
+function suggestedName() {
+  var parts = $("ed-src").value.trim().split(/[\\/]+/).filter(function (s) { return s && !/^[A-Za-z]:$/.test(s); });
+  return parts.length ? parts[parts.length - 1] : "";
 }
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -333,8 +378,13 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   $("add-task").addEventListener("click", function () { loadTasks().then(function (l) { if (l) openEditor(null); }); });
   $("editor").addEventListener("submit", save);
-  $("editor").addEventListener("input", check);
+  $("editor").addEventListener("input", function (event) {
+    touched(event);
+    if (event.target.id === "ed-src") $("ed-name").placeholder = suggestedName() || "Documents";
+    check();
+  });
   $("editor").addEventListener("change", function (event) {
+    touched(event);
     if (event.target.id === "ed-when") showWhenDetails();
     if (event.target.id === "ed-keep") $("ed-keep-custom").hidden = $("ed-keep").value !== "custom";
     if (event.target.id === "ed-remote" && $("ed-remote").value) {
@@ -350,6 +400,8 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   $("ch-choose").addEventListener("click", function () {
     $(choosing.input).value = chosen(choosing.input, choosing.path);
+    if (editing) editing.touched[FIELDS[choosing.input]] = true;
+    if (choosing.input === "ed-src") $("ed-name").placeholder = suggestedName() || "Documents";
     $("chooser").hidden = true;
     check();
   });
