@@ -109,6 +109,20 @@ class _Stats(object):
         self.files, self.copied, self.linked, self.bytes, self.bytes_copied = files, copied, linked, done, copied_bytes
 
 
+class RestoreProgressTest(unittest.TestCase):
+    def test_the_time_shown_is_the_restores_not_the_questions(self):
+        """Found from outside: the guided restore's line said 0:31 for a
+        restore of a moment, the 31 s spent answering its questions before."""
+        from task_runner.commands._restoring import RestoreProgress
+
+        class Restorer(object):
+            files, bytes = 1, 24
+        times = iter([0.0, 31.0, 31.5])
+        stream = io.StringIO()
+        RestoreProgress(console.ProgressLine(stream, clock=lambda: next(times)))(Restorer(), "Letters/cv.txt")
+        self.assertEqual(stream.getvalue().strip("\r").rstrip(), "restoring: 1 file (24 bytes), 0:00  in Letters")
+
+
 class ProgressLineTest(unittest.TestCase):
     def line(self, stats, seconds):
         times = iter([0.0, seconds])

@@ -173,8 +173,9 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
 def restore_words(counts, elapsed, rel):
     """A restore's live line: files and bytes restored, the rate, the time
     and the folder it is in."""
-    return "restoring: %s (%s) at %s/s, %d:%02d  in %s" % (
-        _plural(counts.files, "file"), human_bytes(counts.bytes), human_bytes(counts.bytes / elapsed),
+    rate = " at %s/s" % human_bytes(counts.bytes / elapsed) if elapsed >= 1 else ""  # (none yet in its first second)
+    return "restoring: %s (%s)%s, %d:%02d  in %s" % (
+        _plural(counts.files, "file"), human_bytes(counts.bytes), rate,
         elapsed // 60, elapsed % 60, console.printable(os.path.dirname(rel) or "the top folder"))
 
 
@@ -184,8 +185,12 @@ class RestoreProgress(object):
     def __init__(self, line):
         self.line = line
         line.words = restore_words
+        self._started = False
 
     def __call__(self, restorer, rel):
+        if not self._started:  # its time counts from the restore's first file, not from the line's making
+            self._started = True  # (the guided restore makes it before its questions)
+            self.line.started = self.line.clock()
         self.line(_Counts(restorer), rel)
 
     def clear(self):
