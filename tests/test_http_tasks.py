@@ -332,6 +332,14 @@ class SampleConfigTest(TempDirTestCase):
         self.assertIn("is valid: 1 task(s)", out.stdout)
         self.assertIn("an example: edit or delete it", out.stdout)
         self.assertNotIn("!", out.stdout.replace("an example", ""))
+        # Found from outside: the example's card said its drive was missing, and the page "Needs attention".
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "scheduled_task_runner.py"), "status", "--json",
+                              "--config", self.path("config.json")], stdout=subprocess.PIPE, env=env,
+                             universal_newlines=True)
+        report = json.loads(out.stdout)
+        self.assertEqual([(t["severity"], t["warnings"]) for t in report["tasks"]],
+                         [("example", [config_edit.EXAMPLE_NOTE])])
+        self.assertEqual(report["warnings"], [])  # no scheduler needed for an example
         loaded = config_edit.load_raw(self.path("config.json"))
         self.assertTrue(config_edit.is_first_start(loaded.data))
         loaded.data["tasks"][0] = config_edit.merged_task(loaded.data["tasks"][0], {"name": "Mine"})

@@ -10,17 +10,17 @@ import os
 import shutil
 import time
 
-from ..fs import private_folder
 from .. import snapshots
-from ..errors import DRIVE_MISSING, HistoryError
+from ..clock import LOCAL, format_local
+from ..config import edit as config_edit
+from ..errors import DRIVE_MISSING, ConfigError, HistoryError
+from ..fs import drive, private_folder
+from ..fs.locking import holder
 from ..history import History
 from ..history.records import run_time
-from ..fs.locking import holder
 from ..offsite import service as offsite_service
-from ..runs.runner import reap_stale_runs
 from ..runs.locks import offsite_lock, task_lock
-from ..clock import LOCAL, format_local
-from ..fs import drive
+from ..runs.runner import reap_stale_runs
 from .plan import retry_state, task_overview
 
 DAY = 86400.0
@@ -171,33 +171,46 @@ def current_report(config, clock, zone, runs=None):
     if runs is None:
         runs = runs_now(config, clock, zone)
     uploads = history.uploads() if any(t.offsite for t in config.tasks) else []
+    try:
+        examples = config_edit.example_names(config_edit.load_raw(config.path).data) if config.path else ()
+    except ConfigError:  # the file changed meanwhile: the tasks are shown as tasks
+        examples = ()
     return status_report(config, runs, clock(), zone, lambda name: not task_lock(config, name).is_free(),
                          running_programs(config), uploads,
-                         lambda name: not offsite_lock(config, name).is_free(), history.tasks_seen())
+                         lambda name: not offsite_lock(config, name).is_free(), history.tasks_seen(), examples)
 
 
-def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None, seen=None):
+def status_report(config, runs, now, zone, is_running, programs=None, uploads=(), is_uploading=None, seen=None,
+                  examples=()):
     """Every task's status; ``is_running(task_name)`` tells from the locks.
     ``programs``: {"scheduler": holder or None, "http_servers": [holder...]}
     from the single-instance locks; a scheduler that is not running is a
     warning (nothing runs on schedule). ``uploads``: the history's upload
     records; ``is_uploading(task_name)`` tells from the offsite locks
-    (None: the records are believed). ``seen``: History.tasks_seen()."""
+    (None: the records are believed). ``seen``: History.tasks_seen().
+    ``examples``: the names of the sample's example tasks, as shipped: each
+    says only that it is one (severity "example": nothing needs attention)."""
     programs = programs or {"scheduler": None, "http_servers": []}
     scheduler = programs["scheduler"]
     warnings = []
-    if scheduler is None and any(t.schedule is not None and t.enabled for t in config.tasks):
+    if scheduler is None and any(t.schedule is not None and t.enabled and t.name not in examples for t in config.tasks):
         warnings.append("the scheduler is not running: scheduled backups do not happen until "
                         "scheduled_task_runner is started")
     return {"now": format_local(now, zone),
             "scheduler": dict(scheduler, running=True) if scheduler is not None else {"running": False},
             "http_servers": programs["http_servers"],
             "warnings": warnings,
-            "tasks": [task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
-                                  uploading=None if is_uploading is None or t.offsite is None
-                                  else is_uploading(t.name), scheduler_running=scheduler is not None,
-                                  first_seen=(seen or {}).get(t.name))
+            "tasks": [_example(task_status(config, t, runs, now, zone, is_running(t.name), uploads=uploads,
+                                           uploading=None if is_uploading is None or t.offsite is None
+                                           else is_uploading(t.name), scheduler_running=scheduler is not None,
+                                           first_seen=(seen or {}).get(t.name)), t.name in examples)
                       for t in config.tasks]}
+
+
+def _example(item, example):
+    if example:
+        item.update(warnings=[config_edit.EXAMPLE_NOTE], severity="example")
+    return item
 
 
 def running_programs(config):
