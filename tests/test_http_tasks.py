@@ -82,6 +82,25 @@ class TaskEditorTest(HttpTestCase):
                          ["config.json", "config.json.bak"] if sys.platform != "win32" else
                          sorted(["config.json", "config.json.bak"]))  # no temporary file left
 
+    def test_a_task_renamed_on_the_page_keeps_its_history(self):
+        """Found from outside: renamed on the page, a backup's card said "no
+        successful backup yet" beside its snapshot: its runs kept the old name."""
+        from task_runner.history import History
+        from task_runner.runs.runner import run_task
+        self.write("src/a.txt", "a")
+        task = self.app.watcher.current().tasks[0]
+        self.assertEqual(run_task(self.app.watcher.current(), task, "manual").status, "success")
+        body = self.listing()
+        status, answer, _ = self.request("POST", "/config/tasks/0", json.dumps(
+            {"version": body["version"], "name": task.name, "task": {"name": "Renamed"}}))
+        self.assertEqual(status, 200, answer)
+        history = History.for_config(self.app.watcher.current())
+        self.assertEqual([r["task"] for r in history.runs()], ["Renamed"])
+        status, report, _ = self.request("GET", "/status")
+        item = [t for t in report["tasks"] if t["name"] == "Renamed"][0]
+        self.assertEqual((item["last_success"]["status"], item["snapshots"]), ("success", 1))
+        self.assertFalse(history.rename_task("Renamed", "Renamed"))  # a name with records of its own: left
+
     def test_a_hand_edit_made_meanwhile_is_not_overwritten(self):
         body = self.listing()
         data = self.on_disk()

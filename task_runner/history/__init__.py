@@ -314,6 +314,21 @@ class History(object):
                 self._write(doc)
             return dict((name, run_time(seen[name], "first_seen")) for name in names)
 
+    def rename_task(self, old, new):
+        """The runs, uploads and first sight of task ``old`` become ``new``'s
+        (a task renamed on the page is the same backup). Nothing is changed,
+        and False returned, when ``new`` has records of its own already."""
+        def mutate(doc):
+            if any(r.get("task") == new for r in doc["runs"] + doc["uploads"]) or new in doc.get("tasks", {}):
+                return False
+            for record in doc["runs"] + doc["uploads"]:
+                if record.get("task") == old:
+                    record["task"] = new
+            if old in doc.get("tasks", {}):
+                doc["tasks"][new] = doc["tasks"].pop(old)
+            return True
+        return self.update(mutate)
+
     def tasks_seen(self):
         """{name: epoch seconds or None} of the tasks the scheduler has seen
         (see first_seen), read only: status never records a first sight."""

@@ -22,6 +22,7 @@ import threading
 
 from ..config import config_from_data, edit as config_edit
 from ..fs import drive, places
+from ..history import History
 from ..snapshots import SNAPSHOT_RE
 from ..errors import ConfigError
 from ..offsite import rclone, service
@@ -116,6 +117,11 @@ class Editor(object):
             return 400, dict(error="invalid", message="\n".join(p["message"] for p in problems), problems=problems)
         logger.info("config.json: task %s from the status page", "deleted" if given is None else
                     "added" if index is None else "changed")
+        renamed = config_edit.shown_name(loaded.data["tasks"][index]) if given and index is not None else name
+        if name and renamed != name:  # the same backup: its runs and its first sight go with it
+            history = History.for_config(self.watcher.current())
+            if history.rename_task(name, renamed):
+                logger.info("the history of %s is %s's now", name, renamed)
         return 200, self._state(loaded)
 
 
