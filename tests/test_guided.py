@@ -163,7 +163,7 @@ class DialogueTest(DialogueBase):
         self.assertIn("1 file that was there and differed was kept beside", text)
         self.assertEqual(self.read(self.path("src", "doc.txt")), "version three")
         self.assertEqual(self.read(self.path("src", "sub", "keep.txt")), "same in every snapshot")
-        aside = [n for n in os.listdir(self.path("src")) if n.startswith("doc.txt.before-restore-")]
+        aside = [n for n in os.listdir(self.path("src")) if n.startswith("doc.before-restore-") and n.endswith(".txt")]
         self.assertEqual(len(aside), 1)
         self.assertEqual(self.read(self.path("src", aside[0])), "damaged")
 

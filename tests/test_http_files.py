@@ -179,7 +179,7 @@ class FilesTest(HttpTestCase):
         self.assertEqual((done["status"], done["kept_aside"]), ("success", 1), done)
         with open(self.path("src", "docs", "letter.txt")) as f:
             self.assertEqual(f.read(), "dear reader")
-        kept = [n for n in os.listdir(self.path("src", "docs")) if n.startswith("letter.txt.before-restore-")]
+        kept = [n for n in os.listdir(self.path("src", "docs")) if n.startswith("letter.before-restore-") and n.endswith(".txt")]
         self.assertEqual(len(kept), 1)
         with open(self.path("src", "docs", kept[0])) as f:
             self.assertEqual(f.read(), "changed since the backup")  # nothing is lost

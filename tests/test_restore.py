@@ -173,13 +173,13 @@ class RestoreTest(RestoreBase):
         got = self.restore(self.path("src"), overwrite=True)
         self.assertEqual((got.files, got.replaced, got.kept_aside, got.unchanged), (1, 1, 1, 1))
         self.assertEqual(self.read(self.path("src", "doc.txt")), "version three")
-        self.assertEqual(self.read(self.path("src", "doc.txt.before-restore-2026-11-27_10-00-00")),
+        self.assertEqual(self.read(self.path("src", "doc.before-restore-2026-11-27_10-00-00.txt")),
                          "edited after the backup")
 
     def test_dry_run_changes_nothing(self):
         self.write("src/doc.txt", "edited")
         got = self.restore(self.path("src"), overwrite=True, dry_run=True)
-        self.assertEqual(got.actions, [("keep aside", "doc.txt -> doc.txt.before-restore-2026-11-27_10-00-00"),
+        self.assertEqual(got.actions, [("keep aside", "doc.txt -> doc.before-restore-2026-11-27_10-00-00.txt"),
                                        ("restore", "doc.txt")])
         self.assertEqual(self.read(self.path("src", "doc.txt")), "edited")
         self.assertEqual(sorted(os.listdir(self.path("src"))), ["doc.txt", "sub"])

@@ -320,7 +320,7 @@ class Dialogue(object):
         pick = self._choose("Where", [
             "into a new folder: %s" % new,
             "back where they were, in %s (files there that differ are kept beside them, with "
-            "\".before-restore-\" and the time added to their names)" % task.src,
+            "\".before-restore-\" and the time added before their extension)" % task.src,
             "into another folder (you type it)"])
         if pick < 2:
             return (new, False, True) if pick == 0 else (task.src, True, False)
@@ -350,7 +350,7 @@ class Dialogue(object):
         self.out("\nThis will restore %s from the copy of %s into %s:" % (what, copy_time(snapshot), target))
         self.out("  %s (%s) to write" % (plural(preview.files, "file"), human_bytes(preview.bytes)))
         if preview.kept_aside:
-            self.out("  %s there now that differ%s: kept beside, renamed NAME.before-restore-<time>"
+            self.out("  %s there now that differ%s: kept beside, renamed NAME.before-restore-<time>.EXT"
                      % (plural(preview.kept_aside, "file"), "s" if preview.kept_aside == 1 else ""))
         if preview.unchanged:
             self.out("  %s already the same: left as %s" % (
@@ -385,7 +385,7 @@ class Dialogue(object):
         if result.kept_aside:
             verb = "was" if result.kept_aside == 1 else "were"
             self.out("%s that %s there and differed %s kept beside the restored ones, with "
-                     "\".before-restore-\" and the time added to their names."
+                     "\".before-restore-\" and the time added before their extension."
                      % (plural(result.kept_aside, "file"), verb, verb))
         if result.error_count:
             self.out("%s could not be restored:" % plural(result.error_count, "file"))

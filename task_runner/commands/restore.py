@@ -26,7 +26,7 @@ def add_arguments(p):
     p.add_argument("--overwrite", action="store_true",
                    help="--to may hold files; what differs is replaced, kept beside first")
     p.add_argument("--no-keep-existing", action="store_true",
-                   help="with --overwrite: do not keep the replaced files as NAME.before-restore-<time>")
+                   help="with --overwrite: do not keep the replaced files as NAME.before-restore-<time>.EXT")
     p.add_argument("--dry-run", action="store_true", help="show what it would restore and replace; change nothing")
     p.add_argument("--interactive", action="store_true", help="a guided restore (what restore.bat runs)")
     p.add_argument("--offsite", action="store_true",

@@ -3,7 +3,7 @@
 Into a new or empty folder a restore writes the snapshot's layout (relative
 to ``src``); with ``overwrite`` into a folder that has files (the original
 ``src``), an entry that differs is replaced, the one there first kept beside
-it as ``NAME.before-restore-<time>`` (unless ``keep_existing`` is False),
+it as ``NAME.before-restore-<time>.EXT`` (unless ``keep_existing`` is False),
 and a file that is equal (size and time) is left alone. It never deletes
 anything of the user's and never writes outside the target:
 
@@ -329,7 +329,7 @@ class Restorer(object):
 
     def _clear_the_way(self, folder, rel, name, st, note):
         """What is at ``name`` and differs from the snapshot: kept beside as
-        NAME.before-restore-<time>, or (without keep_existing) removed when
+        NAME.before-restore-<time>.EXT, or (without keep_existing) removed when
         a folder must go there; a file or link is then replaced by the rename."""
         what = "a symbolic link" if safedir.is_link(st) else "a folder" if stat.S_ISDIR(st.st_mode) else "a file"
         if not self.overwrite:
@@ -342,9 +342,12 @@ class Restorer(object):
             if not self.dry_run:
                 folder.remove(name)
             return
-        aside, n = "%s.before-restore-%s" % (name, self.stamp), 2
+        # The extension stays last, so the file kept aside still opens with a double-click:
+        # cv.before-restore-<time>.docx (a folder, a link or a dotfile: the name, then the mark).
+        base, ext = os.path.splitext(name) if what == "a file" else (name, "")
+        aside, n = "%s.before-restore-%s%s" % (base, self.stamp, ext), 2
         while folder.lstat(aside) is not None:
-            aside, n = "%s.before-restore-%s_%d" % (name, self.stamp, n), n + 1
+            aside, n = "%s.before-restore-%s_%d%s" % (base, self.stamp, n, ext), n + 1
         note.action("keep aside", rel + " -> " + aside)
         if not self.dry_run:
             folder.move(name, folder, aside)

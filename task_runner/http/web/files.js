@@ -204,7 +204,7 @@ function followRestore(url, what, target) {
     status.textContent = job.status === "success" || job.status === "partial"
       ? "Restored " + plural(job.files, "file") + " (" + humanBytes(job.bytes) + ") into " + target +
         (job.kept_aside ? "; " + plural(job.kept_aside, "file") + " that differed kept beside, renamed " +
-          "NAME.before-restore-TIME" : "") +
+          "NAME.before-restore-TIME.EXT" : "") +
         (job.errors.length ? "; " + plural(job.errors.length, "file") + " could not be restored: " +
           job.errors.join("; ") : ".")
       : "The restore " + job.status + ": " + (job.message || "see the log");
