@@ -126,7 +126,7 @@ class DaemonTest(TZMixin, TempDirTestCase):
         with self.assertLogs("task_runner.schedule.daemon", "INFO") as logs:
             Daemon(config, clock=lambda: ts("2026-11-27T09:00:00+00:00"), zone=UTC).run_once()
         when = short_time(ts("2026-12-01T23:56:00+00:00"), UTC, ts("2026-11-27T09:00:00+00:00"))
-        self.assertIn("once: nothing is due now; next: T at %s" % when, "\n".join(logs.output))
+        self.assertIn("once: no backup is due now; next: T at %s" % when, "\n".join(logs.output))
 
     def test_too_old_is_skipped_once(self):
         config = self.make_config()

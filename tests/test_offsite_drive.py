@@ -47,7 +47,7 @@ class DecideTest(unittest.TestCase):
         flap = self.decide([FAILED, again], AT + 180, there=(USB,))
         self.assertEqual((flap.upload, flap.wake_at, flap.watch), (False, AT + 120 + 3600, None))
         later = self.decide([FAILED, again], AT + 120 + 3600)
-        self.assertEqual((later.upload, later.trigger), (True, "schedule"))
+        self.assertEqual((later.upload, later.trigger), (True, "retry"))  # recorded as the log says it
 
     def test_no_watch_without_retries_or_for_another_failure(self):
         self.assertEqual(self.decide([FAILED], AT + 60, retry_minutes=0, there=(USB,)).upload, False)

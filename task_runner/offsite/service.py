@@ -111,7 +111,7 @@ def decide(task, runs, uploads, now, retry_minutes, is_there=os.path.isdir):
     if now < wake:
         return Decision(False, snap, wake, "the upload of %s failed; retrying after %d minutes%s" % (
             snap, retry_minutes, " or when %s is back" % watch if watch else ""), watch)
-    return Decision(True, snap, None, "retrying the upload of %s" % snap)
+    return Decision(True, snap, None, "retrying the upload of %s" % snap, None, "retry")
 
 
 def reap_stale_uploads(config, history, uploads, finished):

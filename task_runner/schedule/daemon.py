@@ -106,7 +106,8 @@ class Daemon(object):
             if not self._ran:
                 break
         if not ran_any:
-            logger.info("once: nothing is due now%s", self._next_runs_text())
+            logger.info("once: no backup is due now%s%s", self._next_runs_text(),
+                        "; waiting for the offsite upload started" if self._uploads else "")
         for thread in list(self._uploads.values()):  # the process ends here: its uploads finish first
             while thread.is_alive():
                 thread.join(0.25)
