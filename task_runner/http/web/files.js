@@ -137,6 +137,8 @@ var restoring = false; // a restore started here is running
 function restoreFromPage(path) {
   var status = $("files-status");
   if (restoring) { status.textContent = "A restore is running: wait for it to finish."; return; }
+  status.textContent = "";  // the last restore's result is not this one's
+  status.className = "progress";
   asking = {task: browsing.task, snapshot: browsing.snapshot, path: path, where: "new"};
   $("ra-what").textContent = "Restore " + (path || "everything") + " from the copy of " +
     snapshotWhen(browsing.snapshot) + ":";
