@@ -176,7 +176,7 @@ class TaskEditorTest(HttpTestCase):
         self.assertTrue(all(p.get("note") for p in body["problems"]))
         self.assertIn("the backup folder %s cannot be created because %s does not exist"
                       % (self.path("usb", "Backups", "New"), self.path("usb", "Backups")), notes["dest"]["message"])
-        self.assertIn("If it is, make that folder", notes["dest"]["message"])
+        self.assertIn("make the folder %s, or choose another" % self.path("usb", "Backups"), notes["dest"]["message"])
         os.makedirs(self.path("nothere"))
         os.makedirs(self.path("usb", "Backups"))
         status, body, _ = self.request("POST", "/config/check", json.dumps({"index": None, "task": {

@@ -26,10 +26,11 @@ def run(status, started, finished=None, scheduled_for=None, trigger="schedule"):
 
 class MissingFolderWordsTest(unittest.TestCase):
     """Found from outside: a backup folder whose parent was not made yet, on
-    a drive that was plugged in, was reported as an unplugged drive. Where
-    the drive can be seen (a Windows drive letter or share), only the
-    folder is named; elsewhere both are said (a mount point stays when its
-    drive is away)."""
+    a drive that was plugged in, was reported only as an unplugged drive,
+    with nothing to do when it was plugged in. The question stays (the
+    watch looks for it; a mount point stays when its drive is away), and
+    what to do follows; where the drive can be seen (a Windows drive letter
+    or share), it says the drive is there."""
 
     def test_table(self):
         from task_runner.errors import DRIVE_MISSING
@@ -42,9 +43,9 @@ class MissingFolderWordsTest(unittest.TestCase):
                 (False, "/media/usb/Backups/Docs", {"/", "/media", "/media/usb"}, True, "/media/usb/Backups")]:
             with self.subTest(windows=windows, dest=dest, there=sorted(there)):
                 said = missing_problem(dest, windows=windows, isdir=there.__contains__)
-                self.assertIn("because %s" % folder if drive_away else "the folder %s does not exist" % folder, said)
-                self.assertEqual(DRIVE_MISSING in said, drive_away)
-                self.assertIn("make that folder, or choose another", said)
+                self.assertIn("because %s does not exist: %s (" % (folder, DRIVE_MISSING), said)
+                self.assertIn("make the folder %s, or choose another.)" % folder, said)
+                self.assertEqual("is there: if it is the backup drive" in said, not drive_away)
         self.assertIsNone(missing_problem("E:\\Backups\\Docs", windows=True, isdir={"E:\\Backups"}.__contains__))
 
 

@@ -10,6 +10,7 @@ is back exactly when that parent exists again: ``E:\\Backups`` for
 
 import ntpath
 import os
+import posixpath
 
 from ..errors import DRIVE_MISSING
 from . import osutil
@@ -27,21 +28,22 @@ def is_back(dest):
 
 def missing_problem(dest, what="destination", windows=None, isdir=os.path.isdir):
     """Why folder ``dest`` cannot be made, for people, when the folder it
-    needs is missing (None when that folder is there). Where a Windows
-    drive letter or share is there, only folders are missing: it says to
-    make them. Elsewhere the drive may be away (a mount point stays when its
-    drive is unplugged): it asks DRIVE_MISSING, which the scheduler and the
-    offsite watch look for, and says what to do when the drive is there."""
-    path = ntpath if (osutil.WINDOWS if windows is None else windows) else os.path
+    needs is missing (None when that folder is there). It always asks
+    DRIVE_MISSING (the scheduler and the offsite watch look for it, and
+    watch that folder: it runs as soon as the folder is there, whether a
+    drive came back or the folder was made), then says what to do when the
+    drive is there: where a Windows drive letter or share can be seen, it
+    says so (the folder is what is missing, unless it is the wrong drive)."""
+    path = ntpath if (osutil.WINDOWS if windows is None else windows) else posixpath
     parent = path.dirname(path.normpath(dest))
     if isdir(parent):
         return None
     drive = path.splitdrive(path.normpath(dest))[0]
+    hint = "If it is, make the folder %s, or choose another." % parent
     if drive and isdir(drive + path.sep):
-        return ("%s %s cannot be created because the folder %s does not exist (the drive %s is there): make that "
-                "folder, or choose another" % (what, dest, parent, drive + path.sep))
-    return ("%s %s cannot be created because %s does not exist: %s (If it is, make that folder, or choose "
-            "another.)" % (what, dest, parent, DRIVE_MISSING))
+        hint = "The drive %s is there: if it is the backup drive, make the folder %s, or choose another." % (
+            drive + path.sep, parent)
+    return "%s %s cannot be created because %s does not exist: %s (%s)" % (what, dest, parent, DRIVE_MISSING, hint)
 
 
 def drive_label(dest):

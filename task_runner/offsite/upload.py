@@ -46,7 +46,6 @@ import threading
 import time
 
 from .. import snapshots
-from ..errors import DRIVE_MISSING
 from ..fs import drive
 from . import cleanup, layout, prelink
 from .rclone import RcloneError, explain, explain_stop, is_full
@@ -104,7 +103,7 @@ def _check_drive(root):
     folder = prelink.local_folder(root)
     problem = drive.missing_problem(folder, "the offsite folder")
     if problem:
-        raise DriveMissing(problem, drive.needed_folder(folder) if DRIVE_MISSING in problem else None)
+        raise DriveMissing(problem, drive.needed_folder(folder))
 
 
 def check_local_drive(rc, remote):
