@@ -402,6 +402,7 @@ class FirstStartTest(TempDirTestCase):
                          1, out)
         out, opened = self.start("http_server.py", "--open-first-start")
         self.assertEqual(out.count("holds no backup of yours yet"), 1, out)
+        self.assertIn("add one on this page (Add a backup)", out)  # not "double-click http_server.bat": it runs
         self.assertTrue(wait_for(lambda: os.path.exists(opened)), out)
         with open(opened) as f:
             link, given = f.read().splitlines()

@@ -332,7 +332,7 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(len(task_overview(TASK, [], OCC, UTC)["next_runs"]), 3)  # the default count
         empty = task_overview(TASK._replace(schedule=None), [other], OCC, UTC)
         self.assertEqual((empty["last_run"], empty["last_success"], empty["next_runs"], empty["schedule"]),
-                         (None, None, [], "on demand only (no timestamp)"))
+                         (None, None, [], "only when started by hand (no timestamp)"))
 
 
 if __name__ == "__main__":

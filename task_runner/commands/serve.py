@@ -135,7 +135,7 @@ def _serve(config, settings, host, port, token, token_file, instance, open_link,
     # On the console only, never in the log: the link signs in once, within 15 minutes.
     link = "%ssignin?code=%s" % (page, server.sessions.new_code())
     console.print_safe("Sign in to the status page (once, within 15 minutes): %s" % link)
-    note = config_edit.first_start_note(config.path)
+    note = config_edit.first_start_note(config.path, serving=True)
     if note:
         cli.logger.warning("%s", note)
         if open_first_start:

@@ -79,15 +79,18 @@ def is_example(task):
     return EXAMPLE_KEY in task and all(task.get(k) == v for k, v in SAMPLE.items())
 
 
-def first_start_note(path):
+def first_start_note(path, serving=False):
     """The one line the programs print while config.json holds no backup
-    of the user's own yet; None once it does (or when it cannot be read)."""
+    of the user's own yet; None once it does (or when it cannot be read).
+    ``serving``: said by the server whose page does it."""
     try:
         first = is_first_start(load_raw(path).data)
     except ConfigError:
         return None
     if not first:
         return None
+    if serving:
+        return "%s holds no backup of yours yet, only the example: add one on this page (Add a backup)" % path
     return ("%s holds no backup of yours yet, only the example: add one on the status page (double-click "
             "http_server.bat; it opens the page on \"Add a backup\") or in config.json" % path)
 

@@ -280,7 +280,7 @@ def task_overview(task, runs, now, zone, count=3):
         "src": task.src,
         "dest": task.dest,
         "default": task.default,
-        "schedule": task.schedule.describe() if task.schedule else "on demand only (no timestamp)",
+        "schedule": task.schedule.describe() if task.schedule else "only when started by hand (no timestamp)",
         "paused": not task.enabled,
         "next_runs": task.schedule.upcoming(now, count, zone) if task.schedule and task.enabled else [],
         "last_run": last,

@@ -14,6 +14,10 @@ var REFRESH_MS = 5000;
 var SNAPSHOTS_PAGE = 10;
 var snapshotsShown = {}; // task name -> how many of its snapshots are listed
 var lastReport = null;  // the newest /status: what the page last showed
+// What started a run, in words (the history's "trigger").
+var TRIGGERS = {manual: "started by hand", http: "started from this page or the API", schedule: "on schedule",
+                missed: "caught up after it was missed", retry: "a retry", first: "its first backup",
+                drive: "the backup drive came back"};
 
 function $(id) { return document.getElementById(id); }
 
@@ -245,7 +249,7 @@ function showTask(item) {
   var lastCell = row(dl, "Last run", last ? when(last.started) + " " : "never");
   if (last) {
     lastCell.appendChild(el("span", "status " + (last.status || ""), last.status));
-    lastCell.appendChild(document.createTextNode(" (" + last.trigger + ")" +
+    lastCell.appendChild(document.createTextNode(" (" + (TRIGGERS[last.trigger] || last.trigger) + ")" +
         (item.last_run_elsewhere ? ", into the former destination " + item.last_run_elsewhere : "")));
   }
   row(dl, "Last success", ok ? when(ok.started) + " (" + ago(ok.started) + ")" : "never");
@@ -337,8 +341,8 @@ function showRuns(runs) {
     var tr = el("tr");
     tr.appendChild(el("td", null, run.id));
     tr.appendChild(el("td", null, run.task));
+    tr.appendChild(el("td", "status " + (run.status || ""), run.status));  // before the time: seen on a phone
     tr.appendChild(el("td", null, when(run.started)));
-    tr.appendChild(el("td", "status " + (run.status || ""), run.status));
     tr.appendChild(el("td", null, typeof run.files === "number" ? run.files : ""));
     tr.appendChild(el("td", null, typeof run.bytes_copied === "number" ? humanBytes(run.bytes_copied) : ""));
     tr.appendChild(el("td", null, seconds(run.seconds)));

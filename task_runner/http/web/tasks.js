@@ -148,7 +148,7 @@ function showRemotes(offsite) {
   var select = $("ed-remote"), remotes = listing.remotes;
   var remote = typeof offsite === "string" ? offsite : offsite && offsite.remote ? offsite.remote : "";
   clear(select);
-  select.appendChild(el("option", null, remotes ? "No offsite copy" : "(rclone not found: type remote:folder)"));
+  select.appendChild(el("option", null, remotes ? "No offsite copy" : "(rclone is not on this computer: type a remote and a folder, such as b2:my-bucket/Documents)"));
   select.lastChild.value = "";
   (remotes || []).forEach(function (name) {  // rclone's names, without the colon
     select.appendChild(el("option", null, name + ":"));
