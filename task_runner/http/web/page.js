@@ -261,7 +261,7 @@ function showTask(item) {
         retry.attempts + (retry.attempts === 1 ? " attempt" : " attempts") + " for this scheduled time)");
   }
   var newest = item.newest_snapshot ? item.newest_snapshot.split(/[\\/]/).pop() : "";
-  row(dl, "Snapshots", item.snapshots + (newest ? ", newest " + newest : "")).title = item.newest_snapshot || "";
+  row(dl, "Copies", item.snapshots + (newest ? ", newest " + newest : "")).title = item.newest_snapshot || "";
   if (item.offsite) {
     var off = item.offsite, okUp = off.last_success;
     row(dl, "Offsite copy (" + off.remote + ")",
@@ -375,7 +375,7 @@ function showSnapshots(tasks) {
       // Newest complete snapshot first; leftovers of interrupted runs after.
       var list = all.filter(function (s) { return !s.partial; }).reverse()
         .concat(all.filter(function (s) { return s.partial; }));
-      if (!list.length) section.appendChild(el("p", null, "No snapshots yet."));
+      if (!list.length) section.appendChild(el("p", null, "No copies yet."));
       var ul = el("ul"), shown = snapshotsShown[item.name] || SNAPSHOTS_PAGE;
       list.slice(0, shown).forEach(function (s) {
         var text = snapshotWhen(s.name) + (s.partial ? " (incomplete)" : "") +
