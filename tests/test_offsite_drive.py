@@ -97,6 +97,32 @@ class DriveAwayTest(OffsiteTestCase):
         self.assertEqual(code, 0, out)
         self.assertEqual(self.uploads()[-1]["status"], "success", out)
 
+    def test_a_folder_left_where_the_drive_was_is_not_taken_for_the_copy(self):
+        """Found with a real drive pulled out during an upload: rclone went on
+        writing by path onto the disk under the mount point, and the next
+        upload finished there and counted as a success. A local remote that
+        no longer holds the copy the history says was made there is not the
+        drive: the upload is refused, and nothing is written there."""
+        self.make_tree()
+        os.makedirs(self.path("usb", "offsite"))
+        self.config("loc:" + self.path("usb", "offsite", "T"))
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        os.rename(self.path("usb"), self.path("usb-away"))  # pulled out...
+        os.makedirs(self.path("usb", "offsite", "T"))  # ...and what rclone left on the system disk
+        self.write("src/new.txt", "after the pull")
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 5, out)
+        up = self.uploads()[-1]
+        self.assertIn(DRIVE_MISSING, up["message"])
+        self.assertIn("does not hold %s" % self.uploads()[0]["snapshot"], up["message"])
+        self.assertEqual(os.listdir(self.path("usb", "offsite", "T")), [])
+        os.rename(self.path("usb"), self.path("usb-leftover"))
+        os.rename(self.path("usb-away"), self.path("usb"))  # the drive is back
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(self.uploads()[-1]["status"], "success")
+
     def test_the_scheduler_uploads_within_one_look_of_the_drives_return(self):
         self.make_tree()
         self.config("loc:" + self.path("usb", "offsite", "T"))

@@ -212,7 +212,8 @@ class Upload(object):
             if shared:
                 raise rclone.RcloneError(shared)
             done = upload_snapshot(rc, self.task, name, record["started"], stop_event,
-                                   _Progress(history, record, on_stats, wall=self.clock, zone=self.zone), log=self.log)
+                                   _Progress(history, record, on_stats, wall=self.clock, zone=self.zone), log=self.log,
+                                   last_copy=_last_copy(previous, shown_remote(self.task)))
         except rclone.RcloneError as exc:
             stopped = stop_event is not None and stop_event.is_set()
             fields = dict(status="interrupted" if stopped else "failed", message=str(exc), error=str(exc),
@@ -233,6 +234,14 @@ class Upload(object):
             recovered = final["status"] == "success" and bool(previous) and previous[-1].get("status") == "failed"
             self.notifier.upload_finished(final, recovered)
         return final
+
+
+def _last_copy(uploads, remote):
+    """The snapshot the newest successful upload of ``uploads`` left on
+    ``remote`` (as shown), or None."""
+    done = [u for u in uploads if u.get("status") == "success" and u.get("remote") == remote
+            and isinstance(u.get("snapshot"), str)]
+    return done[-1]["snapshot"] if done else None
 
 
 class _Progress(object):

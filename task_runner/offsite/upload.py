@@ -46,6 +46,7 @@ import threading
 import time
 
 from .. import snapshots
+from ..errors import DRIVE_MISSING
 from ..fs import drive
 from . import cleanup, layout, prelink
 from .rclone import RcloneError, explain, explain_stop, is_full
@@ -253,10 +254,15 @@ def _copy_unchanged(rc, task, name, previous, old, new, stop_event, on_stats, lo
     return prelink.Linked(int(stats.get("serverSideCopies", 0)), int(stats.get("serverSideCopyBytes", 0)))
 
 
-def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger):
+def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger,
+                    last_copy=None):
     """Upload local snapshot ``name`` of ``task`` to ``task.offsite.remote``
     (an Uploaded). RcloneError says why it failed; Interrupted-like stops
     (``stop_event``, the timeout) raise RcloneError too, saying so.
+    ``last_copy``: the snapshot the history says the last successful upload
+    left on this remote; a local remote that does not hold it is not the
+    drive it was made on (a folder rclone left on the system disk when the
+    drive was pulled out mid-upload, an empty mount point): DriveMissing.
 
     Before it is sent, what older uploads left incomplete is removed (it
     would keep a full remote full); when the remote is full all the same,
@@ -268,6 +274,11 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     if prelink.local_root(info):
         _check_drive(prelink.local_root(info))
     complete, incomplete = remote_listing(rc, remote, stop_event)
+    if prelink.local_root(info) and last_copy and last_copy not in complete:
+        raise DriveMissing("the offsite folder %s does not hold %s, the copy the last upload made there: %s "
+                           "(If it is, and that copy was removed on purpose, give offsite a new folder: the next "
+                           "copy starts there afresh.)" % (prelink.local_folder(prelink.local_root(info)),
+                                                            last_copy, DRIVE_MISSING), None)
     if name in complete:
         log.info("offsite: %s is already complete on the remote", name)
         return Uploaded(name, 0, 0, 0, 0.0, True, [])
