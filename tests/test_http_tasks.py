@@ -327,6 +327,9 @@ class TaskEditorTest(HttpTestCase):
         os.makedirs(self.path("pick", "A", "2026-12-07_02-40-36"))
         status, body, _ = self.request("GET", "/folders?path=" + self.path("pick", "A").replace(os.sep, "/"))
         self.assertTrue(body["backups"])
+        self.write("pick/b/2026-12-07_03-22-07.zip", "a ZIP task's copy")  # (found again: a ZIP task's folder)
+        status, body, _ = self.request("GET", "/folders?path=" + self.path("pick", "b").replace(os.sep, "/"))
+        self.assertTrue(body["backups"])
         status, body, _ = self.request("GET", "/folders")
         self.assertEqual(status, 200)
         home = body["drives"][0]

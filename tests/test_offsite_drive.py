@@ -233,6 +233,30 @@ class OffsiteOnLocalFoldersTest(OffsiteTestCase):
                 self.assertTrue(all(set(before[d]) <= set(os.listdir(self.path(d))) for d in before), out)
 
 
+class WrapperOverDestTest(OffsiteTestCase):
+    def test_a_remote_of_any_kind_that_shows_a_backup_folder_is_refused(self):
+        """Found from outside: a chunker remote wrapping the task's dest
+        passed check, and the upload's clean-up deleted six local snapshots
+        (a kind of remote rclone says nothing local about)."""
+        for kind, task_format in [("chunker", "folder"), ("hasher", "folder")]:  # (a ZIP dest shows no index)
+            with self.subTest(kind=kind, format=task_format):
+                dest = "dest-%s-%s" % (kind, task_format)
+                self.make_tree() if not os.path.isdir(self.path("src")) else None
+                self.env.update({"RCLONE_CONFIG_WRAP_TYPE": kind, "RCLONE_CONFIG_WRAP_REMOTE": self.path(dest)})
+                self.write_config({"rclone": self.rclone, "tasks": [
+                    {"name": "T", "src": "src", "dest": dest, "default": True, "format": task_format,
+                     "offsite": "wrap:"}]})
+                for _ in range(2):
+                    code, out = self.program("backup_now.py", "--no-offsite")
+                    self.assertEqual(code, 0, out)
+                before = sorted(os.listdir(self.path(dest)))
+                code, out = self.program("backup_now.py")
+                self.assertEqual(code, 5, out)
+                self.assertIn("is a backup folder of this program", self.uploads()[-1]["message"])
+                self.assertEqual(sorted(os.listdir(self.path(dest)))[:len(before)], before[:len(before)])
+                self.assertTrue(set(before) <= set(os.listdir(self.path(dest))), out)
+
+
 class OnceTest(OffsiteTestCase):
     def test_once_exits_5_when_the_offsite_copy_failed_also_for_an_upload_retried_alone(self):
         self.make_tree()

@@ -125,6 +125,14 @@ class Editor(object):
         return 200, self._state(loaded)
 
 
+def _zip_snapshots_in(path):
+    """Whether folder ``path`` holds ZIP snapshots (a backup folder of a ZIP task)."""
+    try:
+        return any(n.endswith(".zip") and SNAPSHOT_RE.match(n) for n in os.listdir(path))
+    except OSError:
+        return False
+
+
 class TaskEndpoints(object):
     """The editor's endpoints, mixed into the API's handler."""
 
@@ -190,5 +198,5 @@ class TaskEndpoints(object):
         except OSError as exc:
             raise HttpError(404, "not_found", "cannot open %s: %s" % (path, exc.strerror or exc))
         # "backups": it holds snapshots already (a backup folder): the page backs up into it, not below it.
-        holds = any(SNAPSHOT_RE.match(f["name"]) for f in found)
+        holds = any(SNAPSHOT_RE.match(f["name"]) for f in found) or _zip_snapshots_in(path)
         self.send_json(200, {"path": path, "parent": parent, "folders": found, "cut": cut, "backups": holds})

@@ -66,8 +66,11 @@ def local_folder(root, windows=None):
 
 
 def local_root(info):
-    """The folder of a local remote (rclone backend features), else None."""
-    return info["Root"] if info.get("Features", {}).get("IsLocal") and info.get("Root") else None
+    """The folder of a local remote (rclone backend features), else None
+    (also for a relative one: a hasher remote over "bk" says IsLocal with the
+    Root "bk", which names no folder here)."""
+    root = info.get("Root") if info.get("Features", {}).get("IsLocal") else None
+    return root if root and os.path.isabs(local_folder(root)) else None
 
 
 def local_folder_problem(rc, task, tasks, copies_of=None):

@@ -73,7 +73,11 @@ def remote_listing(rc, remote, stop_event=None):
         return [], []
     if result.code != 0:
         raise RcloneError("cannot list %s: %s" % (rc.redact(remote), explain(result.code, result.error)))
-    return layout.read_listing(result.output.splitlines())
+    lines = result.output.splitlines()
+    if snapshots.looks_like_dest(lines):  # whatever kind of remote shows it: its clean-up would delete backups
+        raise RcloneError("%s is a backup folder of this program (it holds the index files of snapshots): the "
+                          "offsite copy needs a folder of its own, outside every task's dest" % rc.redact(remote))
+    return layout.read_listing(lines)
 
 
 def _previous(complete, name):

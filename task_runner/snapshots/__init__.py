@@ -274,3 +274,20 @@ def remove_leftovers(dest, log=logger, partials=True):
                 log.info("removed %s, the index of a snapshot that is gone", name)
         except OSError as exc:
             log.warning("could not remove %s: %s; the next run tries again", os.path.join(dest, name), exc)
+
+
+# A backup folder (a task's dest) shows itself by what only a dest holds
+# beside its snapshots: their index and incomplete records (an upload never
+# writes them), so that an offsite remote that turns out to be one (a chunker
+# or hasher remote over it, an alias) is refused before its clean-up could
+# take the snapshots for an upload's leftovers.
+
+
+def looks_like_dest(names):
+    """True when the names of a folder (a listing, folders with or without a
+    trailing "/") show a backup folder of this program."""
+    for name in (n.rstrip("/") for n in names):
+        for mark in (INDEX, INCOMPLETE):
+            if name.endswith(mark) and SNAPSHOT_RE.match(name[:-len(mark)]):
+                return True
+    return False
