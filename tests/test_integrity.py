@@ -227,6 +227,42 @@ class MetadataTest(Base):
         self.assertEqual((second.linked, second.copied), (0, 1))
 
 
+class SameTimeTest(Base):
+    """Found from outside: a file changed a second later at the same size
+    was "unchanged" to a restore back in place (not restored) and to verify
+    ("matches"): a 2 s slack for every file. Now only a time kept at a
+    coarser resolution (FAT, exFAT) gets one."""
+
+    def test_table(self):
+        S = 10 ** 9
+        for a, b, same in [(5 * S + 123456789, 5 * S + 123456789, True),
+                           (5 * S + 123456789, 6 * S + 923456789, False),  # 1.8 s apart, both fine: changed
+                           (5 * S + 123456789, 5 * S + 123456700, True),   # NTFS's 100 ns
+                           (5 * S + 123456789, 5 * S + 120000000, True),   # exFAT's 10 ms
+                           (5 * S + 123456789, 6 * S, True),               # FAT's 2 s
+                           (5 * S + 123456789, 8 * S, False)]:
+            with self.subTest(a=a, b=b):
+                self.assertEqual(fileio.same_mtime(a, b), same)
+                self.assertEqual(fileio.same_mtime(b, a), same)
+
+    def test_verify_and_a_restore_in_place_see_a_file_changed_a_second_later(self):
+        self.write("src/m.txt", "BBBB")
+        t = 1700000000 * 10 ** 9 + 250000000
+        os.utime(self.path("src/m.txt"), ns=(t, t))
+        task = make_task(self.path("src"), self.path("dest"))
+        snapshot = engine.make_snapshot(task, T0, UTC).snapshot
+        self.write("src/m.txt", "CCCC")  # same size, a second later
+        os.utime(self.path("src/m.txt"), ns=(t + 10 ** 9, t + 10 ** 9))
+        result = verify.verify_task(task)
+        self.assertEqual((result.ok, result.changed), (False, 1), result.differences)
+        from task_runner.restore import restorer
+        done = restorer.restore(task, os.path.basename(snapshot), self.path("src"), ["m.txt"], overwrite=True,
+                                clock=lambda: T0, zone=UTC)
+        with open(self.path("src/m.txt")) as f:
+            self.assertEqual(f.read(), "BBBB")
+        self.assertEqual(done.unchanged, 0)
+
+
 class UnchangedTest(unittest.TestCase):
     """engine's unchanged-file test, one property at a time."""
 

@@ -30,6 +30,22 @@ _SETID = stat.S_ISUID | stat.S_ISGID
 FD_METADATA = not osutil.WINDOWS  # fchmod, fchown and futimens exist
 
 
+# The resolutions file systems keep times at (NTFS 100 ns, microseconds,
+# exFAT 10 ms, whole seconds, FAT 2 s).
+_TIME_RESOLUTIONS_NS = (100, 1000, 10 ** 7, 10 ** 9, 2 * 10 ** 9)
+
+
+def same_mtime(a_ns, b_ns):
+    """Whether two modification times are one time kept at two resolutions:
+    equal, or one of them a whole number of a coarser resolution and the
+    other within it (a copy on FAT or exFAT). Two fine times that differ are
+    different, however close: a slack of 2 s for every file took a file
+    changed a second later, at the same size, for the same."""
+    if a_ns == b_ns:
+        return True
+    return any(abs(a_ns - b_ns) < r and (a_ns % r == 0 or b_ns % r == 0) for r in _TIME_RESOLUTIONS_NS)
+
+
 def stream_digest(f, algorithm):
     """The hashlib object of ``algorithm`` ("sha256", "md5") fed with what
     is left to read in the open binary file ``f``."""

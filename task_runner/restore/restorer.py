@@ -35,7 +35,7 @@ from .. import console
 from ..clock import LOCAL, local_datetime
 from ..errors import BackupError, Interrupted, UsageError
 from ..fs import osutil, safedir
-from ..fs.fileio import OPS, DataCopier
+from ..fs.fileio import OPS, DataCopier, same_mtime
 from ..fs.pool import Pool
 from ..logs import task_log
 from ..snapshots import catalog, reader as snapshot_reader
@@ -325,7 +325,7 @@ class Restorer(object):
         if entry.kind == "link":
             return stat.S_ISLNK(st.st_mode) and folder.readlink(name) == entry.target
         return (stat.S_ISREG(st.st_mode) and st.st_size == entry.size
-                and abs(st.st_mtime_ns - entry.mtime_ns) < 2 * 10 ** 9)
+                and same_mtime(st.st_mtime_ns, entry.mtime_ns))
 
     def _clear_the_way(self, folder, rel, name, st, note):
         """What is at ``name`` and differs from the snapshot: kept beside as

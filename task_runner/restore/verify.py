@@ -24,7 +24,7 @@ import zlib
 from .. import console, snapshots
 from ..snapshots import reader as snapshot_reader, zipped as snapshot_zip
 from ..fs import filesystems, osutil
-from ..fs.fileio import stream_digest
+from ..fs.fileio import same_mtime, stream_digest
 from ..engine.walk import MAX_LISTED, Stats, Walk
 from ..errors import BackupError
 from ..config.excludes import Matcher
@@ -226,7 +226,7 @@ def _compare(kind, rel, path, st, reader, deep, cmp):
         cmp.note("changed", rel, " (not a file in the snapshot)")
     elif other.size != st.st_size:
         cmp.note("changed", rel, " (size %d in the source, %d in the snapshot)" % (st.st_size, other.size))
-    elif abs(other.mtime_ns / 1e9 - st.st_mtime) >= MTIME_SLACK:
+    elif not same_mtime(other.mtime_ns, st.st_mtime_ns):
         cmp.note("changed", rel, " (modification time)")
     elif deep:
         try:
