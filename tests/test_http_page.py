@@ -191,6 +191,10 @@ class PageTest(HttpTestCase):
         # A missing field is a failed login, not an error.
         status, body, _ = Browser(self).send("POST", "/login", {}, origin=True)
         self.assertEqual(status, 429)
+        # A sign-in link now leads a browser to the page, which says to wait (not raw JSON: found from outside).
+        status, _, resp = Browser(self).send("GET", "/signin?code=guess")
+        self.assertEqual((status, resp.getheader("Location")), (303, "/#locked-out"))
+        self.assertTrue(resp.getheader("Retry-After"))
         # The right token still signs in, and the session works.
         status, body, _ = self.browser.login()
         self.assertEqual((status, body["signed_in"]), (200, True))

@@ -88,7 +88,12 @@ class ApiHandler(tasks.TaskEndpoints, Handler):
         the browser goes on to the page (the used link opens nothing)."""
         made = self.server.sessions.redeem(query.get("code", [""])[-1])
         if made is None:  # counted as a wrong token; a browser lands on the page, which says what happened
-            self.gate.count_failure()
+            try:
+                self.gate.count_failure()
+            except HttpError as exc:  # locked out: a browser goes to the page too, which says so
+                self.send_json(303, {"error": exc.code, "message": exc.message},
+                               dict(exc.headers, Location="/#locked-out"))
+                return
             self.send_json(303, {"signed_in": False, "message": "this sign-in link was used before or has "
                                  "expired: sign in with the token"}, {"Location": "/#link-used"})
             return

@@ -128,11 +128,14 @@ function signedIn(data) {
 
 function start() {
   var used = location.hash === "#link-used";  // a sign-in link opened a second time (or too late)
-  if (used) history.replaceState(null, "", location.pathname);
+  var locked = location.hash === "#locked-out";  // ... after too many failed sign-ins from here
+  if (used || locked) history.replaceState(null, "", location.pathname);
   api("GET", "/session").then(function (r) {
     if (r.status === 200 && r.data.signed_in) signedIn(r.data);
     else signedOut(used ? "That sign-in link was used before or has expired: each link signs in once, " +
-                          "within 15 minutes. Paste the token below, or start http_server.bat again for a new link." : "");
+                          "within 15 minutes. Paste the token below, or start http_server.bat again for a new link."
+                   : locked ? "Too many failed sign-ins from this computer: wait a minute, then paste the token " +
+                              "below or open a new sign-in link." : "");
   }, function () { showProblem("Cannot reach the backup server: is http_server running?"); });
 }
 
