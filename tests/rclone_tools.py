@@ -24,19 +24,29 @@ from task_runner.offsite import rclone
 NEEDED = (1, 65)
 
 
+_USABLE = set()  # the rclone paths found to work in this process: asked once, not once a test
+
+
 def find_rclone():
     """(path, None) or (None, why it is not usable)."""
     path = os.environ.get("TASK_RUNNER_RCLONE") or shutil.which("rclone")
     if not path:
         return None, "no rclone: set TASK_RUNNER_RCLONE or put rclone 1.65+ on PATH (.ci/run installs it)"
-    try:
-        out = subprocess.run([path, "version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             timeout=30).stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, "rclone at %s does not start: %s" % (path, exc)
+    if path in _USABLE:
+        return path, None
+    for attempt in (1, 2):  # under Wine on a loaded machine a start failed once ([WinError 1359])
+        try:
+            out = subprocess.run([path, "version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 timeout=30).stdout.decode("utf-8", "replace")
+            break
+        except (OSError, subprocess.SubprocessError) as exc:
+            if attempt == 2:
+                return None, "rclone at %s does not start: %s" % (path, exc)
+            time.sleep(1)
     found = rclone.parse_version(out)
     if found is None or found[:2] < NEEDED:
         return None, "rclone at %s is %s; the tests need 1.65+ (serve s3)" % (path, found)
+    _USABLE.add(path)
     return path, None
 
 
