@@ -472,7 +472,7 @@ class LocalRemoteTest(OffsiteTestCase):
         code, out = self.program("scheduled_task_runner.py", "--check")
         self.assertEqual(code, 2, out)
         self.assertIn("rclone's config has no remote named \"nosuch\" (it has: loc)", out)
-        self.assertIn("on demand only, offsite to nosuch:backups", out)
+        self.assertIn("only when started by hand, offsite to nosuch:backups", out)
         self.assertIn("has 1 problem (listed below)", out)
         self.assertNotIn("is valid", out)  # never beside an error
         code, out = self.program("backup_now.py")

@@ -37,7 +37,7 @@ def print_check(config, problems=()):
         console.print_safe("%s is valid: %d task(s)" % (config.path, len(config.tasks)))
     examples = set(config_edit.example_names(config_edit.load_raw(config.path).data))
     for task in config.tasks:
-        what = task.schedule.describe() if task.schedule else "on demand only"
+        what = task.schedule.describe() if task.schedule else "only when started by hand"
         console.print_safe("  %s%s: %s -> %s, %s%s%s" % (
             task.name, " (default)" if task.default else "", task.src, task.dest, what,
             "" if task.enabled else " (paused)", ", offsite to %s" % _shown_remote(task)
