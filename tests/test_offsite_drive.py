@@ -238,10 +238,10 @@ class WrapperOverDestTest(OffsiteTestCase):
         """Found from outside: a chunker remote wrapping the task's dest
         passed check, and the upload's clean-up deleted six local snapshots
         (a kind of remote rclone says nothing local about)."""
+        self.make_tree()
         for kind, task_format in [("chunker", "folder"), ("hasher", "folder")]:  # (a ZIP dest shows no index)
             with self.subTest(kind=kind, format=task_format):
                 dest = "dest-%s-%s" % (kind, task_format)
-                self.make_tree() if not os.path.isdir(self.path("src")) else None
                 self.env.update({"RCLONE_CONFIG_WRAP_TYPE": kind, "RCLONE_CONFIG_WRAP_REMOTE": self.path(dest)})
                 self.write_config({"rclone": self.rclone, "tasks": [
                     {"name": "T", "src": "src", "dest": dest, "default": True, "format": task_format,
@@ -253,8 +253,7 @@ class WrapperOverDestTest(OffsiteTestCase):
                 code, out = self.program("backup_now.py")
                 self.assertEqual(code, 5, out)
                 self.assertIn("is a backup folder of this program", self.uploads()[-1]["message"])
-                self.assertEqual(sorted(os.listdir(self.path(dest)))[:len(before)], before[:len(before)])
-                self.assertTrue(set(before) <= set(os.listdir(self.path(dest))), out)
+                self.assertTrue(set(before) <= set(os.listdir(self.path(dest))), out)  # nothing deleted
 
 
 class OnceTest(OffsiteTestCase):

@@ -136,7 +136,8 @@ def check_given(given):
 
 
 def apply_change(data, path, index, given):
-    """The file's new object and its problems: (new_data, index, problems).
+    """The file's new object and its problems: (new_data, index, problems,
+    the Config it makes: None when there are problems).
 
     ``index`` is the task to change (None: add ``given`` at the end; at
     the first start, in place of the example);
@@ -149,12 +150,12 @@ def apply_change(data, path, index, given):
         tasks = new["tasks"] = []
     if index is not None and not 0 <= index < len(tasks):
         return new, index, [{"field": None, "message": "there is no task number %d (the file has %d): reload the "
-                                                       "page" % (index, len(tasks))}]
+                                                       "page" % (index, len(tasks))}], None
     if given is None:
         del tasks[index]
         if not tasks:
             return new, None, [{"field": None, "message": "this is the only task: config.json needs one at "
-                                                          "least. Add another backup first, then delete this one"}]
+                                                          "least. Add another backup first, then delete this one"}], None
         index = None
     else:
         task = merged_task(None if index is None else tasks[index], given)
@@ -166,11 +167,11 @@ def apply_change(data, path, index, given):
         else:
             tasks[index] = task
     try:
-        config_from_data(new, path)
+        config = config_from_data(new, path)
     except ConfigError as exc:
         label = None if index is None else _task_label(index, tasks[index])
-        return new, index, [_problem(p, label) for p in exc.problems]
-    return new, index, []
+        return new, index, [_problem(p, label) for p in exc.problems], None
+    return new, index, [], config
 
 
 def _problem(text, label):
@@ -218,7 +219,7 @@ def save_change(path, version, index, given, lock, name=None):
                            "it is reloaded; check your change and save it again", path)
             exc.current = current
             raise exc
-        new, _, problems = apply_change(current.data, path, index, given)
+        new, _, problems, _ = apply_change(current.data, path, index, given)
         if problems:
             return current, problems
         text = dumps(new).encode("utf-8")

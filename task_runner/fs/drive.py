@@ -38,11 +38,11 @@ def missing_problem(dest, what="destination", windows=None, isdir=os.path.isdir)
     parent = path.dirname(path.normpath(dest))
     if isdir(parent):
         return None
-    drive = path.splitdrive(path.normpath(dest))[0]
+    root = _root(dest, path)
     hint = "If it is, make the folder %s, or choose another." % parent
-    if drive and isdir(drive + path.sep):
+    if root and isdir(root):
         hint = "The drive %s is there: if it is the backup drive, make the folder %s, or choose another." % (
-            drive + path.sep, parent)
+            root, parent)
     return "%s %s cannot be created because %s does not exist: %s (%s)" % (what, dest, parent, DRIVE_MISSING, hint)
 
 
@@ -50,9 +50,14 @@ def drive_label(dest):
     """What to call the missing drive for people: its root (``E:\\``) when
     a Windows drive letter or share is missing as a whole, else the folder
     ``dest`` needs. (splitdrive gives '' on POSIX: one branch serves both.)"""
-    drive = os.path.splitdrive(os.path.normpath(dest))[0]
-    if drive:
-        root = drive + os.sep
-        if not os.path.isdir(root):
-            return root
+    root = _root(dest)
+    if root and not os.path.isdir(root):
+        return root
     return needed_folder(dest)
+
+
+def _root(dest, path=os.path):
+    """The root of ``dest``'s Windows drive letter or share (``E:\\``), or
+    None (a POSIX path has none)."""
+    drive = path.splitdrive(path.normpath(dest))[0]
+    return drive + path.sep if drive else None

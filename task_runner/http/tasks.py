@@ -20,7 +20,7 @@ import os
 import re
 import threading
 
-from ..config import config_from_data, edit as config_edit
+from ..config import edit as config_edit
 from ..fs import drive, places
 from ..history import History
 from ..snapshots import SNAPSHOT_RE
@@ -79,8 +79,8 @@ class Editor(object):
 
     def check(self, index, given):
         loaded = config_edit.load_raw(self.path())
-        new, at, problems = config_edit.apply_change(loaded.data, self.path(), index, given)
-        notes = [] if problems or at is None else self._notes(config_from_data(new, self.path()).tasks[at])
+        _, at, problems, config = config_edit.apply_change(loaded.data, self.path(), index, given)
+        notes = [] if problems or at is None else self._notes(config.tasks[at])
         return {"problems": problems + notes, "schedule": self.upcoming(given.get("timestamp"))}
 
     @staticmethod

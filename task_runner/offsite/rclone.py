@@ -201,6 +201,7 @@ class Rclone(object):
             self.environ.setdefault(key, value)
         self.bwlimit, self.low_priority, self.log = bwlimit, low_priority, log
         self.secrets = secrets_of(self.environ)
+        self._described = {}  # what describe said, for the life of this object (one upload, one check)
 
     def redact(self, text):
         return redact(text, self.secrets)
@@ -302,13 +303,18 @@ class Rclone(object):
         """``rclone backend features REMOTE`` as a dict ({} when unknown):
         "Features" (its flags: "Copy", "IsLocal"...), "Root" (for a local
         remote, the folder it is), "Precision"... ``options`` are rclone
-        flags that may change them (``--sftp-copy-is-hardlink``)."""
-        try:
-            data = json.loads(self.output(["backend", "features", remote] + list(options),
-                                          "rclone backend features", timeout=60))
-        except (RcloneError, ValueError):
-            return {}
-        return data if isinstance(data, dict) and isinstance(data.get("Features"), dict) else {}
+        flags that may change them (``--sftp-copy-is-hardlink``). Asked once
+        per remote and options: the check before an upload and the upload
+        itself need the same answer."""
+        key = (remote, tuple(options))
+        if key not in self._described:
+            try:
+                data = json.loads(self.output(["backend", "features", remote] + list(options),
+                                              "rclone backend features", timeout=60))
+            except (RcloneError, ValueError):
+                data = None
+            self._described[key] = data if isinstance(data, dict) and isinstance(data.get("Features"), dict) else {}
+        return self._described[key]
 
     def features(self, remote, options=()):
         """rclone's feature flags of the backend of ``remote`` ({} when unknown)."""

@@ -103,7 +103,7 @@ def decide(task, runs, uploads, now, retry_minutes, is_there=os.path.isdir):
     ended = run_time(last, "finished") or now
     if retry_minutes == 0:
         return Decision(False, snap, None, "the upload of %s failed; retries are off (retry_minutes 0)" % snap)
-    watch = last.get("watch") if last.get("trigger") != "drive" and isinstance(last.get("watch"), str) else None
+    watch = _watched(last)
     if watch is not None and is_there(watch):
         return Decision(True, snap, None, "the offsite copy's drive is back (%s): retrying the upload of %s"
                         % (watch, snap), None, "drive")
@@ -146,12 +146,17 @@ def offsite_status(task, runs, uploads, now, is_there=os.path.isdir):
             "waiting_for_drive": _away(last, is_there)}
 
 
+def _watched(record):
+    """The folder whose return retries the failed upload ``record`` (its
+    local remote's drive was away), unless it was itself that retry; else None."""
+    watch = record.get("watch") if record and record.get("status") == "failed" else None
+    return watch if isinstance(watch, str) and record.get("trigger") != "drive" else None
+
+
 def _away(record, is_there):
-    """As ``decide``: the scheduler watches the folder a failed upload
-    recorded, unless that upload was itself the retry on the drive's return."""
-    watch = record.get("watch") if record and record.get("status") == "failed" and record.get("trigger") != "drive" \
-        else None
-    return watch if isinstance(watch, str) and not is_there(watch) else None
+    """As ``decide``: the folder the scheduler watches, while it is still away."""
+    watch = _watched(record)
+    return watch if watch is not None and not is_there(watch) else None
 
 
 def _stalled_minutes(record, now):

@@ -102,9 +102,12 @@ class DriveMissing(RcloneError):
 
 
 def _check_drive(root):
-    """A local remote is written only where the folder it needs exists, as
-    a backup's ``dest`` is: a drive that is away fails the upload instead of
-    filling the disk its mount point is on (rclone would make every folder)."""
+    """A local remote (``root``; None: not one) is written only where the
+    folder it needs exists, as a backup's ``dest`` is: a drive that is away
+    fails the upload instead of filling the disk its mount point is on
+    (rclone would make every folder)."""
+    if root is None:
+        return
     folder = prelink.local_folder(root)
     problem = drive.missing_problem(folder, "the offsite folder")
     if problem:
@@ -113,9 +116,7 @@ def _check_drive(root):
 
 def check_local_drive(rc, remote):
     """DriveMissing when ``remote`` is a local remote whose drive is away."""
-    root = prelink.local_root(rc.describe(remote))
-    if root:
-        _check_drive(root)
+    _check_drive(prelink.local_root(rc.describe(remote)))
 
 
 NO_MODTIME = 3153600000000000000  # rclone's fs.ModTimeNotSupported (100 years): the remote keeps no times
@@ -275,14 +276,13 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     started = clock()
     remote = task.offsite.remote
     info = rc.describe(remote)
-    if prelink.local_root(info):
-        _check_drive(prelink.local_root(info))
+    root = prelink.local_root(info)
+    _check_drive(root)
     complete, incomplete = remote_listing(rc, remote, stop_event)
-    if prelink.local_root(info) and last_copy and last_copy not in complete:
+    if root and last_copy and last_copy not in complete:
         raise DriveMissing("the offsite folder %s does not hold %s, the copy the last upload made there: %s "
                            "(If it is, and that copy was removed on purpose, give offsite a new folder: the next "
-                           "copy starts there afresh.)" % (prelink.local_folder(prelink.local_root(info)),
-                                                            last_copy, DRIVE_MISSING), None)
+                           "copy starts there afresh.)" % (prelink.local_folder(root), last_copy, DRIVE_MISSING), None)
     if name in complete:
         log.info("offsite: %s is already complete on the remote", name)
         return Uploaded(name, 0, 0, 0, 0.0, True, [])
@@ -292,8 +292,8 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     before = _previous(complete, name) if not name.endswith(".zip") else None
     old = (before, read_previous(rc, task, before, stop_event, log))
     manifest = _Background(lambda: _manifest(task.name, local, created, old[1]))  # while rclone sends
-    if prelink.local_root(info):  # rclone writes there by path: no link may stand where it writes
-        prelink.clear_links(prelink.local_root(info), [name, layout.manifest_name(name)], log)
+    if root:  # rclone writes there by path: no link may stand where it writes
+        prelink.clear_links(root, [name, layout.manifest_name(name)], log)
     deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
     incomplete = [n for n in incomplete if n not in deleted]
     try:

@@ -60,7 +60,7 @@ function openEditor(index) {
   $("ed-delete").textContent = "Delete this backup";
   $("ed-name").value = task.name || "";
   $("ed-src").value = task.src || "";
-  $("ed-name").placeholder = suggestedName() || "Documents";
+  showSuggestedName();
   $("ed-dest").value = task.dest || "";
   showSchedule(task.timestamp);
   showKeep(task.keep);
@@ -361,6 +361,10 @@ function folderItem(text, path) {
 }
 
 // The name a new backup gets when none is typed: the last folder of what it backs up ("Documents").
+function showSuggestedName() {
+  $("ed-name").placeholder = suggestedName() || "Documents";
+}
+
 function suggestedName() {
   var parts = $("ed-src").value.trim().split(/[\\/]+/).filter(function (s) { return s && !/^[A-Za-z]:$/.test(s); });
   return parts.length ? parts[parts.length - 1] : "";
@@ -380,7 +384,7 @@ document.addEventListener("DOMContentLoaded", function () {
   $("editor").addEventListener("submit", save);
   $("editor").addEventListener("input", function (event) {
     touched(event);
-    if (event.target.id === "ed-src") $("ed-name").placeholder = suggestedName() || "Documents";
+    if (event.target.id === "ed-src") showSuggestedName();
     check();
   });
   $("editor").addEventListener("change", function (event) {
@@ -401,7 +405,7 @@ document.addEventListener("DOMContentLoaded", function () {
   $("ch-choose").addEventListener("click", function () {
     $(choosing.input).value = chosen(choosing.input, choosing.path);
     if (editing) editing.touched[FIELDS[choosing.input]] = true;
-    if (choosing.input === "ed-src") $("ed-name").placeholder = suggestedName() || "Documents";
+    if (choosing.input === "ed-src") showSuggestedName();
     $("chooser").hidden = true;
     check();
   });
