@@ -10,7 +10,7 @@ from task_runner.runs import runner
 from task_runner.restore import verify
 from task_runner.fs import fileio
 try:
-    from task_runner.engine import index
+    from task_runner.engine import index, lookup, rows
 except ImportError:  # before moved files were found: these tests fail there
     index = None
 from tests.helpers import UTC, TempDirTestCase, copy_file, make_task, ts
@@ -27,11 +27,13 @@ class FakeOps(fileio.Ops):
         self.fs_type = fs_type
         self.ids = ids or {}  # source file name -> (volume, id) to report instead of the real one
         self.reads = []
+        self.asked = []  # the files whose identity was asked
 
     def filesystem_type(self, path):
         return self.fs_type
 
     def file_identity(self, entry, st):
+        self.asked.append(entry.name)
         return self.ids.get(entry.name) or fileio.OPS.file_identity(entry, st)
 
     def open_read(self, path):
@@ -253,6 +255,129 @@ class MovesTest(TempDirTestCase):
         self.assertIn("(0 copied, 0 linked, 1 moved)", runner.summary(self.snap(1)))
 
 
+def recorded(snapshot):
+    """What the index beside ``snapshot`` records: {(folder, name): (size, mtime)}."""
+    import sqlite3
+    import tempfile
+    fd, copy = tempfile.mkstemp()
+    os.close(fd)
+    try:
+        shutil.copyfile(snapshot + ".index", copy)
+        db = sqlite3.connect(copy)
+        lookup._unpack_all(db)
+        found = {(d, n): (size, mtime) for d, n, size, mtime in db.execute(
+            "SELECT d.path, f.name, f.size, f.mtime FROM files f JOIN folders d ON d.id = f.folder")}
+        db.close()
+        return found
+    finally:
+        os.remove(copy)
+
+
+@unittest.skipIf(index is not None and index.sqlite3 is None, "this Python has no sqlite3")
+class CarriedRecordsTest(MovesTest):
+    """A file found unchanged at its own path is not recorded anew: its
+    record is carried from the previous snapshot's index (index._Carry)."""
+
+    def test_unchanged_files_are_not_asked_their_identity(self):
+        for i in range(5):
+            self.put("d%d/f%d.txt" % (i % 2, i), b"file %d" % i, NS + i)
+        self.snap(0)
+        ops = FakeOps()
+        second = self.snap(1, ops)
+        self.assertEqual((second.copied, second.linked), (0, 5))
+        self.assertEqual(ops.asked, [])  # on Windows each would cost an lstat
+        self.assertEqual(recorded(second.snapshot), recorded(self.snap(2).snapshot))
+        self.assertEqual(len(recorded(second.snapshot)), 5)
+
+    def test_carried_records_find_files_moved_later(self):
+        for i in range(4):
+            self.put(os.path.join("a", "p%d.jpg" % i), os.urandom(500 + i), NS + i)
+        self.put("b/x.txt", b"moves into a", NS + 9)
+        first = self.snap(0)
+        self.snap(1)  # unchanged: every record carried
+        snapshots.delete_snapshot(self.dest, os.path.basename(first.snapshot))  # its index with it
+        os.rename(self.path("src", "a"), self.path("src", "a2"))
+        os.rename(self.path("src", "b", "x.txt"), self.path("src", "a2", "x.txt"))
+        third = self.snap(2)
+        self.assertSame(third)
+        self.assertEqual((third.copied, third.linked, moved(third)), (0, 0, 5))
+
+    def test_a_folder_where_something_changed_carries_what_is_still_there(self):
+        self.put("d/k1", b"kept one", NS)
+        self.put("d/k2", b"kept two", NS + 1)
+        self.put("d/gone", b"deleted", NS + 2)
+        self.put("d/edited", b"before", NS + 3)
+        self.put("e/other", b"stays", NS + 4)
+        self.snap(0)
+        os.remove(self.path("src", "d", "gone"))
+        self.put("d/edited", b"after!!", NS + 10 ** 9)
+        self.put("d/new", b"a new one", NS + 2 * 10 ** 9)
+        os.remove(self.path("src", "d", "k2"))
+        os.mkdir(self.path("src", "d", "k2"))  # a folder where a file was: no record
+        second = self.snap(1)
+        self.assertEqual((second.copied, second.linked), (2, 2))
+        self.assertEqual(recorded(second.snapshot), {
+            ("d", "k1"): (8, NS), ("d", "edited"): (7, NS + 10 ** 9), ("d", "new"): (9, NS + 2 * 10 ** 9),
+            ("e", "other"): (5, NS + 4)})
+        os.rename(self.path("src", "d"), self.path("src", "moved d"))
+        third = self.snap(2)
+        self.assertSame(third)
+        self.assertEqual((third.copied, moved(third)), (0, 3))
+
+    def test_workers_carry_too(self):
+        for i in range(40):
+            self.put("f%d/%02d" % (i % 4, i), os.urandom(100), NS + i)
+        self.snap(0, workers=3)
+        self.snap(1, workers=3)
+        os.rename(self.path("src", "f1"), self.path("src", "g1"))
+        third = self.snap(2, workers=3)
+        self.assertSame(third)
+        self.assertEqual((third.copied, third.linked, moved(third)), (0, 30, 10))
+
+    def test_an_index_of_the_first_format_is_read_and_replaced(self):
+        import sqlite3
+        self.put("a/f.txt", b"content", NS)
+        self.put("a/g.txt", b"other", NS + 1)
+        first = self.snap(0)
+        os.remove(first.snapshot + ".index")
+        db = sqlite3.connect(first.snapshot + ".index")  # as the first indexes were written
+        db.execute("CREATE TABLE meta (key TEXT, value INTEGER)")
+        db.execute("CREATE TABLE folders (id INTEGER PRIMARY KEY, path)")
+        db.execute(rows.FILES)
+        db.executemany("INSERT INTO folders VALUES (?, ?)", [(0, ""), (1, "a")])
+        for name in ("f.txt", "g.txt"):
+            path = self.path("src", "a", name)
+            ident, st = identity_of(path) or (None, None), os.lstat(path)
+            db.execute("INSERT INTO files VALUES (1, ?, ?, ?, ?, ?)", (name,) + tuple(ident) + (st.st_size, st.st_mtime_ns))
+        db.execute("INSERT INTO meta SELECT 'newest', MAX(mtime) FROM files")
+        db.commit()
+        db.close()
+        self.snap(1)  # unchanged: nothing to carry from that format, so recorded anew
+        os.rename(self.path("src", "a"), self.path("src", "b"))
+        third = self.snap(2)
+        self.assertSame(third)
+        self.assertEqual((third.copied, moved(third)), (0, 2))
+
+
+class RowsTest(unittest.TestCase):
+    def test_packed_rows_come_back_also_from_a_machine_of_the_other_byte_order(self):
+        import array
+        import sys
+        files = [("a", 1, 2, 3, 4), ("b\udce9" if os.name != "nt" else "b\ud800", None, None, 5, -6)]
+        count, names, numbers = rows.pack([f[0] for f in files], [1, 2, 3, 4, 0, 0, 5, -6])
+        self.assertEqual(rows.unpack(count, names, numbers), files)
+        other = array.array("q", [1, 2, 3, 4, 0, 0, 5, -6])
+        other.byteswap()
+        swapped = "big" if sys.byteorder == "little" else "little"
+        self.assertEqual(rows.unpack(count, names, other.tobytes(), swapped), files)
+
+    def test_a_damaged_row_finds_nothing(self):
+        count, names, numbers = rows.pack(["a", "b"], [1, 2, 3, 4, 5, 6, 7, 8])
+        for bad in ((3, names, numbers), (count, names, numbers[:-1]), (count, names + b"\0c", numbers),
+                    (count, "text", numbers), (None, names, numbers), (count, b"\xff\xfe", numbers)):
+            self.assertEqual(rows.unpack(*bad), [], bad)
+
+
 class IndexPathTest(TempDirTestCase):
     def test_an_index_in_a_folder_whose_name_holds_uri_characters_is_read(self):
         """The index's newest time is read through an SQLite URI: a folder
@@ -270,7 +395,7 @@ class IndexPathTest(TempDirTestCase):
                 db.execute("INSERT INTO meta VALUES ('newest', 1234567890)")
                 db.commit()
                 db.close()
-                self.assertEqual(index._newest(path), 1234567890)
+                self.assertEqual(lookup._newest(path), 1234567890)
 
 
 if __name__ == "__main__":

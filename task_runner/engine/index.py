@@ -3,21 +3,30 @@ folder that lets the next run find a moved, renamed or copied file.
 
 ``NAME.index`` (an SQLite file, standard library) sits beside snapshot
 ``NAME`` in ``dest``, never inside it: the snapshot stays an exact copy of
-``src``. One row per regular file of the snapshot: its folder and name in
-the snapshot and the identity, size and time (ns) its source file had when
-the run met it (about 36 bytes a file). Rows go in batches; the lookups'
-indexes are made by the first run that needs them: memory stays bounded
-(SQLite's page cache, about 2 MB), and a run whose files stayed in place
-pays for the rows only.
+``src``. It records every regular file of the snapshot: its folder and
+name in the snapshot and the identity, size and time (ns) its source file
+had (rows.py: packed by folder, 32 bytes a file and its name).
+
+What it costs a run: a file copied, moved or linked from elsewhere is
+added to a batch in memory (one SQLite insert a batch). A file found
+unchanged at its own path, nearly every file of most runs, costs a count:
+its record is carried from the previous snapshot's index when the run
+ends, a folder whose files all stayed in one SQLite statement (``_Carry``).
+The file's identity is then not even asked, which on Windows saves an
+lstat a file. Memory stays bounded (the batch, a count a folder, SQLite's
+page cache).
 
 The next run asks it only about files whose own path found no unchanged
-match (``PreviousIndex``):
+match (lookup.PreviousIndex):
 
-* ``by_identity``: the same volume and file id (st_dev/st_ino; the NTFS
-  file index on Windows) with the same size and time: the file was moved
-  or renamed. Used only where the file system keeps ids stable
+* by identity: the same volume and file id (st_dev/st_ino; the NTFS file
+  index on Windows) with the same size and time: the file was moved or
+  renamed. Used only where the file system keeps ids stable
   (moved.stable_ids); a hard-link group finds its own old copy this way.
-* ``by_size_time``: another file with the same size and time (a copy made
+  (A carried record keeps the identity the file had when it was recorded;
+  a file replaced by another of the same size and time to the nanosecond
+  keeps the old one's. Any match is checked as below.)
+* by size and time: another file with the same size and time (a copy made
   with ``cp -p`` or Explorer, a file restored from a snapshot): linked only
   when its content is equal, compared byte for byte (moved.same_content).
 
@@ -30,12 +39,14 @@ one, no SQLite in this Python), files are copied.
 import contextlib
 import os
 import stat
+import sys
 import tempfile
 import threading
 
 from ..fs import osutil
 from ..fs.fileio import copy_bytes
 from ..snapshots import INDEX, PARTIAL, remove_index as _remove_snapshot_index
+from . import rows
 
 try:
     import sqlite3
@@ -43,16 +54,9 @@ except ImportError:  # a Python built without it: no index, moved files are copi
     sqlite3 = None
 
 SUFFIX = INDEX
-BATCH = 2000
-MAX_CANDIDATES = 8  # files of the same size and time compared, at most, per new file
-NEAR_ROWS = 5000  # rows of one old folder held in memory (about 150 bytes each)
-# A file's path is its folder's (recorded once) and its name (text, or the
-# bytes of a name that is not valid UTF-8); dev and ino are NULL where ids
-# are not trusted. The mode is not kept: the previous snapshot's file
-# itself is checked for it.
-_SCHEMA = ("CREATE TABLE meta (key TEXT, value INTEGER)",
-           "CREATE TABLE folders (id INTEGER PRIMARY KEY, path)",
-           "CREATE TABLE files (folder INTEGER, name, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER)")
+BATCH = 2000  # files held in memory before they are written
+KEPT_HELD = 10000  # folders held in memory (with their counts of kept files) before they are written
+
 
 def index_path(snapshot_path):
     """The index of the snapshot folder at ``snapshot_path`` (complete or
@@ -71,7 +75,7 @@ _TEMP_PREFIX = "task_runner-index-"
 STALE_SECONDS = 2 * 86400  # a temporary index untouched this long was left by a killed run
 
 
-def _temporary():
+def temporary():
     """A new local temporary file's path: SQLite works only there, never on
     the destination, which may be a network share (where its locks are not
     reliable) and which a dry run must not write."""
@@ -97,41 +101,81 @@ def remove_stale_temporaries(now):
                 os.remove(path)
 
 
-def _remove_quietly(path):
+def remove_quietly(path):
     with contextlib.suppress(OSError):
         os.remove(path)
 
 
-class IndexWriter(object):
-    """Writes the index of the snapshot being built, in a local temporary
-    file copied beside the snapshot by ``close``. Safe in any thread.
-    ``add`` never raises: an index that cannot be written is dropped (the
-    next run copies what moved, as before this existed) and ``broken``
-    says why. Rows only: the lookups' indexes are made by the first run
-    that needs them (PreviousIndex), so a run pays nothing for them."""
-
-    def __init__(self, snapshot_path):
-        self.path = index_path(snapshot_path)
-        self.broken = None
-        self._rows, self._folders = [], [(0, "")]
-        self._next_folder = 1
-        self._lock = threading.Lock()
-        self._db = self._temp = None
+def packed_copy(snapshot_path):
+    """A local temporary copy of the index of snapshot ``snapshot_path``
+    when it has one in packed rows (rows.FORMAT) that SQLite can read; else
+    None."""
+    if sqlite3 is None or snapshot_path is None:
+        return None
+    path = osutil.long_path(index_path(snapshot_path))
+    if not os.path.isfile(path):
+        return None
+    copy = temporary()
+    try:
+        copy_bytes(path, copy)
+        db = sqlite3.connect(copy)
         try:
-            remove_index(snapshot_path)  # a crashed run's, of the same name
-            self._temp = _temporary()
+            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchall()
+            db.execute("SELECT folder, count, names, numbers FROM packed LIMIT 1").fetchall()
+        finally:
+            db.close()
+        if found == [(rows.FORMAT,)]:
+            return copy
+    except (sqlite3.Error, OSError):
+        pass
+    remove_quietly(copy)
+    return None
+
+
+class IndexWriter(object):
+    """Writes the index of the snapshot being built (``root``), in a local
+    temporary file copied beside the snapshot by ``close``. Safe in any
+    thread. ``add`` and ``keep`` never raise: an index that cannot be
+    written is dropped (the next run copies what moved, as before this
+    existed) and ``broken`` says why.
+
+    ``previous``: the snapshot whose unchanged files this run links. When
+    its index has packed rows, ``carries`` is True and a file found
+    unchanged there is only counted (``keep``)."""
+
+    def __init__(self, root, previous=None, threads=1):
+        self.path = index_path(root)
+        self.root = root
+        self.broken = None
+        self._folders = [(0, "")]
+        self._next_folder = 1
+        self._batch, self._pending = {}, 0  # folder -> ([names], [numbers]); files in it
+        self._kept = {}  # folder -> files found unchanged at their path, not yet written
+        self._newest = None
+        self._lock = threading.Lock()
+        self._db = self._temp = self._old = None
+        try:
+            remove_index(root)  # a crashed run's, of the same name
+            self._temp = temporary()
             self._db = sqlite3.connect(self._temp, check_same_thread=False)
             # The journal in memory: a batch can be rolled back, and an index
             # a crash left half written is removed with its unpublished snapshot.
             self._db.execute("PRAGMA journal_mode=MEMORY")
             self._db.execute("PRAGMA synchronous=OFF")
-            for sql in _SCHEMA:
+            self._db.execute("PRAGMA temp_store=MEMORY")
+            for sql in rows.SCHEMA:
                 self._db.execute(sql)
+            self._db.execute("CREATE TEMP TABLE kept (folder INTEGER, n INTEGER)")
+            self._old = packed_copy(previous)
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
+        self.carries = self.broken is None and self._old is not None
+        if threads == 1:  # one thread adds: no lock a file
+            self.add, self.keep = self._add, self._keep
 
     def _fail(self, exc):
         self.broken = "the index of moved files could not be written (%s)" % exc
+        self.carries = False
         self.abandon()
 
     def folder(self, rel):
@@ -141,49 +185,68 @@ class IndexWriter(object):
             number = self._next_folder
             self._next_folder += 1
             if self._db is not None:
-                self._folders.append((number, rel))
+                self._folders.append((number, rows.storable(rel)))
+                if len(self._folders) >= KEPT_HELD:
+                    self._flush()
         return number
 
     def add(self, folder, name, ident, st):
         """Record that file ``name`` of snapshot folder number ``folder``
         holds source file ``st`` of identity ``ident`` ((volume, id), or
-        None when it has none to trust). The rows are written in batches."""
-        if ident is None:
-            row = (folder, name, None, None, st.st_size, st.st_mtime_ns)
-        else:
-            row = (folder, name, ident[0], ident[1], st.st_size, st.st_mtime_ns)
+        None when it has none to trust)."""
         with self._lock:
-            if self._db is None:
-                return  # dropped: nothing kept in memory
-            self._rows.append(row)
-            if len(self._rows) >= BATCH:
-                self._flush()
+            self._add(folder, name, ident, st)
+
+    def _add(self, folder, name, ident, st):
+        if self._db is None:
+            return  # dropped: nothing kept in memory
+        held = self._batch.get(folder)
+        if held is None:
+            held = self._batch[folder] = ([], [])
+        held[0].append(name)
+        if ident is None:
+            held[1].extend((0, 0, st.st_size, st.st_mtime_ns))
+        else:
+            held[1].extend((ident[0], ident[1], st.st_size, st.st_mtime_ns))
+        self._pending += 1
+        if self._pending >= BATCH:
+            self._flush()
+
+    def keep(self, folder, entry, st, ids):
+        """File ``entry`` (lstat ``st``) of folder number ``folder`` was
+        linked from the previous snapshot's file at its own path: its record
+        is carried when ``carries``, else added (identity from ``ids``:
+        moved.Identities)."""
+        with self._lock:
+            self._keep(folder, entry, st, ids)
+
+    def _keep(self, folder, entry, st, ids):
+        if self.carries:
+            kept = self._kept  # written with the folders (``folder``): bounded
+            kept[folder] = kept.get(folder, 0) + 1
+        else:
+            self._add(folder, entry.name, ids.key(entry, st), st)
 
     def _flush(self):
-        rows, self._rows = self._rows, []
+        batch, self._batch, self._pending = self._batch, {}, 0
         folders, self._folders = self._folders, []
+        kept, self._kept = self._kept, {}
+        packed = []
+        for folder, (names, numbers) in batch.items():
+            packed.append((folder,) + rows.pack(names, numbers))
+            newest = max(numbers[3::rows.NUMBERS])
+            if self._newest is None or newest > self._newest:
+                self._newest = newest
         try:
-            try:
-                self._insert(folders, rows)
-            except UnicodeEncodeError:  # a name that is not valid UTF-8: kept as its bytes
-                self._insert([(f[0], _storable(f[1])) for f in folders],
-                             [(r[0], _storable(r[1])) + r[2:] for r in rows])
+            self._db.executemany("INSERT INTO folders VALUES (?, ?)", folders)
+            self._db.executemany("INSERT INTO packed VALUES (?, ?, ?, ?)", packed)
+            self._db.executemany("INSERT INTO kept VALUES (?, ?)", kept.items())
         except sqlite3.Error as exc:
             self._fail(exc)
 
-    def _insert(self, folders, rows):
-        self._db.execute("SAVEPOINT batch")
-        try:
-            self._db.executemany("INSERT INTO folders VALUES (?, ?)", folders)
-            self._db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
-        except UnicodeEncodeError:
-            self._db.execute("ROLLBACK TO batch")
-            raise
-        finally:
-            self._db.execute("RELEASE batch")
-
     def close(self):
-        """Write what is left; the index is complete."""
+        """Write what is left and carry the kept files' records; the index
+        is complete."""
         with self._lock:
             if self._db is None:
                 return
@@ -191,9 +254,13 @@ class IndexWriter(object):
             if self._db is None:
                 return
             try:
+                newest = self._newest
+                if self._old is not None:
+                    newest = _Carry(self._db, self._old, self.root).run(newest)
                 # The newest time recorded: a file changed since cannot be
                 # found in it, and is never looked up (PreviousIndex.may_hold).
-                self._db.execute("INSERT INTO meta SELECT 'newest', MAX(mtime) FROM files")
+                self._db.executemany("INSERT INTO meta VALUES (?, ?)",
+                                     (("format", rows.FORMAT), ("order", sys.byteorder), ("newest", newest)))
                 self._db.commit()
                 self._db.close()
                 self._db = None
@@ -201,200 +268,112 @@ class IndexWriter(object):
             except (sqlite3.Error, OSError) as exc:
                 self._fail(exc)
                 return
-            _remove_quietly(self._temp)
+            self._drop_temporaries()
+
+    def _drop_temporaries(self):
+        for path in (self._temp, self._old):
+            if path is not None:
+                remove_quietly(path)
 
     def abandon(self):
         """Drop the index: nothing of it is left, here or in ``dest``."""
         if self._db is not None:
             self._db.close()
             self._db = None
-        if self._temp is not None:
-            _remove_quietly(self._temp)
+        self._drop_temporaries()
         with contextlib.suppress(OSError):
             remove_index(self.path[:-len(SUFFIX)])
 
 
-class PreviousIndex(object):
-    """The index of the previous snapshot, read from any thread. ``open``
-    returns None when there is none. The first lookup copies it to a local
-    temporary file and makes its lookup indexes there (once per run; a run
-    that finds every file at its own path never does), so the index beside
-    the snapshot is never written, and SQLite never works over a share."""
+class _Carry(object):
+    """The records of the files a run found unchanged at their own path
+    (IndexWriter.keep), taken from the previous snapshot's index (a local
+    copy, ``old``) into the new one (``db``), folder by folder, matched by
+    the folder's path.
 
-    def __init__(self, path, root, newest=None):
-        self._file = path
-        self.root = root
-        self._newest = newest
-        self._db = self._copy = None
-        self._lock = threading.Lock()
-        self._ready = None  # True once the lookups' indexes exist, False when they cannot
-        self._checked = {}  # folder number -> its path, checked to be a real folder (None: not one)
-        self._near = {}  # file id -> row, of the old folder where the last moved file was found
+    A folder whose every file stayed, with no other file: its rows are
+    taken whole (one statement for all such folders). A folder where
+    something changed: the previous records of names that the new snapshot
+    still has as a file of the recorded size, and whose file this run did
+    not record itself, a row of the previous index at a time (bounded
+    memory)."""
 
-    @classmethod
-    def open(cls, snapshot_path):
-        if sqlite3 is None or snapshot_path is None:
-            return None
-        path = osutil.long_path(index_path(snapshot_path))
-        if not os.path.isfile(path):
-            return None
-        return cls(path, snapshot_path, _newest(index_path(snapshot_path)))
+    def __init__(self, db, old, root):
+        self.db, self.old, self.root = db, old, root
 
-    def may_hold(self, st):
-        """False when no file recorded can have the time of ``st``: it was
-        changed after every one of them (a new or edited file), so looking
-        it up would find nothing. Costs no query."""
-        return self._newest is None or st.st_mtime_ns <= self._newest
+    def run(self, newest):
+        """Carry; returns the newest time the new index records."""
+        db = self.db
+        db.commit()
+        db.execute("ATTACH DATABASE ? AS old", (self.old,))  # only read: no journal across the two
+        # Each kept folder: its files kept, the previous index's folder of that path and its files there.
+        db.execute("CREATE TEMP TABLE was (path PRIMARY KEY, id INTEGER)")
+        db.execute("INSERT INTO was SELECT path, MIN(id) FROM old.folders GROUP BY path")
+        db.execute("CREATE TEMP TABLE had (folder INTEGER PRIMARY KEY, n INTEGER)")
+        db.execute("INSERT INTO had SELECT folder, SUM(count) FROM old.packed GROUP BY folder")
+        db.execute("CREATE TEMP TABLE want AS SELECT k.folder AS folder, SUM(k.n) AS kept, w.id AS was "
+                   "FROM kept k JOIN folders f ON f.id = k.folder LEFT JOIN was w ON w.path = f.path "
+                   "GROUP BY k.folder")
+        db.execute("CREATE TEMP TABLE own (folder INTEGER PRIMARY KEY)")
+        db.execute("INSERT INTO own SELECT DISTINCT folder FROM packed")
+        db.execute("CREATE TEMP TABLE whole (was INTEGER PRIMARY KEY, folder INTEGER)")
+        db.execute("INSERT INTO whole SELECT w.was, w.folder FROM want w JOIN had h ON h.folder = w.was "
+                   "WHERE w.kept = h.n AND w.folder NOT IN (SELECT folder FROM own)")
+        cur = db.execute("INSERT INTO packed SELECT h.folder, o.count, o.names, o.numbers "
+                         "FROM old.packed o JOIN whole h ON h.was = o.folder")
+        carried = cur.rowcount > 0
+        mixed = db.execute("SELECT w.folder, w.was, f.path FROM want w JOIN folders f ON f.id = w.folder "
+                           "WHERE w.was IS NOT NULL AND w.folder NOT IN (SELECT folder FROM whole)").fetchall()
+        order = _meta(db, "old", "order") or sys.byteorder
+        if mixed:
+            db.execute("CREATE TEMP TABLE rows_of AS SELECT folder, rowid AS r FROM old.packed")
+            db.execute("CREATE INDEX temp.rows_by_folder ON rows_of (folder)")
+        for folder, was, rel in mixed:
+            carried = self._mixed(folder, was, rows.name_of(rel), order) or carried
+        old_newest = _meta(db, "old", "newest")
+        db.commit()
+        db.execute("DETACH DATABASE old")
+        if not carried:
+            return newest
+        if not isinstance(old_newest, int):
+            return None  # not known: every file may be looked up
+        return old_newest if newest is None else max(newest, old_newest)
 
-    def _prepare(self):
-        self._copy = _temporary()
-        copy_bytes(self._file, self._copy)
-        self._db = sqlite3.connect(self._copy, check_same_thread=False)
-        self._db.execute("SELECT d.path, f.name, f.dev, f.ino, f.size, f.mtime "
-                         "FROM files f JOIN folders d ON d.id = f.folder LIMIT 1").fetchall()
-        self._db.execute("CREATE INDEX IF NOT EXISTS by_ino ON files (ino)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS by_size_time ON files (size, mtime)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS by_folder ON files (folder)")
-        self._db.commit()
-
-    def _query(self, sql, args):
-        with self._lock:
-            try:
-                if self._ready is None:
-                    self._ready = False  # a damaged or foreign index: nothing is found in it
-                    self._prepare()
-                    self._ready = True
-                if not self._ready:
-                    return []
-                return self._db.execute(sql, args).fetchall()
-            except (sqlite3.Error, OSError):
-                return []
-
-    _SELECT = "SELECT folder, name, dev, size, mtime FROM files "
-
-    def by_identity(self, ident, st):
-        """Paths of the previous snapshot recorded with identity ``ident``
-        and the size and time of ``st``. The files of the old folder where
-        one was found are held for the next lookups (a renamed folder's
-        files are found with one query, not one each)."""
-        with self._lock:
-            row = self._near.get(ident[1])
-        rows = [row] if row is not None else \
-            self._query(self._SELECT + "WHERE ino = ? LIMIT ?", (ident[1], MAX_CANDIDATES))
-        found = [r for r in rows if (r[2], r[3], r[4]) == (ident[0], st.st_size, st.st_mtime_ns)]
-        if found and row is None:
-            self._hold_folder(found[0][0])
-        return [self._path(r[0], r[1]) for r in found]
-
-    def _hold_folder(self, folder):
-        """Hold the rows of old folder ``folder`` by file id (at most
-        NEAR_ROWS: bounded memory)."""
-        rows = self._query(self._SELECT.replace("SELECT ", "SELECT ino, ", 1) + "WHERE folder = ? LIMIT ?",
-                           (folder, NEAR_ROWS + 1))
-        near = {r[0]: r[1:] for r in rows if r[0] is not None} if len(rows) <= NEAR_ROWS else {}
-        with self._lock:
-            self._near = near
-
-    def by_size_time(self, st):
-        """Paths of the previous snapshot whose source had the size and
-        modification time of ``st``."""
-        rows = self._query(self._SELECT + "WHERE size = ? AND mtime = ? LIMIT ?",
-                           (st.st_size, st.st_mtime_ns, MAX_CANDIDATES))
-        return [self._path(r[0], r[1]) for r in rows]
-
-    def _path(self, folder, name):
-        """The full path of a recorded file, or None when the record names
-        anything but a file in a real folder of the previous snapshot."""
-        name = _name(name)
-        if name is None or not _plain(name):
-            return None
-        with self._lock:
-            where = self._checked.get(folder, False)
-        if where is False:
-            rows = self._query("SELECT path FROM folders WHERE id = ?", (folder,))
-            rel = _name(rows[0][0]) if rows else None
-            where = None if rel is None else real_folder(self.root, rel)
-            with self._lock:
-                if len(self._checked) > 4096:
-                    self._checked.clear()  # bounded: a folder is checked again when met again
-                self._checked[folder] = where
-        return None if where is None else where + os.sep + name
-
-    def close(self):
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-            if self._copy is not None:
-                _remove_quietly(self._copy)
+    def _mixed(self, folder, was, rel, order):
+        """Carry the records of folder ``folder`` (``rel``) from the
+        previous index's folder ``was`` for the names the new snapshot has
+        and this run did not record; True when any was carried."""
+        if rel is None:
+            return False
+        recorded = set()
+        for count, names, numbers in self.db.execute(
+                "SELECT count, names, numbers FROM packed WHERE folder = ?", (folder,)).fetchall():
+            recorded.update(r[0] for r in rows.unpack(count, names, numbers))
+        here = self.root + os.sep + rel if rel else self.root
+        carried = False
+        for (rowid,) in self.db.execute("SELECT r FROM rows_of WHERE folder = ?", (was,)).fetchall():
+            found = self.db.execute("SELECT count, names, numbers FROM old.packed WHERE rowid = ?",
+                                    (rowid,)).fetchall()
+            names, numbers = [], []
+            for name, dev, ino, size, mtime in rows.unpack(*found[0], byteorder=order):
+                if name not in recorded and rows.plain(name) and _file_of_size(here + os.sep + name, size):
+                    names.append(name)
+                    numbers.extend((dev or 0, ino or 0, size, mtime))
+            if names:
+                self.db.execute("INSERT INTO packed VALUES (?, ?, ?, ?)", (folder,) + rows.pack(names, numbers))
+                carried = True
+        return carried
 
 
-def _uri_path(path):
-    """``path`` in an SQLite URI: "%", "?" and "#" escaped, SQLite takes the
-    rest as it is (not urllib.parse.quote: every backup would import it)."""
-    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-
-
-def _newest(path):
-    """The newest modification time an index records, read in place without
-    writing or locking anything (SQLite's immutable mode); None when it
-    cannot be read."""
-    if osutil.WINDOWS:  # file:///C:/... (a long or UNC path is not read: no harm)
-        path = "/" + path.replace(os.sep, "/")
+def _file_of_size(path, size):
+    """Whether ``path`` is a regular file of ``size`` bytes."""
     try:
-        db = sqlite3.connect("file:%s?mode=ro&immutable=1" % _uri_path(path), uri=True)
-        try:
-            rows = db.execute("SELECT value FROM meta WHERE key = 'newest'").fetchall()
-        finally:
-            db.close()
-    except (sqlite3.Error, ValueError, OSError):
-        return None
-    return rows[0][0] if rows and isinstance(rows[0][0], int) else None
-
-
-def _storable(name):
-    """A name as the index keeps it: text, or its bytes when it is not
-    valid UTF-8 (SQLite text is)."""
-    try:
-        name.encode("utf-8")
-        return name
-    except UnicodeEncodeError:
-        return osutil.name_to_bytes(name)
-
-
-def _name(value):
-    """A name read from the index (text or bytes), or None."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        try:
-            return osutil.name_from_bytes(value)
-        except UnicodeDecodeError:
-            return None
-    return None
-
-
-def _plain(part):
-    """True for a plain file or folder name: never empty, ".", "..", nor
-    holding a separator or a character no name holds."""
-    if part in ("", ".", "..") or os.sep in part or "\0" in part:
+        st = os.lstat(path)
+    except OSError:
         return False
-    return not (osutil.WINDOWS and ("/" in part or ":" in part))
+    return stat.S_ISREG(st.st_mode) and st.st_size == size
 
 
-def real_folder(root, rel):
-    """``root`` joined with folder ``rel`` ("" for root itself) when every
-    component is a plain name and a real folder (never a symbolic link,
-    junction or anything else that could lead out of ``root``); else None."""
-    path = root
-    for part in rel.split(os.sep) if rel else ():
-        if not _plain(part):
-            return None
-        path = path + os.sep + part
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return None
-        if not stat.S_ISDIR(st.st_mode) or osutil.is_reparse_stat(st):
-            return None
-    return path
+def _meta(db, schema, key):
+    found = db.execute("SELECT value FROM %s.meta WHERE key = ?" % schema, (key,)).fetchall()
+    return found[0][0] if found else None

@@ -6,7 +6,7 @@ is index.py's; whether ids can be trusted depends on the file system.
 
 import os
 
-from .index import PreviousIndex
+from .lookup import PreviousIndex
 
 LOOK_BACK = 3  # snapshots whose indexes are asked: the previous one and the two before it
 

@@ -103,9 +103,8 @@ class Writer(object):
 
 
 class _Folder(object):
-    """A folder of the snapshot with work pending in it: its times are set
-    when ``pending`` (the walk's hold, its files' jobs, its open
-    subfolders) reaches 0."""
+    """A folder of the snapshot with work pending in it: its times are set when
+    ``pending`` (the walk's hold, its files' jobs, its open subfolders) is 0."""
 
     __slots__ = ("rel", "st", "parent", "pending")
 
@@ -157,7 +156,7 @@ class FolderWriter(Writer):
         self._here = _Folder("", None, None)  # the snapshot's root: its metadata is the engine's
         self._inodes = {}  # (dev, inode) -> _Linked, for hard links in the source
         # Where each file came from (index.IndexWriter) and where the previous
-        # snapshot's files came from (index.PreviousIndex): moved files.
+        # snapshot's files came from (lookup.PreviousIndex): moved files.
         self.index, self.previous_index = index, previous_index
         self._ids = Identities(ops) if index or previous_index else None
         self._index_folders = [0]  # the index's number of each open folder (the root: 0)
@@ -262,31 +261,41 @@ class FolderWriter(Writer):
                         linked.last = None  # no Event kept per remembered inode
 
     def _place(self, rel, entry, st, previous, linked, folder):
-        """Link the file to another name of it already in the snapshot
-        (``linked``), or to the previous snapshot when unchanged (at its own
-        path, or moved: see index.py), or copy it."""
+        """Link the file to the previous snapshot's copy at its own path when
+        unchanged, or to another name of it already in the snapshot
+        (``linked``), or to the previous snapshot's copy elsewhere (moved:
+        see index.py), or copy it."""
         dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
+        index, tried = self.index, None  # tried: the link at its own path, when unchanged there
+        if linked is None and self.linking:
+            tried = self._link_unchanged(rel, previous, entry, st, dst)
+            if tried and index is not None:
+                index.keep(folder, entry, st, self._ids)
+            if tried:
+                return
         ident = self._ids.key(entry, st) if self._ids is not None else None
         if not (linked is not None and linked.path is not None and self._link_to(linked.path, dst, rel, st)):
-            if not (self.linking and self._try_previous(rel, previous, entry, st, dst, ident, linked)):
+            if not (self.linking and tried is None and self._link_elsewhere(rel, entry, st, dst, ident)):
                 if not self.copy(rel, entry.path, st, dst):
                     return
             if linked is not None:
                 linked.path = dst
-        if self.index is not None:
-            self.index.add(folder, entry.name, ident, st)
+        if index is not None:
+            index.add(folder, entry.name, ident, st)
 
-    def _try_previous(self, rel, previous, entry, st, dst, ident, linked):
-        """Link ``dst`` to the previous snapshot's copy of the file: the one
-        at its own path, or, when none is unchanged there, the one it had
-        elsewhere. A file with other names in the source (``linked``) takes
+    def _link_unchanged(self, rel, previous, entry, st, dst):
+        """Link ``dst`` to the previous snapshot's copy at its own path; None
+        when not unchanged there, False when the link failed (it is copied)."""
+        found = lookup_in(previous, entry.name)
+        if found is None or not unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode):
+            return None
+        return self._link_to(found[0], dst, rel, st)
+
+    def _link_elsewhere(self, rel, entry, st, dst, ident):
+        """Link ``dst`` to the previous snapshot's copy that the file had
+        elsewhere (index.py). A file with other names in the source takes
         the copy whose recorded identity is its own, never merely the one at
-        its path (another name of the group may hold other content there);
-        without a record of identities it is copied."""
-        if linked is None:
-            found = lookup_in(previous, entry.name)
-            if found is not None and unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode):
-                return self._link_to(found[0], dst, rel, st)
+        its path (another name of its group may hold other content there)."""
         if self.previous_index is None:
             return False
         path = find_elsewhere(self.previous_index, self.ops, entry, st, ident, lambda p: self._usable(p, st))

@@ -1,0 +1,91 @@
+"""The shape of ``NAME.index`` (index.py): its tables, and the packed rows
+that hold its files. Pure: no file is read or written here.
+
+A snapshot's files are recorded by folder, a batch of files to a row of
+``packed``: their names in one text (``\\0`` between them: no name holds
+it) and their numbers in one array of 64-bit integers, four a file
+(volume, file id, size, modification time in ns; volume and id 0 where
+ids are not trusted). One row for up to BATCH files costs the run one
+SQLite insert where a row per file cost one each; the next run that needs
+to look a file up unpacks them once into a table it can search
+(moved.PreviousIndex).
+
+The first indexes (before packed rows) held a table ``files`` with a row
+per file; they are still read.
+"""
+
+import array
+import os
+import sys
+
+from ..fs import osutil
+
+FORMAT = 2
+SCHEMA = ("CREATE TABLE meta (key TEXT, value)",
+          "CREATE TABLE folders (id INTEGER PRIMARY KEY, path)",
+          "CREATE TABLE packed (folder INTEGER, count INTEGER, names BLOB, numbers BLOB)")
+# What a lookup searches: a row a file (the first format's table, or the packed rows unpacked).
+FILES = "CREATE TABLE files (folder INTEGER, name, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER)"
+NUMBERS = 4  # volume, id, size, time
+
+
+def pack(names, numbers):
+    """(count, names, numbers) of one ``packed`` row: the files ``names``
+    with their NUMBERS integers each in ``numbers``."""
+    return (len(names), osutil.name_to_bytes("\0".join(names)),
+            array.array("q", numbers).tobytes())
+
+
+def unpack(count, names, numbers, byteorder=sys.byteorder):
+    """The files of one ``packed`` row, as (name, dev, ino, size, mtime)
+    with dev and ino None where not trusted; [] when the row is not what
+    ``pack`` makes (an index is untrusted: a damaged row finds nothing).
+    ``byteorder``: the one of the machine that wrote it."""
+    if not isinstance(names, bytes) or not isinstance(numbers, bytes) or not isinstance(count, int):
+        return []
+    try:
+        text = osutil.name_from_bytes(names)
+        values = array.array("q")
+        values.frombytes(numbers)
+    except (UnicodeDecodeError, ValueError):
+        return []
+    if byteorder != sys.byteorder:
+        values.byteswap()
+    found = text.split("\0") if count else []
+    if len(found) != count or len(values) != NUMBERS * count:
+        return []
+    rows = []
+    for i, name in enumerate(found):
+        dev, ino, size, mtime = values[NUMBERS * i:NUMBERS * i + NUMBERS]
+        rows.append((name, dev if ino else None, ino or None, size, mtime))
+    return rows
+
+
+def storable(name):
+    """A folder's path as the index keeps it: text, or its bytes when it
+    is not valid UTF-8 (SQLite text is)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return osutil.name_to_bytes(name)
+
+
+def name_of(value):
+    """A name or path read from the index (text or bytes), or None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return osutil.name_from_bytes(value)
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def plain(part):
+    """True for a plain file or folder name: never empty, ".", "..", nor
+    holding a separator or a character no name holds."""
+    if part in ("", ".", "..") or os.sep in part or "\0" in part:
+        return False
+    return not (osutil.WINDOWS and ("/" in part or ":" in part))
