@@ -9,8 +9,9 @@ the project's engine and for rsync: a full backup, an unchanged run, and a
 run after each change: the top folder renamed, a quarter of the files
 moved to other folders, a tenth of the tree copied with `cp -a` inside
 src. For each: seconds (median of --repeat, each on a fresh copy of the
-state before) and what the new snapshot added to the drive (`du -sk` of
-the destination before and after). With --old (a checkout of the code
+state before; the source is changed in place and changed back, so its
+files keep their ids) and what the new snapshot added to the drive (`du
+-sk` of the destination before and after). With --old (a checkout of the code
 before this change, e.g. `git worktree add /tmp/old main`), the full and
 unchanged runs are timed with that code too, in the same run. POSIX only.
 """
@@ -75,16 +76,20 @@ def rsync(src, dest, name, previous=None):
 
 def rename(src):
     os.rename(os.path.join(src, "top"), os.path.join(src, "top renamed"))
+    return lambda: os.rename(os.path.join(src, "top renamed"), os.path.join(src, "top"))
 
 
 def move_quarter(src):
     top = os.path.join(src, "top")
     folders = sorted(os.listdir(top))
+    done = []
     for n, folder in enumerate(folders):
         target = os.path.join(top, folders[(n + 1) % len(folders)])
         for name in sorted(os.listdir(os.path.join(top, folder)))[:25]:
             if name.startswith("f"):
-                os.rename(os.path.join(top, folder, name), os.path.join(target, "m" + name))
+                done.append((os.path.join(top, folder, name), os.path.join(target, "m" + name)))
+                os.rename(*done[-1])
+    return lambda: [os.rename(new, old) for old, new in reversed(done)]
 
 
 def copy_tenth(src):
@@ -93,6 +98,7 @@ def copy_tenth(src):
     os.makedirs(os.path.join(src, "copies"))
     for folder in folders[:max(1, len(folders) // 10)]:
         subprocess.check_call(["cp", "-a", os.path.join(top, folder), os.path.join(src, "copies", folder)])
+    return lambda: shutil.rmtree(os.path.join(src, "copies"))
 
 
 CHANGES = [("rename top folder", rename), ("move 1/4 of files", move_quarter), ("cp -a 1/10 inside src", copy_tenth)]
@@ -100,21 +106,29 @@ CHANGES = [("rename top folder", rename), ("move 1/4 of files", move_quarter), (
 
 def case(work, base, change, code, repeat):
     """Median seconds and KiB added, for ours and rsync, of a run after
-    ``change`` (None: nothing changed) on copies of ``base`` (src + dests)."""
+    ``change`` (None: nothing changed) to the source, on copies of the
+    destinations of ``base``. The source itself is changed in place and
+    the change undone after each round: a copy would give every file a new
+    id, and a moved file would be found by its contents, not its id."""
     results = {"ours": [], "rsync": []}
+    src = os.path.join(base, "src")
     for _ in range(repeat):
         here = os.path.join(work, "case")
         shutil.rmtree(here, ignore_errors=True)
-        subprocess.check_call(["cp", "-a", base, here])
-        src = os.path.join(here, "src")
-        if change is not None:
-            change(src)
-        before = du_kib(os.path.join(here, "dest"))
-        wall, secs, counts = ours(code, src, os.path.join(here, "dest"), time.time() + 86400)
-        results["ours"].append((wall, du_kib(os.path.join(here, "dest")) - before, counts))
-        before = du_kib(os.path.join(here, "rdest"))
-        wall = rsync(src, os.path.join(here, "rdest"), "s2", "s1")
-        results["rsync"].append((wall, du_kib(os.path.join(here, "rdest")) - before, None))
+        os.makedirs(here)
+        for name in ("dest", "rdest"):
+            subprocess.check_call(["cp", "-a", os.path.join(base, name), os.path.join(here, name)])
+        undo = change(src) if change is not None else None
+        try:
+            before = du_kib(os.path.join(here, "dest"))
+            wall, secs, counts = ours(code, src, os.path.join(here, "dest"), time.time() + 86400)
+            results["ours"].append((wall, du_kib(os.path.join(here, "dest")) - before, counts))
+            before = du_kib(os.path.join(here, "rdest"))
+            wall = rsync(src, os.path.join(here, "rdest"), "s2", "s1")
+            results["rsync"].append((wall, du_kib(os.path.join(here, "rdest")) - before, None))
+        finally:
+            if undo is not None:
+                undo()
     return {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), v[-1][2])
             for k, v in results.items()}
 

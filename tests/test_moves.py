@@ -365,18 +365,25 @@ class RowsTest(unittest.TestCase):
     def test_packed_rows_come_back_also_from_a_machine_of_the_other_byte_order(self):
         import array
         import sys
-        files = [("a", 1, 2, 3, 4), ("b\udce9" if os.name != "nt" else "b\ud800", None, None, 5, -6)]
-        count, names, numbers = rows.pack([f[0] for f in files], [1, 2, 3, 4, 0, 0, 5, -6])
-        self.assertEqual(rows.unpack(count, names, numbers), files)
-        other = array.array("q", [1, 2, 3, 4, 0, 0, 5, -6])
-        other.byteswap()
+        odd = "b\udce9" if os.name != "nt" else "b\ud800"  # a name that is not valid UTF-8 / UTF-16
         swapped = "big" if sys.byteorder == "little" else "little"
-        self.assertEqual(rows.unpack(count, names, other.tobytes(), swapped), files)
+        for numbers, files in (
+                ([7, 2, 3, 4, 7, 9, 5, -6], [("a", 7, 2, 3, 4), (odd, 7, 9, 5, -6)]),  # one volume: kept once
+                ([1, 2, 3, 4, 0, 0, 5, -6], [("a", 1, 2, 3, 4), (odd, None, None, 5, -6)])):
+            count, dev, names, packed = rows.pack([f[0] for f in files], numbers)
+            self.assertEqual(len(packed), 8 * (3 if dev is not None else 4) * 2)
+            self.assertEqual(rows.unpack(count, dev, names, packed), files)
+            other = array.array("q", packed)
+            other.byteswap()
+            self.assertEqual(rows.unpack(count, dev, names, other.tobytes(), swapped), files)
 
     def test_a_damaged_row_finds_nothing(self):
-        count, names, numbers = rows.pack(["a", "b"], [1, 2, 3, 4, 5, 6, 7, 8])
-        for bad in ((3, names, numbers), (count, names, numbers[:-1]), (count, names + b"\0c", numbers),
-                    (count, "text", numbers), (None, names, numbers), (count, b"\xff\xfe", numbers)):
+        import zlib
+        count, dev, names, numbers = rows.pack(["a", "b"], [1, 2, 3, 4, 1, 6, 7, 8])
+        for bad in ((3, dev, names, numbers), (count, dev, names, numbers[:-1]),
+                    (count, dev, zlib.compress(b"a\0b\0c"), numbers), (count, None, names, numbers),
+                    (count, dev, "text", numbers), (None, dev, names, numbers), (count, dev, b"\xff\xfe", numbers),
+                    (count, "1", names, numbers)):
             self.assertEqual(rows.unpack(*bad), [], bad)
 
 

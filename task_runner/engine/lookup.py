@@ -167,10 +167,9 @@ def _unpack_all(db):
     order = found[0][0] if found else None
     db.execute(rows.FILES)
     for (rowid,) in db.execute("SELECT rowid FROM packed").fetchall():
-        folder, count, names, numbers = db.execute(
-            "SELECT folder, count, names, numbers FROM packed WHERE rowid = ?", (rowid,)).fetchone()
+        found = db.execute("SELECT folder, %s FROM packed WHERE rowid = ?" % rows.COLUMNS, (rowid,)).fetchone()
         db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                       ((folder,) + r for r in rows.unpack(count, names, numbers, order or sys.byteorder)))
+                       ((found[0],) + r for r in rows.unpack(*found[1:], byteorder=order or sys.byteorder)))
 
 
 def real_folder(root, rel):

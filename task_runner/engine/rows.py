@@ -2,13 +2,14 @@
 that hold its files. Pure: no file is read or written here.
 
 A snapshot's files are recorded by folder, a batch of files to a row of
-``packed``: their names in one text (``\\0`` between them: no name holds
-it) and their numbers in one array of 64-bit integers, four a file
-(volume, file id, size, modification time in ns; volume and id 0 where
-ids are not trusted). One row for up to BATCH files costs the run one
-SQLite insert where a row per file cost one each; the next run that needs
-to look a file up unpacks them once into a table it can search
-(moved.PreviousIndex).
+``packed``: their names in one text (``\0`` between them: no name holds
+it), compressed, and their numbers in one array of 64-bit integers, three
+a file (file id, size, modification time in ns; id 0 where ids are not
+trusted), with the volume once for the row (a folder's files share it;
+four numbers a file, volume first, and no volume for the row when they do
+not). One row for up to BATCH files costs the run one SQLite insert where
+a row per file cost one each; the next run that needs to look a file up
+unpacks them once into a table it can search (lookup.PreviousIndex).
 
 The first indexes (before packed rows) held a table ``files`` with a row
 per file; they are still read.
@@ -17,48 +18,58 @@ per file; they are still read.
 import array
 import os
 import sys
+import zlib
 
 from ..fs import osutil
 
 FORMAT = 2
 SCHEMA = ("CREATE TABLE meta (key TEXT, value)",
           "CREATE TABLE folders (id INTEGER PRIMARY KEY, path)",
-          "CREATE TABLE packed (folder INTEGER, count INTEGER, names BLOB, numbers BLOB)")
+          "CREATE TABLE packed (folder INTEGER, count INTEGER, dev INTEGER, names BLOB, numbers BLOB)")
+COLUMNS = "count, dev, names, numbers"  # of ``packed``, as ``pack`` gives them and ``unpack`` takes them
 # What a lookup searches: a row a file (the first format's table, or the packed rows unpacked).
 FILES = "CREATE TABLE files (folder INTEGER, name, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER)"
 NUMBERS = 4  # volume, id, size, time
 
 
 def pack(names, numbers):
-    """(count, names, numbers) of one ``packed`` row: the files ``names``
-    with their NUMBERS integers each in ``numbers``."""
-    return (len(names), osutil.name_to_bytes("\0".join(names)),
-            array.array("q", numbers).tobytes())
+    """(count, dev, names, numbers) of one ``packed`` row: the files
+    ``names`` with their NUMBERS integers each (volume first) in
+    ``numbers``."""
+    values = array.array("q", numbers)
+    devs = set(values[0::NUMBERS])
+    dev = devs.pop() if len(devs) == 1 else None
+    if dev is not None:
+        del values[0::NUMBERS]
+    return (len(names), dev, zlib.compress(osutil.name_to_bytes("\0".join(names)), 1), values.tobytes())
 
 
-def unpack(count, names, numbers, byteorder=sys.byteorder):
+def unpack(count, dev, names, numbers, byteorder=sys.byteorder):
     """The files of one ``packed`` row, as (name, dev, ino, size, mtime)
     with dev and ino None where not trusted; [] when the row is not what
     ``pack`` makes (an index is untrusted: a damaged row finds nothing).
     ``byteorder``: the one of the machine that wrote it."""
-    if not isinstance(names, bytes) or not isinstance(numbers, bytes) or not isinstance(count, int):
+    if not (isinstance(names, bytes) and isinstance(numbers, bytes) and isinstance(count, int)
+            and (dev is None or isinstance(dev, int))):
         return []
     try:
-        text = osutil.name_from_bytes(names)
+        text = osutil.name_from_bytes(zlib.decompress(names))
         values = array.array("q")
         values.frombytes(numbers)
-    except (UnicodeDecodeError, ValueError):
+    except (zlib.error, UnicodeDecodeError, ValueError):
         return []
     if byteorder != sys.byteorder:
         values.byteswap()
     found = text.split("\0") if count else []
-    if len(found) != count or len(values) != NUMBERS * count:
+    width = NUMBERS if dev is None else NUMBERS - 1
+    if len(found) != count or len(values) != width * count:
         return []
-    rows = []
+    files = []
     for i, name in enumerate(found):
-        dev, ino, size, mtime = values[NUMBERS * i:NUMBERS * i + NUMBERS]
-        rows.append((name, dev if ino else None, ino or None, size, mtime))
-    return rows
+        ino, size, mtime = values[width * i + width - 3:width * i + width]
+        volume = values[width * i] if dev is None else dev
+        files.append((name, volume if ino else None, ino or None, size, mtime))
+    return files
 
 
 def storable(name):
