@@ -51,10 +51,9 @@ def moved(result):
     return getattr(result, "moved", 0)
 
 
-@unittest.skipIf(index is not None and index.sqlite3 is None, "this Python has no sqlite3")
-class MovesTest(TempDirTestCase):
+class MovesCase(TempDirTestCase):
     def setUp(self):
-        super(MovesTest, self).setUp()
+        super(MovesCase, self).setUp()
         self.src = self.path("src")
         self.dest = self.path("dest")
         os.makedirs(self.src)
@@ -81,6 +80,9 @@ class MovesTest(TempDirTestCase):
         found = verify.verify_task(make_task(self.src, self.dest), deep=True, snapshot=result.snapshot)
         self.assertTrue(found.ok, found)
 
+
+@unittest.skipIf(index is not None and index.sqlite3 is None, "this Python has no sqlite3")
+class MovesTest(MovesCase):
     def test_renamed_folder_is_linked_not_copied(self):
         for i in range(3):
             self.put(os.path.join("Photos", "2025", "p%d.jpg" % i), os.urandom(1000 + i), NS + i)
@@ -274,7 +276,7 @@ def recorded(snapshot):
 
 
 @unittest.skipIf(index is not None and index.sqlite3 is None, "this Python has no sqlite3")
-class CarriedRecordsTest(MovesTest):
+class CarriedRecordsTest(MovesCase):
     """A file found unchanged at its own path is not recorded anew: its
     record is carried from the previous snapshot's index (index._Carry)."""
 
@@ -325,6 +327,28 @@ class CarriedRecordsTest(MovesTest):
         third = self.snap(2)
         self.assertSame(third)
         self.assertEqual((third.copied, moved(third)), (0, 3))
+
+    def test_a_renamed_folder_of_more_files_than_held_is_asked_once_a_file(self):
+        """Beyond NEAR_ROWS files an old folder's rows are not held; they
+        were then fetched again for every file (100,000 files renamed:
+        seven minutes)."""
+        for i in range(12):
+            self.put("big/f%02d" % i, b"file %02d" % i, NS + i)
+        self.snap(0)
+        os.rename(self.path("src", "big"), self.path("src", "bigger"))
+        asked = []
+        query, held = lookup.PreviousIndex._query, lookup.NEAR_ROWS
+
+        def counted(index, sql, args):
+            asked.append(sql)
+            return query(index, sql, args)
+        lookup.PreviousIndex._query, lookup.NEAR_ROWS = counted, 5
+        try:
+            second = self.snap(1)
+        finally:
+            lookup.PreviousIndex._query, lookup.NEAR_ROWS = query, held
+        self.assertEqual((second.copied, moved(second)), (0, 12))
+        self.assertEqual(len([q for q in asked if "WHERE folder = ?" in q]), 1, asked)
 
     def test_workers_carry_too(self):
         for i in range(40):

@@ -34,6 +34,7 @@ class PreviousIndex(object):
         self._ready = None  # True once the lookups' indexes exist, False when they cannot
         self._checked = {}  # folder number -> its path, checked to be a real folder (None: not one)
         self._near = {}  # file id -> row, of the old folder where the last moved file was found
+        self._near_folder = None  # that folder's number (its rows are not held when it has too many)
 
     @classmethod
     def open(cls, snapshot_path):
@@ -87,7 +88,7 @@ class PreviousIndex(object):
         candidates = [row] if row is not None else \
             self._query(self._SELECT + "WHERE ino = ? LIMIT ?", (ident[1], MAX_CANDIDATES))
         found = [r for r in candidates if (r[2], r[3], r[4]) == (ident[0], st.st_size, st.st_mtime_ns)]
-        if found and row is None:
+        if found and row is None and found[0][0] != self._near_folder:
             self._hold_folder(found[0][0])
         return [self._path(r[0], r[1]) for r in found]
 
@@ -98,7 +99,7 @@ class PreviousIndex(object):
                            (folder, NEAR_ROWS + 1))
         near = {r[0]: r[1:] for r in found if r[0] is not None} if len(found) <= NEAR_ROWS else {}
         with self._lock:
-            self._near = near
+            self._near, self._near_folder = near, folder
 
     def by_size_time(self, st):
         """Paths of the previous snapshot whose source had the size and
