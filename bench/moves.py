@@ -13,7 +13,9 @@ state before; the source is changed in place and changed back, so its
 files keep their ids) and what the new snapshot added to the drive (`du
 -sk` of the destination before and after). With --old (a checkout of the code
 before this change, e.g. `git worktree add /tmp/old main`), the full and
-unchanged runs are timed with that code too, in the same run. POSIX only.
+unchanged runs are timed with that code too, in the same run, as they are
+with the index turned off ("ours without the index": the cost of
+NAME.index alone). POSIX only.
 """
 
 import argparse
@@ -36,6 +38,8 @@ from task_runner import engine
 from task_runner.config import TASK_KEYS, Task
 fields = {k.attr or n: k.default for n, k in TASK_KEYS.items()}
 fields.update(name="B", src=sys.argv[2], dest=sys.argv[3])
+if sys.argv[5:] == ["no-index"]:
+    engine.sqlite3 = None  # the engine as it was before NAME.index: nothing recorded, nothing looked up
 t = time.perf_counter()
 r = engine.make_snapshot(Task(**fields), float(sys.argv[4]))
 print(time.perf_counter() - t, r.copied, r.linked, getattr(r, "moved", 0))
@@ -58,8 +62,10 @@ def du_kib(path):
 
 
 def ours(code, src, dest, when):
+    """``code``: a checkout, or (checkout, "no-index")."""
+    code, extra = (code, []) if isinstance(code, str) else (code[0], list(code[1:]))
     start = time.perf_counter()
-    out = subprocess.check_output([sys.executable, "-c", ENGINE, code, src, dest, str(when)])
+    out = subprocess.check_output([sys.executable, "-c", ENGINE, code, src, dest, str(when)] + extra)
     wall = time.perf_counter() - start
     secs, copied, linked, moved = out.split()
     return wall, float(secs), (int(copied), int(linked), int(moved))
@@ -147,27 +153,30 @@ def main():
         build(os.path.join(base, "src"), count, size, per_dir)
         print("tree: %d files of %d bytes (%.1f MiB); load: %s" % (
             count, size, count * size / 1048576.0, os.getloadavg()))
-        codes = [("ours", ROOT)] + ([("before", args.old)] if args.old else [])
-        full = {}
-        for label, code in codes:
-            times = []
-            for _ in range(args.repeat):
+        codes = [("ours", ROOT), ("ours without the index", (ROOT, "no-index"))] + \
+            ([("before", args.old)] if args.old else [])
+        # Each round runs every code and rsync in turn, so that a slower
+        # minute of the shared machine falls on all of them alike.
+        full = {label: [] for label, _ in codes + [("rsync -a", None)]}
+        for _ in range(args.repeat):
+            for label, code in codes:
                 shutil.rmtree(os.path.join(work, "f"), ignore_errors=True)
                 os.makedirs(os.path.join(work, "f"))
-                times.append(ours(code, os.path.join(base, "src"), os.path.join(work, "f"), time.time())[0])
-            full[label] = statistics.median(times)
-        times = []
-        for _ in range(args.repeat):
+                full[label].append(ours(code, os.path.join(base, "src"), os.path.join(work, "f"), time.time())[0])
             shutil.rmtree(os.path.join(work, "r"), ignore_errors=True)
-            times.append(rsync(os.path.join(base, "src"), os.path.join(work, "r"), "s1"))
-        full["rsync -a"] = statistics.median(times)
+            full["rsync -a"].append(rsync(os.path.join(base, "src"), os.path.join(work, "r"), "s1"))
+        full = {label: statistics.median(times) for label, times in full.items()}
         print("full backup: " + ", ".join("%s %.3f s" % kv for kv in full.items()))
         ours(ROOT, os.path.join(base, "src"), os.path.join(base, "dest"), time.time())
         rsync(os.path.join(base, "src"), os.path.join(base, "rdest"), "s1")
-        for label, code in codes:
-            r = case(work, base, None, code, args.repeat)
-            print("unchanged (%s): %.3f s = %.2fx rsync --link-dest (%.3f s)" % (
-                label, r["ours"][0], r["ours"][0] / r["rsync"][0], r["rsync"][0]))
+        unchanged = {label: [] for label, _ in codes}
+        for _ in range(args.repeat):
+            for label, code in codes:
+                r = case(work, base, None, code, 1)
+                unchanged[label].append((r["ours"][0], r["rsync"][0]))
+        for label, times in unchanged.items():
+            mine, theirs = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+            print("unchanged (%s): %.3f s = %.2fx rsync --link-dest (%.3f s)" % (label, mine, mine / theirs, theirs))
         for name, change in CHANGES:
             r = case(work, base, change, ROOT, args.repeat)
             print("%s: ours %.3f s (%.2fx our full), +%d KiB, (copied, linked, moved) %s; "
