@@ -35,6 +35,7 @@ class PreviousIndex(object):
         self._checked = {}  # folder number -> its path, checked to be a real folder (None: not one)
         self._near = {}  # file id -> row, of the old folder where the last moved file was found
         self._near_folder = None  # that folder's number (its rows are not held when it has too many)
+        self._by_size_time = False  # whether that lookup's index was made
 
     @classmethod
     def open(cls, snapshot_path):
@@ -55,11 +56,12 @@ class PreviousIndex(object):
         self._copy = temporary()
         copy_bytes(self._file, self._copy)
         self._db = sqlite3.connect(self._copy, check_same_thread=False)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):  # a copy of its own
+            self._db.execute("PRAGMA " + pragma)
         _unpack_all(self._db)
         self._db.execute("SELECT d.path, f.name, f.dev, f.ino, f.size, f.mtime "
                          "FROM files f JOIN folders d ON d.id = f.folder LIMIT 1").fetchall()
         self._db.execute("CREATE INDEX IF NOT EXISTS by_ino ON files (ino)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS by_size_time ON files (size, mtime)")
         self._db.execute("CREATE INDEX IF NOT EXISTS by_folder ON files (folder)")
         self._db.commit()
 
@@ -104,6 +106,9 @@ class PreviousIndex(object):
     def by_size_time(self, st):
         """Paths of the previous snapshot whose source had the size and
         modification time of ``st``."""
+        if not self._by_size_time:  # made when first needed: most runs find moved files by id
+            self._by_size_time = True
+            self._query("CREATE INDEX IF NOT EXISTS by_size_time ON files (size, mtime)", ())
         found = self._query(self._SELECT + "WHERE size = ? AND mtime = ? LIMIT ?",
                            (st.st_size, st.st_mtime_ns, MAX_CANDIDATES))
         return [self._path(r[0], r[1]) for r in found]

@@ -16,6 +16,7 @@ per file; they are still read.
 """
 
 import array
+import itertools
 import os
 import sys
 import zlib
@@ -64,12 +65,10 @@ def unpack(count, dev, names, numbers, byteorder=sys.byteorder):
     width = NUMBERS if dev is None else NUMBERS - 1
     if len(found) != count or len(values) != width * count:
         return []
-    files = []
-    for i, name in enumerate(found):
-        ino, size, mtime = values[width * i + width - 3:width * i + width]
-        volume = values[width * i] if dev is None else dev
-        files.append((name, volume if ino else None, ino or None, size, mtime))
-    return files
+    values = values.tolist()
+    devs = values[0::width] if dev is None else itertools.repeat(dev)
+    return [(name, volume if ino else None, ino or None, size, mtime) for name, volume, ino, size, mtime
+            in zip(found, devs, values[width - 3::width], values[width - 2::width], values[width - 1::width])]
 
 
 def storable(name):
