@@ -165,11 +165,14 @@ Subsystem sftp internal-sftp
 """
 
 
-def start_openssh(test, folder, env, name="os"):
+def start_openssh(test, folder, env, name="os", hashcheck=False):
     """OpenSSH's sshd (its internal SFTP server, which makes hard links) on
     127.0.0.1 with keys of its own in ``folder``, and remote ``name`` in
     ``env`` (paths on it are absolute). Skips where sshd, ssh-keygen or
-    its privilege separation folder are missing: an optional server."""
+    its privilege separation folder are missing: an optional server.
+    With ``hashcheck`` rclone asks the server for hashes as it does by
+    default (an ``md5sum`` over SSH), and each ``md5sum`` the server runs
+    is a line of ``folder``/md5sum.log."""
     keygen = shutil.which("ssh-keygen")
     if os.name == "nt" or not os.path.isfile(SSHD) or not keygen or not os.path.isdir("/run/sshd"):
         test.skipTest("no OpenSSH server here (%s, ssh-keygen, /run/sshd): the SFTP hard-link test needs one"
@@ -179,14 +182,22 @@ def start_openssh(test, folder, env, name="os"):
         subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(folder, key)], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
     port = free_port()
+    config = SSHD_CONFIG.format(port=port, dir=folder)
+    if hashcheck:
+        os.makedirs(os.path.join(folder, "bin"))
+        with open(os.path.join(folder, "bin", "md5sum"), "w") as f:
+            f.write('#!/bin/sh\necho "$@" >> %s/md5sum.log\nexec /usr/bin/md5sum "$@"\n' % folder)
+        os.chmod(os.path.join(folder, "bin", "md5sum"), 0o755)
+        config += "SetEnv PATH=%s/bin:/usr/bin:/bin\n" % folder
     with open(os.path.join(folder, "sshd_config"), "w") as f:
-        f.write(SSHD_CONFIG.format(port=port, dir=folder))
+        f.write(config)
     _serve(test, [SSHD, "-D", "-f", os.path.join(folder, "sshd_config")], env, port, "sshd")
     prefix = "RCLONE_CONFIG_%s_" % name.upper()
     env.update({prefix + "TYPE": "sftp", prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port),
                 prefix + "USER": getpass.getuser(), prefix + "KEY_FILE": os.path.join(folder, "userkey"),
-                prefix + "KNOWN_HOSTS_FILE": "none",
-                prefix + "DISABLE_HASHCHECK": "true"})  # else an md5sum on the server for each file
+                prefix + "KNOWN_HOSTS_FILE": "none"})
+    if not hashcheck:
+        env[prefix + "DISABLE_HASHCHECK"] = "true"  # else an md5sum on the server for each file
     return port
 
 

@@ -219,6 +219,29 @@ class SftpReuseTest(ReuseTestCase):
                          [FIRST, FIRST + layout.MANIFEST_SUFFIX, SECOND, SECOND + layout.MANIFEST_SUFFIX])
         self.restore_matches_src("back")
 
+    def test_linking_on_an_openssh_server_runs_no_md5sum_a_file(self):
+        """rclone's default check after a server-side copy asked the server
+        for an md5sum of each linked file: reading all of it there (an
+        unchanged re-run of 508 files took 178 s, the first upload 104 s)."""
+        rclone_tools.start_openssh(self, self.path("ssh"), self.env, hashcheck=True)
+        log = self.path("ssh", "md5sum.log")
+        self.make_tree(files=10, size=SIZE)
+        self.config("os:" + self.path("served"))
+        self.config_obj = load_config(self.path("config.json"))
+        os.makedirs(self.path("dest"))
+        shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True, copy_function=copy_file)
+        self.assertEqual(self.upload()["status"], "success")
+        if os.path.exists(log):
+            os.remove(log)
+        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
+        second = self.upload()
+        self.assertEqual(second["status"], "success", second)
+        self.assertEqual(second["server_side_bytes"], 10 * SIZE + 9, second)
+        with open(log) if os.path.exists(log) else open(os.devnull) as f:
+            asked = f.read().splitlines()
+        self.assertLessEqual(len(asked), 1, asked)  # rclone's probe of the command, at most
+        self.restore_matches_src("back")
+
     def test_an_openssh_server_links_unchanged_files(self):
         rclone_tools.start_openssh(self, self.path("ssh"), self.env)
         second = self.two_snapshots("os:" + self.path("served"))

@@ -88,6 +88,11 @@ def _previous(complete, name):
 
 
 HARDLINK_COPY = "--sftp-copy-is-hardlink"
+# A link the server made is the file itself: rclone's check after each copy would run an md5sum of
+# the old and the new name on the server, reading both (an unchanged re-run of 508 files: 178 s
+# against 104 s for the first upload). Files sent are then checked by size; verify --offsite and
+# the manifest's MD5s check contents.
+HARDLINK_OPTIONS = [HARDLINK_COPY, "--no-update-modtime", "--ignore-checksum"]
 LINK_PROBE = ".task_runner-link-probe"  # no snapshot's name: listings leave it alone
 
 
@@ -158,7 +163,7 @@ def _reuse(rc, remote, previous, info, stop_event=None):
     if prelink.local_root(info):
         return "link", ["--no-update-modtime"], prelink.local_root(info)
     if how and rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
-        return "hardlink", [HARDLINK_COPY, "--no-update-modtime"] + copy_dest, None
+        return "hardlink", HARDLINK_OPTIONS + copy_dest, None
     if features.get("Copy"):
         return "precopy", [], None
     return None, [], None
@@ -170,7 +175,7 @@ def _server_links(rc, remote, previous, stop_event):
     ``hardlink@openssh.com`` rclone would download each file and send it
     back: twice the traffic of sending it.) The probe file is removed."""
     probe = layout.join(remote, LINK_PROBE)
-    got = rc.run(["copyto", layout.join(remote, layout.manifest_name(previous)), probe, HARDLINK_COPY],
+    got = rc.run(["copyto", layout.join(remote, layout.manifest_name(previous)), probe] + HARDLINK_OPTIONS,
                  stop_event=stop_event, timeout=120, quiet=True)
     rc.run(["deletefile", probe], timeout=120, quiet=True)
     return got.code == 0 and int((got.stats or {}).get("serverSideCopies", 0)) > 0
