@@ -350,6 +350,20 @@ class CarriedRecordsTest(MovesCase):
         self.assertEqual((second.copied, moved(second)), (0, 12))
         self.assertEqual(len([q for q in asked if "WHERE folder = ?" in q]), 1, asked)
 
+    @unittest.skipIf(os.name == "nt", "a name that is not valid UTF-8 is a POSIX thing")
+    def test_a_file_name_that_is_not_utf8_is_found_moved(self):
+        """Found from outside: such a name in the index failed every later
+        run that looked a file up (UnicodeEncodeError, exit 1)."""
+        odd = os.fsdecode(b"caf\xe9.txt")
+        self.put("a/" + odd, b"latin-1 name", NS)
+        self.put("a/plain.txt", b"plain", NS + 1)
+        self.snap(0)
+        self.snap(1)  # its record carried
+        os.rename(self.path("src", "a"), self.path("src", "b"))
+        third = self.snap(2)
+        self.assertSame(third)
+        self.assertEqual((third.copied, moved(third)), (0, 2))
+
     def test_workers_carry_too(self):
         for i in range(40):
             self.put("f%d/%02d" % (i % 4, i), os.urandom(100), NS + i)

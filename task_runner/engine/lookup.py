@@ -75,7 +75,7 @@ class PreviousIndex(object):
                 if not self._ready:
                     return []
                 return self._db.execute(sql, args).fetchall()
-            except (sqlite3.Error, OSError):
+            except (sqlite3.Error, OSError, ValueError):  # a damaged index finds nothing
                 return []
 
     _SELECT = "SELECT folder, name, dev, size, mtime FROM files "
@@ -174,8 +174,12 @@ def _unpack_all(db):
     db.execute(rows.FILES)
     for (rowid,) in db.execute("SELECT rowid FROM packed").fetchall():
         found = db.execute("SELECT folder, %s FROM packed WHERE rowid = ?" % rows.COLUMNS, (rowid,)).fetchone()
-        db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                       ((found[0],) + r for r in rows.unpack(*found[1:], byteorder=order or sys.byteorder)))
+        files = [(found[0],) + r for r in rows.unpack(*found[1:], byteorder=order or sys.byteorder)]
+        try:
+            "".join(f[1] for f in files).encode("utf-8")
+        except UnicodeEncodeError:  # a name that is not valid UTF-8: kept as its bytes (rows.name_of reads both)
+            files = [(f[0], rows.storable(f[1])) + f[2:] for f in files]
+        db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", files)
 
 
 def real_folder(root, rel):
