@@ -104,18 +104,18 @@ def find_elsewhere(index, ops, entry, st, ident, usable):
     same path, or None: one recorded with the same identity ``ident`` (None:
     not trusted here) and size, time and mode; else one recorded with the
     same size and time whose content is equal (an identity match too when
-    the time is in whole seconds). ``usable(path)`` checks the
+    the time is in whole milliseconds). ``usable(path)`` checks the
     file there as an unchanged file at its own path is checked."""
     if not index.may_hold(st):
         return None
     if ident is not None:
-        # A time without its fraction of a second was set by a tool (tar,
-        # unzip, a FAT or network disk), not by a write: such a time can tie
+        # A time in whole milliseconds was set by a tool (tar, unzip, Java,
+        # Node, a FAT or network disk), not by a write: such a time can tie
         # by chance, so an id reused by a new file is told by its content.
         # (NTFS keeps 100 ns: two times within one such step tie there too,
         # which a file written anew does not meet; comparing every moved
         # file's content on Windows would cost a read of both.)
-        tied = st.st_mtime_ns % 1000000000 == 0
+        tied = st.st_mtime_ns % 1000000 == 0
         for path in index.by_identity(ident, st):
             if path is not None and usable(path) and (not tied or same_content(ops, entry.path, path, st.st_size)):
                 return path
