@@ -136,7 +136,8 @@ def _open_writer(task, root, stats, ops, stop_event, previous, log, pool):
     if task.format == "zip":
         from .zip_writer import ZipWriter  # only ZIP tasks load zipfile
         return ZipWriter(root, stats, ops, stop_event)  # one stream: never a worker
-    index = IndexWriter(root, previous, pool.workers) if sqlite3 is not None else None
+    # The real clock, as the file system stamps ctimes with it (the next run compares them).
+    index = IndexWriter(root, previous, pool.workers, int(time.time() * 10 ** 9)) if sqlite3 is not None else None
     if index is not None:
         # Against the files' own times, which are the real clock's: a run given another time (a
         # test's, a clock set years ahead) must not take the live temporaries of other runs for stale.

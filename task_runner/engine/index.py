@@ -55,6 +55,10 @@ except ImportError:  # a Python built without it: no index, moved files are copi
 
 SUFFIX = INDEX
 BATCH = 2000  # files held in memory before they are written
+# POSIX: a file whose inode changed (st_ctime: a write, a rename, a new file on that name) since the
+# previous run started, less this margin (the file system stamps ctime with a coarse clock, up to a
+# tick behind), is not trusted unchanged by its size and time alone (``changed_since``).
+CTIME_MARGIN_NS = 20 * 10 ** 6  # two ticks of a 100 Hz kernel
 KEPT_HELD = 10000  # folders held in memory (with their counts of kept files) before they are written
 
 
@@ -107,29 +111,30 @@ def remove_quietly(path):
 
 
 def packed_copy(snapshot_path):
-    """A local temporary copy of the index of snapshot ``snapshot_path``
-    when it has one in packed rows (rows.FORMAT) that SQLite can read; else
-    None."""
+    """(a local temporary copy of the index of snapshot ``snapshot_path``,
+    the real time in ns when that snapshot's run started) when it has one
+    in packed rows (rows.FORMAT) that SQLite can read; else (None, None)."""
     if sqlite3 is None or snapshot_path is None:
-        return None
+        return None, None
     path = osutil.long_path(index_path(snapshot_path))
     if not os.path.isfile(path):
-        return None
+        return None, None
     copy = temporary()
     try:
         copy_bytes(path, copy)
         db = sqlite3.connect(copy)
         try:
-            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchall()
+            found = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('format', 'started')").fetchall())
             db.execute("SELECT folder, %s FROM packed LIMIT 1" % rows.COLUMNS).fetchall()
         finally:
             db.close()
-        if found == [(rows.FORMAT,)]:
-            return copy
+        if found.get("format") == rows.FORMAT:
+            started = found.get("started")
+            return copy, started if isinstance(started, int) else None
     except (sqlite3.Error, OSError):
         pass
     remove_quietly(copy)
-    return None
+    return None, None
 
 
 class IndexWriter(object):
@@ -143,8 +148,10 @@ class IndexWriter(object):
     its index has packed rows, ``carries`` is True and a file found
     unchanged there is only counted (``keep``)."""
 
-    def __init__(self, root, previous=None, threads=1):
+    def __init__(self, root, previous=None, threads=1, started_ns=None):
         self.path = index_path(root)
+        self.started_ns = started_ns  # the real clock at the run's start, recorded for the next run
+        self.changed_since = None
         self.root = root
         self.broken = None
         self._folders = [(0, "")]
@@ -167,7 +174,9 @@ class IndexWriter(object):
             for sql in rows.SCHEMA:
                 self._db.execute(sql)
             self._db.execute("CREATE TEMP TABLE kept (folder INTEGER, n INTEGER)")
-            self._old = packed_copy(previous)
+            self._old, before = packed_copy(previous)
+            if before is not None and not osutil.WINDOWS:
+                self.changed_since = before - CTIME_MARGIN_NS
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
         self.carries = self.broken is None and self._old is not None
@@ -261,7 +270,8 @@ class IndexWriter(object):
                 # The newest time recorded: a file changed since cannot be
                 # found in it, and is never looked up (PreviousIndex.may_hold).
                 self._db.executemany("INSERT INTO meta VALUES (?, ?)",
-                                     (("format", rows.FORMAT), ("order", sys.byteorder), ("newest", newest)))
+                                     (("format", rows.FORMAT), ("order", sys.byteorder), ("newest", newest),
+                                      ("started", self.started_ns)))
                 self._db.commit()
                 self._db.close()
                 self._db = None

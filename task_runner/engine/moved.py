@@ -67,6 +67,12 @@ class PreviousIndexes(object):
                 for path in index.by_size_time(st):
                     yield path
 
+    def at_own_path(self, path, rel):
+        """Whether ``path`` (found by a lookup) is file ``rel`` of one of
+        the snapshots asked: linked from where it was, not moved (a file
+        that the previous snapshot lacks, as a partial run's may)."""
+        return any(path == index.root + os.sep + rel for index in self._all)
+
     def close(self):
         for index in self._all:
             index.close()
@@ -98,14 +104,18 @@ class Identities(object):
         return None if dev is None or ino is None else (dev, ino)
 
 
-def find_elsewhere(index, ops, entry, st, ident, usable):
+def find_elsewhere(index, ops, entry, st, ident, usable, suspect=None):
     """The path in the previous snapshot (``index``) of a file that can
     stand for source file ``entry`` (lstat ``st``) though it is not at the
     same path, or None: one recorded with the same identity ``ident`` (None:
     not trusted here) and size, time and mode; else one recorded with the
     same size and time whose content is equal (an identity match too when
-    the time is in whole milliseconds). ``usable(path)`` checks the
-    file there as an unchanged file at its own path is checked."""
+    the time is in whole milliseconds, or when its path ends with
+    ``suspect``: os.sep and the file's own path, given when its inode
+    changed since the previous run, so a file written in place with its
+    size and time put back is told by its content in any snapshot asked).
+    ``usable(path)`` checks the file there as an unchanged file at its own
+    path is checked."""
     if not index.may_hold(st):
         return None
     if ident is not None:
@@ -117,7 +127,8 @@ def find_elsewhere(index, ops, entry, st, ident, usable):
         # file's content on Windows would cost a read of both.)
         tied = st.st_mtime_ns % 1000000 == 0
         for path in index.by_identity(ident, st):
-            if path is not None and usable(path) and (not tied or same_content(ops, entry.path, path, st.st_size)):
+            confirm = tied or (suspect is not None and path is not None and path.endswith(suspect))
+            if path is not None and usable(path) and (not confirm or same_content(ops, entry.path, path, st.st_size)):
                 return path
     if st.st_size == 0:
         return None  # an empty file costs no data: copied

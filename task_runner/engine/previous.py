@@ -133,28 +133,28 @@ class DryRunWriter(object):
     def file(self, rel, entry, st):
         found = self.previous.lookup(entry.name)
         if found is not None and unchanged(found[1], st, 0, self.owners):
-            self.stats.add_link(st.st_size)
             action = "link"
-        elif self._moved(entry, st):
-            self.stats.add_move(st.st_size)
-            action = "move"
         else:
-            self.stats.add_copy(st.st_size)
-            action = "copy"
+            action = self._elsewhere(rel, entry, st)
+        {"link": self.stats.add_link, "move": self.stats.add_move, "copy": self.stats.add_copy}[action](st.st_size)
         if self.listing is not None:
             self.listing(action, rel)
 
-    def _moved(self, entry, st):
+    def _elsewhere(self, rel, entry, st):
+        """"move" or "link" (from an older snapshot, at its own path) when
+        a lookup finds the file in a snapshot, else "copy"."""
         if self.previous_index is None:
-            return False
+            return "copy"
 
         def usable(path):
             try:
                 return unchanged(os.lstat(path), st, 0, self.owners)
             except OSError:
                 return False
-        ident = self._ids.key(entry, st)
-        return find_elsewhere(self.previous_index, self.ops, entry, st, ident, usable) is not None
+        path = find_elsewhere(self.previous_index, self.ops, entry, st, self._ids.key(entry, st), usable)
+        if path is None:
+            return "copy"
+        return "link" if self.previous_index.at_own_path(path, rel) else "move"
 
     def link(self, rel, entry, st):
         self.stats.add_symlink()

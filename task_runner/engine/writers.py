@@ -66,12 +66,10 @@ class Writer(object):
         self.stats.skip(rel, "cannot be written to the destination: %s" % (exc.strerror or exc))
 
     def open_source(self, path, rel, st):
-        """An fd for reading ``path``, or None (skipped) when it cannot be
-        opened, or is not the regular file the walk listed (``st``, its
-        lstat): another account swapping a folder of its own for a link, or
-        a file for a pipe, after the listing, gets nothing of another's
-        into its backup (found from outside: root's backup copied a private
-        file of another user into the swapper's folder)."""
+        """An fd for reading ``path``, or None (skipped) when it cannot be opened, or is not the
+        regular file the walk listed (``st``, its lstat): another account swapping a folder of its own
+        for a link, or a file for a pipe, after the listing, gets nothing of another's into its backup
+        (found from outside: root's backup copied a private file of another user into the swapper's)."""
         for attempt in range(LOCKED_RETRIES + 1):
             try:
                 fd = self.ops.open_read(path)
@@ -159,6 +157,7 @@ class FolderWriter(Writer):
         # snapshot's files came from (lookup.PreviousIndex): moved files.
         self.index, self.previous_index = index, previous_index
         self._ids = Identities(ops) if index or previous_index else None
+        self._since = index.changed_since if index and previous_index else None  # POSIX: ctimes after it
         self._index_folders = [0]  # the index's number of each open folder (the root: 0)
 
     def check_stop(self):
@@ -287,20 +286,21 @@ class FolderWriter(Writer):
         """Link ``dst`` to the previous snapshot's copy at its own path; None
         when not unchanged there, False when the link failed (it is copied)."""
         found = lookup_in(previous, entry.name)
-        if found is None or not unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode):
-            return None
+        if found is None or not unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode) \
+                or self._since is not None and st.st_ctime_ns >= self._since:
+            return None  # (an inode changed since the previous run: looked up, its own old copy compared)
         return self._link_to(found[0], dst, rel, st)
 
     def _link_elsewhere(self, rel, entry, st, dst, ident):
-        """Link ``dst`` to the previous snapshot's copy that the file had
-        elsewhere (index.py). A file with other names in the source takes
-        the copy whose recorded identity is its own, never merely the one at
-        its path (another name of its group may hold other content there)."""
+        """Link ``dst`` to the previous snapshot's copy that the file had elsewhere (index.py). A file
+        with other names in the source takes the copy whose recorded identity is its own, never merely
+        the one at its path (another name of its group may hold other content there)."""
         if self.previous_index is None:
             return False
-        path = find_elsewhere(self.previous_index, self.ops, entry, st, ident, lambda p: self._usable(p, st))
-        own = self.previous_index.root + os.sep + rel
-        return path is not None and self._link_to(path, dst, rel, st, moved=path != own)
+        suspect = os.sep + rel if self._since is not None and st.st_ctime_ns >= self._since else None
+        path = find_elsewhere(self.previous_index, self.ops, entry, st, ident, lambda p: self._usable(p, st), suspect)
+        return path is not None and \
+            self._link_to(path, dst, rel, st, moved=not self.previous_index.at_own_path(path, rel))
 
     def _usable(self, path, st):
         """Whether the previous snapshot's file at ``path`` can stand for
