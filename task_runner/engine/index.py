@@ -54,7 +54,7 @@ except ImportError:  # a Python built without it: no index, moved files are copi
     sqlite3 = None
 
 SUFFIX = INDEX
-BATCH = 2000  # files held in memory before they are written
+BATCH = rows.MAX_FILES  # files held in memory before they are written
 # POSIX: a file whose inode changed (st_ctime: a write, a rename, a new file on that name) since the
 # previous run started, less this margin (the file system stamps ctime with a coarse clock, up to a
 # tick behind), is not trusted unchanged by its size and time alone (``changed_since``).
@@ -330,8 +330,12 @@ class _Carry(object):
         db.execute("CREATE TEMP TABLE whole (was INTEGER PRIMARY KEY, folder INTEGER)")
         db.execute("INSERT INTO whole SELECT w.was, w.folder FROM want w JOIN had h ON h.folder = w.was "
                    "WHERE w.kept = h.n AND w.folder NOT IN (SELECT folder FROM own)")
+        # Only rows of the shape rows.pack makes are carried: a damaged one is not handed on.
         cur = db.execute("INSERT INTO packed SELECT h.folder, o.count, o.dev, o.names, o.numbers "
-                         "FROM old.packed o JOIN whole h ON h.was = o.folder")
+                         "FROM old.packed o JOIN whole h ON h.was = o.folder WHERE typeof(o.count) = 'integer' "
+                         "AND o.count BETWEEN 1 AND ? AND typeof(o.names) = 'blob' AND typeof(o.numbers) = 'blob' "
+                         "AND length(o.numbers) = o.count * 8 * (CASE WHEN o.dev IS NULL THEN 4 ELSE 3 END)",
+                         (rows.MAX_FILES,))
         carried = cur.rowcount > 0
         mixed = db.execute("SELECT w.folder, w.was, f.path FROM want w JOIN folders f ON f.id = w.folder "
                            "WHERE w.was IS NOT NULL AND w.folder NOT IN (SELECT folder FROM whole)").fetchall()

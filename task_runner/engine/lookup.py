@@ -169,8 +169,10 @@ def _unpack_all(db):
     tables = {t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "packed" not in tables or "files" in tables:
         return
-    found = db.execute("SELECT value FROM meta WHERE key = 'order'").fetchall()
-    order = found[0][0] if found else None
+    meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('format', 'order')").fetchall())
+    if meta.get("format") != rows.FORMAT:
+        raise ValueError("an index of another format")  # (a later version's): nothing is found in it
+    order = meta.get("order")
     db.execute(rows.FILES)
     for (rowid,) in db.execute("SELECT rowid FROM packed").fetchall():
         found = db.execute("SELECT folder, %s FROM packed WHERE rowid = ?" % rows.COLUMNS, (rowid,)).fetchone()

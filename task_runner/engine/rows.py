@@ -31,6 +31,8 @@ COLUMNS = "count, dev, names, numbers"  # of ``packed``, as ``pack`` gives them 
 # What a lookup searches: a row a file (the first format's table, or the packed rows unpacked).
 FILES = "CREATE TABLE files (folder INTEGER, name, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER)"
 NUMBERS = 4  # volume, id, size, time
+MAX_FILES = 2000  # files a row holds at most (index.BATCH)
+MAX_NAME = 1024  # bytes of a name at most, with its separator (255 UTF-16 units of NTFS, 4 bytes each)
 
 
 def pack(names, numbers):
@@ -51,10 +53,14 @@ def unpack(count, dev, names, numbers, byteorder=sys.byteorder):
     ``pack`` makes (an index is untrusted: a damaged row finds nothing).
     ``byteorder``: the one of the machine that wrote it."""
     if not (isinstance(names, bytes) and isinstance(numbers, bytes) and isinstance(count, int)
-            and (dev is None or isinstance(dev, int))):
+            and (dev is None or isinstance(dev, int)) and 0 <= count <= MAX_FILES):
         return []
     try:
-        text = osutil.name_from_bytes(zlib.decompress(names))
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(names, count * MAX_NAME + 1)  # bounded: a damaged row never fills memory
+        if inflate.unconsumed_tail or not inflate.eof:
+            return []
+        text = osutil.name_from_bytes(raw)
         values = array.array("q")
         values.frombytes(numbers)
     except (zlib.error, UnicodeDecodeError, ValueError):
