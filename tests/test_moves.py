@@ -252,6 +252,29 @@ class MovesTest(MovesCase):
         self.assertIn(("move", "f.txt"), heard)
         self.assertEqual({n: os.path.getmtime(self.path("dest", n)) for n in os.listdir(self.dest)}, before)
 
+    def test_the_snapshots_listing_counts_moved_files(self):
+        """Found from outside: it said "415 files (20 copied, 10 linked)"
+        for a run that moved 385."""
+        import json
+        import subprocess
+        import sys
+        self.put("a/f.txt", b"content")
+        config = self.path("config.json")
+        with open(config, "w") as f:
+            json.dump({"tasks": [{"name": "T", "src": self.src, "dest": self.dest}]}, f)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+        def program(*args):
+            return subprocess.run([sys.executable, os.path.join(root, "backup_now.py"), "--config", config] + list(args),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                                  stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(program("T").returncode, 0)
+        os.rename(self.path("src", "a"), self.path("src", "b"))
+        self.assertEqual(program("T").returncode, 0)
+        listing = program("snapshots", "T")
+        self.assertIn("success, 1 file (0 copied, 0 linked, 1 moved)", listing.stdout)
+        self.assertEqual(listing.stdout.count(" moved)"), 1, listing.stdout)
+
     def test_summary_counts_moved_files(self):
         self.put("a/f.txt", b"content")
         self.snap(0)
