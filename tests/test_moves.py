@@ -460,6 +460,20 @@ class CarriedRecordsTest(MovesCase):
         self.assertSame(second)
         self.assertEqual((second.copied, moved(second)), (1, 0))
 
+    def test_an_old_file_found_different_is_read_once(self):
+        """Found from outside: the same old file, linked into the three
+        snapshots asked, was read again for each of them."""
+        self.put("x.bin", b"A" * 4000, NS)
+        time.sleep(2 * index.CTIME_MARGIN_NS / 1e9)  # else written as the run started: compared in the next
+        for minute in range(3):
+            self.snap(minute)
+        self.put("y.bin", b"B" * 4000, NS)  # same size and time, other content
+        ops = FakeOps()
+        last = self.snap(3, ops)
+        self.assertSame(last)
+        self.assertEqual((last.copied, last.linked, moved(last)), (1, 1, 0))
+        self.assertEqual(sorted(ops.reads), ["x.bin", "y.bin", "y.bin"])  # one comparison, then the copy
+
     def test_workers_carry_too(self):
         for i in range(40):
             self.put("f%d/%02d" % (i % 4, i), os.urandom(100), NS + i)

@@ -115,9 +115,21 @@ def find_elsewhere(index, ops, entry, st, ident, usable, suspect=None):
     changed since the previous run, so a file written in place with its
     size and time put back is told by its content in any snapshot asked).
     ``usable(path)`` checks the file there as an unchanged file at its own
-    path is checked."""
+    path is checked: its lstat, or None. An old file found different is
+    read once, whichever snapshots' names lead to it."""
     if not index.may_hold(st):
         return None
+    different = set()  # (volume, id) of old files whose content differs
+
+    def equal(path, old):
+        key = (old.st_dev, old.st_ino)
+        if key in different:
+            return False
+        if same_content(ops, entry.path, path, st.st_size):
+            return True
+        if old.st_ino:
+            different.add(key)
+        return False
     if ident is not None:
         # A time in whole milliseconds was set by a tool (tar, unzip, Java,
         # Node, a FAT or network disk), not by a write: such a time can tie
@@ -127,13 +139,15 @@ def find_elsewhere(index, ops, entry, st, ident, usable, suspect=None):
         # file's content on Windows would cost a read of both.)
         tied = st.st_mtime_ns % 1000000 == 0
         for path in index.by_identity(ident, st):
-            confirm = tied or (suspect is not None and path is not None and path.endswith(suspect))
-            if path is not None and usable(path) and (not confirm or same_content(ops, entry.path, path, st.st_size)):
+            old = usable(path) if path is not None else None
+            confirm = tied or (suspect is not None and path.endswith(suspect))
+            if old is not None and (not confirm or equal(path, old)):
                 return path
     if st.st_size == 0:
         return None  # an empty file costs no data: copied
     for path in index.by_size_time(st):
-        if path is not None and usable(path) and same_content(ops, entry.path, path, st.st_size):
+        old = usable(path) if path is not None else None
+        if old is not None and equal(path, old):
             return path
     return None
 

@@ -148,9 +148,10 @@ class DryRunWriter(object):
 
         def usable(path):
             try:
-                return unchanged(os.lstat(path), st, 0, self.owners)
+                old = os.lstat(path)
             except OSError:
-                return False
+                return None
+            return old if unchanged(old, st, 0, self.owners) else None
         path = find_elsewhere(self.previous_index, self.ops, entry, st, self._ids.key(entry, st), usable)
         if path is None:
             return "copy"

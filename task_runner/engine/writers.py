@@ -303,13 +303,13 @@ class FolderWriter(Writer):
             self._link_to(path, dst, rel, st, moved=not self.previous_index.at_own_path(path, rel))
 
     def _usable(self, path, st):
-        """Whether the previous snapshot's file at ``path`` can stand for
-        source file ``st``."""
+        """The lstat of the previous snapshot's file at ``path`` when it can
+        stand for source file ``st``, else None."""
         try:
             old_st = os.lstat(path)
         except OSError:
-            return False
-        return unchanged(old_st, st, self._window, self.keeps.owner, self.keeps.mode)
+            return None
+        return old_st if unchanged(old_st, st, self._window, self.keeps.owner, self.keeps.mode) else None
 
     def _link_to(self, existing, dst, rel, st, moved=False):
         """Hard-link ``dst`` to ``existing`` (counted as moved when
