@@ -1,6 +1,7 @@
 """Moved, renamed and copied files are linked from where the previous
 snapshot has them (engine/index.py), never with the wrong content."""
 
+import logging
 import os
 import shutil
 import time
@@ -308,7 +309,7 @@ class CarriedRecordsTest(MovesCase):
     def test_unchanged_files_are_not_asked_their_identity(self):
         for i in range(5):
             self.put("d%d/f%d.txt" % (i % 2, i), b"file %d" % i, NS + i)
-        time.sleep(2 * index.CTIME_MARGIN_NS / 1e9)  # else, on POSIX, written as the run started: looked up
+        time.sleep(2 * lookup.CTIME_MARGIN_NS / 1e9)  # else, on POSIX, written as the run started: looked up
         self.snap(0)
         ops = FakeOps()
         second = self.snap(1, ops)
@@ -400,7 +401,7 @@ class CarriedRecordsTest(MovesCase):
         self.put("b.bin", b"BBBB", NS)
         self.put("c.txt", b"before", NS)
         self.put("d.txt", b"stays", NS)
-        time.sleep(2 * index.CTIME_MARGIN_NS / 1e9)  # else written as the run started: compared too
+        time.sleep(2 * lookup.CTIME_MARGIN_NS / 1e9)  # else written as the run started: compared too
         self.snap(0)
         self.snap(1)  # records carried
         os.rename(self.path("src", "a.bin"), self.path("src", "t"))
@@ -411,7 +412,7 @@ class CarriedRecordsTest(MovesCase):
         third = self.snap(2, ops)
         self.assertSame(third)
         self.assertEqual((third.copied, third.linked, moved(third)), (1, 1, 2))
-        self.assertEqual(set(ops.reads), {"c.txt"})  # compared; the swapped ones found by id, unread
+        self.assertEqual(set(ops.reads), {"a.bin", "b.bin", "c.txt"})  # found by id, and compared
 
     def test_a_file_back_at_its_own_path_from_an_older_snapshot_is_linked_not_moved(self):
         """Found from outside: after a partial run (whose snapshot lacks
@@ -436,7 +437,7 @@ class CarriedRecordsTest(MovesCase):
         import sqlite3
         self.put("a/f.txt", b"content", NS)
         self.put("a/g.txt", b"content too", NS + 1)
-        time.sleep(2 * index.CTIME_MARGIN_NS / 1e9)  # else written as the run started: recorded anew
+        time.sleep(2 * lookup.CTIME_MARGIN_NS / 1e9)  # else written as the run started: recorded anew
         first = self.snap(0)
         db = sqlite3.connect(first.snapshot + ".index")
         db.execute("UPDATE packed SET numbers = substr(numbers, 1, 8)")  # found from outside: handed on
@@ -446,6 +447,25 @@ class CarriedRecordsTest(MovesCase):
         db = sqlite3.connect(second.snapshot + ".index")
         self.assertEqual(db.execute("SELECT COUNT(*) FROM packed").fetchall(), [(0,)])
         db.close()
+
+    def test_a_previous_index_with_a_column_of_its_own_fails_no_run(self):
+        """Found from outside: a column named rowid in its table failed every
+        later backup (an internal error)."""
+        import sqlite3
+        self.put("a/f.txt", b"content", NS)
+        time.sleep(2 * lookup.CTIME_MARGIN_NS / 1e9)
+        first = self.snap(0)
+        db = sqlite3.connect(first.snapshot + ".index")
+        db.execute("ALTER TABLE packed ADD COLUMN rowid")
+        db.commit()
+        db.close()
+        self.put("a/new.txt", b"a new file")  # the folder's carry reads the old rows one by one
+        with self.assertLogs("task_runner", "WARNING") as logged:
+            second = engine.make_snapshot(make_task(self.src, self.dest), T0 + 60, UTC, ops=FakeOps(),
+                                          log=logging.getLogger("task_runner.engine"))
+        self.assertSame(second)
+        self.assertIn("index is damaged", "\n".join(logged.output))
+        self.assertFalse(os.path.exists(second.snapshot + ".index"))  # a next run copies what moved
 
     def test_an_index_of_a_later_format_finds_nothing(self):
         import sqlite3
@@ -464,7 +484,7 @@ class CarriedRecordsTest(MovesCase):
         """Found from outside: the same old file, linked into the three
         snapshots asked, was read again for each of them."""
         self.put("x.bin", b"A" * 4000, NS)
-        time.sleep(2 * index.CTIME_MARGIN_NS / 1e9)  # else written as the run started: compared in the next
+        time.sleep(2 * lookup.CTIME_MARGIN_NS / 1e9)  # else written as the run started: compared in the next
         for minute in range(3):
             self.snap(minute)
         self.put("y.bin", b"B" * 4000, NS)  # same size and time, other content
@@ -473,6 +493,36 @@ class CarriedRecordsTest(MovesCase):
         self.assertSame(last)
         self.assertEqual((last.copied, last.linked, moved(last)), (1, 1, 0))
         self.assertEqual(sorted(ops.reads), ["x.bin", "y.bin", "y.bin"])  # one comparison, then the copy
+
+    @unittest.skipIf(os.name == "nt", "the inode's change time (st_ctime) is POSIX's; ln: no inode numbers on Windows")
+    def test_a_hard_linked_file_written_in_place_with_its_time_put_back(self):
+        """Found from outside: a file with two names, written in place with
+        its size and time put back, took its old copy by identity."""
+        self.put("h", b"AAAA", NS)
+        os.link(self.path("src", "h"), self.path("src", "h2"))
+        time.sleep(2 * lookup.CTIME_MARGIN_NS / 1e9)  # else written as the run started: compared in the next
+        self.snap(0)
+        self.snap(1)
+        self.put("h", b"ZZZZ", NS)
+        third = self.snap(2)
+        self.assertSame(third)
+        self.assertEqual((third.copied, third.linked, moved(third)), (1, 1, 0))
+
+    @unittest.skipIf(os.name == "nt", "the inode's change time (st_ctime) is POSIX's")
+    def test_written_in_place_while_left_out_of_a_run(self):
+        """Found from outside: written in place (time put back) and then left
+        out of one run, the file was linked from the snapshot before, whose
+        run the previous one's start does not date."""
+        self.put("sub/f", b"AAAA", NS)
+        self.put("keep", b"stays", NS)
+        time.sleep(2 * lookup.CTIME_MARGIN_NS / 1e9)
+        self.snap(0)
+        self.put("sub/f", b"ZZZZ", NS)
+        time.sleep(2 * lookup.CTIME_MARGIN_NS / 1e9)  # written well before the next run began
+        engine.make_snapshot(make_task(self.src, self.dest, exclude=["sub"]), T0 + 60, UTC, ops=FakeOps())
+        third = self.snap(2)
+        self.assertSame(third)
+        self.assertEqual((third.copied, third.linked, moved(third)), (1, 1, 0))
 
     def test_workers_carry_too(self):
         for i in range(40):
@@ -553,7 +603,7 @@ class IndexPathTest(TempDirTestCase):
                 db.execute("INSERT INTO meta VALUES ('newest', 1234567890)")
                 db.commit()
                 db.close()
-                self.assertEqual(lookup._newest(path), 1234567890)
+                self.assertEqual(lookup._meta(path), {"newest": 1234567890})
 
 
 if __name__ == "__main__":

@@ -55,10 +55,6 @@ except ImportError:  # a Python built without it: no index, moved files are copi
 
 SUFFIX = INDEX
 BATCH = rows.MAX_FILES  # files held in memory before they are written
-# POSIX: a file whose inode changed (st_ctime: a write, a rename, a new file on that name) since the
-# previous run started, less this margin (the file system stamps ctime with a coarse clock, up to a
-# tick behind), is not trusted unchanged by its size and time alone (``changed_since``).
-CTIME_MARGIN_NS = 20 * 10 ** 6  # two ticks of a 100 Hz kernel
 KEPT_HELD = 10000  # folders held in memory (with their counts of kept files) before they are written
 
 
@@ -111,30 +107,29 @@ def remove_quietly(path):
 
 
 def packed_copy(snapshot_path):
-    """(a local temporary copy of the index of snapshot ``snapshot_path``,
-    the real time in ns when that snapshot's run started) when it has one
-    in packed rows (rows.FORMAT) that SQLite can read; else (None, None)."""
+    """A local temporary copy of the index of snapshot ``snapshot_path``
+    when it has one in packed rows (rows.FORMAT) that SQLite can read; else
+    None."""
     if sqlite3 is None or snapshot_path is None:
-        return None, None
+        return None
     path = osutil.long_path(index_path(snapshot_path))
     if not os.path.isfile(path):
-        return None, None
+        return None
     copy = temporary()
     try:
         copy_bytes(path, copy)
         db = sqlite3.connect(copy)
         try:
-            found = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('format', 'started')").fetchall())
+            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchall()
             db.execute("SELECT folder, %s FROM packed LIMIT 1" % rows.COLUMNS).fetchall()
         finally:
             db.close()
-        if found.get("format") == rows.FORMAT:
-            started = found.get("started")
-            return copy, started if isinstance(started, int) else None
+        if found == [(rows.FORMAT,)]:
+            return copy
     except (sqlite3.Error, OSError):
         pass
     remove_quietly(copy)
-    return None, None
+    return None
 
 
 class IndexWriter(object):
@@ -150,8 +145,7 @@ class IndexWriter(object):
 
     def __init__(self, root, previous=None, threads=1, started_ns=None):
         self.path = index_path(root)
-        self.started_ns = started_ns  # the real clock at the run's start, recorded for the next run
-        self.changed_since = None
+        self.started_ns = started_ns  # the real clock at the run's start, for the next run (lookup.py)
         self.root = root
         self.broken = None
         self._folders = [(0, "")]
@@ -174,9 +168,7 @@ class IndexWriter(object):
             for sql in rows.SCHEMA:
                 self._db.execute(sql)
             self._db.execute("CREATE TEMP TABLE kept (folder INTEGER, n INTEGER)")
-            self._old, before = packed_copy(previous)
-            if before is not None and not osutil.WINDOWS:
-                self.changed_since = before - CTIME_MARGIN_NS
+            self._old = packed_copy(previous)
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
         self.carries = self.broken is None and self._old is not None
@@ -266,7 +258,7 @@ class IndexWriter(object):
             try:
                 newest = self._newest
                 if self._old is not None:
-                    newest = _Carry(self._db, self._old, self.root).run(newest)
+                    newest = self._carry(newest)
                 # The newest time recorded: a file changed since cannot be
                 # found in it, and is never looked up (PreviousIndex.may_hold).
                 self._db.executemany("INSERT INTO meta VALUES (?, ?)",
@@ -280,6 +272,16 @@ class IndexWriter(object):
                 self._fail(exc)
                 return
             self._drop_temporaries()
+
+    def _carry(self, newest):
+        """_Carry; the previous index is untrusted: when it cannot be read as
+        ours, this index is dropped (a next run copies what moved)."""
+        try:
+            return _Carry(self._db, self._old, self.root).run(newest)
+        except (sqlite3.Error, OSError):
+            raise
+        except Exception as exc:  # a damaged previous index: whatever it makes the reading raise
+            raise sqlite3.DatabaseError("the previous snapshot's index is damaged (%s)" % exc)
 
     def _drop_temporaries(self):
         for path in (self._temp, self._old):

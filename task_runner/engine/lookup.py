@@ -15,6 +15,11 @@ from . import rows
 from .index import index_path, remove_quietly, sqlite3, temporary
 
 MAX_CANDIDATES = 8  # files of the same size and time compared, at most, per new file
+# POSIX: a file whose inode changed (st_ctime: a write, a rename, another file moved onto its name)
+# after a snapshot's run started, less this margin (the file system stamps ctime with a coarse
+# clock, up to a tick behind), may differ from that snapshot's copy though its size and time agree
+# (``PreviousIndex.since``). Windows' st_ctime is the creation time: not used there.
+CTIME_MARGIN_NS = 20 * 10 ** 6  # two ticks of a 100 Hz kernel
 NEAR_ROWS = 5000  # rows of one old folder held in memory (about 150 bytes each)
 
 
@@ -25,10 +30,12 @@ class PreviousIndex(object):
     that finds every file at its own path never does), so the index beside
     the snapshot is never written, and SQLite never works over a share."""
 
-    def __init__(self, path, root, newest=None):
+    def __init__(self, path, root, newest=None, started=None):
         self._file = path
         self.root = root
         self._newest = newest
+        # A file whose st_ctime is not before this changed after this snapshot's run began; None: unknown.
+        self.since = started - CTIME_MARGIN_NS if isinstance(started, int) and not osutil.WINDOWS else None
         self._db = self._copy = None
         self._lock = threading.Lock()
         self._ready = None  # True once the lookups' indexes exist, False when they cannot
@@ -44,7 +51,8 @@ class PreviousIndex(object):
         path = osutil.long_path(index_path(snapshot_path))
         if not os.path.isfile(path):
             return None
-        return cls(path, snapshot_path, _newest(index_path(snapshot_path)))
+        meta = _meta(index_path(snapshot_path))
+        return cls(path, snapshot_path, meta.get("newest"), meta.get("started"))
 
     def may_hold(self, st):
         """False when no file recorded can have the time of ``st``: it was
@@ -75,7 +83,7 @@ class PreviousIndex(object):
                 if not self._ready:
                     return []
                 return self._db.execute(sql, args).fetchall()
-            except (sqlite3.Error, OSError, ValueError):  # a damaged index finds nothing
+            except Exception:  # an index is untrusted: a damaged one finds nothing, whatever it holds
                 return []
 
     _SELECT = "SELECT folder, name, dev, size, mtime FROM files "
@@ -146,32 +154,35 @@ def _uri_path(path):
     return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
 
 
-def _newest(path):
-    """The newest modification time an index records, read in place without
-    writing or locking anything (SQLite's immutable mode); None when it
-    cannot be read."""
+def _meta(path):
+    """The meta values of an index ({"newest": the newest modification time
+    it records, "started": the real time its run started}, whole numbers
+    only), read in place without writing or locking anything (SQLite's
+    immutable mode); {} when it cannot be read."""
     if osutil.WINDOWS:  # file:///C:/... (a long or UNC path is not read: no harm)
         path = "/" + path.replace(os.sep, "/")
     try:
         db = sqlite3.connect("file:%s?mode=ro&immutable=1" % _uri_path(path), uri=True)
         try:
-            found = db.execute("SELECT value FROM meta WHERE key = 'newest'").fetchall()
+            found = db.execute("SELECT key, value FROM meta WHERE key IN ('newest', 'started')").fetchall()
         finally:
             db.close()
     except (sqlite3.Error, ValueError, OSError):
-        return None
-    return found[0][0] if found and isinstance(found[0][0], int) else None
+        return {}
+    return {k: v for k, v in found if isinstance(v, int)}
 
 
 def _unpack_all(db):
     """The packed rows of an index (rows.py) as a table of a row a file
     (``files``), as the first indexes had it, which the lookups search."""
     tables = {t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "packed" not in tables or "files" in tables:
-        return
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('format', 'order')").fetchall())
-    if meta.get("format") != rows.FORMAT:
+    if "format" in meta and meta["format"] != rows.FORMAT:
         raise ValueError("an index of another format")  # (a later version's): nothing is found in it
+    if "packed" not in tables:
+        return  # the first format (no "format"): its table of files is searched as it is
+    if "format" not in meta or "files" in tables:
+        raise ValueError("not an index this program wrote")
     order = meta.get("order")
     db.execute(rows.FILES)
     for (rowid,) in db.execute("SELECT rowid FROM packed").fetchall():

@@ -46,6 +46,9 @@ class PreviousIndexes(object):
     def __init__(self, indexes, root):
         self._all = indexes
         self.root = root
+        # POSIX: a file whose st_ctime is not before this changed after the previous snapshot's run
+        # began, so its size and time there do not vouch for it (None: unknown; lookup.CTIME_MARGIN_NS).
+        self.since = next((i.since for i in indexes if i.root == root), None)
 
     @classmethod
     def open(cls, paths):
@@ -56,10 +59,11 @@ class PreviousIndexes(object):
         return any(i.may_hold(st) for i in self._all)
 
     def by_identity(self, ident, st):
+        """(path, the PreviousIndex that recorded it) of each match."""
         for index in self._all:
             if index.may_hold(st):
                 for path in index.by_identity(ident, st):
-                    yield path
+                    yield path, index
 
     def by_size_time(self, st):
         for index in self._all:
@@ -104,16 +108,22 @@ class Identities(object):
         return None if dev is None or ino is None else (dev, ino)
 
 
-def find_elsewhere(index, ops, entry, st, ident, usable, suspect=None):
-    """The path in the previous snapshot (``index``) of a file that can
-    stand for source file ``entry`` (lstat ``st``) though it is not at the
-    same path, or None: one recorded with the same identity ``ident`` (None:
-    not trusted here) and size, time and mode; else one recorded with the
-    same size and time whose content is equal (an identity match too when
-    the time is in whole milliseconds, or when its path ends with
-    ``suspect``: os.sep and the file's own path, given when its inode
-    changed since the previous run, so a file written in place with its
-    size and time put back is told by its content in any snapshot asked).
+def find_elsewhere(index, ops, entry, st, ident, usable, rel, own_looks_unchanged=False):
+    """The path in a previous snapshot (``index``: PreviousIndexes) of a
+    file that can stand for source file ``entry`` (lstat ``st``, path
+    ``rel``) though it is not linked from its own path in the previous
+    snapshot, or None:
+
+    * one recorded with the same identity ``ident`` (None: not trusted
+      here) and size and time; its content is compared first when the time
+      is in whole milliseconds (set by a tool: it can tie by chance), and
+      when the file's inode changed after that snapshot's run began
+      (POSIX st_ctime) while that snapshot's copy is at its own path, or
+      the previous snapshot has one there that looks unchanged
+      (``own_looks_unchanged``): a file written in place with its size and
+      time put back, or swapped with another of the same size and time;
+    * else one recorded with the same size and time whose content is equal.
+
     ``usable(path)`` checks the file there as an unchanged file at its own
     path is checked: its lstat, or None. An old file found different is
     read once, whichever snapshots' names lead to it."""
@@ -131,16 +141,14 @@ def find_elsewhere(index, ops, entry, st, ident, usable, suspect=None):
             different.add(key)
         return False
     if ident is not None:
-        # A time in whole milliseconds was set by a tool (tar, unzip, Java,
-        # Node, a FAT or network disk), not by a write: such a time can tie
-        # by chance, so an id reused by a new file is told by its content.
         # (NTFS keeps 100 ns: two times within one such step tie there too,
         # which a file written anew does not meet; comparing every moved
         # file's content on Windows would cost a read of both.)
         tied = st.st_mtime_ns % 1000000 == 0
-        for path in index.by_identity(ident, st):
+        for path, found_in in index.by_identity(ident, st):
             old = usable(path) if path is not None else None
-            confirm = tied or (suspect is not None and path.endswith(suspect))
+            changed = found_in.since is not None and st.st_ctime_ns >= found_in.since
+            confirm = tied or changed and (own_looks_unchanged or path == found_in.root + os.sep + rel)
             if old is not None and (not confirm or equal(path, old)):
                 return path
     if st.st_size == 0:

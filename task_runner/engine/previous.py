@@ -132,15 +132,15 @@ class DryRunWriter(object):
 
     def file(self, rel, entry, st):
         found = self.previous.lookup(entry.name)
-        if found is not None and unchanged(found[1], st, 0, self.owners):
-            action = "link"
-        else:
-            action = self._elsewhere(rel, entry, st)
+        own = found is not None and unchanged(found[1], st, 0, self.owners)
+        since = self.previous_index.since if self.previous_index is not None else None
+        changed = own and since is not None and st.st_ctime_ns >= since  # as the folder writer decides
+        action = "link" if own and not changed else self._elsewhere(rel, entry, st, changed)
         {"link": self.stats.add_link, "move": self.stats.add_move, "copy": self.stats.add_copy}[action](st.st_size)
         if self.listing is not None:
             self.listing(action, rel)
 
-    def _elsewhere(self, rel, entry, st):
+    def _elsewhere(self, rel, entry, st, own_looks_unchanged):
         """"move" or "link" (from an older snapshot, at its own path) when
         a lookup finds the file in a snapshot, else "copy"."""
         if self.previous_index is None:
@@ -152,7 +152,8 @@ class DryRunWriter(object):
             except OSError:
                 return None
             return old if unchanged(old, st, 0, self.owners) else None
-        path = find_elsewhere(self.previous_index, self.ops, entry, st, self._ids.key(entry, st), usable)
+        path = find_elsewhere(self.previous_index, self.ops, entry, st, self._ids.key(entry, st), usable, rel,
+                              own_looks_unchanged)
         if path is None:
             return "copy"
         return "link" if self.previous_index.at_own_path(path, rel) else "move"

@@ -157,7 +157,7 @@ class FolderWriter(Writer):
         # snapshot's files came from (lookup.PreviousIndex): moved files.
         self.index, self.previous_index = index, previous_index
         self._ids = Identities(ops) if index or previous_index else None
-        self._since = index.changed_since if index and previous_index else None  # POSIX: ctimes after it
+        self._since = previous_index.since if previous_index is not None else None
         self._index_folders = [0]  # the index's number of each open folder (the root: 0)
 
     def check_stop(self):
@@ -262,19 +262,25 @@ class FolderWriter(Writer):
     def _place(self, rel, entry, st, previous, linked, folder):
         """Link the file to the previous snapshot's copy at its own path when
         unchanged, or to another name of it already in the snapshot
-        (``linked``), or to the previous snapshot's copy elsewhere (moved:
-        see index.py), or copy it."""
+        (``linked``), or to a previous snapshot's copy found by the index
+        (moved: see index.py), or copy it."""
         dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
-        index, tried = self.index, None  # tried: the link at its own path, when unchanged there
-        if linked is None and self.linking:
-            tried = self._link_unchanged(rel, previous, entry, st, dst)
+        index, tried, own = self.index, None, None  # tried: the link at its own path, when unchanged there
+        if self.linking:
+            found = lookup_in(previous, entry.name)
+            own = found[0] if found and unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode) \
+                else None
+        # POSIX: an inode changed since the previous run began may hold other content at the same size and time.
+        changed = own is not None and self._since is not None and st.st_ctime_ns >= self._since
+        if linked is None and own is not None and not changed:
+            tried = self._link_to(own, dst, rel, st)
             if tried and index is not None:
                 index.keep(folder, entry, st, self._ids)
             if tried:
                 return
         ident = self._ids.key(entry, st) if self._ids is not None else None
         if not (linked is not None and linked.path is not None and self._link_to(linked.path, dst, rel, st)):
-            if not (self.linking and tried is None and self._link_elsewhere(rel, entry, st, dst, ident)):
+            if not (self.linking and tried is None and self._link_elsewhere(rel, entry, st, dst, ident, changed)):
                 if not self.copy(rel, entry.path, st, dst):
                     return
             if linked is not None:
@@ -282,23 +288,14 @@ class FolderWriter(Writer):
         if index is not None:
             index.add(folder, entry.name, ident, st)
 
-    def _link_unchanged(self, rel, previous, entry, st, dst):
-        """Link ``dst`` to the previous snapshot's copy at its own path; None
-        when not unchanged there, False when the link failed (it is copied)."""
-        found = lookup_in(previous, entry.name)
-        if found is None or not unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode) \
-                or self._since is not None and st.st_ctime_ns >= self._since:
-            return None  # (an inode changed since the previous run: looked up, its own old copy compared)
-        return self._link_to(found[0], dst, rel, st)
-
-    def _link_elsewhere(self, rel, entry, st, dst, ident):
-        """Link ``dst`` to the previous snapshot's copy that the file had elsewhere (index.py). A file
+    def _link_elsewhere(self, rel, entry, st, dst, ident, own_looks_unchanged):
+        """Link ``dst`` to a previous snapshot's copy found by the index (moved.find_elsewhere). A file
         with other names in the source takes the copy whose recorded identity is its own, never merely
         the one at its path (another name of its group may hold other content there)."""
         if self.previous_index is None:
             return False
-        suspect = os.sep + rel if self._since is not None and st.st_ctime_ns >= self._since else None
-        path = find_elsewhere(self.previous_index, self.ops, entry, st, ident, lambda p: self._usable(p, st), suspect)
+        path = find_elsewhere(self.previous_index, self.ops, entry, st, ident, lambda p: self._usable(p, st), rel,
+                              own_looks_unchanged)
         return path is not None and \
             self._link_to(path, dst, rel, st, moved=not self.previous_index.at_own_path(path, rel))
 
