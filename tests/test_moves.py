@@ -473,6 +473,12 @@ class CarriedRecordsTest(MovesCase):
         first = self.snap(0)
         db = sqlite3.connect(first.snapshot + ".index")
         db.execute("UPDATE meta SET value = 9 WHERE key = 'format'")
+        db.execute("DROP TABLE packed")  # and a table of files, as the first format had (found from outside)
+        db.execute(rows.FILES)
+        ident, st = identity_of(self.path("src", "a", "f.txt")), os.lstat(self.path("src", "a", "f.txt"))
+        db.execute("INSERT OR REPLACE INTO folders VALUES (1, 'a')")
+        db.execute("INSERT INTO files VALUES (1, 'f.txt', ?, ?, ?, ?)",
+                   tuple(ident or (None, None)) + (st.st_size, st.st_mtime_ns))
         db.commit()
         db.close()
         os.rename(self.path("src", "a"), self.path("src", "b"))
