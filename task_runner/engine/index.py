@@ -159,8 +159,8 @@ class IndexWriter(object):
             remove_index(root)  # a crashed run's, of the same name
             self._temp = temporary()
             self._db = sqlite3.connect(self._temp, check_same_thread=False)
-            # The journal in memory: a batch can be rolled back, and an index
-            # a crash left half written is removed with its unpublished snapshot.
+            # A local temporary file: journal in memory, never synced (an index
+            # a crash left half written is removed with its unpublished snapshot).
             self._db.execute("PRAGMA journal_mode=MEMORY")
             self._db.execute("PRAGMA synchronous=OFF")
             self._db.execute("PRAGMA page_size=8192")  # rows of a folder of 100 files: 3 a page, not 1 of 4096
