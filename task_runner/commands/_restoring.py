@@ -164,7 +164,7 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         human_bytes(result.bytes), name, console.printable(result.target),
         "; %d replaced, %d kept aside as *.before-restore-*" % (result.replaced, result.kept_aside)
         if result.replaced else "",
-        "; %d already equal" % result.unchanged if result.unchanged else "",
+        "; %d left as they were (the same size and time)" % result.unchanged if result.unchanged else "",
         "; %d not restored (see the log)" % result.error_count if result.error_count else ""))
     for line in result.errors:
         console.print_safe("  " + line)
