@@ -22,8 +22,9 @@ The remote is a local folder (``local``), or ``rclone serve s3`` /
 host keys made in the temporary folder), or OpenSSH's sshd with its
 internal SFTP server (``openssh``: needs /usr/sbin/sshd and ssh-keygen;
 an SFTP server that makes hard links, which ``rclone serve sftp`` does
-not; rclone's hash check after each file is off there: with it rclone
-runs ``md5sum`` on the server once a file, about 75 ms each here).
+not; with rclone's own hash check, as a user's remote has it: each
+``md5sum`` the server runs is counted, through a wrapper on its PATH, and
+reported for the reference copy, the first upload and the re-run).
 rclone's config is a file in the temporary folder; remotes come from
 environment variables. Standard library only (and the servers named).
 
@@ -83,15 +84,32 @@ def start_openssh(root, env):
     os.makedirs(folder)
     for name in ("hostkey", "userkey"):
         subprocess.check_call(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(folder, name)])
+    os.makedirs(os.path.join(folder, "bin"))
+    with open(os.path.join(folder, "bin", "md5sum"), "w") as f:  # counts, then runs the real one
+        f.write('#!/bin/sh\necho x >> %s\nexec /usr/bin/md5sum "$@"\n' % md5sum_log(root))
+    os.chmod(os.path.join(folder, "bin", "md5sum"), 0o755)
     with open(os.path.join(folder, "sshd_config"), "w") as f:
-        f.write(SSHD_CONFIG.format(port=port, dir=folder))
+        f.write(SSHD_CONFIG.format(port=port, dir=folder) + "SetEnv PATH=%s/bin:/usr/bin:/bin\n" % folder)
     if not os.path.isdir("/run/sshd"):
         os.makedirs("/run/sshd", 0o755)  # sshd's privilege separation folder
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", os.path.join(folder, "sshd_config")])
     env.update(RCLONE_CONFIG_R_TYPE="sftp", RCLONE_CONFIG_R_HOST="127.0.0.1", RCLONE_CONFIG_R_PORT=str(port),
                RCLONE_CONFIG_R_USER=getpass.getuser(), RCLONE_CONFIG_R_KEY_FILE=os.path.join(folder, "userkey"),
-               RCLONE_CONFIG_R_KNOWN_HOSTS_FILE="none", RCLONE_CONFIG_R_DISABLE_HASHCHECK="true")
+               RCLONE_CONFIG_R_KNOWN_HOSTS_FILE="none")
     return wait_listening(proc, port, "sshd")
+
+
+def md5sum_log(root):
+    return os.path.join(os.path.dirname(root), "md5sum.log")
+
+
+def md5sums(tmp):
+    """How many md5sum the OpenSSH server has run so far (0 for other remotes)."""
+    try:
+        with open(md5sum_log(os.path.join(tmp, "served"))) as f:
+            return len(f.read().splitlines())
+    except OSError:
+        return 0
 
 
 def wait_listening(proc, port, what):
@@ -139,16 +157,21 @@ def remote_base(kind, tmp, n):
 
 
 def one_round(rc, kind, tmp, dest, names, n):
-    """(reference seconds, first Uploaded, re-run Uploaded) into fresh remotes."""
+    """(reference seconds, first Uploaded, re-run Uploaded, md5sums the
+    server ran for each of the three) into fresh remotes."""
+    counts = [md5sums(tmp)]
     start = time.perf_counter()
     res = rc.run(["copy", os.path.join(dest, names[0]), remote_base(kind, tmp, n) + "-ref"])
     reference = time.perf_counter() - start
     if res.code != 0:
         raise SystemExit("rclone copy failed: %s" % res.error)
+    counts.append(md5sums(tmp))
     task = make_task(os.path.join(tmp, "src"), dest, offsite=Offsite(remote_base(kind, tmp, n), None, None, None))
     first = upload.upload_snapshot(rc, task, names[0], "bench")
+    counts.append(md5sums(tmp))
     again = upload.upload_snapshot(rc, task, names[1], "bench")
-    return reference, first, again
+    counts.append(md5sums(tmp))
+    return reference, first, again, [b - a for a, b in zip(counts, counts[1:])]
 
 
 def stop_time(rc, tmp, dest, name, n):
@@ -171,7 +194,7 @@ def stop_time(rc, tmp, dest, name, n):
     asked = time.perf_counter()
     stop.set()
     thread.join()
-    return ended["at"] - asked
+    return ended["at"] - asked if ended["at"] >= asked else None  # None: it ended before (a small tree)
 
 
 def main():
@@ -200,7 +223,8 @@ def main():
         rc = rclone.Rclone(args.rclone, environ=env)
         rounds = [one_round(rc, args.remote, tmp, dest, names, n) for n in range(args.repeat)]
         local_rc = rclone.Rclone(args.rclone, environ=dict(env, RCLONE_CONFIG_R_TYPE="local"))
-        stops = [stop_time(local_rc, tmp, dest, names[0], n) for n in range(args.repeat)]
+        stops = [t for t in (stop_time(local_rc, tmp, dest, names[0], n) for n in range(args.repeat))
+                 if t is not None]
         tree_bytes = args.files * 4096
         med = lambda values: statistics.median(values)
         result = {
@@ -211,8 +235,11 @@ def main():
             "rerun_bytes_sent": med([r[2].bytes for r in rounds]),
             "rerun_files_sent": med([r[2].files for r in rounds]),
             "rerun_server_side_bytes": med([r[2].server_side_bytes for r in rounds]),
-            "stop_seconds": med(stops),
-            "stop_seconds_max": max(stops),
+            "server_md5sums_rclone_copy": med([r[3][0] for r in rounds]),
+            "server_md5sums_first_upload": med([r[3][1] for r in rounds]),
+            "server_md5sums_rerun": med([r[3][2] for r in rounds]),
+            "stop_seconds": med(stops) if stops else "not measured: the upload ended before it was stopped",
+            "stop_seconds_max": max(stops) if stops else None,
         }
         result["first_upload_ratio"] = round(result["first_upload_seconds"] / result["rclone_copy_seconds"], 2)
         result["rerun_bytes_percent"] = round(100.0 * result["rerun_bytes_sent"] / tree_bytes, 2)
