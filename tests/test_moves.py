@@ -186,6 +186,24 @@ class MovesTest(MovesCase):
                              self.ino(first.snapshot, folder + "/" + target))
         self.assertEqual(second.copied, 0)
 
+    @unittest.skipIf(os.name == "nt", "ln: no inode numbers in Windows' scandir, so no hard-link groups")
+    def test_a_hard_linked_file_at_its_own_path_is_linked_not_moved(self):
+        """Found by CI (a share test, now and then): the first name met of a
+        hard-linked file took its old copy under another name of it, which
+        the lookup met first, and was counted moved though it stayed put."""
+        self.put("b/moved_me", b"moves to a", NS)
+        self.put("b/y", b"one file, three names", NS + 1)
+        for other in ("c/x", "d/z"):
+            os.makedirs(os.path.dirname(self.path("src", other)))
+            os.link(self.path("src", "b/y"), self.path("src", other))
+        self.snap(0)
+        os.makedirs(self.path("src", "a"))
+        os.rename(self.path("src", "b", "moved_me"), self.path("src", "a", "moved_me"))  # looked up in b first
+        os.remove(self.path("src", "b", "y"))
+        second = self.snap(1)
+        self.assertSame(second)
+        self.assertEqual((second.copied, second.linked, moved(second)), (0, 2, 1))
+
     def test_index_beside_the_snapshot_goes_with_it(self):
         self.put("a.txt", b"a")
         first = self.snap(0)

@@ -88,19 +88,25 @@ class PreviousIndex(object):
 
     _SELECT = "SELECT folder, name, dev, size, mtime FROM files "
 
-    def by_identity(self, ident, st):
+    def by_identity(self, ident, st, own=None):
         """Paths of the previous snapshot recorded with identity ``ident``
         and the size and time of ``st``. The files of the old folder where
         one was found are held for the next lookups (a renamed folder's
-        files are found with one query, not one each)."""
+        files are found with one query, not one each). ``own``: the file's
+        own path in this snapshot, when it has a copy there that looks
+        unchanged; asked past the held folder, and put first when found
+        (a hard-linked file takes its own name's copy, not another name's)."""
         with self._lock:
-            row = self._near.get(ident[1])
+            row = self._near.get(ident[1]) if own is None else None
         candidates = [row] if row is not None else \
             self._query(self._SELECT + "WHERE ino = ? LIMIT ?", (ident[1], MAX_CANDIDATES))
         found = [r for r in candidates if (r[2], r[3], r[4]) == (ident[0], st.st_size, st.st_mtime_ns)]
         if found and row is None and found[0][0] != self._near_folder:
             self._hold_folder(found[0][0])
-        return [self._path(r[0], r[1]) for r in found]
+        paths = [self._path(r[0], r[1]) for r in found]
+        if own is not None:
+            paths.sort(key=lambda p: p != own)
+        return paths
 
     def _hold_folder(self, folder):
         """Hold the rows of old folder ``folder`` by file id (at most

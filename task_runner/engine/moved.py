@@ -58,11 +58,12 @@ class PreviousIndexes(object):
     def may_hold(self, st):
         return any(i.may_hold(st) for i in self._all)
 
-    def by_identity(self, ident, st):
-        """(path, the PreviousIndex that recorded it) of each match."""
+    def by_identity(self, ident, st, rel=None):
+        """(path, the PreviousIndex that recorded it) of each match; each
+        snapshot's copy at ``rel`` first, when given (PreviousIndex.by_identity)."""
         for index in self._all:
             if index.may_hold(st):
-                for path in index.by_identity(ident, st):
+                for path in index.by_identity(ident, st, None if rel is None else index.root + os.sep + rel):
                     yield path, index
 
     def by_size_time(self, st):
@@ -121,7 +122,9 @@ def find_elsewhere(index, ops, entry, st, ident, usable, rel, own_looks_unchange
       (POSIX st_ctime) while that snapshot's copy is at its own path, or
       the previous snapshot has one there that looks unchanged
       (``own_looks_unchanged``): a file written in place with its size and
-      time put back, or swapped with another of the same size and time;
+      time put back, or swapped with another of the same size and time.
+      When ``own_looks_unchanged``, a match at ``rel`` is taken first (a
+      hard-linked file that stayed put is linked, not moved);
     * else one recorded with the same size and time whose content is equal.
 
     ``usable(path)`` checks the file there as an unchanged file at its own
@@ -145,7 +148,7 @@ def find_elsewhere(index, ops, entry, st, ident, usable, rel, own_looks_unchange
         # which a file written anew does not meet; comparing every moved
         # file's content on Windows would cost a read of both.)
         tied = st.st_mtime_ns % 1000000 == 0
-        for path, found_in in index.by_identity(ident, st):
+        for path, found_in in index.by_identity(ident, st, rel if own_looks_unchanged else None):
             old = usable(path) if path is not None else None
             changed = found_in.since is not None and st.st_ctime_ns >= found_in.since
             confirm = tied or changed and (own_looks_unchanged or path == found_in.root + os.sep + rel)

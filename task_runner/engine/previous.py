@@ -135,7 +135,7 @@ class DryRunWriter(object):
         own = found is not None and unchanged(found[1], st, 0, self.owners)
         since = self.previous_index.since if self.previous_index is not None else None
         changed = own and since is not None and st.st_ctime_ns >= since  # as the folder writer decides
-        action = "link" if own and not changed else self._elsewhere(rel, entry, st, changed)
+        action = "link" if own and not changed else self._elsewhere(rel, entry, st, own)
         {"link": self.stats.add_link, "move": self.stats.add_move, "copy": self.stats.add_copy}[action](st.st_size)
         if self.listing is not None:
             self.listing(action, rel)

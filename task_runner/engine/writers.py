@@ -280,7 +280,7 @@ class FolderWriter(Writer):
                 return
         ident = self._ids.key(entry, st) if self._ids is not None else None
         if not (linked is not None and linked.path is not None and self._link_to(linked.path, dst, rel, st)):
-            if not (self.linking and tried is None and self._link_elsewhere(rel, entry, st, dst, ident, changed)):
+            if not (self.linking and tried is None and self._link_elsewhere(rel, entry, st, dst, ident, own)):
                 if not self.copy(rel, entry.path, st, dst):
                     return
             if linked is not None:
@@ -288,14 +288,15 @@ class FolderWriter(Writer):
         if index is not None:
             index.add(folder, entry.name, ident, st)
 
-    def _link_elsewhere(self, rel, entry, st, dst, ident, own_looks_unchanged):
+    def _link_elsewhere(self, rel, entry, st, dst, ident, own):
         """Link ``dst`` to a previous snapshot's copy found by the index (moved.find_elsewhere). A file
         with other names in the source takes the copy whose recorded identity is its own, never merely
-        the one at its path (another name of its group may hold other content there)."""
+        the one at its path (another name of its group may hold other content there). ``own``: the copy
+        at its own path, when that looks unchanged (None: none), is the one taken if its identity matches."""
         if self.previous_index is None:
             return False
         path = find_elsewhere(self.previous_index, self.ops, entry, st, ident, lambda p: self._usable(p, st), rel,
-                              own_looks_unchanged)
+                              own is not None)
         return path is not None and \
             self._link_to(path, dst, rel, st, moved=not self.previous_index.at_own_path(path, rel))
 
