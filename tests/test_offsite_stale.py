@@ -200,8 +200,11 @@ class FullRemoteTest(StaleTestCase):
         self.files("c", 2)  # 200 KiB: fits only once SECOND's leftovers are gone
         third = "2026-01-03_10-00-00"
         self.snapshot(third)
-        up = self.upload()
+        with self.assertLogs("task_runner", "DEBUG") as logged:
+            up = self.upload()
         self.assertEqual(up["status"], "success", up)
+        warned = [line for line in logged.output if line.startswith("WARNING")]
+        self.assertEqual(warned, [])  # (rclone's "object not found" for the manifest SECOND never had was one)
         self.assertEqual(self.remote_names(), [FIRST, layout.manifest_name(FIRST), third,
                                                layout.manifest_name(third)])
 

@@ -18,7 +18,7 @@ def delete_remote(rc, remote, name):
     when a step fails; what is left is removed by a later upload."""
     for args in (["deletefile", layout.join(remote, layout.manifest_name(name))],
                  ["deletefile" if name.endswith(".zip") else "purge", layout.join(remote, name)]):
-        result = rc.run(args, timeout=3600)
+        result = rc.run(args, timeout=3600, quiet=True)  # a manifest never sent is not found: no warning
         if result.code not in (0, 3, 4):
             raise RcloneError(explain(result.code, result.error))
 
