@@ -13,7 +13,7 @@ from tests import rclone_tools
 from tests.helpers import copy_file
 from tests.test_offsite import MTIME, OffsiteTestCase
 
-FIRST, SECOND = "2026-01-01_10-00-00", "2026-01-02_10-00-00"
+FIRST, SECOND, THIRD = "2026-01-01_10-00-00", "2026-01-02_10-00-00", "2026-01-03_10-00-00"
 SIZE = 64 * 1024
 
 
@@ -255,3 +255,47 @@ class SftpReuseTest(ReuseTestCase):
                             os.stat(self.path("served", SECOND, "many", "f03.bin")).st_ino)
         self.assertNotIn(upload.LINK_PROBE, os.listdir(self.path("served")))
         self.restore_matches_src("back")
+
+
+class DamagedRemoteFileTest(ReuseTestCase):
+    @staticmethod
+    def damage(path):
+        """The served copy at ``path`` rewritten in place: same size, same time."""
+        st = os.stat(path)
+        with open(path, "r+b") as f:
+            data = f.read()
+            f.seek(0)
+            f.write(bytes(b ^ 0xFF for b in data))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    def test_a_damaged_file_on_s3_is_sent_again_not_copied_forward(self):
+        """Found from outside: one damaged object in the previous remote
+        snapshot made rclone's server-side copy fail its MD5 check, and so
+        every later upload failed the same way, never healing the copy."""
+        os.makedirs(self.path("s3root", "bucket"))
+        port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), "KEY12345", "SECRET12345", self.env)
+        rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
+        self.make_tree(files=10, size=SIZE)
+        self.config("s3:bucket/T")
+        self.config_obj = load_config(self.path("config.json"))
+        os.makedirs(self.path("dest"))
+        shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True, copy_function=copy_file)
+        self.assertEqual(self.upload()["status"], "success")
+        self.damage(self.path("s3root", "bucket", "T", FIRST, "many", "f01.bin"))
+        self.write("src/new.txt", "new", mtime=MTIME)
+        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
+        with self.assertLogs("task_runner", "INFO") as logged:
+            second = self.upload()
+        self.assertEqual(second["status"], "success", second)
+        said = "\n".join(logged.output)
+        self.assertIn("many/f01.bin", said)  # named, as damaged in the older copy
+        self.assertIn("damaged", said)
+        self.assertIn("copied or linked on the remote", second["message"])  # the other files were not sent again
+        self.assertIn("1 file damaged in the remote copy %s sent again" % FIRST, second["message"])
+        self.write("src/newer.txt", "newer", mtime=MTIME)
+        shutil.copytree(self.path("src"), self.path("dest", THIRD), symlinks=True, copy_function=copy_file)
+        with self.assertLogs("task_runner", "INFO") as logged:
+            third = self.upload()  # from SECOND, which holds the file whole
+        self.assertEqual(third["status"], "success", third)
+        self.assertNotIn("damaged", "\n".join(logged.output) + third["message"])
+        self.restore_matches_src("back")  # the newest copy holds the file as it is here

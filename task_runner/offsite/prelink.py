@@ -184,9 +184,10 @@ def _link_folder(src, dst, files, stop_event):
 
 def link_unchanged(root, previous, name, old_doc, new_doc, stop_event=None, log=logger):
     """Hard-link into ``root``/``name`` the files of ``new_doc`` unchanged
-    since remote snapshot ``previous`` (manifest ``old_doc``); Linked.
-    Never raises OSError: what could not be linked is left to rclone."""
-    groups = unchanged(old_doc, new_doc)
+    since remote snapshot ``previous`` (manifest ``old_doc``); Linked
+    (nothing when either manifest is None). Never raises OSError: what
+    could not be linked is left to rclone."""
+    groups = unchanged(old_doc, new_doc) if old_doc is not None and new_doc is not None else None
     files = total = 0
     if not groups:
         return Linked(0, 0)

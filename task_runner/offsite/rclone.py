@@ -66,10 +66,14 @@ class RcloneError(BackupError):
     says what to do."""
 
 
-Result = collections.namedtuple("Result", "code stats error output data")
+Result = collections.namedtuple("Result", "code stats error output data damaged")
+Result.__new__.__defaults__ = ((),)
 Result.__doc__ = """What one rclone command did: exit ``code`` (None when it was stopped),
 its last ``stats`` (dict, may be empty), its last ``error`` (redacted text or
-None) and its standard output as text (``output``) and as bytes (``data``)."""
+None), its standard output as text (``output``) and as bytes (``data``), and
+the files rclone found different after it wrote them (``damaged``: their
+paths in the destination; "corrupted on transfer": a hash that differs)."""
+MAX_DAMAGED = 1000  # damaged files remembered of one command (each is sent again: resend.py)
 
 
 def find(configured=None, which=shutil.which):
@@ -134,10 +138,13 @@ def redact(text, secrets=()):
 
 # -- What went wrong, in words ------------------------------------------------
 
+_DAMAGED = re.compile(r"corrupted on transfer", re.I)
 FULL = "the remote is full (or over its quota): free space there or raise the quota"
 _FULL = re.compile(r"no space left|remaining disk space|quota|insufficient storage|\b507\b|storage full|"
                    r"EntityTooLarge", re.I)
 _CAUSES = [
+    (_DAMAGED, "a file on the remote was found different from what was sent or copied there (its hash "
+               "differs): the next try sends it again"),
     (re.compile(r"didn't find section in config file|not found in config file", re.I), "rclone's config has no remote of that name: check it with \"rclone listremotes\" and "
                        "set it up with \"rclone config\""),
     (re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b401\b|\b403\b|unauthori[sz]ed|"
@@ -223,7 +230,7 @@ class Rclone(object):
         except OSError as exc:
             raise RcloneError("rclone could not be started (%s): %s. %s" % (
                 self.path, exc.strerror or exc, HOW_TO_GET))
-        box = {"stats": {}, "error": None, "out": b""}
+        box = {"stats": {}, "error": None, "out": b"", "damaged": []}
         readers = [threading.Thread(target=self._read_log, args=(proc.stderr, box, on_stats, quiet)),
                    threading.Thread(target=self._read_out, args=(proc, box, stdin))]
         for t in readers:
@@ -239,7 +246,8 @@ class Rclone(object):
                 except OSError:
                     pass
         out = box["out"].decode("utf-8", "replace")
-        return Result(None if stopped else proc.returncode, box["stats"], box["error"], out, box["out"])
+        return Result(None if stopped else proc.returncode, box["stats"], box["error"], out, box["out"],
+                      tuple(box["damaged"]))
 
     @staticmethod
     def _read_out(proc, box, stdin):
@@ -270,6 +278,10 @@ class Rclone(object):
             msg = "%s%s" % (item.get("object", "") and item["object"] + ": ", item.get("msg", ""))
             if item.get("level") in ("error", "critical", "alert", "emergency"):
                 box["error"] = msg
+                damaged = item.get("object") if _DAMAGED.search(item.get("msg", "")) else None
+                if isinstance(damaged, str) and damaged not in box["damaged"][-1:] \
+                        and len(box["damaged"]) < MAX_DAMAGED:
+                    box["damaged"].append(damaged)
                 self.log.log(logging.DEBUG if quiet else logging.WARNING, "rclone: %s", msg)
             else:
                 self.log.debug("rclone: %s", msg)

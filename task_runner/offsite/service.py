@@ -283,6 +283,10 @@ def _summary(done):
     text = "%d file%s, %s sent" % (done.files, "" if done.files == 1 else "s", human_bytes(done.bytes))
     if done.server_side_bytes:
         text += ", %s copied or linked on the remote from the previous snapshot" % human_bytes(done.server_side_bytes)
+    if done.damaged:
+        source, paths = done.damaged
+        text += "; %d file%s damaged in the remote copy %s sent again (a restore of %s from the remote reports %s)" % (
+            len(paths), "" if len(paths) == 1 else "s", source, source, "it" if len(paths) == 1 else "them")
     if done.deleted:
         text += "; deleted on the remote: %s" % ", ".join(done.deleted)
     return text

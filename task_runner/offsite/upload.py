@@ -48,16 +48,19 @@ import time
 from .. import snapshots
 from ..errors import DRIVE_MISSING
 from ..fs import drive
-from . import cleanup, layout, prelink
+from . import cleanup, layout, prelink, resend
 from .rclone import RcloneError, explain, explain_stop, is_full
 
 logger = logging.getLogger(__name__)
 
 LISTING_TIMEOUT = 600  # seconds: a listing gets far longer than rclone's own bounds (rclone.BOUNDS)
-Uploaded = collections.namedtuple("Uploaded", "snapshot bytes files server_side_bytes seconds already deleted")
+Uploaded = collections.namedtuple("Uploaded", "snapshot bytes files server_side_bytes seconds already deleted "
+                                              "damaged")
+Uploaded.__new__.__defaults__ = (None,)
 Uploaded.__doc__ = """What upload_snapshot did: bytes and files sent, bytes copied (or linked) on the
-remote's side, seconds, ``already`` (the remote had it complete), and the
-remote snapshots retention deleted."""
+remote's side, seconds, ``already`` (the remote had it complete), the remote
+snapshots retention deleted, and ``damaged``: (the older remote snapshot, its
+files found damaged and sent again: resend.py), or None."""
 
 
 def remote_listing(rc, remote, stop_event=None):
@@ -225,14 +228,6 @@ def _new_doc(manifest, log):
         return None
 
 
-def _link_previous(task, name, previous, root, old, new, stop_event, log):
-    """Hard-link the files unchanged since ``previous`` (manifest ``old``)
-    into the new snapshot on a local remote at ``root`` (prelink); prelink.Linked."""
-    if old is None or new is None:
-        return prelink.Linked(0, 0)
-    return prelink.link_unchanged(root, previous, name, old, new, stop_event, log)
-
-
 def _copy_unchanged(rc, task, name, previous, old, new, stop_event, on_stats, log):
     """On a remote rclone cannot compare (``compares`` None) that copies
     on its own side: copy there, from ``previous``, the files both
@@ -302,14 +297,14 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
     incomplete = [n for n in incomplete if n not in deleted]
     try:
-        sent, linked = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
+        sent, linked, damaged = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
     except RemoteFull:
         freed = cleanup.make_room(rc, task, name, complete, time.time(), log)
         if not freed:
             raise
         deleted += freed
         complete = [n for n in complete if n not in freed]
-        sent, linked = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
+        sent, linked, damaged = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
     data = manifest.result()[1]
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
                  timeout=600, stdin=data)
@@ -320,13 +315,14 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     files_sent = int(stats.get("transfers", 0)) - int(stats.get("serverSideCopies", 0)) + 1
     deleted += cleanup.apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
     return Uploaded(name, bytes_sent, files_sent, on_remote + linked.bytes, round(clock() - started, 3), False,
-                    deleted)
+                    deleted, damaged)
 
 
 def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log):
     """Send snapshot ``name`` (its files, reusing what the remote has;
     ``old``: (a previous snapshot, its manifest or None) already read):
-    (rclone's Result, what was linked or copied on the remote first)."""
+    (rclone's Result, what was linked or copied on the remote first, and
+    Uploaded.damaged)."""
     args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
     log.info("offsite: uploading %s to %s%s", name, rc.redact(task.offsite.remote),
              _HOW[how] % previous if how else "")
@@ -335,16 +331,19 @@ def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, l
         old_doc = old[1] if previous == old[0] else read_previous(rc, task, previous, stop_event, log)
         new_doc = _new_doc(manifest, log)
         if how == "link":
-            linked = _link_previous(task, name, previous, root, old_doc, new_doc, stop_event, log)
+            linked = prelink.link_unchanged(root, previous, name, old_doc, new_doc, stop_event, log)
         else:
             linked = _copy_unchanged(rc, task, name, previous, old_doc, new_doc, stop_event, on_stats, log)
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
     sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
+    source = previous if how == "copy" else None
+    if sent.code not in (0, None) and sent.damaged:
+        sent = resend.send_again(rc, task, name, args, sent, source, stop_event, on_stats, timeout, log)
     if not os.path.lexists(os.path.join(task.dest, name)):  # before rclone's "file not found" (blames the remote)
         raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
                           % name)
     _check(rc, sent, name, stop_event, task)
-    return sent, linked
+    return sent, linked, (source, sent.damaged) if source and sent.damaged else None
 
 
 def _manifest(task_name, local, created, previous=None):
