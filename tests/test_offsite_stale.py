@@ -303,6 +303,14 @@ class BoundsTest(unittest.TestCase):
                       "resumes where it stopped"):
             self.assertIn(words, str(got.exception))
 
+    def test_a_file_found_damaged_after_a_copy_is_named_so(self):
+        # Was "an error rclone did not classify".
+        said = rclone.explain(1, 'corrupted on transfer: md5 hashes differ src(S3 bucket b path T/1) "e0c8" vs '
+                                 'dst(S3 bucket b path T/2) "2fd4"')
+        self.assertTrue(said.startswith("a file on the remote was found different from what was sent or copied "
+                                        "there"), said)
+        self.assertNotIn("did not classify", said)
+
     def test_rclone_runs_with_bounds_unless_the_environment_sets_its_own(self):
         rc = rclone.Rclone("rclone", environ={"RCLONE_TIMEOUT": "5m"})
         self.assertEqual(rc.environ["RCLONE_TIMEOUT"], "5m")
