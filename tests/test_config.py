@@ -255,6 +255,16 @@ class LoadTest(TempDirTestCase):
         load_config(self.write_config({"tasks": [{"name": "A", "src": "a", "dest": "outa", "offsite": "nas:x"},
                                                  {"name": "B", "src": "b", "dest": "outb", "offsite": "nas:xy"}]}))
 
+    def test_a_backslash_in_a_remote_path_is_a_separator_only_on_windows(self):
+        """Found from outside: "nas:x\\" and "nas:x" were called one folder on
+        Linux, where a backslash is part of a name (rclone keeps it so)."""
+        data = {"tasks": [{"name": "A", "src": "a", "dest": "outa", "offsite": "nas:x\\"},
+                          {"name": "B", "src": "b", "dest": "outb", "offsite": "nas:x"}]}
+        if os.name == "nt":
+            self.assertIn("is also the offsite copy of tasks[0] (A)", "\n".join(self.problems(data)))
+        else:
+            self.assertEqual([t.name for t in load_config(self.write_config(data)).tasks], ["A", "B"])
+
     def test_json_syntax_error_has_line_and_column(self):
         path = self.write_config('{"tasks": [\n  {"src": "a" "dest": "b"}\n]}')
         with self.assertRaises(ConfigError) as ctx:

@@ -225,9 +225,11 @@ def _check_tasks(tasks, labels, problems):
 
 
 def _remote_key(remote):
-    """``remote:path`` as one folder is written: "r:a//./b/" is "r:a/b"."""
+    """``remote:path`` as one folder is written: "r:a//./b/" is "r:a/b" (a backslash too, on Windows only)."""
     name, _, path = remote.partition(":")
-    return name + ":" + posixpath.normpath("/" + path.replace("\\", "/")).lstrip("/")
+    if osutil.WINDOWS:
+        path = path.replace("\\", "/")
+    return name + ":" + posixpath.normpath("/" + path).lstrip("/")
 
 
 def _read_json(path):
