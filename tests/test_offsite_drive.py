@@ -8,6 +8,8 @@ retry_minutes. ``once`` (for the system's own scheduler) says in its exit
 code when the offsite copy failed, a retried upload alone included."""
 
 import os
+import subprocess
+import sys
 import threading
 import unittest
 
@@ -18,7 +20,7 @@ from task_runner.history import History
 from task_runner.offsite import service
 from task_runner.runs.runner import run_task
 from task_runner.schedule.daemon import Daemon
-from tests.helpers import UTC, FakeClock, TempDirTestCase, make_task, ts
+from tests.helpers import ROOT, UTC, FakeClock, TempDirTestCase, make_task, ts
 from tests.test_offsite import OffsiteTestCase
 
 AT = ts("2026-01-01T11:00:00+00:00")
@@ -204,6 +206,28 @@ class SharedFolderTest(OffsiteTestCase):
         self.assertEqual(code, 5, out)
         self.assertIn("as the offsite copy of A is", self.uploads()[-1]["message"])
         self.assertFalse(os.path.exists(self.path("remote")))
+
+
+class RelativeLocalRemoteTest(OffsiteTestCase):
+    def test_a_local_offsite_folder_given_as_a_relative_path_is_refused(self):
+        """Found from outside: an alias (or local remote) naming a relative
+        folder was written wherever the program was started, and no check
+        saw that it could be a task's dest."""
+        self.make_tree()
+        os.makedirs(self.path("elsewhere"))
+        self.env.update({"RCLONE_CONFIG_AL_TYPE": "alias", "RCLONE_CONFIG_AL_REMOTE": "rel-offsite"})
+        for remote in ("loc:rel-offsite", "al:"):
+            with self.subTest(remote=remote):
+                self.config(remote)
+                for name, args, code in (("scheduled_task_runner.py", ["check"], 2), ("backup_now.py", [], 5)):
+                    proc = subprocess.run([sys.executable, os.path.join(ROOT, name), "--config",
+                                           self.path("config.json")] + args, cwd=self.path("elsewhere"),
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                                          env=self.env, timeout=120)
+                    self.assertEqual(proc.returncode, code, proc.stdout)
+                    self.assertIn("is the folder rel-offsite, relative to the folder the program was started in: "
+                                  "write its full path", proc.stdout)
+                self.assertEqual(os.listdir(self.path("elsewhere")), [])  # nothing written there
 
 
 class OffsiteOnLocalFoldersTest(OffsiteTestCase):

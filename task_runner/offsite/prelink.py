@@ -73,6 +73,17 @@ def local_root(info):
     return root if root and os.path.isabs(local_folder(root)) else None
 
 
+def relative_root(info):
+    """The folder of a local file-system remote (rclone backend features)
+    given as a relative path, which rclone takes from the folder the
+    program was started in; else None."""
+    root = info.get("Root")
+    direct = str(info.get("String", "")).startswith("Local file system at ")  # (a wrapper's Root is its own)
+    if not (info.get("Features", {}).get("IsLocal") and direct and isinstance(root, str) and root):
+        return None
+    return None if os.path.isabs(local_folder(root)) else root
+
+
 def local_folder_problem(rc, task, tasks, copies_of=None):
     """The problem when ``task``'s offsite remote is, in rclone's own view, a
     local folder that another task's remote also is (an alias, a second local
@@ -92,10 +103,13 @@ def local_folder_problem(rc, task, tasks, copies_of=None):
         root = local_root(rc.describe(remote))
         return local_folder(root) if root else None
     folder = folder_of(task.offsite.remote)
+    relative = None if folder is not None or types.get(remote_name(task.offsite.remote)) not in ("local", "alias") \
+        else relative_root(rc.describe(task.offsite.remote))
+    said = "%s: offsite: %s is the folder %s" % (task.name, rc.redact(task.offsite.remote), folder or relative)
     if folder is None:
-        return None
+        return None if relative is None else ("%s, relative to the folder the program was started in: write its "
+                                              "full path (such as D:/Backups/offsite or /mnt/usb/offsite)" % said)
     key = osutil.path_key(os.path.realpath(folder))
-    said = "%s: offsite: %s is the folder %s" % (task.name, rc.redact(task.offsite.remote), folder)
     for other in tasks:
         for what, path in (("dest", other.dest), ("src", other.src)):
             theirs = osutil.path_key(os.path.realpath(path))
