@@ -216,7 +216,8 @@ class RelativeLocalRemoteTest(OffsiteTestCase):
         self.make_tree()
         os.makedirs(self.path("elsewhere"))
         self.env.update({"RCLONE_CONFIG_AL_TYPE": "alias", "RCLONE_CONFIG_AL_REMOTE": "rel-offsite"})
-        for remote in ("loc:rel-offsite", "al:"):
+        # (rclone on Windows makes an alias's relative folder a full path: there it is compared as one)
+        for remote in ("loc:rel-offsite",) if os.name == "nt" else ("loc:rel-offsite", "al:"):
             with self.subTest(remote=remote):
                 self.config(remote)
                 for name, args, code in (("scheduled_task_runner.py", ["check"], 2), ("backup_now.py", [], 5)):

@@ -73,15 +73,21 @@ def local_root(info):
     return root if root and os.path.isabs(local_folder(root)) else None
 
 
-def relative_root(info):
-    """The folder of a local file-system remote (rclone backend features)
-    given as a relative path, which rclone takes from the folder the
-    program was started in; else None."""
+def relative_folder(kind, remote, info):
+    """The folder a local remote ``remote`` (rclone type ``kind``; ``info``:
+    its backend features) names by a relative path, which rclone takes
+    from the folder the program was started in; else None. Seen in the
+    remote's own path ("usb:offsite" of a local remote), or in rclone's
+    Root (an alias onto one: rclone on Windows makes that one absolute, so
+    there it is compared as such, with the cwd of this process)."""
+    path = remote.partition(":")[2]
+    if kind == "local" and not os.path.isabs(local_folder(path)):
+        return path or "."
     root = info.get("Root")
     direct = str(info.get("String", "")).startswith("Local file system at ")  # (a wrapper's Root is its own)
-    if not (info.get("Features", {}).get("IsLocal") and direct and isinstance(root, str) and root):
+    if kind != "alias" or not (info.get("Features", {}).get("IsLocal") and direct and isinstance(root, str)):
         return None
-    return None if os.path.isabs(local_folder(root)) else root
+    return None if os.path.isabs(local_folder(root)) else root or "."
 
 
 def local_folder_problem(rc, task, tasks, copies_of=None):
@@ -102,13 +108,16 @@ def local_folder_problem(rc, task, tasks, copies_of=None):
             return None
         root = local_root(rc.describe(remote))
         return local_folder(root) if root else None
-    folder = folder_of(task.offsite.remote)
-    relative = None if folder is not None or types.get(remote_name(task.offsite.remote)) not in ("local", "alias") \
-        else relative_root(rc.describe(task.offsite.remote))
-    said = "%s: offsite: %s is the folder %s" % (task.name, rc.redact(task.offsite.remote), folder or relative)
+    kind = types.get(remote_name(task.offsite.remote))
+    relative = relative_folder(kind, task.offsite.remote, rc.describe(task.offsite.remote)) \
+        if kind in ("local", "alias") else None
+    folder = None if relative else folder_of(task.offsite.remote)
+    said = "%s: offsite: %s is the folder %s" % (task.name, rc.redact(task.offsite.remote), relative or folder)
+    if relative:
+        return ("%s, relative to the folder the program was started in: write its full path (such as "
+                "D:/Backups/offsite or /mnt/usb/offsite)" % said)
     if folder is None:
-        return None if relative is None else ("%s, relative to the folder the program was started in: write its "
-                                              "full path (such as D:/Backups/offsite or /mnt/usb/offsite)" % said)
+        return None
     key = osutil.path_key(os.path.realpath(folder))
     for other in tasks:
         for what, path in (("dest", other.dest), ("src", other.src)):
