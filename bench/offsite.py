@@ -14,7 +14,10 @@ repeated and the median reported:
   (what a run of an unchanged tree makes): bytes sent, files sent, bytes
   copied on the remote's side, seconds;
 * stop: seconds from a stop request (Ctrl+C, shutdown) to the end of an
-  upload running at --bwlimit 1M to a local folder (the goal: under 2 s).
+  upload running at --bwlimit 1M to a local folder (the goal: under 2 s);
+* on the wire (S3 and WebDAV): one more round, not timed, through a
+  counting proxy (bench/wire.py): the requests rclone makes and the bytes
+  both ways, for the reference copy, the first upload and the re-run.
 
 The remote is a local folder (``local``), or ``rclone serve s3`` /
 ``rclone serve webdav`` / ``rclone serve sftp`` of a local folder on
@@ -55,6 +58,7 @@ from task_runner.config import Offsite  # noqa: E402
 from task_runner.offsite import rclone, upload  # noqa: E402
 from tests.helpers import make_task  # noqa: E402
 from tests.rclone_tools import SSHD_CONFIG  # noqa: E402
+import wire  # noqa: E402  (bench/wire.py, beside this file)
 
 MTIME = 1700000000
 
@@ -174,6 +178,37 @@ def one_round(rc, kind, tmp, dest, names, n):
     return reference, first, again, [b - a for a, b in zip(counts, counts[1:])]
 
 
+def wire_round(rclone_path, kind, tmp, dest, names, env):
+    """For an HTTP remote (s3, webdav): {what: (requests, bytes on the
+    wire)} of the reference copy, the first upload and the unchanged
+    re-run, each into a fresh remote, through wire.CountingProxy (not
+    timed: rclone logs every request)."""
+    key = "RCLONE_CONFIG_R_ENDPOINT" if kind == "s3" else "RCLONE_CONFIG_R_URL"
+    proxy = wire.CountingProxy(int(env[key].rsplit(":", 1)[1]))
+    log, counter = wire.counting_logger()
+    rc = rclone.Rclone(rclone_path, environ=dict(env, RCLONE_DUMP="headers", **{key: "http://127.0.0.1:%d"
+                                                                                % proxy.port}), log=log)
+    counts, last = {}, [0, 0]
+
+    def measured(what):
+        now = [counter.count, proxy.total()]
+        counts[what] = (now[0] - last[0], now[1] - last[1])
+        last[:] = now
+    try:
+        if rc.run(["copy", os.path.join(dest, names[0]), remote_base(kind, tmp, 99) + "-ref"]).code != 0:
+            raise SystemExit("rclone copy failed (counted round)")
+        measured("rclone_copy")
+        task = make_task(os.path.join(tmp, "src"), dest, offsite=Offsite(remote_base(kind, tmp, 99), None, None,
+                                                                         None))
+        upload.upload_snapshot(rc, task, names[0], "bench", log=log)
+        measured("first_upload")
+        upload.upload_snapshot(rc, task, names[1], "bench", log=log)
+        measured("rerun")
+    finally:
+        proxy.close()
+    return counts
+
+
 def stop_time(rc, tmp, dest, name, n):
     """Seconds from the stop request to the upload's return, 1 s into a
     slow (--bwlimit 1M) upload to a local remote."""
@@ -222,6 +257,8 @@ def main():
             server = start_server(args.rclone, args.remote, os.path.join(tmp, "served"), env)
         rc = rclone.Rclone(args.rclone, environ=env)
         rounds = [one_round(rc, args.remote, tmp, dest, names, n) for n in range(args.repeat)]
+        wired = wire_round(args.rclone, args.remote, tmp, dest, names, env) if args.remote in ("s3", "webdav") \
+            else {}
         local_rc = rclone.Rclone(args.rclone, environ=dict(env, RCLONE_CONFIG_R_TYPE="local"))
         stops = [t for t in (stop_time(local_rc, tmp, dest, names[0], n) for n in range(args.repeat))
                  if t is not None]
@@ -241,6 +278,9 @@ def main():
             "stop_seconds": med(stops) if stops else "not measured: the upload ended before it was stopped",
             "stop_seconds_max": max(stops) if stops else None,
         }
+        for what, (requests, wire_bytes) in sorted(wired.items()):
+            result["wire_requests_" + what] = requests
+            result["wire_bytes_" + what] = wire_bytes
         result["first_upload_ratio"] = round(result["first_upload_seconds"] / result["rclone_copy_seconds"], 2)
         result["rerun_bytes_percent"] = round(100.0 * result["rerun_bytes_sent"] / tree_bytes, 2)
         for key, value in result.items():
