@@ -226,6 +226,16 @@ class DaemonHookTest(TempDirTestCase):
         self.assertEqual(started[1], start + 3600)
 
 
+def damage(path):
+    """The remote copy at ``path`` rewritten in place: same size, same time."""
+    st = os.stat(path)
+    with open(path, "r+b") as f:
+        data = f.read()
+        f.seek(0)
+        f.write(bytes(b ^ 0xFF for b in data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 class OffsiteTestCase(TempDirTestCase):
     def setUp(self):
         super(OffsiteTestCase, self).setUp()

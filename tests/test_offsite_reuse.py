@@ -11,7 +11,7 @@ from task_runner.config import load_config
 from task_runner.offsite import layout, prelink, service, upload
 from tests import rclone_tools
 from tests.helpers import copy_file
-from tests.test_offsite import MTIME, OffsiteTestCase
+from tests.test_offsite import MTIME, OffsiteTestCase, damage
 
 FIRST, SECOND, THIRD = "2026-01-01_10-00-00", "2026-01-02_10-00-00", "2026-01-03_10-00-00"
 SIZE = 64 * 1024
@@ -258,16 +258,6 @@ class SftpReuseTest(ReuseTestCase):
 
 
 class DamagedRemoteFileTest(ReuseTestCase):
-    @staticmethod
-    def damage(path):
-        """The served copy at ``path`` rewritten in place: same size, same time."""
-        st = os.stat(path)
-        with open(path, "r+b") as f:
-            data = f.read()
-            f.seek(0)
-            f.write(bytes(b ^ 0xFF for b in data))
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-
     def test_a_damaged_file_on_s3_is_sent_again_not_copied_forward(self):
         """Found from outside: one damaged object in the previous remote
         snapshot made rclone's server-side copy fail its MD5 check, and so
@@ -281,7 +271,7 @@ class DamagedRemoteFileTest(ReuseTestCase):
         os.makedirs(self.path("dest"))
         shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True, copy_function=copy_file)
         self.assertEqual(self.upload()["status"], "success")
-        self.damage(self.path("s3root", "bucket", "T", FIRST, "many", "f01.bin"))
+        damage(self.path("s3root", "bucket", "T", FIRST, "many", "f01.bin"))
         self.write("src/new.txt", "new", mtime=MTIME)
         shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
         with self.assertLogs("task_runner", "INFO") as logged:

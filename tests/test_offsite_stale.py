@@ -21,7 +21,7 @@ from task_runner.history import History
 from task_runner.offsite import layout, rclone, remote as remote_side, service, upload
 from tests import rclone_tools
 from tests.helpers import UTC, TempDirTestCase, copy_file, make_task, wait_for
-from tests.test_offsite import MTIME, OffsiteTestCase
+from tests.test_offsite import MTIME, OffsiteTestCase, damage
 
 FIRST, SECOND = "2026-01-01_10-00-00", "2026-01-02_10-00-00"
 
@@ -89,15 +89,6 @@ class HashTest(StaleTestCase):
                                                             config.tasks[0], deep)
         return differences, checked
 
-    def damage(self, path):
-        """The remote copy at ``path`` rewritten in place: same size, same time."""
-        st = os.stat(path)
-        with open(path, "r+b") as f:
-            data = f.read()
-            f.seek(0)
-            f.write(bytes(b ^ 0xFF for b in data))
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-
     def upload_tree(self, remote):
         self.make_tree()
         self.config(remote)
@@ -113,7 +104,7 @@ class HashTest(StaleTestCase):
         self.assertEqual(files["a.txt"]["md5"], "5d41402abc4b2a76b9719d911017c592")  # md5("hello")
         self.assertTrue(all(len(e["md5"]) == 32 for e in files.values()))
         self.assertEqual(self.verify(), ([], "sizes and the remote's MD5 hashes compared"))
-        self.damage(self.path("remote", FIRST, "a.txt"))
+        damage(self.path("remote", FIRST, "a.txt"))
         differences, _ = self.verify()
         self.assertEqual(len(differences), 1, differences)
         self.assertIn("a different content on the remote: a.txt", differences[0])
@@ -131,7 +122,7 @@ class HashTest(StaleTestCase):
         differences, checked = self.verify()
         self.assertEqual(differences, [])
         self.assertIn("the remote gives no hashes; --deep downloads each file", checked)  # says so, and the cure
-        self.damage(self.path("davroot", "T", FIRST, "a.txt"))
+        damage(self.path("davroot", "T", FIRST, "a.txt"))
         self.assertEqual(self.verify()[0], [])  # the same size: nothing a listing can see
         differences, checked = self.verify(deep=True)
         self.assertEqual(checked, "each file downloaded and its MD5 compared")
