@@ -204,6 +204,29 @@ class MovesTest(MovesCase):
         self.assertSame(second)
         self.assertEqual((second.copied, second.linked, moved(second)), (0, 2, 1))
 
+    @unittest.skipIf(os.name == "nt", "hard-link groups: no inode numbers in Windows' scandir")
+    def test_a_copy_linked_by_content_is_restored_as_a_file_of_its_own(self):
+        """Found from outside: a copy (cp -p) linked to the original's old
+        copy shared its inode in the snapshot, and the restore made the two
+        one file (a hard link): a change to one changed the other. A real
+        hard link of the source comes back as one."""
+        from task_runner.restore import restorer
+        self.put("report.doc", b"the report", NS)
+        self.put("h1", b"one file, two names", NS + 1)
+        os.link(self.path("src", "h1"), self.path("src", "h2"))
+        self.snap(0)
+        copy_file(self.path("src", "report.doc"), self.path("src", "report copy.doc"))  # cp -p
+        second = self.snap(1)
+        self.assertEqual(second.copied, 0)  # linked by content: the saving stays
+        for parallel in (1, 3):  # inline, and by workers
+            back = self.path("back%d" % parallel)
+            done = restorer.restore(make_task(self.src, self.dest, parallel=parallel), os.path.basename(
+                second.snapshot), back, clock=lambda: T0, zone=UTC, new_folder=True)
+            self.assertEqual(done.error_count, 0, done.errors)
+            self.assertEqual(tree(self.src), tree(back))
+            self.assertNotEqual(self.ino(back, "report.doc"), self.ino(back, "report copy.doc"))
+            self.assertEqual(self.ino(back, "h1"), self.ino(back, "h2"))
+
     def test_index_beside_the_snapshot_goes_with_it(self):
         self.put("a.txt", b"a")
         first = self.snap(0)

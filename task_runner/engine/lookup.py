@@ -145,6 +145,15 @@ class PreviousIndex(object):
                 self._checked[folder] = where
         return None if where is None else where + os.sep + name
 
+    def identity_at(self, rel):
+        """The source identity (volume, file id) recorded for the snapshot's
+        file ``rel``, or None (not recorded, recorded without one, or an
+        index that cannot be read)."""
+        folder, _, name = rel.rpartition(os.sep)
+        found = self._query("SELECT f.dev, f.ino FROM files f JOIN folders d ON d.id = f.folder "
+                            "WHERE d.path = ? AND f.name = ? LIMIT 2", (rows.storable(folder), rows.storable(name)))
+        return tuple(found[0]) if len(found) == 1 and None not in found[0] else None
+
     def close(self):
         with self._lock:
             if self._db is not None:

@@ -95,7 +95,7 @@ class Restorer(object):
         self.pool = Pool(1 if dry_run else workers, self._check_stop)
         self._note = None  # the note of the entry this thread is on (for _blocked)
         self._names = {}  # folder rel -> the names in it before this restore wrote there (a few folders)
-        self._links = {}  # identity -> _Linked, for hard links (folder snapshots)
+        self._links = restore_work.Links(getattr(reader, "path", None))  # hard links (folder snapshots)
         self._lock = threading.Lock()
         self._holder = restore_work.Holder()  # the target's folders held open for the jobs
         self._dirs = []  # folder entries made or met: their times and modes after their contents
@@ -135,6 +135,7 @@ class Restorer(object):
             raise
         finally:
             self.stager.close()
+            self._links.close()
             self.tree.close()
 
     def _made_folder(self, rel):  # made by the tree on the way to an entry below it
@@ -251,18 +252,9 @@ class Restorer(object):
         if entry.kind == "file" and self.pool.workers > 1:
             self._submit_file(entry, self._holder.hold(parent_rel, folder), name, st, note, str(self._temp_count))
             return
-        self._put(entry, folder, name, st, note, str(self._temp_count), self._linked(entry))  # at once, here
+        self._put(entry, folder, name, st, note, str(self._temp_count), self._links.of(entry))  # at once, here
         if entry.kind == "link":
             self._made_links.add(entry.rel)
-
-    def _linked(self, entry):
-        """The Linked of file ``entry``'s inode (folder snapshots), or None."""
-        if entry.kind != "file" or not isinstance(entry.source, str) or entry.identity is None:
-            return None
-        linked = self._links.get(entry.identity)
-        if linked is None:
-            linked = self._links[entry.identity] = restore_work.Linked()
-        return linked
 
     def _existing(self, folder, parent_rel, name):
         """lstat of ``name`` in ``folder``, asked only when the folder held
@@ -282,7 +274,7 @@ class Restorer(object):
         """Hand the copy of file ``entry`` to the pool; its note is closed
         by the job. A file's later names (hard links) wait for its earlier."""
         folder = held.take()
-        linked, wait_for, done = self._linked(entry), None, None
+        linked, wait_for, done = self._links.of(entry), None, None
         if linked is not None:
             done = threading.Event()
             with self._lock:

@@ -18,6 +18,7 @@ import os
 import threading
 
 from ..fs import filesystems
+from ..engine.lookup import PreviousIndex
 from ..engine.walk import MAX_LISTED
 from ..fs.pool import workers_for
 
@@ -35,6 +36,50 @@ class Linked(object):
 
     def __init__(self):
         self.place = self.last = None
+
+
+class Links(object):
+    """Which names of a folder snapshot come back as one file (hard links):
+    those sharing an inode in the snapshot that came from one file of the
+    source. A copy the backup linked to an equal file by content (engine:
+    moved.find_elsewhere) shares an inode there but was a file of its own:
+    the snapshot's index (its source identities) tells them apart, asked
+    only for an inode met under a second name. A snapshot without an index
+    links them all, as before there was one."""
+
+    _NO_INDEX = object()
+
+    def __init__(self, snapshot_path):
+        self._path = snapshot_path
+        self._index = None  # the snapshot's lookup.PreviousIndex, opened when first asked; _NO_INDEX: none
+        self._groups = {}  # snapshot inode -> (first name, {source identity: Linked})
+
+    def of(self, entry):
+        """The Linked of file ``entry`` (a folder snapshot's), or None."""
+        if entry.kind != "file" or not isinstance(entry.source, str) or entry.identity is None:
+            return None
+        group = self._groups.get(entry.identity)
+        if group is None:
+            linked = Linked()
+            self._groups[entry.identity] = (entry.rel, {None: linked})
+            return linked
+        first, by_source = group
+        if None in by_source:  # a second name: the first one's source is asked now
+            by_source[self._source(first)] = by_source.pop(None)
+        return by_source.setdefault(self._source(entry.rel), Linked())
+
+    def _source(self, rel):
+        """``rel``'s source identity, a name of its own when it has none recorded."""
+        if self._index is None:
+            self._index = PreviousIndex.open(self._path) or self._NO_INDEX
+        if self._index is self._NO_INDEX:
+            return "all"  # every name of the inode: one file
+        found = self._index.identity_at(rel)
+        return found if found is not None else ("unknown", rel)
+
+    def close(self):
+        if self._index not in (None, self._NO_INDEX):
+            self._index.close()
 
 
 class Holder(object):
