@@ -282,6 +282,7 @@ class DamagedRemoteFileTest(ReuseTestCase):
         self.assertIn("damaged", said)
         self.assertIn("copied or linked on the remote", second["message"])  # the other files were not sent again
         self.assertIn("1 file damaged in the remote copy %s sent again" % FIRST, second["message"])
+        self.assertLess(second["bytes"], SIZE * 3 // 2)  # sent once (rclone had sent it already: not again)
         self.write("src/newer.txt", "newer", mtime=MTIME)
         shutil.copytree(self.path("src"), self.path("dest", THIRD), symlinks=True, copy_function=copy_file)
         with self.assertLogs("task_runner", "INFO") as logged:
@@ -289,3 +290,26 @@ class DamagedRemoteFileTest(ReuseTestCase):
         self.assertEqual(third["status"], "success", third)
         self.assertNotIn("damaged", "\n".join(logged.output) + third["message"])
         self.restore_matches_src("back")  # the newest copy holds the file as it is here
+
+
+class ResendBoundsTest(unittest.TestCase):
+    def test_sending_again_keeps_within_the_uploads_time_limit(self):
+        """Found from outside: offsite.timeout_minutes bounded each rclone
+        command of a resend, not the upload (6 s allowed, 9.8 s taken)."""
+        import logging
+        import time
+        from task_runner.config import Offsite
+        from task_runner.offsite import rclone, resend
+        from tests.helpers import make_task
+
+        class FakeRclone(object):
+            timeouts = []
+
+            def run(self, args, stop_event=None, on_stats=None, timeout=None, **kw):
+                self.timeouts.append(timeout)
+                return rclone.Result(0, {}, None, "", b"")
+        first = rclone.Result(1, {}, "corrupted on transfer", "", b"", ("a.bin",))
+        task = make_task("/s", "/d", offsite=Offsite("s3:b/T", None, None, 1))
+        resend.send_again(FakeRclone(), task, FIRST, ["copy"], first, None, None, None, time.monotonic() - 1,
+                          logging.getLogger("test"))
+        self.assertEqual(FakeRclone.timeouts, [0.0, 0.0])  # the time was up: each command is stopped at once

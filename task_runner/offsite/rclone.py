@@ -73,7 +73,7 @@ its last ``stats`` (dict, may be empty), its last ``error`` (redacted text or
 None), its standard output as text (``output``) and as bytes (``data``), and
 the files rclone found different after it wrote them (``damaged``: their
 paths in the destination; "corrupted on transfer": a hash that differs)."""
-MAX_DAMAGED = 1000  # damaged files remembered of one command (each is sent again: resend.py)
+MAX_DAMAGED = 100000  # damaged files remembered of one command (each is sent again: resend.py)
 
 
 def find(configured=None, which=shutil.which):

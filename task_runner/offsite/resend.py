@@ -6,54 +6,63 @@ from its source's is "corrupted on transfer" (rclone.Result.damaged). With
 file damaged there (rewritten at the same size and time: the remote's own
 fault, or anyone's who can write there) failed that upload, and every later
 one, as each copied it forward again. Those files are sent again from the
-local snapshot instead, overwriting what was copied; then the whole send
-runs once more, finding everything else in place. The older remote copy
+local snapshot instead (rclone itself has usually removed the bad copy and
+sent the file already); then the whole send runs once more, finding
+everything else in place. The older remote copy
 keeps its damage: the upload's summary says so, and a restore of that copy
 from the remote reports the file.
 """
 
 import os
 import tempfile
+import time
 
 from . import layout
-from .rclone import Result
+from .rclone import MAX_DAMAGED, Result
 
 _SUMMED = ("bytes", "transfers", "serverSideCopies", "serverSideCopyBytes")
 
 
-def send_again(rc, task, name, args, first, source, stop_event, on_stats, timeout, log):
+def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadline, log):
     """After ``first`` (the Result of ``rclone ARGS``, the send of snapshot
     ``name``, with server-side copies from remote snapshot ``source`` or
-    None) found files damaged: send them from the local snapshot, then run
-    ``args`` again. The last Result, with the statistics of all the runs
-    summed and ``damaged`` the paths sent again."""
+    None) found files damaged: send those the new snapshot lacks or holds
+    with another hash (``--checksum``: rclone has usually removed the bad
+    copy and sent the file itself already, and then nothing travels
+    twice), then run ``args`` again; all by ``deadline`` (time.monotonic;
+    None: none). The last Result, with the statistics of all the runs
+    summed and ``damaged`` the paths found damaged."""
     paths = sorted(p for p in set(first.damaged) if "\n" not in p and "\r" not in p)  # one a line
     shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
+    many = "%s%d file%s" % ("at least " if len(first.damaged) >= MAX_DAMAGED else "", len(paths),
+                            "" if len(paths) == 1 else "s")
     if source:
-        log.warning("offsite: the remote copy %s holds %d damaged file%s (not what was uploaded: a hash that "
-                    "differs): %s; sent from the local snapshot instead of copied from it", source, len(paths),
-                    "" if len(paths) == 1 else "s", shown)
+        log.warning("offsite: the remote copy %s holds %s damaged (not what was uploaded: a hash that differs): %s; "
+                    "sent from the local snapshot instead of copied from it", source, many, shown)
     else:
-        log.warning("offsite: %d file%s arrived damaged on the remote (a hash that differs): %s; sent again",
-                    len(paths), "" if len(paths) == 1 else "s", shown)
+        log.warning("offsite: %s arrived damaged on the remote (a hash that differs): %s; sent again", many, shown)
     fd, listing = tempfile.mkstemp(prefix="task_runner-damaged-", suffix=".txt")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(("\n".join(paths) + "\n").encode("utf-8", "surrogateescape"))
         extra = ["--bwlimit", task.offsite.bwlimit] if task.offsite.bwlimit else []
         fixed = rc.run(["copy", os.path.join(task.dest, name), layout.join(task.offsite.remote, name),
-                        "--files-from-raw", listing, "--ignore-times"] + extra,
-                       stop_event=stop_event, on_stats=on_stats, timeout=timeout)  # over what was copied
+                        "--files-from-raw", listing, "--checksum"] + extra,
+                       stop_event=stop_event, on_stats=on_stats, timeout=_left(deadline))
     finally:
         os.unlink(listing)
     runs = [_without(first, [os.path.join(task.dest, name, p) for p in paths]), fixed]
     if fixed.code == 0:
-        runs.append(rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout))
+        runs.append(rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=_left(deadline)))
     last = runs[-1]
     stats = dict(last.stats or {})
     for key in _SUMMED:
         stats[key] = sum(int((r.stats or {}).get(key) or 0) for r in runs)
     return Result(last.code, stats, last.error, last.output, last.data, tuple(paths))
+
+
+def _left(deadline):
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _without(result, damaged):
