@@ -116,6 +116,42 @@ class HashTest(StaleTestCase):
         with open(self.path("back", "sub", "b.txt")) as f:
             self.assertEqual(f.read(), "deep")
 
+    def test_a_file_damaged_on_s3_is_named_and_the_rest_restored(self):
+        """Found from outside: S3 still gave a damaged file's first MD5, so
+        rclone's download failed its check, and the whole restore failed
+        (exit 1, nothing restored, "the next try sends it again")."""
+        os.makedirs(self.path("s3root", "bucket"))
+        port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), "KEY12345", "SECRET12345", self.env)
+        rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
+        self.upload_tree("s3:bucket/T")
+        damage(self.path("s3root", "bucket", "T", FIRST, "a.txt"))
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 3, out)
+        self.assertIn("a.txt: damaged on the remote, not restored", out)
+        self.assertNotIn("sends it again", out)
+        self.assertFalse(os.path.exists(self.path("back", "a.txt")))
+        with open(self.path("back", "sub", "b.txt")) as f:
+            self.assertEqual(f.read(), "deep")
+
+    def test_a_file_damaged_under_crypt_is_named_by_restore_and_deep_verify(self):
+        """Found from outside: one damaged object under a crypt remote failed
+        the whole restore ("bad password?", exit 1), and verify --deep
+        named no file."""
+        rclone_tools.crypt_remote(self.env, self.rclone, "sec", self.path("enc"), "crypt-pass-1234")
+        self.upload_tree("sec:T")
+        found = [os.path.join(folder, n) for folder, _, names in os.walk(self.path("enc")) for n in names
+                 if os.path.getsize(os.path.join(folder, n)) == len("hello") + 48]  # crypt's header and tag
+        self.assertEqual(len(found), 1, found)  # a.txt
+        damage(found[0])
+        differences, _ = self.verify(deep=True)
+        self.assertEqual(len(differences), 1, differences)
+        self.assertIn("a different content on the remote: a.txt (rclone could not read it", differences[0])
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 3, out)
+        self.assertIn("a.txt: damaged on the remote, not restored", out)
+        with open(self.path("back", "sub", "b.txt")) as f:
+            self.assertEqual(f.read(), "deep")
+
     def test_deep_verify_downloads_and_hashes_where_the_remote_gives_no_hash(self):
         rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env)
         self.upload_tree("wd:T")
@@ -298,8 +334,8 @@ class BoundsTest(unittest.TestCase):
         # Was "an error rclone did not classify".
         said = rclone.explain(1, 'corrupted on transfer: md5 hashes differ src(S3 bucket b path T/1) "e0c8" vs '
                                  'dst(S3 bucket b path T/2) "2fd4"')
-        self.assertTrue(said.startswith("a file on the remote was found different from what was sent or copied "
-                                        "there"), said)
+        self.assertTrue(said.startswith("a file rclone copied has another hash than its source (damaged on the "
+                                        "remote, or on the way)"), said)
         self.assertNotIn("did not classify", said)
 
     def test_rclone_runs_with_bounds_unless_the_environment_sets_its_own(self):

@@ -138,13 +138,14 @@ def redact(text, secrets=()):
 
 # -- What went wrong, in words ------------------------------------------------
 
-_DAMAGED = re.compile(r"corrupted on transfer", re.I)
+_DAMAGED = re.compile(r"corrupted on transfer|failed to authenticate decrypted block|not an encrypted file",
+                      re.I)  # (the last two are crypt's)
+_PARTIAL = re.compile(r"\.[0-9a-f]{8}\.partial$")  # rclone's name for a local file it is writing
 FULL = "the remote is full (or over its quota): free space there or raise the quota"
 _FULL = re.compile(r"no space left|remaining disk space|quota|insufficient storage|\b507\b|storage full|"
                    r"EntityTooLarge", re.I)
 _CAUSES = [
-    (_DAMAGED, "a file on the remote was found different from what was sent or copied there (its hash "
-               "differs): the next try sends it again"),
+    (_DAMAGED, "a file rclone copied has another hash than its source (damaged on the remote, or on the way)"),
     (re.compile(r"didn't find section in config file|not found in config file", re.I), "rclone's config has no remote of that name: check it with \"rclone listremotes\" and "
                        "set it up with \"rclone config\""),
     (re.compile(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b401\b|\b403\b|unauthori[sz]ed|"
@@ -279,9 +280,10 @@ class Rclone(object):
             if item.get("level") in ("error", "critical", "alert", "emergency"):
                 box["error"] = msg
                 damaged = item.get("object") if _DAMAGED.search(item.get("msg", "")) else None
-                if isinstance(damaged, str) and damaged not in box["damaged"][-1:] \
-                        and len(box["damaged"]) < MAX_DAMAGED:
-                    box["damaged"].append(damaged)
+                if isinstance(damaged, str):
+                    damaged = _PARTIAL.sub("", damaged)  # a local file rclone was writing: the file's own name
+                    if damaged not in box["damaged"][-1:] and len(box["damaged"]) < MAX_DAMAGED:
+                        box["damaged"].append(damaged)
                 self.log.log(logging.DEBUG if quiet else logging.WARNING, "rclone: %s", msg)
             else:
                 self.log.debug("rclone: %s", msg)

@@ -31,6 +31,7 @@ from .upload import check_local_drive, remote_listing
 
 logger = logging.getLogger(__name__)
 
+DAMAGED = "rclone could not read it as the remote records it: another hash, or it does not decrypt"
 DOWNLOAD_PREFIX = ".offsite-download-"
 DOWNLOAD_MARK = ".offsite-download"
 _DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(-[0-9]+)?$")
@@ -108,8 +109,9 @@ class ManifestReader(object):
     is_zip = False
     untrusted = True  # a remote others may write: names are checked like a ZIP's
 
-    def __init__(self, doc, download_root):
+    def __init__(self, doc, download_root, damaged=frozenset()):
         self.doc, self.root = doc, download_root
+        self._damaged = damaged  # rels whose download rclone found damaged (and removed)
         self._names = set()
         self._md5 = {}
         self._by_rel = None
@@ -147,6 +149,8 @@ class ManifestReader(object):
         return self.open(entry), entry
 
     def open(self, entry):
+        if entry.rel in self._damaged:
+            raise restore_work.EntryError("damaged on the remote, not restored: %s" % DAMAGED)
         fd = os.open(entry.source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
         f = os.fdopen(fd, "rb")
         size = os.fstat(fd).st_size
@@ -171,7 +175,8 @@ class ManifestReader(object):
 
 def _download(rc, task, name, wanted, folder, stop_event):
     """Download remote snapshot ``name`` (only ``wanted`` paths when given)
-    into ``folder``."""
+    into ``folder``; the paths rclone found damaged on the way (and did
+    not keep: each is reported, the rest restored)."""
     source = layout.join(task.offsite.remote, name)
     if name.endswith(".zip"):
         args = ["copyto", source, os.path.join(folder, name)]
@@ -187,8 +192,9 @@ def _download(rc, task, name, wanted, folder, stop_event):
     result = rc.run(args, stop_event=stop_event, on_stats=lambda stats: None)
     if result.code is None:
         raise Interrupted("the download from the remote was stopped; nothing was restored")
-    if result.code != 0:
+    if result.code != 0 and not (result.damaged and not name.endswith(".zip")):
         raise BackupError("the download from the remote failed: %s" % explain(result.code, result.error))
+    return frozenset(p.replace("/", os.sep) for p in result.damaged)
 
 
 def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_existing=True, stop_event=None,
@@ -221,11 +227,11 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
     download = os.path.join(opened.path, download)
     done = False
     try:
-        _download(rc, task, name, wanted, where, stop_event)
+        damaged = _download(rc, task, name, wanted, where, stop_event)
         if name.endswith(".zip"):
             reader = snapshot_reader.SnapshotReader(os.path.join(where, name))
         else:
-            reader = ManifestReader(doc, where)
+            reader = ManifestReader(doc, where, damaged)
             missing = [w for w in wanted if w and not reader.has(w)]
             if missing:
                 raise UsageError("%s is not in snapshot %s" % (", ".join(missing), name))
@@ -268,7 +274,7 @@ def _remote_md5s(rc, task, name, download):
     left out."""
     args = ["md5sum", layout.join(task.offsite.remote, name)] + (["--download"] if download else [])
     result = rc.run(args, timeout=None if download else 3600)
-    if result.code != 0:
+    if result.code != 0 and not (download and result.damaged):
         raise RcloneError("cannot %s the files of %s on the remote: %s" % (
             "download and hash" if download else "read the hashes of", name, explain(result.code, result.error)))
     out = {}
@@ -276,6 +282,7 @@ def _remote_md5s(rc, task, name, download):
         digest, sep, path = line.partition("  ")
         if sep and len(digest) == 32 and path:
             out[path] = digest.lower()
+    out.update((path, DAMAGED) for path in result.damaged)  # downloaded, and not what the remote says it is
     return out
 
 
@@ -325,8 +332,9 @@ def verify_remote(rc, task, deep=False):
             differences.append("a different size on the remote: %s (%s, the manifest says %d)"
                                % (path, sizes[path], item["size"]))
         elif download is not None and md5s.get(path, item["md5"]) != item["md5"]:
-            differences.append("a different content on the remote: %s (MD5 %s, the manifest says %s)"
-                               % (path, md5s[path], item["md5"]))
+            differences.append("a different content on the remote: %s (%s)" % (path, DAMAGED if md5s[path] == DAMAGED
+                                                                                 else "MD5 %s, the manifest says %s"
+                                                                                 % (md5s[path], item["md5"])))
         elif download and path not in md5s:
             differences.append("not downloaded from the remote: %s" % path)
     return name, differences, checked
