@@ -204,6 +204,21 @@ class MovesTest(MovesCase):
         self.assertSame(second)
         self.assertEqual((second.copied, second.linked, moved(second)), (0, 2, 1))
 
+    @unittest.skipIf(os.name == "nt", "ln: no inode numbers in Windows' scandir, so no hard-link groups")
+    def test_a_renamed_name_of_a_hard_linked_file_is_counted_moved(self):
+        """Found from outside: the second name met of a hard-linked file was
+        counted linked, though it was renamed since the previous snapshot."""
+        self.put("A/x", b"one file, two names", NS)
+        os.makedirs(self.path("src", "B"))
+        os.link(self.path("src", "A", "x"), self.path("src", "B", "y"))
+        self.snap(0)
+        later = [e.name for e in os.scandir(self.src)][1]  # the folder the walk meets second (scandir's order)
+        old = os.path.join(self.src, later, os.listdir(self.path("src", later))[0])
+        os.rename(old, old + "-renamed")  # the name met second: the one met first stayed
+        second = self.snap(1)
+        self.assertSame(second)
+        self.assertEqual((second.copied, second.linked, moved(second)), (0, 1, 1))
+
     @unittest.skipIf(os.name == "nt", "hard-link groups: no inode numbers in Windows' scandir")
     def test_a_copy_linked_by_content_is_restored_as_a_file_of_its_own(self):
         """Found from outside: a copy (cp -p) linked to the original's old

@@ -112,13 +112,14 @@ class _Folder(object):
 
 class _Linked(object):
     """The files of the source that share one inode: where the last one
-    went in the snapshot (``path``) and the event of the last job (``last``),
-    which the next one waits for, so they are done in walk order."""
+    went in the snapshot (``path``; ``old``: linked from a previous
+    snapshot, not copied) and the event of the last job (``last``), which
+    the next one waits for, so they are done in walk order."""
 
-    __slots__ = ("path", "last")
+    __slots__ = ("path", "old", "last")
 
     def __init__(self):
-        self.path = self.last = None
+        self.path = self.old = self.last = None
 
 
 class FolderWriter(Writer):
@@ -265,7 +266,7 @@ class FolderWriter(Writer):
         (``linked``), or to a previous snapshot's copy found by the index
         (moved: see index.py), or copy it."""
         dst = self.root + os.sep + rel  # rel is relative: a plain join is enough
-        index, tried, own = self.index, None, None  # tried: the link at its own path, when unchanged there
+        index, tried, own, found = self.index, None, None, None  # tried: the link at its own path, when unchanged
         if self.linking:
             found = lookup_in(previous, entry.name)
             own = found[0] if found and unchanged(found[1], st, self._window, self.keeps.owner, self.keeps.mode) \
@@ -279,12 +280,13 @@ class FolderWriter(Writer):
             if tried:
                 return
         ident = self._ids.key(entry, st) if self._ids is not None else None
-        if not (linked is not None and linked.path is not None and self._link_to(linked.path, dst, rel, st)):
-            if not (self.linking and tried is None and self._link_elsewhere(rel, entry, st, dst, ident, own)):
-                if not self.copy(rel, entry.path, st, dst):
-                    return
+        renamed = self.linking and not found and linked is not None and linked.old  # a new name of an old file
+        if not (linked is not None and linked.path is not None and self._link_to(linked.path, dst, rel, st, renamed)):
+            old = self.linking and tried is None and self._link_elsewhere(rel, entry, st, dst, ident, own)
+            if not old and not self.copy(rel, entry.path, st, dst):
+                return
             if linked is not None:
-                linked.path = dst
+                linked.path, linked.old = dst, old
         if index is not None:
             index.add(folder, entry.name, ident, st)
 
