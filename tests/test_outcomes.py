@@ -287,7 +287,7 @@ class RemoteRetentionTest(TempDirTestCase):
         class Rclone(object):
             deleted = []
 
-            def run(self, args, timeout=None):
+            def run(self, args, timeout=None, quiet=False):
                 self.deleted.append(args[-1].rsplit("/", 1)[-1])
                 return Result(0, {}, None, "", None)
         for name in (C1, C2, P3):
