@@ -386,6 +386,27 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(code, 2, out)
         self.assertIn("nothere.txt is not in snapshot", out)
 
+    def test_a_dry_run_from_the_remote_writes_nothing(self):
+        """Found from outside: restore --offsite --dry-run restored for real,
+        replacing a file of the target (data loss)."""
+        self.make_tree()
+        self.config("loc:" + self.path("remote"))
+        self.assertIn("offsite success", self.program("backup_now.py")[1])
+        self.write("back/a.txt", "my precious edit", mtime=MTIME + 600)
+        for args in (["--overwrite", "--no-keep-existing"], []):
+            code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"),
+                                     "--dry-run", *args)
+            self.assertEqual(code, 0 if args else 2, out)
+            with open(self.path("back", "a.txt")) as f:
+                self.assertEqual(f.read(), "my precious edit")
+            self.assertEqual(os.listdir(self.path("back")), ["a.txt"])  # no download folder either
+        self.assertIn("T: would restore", self.program("backup_now.py", "restore", "T", "--offsite", "--to",
+                                                       self.path("back"), "--dry-run", "--overwrite")[1])
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("new"), "--dry-run")
+        self.assertEqual(code, 0, out)
+        self.assertIn("would restore", out)
+        self.assertFalse(os.path.exists(self.path("new")))
+
     def test_the_guided_restore_offers_the_remote(self):
         from task_runner.commands import _guided as guided
         self.make_tree()

@@ -55,7 +55,7 @@ def run(config, args, program):
     if args.offsite:
         from ..offsite import cli as offsite_cli
         return offsite_cli.restore(config, names, args.snapshot, paths, args.to, args.overwrite,
-                                   not args.no_keep_existing, stop)
+                                   not args.no_keep_existing, stop, args.dry_run)
     progress = None
     if sys.stderr is not None and sys.stderr.isatty():
         progress = restore_cli.RestoreProgress(console.ProgressLine(sys.stderr))

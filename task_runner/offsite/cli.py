@@ -134,7 +134,7 @@ def print_snapshots(config, tasks):
     return errors.EXIT_OK
 
 
-def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_event):
+def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_event, dry_run=False):
     """--restore --offsite: from the remote alone (the local dest may be gone)."""
     if not target:
         raise UsageError("restore --offsite needs --to DIR: the folder to restore into, such as backup_now.py "
@@ -142,9 +142,10 @@ def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_e
     task, rc = _task_with_offsite(config, names)
     wanted = [catalog.rel_in_src(task, p) for p in paths]
     name, result = remote.restore_remote(rc, task, spec, os.path.abspath(target), wanted, overwrite,
-                                         keep_existing, stop_event, clock=time.time)
-    console.print_safe("%s: restored %s (%s) from the remote snapshot %s into %s%s" % (
-        task.name, plural(result.files, "file"), human_bytes(result.bytes), name, target,
+                                         keep_existing, stop_event, clock=time.time, dry_run=dry_run)
+    console.print_safe("%s: %s %s (%s) from the remote snapshot %s into %s%s" % (
+        task.name, "would restore" if dry_run else "restored", plural(result.files, "file"),
+        human_bytes(result.bytes), name, target,
         "; %d not restored (see the log)" % result.error_count if result.error_count else ""))
     for line in result.errors:
         console.print_safe("  " + console.printable(line))

@@ -198,10 +198,11 @@ def _download(rc, task, name, wanted, folder, stop_event):
 
 
 def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_existing=True, stop_event=None,
-                   progress=None, clock=time.time, zone=LOCAL, log=None):
+                   progress=None, clock=time.time, zone=LOCAL, log=None, dry_run=False):
     """Restore ``wanted`` (paths relative to src; all when empty) of remote
     snapshot ``spec`` (name, latest or date) into ``target``: (name,
-    restore.RestoreResult)."""
+    restore.RestoreResult). With ``dry_run`` nothing is downloaded or
+    written: what would be restored, from the manifest alone."""
     log = log or task_log(logger, task.name)  # every line of a restore names its task
     name = catalog.choose_among(complete_snapshots(rc, task), spec, task.name, rc.redact(task.offsite.remote))
     doc = read_manifest(rc, task, name)
@@ -212,12 +213,38 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
     with restore_target.open_target(task, target, overwrite, _DOWNLOAD_RE.match) as opened:
         if opened.exists():
             _remove_leftovers(opened.path, log)
-        restorer = _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing, stop_event,
-                                       progress, local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S"), log)
-    log.info("restored %d file(s) from the remote snapshot %s into %s", restorer.files, name, target)
+        stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
+        restorer = _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, stamp, log) \
+            if dry_run else _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing,
+                                                stop_event, progress, stamp, log)
+    log.info("%s %d file(s) from the remote snapshot %s into %s", "would restore" if dry_run else "restored",
+             restorer.files, name, target)
     return name, restore.RestoreResult(layout.join(rc.redact(task.offsite.remote), name), restorer.files,
                                        restorer.bytes, restorer.replaced, restorer.kept_aside, restorer.unchanged,
-                                       restorer.errors, restorer.error_count, False, restorer.actions, opened.path)
+                                       restorer.errors, restorer.error_count, dry_run, restorer.actions, opened.path)
+
+
+def _manifest_reader(doc, root, wanted, name, damaged=frozenset()):
+    """ManifestReader of ``doc`` (remote snapshot ``name``) over download
+    folder ``root``; UsageError for a ``wanted`` path it does not hold."""
+    reader = ManifestReader(doc, root, damaged)
+    missing = [w for w in wanted if w and not reader.has(w)]
+    if missing:
+        raise UsageError("%s is not in snapshot %s" % (", ".join(missing), name))
+    return reader
+
+
+def _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, stamp, log):
+    """What a restore of remote snapshot ``name`` would do, from its
+    manifest: nothing downloaded, nothing written."""
+    if name.endswith(".zip"):
+        raise UsageError("--dry-run cannot look inside %s, a ZIP snapshot on the remote, without downloading it: "
+                         "restore it into a new folder instead (--to a folder that does not exist yet)" % name)
+    restorer = restore.Restorer(_manifest_reader(doc, "", wanted, name), opened, list(wanted), overwrite,
+                                keep_existing, stamp, dry_run=True,
+                                stop_event=stop_event, log=log)
+    restorer.run()
+    return restorer
 
 
 def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, progress,
@@ -231,10 +258,7 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
         if name.endswith(".zip"):
             reader = snapshot_reader.SnapshotReader(os.path.join(where, name))
         else:
-            reader = ManifestReader(doc, where, damaged)
-            missing = [w for w in wanted if w and not reader.has(w)]
-            if missing:
-                raise UsageError("%s is not in snapshot %s" % (", ".join(missing), name))
+            reader = _manifest_reader(doc, where, wanted, name, damaged)
         with reader:
             restorer = restore.Restorer(reader, opened, list(wanted), overwrite, keep_existing, stamp,
                                         stop_event=stop_event, progress=progress, log=log,
