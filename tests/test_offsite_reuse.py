@@ -283,6 +283,7 @@ class DamagedRemoteFileTest(ReuseTestCase):
         self.assertIn("copied or linked on the remote", second["message"])  # the other files were not sent again
         self.assertIn("1 file damaged in the remote copy %s sent again" % FIRST, second["message"])
         self.assertLess(second["bytes"], SIZE * 3 // 2)  # sent once (rclone had sent it already: not again)
+        self.assertEqual(second["files"], 3, second)  # the damaged one, new.txt and the manifest
         self.write("src/newer.txt", "newer", mtime=MTIME)
         shutil.copytree(self.path("src"), self.path("dest", THIRD), symlinks=True, copy_function=copy_file)
         with self.assertLogs("task_runner", "INFO") as logged:

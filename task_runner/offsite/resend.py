@@ -25,8 +25,8 @@ _SUMMED = ("bytes", "transfers", "serverSideCopies", "serverSideCopyBytes")
 
 def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadline, log):
     """After ``first`` (the Result of ``rclone ARGS``, the send of snapshot
-    ``name``, with server-side copies from remote snapshot ``source`` or
-    None) found files damaged: send those the new snapshot lacks or holds
+    ``name``, with server-side copies from remote snapshot ``source``)
+    found files damaged: send those the new snapshot lacks or holds
     with another hash (``--checksum``: rclone has usually removed the bad
     copy and sent the file itself already, and then nothing travels
     twice), then run ``args`` again; all by ``deadline`` (time.monotonic;
@@ -36,11 +36,8 @@ def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadli
     shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
     many = "%s%d file%s" % ("at least " if len(first.damaged) >= MAX_DAMAGED else "", len(paths),
                             "" if len(paths) == 1 else "s")
-    if source:
-        log.warning("offsite: the remote copy %s holds %s damaged (not what was uploaded: a hash that differs): %s; "
-                    "sent from the local snapshot instead of copied from it", source, many, shown)
-    else:
-        log.warning("offsite: %s arrived damaged on the remote (a hash that differs): %s; sent again", many, shown)
+    log.warning("offsite: the remote copy %s holds %s damaged (not what was uploaded: a hash that differs): %s; "
+                "sent from the local snapshot instead of copied from it", source, many, shown)
     fd, listing = tempfile.mkstemp(prefix="task_runner-damaged-", suffix=".txt")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -51,7 +48,8 @@ def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadli
                        stop_event=stop_event, on_stats=on_stats, timeout=_left(deadline))
     finally:
         os.unlink(listing)
-    runs = [_without(first, [os.path.join(task.dest, name, p) for p in paths]), fixed]
+    runs = [_without(first, [os.path.join(task.dest, name, p.replace("/", os.sep)) for p in set(first.damaged)]),
+            fixed]
     if fixed.code == 0:
         runs.append(rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=_left(deadline)))
     last = runs[-1]
@@ -67,8 +65,10 @@ def _left(deadline):
 
 def _without(result, damaged):
     """``result`` with the server-side copies of the ``damaged`` files (local
-    paths) taken out of its statistics: rclone counts such a copy, and the
-    bytes, before it finds it damaged and removes it."""
+    paths) taken out of its statistics: rclone counts such a copy, and its
+    bytes, before it finds it damaged and removes it; then it sends the
+    file, which it counts in the bytes again but not in the transfers (so
+    the transfers keep it: it is one file sent)."""
     sizes = []
     for path in damaged:
         try:
@@ -76,7 +76,6 @@ def _without(result, damaged):
         except OSError:
             pass
     stats = dict(result.stats or {})
-    for key, less in (("bytes", sum(sizes)), ("serverSideCopyBytes", sum(sizes)), ("transfers", len(sizes)),
-                      ("serverSideCopies", len(sizes))):
+    for key, less in (("bytes", sum(sizes)), ("serverSideCopyBytes", sum(sizes)), ("serverSideCopies", len(sizes))):
         stats[key] = max(0, int(stats.get(key) or 0) - less)
     return result._replace(stats=stats)

@@ -337,8 +337,8 @@ def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, l
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
     deadline = None if timeout is None else time.monotonic() + timeout
     sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
-    source = previous if how == "copy" else None
-    if sent.code not in (0, None) and sent.damaged:
+    source = previous if how == "copy" else None  # (elsewhere a file found damaged fails the upload: tried again)
+    if source and sent.code not in (0, None) and sent.damaged:
         sent = resend.send_again(rc, task, name, args, sent, source, stop_event, on_stats, deadline, log)
     if not os.path.lexists(os.path.join(task.dest, name)):  # before rclone's "file not found" (blames the remote)
         raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
