@@ -241,6 +241,12 @@ class MovesTest(MovesCase):
             self.assertEqual(tree(self.src), tree(back))
             self.assertNotEqual(self.ino(back, "report.doc"), self.ino(back, "report copy.doc"))
             self.assertEqual(self.ino(back, "h1"), self.ino(back, "h2"))
+        os.remove(index.index_path(second.snapshot))  # removed by hand: nothing tells a copy from a link
+        done = restorer.restore(make_task(self.src, self.dest), os.path.basename(second.snapshot),
+                                self.path("back0"), clock=lambda: T0, zone=UTC, new_folder=True)
+        self.assertEqual(tree(self.src), tree(self.path("back0")))
+        self.assertNotEqual(self.ino(self.path("back0"), "report.doc"), self.ino(self.path("back0"), "report copy.doc"))
+        self.assertNotEqual(self.ino(self.path("back0"), "h1"), self.ino(self.path("back0"), "h2"))  # whole, apart
 
     def test_index_beside_the_snapshot_goes_with_it(self):
         self.put("a.txt", b"a")

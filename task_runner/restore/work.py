@@ -44,8 +44,9 @@ class Links(object):
     source. A copy the backup linked to an equal file by content (engine:
     moved.find_elsewhere) shares an inode there but was a file of its own:
     the snapshot's index (its source identities) tells them apart, asked
-    only for an inode met under a second name. A snapshot without an index
-    links them all, as before there was one."""
+    only for an inode met under a second name. Without an index (or a
+    record) nothing tells them apart: each name comes back as a file of its
+    own, whole, never joined to another."""
 
     _NO_INDEX = object()
 
@@ -72,9 +73,7 @@ class Links(object):
         """``rel``'s source identity, a name of its own when it has none recorded."""
         if self._index is None:
             self._index = PreviousIndex.open(self._path) or self._NO_INDEX
-        if self._index is self._NO_INDEX:
-            return "all"  # every name of the inode: one file
-        found = self._index.identity_at(rel)
+        found = None if self._index is self._NO_INDEX else self._index.identity_at(rel)
         return found if found is not None else ("unknown", rel)
 
     def close(self):
