@@ -115,6 +115,10 @@ class HashTest(StaleTestCase):
         self.assertFalse(os.path.exists(self.path("back", "a.txt")))
         with open(self.path("back", "sub", "b.txt")) as f:
             self.assertEqual(f.read(), "deep")
+        os.remove(self.path("remote", FIRST, "sub", "b.txt"))  # was "No such file or directory"
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back2"))
+        self.assertEqual(code, 3, out)
+        self.assertIn("b.txt: not restored: it did not download (missing on the remote", out)
 
     def test_a_file_damaged_on_s3_is_named_and_the_rest_restored(self):
         """Found from outside: S3 still gave a damaged file's first MD5, so
@@ -132,6 +136,9 @@ class HashTest(StaleTestCase):
         self.assertFalse(os.path.exists(self.path("back", "a.txt")))
         with open(self.path("back", "sub", "b.txt")) as f:
             self.assertEqual(f.read(), "deep")
+        code, out = self.program("backup_now.py", "restore", "T", "a.txt", "--offsite", "--to", self.path("only"))
+        self.assertEqual(code, 3, out)
+        self.assertFalse(os.path.exists(self.path("only")), out)  # nothing restored: no empty folder left
 
     def test_a_file_damaged_under_crypt_is_named_by_restore_and_deep_verify(self):
         """Found from outside: one damaged object under a crypt remote failed

@@ -151,7 +151,11 @@ class ManifestReader(object):
     def open(self, entry):
         if entry.rel in self._damaged:
             raise restore_work.EntryError("damaged on the remote, not restored: %s" % DAMAGED)
-        fd = os.open(entry.source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            fd = os.open(entry.source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            raise restore_work.EntryError("not restored: it did not download (missing on the remote, or "
+                                          "rclone could not read it there)")
         f = os.fdopen(fd, "rb")
         size = os.fstat(fd).st_size
         if size != entry.size:
@@ -264,7 +268,7 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
                                         stop_event=stop_event, progress=progress, log=log,
                                         workers=restore_work.workers(task.parallel, opened.path, download, log))
             restorer.run()
-            done = True
+            done = restorer.files > 0  # else a folder it made is not left behind, empty
     except OSError as exc:
         raise BackupError("the restore could not be completed: %s" % (exc.strerror or exc))
     finally:
