@@ -324,7 +324,8 @@ def _hashes_checked(rc, task, doc, deep):
     if deep:
         return "each file downloaded and its MD5 compared", True
     if "md5" in (rc.describe(task.offsite.remote).get("Hashes") or []):
-        return "sizes and the remote's MD5 hashes compared", False
+        return ("sizes and the MD5s the remote reports compared (a cloud may report the MD5 it recorded at "
+                "upload, not one of the data it holds now: --deep downloads each file and compares its MD5)", False)
     return ("sizes compared: the remote gives no hashes; --deep downloads each file and compares its MD5",
             None)
 
