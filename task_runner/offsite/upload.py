@@ -380,15 +380,17 @@ class _Background(object):
         return self._box["value"]
 
 
+_RESUMES = "the next upload resumes where it stopped, unless a newer snapshot is made first (then that one is sent)"
+
+
 def _check(rc, result, name, stop_event, task):
     if result.code == 0:
         return
     if result.code is None or (stop_event is not None and stop_event.is_set()):  # Ctrl+C reaches rclone too
         if stop_event is not None and stop_event.is_set():
-            raise RcloneError("stopped on request before %s was complete on the remote; the next upload resumes "
-                              "where it stopped" % name)
-        raise RcloneError("%s; the next upload resumes where it stopped" % explain_stop(
-            "timed out after %s minutes (offsite.timeout_minutes)" % task.offsite.timeout_minutes, result.error))
+            raise RcloneError("stopped on request before %s was complete on the remote; %s" % (name, _RESUMES))
+        raise RcloneError("%s; %s" % (explain_stop("timed out after %s minutes (offsite.timeout_minutes)"
+                                                   % task.offsite.timeout_minutes, result.error), _RESUMES))
     if is_full(result.error):
         raise RemoteFull(explain(result.code, result.error))
     raise RcloneError(explain(result.code, result.error))
