@@ -96,6 +96,17 @@ class HashTest(StaleTestCase):
         self.snapshot(FIRST)
         self.assertEqual(self.upload()["status"], "success")
 
+    def restore_names_a_damaged(self):
+        """restore --offsite into back: a.txt named damaged and left out, the
+        rest restored, exit 3; its output."""
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 3, out)
+        self.assertIn("a.txt: damaged on the remote, not restored", out)
+        self.assertFalse(os.path.exists(self.path("back", "a.txt")))
+        with open(self.path("back", "sub", "b.txt")) as f:
+            self.assertEqual(f.read(), "deep")
+        return out
+
     def test_md5_in_the_manifest_checked_by_verify_and_restore(self):
         self.upload_tree("loc:" + self.path("remote"))
         with open(self.path("remote", layout.manifest_name(FIRST)), "rb") as f:
@@ -111,13 +122,7 @@ class HashTest(StaleTestCase):
         differences, _ = self.verify()
         self.assertEqual(len(differences), 1, differences)
         self.assertIn("a different content on the remote: a.txt", differences[0])
-        code, out = self.program("backup_now.py", "--restore", "T", "--offsite", "--to", self.path("back"))
-        self.assertEqual(code, 3, out)
-        self.assertIn("1 not restored", out)
-        self.assertIn("a.txt: damaged on the remote, not restored", out)
-        self.assertFalse(os.path.exists(self.path("back", "a.txt")))
-        with open(self.path("back", "sub", "b.txt")) as f:
-            self.assertEqual(f.read(), "deep")
+        self.assertIn("1 not restored", self.restore_names_a_damaged())
         os.remove(self.path("remote", FIRST, "sub", "b.txt"))  # was "No such file or directory"
         code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back2"))
         self.assertEqual(code, 3, out)
@@ -132,13 +137,7 @@ class HashTest(StaleTestCase):
         rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
         self.upload_tree("s3:bucket/T")
         damage(self.path("s3root", "bucket", "T", FIRST, "a.txt"))
-        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
-        self.assertEqual(code, 3, out)
-        self.assertIn("a.txt: damaged on the remote, not restored", out)
-        self.assertNotIn("sends it again", out)
-        self.assertFalse(os.path.exists(self.path("back", "a.txt")))
-        with open(self.path("back", "sub", "b.txt")) as f:
-            self.assertEqual(f.read(), "deep")
+        self.assertNotIn("sends it again", self.restore_names_a_damaged())
         code, out = self.program("backup_now.py", "restore", "T", "a.txt", "--offsite", "--to", self.path("only"))
         self.assertEqual(code, 3, out)
         self.assertFalse(os.path.exists(self.path("only")), out)  # nothing restored: no empty folder left
@@ -156,11 +155,7 @@ class HashTest(StaleTestCase):
         differences, _ = self.verify(deep=True)
         self.assertEqual(len(differences), 1, differences)
         self.assertIn("a different content on the remote: a.txt (rclone could not read it", differences[0])
-        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
-        self.assertEqual(code, 3, out)
-        self.assertIn("a.txt: damaged on the remote, not restored", out)
-        with open(self.path("back", "sub", "b.txt")) as f:
-            self.assertEqual(f.read(), "deep")
+        self.restore_names_a_damaged()
 
     def test_deep_verify_downloads_and_hashes_where_the_remote_gives_no_hash(self):
         rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env)
