@@ -232,6 +232,32 @@ def stop_time(rc, tmp, dest, name, n):
     return ended["at"] - asked if ended["at"] >= asked else None  # None: it ended before (a small tree)
 
 
+def summary(args, rounds, stops, wired):
+    """The bench's results (medians of ``rounds``), by name."""
+    tree_bytes = args.files * 4096
+    med = lambda values: statistics.median(values)
+    result = {
+        "remote": args.remote, "files": args.files, "tree_bytes": tree_bytes, "repeat": args.repeat,
+        "rclone_copy_seconds": med([r[0] for r in rounds]),
+        "first_upload_seconds": med([r[1].seconds for r in rounds]),
+        "rerun_seconds": med([r[2].seconds for r in rounds]),
+        "rerun_bytes_sent": med([r[2].bytes for r in rounds]),
+        "rerun_files_sent": med([r[2].files for r in rounds]),
+        "rerun_server_side_bytes": med([r[2].server_side_bytes for r in rounds]),
+        "server_md5sums_rclone_copy": med([r[3][0] for r in rounds]),
+        "server_md5sums_first_upload": med([r[3][1] for r in rounds]),
+        "server_md5sums_rerun": med([r[3][2] for r in rounds]),
+        "stop_seconds": med(stops) if stops else "not measured: the upload ended before it was stopped",
+        "stop_seconds_max": max(stops) if stops else None,
+    }
+    for what, (requests, wire_bytes) in sorted(wired.items()):
+        result["wire_requests_" + what] = requests
+        result["wire_bytes_" + what] = wire_bytes
+    result["first_upload_ratio"] = round(result["first_upload_seconds"] / result["rclone_copy_seconds"], 2)
+    result["rerun_bytes_percent"] = round(100.0 * result["rerun_bytes_sent"] / tree_bytes, 2)
+    return result
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rclone", default=os.environ.get("TASK_RUNNER_RCLONE") or shutil.which("rclone"))
@@ -262,27 +288,7 @@ def main():
         local_rc = rclone.Rclone(args.rclone, environ=dict(env, RCLONE_CONFIG_R_TYPE="local"))
         stops = [t for t in (stop_time(local_rc, tmp, dest, names[0], n) for n in range(args.repeat))
                  if t is not None]
-        tree_bytes = args.files * 4096
-        med = lambda values: statistics.median(values)
-        result = {
-            "remote": args.remote, "files": args.files, "tree_bytes": tree_bytes, "repeat": args.repeat,
-            "rclone_copy_seconds": med([r[0] for r in rounds]),
-            "first_upload_seconds": med([r[1].seconds for r in rounds]),
-            "rerun_seconds": med([r[2].seconds for r in rounds]),
-            "rerun_bytes_sent": med([r[2].bytes for r in rounds]),
-            "rerun_files_sent": med([r[2].files for r in rounds]),
-            "rerun_server_side_bytes": med([r[2].server_side_bytes for r in rounds]),
-            "server_md5sums_rclone_copy": med([r[3][0] for r in rounds]),
-            "server_md5sums_first_upload": med([r[3][1] for r in rounds]),
-            "server_md5sums_rerun": med([r[3][2] for r in rounds]),
-            "stop_seconds": med(stops) if stops else "not measured: the upload ended before it was stopped",
-            "stop_seconds_max": max(stops) if stops else None,
-        }
-        for what, (requests, wire_bytes) in sorted(wired.items()):
-            result["wire_requests_" + what] = requests
-            result["wire_bytes_" + what] = wire_bytes
-        result["first_upload_ratio"] = round(result["first_upload_seconds"] / result["rclone_copy_seconds"], 2)
-        result["rerun_bytes_percent"] = round(100.0 * result["rerun_bytes_sent"] / tree_bytes, 2)
+        result = summary(args, rounds, stops, wired)
         for key, value in result.items():
             print("%-26s %s" % (key, round(value, 3) if isinstance(value, float) else value))
         if args.json:
