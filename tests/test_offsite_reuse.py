@@ -311,6 +311,7 @@ class ResendBoundsTest(unittest.TestCase):
                 return rclone.Result(0, {}, None, "", b"")
         first = rclone.Result(1, {}, "corrupted on transfer", "", b"", ("a.bin",))
         task = make_task("/s", "/d", offsite=Offsite("s3:b/T", None, None, 1))
-        resend.send_again(FakeRclone(), task, FIRST, ["copy"], first, None, None, None, time.monotonic() - 1,
-                          logging.getLogger("test"))
+        with self.assertLogs("test.resend", "WARNING"):  # (the damaged file is named)
+            resend.send_again(FakeRclone(), task, SECOND, ["copy"], first, FIRST, None, None, time.monotonic() - 1,
+                              logging.getLogger("test.resend"))
         self.assertEqual(FakeRclone.timeouts, [0.0, 0.0])  # the time was up: each command is stopped at once
