@@ -407,6 +407,30 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertIn("would restore", out)
         self.assertFalse(os.path.exists(self.path("new")))
 
+    def test_a_running_restores_download_and_its_copy_are_left_alone(self):
+        """Found from outside: a dry run (or another restore) into the same
+        folder deleted a running restore's download, and a backup's upload
+        deleted the remote copy being restored (offsite.keep)."""
+        from task_runner.fs import locking
+        self.make_tree()
+        self.config("loc:" + self.path("remote"))
+        self.assertIn("offsite success", self.program("backup_now.py")[1])
+        running = self.path("back", remote_side.DOWNLOAD_PREFIX + "2026-01-01_10-00-00")
+        self.write(os.path.join(running, remote_side.DOWNLOAD_MARK), "")
+        fd = os.open(os.path.join(running, remote_side.DOWNLOAD_MARK), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        self.assertTrue(locking.try_lock(fd))  # as a running restore holds it
+        for extra in (["--dry-run"], []):
+            code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"),
+                                     "--overwrite", *extra)
+            self.assertEqual(code, 0, out)
+            self.assertTrue(os.path.isdir(running), out)
+        with locks.offsite_lock(load_config(self.path("config.json")), "T"):  # as an upload (or a restore) does
+            code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("other"))
+        self.assertEqual(code, 4, out)
+        self.assertIn("an upload of this task's offsite copy is running", out)
+        self.assertFalse(os.path.exists(self.path("other")))
+
     def test_the_guided_restore_offers_the_remote(self):
         from task_runner.commands import _guided as guided
         self.make_tree()

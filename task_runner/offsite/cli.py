@@ -14,6 +14,7 @@ from ..console import ProgressLine, human_bytes, plural
 from ..config import select_tasks
 from ..config.values import remote_name
 from ..errors import UsageError
+from ..runs.locks import offsite_lock
 from . import prelink, rclone, remote, service
 
 
@@ -141,8 +142,16 @@ def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_e
                          "restore TASK --offsite --to %s" % osutil.example_path("D:/Restored", "~/Restored"))
     task, rc = _task_with_offsite(config, names)
     wanted = [catalog.rel_in_src(task, p) for p in paths]
-    name, result = remote.restore_remote(rc, task, spec, os.path.abspath(target), wanted, overwrite,
-                                         keep_existing, stop_event, clock=time.time, dry_run=dry_run)
+    lock = offsite_lock(config, task.name)  # no upload (and its remote retention) while it downloads
+    if not lock.acquire(timeout=0):
+        console.print_safe("%s: an upload of this task's offsite copy is running: restore from the remote when it "
+                           "has finished" % task.name)
+        return errors.EXIT_ALREADY_RUNNING
+    try:
+        name, result = remote.restore_remote(rc, task, spec, os.path.abspath(target), wanted, overwrite,
+                                             keep_existing, stop_event, clock=time.time, dry_run=dry_run)
+    finally:
+        lock.release()
     console.print_safe("%s: %s %s (%s) from the remote snapshot %s into %s%s" % (
         task.name, "would restore" if dry_run else "restored", plural(result.files, "file"),
         human_bytes(result.bytes), name, target,

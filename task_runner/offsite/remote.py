@@ -21,7 +21,7 @@ import time
 
 from ..snapshots import catalog, reader as snapshot_reader
 from ..restore import restorer as restore, target as restore_target, work as restore_work
-from ..fs import osutil, removal
+from ..fs import locking, osutil, removal
 from ..errors import BackupError, Interrupted, UsageError
 from ..logs import task_log
 from ..clock import LOCAL, local_datetime
@@ -38,9 +38,11 @@ _DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]
 
 
 def _new_download_folder(root, stamp):
-    """(name, descriptor, path to give rclone) of a new folder of ours in
-    the open target folder ``root`` (a name nobody has taken), with its
-    mark; made and marked through the open folders, never by path."""
+    """(name, descriptor, path to give rclone, its mark file's descriptor)
+    of a new folder of ours in the open target folder ``root`` (a name
+    nobody has taken); made and marked through the open folders, never by
+    path. The mark is locked while the restore lives: another restore
+    into that folder leaves the folder alone (_remove_leftovers)."""
     for n in range(1000):
         name = DOWNLOAD_PREFIX + stamp + ("-%d" % n if n else "")
         try:
@@ -49,11 +51,12 @@ def _new_download_folder(root, stamp):
             continue
         folder = root.sub(name)
         try:
-            os.close(folder.create(DOWNLOAD_MARK))
+            mark = folder.create(DOWNLOAD_MARK)
+            locking.try_lock(mark)
             fd, where = osutil.pin_folder(folder.path, folder.fd)
         finally:
             folder.close()
-        return name, fd, where
+        return name, fd, where, mark
     raise BackupError("cannot make a download folder in %s: %s* names are all taken" % (root.path, DOWNLOAD_PREFIX))
 
 
@@ -69,16 +72,30 @@ def _remove_download(path, fd):
 
 def _remove_leftovers(target, log):
     """Remove the download folders a killed restore left in ``target``
-    (ours by name and mark file; never followed through a link)."""
+    (ours by name and mark file; never followed through a link), never
+    one a running restore holds (its mark is locked)."""
     try:
         names = os.listdir(target)
     except OSError:
         return
     for name in names:
         path = os.path.join(target, name)
-        if _DOWNLOAD_RE.match(name) and not os.path.islink(path) and os.path.isfile(os.path.join(path, DOWNLOAD_MARK)):
+        if _DOWNLOAD_RE.match(name) and not os.path.islink(path) and os.path.isfile(os.path.join(path, DOWNLOAD_MARK)) \
+                and _unused(os.path.join(path, DOWNLOAD_MARK)):
             removal.remove_tree(path)
             log.info("removed %s, left by an interrupted restore from the remote", path)
+
+
+def _unused(mark):
+    """Whether no running restore holds download mark ``mark``."""
+    try:
+        fd = os.open(mark, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        return locking.try_lock(fd)  # (released as it is closed)
+    finally:
+        os.close(fd)
 
 
 def complete_snapshots(rc, task):
@@ -194,7 +211,7 @@ def _download(rc, task, name, wanted, folder, stop_event):
         if wanted:
             args += ["--filter", "- **"]
     result = rc.run(args, stop_event=stop_event, on_stats=lambda stats: None)
-    if result.code is None:
+    if result.code is None or (stop_event is not None and stop_event.is_set()):  # (Ctrl+C reaches rclone too)
         raise Interrupted("the download from the remote was stopped; nothing was restored")
     if result.code != 0 and not (result.damaged and not name.endswith(".zip")):
         raise BackupError("the download from the remote failed: %s" % explain(result.code, result.error))
@@ -215,7 +232,7 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
         log.warning("the remote snapshot %s was made by the task \"%s\", not \"%s\" (renamed since, or "
                     "offsite.remote names another task's copy): restoring it as asked", name, made_by, task.name)
     with restore_target.open_target(task, target, overwrite, _DOWNLOAD_RE.match) as opened:
-        if opened.exists():
+        if opened.exists() and not dry_run:
             _remove_leftovers(opened.path, log)
         stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
         restorer = _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, stamp, log) \
@@ -254,7 +271,7 @@ def _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_eve
 def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, progress,
                         stamp, log):
     """Download into a folder of ours inside the target, then restore from it."""
-    download, fd, where = _new_download_folder(opened.open(), stamp)
+    download, fd, where, mark = _new_download_folder(opened.open(), stamp)
     download = os.path.join(opened.path, download)
     done = False
     try:
@@ -272,6 +289,7 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
     except OSError as exc:
         raise BackupError("the restore could not be completed: %s" % (exc.strerror or exc))
     finally:
+        os.close(mark)  # (Windows removes no open file)
         _remove_download(download, fd)
         if not done:
             opened.remove_if_unused()  # stopped or failed before anything was restored: no folder is left behind

@@ -194,7 +194,8 @@ class Upload(object):
     def run(self, stop_event=None, on_stats=None, low_priority=False):
         lock = offsite_lock(self.config, self.task.name)
         if not lock.acquire(timeout=0):
-            self.log.info("offsite: an upload of this task is already running")
+            self.log.info("offsite: an upload of this task, or a restore from its offsite copy, is running: the "
+                          "next upload sends the newest snapshot")
             return None
         try:
             names = snapshots.list_snapshots(self.task.dest)
