@@ -400,8 +400,11 @@ class LocalRemoteTest(OffsiteTestCase):
             with open(self.path("back", "a.txt")) as f:
                 self.assertEqual(f.read(), "my precious edit")
             self.assertEqual(os.listdir(self.path("back")), ["a.txt"])  # no download folder either
-        self.assertIn("T: would restore", self.program("backup_now.py", "restore", "T", "--offsite", "--to",
-                                                       self.path("back"), "--dry-run", "--overwrite")[1])
+        out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"), "--dry-run",
+                           "--overwrite")[1]
+        self.assertIn("T: would restore", out)
+        self.assertIn("would keep aside a.txt -> a.before-restore-", out)  # (it said only how many files)
+        self.assertIn("1 replaced, 1 kept aside", out)
         code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("new"), "--dry-run")
         self.assertEqual(code, 0, out)
         self.assertIn("would restore", out)

@@ -8,7 +8,7 @@ import time
 from ..snapshots import catalog
 from . import cli, _guided as guided
 from .. import console, errors
-from ..restore import restorer as restore
+from ..restore import report, restorer as restore
 from ..fs import osutil
 from ..config import select_tasks
 from ..errors import BackupError, UsageError
@@ -156,18 +156,8 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
     for asked, stored in result.renamed:  # the case differs (Windows and macOS compare names so)
         console.print_safe("%s: %s is %s in this copy: restoring that" % (
             task.name, console.printable(asked), console.printable(stored)))
-    if dry_run:
-        for action, what in result.actions:
-            console.print_safe("  would %s %s" % (action, console.printable(what)))  # a newline in a name: \x0a
-    console.print_safe("%s: %s %s (%s) from %s into %s%s%s%s" % (
-        task.name, "would restore" if dry_run else "restored", _plural(result.files, "file"),
-        human_bytes(result.bytes), name, console.printable(result.target),
-        "; %d replaced, %d kept aside as *.before-restore-*" % (result.replaced, result.kept_aside)
-        if result.replaced else "",
-        "; %d left as they were (the same size and time)" % result.unchanged if result.unchanged else "",
-        "; %d not restored (see the log)" % result.error_count if result.error_count else ""))
-    for line in result.errors:
-        console.print_safe("  " + line)
+    for line in report.summary_lines(task.name, result, name, dry_run):
+        console.print_safe(line)
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
 
 

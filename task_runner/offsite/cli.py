@@ -14,6 +14,7 @@ from ..console import ProgressLine, human_bytes, plural
 from ..config import select_tasks
 from ..config.values import remote_name
 from ..errors import UsageError
+from ..restore import report
 from ..runs.locks import offsite_lock
 from . import prelink, rclone, remote, service
 
@@ -152,12 +153,8 @@ def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_e
                                              keep_existing, stop_event, clock=time.time, dry_run=dry_run)
     finally:
         lock.release()
-    console.print_safe("%s: %s %s (%s) from the remote snapshot %s into %s%s" % (
-        task.name, "would restore" if dry_run else "restored", plural(result.files, "file"),
-        human_bytes(result.bytes), name, target,
-        "; %d not restored (see the log)" % result.error_count if result.error_count else ""))
-    for line in result.errors:
-        console.print_safe("  " + console.printable(line))
+    for line in report.summary_lines(task.name, result, "the remote snapshot %s" % name, dry_run):
+        console.print_safe(line)
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK
 
 
