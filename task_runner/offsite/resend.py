@@ -8,9 +8,9 @@ fault, or anyone's who can write there) failed that upload, and every later
 one, as each copied it forward again. Those files are sent again from the
 local snapshot instead (rclone itself has usually removed the bad copy and
 sent the file already); then the whole send runs once more, finding
-everything else in place. The older remote copy
-keeps its damage: the upload's summary says so, and a restore of that copy
-from the remote reports the file.
+everything else in place. The older remote copy keeps its damage: the
+upload's summary says so, and a restore of that copy from the remote
+reports the file.
 """
 
 import os
@@ -32,7 +32,7 @@ def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadli
     twice), then run ``args`` again; all by ``deadline`` (time.monotonic;
     None: none). The last Result, with the statistics of all the runs
     summed and ``damaged`` the paths found damaged."""
-    paths = sorted(p for p in set(first.damaged) if "\n" not in p and "\r" not in p)  # one a line
+    paths = sorted(set(first.damaged))
     shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
     many = "%s%d file%s" % ("at least " if len(first.damaged) >= MAX_DAMAGED else "", len(paths),
                             "" if len(paths) == 1 else "s")
@@ -40,16 +40,16 @@ def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadli
                 "sent from the local snapshot instead of copied from it", source, many, shown)
     fd, listing = tempfile.mkstemp(prefix="task_runner-damaged-", suffix=".txt")
     try:
+        listed = [p for p in paths if "\n" not in p and "\r" not in p]  # one a line (the others: rclone's own send)
         with os.fdopen(fd, "wb") as f:
-            f.write(("\n".join(paths) + "\n").encode("utf-8", "surrogateescape"))
+            f.write("".join(p + "\n" for p in listed).encode("utf-8", "surrogateescape"))
         extra = ["--bwlimit", task.offsite.bwlimit] if task.offsite.bwlimit else []
         fixed = rc.run(["copy", os.path.join(task.dest, name), layout.join(task.offsite.remote, name),
                         "--files-from-raw", listing, "--checksum"] + extra,
                        stop_event=stop_event, on_stats=on_stats, timeout=_left(deadline))
     finally:
         os.unlink(listing)
-    runs = [_without(first, [os.path.join(task.dest, name, p.replace("/", os.sep)) for p in set(first.damaged)]),
-            fixed]
+    runs = [_without(first, [os.path.join(task.dest, name, p.replace("/", os.sep)) for p in paths]), fixed]
     if fixed.code == 0:
         runs.append(rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=_left(deadline)))
     last = runs[-1]
