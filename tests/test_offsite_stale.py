@@ -9,11 +9,13 @@ import gzip
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import threading
 import time
 import unittest
+import zipfile
 
 from task_runner.config import load_config
 from task_runner.config.values import Offsite
@@ -156,6 +158,34 @@ class HashTest(StaleTestCase):
         self.assertEqual(len(differences), 1, differences)
         self.assertIn("a different content on the remote: a.txt (rclone could not read it", differences[0])
         self.restore_names_a_damaged()
+
+    def test_a_zip_damaged_on_the_remote_is_said_to_be_damaged_there(self):
+        """Found from outside: a ZIP copy damaged on the remote restored with
+        "damaged in the backup", where the backup drive's copy is whole."""
+        self.write("src/a.txt", "hello " * 200, mtime=MTIME)
+        self.write("src/b.txt", "other " * 200, mtime=MTIME)
+        self.write_config({"rclone": self.rclone, "tasks": [{"name": "T", "src": "src", "dest": "dest",
+                                                              "default": True, "format": "zip",
+                                                              "offsite": "loc:" + self.path("remote")}]})
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        [name] = [n for n in os.listdir(self.path("remote")) if n.endswith(".zip")]
+        path = self.path("remote", name)
+        st = os.stat(path)
+        with zipfile.ZipFile(path) as z:  # a byte of a.txt's data, past its local header
+            info = z.getinfo("a.txt")
+        with open(path, "r+b") as f:
+            f.seek(info.header_offset + 26)
+            at = info.header_offset + 30 + sum(struct.unpack("<HH", f.read(4))) + info.compress_size // 2
+            f.seek(at)
+            byte = f.read(1)
+            f.seek(at)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 3, out)
+        self.assertIn("damaged on the remote, not restored", out)
+        self.assertNotIn("damaged in the backup", out)
 
     def test_deep_verify_downloads_and_hashes_where_the_remote_gives_no_hash(self):
         rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env)

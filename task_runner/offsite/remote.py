@@ -38,11 +38,9 @@ _DOWNLOAD_RE = re.compile(r"^\.offsite-download-[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]
 
 
 def _new_download_folder(root, stamp):
-    """(name, descriptor, path to give rclone, its mark file's descriptor)
-    of a new folder of ours in the open target folder ``root`` (a name
-    nobody has taken); made and marked through the open folders, never by
-    path. The mark is locked while the restore lives: another restore
-    into that folder leaves the folder alone (_remove_leftovers)."""
+    """(name, descriptor, path to give rclone, its mark's descriptor) of a new folder of ours in the open
+    target folder ``root`` (a name nobody has taken); made and marked through the open folders, never by
+    path. The mark stays locked while the restore lives: no other restore removes it (_remove_leftovers)."""
     for n in range(1000):
         name = DOWNLOAD_PREFIX + stamp + ("-%d" % n if n else "")
         try:
@@ -125,6 +123,7 @@ class ManifestReader(object):
 
     is_zip = False
     untrusted = True  # a remote others may write: names are checked like a ZIP's
+    damaged_where = "on the remote"
 
     def __init__(self, doc, download_root, damaged=frozenset()):
         self.doc, self.root = doc, download_root
@@ -195,9 +194,8 @@ class ManifestReader(object):
 
 
 def _download(rc, task, name, wanted, folder, stop_event):
-    """Download remote snapshot ``name`` (only ``wanted`` paths when given)
-    into ``folder``; the paths rclone found damaged on the way (and did
-    not keep: each is reported, the rest restored)."""
+    """Download remote snapshot ``name`` (only ``wanted`` paths when given) into ``folder``; the paths
+    rclone found damaged on the way (and did not keep: each is reported, the rest restored)."""
     source = layout.join(task.offsite.remote, name)
     if name.endswith(".zip"):
         args = ["copyto", source, os.path.join(folder, name)]
@@ -262,8 +260,7 @@ def _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_eve
         raise UsageError("--dry-run cannot look inside %s, a ZIP snapshot on the remote, without downloading it: "
                          "restore it into a new folder instead (--to a folder that does not exist yet)" % name)
     restorer = restore.Restorer(_manifest_reader(doc, "", wanted, name), opened, list(wanted), overwrite,
-                                keep_existing, stamp, dry_run=True,
-                                stop_event=stop_event, log=log)
+                                keep_existing, stamp, dry_run=True, stop_event=stop_event, log=log)
     restorer.run()
     return restorer
 
@@ -278,6 +275,7 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
         damaged = _download(rc, task, name, wanted, where, stop_event)
         if name.endswith(".zip"):
             reader = snapshot_reader.SnapshotReader(os.path.join(where, name))
+            reader.damaged_where = "on the remote"
         else:
             reader = _manifest_reader(doc, where, wanted, name, damaged)
         with reader:

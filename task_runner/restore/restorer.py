@@ -206,7 +206,7 @@ class Restorer(object):
         except _EntryError as exc:
             self._error(note, rel, str(exc))
         except (snapshot_reader.BadZipFile, zlib.error, EOFError) as exc:
-            self._error(note, rel, "damaged in the backup, not restored (%s)" % exc)
+            self._error(note, rel, "damaged %s, not restored (%s)" % (self.reader.damaged_where, exc))
         except OSError as exc:
             if osutil.disk_error_is_fatal(exc) or (self.tree.root is not None and not os.path.isdir(self.target)):
                 raise BackupError("cannot write to %s (%s): %s" % (self.target, _hint(exc), exc.strerror or exc))

@@ -236,7 +236,7 @@ class Stager(object):
         if error is not None:
             raise error
         if copied < entry.size:
-            raise EntryError("damaged in the backup (shorter than it says), not restored")
+            raise EntryError("damaged %s (shorter than it says), not restored" % self.reader.damaged_where)
 
 
 class Note(object):

@@ -173,6 +173,8 @@ class SnapshotReader(object):
     read for contents and ``has`` (``entries`` reads its directory afresh).
     Use as a context manager."""
 
+    damaged_where = "in the backup"  # where a restore says damaged data is ("on the remote" for a downloaded ZIP)
+
     def __init__(self, path):
         self.path = path
         self.is_zip = path.endswith(".zip")
