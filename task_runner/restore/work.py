@@ -53,21 +53,20 @@ class Links(object):
     def __init__(self, snapshot_path):
         self._path = snapshot_path
         self._index = None  # the snapshot's lookup.PreviousIndex, opened when first asked; _NO_INDEX: none
-        self._groups = {}  # snapshot inode -> (first name, {source identity: Linked})
+        self._groups = {}  # snapshot inode -> (first name, Linked), or {source identity: Linked} once met twice
 
     def of(self, entry):
         """The Linked of file ``entry`` (a folder snapshot's), or None."""
         if entry.kind != "file" or not isinstance(entry.source, str) or entry.identity is None:
             return None
         group = self._groups.get(entry.identity)
-        if group is None:
+        if group is None:  # (first name, its Linked): most files have one, and cost no more
             linked = Linked()
-            self._groups[entry.identity] = (entry.rel, {None: linked})
+            self._groups[entry.identity] = (entry.rel, linked)
             return linked
-        first, by_source = group
-        if None in by_source:  # a second name: the first one's source is asked now
-            by_source[self._source(first)] = by_source.pop(None)
-        return by_source.setdefault(self._source(entry.rel), Linked())
+        if isinstance(group, tuple):  # a second name: the first one's source is asked now
+            group = self._groups[entry.identity] = {self._source(group[0]): group[1]}
+        return group.setdefault(self._source(entry.rel), Linked())
 
     def _source(self, rel):
         """``rel``'s source identity, a name of its own when it has none recorded."""
