@@ -224,13 +224,19 @@ class Rclone(object):
         if on_stats is not None:
             argv += ["--stats", "1s"]
         self.log.debug("running rclone %s", self.redact(" ".join(args)))
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.environ,
-                                    **priority.child_process_options(self.low_priority))
-        except OSError as exc:
-            raise RcloneError("rclone could not be started (%s): %s. %s" % (
-                self.path, exc.strerror or exc, HOW_TO_GET))
+        for attempt in (1, 2):
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.environ,
+                                        **priority.child_process_options(self.low_priority))
+                break
+            except OSError as exc:
+                # Windows' "internal error" (1359) is passing: seen under Wine on a loaded machine, once a start.
+                if attempt == 1 and getattr(exc, "winerror", None) == 1359:
+                    time.sleep(1.0)
+                    continue
+                raise RcloneError("rclone could not be started (%s): %s. %s" % (
+                    self.path, exc.strerror or exc, HOW_TO_GET))
         box = {"stats": {}, "error": None, "out": b"", "damaged": []}
         readers = [threading.Thread(target=self._read_log, args=(proc.stderr, box, on_stats, quiet)),
                    threading.Thread(target=self._read_out, args=(proc, box, stdin))]
