@@ -295,30 +295,12 @@ class Tree(object):
             return
         root = self.open_root()
         for name in root.names():
-            if _STAGING_RE.match(name) and self._abandoned(root, name):
+            if _STAGING_RE.match(name) and abandoned(root, name, STAGING_MARK):
                 try:
                     root.remove_tree(name)
                     self.log.info("removed %s, left by an interrupted restore", root.join(name))
                 except OSError as exc:
                     self.log.warning("could not remove %s: %s", root.join(name), exc)
-
-    @staticmethod
-    def _abandoned(root, name):
-        try:
-            folder = root.sub(name)
-        except OSError:
-            return False
-        try:
-            path, fd = folder._at(STAGING_MARK)
-            mark = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC, dir_fd=fd)
-        except OSError:
-            return False
-        finally:
-            folder.close()
-        try:
-            return locking.try_lock(mark)
-        finally:
-            os.close(mark)
 
     def end_staging(self):
         """Remove the staging folder (before the target's own time is set)."""
@@ -337,3 +319,24 @@ class Tree(object):
         self.close_chain()
         self.end_staging()
         self.target.remove_if_unused()  # the caller closes the target
+
+
+def abandoned(root, name, mark_name):
+    """Whether folder ``name`` of the open folder ``root`` is a real folder
+    (never a link) holding a mark file ``mark_name`` that no running process
+    holds locked: the leftover of a killed one, safe to remove."""
+    try:
+        folder = root.sub(name)
+    except OSError:
+        return False
+    try:
+        path, fd = folder._at(mark_name)
+        mark = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC, dir_fd=fd)
+    except OSError:
+        return False
+    finally:
+        folder.close()
+    try:
+        return locking.try_lock(mark)  # (released as it is closed)
+    finally:
+        os.close(mark)

@@ -21,7 +21,7 @@ import time
 
 from ..snapshots import catalog, reader as snapshot_reader
 from ..restore import restorer as restore, target as restore_target, work as restore_work
-from ..fs import locking, osutil, removal
+from ..fs import locking, osutil, removal, safedir
 from ..errors import BackupError, Interrupted, UsageError
 from ..logs import task_log
 from ..clock import LOCAL, local_datetime
@@ -68,32 +68,14 @@ def _remove_download(path, fd):
         removal.remove_tree(path)
 
 
-def _remove_leftovers(target, log):
-    """Remove the download folders a killed restore left in ``target``
-    (ours by name and mark file; never followed through a link), never
-    one a running restore holds (its mark is locked)."""
-    try:
-        names = os.listdir(target)
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(target, name)
-        if _DOWNLOAD_RE.match(name) and not os.path.islink(path) and os.path.isfile(os.path.join(path, DOWNLOAD_MARK)) \
-                and _unused(os.path.join(path, DOWNLOAD_MARK)):
-            removal.remove_tree(path)
-            log.info("removed %s, left by an interrupted restore from the remote", path)
-
-
-def _unused(mark):
-    """Whether no running restore holds download mark ``mark``."""
-    try:
-        fd = os.open(mark, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return False
-    try:
-        return locking.try_lock(fd)  # (released as it is closed)
-    finally:
-        os.close(fd)
+def _remove_leftovers(root, log):
+    """Remove the download folders a killed restore left in the open
+    target folder ``root`` (ours by name and mark file, never through a
+    link), never one a running restore holds (its mark is locked)."""
+    for name in root.names():
+        if _DOWNLOAD_RE.match(name) and safedir.abandoned(root, name, DOWNLOAD_MARK):
+            root.remove_tree(name)
+            log.info("removed %s, left by an interrupted restore from the remote", root.join(name))
 
 
 def complete_snapshots(rc, task):
@@ -231,7 +213,7 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
                     "offsite.remote names another task's copy): restoring it as asked", name, made_by, task.name)
     with restore_target.open_target(task, target, overwrite, _DOWNLOAD_RE.match) as opened:
         if opened.exists() and not dry_run:
-            _remove_leftovers(opened.path, log)
+            _remove_leftovers(opened.open(), log)
         stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
         restorer = _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, stamp, log) \
             if dry_run else _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing,
