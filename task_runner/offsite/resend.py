@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 
+from ..console import plural
 from . import layout
 from .rclone import MAX_DAMAGED, Result
 
@@ -34,8 +35,7 @@ def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadli
     summed and ``damaged`` the paths found damaged."""
     paths = sorted(set(first.damaged))
     shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
-    many = "%s%d file%s" % ("at least " if len(first.damaged) >= MAX_DAMAGED else "", len(paths),
-                            "" if len(paths) == 1 else "s")
+    many = ("at least " if len(first.damaged) >= MAX_DAMAGED else "") + plural(len(paths), "file")
     log.warning("offsite: the remote copy %s holds %s damaged (not what was uploaded: a hash that differs): %s; "
                 "sent from the local snapshot instead of copied from it", source, many, shown)
     fd, listing = tempfile.mkstemp(prefix="task_runner-damaged-", suffix=".txt")

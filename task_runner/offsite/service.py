@@ -24,7 +24,7 @@ import time
 
 from ..fs import priority
 from .. import snapshots
-from ..console import human_bytes
+from ..console import human_bytes, plural
 from ..history import History
 from ..history.records import run_time
 from ..runs.locks import offsite_lock
@@ -286,8 +286,8 @@ def _summary(done):
         text += ", %s copied or linked on the remote from the previous snapshot" % human_bytes(done.server_side_bytes)
     if done.damaged:
         source, paths = done.damaged
-        text += "; %d file%s damaged in the remote copy %s sent again (a restore of %s from the remote reports %s)" % (
-            len(paths), "" if len(paths) == 1 else "s", source, source, "it" if len(paths) == 1 else "them")
+        text += "; %s damaged in the remote copy %s sent again (a restore of %s from the remote reports %s)" % (
+            plural(len(paths), "file"), source, source, "it" if len(paths) == 1 else "them")
     if done.deleted:
         text += "; deleted on the remote: %s" % ", ".join(done.deleted)
     return text
