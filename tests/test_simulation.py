@@ -1,8 +1,8 @@
-"""A month in the life: the real scheduler over 60 simulated days, 100
+"""A month in the life: the real scheduler over 60 simulated days, 25
 seeds of random events, its promises checked after every event
 (tests/simulation.py; dev/simulate.py runs thousands). Each Python version
-plays seeds of its own, so that CI's eight interpreters play 800 different
-seeds, not the same 100 eight times."""
+plays seeds of its own, so that CI's eight interpreters play 200 different
+seeds, not the same 25 eight times."""
 
 import os
 import sys
@@ -12,11 +12,11 @@ import unittest
 from task_runner.clock import LOCAL
 from tests.simulation import HOUR, RETRY_MINUTES, SCHEDULES, SimulationFailure, check_step, run_seed
 
-# 100 where the history can live on a RAM disk (/dev/shm: about 17 s); elsewhere
-# (Windows) every history write reaches the disk, so fewer: dev/simulate.py runs more. With runs that take
-# time, a seed costs about 5 s under Wine (Python 3.13): 20 keep the Windows lane within its time.
-SEEDS = 100 if os.path.isdir("/dev/shm") else 20
-# 3.6 plays 6000-6099, 3.13 plays 13000-13099: a failure names its seed, which
+# 25 where the history can live on a RAM disk (/dev/shm: a seed costs about 0.35 s on CPython 3.13);
+# elsewhere (Windows) every history write reaches the disk, and a seed costs about 5 s under Wine: 4 there.
+# CI runs the suite on ten interpreters within 90 minutes; dev/simulate.py plays thousands.
+SEEDS = 25 if os.path.isdir("/dev/shm") else 4
+# 3.6 plays 6000-6024, 3.13 plays 13000-13024: a failure names its seed, which
 # replays anywhere (dev/simulate.py --seed N).
 FIRST_SEED = 1000 * sys.version_info[1]
 # Seeds that found a bug (with the script as it is now), kept whatever SEEDS
