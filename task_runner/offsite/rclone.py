@@ -210,6 +210,7 @@ class Rclone(object):
         self.bwlimit, self.low_priority, self.log = bwlimit, low_priority, log
         self.secrets = secrets_of(self.environ)
         self._described = {}  # what describe said, for the life of this object (one upload, one check)
+        self._types = None  # what remote_types said, likewise
 
     def redact(self, text):
         return redact(text, self.secrets)
@@ -310,14 +311,16 @@ class Rclone(object):
 
     def remotes(self):
         """The remote names rclone's config defines (with the environment's), without contacting any."""
-        out = self.output(["listremotes"], "rclone listremotes", timeout=30)
-        return [line.strip()[:-1] for line in out.splitlines() if line.strip().endswith(":")]
+        return list(self.remote_types())
 
     def remote_types(self):
-        """{remote name: its type ("local", "alias", "s3"...)}, without contacting any."""
-        out = self.output(["listremotes", "--long"], "rclone listremotes", timeout=30)
-        pairs = (line.split(":", 1) for line in out.splitlines() if ":" in line)
-        return {name.strip(): kind.strip() for name, kind in pairs}
+        """{remote name: its type ("local", "alias", "s3"...)}, in rclone's
+        order, without contacting any. Asked once for the life of this object."""
+        if self._types is None:
+            out = self.output(["listremotes", "--long"], "rclone listremotes", timeout=30)
+            pairs = (line.split(":", 1) for line in out.splitlines() if ":" in line)
+            self._types = collections.OrderedDict((name.strip(), kind.strip()) for name, kind in pairs)
+        return self._types
 
     def describe(self, remote, options=()):
         """``rclone backend features REMOTE`` as a dict ({} when unknown):
