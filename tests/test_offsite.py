@@ -81,7 +81,10 @@ class PureTest(unittest.TestCase):
                               (dict(good, version=2), "version 2"),
                               (dict(good, entries=[{"path": "a", "kind": "pipe"}]), "unknown kind"),
                               (dict(good, entries=[{"path": "a", "kind": "file", "size": -1, "mode": 0,
-                                                    "mtime_ns": 0}]), "not a whole number")]:
+                                                    "mtime_ns": 0}]), "not a whole number"),
+                              (dict(good, entries=[{"path": "a", "kind": "file", "size": 1, "mode": 0,
+                                                    "mtime_ns": 0, "md5": "x" * 32}]), "a: an md5 that is not"),
+                              (dict(good, md5=["0" * 32]), "damaged: an md5 that is not 32 hex")]:
             with self.subTest(expected=expected):
                 data = gzip.compress(doc if isinstance(doc, bytes) else json.dumps(doc).encode())
                 with self.assertRaises(layout.ManifestError) as ctx:

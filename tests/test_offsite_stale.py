@@ -171,6 +171,12 @@ class HashTest(StaleTestCase):
         self.assertEqual(code, 0, out)
         [name] = [n for n in os.listdir(self.path("remote")) if n.endswith(".zip")]
         path = self.path("remote", name)
+        with open(self.path("remote", layout.manifest_name(name)), "rb") as f:
+            recorded = json.loads(gzip.decompress(f.read()).decode()).get("md5")
+        self.assertEqual(recorded, layout.file_md5(self.path("dest", name)))  # the ZIP's MD5, in its manifest
+        self.assertEqual(self.verify(), ([], "sizes and the MD5s the remote reports compared (a cloud may report "
+                                             "the MD5 it recorded at upload, not one of the data it holds now: "
+                                             "--deep downloads each file and compares its MD5)"))
         st = os.stat(path)
         with zipfile.ZipFile(path) as z:  # a byte of a.txt's data, past its local header
             info = z.getinfo("a.txt")
@@ -182,6 +188,10 @@ class HashTest(StaleTestCase):
             f.seek(at)
             f.write(bytes([byte[0] ^ 0xFF]))
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        for deep in (False, True):  # was "sizes compared (a ZIP snapshot's manifest records no hash)": []
+            differences, _ = self.verify(deep)
+            self.assertEqual(len(differences), 1, differences)
+            self.assertIn("a different content on the remote: %s (MD5 " % name, differences[0])
         code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
         self.assertEqual(code, 3, out)
         self.assertIn("damaged on the remote, not restored", out)

@@ -12,7 +12,8 @@ of ``offsite`` holds:
   permission bits, modification time in nanoseconds, a link's target and
   a file's MD5 (``md5``, hex: the hash most remotes report through rclone;
   computed from the local snapshot while rclone sends it; manifests of
-  versions before it have none).
+  versions before it have none). A ZIP snapshot's manifest has no entries
+  (its members carry their own CRCs) and records the MD5 of the ZIP file.
   Object stores keep no folders, modes or links, and crypt hides names: a
   restore takes them from here. Every folder is an entry, so empty folders
   come back.
@@ -100,9 +101,11 @@ def build(task_name, snapshot_path, created, hashes=True, known=None, previous_l
     name = os.path.basename(snapshot_path)
     doc = {"format": FORMAT, "version": VERSION, "task": task_name, "snapshot": name, "created": created,
            "kind": "zip" if name.endswith(".zip") else "folder", "files": 0, "bytes": 0, "entries": []}
-    if doc["kind"] == "zip":
+    if doc["kind"] == "zip":  # its members are checked by their CRCs; the file as a whole by its MD5
         st = os.stat(snapshot_path)
         doc.update(files=1, bytes=st.st_size)
+        if hashes:
+            doc["md5"] = file_md5(snapshot_path)
         return doc
     for entry in snapshot_reader.read_entries(snapshot_path):
         if entry.kind == "error":
@@ -180,10 +183,13 @@ def _entry_problem(item):
         return "%s: size, mode or mtime_ns is not a whole number" % item["path"]
     if item["kind"] == "link" and not isinstance(item.get("target"), str):
         return "%s: a link without a target" % item["path"]
-    md5 = item.get("md5")
-    if md5 is not None and not (isinstance(md5, str) and len(md5) == 32 and set(md5) <= _HEX):
+    if not _md5_or_none(item.get("md5")):
         return "%s: an md5 that is not 32 hex digits" % item["path"]
     return None
+
+
+def _md5_or_none(value):
+    return value is None or (isinstance(value, str) and len(value) == 32 and set(value) <= _HEX)
 
 
 def loads(data, snapshot):
@@ -207,6 +213,8 @@ def loads(data, snapshot):
     if doc.get("version") != VERSION:
         raise ManifestError("the manifest of %s has version %r; this program reads version %d: use a newer "
                             "version of the program" % (snapshot, doc.get("version"), VERSION))
+    if not _md5_or_none(doc.get("md5")):  # (a ZIP snapshot's)
+        raise ManifestError("the manifest of %s is damaged: an md5 that is not 32 hex digits" % snapshot)
     for item in doc["entries"]:
         problem = _entry_problem(item)
         if problem:

@@ -315,9 +315,8 @@ def _remote_md5s(rc, task, name, download):
 def _hashes_checked(rc, task, doc, deep):
     """How the remote's contents can be checked against manifest ``doc``:
     (a phrase for the user, whether rclone downloads, or None for sizes only)."""
-    if doc["kind"] == "zip":
-        return "sizes compared (a ZIP snapshot's manifest records no hash)", None
-    if not all(layout.has_md5(e) for e in doc["entries"] if e["kind"] == "file"):
+    files = [doc] if doc["kind"] == "zip" else [e for e in doc["entries"] if e["kind"] == "file"]
+    if not all(layout.has_md5(e) for e in files):
         return "sizes compared (this manifest was written before manifests recorded MD5s)", None
     if deep:
         return "each file downloaded and its MD5 compared", True
@@ -344,11 +343,14 @@ def verify_remote(rc, task, deep=False):
     local = os.path.join(task.dest, name)
     differences = []
     if os.path.lexists(local):
-        differences += _compare_entries(layout.build(task.name, local, None, hashes=deep), doc)
+        mine = layout.build(task.name, local, None, hashes=deep)
+        differences += _compare_entries(mine, doc)
+        if layout.has_md5(mine) and layout.has_md5(doc) and mine["md5"] != doc["md5"]:  # (a ZIP snapshot)
+            differences.append("%s differs: md5 (contents)" % name)
     else:
         differences.append("%s is no longer in %s: only the remote's files were checked" % (name, task.dest))
     sizes = _remote_files(rc, task, name)
-    files = {name: {"size": doc["bytes"]}} if name.endswith(".zip") else {
+    files = {name: {"size": doc["bytes"], "md5": doc.get("md5")}} if name.endswith(".zip") else {
         e["path"]: e for e in doc["entries"] if e["kind"] == "file"}
     checked, download = _hashes_checked(rc, task, doc, deep)
     md5s = {} if download is None else _remote_md5s(rc, task, name, download)
