@@ -385,9 +385,18 @@ class LocalRemoteTest(OffsiteTestCase):
         found = sorted(os.path.relpath(os.path.join(f, n), self.path("back"))
                        for f, dirs, files in os.walk(self.path("back")) for n in files)
         self.assertEqual(found, ["a.txt", os.path.join("sub", "we[ir]d {x}.txt")])
-        code, out = self.program("backup_now.py", "--restore", "T", "nothere.txt", "--offsite", "--to", self.path("x"))
-        self.assertEqual(code, 2, out)
-        self.assertIn("nothere.txt is not in snapshot", out)
+        # As from the local snapshots (was exit 2, "nothere.txt is not in snapshot NAME", no names offered).
+        code, out = self.program("backup_now.py", "--restore", "T", "sub/bee.txt", "--offsite", "--to", self.path("x"))
+        self.assertEqual(code, 1, out)
+        self.assertIn("sub/bee.txt is not in this copy (snapshot %s); the closest names there: %s"
+                      % (self.uploads()[-1]["snapshot"], os.path.join("sub", "b.txt")), out)
+        self.assertFalse(os.path.exists(self.path("x")), out)
+        if os.name == "nt":  # names compare as Windows does, as from the local snapshots
+            code, out = self.program("backup_now.py", "--restore", "T", "SUB/B.TXT", "--offsite", "--to",
+                                     self.path("y"))
+            self.assertEqual(code, 0, out)
+            self.assertIn("SUB/B.TXT is %s in this copy: restoring that" % os.path.join("sub", "b.txt"), out)
+            self.assertEqual(os.listdir(self.path("y", "sub")), ["b.txt"])
 
     def test_a_dry_run_from_the_remote_writes_nothing(self):
         """Found from outside: restore --offsite --dry-run restored for real,
@@ -478,6 +487,11 @@ class LocalRemoteTest(OffsiteTestCase):
         with open(self.path("back", "sub", "b.txt")) as f:
             self.assertEqual(f.read(), "deep")
         self.assertEqual(os.stat(self.path("back", "a.txt")).st_mtime, MTIME)
+        code, out = self.program("backup_now.py", "--restore", "T", "sub/bee.txt", "--offsite", "--to", self.path("x"))
+        self.assertEqual(code, 1, out)
+        self.assertIn("sub/bee.txt is not in this copy (snapshot %s); the closest names there: %s"
+                      % (name, os.path.join("sub", "b.txt")), out)
+        self.assertFalse(os.path.exists(self.path("x")), out)
 
     def test_the_http_trigger_uploads_in_the_background(self):
         from task_runner.config.watch import ConfigWatcher

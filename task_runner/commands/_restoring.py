@@ -153,9 +153,6 @@ def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dr
         lock.release()
     if progress is not None:
         progress.clear()
-    for asked, stored in result.renamed:  # the case differs (Windows and macOS compare names so)
-        console.print_safe("%s: %s is %s in this copy: restoring that" % (
-            task.name, console.printable(asked), console.printable(stored)))
     for line in report.summary_lines(task.name, result, name, dry_run):
         console.print_safe(line)
     return errors.EXIT_PARTIAL if result.error_count else errors.EXIT_OK

@@ -110,12 +110,11 @@ class ManifestReader(object):
     def __init__(self, doc, download_root, damaged=frozenset()):
         self.doc, self.root = doc, download_root
         self._damaged = damaged  # rels whose download rclone found damaged (and removed)
-        self._names = set()
-        self._md5 = {}
-        self._by_rel = None
+        self._md5 = {item["path"].replace("/", os.sep): item["md5"] for item in doc["entries"]
+                     if item["kind"] == "file" and layout.has_md5(item)}
+        self._by_rel = self._by_folder = None
+        self._names = set()  # every path, and the folders on the way to it
         for item in doc["entries"]:
-            if item["kind"] == "file" and layout.has_md5(item):
-                self._md5[item["path"].replace("/", os.sep)] = item["md5"]
             parts = item["path"].replace("/", os.sep).split(os.sep)
             self._names.update(os.sep.join(parts[:i]) for i in range(1, len(parts) + 1))
 
@@ -137,6 +136,15 @@ class ManifestReader(object):
         if self._by_rel is None:
             self._by_rel = {e.rel: e for e in self.entries()}
         return self._by_rel.get(rel.replace("/", os.sep))
+
+    def children(self, rel_dir):
+        """The entries directly in folder ``rel_dir`` ("" for the top), sorted
+        by name (catalog.resolve_wanted looks names up through them)."""
+        if self._by_folder is None:
+            self._by_folder = {}
+            for e in self.entries():
+                self._by_folder.setdefault(os.path.dirname(e.rel), []).append(e)
+        return sorted(self._by_folder.get(rel_dir.replace("/", os.sep), []), key=lambda e: e.rel)
 
     def top(self):
         """The manifest keeps no entry for the snapshot's own folder."""
@@ -211,28 +219,33 @@ def restore_remote(rc, task, spec, target, wanted=(), overwrite=False, keep_exis
     if isinstance(made_by, str) and made_by != task.name:  # said, not refused: a task may have been renamed
         log.warning("the remote snapshot %s was made by the task \"%s\", not \"%s\" (renamed since, or "
                     "offsite.remote names another task's copy): restoring it as asked", name, made_by, task.name)
+    renamed = []  # (asked, the snapshot's name) where the case differs
+    if not name.endswith(".zip"):  # (a ZIP's names are known once it is downloaded)
+        wanted = _resolved(ManifestReader(doc, ""), wanted, name, renamed, log)
     with restore_target.open_target(task, target, overwrite, _DOWNLOAD_RE.match) as opened:
         if opened.exists() and not dry_run:
             _remove_leftovers(opened.open(), log)
         stamp = local_datetime(clock(), zone).strftime("%Y-%m-%d_%H-%M-%S")
         restorer = _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, stamp, log) \
             if dry_run else _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing,
-                                                stop_event, progress, stamp, log)
+                                                stop_event, progress, stamp, log, renamed)
     log.info("%s %d file(s) from the remote snapshot %s into %s", "would restore" if dry_run else "restored",
              restorer.files, name, target)
     return name, restore.RestoreResult(layout.join(rc.redact(task.offsite.remote), name), restorer.files,
                                        restorer.bytes, restorer.replaced, restorer.kept_aside, restorer.unchanged,
-                                       restorer.errors, restorer.error_count, dry_run, restorer.actions, opened.path)
+                                       restorer.errors, restorer.error_count, dry_run, restorer.actions, opened.path,
+                                       tuple(renamed))
 
 
-def _manifest_reader(doc, root, wanted, name, damaged=frozenset()):
-    """ManifestReader of ``doc`` (remote snapshot ``name``) over download
-    folder ``root``; UsageError for a ``wanted`` path it does not hold."""
-    reader = ManifestReader(doc, root, damaged)
-    missing = [w for w in wanted if w and not reader.has(w)]
-    if missing:
-        raise UsageError("%s is not in snapshot %s" % (", ".join(missing), name))
-    return reader
+def _resolved(reader, wanted, name, renamed, log):
+    """``wanted`` as remote snapshot ``name`` holds them (catalog.resolve_wanted,
+    as a local restore: NotInSnapshot with the closest names for a path it
+    does not hold); the names that differ in case are added to ``renamed``."""
+    paths, differ = catalog.resolve_wanted(reader, list(wanted), name)
+    for asked, stored in differ:
+        log.info("restoring %s: the snapshot's name for %s", stored, asked)
+    renamed.extend(differ)
+    return paths
 
 
 def _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, stamp, log):
@@ -241,14 +254,14 @@ def _dry_run(task, name, doc, opened, wanted, overwrite, keep_existing, stop_eve
     if name.endswith(".zip"):
         raise UsageError("--dry-run cannot look inside %s, a ZIP snapshot on the remote, without downloading it: "
                          "restore it into a new folder instead (--to a folder that does not exist yet)" % name)
-    restorer = restore.Restorer(_manifest_reader(doc, "", wanted, name), opened, list(wanted), overwrite,
+    restorer = restore.Restorer(ManifestReader(doc, ""), opened, list(wanted), overwrite,
                                 keep_existing, stamp, dry_run=True, stop_event=stop_event, log=log)
     restorer.run()
     return restorer
 
 
 def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_existing, stop_event, progress,
-                        stamp, log):
+                        stamp, log, renamed):
     """Download into a folder of ours inside the target, then restore from it."""
     download, fd, where, mark = _new_download_folder(opened.open(), stamp)
     download = os.path.join(opened.path, download)
@@ -259,8 +272,10 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
             reader = snapshot_reader.SnapshotReader(os.path.join(where, name))
             reader.damaged_where = "on the remote"
         else:
-            reader = _manifest_reader(doc, where, wanted, name, damaged)
+            reader = ManifestReader(doc, where, damaged)
         with reader:
+            if name.endswith(".zip"):
+                wanted = _resolved(reader, wanted, name, renamed, log)
             restorer = restore.Restorer(reader, opened, list(wanted), overwrite, keep_existing, stamp,
                                         stop_event=stop_event, progress=progress, log=log,
                                         workers=restore_work.workers(task.parallel, opened.path, download, log))

@@ -7,9 +7,13 @@ from .. import console
 def summary_lines(task_name, result, source, dry_run):
     """The lines that end a restore of ``result`` (a RestoreResult) from
     ``source`` (words: a snapshot's name, or "the remote snapshot NAME"):
-    with ``dry_run`` what it would do to each file first, then the counts,
-    then each file not restored."""
-    lines = ["  would %s %s" % (action, console.printable(what)) for action, what in result.actions] \
+    first each path asked for whose case differs in the snapshot (Windows
+    and macOS compare names so), with ``dry_run`` what it would do to each
+    file, then the counts, then each file not restored."""
+    lines = ["%s: %s is %s in this copy: restoring that" % (task_name, console.printable(asked),
+                                                           console.printable(stored))
+             for asked, stored in result.renamed]
+    lines += ["  would %s %s" % (action, console.printable(what)) for action, what in result.actions] \
         if dry_run else []  # (a newline in a name is printed \x0a)
     lines.append("%s: %s %s (%s) from %s into %s%s%s%s" % (
         task_name, "would restore" if dry_run else "restored", console.plural(result.files, "file"),
