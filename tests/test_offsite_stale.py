@@ -20,7 +20,7 @@ import zipfile
 from task_runner.config import load_config
 from task_runner.config.values import Offsite
 from task_runner.history import History
-from task_runner.offsite import layout, rclone, remote as remote_side, service, upload
+from task_runner.offsite import layout, rclone, remote as remote_side, service, upload, verify as remote_verify
 from tests import rclone_tools
 from tests.helpers import UTC, TempDirTestCase, copy_file, make_task, wait_for
 from tests.test_offsite import MTIME, OffsiteTestCase, damage
@@ -87,7 +87,7 @@ class WebdavWithoutTimesTest(StaleTestCase):
 class HashTest(StaleTestCase):
     def verify(self, deep=False):
         config = load_config(self.path("config.json"))
-        _, differences, checked = remote_side.verify_remote(service.make_rclone(config, environ=self.env),
+        _, differences, checked, _ = remote_verify.verify_remote(service.make_rclone(config, environ=self.env),
                                                             config.tasks[0], deep)
         return differences, checked
 
@@ -192,6 +192,15 @@ class HashTest(StaleTestCase):
             differences, _ = self.verify(deep)
             self.assertEqual(len(differences), 1, differences)
             self.assertIn("a different content on the remote: %s (MD5 " % name, differences[0])
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 1, out)  # checked whole first: not the ZIP uploaded, nothing restored from it
+        self.assertIn("%s on the remote is not the ZIP that was uploaded (its MD5 is " % name, out)
+        self.assertFalse(os.path.exists(self.path("back")), out)
+        with open(self.path("remote", layout.manifest_name(name)), "rb") as f:
+            doc = json.loads(gzip.decompress(f.read()).decode())
+        del doc["md5"]  # a manifest of a version before: each member checked by its CRC
+        with open(self.path("remote", layout.manifest_name(name)), "wb") as f:
+            f.write(gzip.compress(json.dumps(doc).encode()))
         code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
         self.assertEqual(code, 3, out)
         self.assertIn("damaged on the remote, not restored", out)

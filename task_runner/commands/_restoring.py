@@ -10,7 +10,6 @@ from . import cli, _guided as guided
 from .. import console, errors
 from ..restore import report, restorer as restore
 from ..fs import osutil
-from ..config import select_tasks
 from ..errors import BackupError, UsageError
 from ..history import History
 from ..console import human_bytes, plural as _plural
@@ -60,13 +59,7 @@ def print_snapshots(config, tasks, as_json):
 
 
 def _task_and_rel(config, args_tasks, path):
-    full = os.path.abspath(path) if os.path.isabs(path) else None
-    if args_tasks:
-        task = select_tasks(config, args_tasks)[0]
-    elif full is not None:
-        task = catalog.task_for_path(config.tasks, full)
-    else:
-        task = select_tasks(config, ())[0]
+    task = catalog.task_meant(config, args_tasks, [path])
     return task, catalog.rel_in_src(task, path)
 
 
@@ -117,12 +110,7 @@ def split_task_and_paths(config, words):
 
 def run_restore(config, names, spec, paths, target, overwrite, keep_existing, dry_run, stop_event, progress):
     """--restore: returns the exit code."""
-    task = select_tasks(config, names[:1])[0] if names else None
-    if task is None:
-        if paths and os.path.isabs(paths[0]):
-            task = catalog.task_for_path(config.tasks, paths[0])
-        else:
-            task = select_tasks(config, ())[0]
+    task = catalog.task_meant(config, names, paths)
     if not target:
         raise UsageError("restore needs --to DIR: the folder to restore into (a new or empty one, or the "
                          "original with --overwrite), such as backup_now.py restore --to %s"

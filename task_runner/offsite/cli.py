@@ -11,12 +11,11 @@ from ..snapshots import catalog
 from .. import console, errors
 from ..fs import osutil
 from ..console import ProgressLine, human_bytes, plural
-from ..config import select_tasks
 from ..config.values import remote_name
 from ..errors import UsageError
 from ..restore import report
 from ..runs.locks import offsite_lock
-from . import prelink, rclone, remote, service
+from . import prelink, rclone, remote, service, verify as remote_verify
 
 
 def check_problems(config):
@@ -106,8 +105,8 @@ def upload_after_run(config, task, status, stop, notifier):
     return record
 
 
-def _task_with_offsite(config, names):
-    task = select_tasks(config, names[:1])[0]
+def _task_with_offsite(config, names, paths=()):
+    task = catalog.task_meant(config, names, paths)
     if task.offsite is None:
         raise UsageError("%s has no \"offsite\" in config.json: it has no remote copy" % task.name)
     return task, service.make_rclone(config)
@@ -141,7 +140,7 @@ def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_e
     if not target:
         raise UsageError("restore --offsite needs --to DIR: the folder to restore into, such as backup_now.py "
                          "restore TASK --offsite --to %s" % osutil.example_path("D:/Restored", "~/Restored"))
-    task, rc = _task_with_offsite(config, names)
+    task, rc = _task_with_offsite(config, names, paths)
     wanted = [catalog.rel_in_src(task, p) for p in paths]
     lock = offsite_lock(config, task.name)  # no upload (and its remote retention) while it downloads
     if not lock.acquire(timeout=0):
@@ -161,10 +160,12 @@ def restore(config, names, spec, paths, target, overwrite, keep_existing, stop_e
 def verify(config, names, deep=False):
     """--verify --offsite: the newest remote snapshot against the local one."""
     task, rc = _task_with_offsite(config, names)
-    name, differences, checked = remote.verify_remote(rc, task, deep)
-    console.print_safe("%s: the remote snapshot %s %s (%s)" % (
-        task.name, name, "matches the local one" if not differences else "DIFFERS: %s" % plural(
-            len(differences), "difference"), checked))
+    name, differences, checked, has_local = remote_verify.verify_remote(rc, task, deep)
+    other = "the local one" if has_local else "its manifest"
+    console.print_safe("%s: the remote snapshot %s %s (%s)%s" % (
+        task.name, name, "matches %s" % other if not differences else "DIFFERS from %s: %s" % (other, plural(
+            len(differences), "difference")), checked,
+        "" if has_local else "; %s is no longer in %s: not compared with a local copy" % (name, task.dest)))
     for line in differences[:20]:
         console.print_safe("  " + console.printable(line))  # a newline in a name cannot forge a line
     return errors.EXIT_FAILED if differences else errors.EXIT_OK

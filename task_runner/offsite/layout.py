@@ -213,6 +213,9 @@ def loads(data, snapshot):
     if doc.get("version") != VERSION:
         raise ManifestError("the manifest of %s has version %r; this program reads version %d: use a newer "
                             "version of the program" % (snapshot, doc.get("version"), VERSION))
+    if isinstance(doc.get("snapshot"), str) and doc["snapshot"] != snapshot:
+        raise ManifestError("the manifest of %s is that of the snapshot %s (copied or replaced on the remote?): "
+                            "not used" % (snapshot, doc["snapshot"]))
     if not _md5_or_none(doc.get("md5")):  # (a ZIP snapshot's)
         raise ManifestError("the manifest of %s is damaged: an md5 that is not 32 hex digits" % snapshot)
     for item in doc["entries"]:

@@ -1,6 +1,6 @@
 """Getting files back from the remote alone: listing its complete
-snapshots, restoring one (or some of its paths), and comparing it with the
-local snapshot of the same name.
+snapshots, restoring one (or some of its paths); verify.py compares one
+with the local snapshot of the same name.
 
 A restore downloads what it needs into a hidden folder inside the target
 (``.offsite-download-<time>``, removed at the end), then writes the
@@ -9,11 +9,11 @@ safety rule of a local restore (safedir: no link in the target followed,
 staging, kept-aside files): contents, modification times, permission bits,
 symbolic links and empty folders come back as a local restore gives them.
 A downloaded file whose size or MD5 differs from the manifest's is an
-entry error (the remote copy is damaged): never restored. The local
+entry error (the remote copy is damaged): never restored; a ZIP snapshot
+is first checked whole (size, MD5), then each member by its CRC. The local
 ``dest`` is not needed.
 """
 
-import json
 import logging
 import os
 import re
@@ -187,6 +187,8 @@ def _download(rc, task, name, wanted, folder, stop_event):
     """Download remote snapshot ``name`` (only ``wanted`` paths when given) into ``folder``; the paths
     rclone found damaged on the way (and did not keep: each is reported, the rest restored)."""
     source = layout.join(task.offsite.remote, name)
+    if not all(wanted):  # the top (src itself) was asked for: everything
+        wanted = ()
     if name.endswith(".zip"):
         args = ["copyto", source, os.path.join(folder, name)]
     else:
@@ -269,8 +271,7 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
     try:
         damaged = _download(rc, task, name, wanted, where, stop_event)
         if name.endswith(".zip"):
-            reader = snapshot_reader.SnapshotReader(os.path.join(where, name))
-            reader.damaged_where = "on the remote"
+            reader = _downloaded_zip(os.path.join(where, name), doc, name)
         else:
             reader = ManifestReader(doc, where, damaged)
         with reader:
@@ -291,109 +292,26 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
     return restorer
 
 
-def _remote_files(rc, task, name):
-    """{path: size} of the files the remote holds for snapshot ``name``."""
-    if name.endswith(".zip"):
-        args = ["lsjson", layout.join(task.offsite.remote, name)]
-    else:
-        args = ["lsjson", "-R", "--files-only", "--no-modtime", "--no-mimetype",
-                layout.join(task.offsite.remote, name)]
-    result = rc.run(args, timeout=3600)
-    if result.code != 0:
-        raise RcloneError("cannot list %s on the remote: %s" % (name, explain(result.code, result.error)))
+def _downloaded_zip(path, doc, name):
+    """A SnapshotReader of the ZIP snapshot downloaded to ``path``, once it
+    is the very file remote snapshot ``name``'s manifest ``doc`` describes
+    (its size, and its MD5 where the manifest has one): a ZIP damaged or
+    replaced on the remote (another snapshot's, whose members' CRCs are
+    all right) is refused, never restored from. Its members are then
+    checked by their CRCs as they are read."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        md5 = layout.stream_md5(f) if layout.has_md5(doc) and size == doc["bytes"] else None
+    if size != doc["bytes"] or md5 not in (None, doc.get("md5")):
+        raise BackupError("%s on the remote is not the ZIP that was uploaded (%s): it was damaged or replaced there; "
+                          "nothing was restored. Restore another snapshot (--snapshot), or from the backup drive "
+                          "(without --offsite); what is still whole in it can be taken out by hand (rclone copyto, "
+                          "then 7-Zip)" % (name, "%d bytes, the manifest says %d" % (size, doc["bytes"])
+                                           if size != doc["bytes"] else "its MD5 is %s, the manifest says %s"
+                                           % (md5, doc["md5"])))
     try:
-        items = json.loads(result.output)
-    except ValueError:
-        raise RcloneError("rclone lsjson gave no JSON")
-    return {(name if name.endswith(".zip") else i.get("Path")): i.get("Size") for i in items}
-
-
-def _remote_md5s(rc, task, name, download):
-    """{path: md5} of the files of remote snapshot ``name``: as the remote
-    reports them, or (``download``) hashed by rclone as it downloads each
-    one (nothing is written here). A file the remote has no hash for is
-    left out."""
-    args = ["md5sum", layout.join(task.offsite.remote, name)] + (["--download"] if download else [])
-    result = rc.run(args, timeout=None if download else 3600)
-    if result.code != 0 and not (download and result.damaged):
-        raise RcloneError("cannot %s the files of %s on the remote: %s" % (
-            "download and hash" if download else "read the hashes of", name, explain(result.code, result.error)))
-    out = {}
-    for line in result.output.split("\n"):
-        digest, sep, path = line.partition("  ")
-        if sep and len(digest) == 32 and path:
-            out[path] = digest.lower()
-    out.update((path, DAMAGED) for path in result.damaged)  # downloaded, and not what the remote says it is
-    return out
-
-
-def _hashes_checked(rc, task, doc, deep):
-    """How the remote's contents can be checked against manifest ``doc``:
-    (a phrase for the user, whether rclone downloads, or None for sizes only)."""
-    files = [doc] if doc["kind"] == "zip" else [e for e in doc["entries"] if e["kind"] == "file"]
-    if not all(layout.has_md5(e) for e in files):
-        return "sizes compared (this manifest was written before manifests recorded MD5s)", None
-    if deep:
-        return "each file downloaded and its MD5 compared", True
-    if "md5" in (rc.describe(task.offsite.remote).get("Hashes") or []):
-        return ("sizes and the MD5s the remote reports compared (a cloud may report the MD5 it recorded at "
-                "upload, not one of the data it holds now: --deep downloads each file and compares its MD5)", False)
-    return ("sizes compared: the remote gives no hashes; --deep downloads each file and compares its MD5",
-            None)
-
-
-def verify_remote(rc, task, deep=False):
-    """Compare the newest complete remote snapshot with the local snapshot
-    of the same name: its manifest against the local entries (path, kind,
-    size, mode, time, link target; with ``deep`` the MD5s too, read from
-    the local files), and the remote's files against the manifest's sizes
-    and MD5s (as the remote reports them; with ``deep``, downloaded and
-    hashed by rclone, nothing stored). Returns (name, differences, what
-    was compared)."""
-    complete = complete_snapshots(rc, task)
-    if not complete:
-        raise UsageError("%s has no complete snapshot on the remote yet" % task.name)
-    name = complete[-1]
-    doc = read_manifest(rc, task, name)
-    local = os.path.join(task.dest, name)
-    differences = []
-    if os.path.lexists(local):
-        mine = layout.build(task.name, local, None, hashes=deep)
-        differences += _compare_entries(mine, doc)
-        if layout.has_md5(mine) and layout.has_md5(doc) and mine["md5"] != doc["md5"]:  # (a ZIP snapshot)
-            differences.append("%s differs: md5 (contents)" % name)
-    else:
-        differences.append("%s is no longer in %s: only the remote's files were checked" % (name, task.dest))
-    sizes = _remote_files(rc, task, name)
-    files = {name: {"size": doc["bytes"], "md5": doc.get("md5")}} if name.endswith(".zip") else {
-        e["path"]: e for e in doc["entries"] if e["kind"] == "file"}
-    checked, download = _hashes_checked(rc, task, doc, deep)
-    md5s = {} if download is None else _remote_md5s(rc, task, name, download)
-    for path, item in sorted(files.items()):
-        if path not in sizes:
-            differences.append("missing on the remote: %s" % path)
-        elif sizes[path] != item["size"]:
-            differences.append("a different size on the remote: %s (%s, the manifest says %d)"
-                               % (path, sizes[path], item["size"]))
-        elif download is not None and md5s.get(path, item["md5"]) != item["md5"]:
-            differences.append("a different content on the remote: %s (%s)" % (path, DAMAGED if md5s[path] == DAMAGED
-                                                                                 else "MD5 %s, the manifest says %s"
-                                                                                 % (md5s[path], item["md5"])))
-        elif download and path not in md5s:
-            differences.append("not downloaded from the remote: %s" % path)
-    return name, differences, checked
-
-
-def _compare_entries(local_doc, remote_doc):
-    keys = ("kind", "size", "mode", "mtime_ns", "target")
-    mine = {e["path"]: e for e in local_doc["entries"]}
-    theirs = {e["path"]: e for e in remote_doc["entries"]}
-    out = ["not in the remote manifest: %s" % p for p in sorted(set(mine) - set(theirs))]
-    out += ["only in the remote manifest: %s" % p for p in sorted(set(theirs) - set(mine))]
-    for path in sorted(set(mine) & set(theirs)):
-        changed = [k for k in keys if mine[path].get(k) != theirs[path].get(k)]
-        if layout.has_md5(mine[path]) and layout.has_md5(theirs[path]) and mine[path]["md5"] != theirs[path]["md5"]:
-            changed.append("md5 (contents)")
-        if changed:
-            out.append("%s differs: %s" % (path, ", ".join(changed)))
-    return out
+        reader = snapshot_reader.SnapshotReader(path)
+    except snapshot_reader.BadZipFile as exc:
+        raise BackupError("%s on the remote is damaged (%s): nothing was restored" % (name, exc))
+    reader.damaged_where = "on the remote"
+    return reader

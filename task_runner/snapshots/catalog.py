@@ -13,6 +13,7 @@ import re
 from .. import console, snapshots
 from . import reader as snapshot_reader
 from ..fs import osutil
+from ..config import select_tasks
 from ..errors import EXIT_FAILED, BackupError, UsageError
 from ..history.records import DONE, same_dest
 
@@ -152,6 +153,17 @@ def closest_in_newest(task, rel):
             return closest_names(reader, rel)
     except (OSError, snapshot_reader.BadZipFile):
         return []
+
+
+def task_meant(config, names, paths):
+    """The task a restore or versions means: the one ``names`` names first,
+    else the one whose src holds the first of ``paths`` when it is absolute,
+    else the default task (config.select_tasks)."""
+    if names:
+        return select_tasks(config, names[:1])[0]
+    if paths and os.path.isabs(paths[0]):
+        return task_for_path(config.tasks, os.path.abspath(paths[0]))
+    return select_tasks(config, ())[0]
 
 
 def task_for_path(tasks, path):
