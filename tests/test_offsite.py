@@ -452,8 +452,9 @@ class LocalRemoteTest(OffsiteTestCase):
         self.config("loc:" + self.path("remote"))
         self.assertIn("offsite success", self.program("backup_now.py")[1])
         shutil.rmtree(self.path("dest"))
-        # From (the remote is the default: the drive is empty), copy, path, where (another folder), go ahead
-        answers = iter(["", "", "", "3", self.path("back"), "y"])
+        # From (the remote is the default: the drive is empty), copy, a path it does not hold (asked again at
+        # once, as on the drive: was taken, and failed after "Go ahead?"), a folder, where (another), go ahead
+        answers = iter(["", "", "sub/bee.txt", "sub", "3", self.path("back"), "y"])
         said = []
         old = dict(os.environ)
         os.environ.update(self.env)  # rclone's remotes, for this process
@@ -467,7 +468,9 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(code, 0, said)
         self.assertIn("  2. the offsite copy (loc:%s)" % self.path("remote"), said)
         self.assertIn("from the remote snapshot", printed.getvalue())
-        self.assert_same_tree(self.path("src"), self.path("back"))
+        self.assertIn("Did you mean: %s?" % os.path.join("sub", "b.txt"), "\n".join(said))
+        self.assert_same_tree(self.path("src", "sub"), self.path("back", "sub"))
+        self.assertEqual(sorted(os.listdir(self.path("back"))), ["sub"])
 
     def test_a_zip_snapshot_travels_as_one_file_and_comes_back(self):
         self.make_tree()

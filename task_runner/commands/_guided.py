@@ -212,23 +212,16 @@ class Dialogue(object):
         return self._choose("From", options, 0 if has_local else 1) == 1
 
     def _remote(self, task):
-        """A restore from the offsite copy: its snapshots, a path checked
-        against src (the remote's listing is read only when it restores)."""
+        """A restore from the offsite copy: its snapshots, a path checked against the manifest of
+        the one chosen (only against src for a ZIP snapshot: its contents are not in it)."""
         names = list(reversed(offsite_cli.remote_snapshots(self.config, task)))
         if not names:
             self.out("%s has no complete snapshot in the offsite copy yet." % task.name)
             return errors.EXIT_FAILED
         self.out("\nWhich copy? (newest first)")
         snapshot = names[self._choose("Copy", [copy_time(n) for n in names[:20]])]
-        self.out("\nWhat to restore? Press Enter for everything, or type or paste a file or folder path")
-        self.out("(inside %s)." % task.src)
-        while True:
-            answer = self._line("Path [everything]: ").strip().strip('"')
-            try:
-                rel = catalog.rel_in_src(task, answer) if answer else ""
-                break
-            except UsageError:
-                self.out("  That is not inside %s. Type a path inside it, or press Enter for everything." % task.src)
+        reader = offsite_cli.remote_reader(self.config, task, snapshot)
+        rel = self._what(task, reader) if reader is not None else self._what_in_src(task)
         target, replace, _ = self._where(task)
         why = target_problem(task, target, replace)
         if why is not None:
@@ -248,6 +241,17 @@ class Dialogue(object):
         return code
 
     # -- What -------------------------------------------------------------------
+
+    def _what_in_src(self, task):
+        """A path inside src, unchecked otherwise (a ZIP snapshot on the remote)."""
+        self.out("\nWhat to restore? Press Enter for everything, or type or paste a file or folder path\n"
+                 "(inside %s)." % task.src)
+        while True:
+            answer = self._line("Path [everything]: ").strip().strip('"')
+            try:
+                return catalog.rel_in_src(task, answer) if answer else ""
+            except UsageError:
+                self.out("  That is not inside %s. Type a path inside it, or press Enter for everything." % task.src)
 
     def _what(self, task, reader):
         self.out("\nWhat to restore? Press Enter for everything, type or paste a file or folder")

@@ -121,6 +121,16 @@ def remote_snapshots(config, task):
     return remote.complete_snapshots(service.make_rclone(config), task)
 
 
+def remote_reader(config, task, name):
+    """The entries of remote snapshot ``name`` as its manifest lists them
+    (remote.ManifestReader: the guided restore checks and browses a path
+    there, as on the backup drive), or None for a ZIP snapshot (the
+    manifest does not list its contents)."""
+    if name.endswith(".zip"):
+        return None
+    return remote.ManifestReader(remote.read_manifest(service.make_rclone(config), task, name), "")
+
+
 def print_snapshots(config, tasks):
     """--snapshots --offsite: the remote's complete snapshots."""
     for task in tasks:
