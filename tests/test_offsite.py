@@ -92,6 +92,10 @@ class PureTest(unittest.TestCase):
                 self.assertIn(expected, str(ctx.exception))
         with self.assertRaises(layout.ManifestError):
             layout.loads(b"not gzip", "S")
+        upper = dict(good, md5="ABCDEF" * 5 + "01", entries=[{"path": "a", "kind": "file", "size": 1, "mode": 0,
+                                                              "mtime_ns": 0, "md5": "0A" * 16}])
+        doc = layout.loads(gzip.compress(json.dumps(upper).encode()), "S")  # was refused: "not 32 hex digits"
+        self.assertEqual((doc["md5"], doc["entries"][0]["md5"]), ("abcdef" * 5 + "01", "0a" * 16))
 
     def test_decide(self):
         from tests.helpers import make_task

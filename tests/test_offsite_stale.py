@@ -123,7 +123,7 @@ class HashTest(StaleTestCase):
         damage(self.path("remote", FIRST, "a.txt"))
         differences, _ = self.verify()
         self.assertEqual(len(differences), 1, differences)
-        self.assertIn("a different content on the remote: a.txt", differences[0])
+        self.assertIn("other contents on the remote: a.txt", differences[0])
         self.assertIn("1 not restored", self.restore_names_a_damaged())
         os.remove(self.path("remote", FIRST, "sub", "b.txt"))  # was "No such file or directory"
         code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back2"))
@@ -156,7 +156,7 @@ class HashTest(StaleTestCase):
         damage(found[0])
         differences, _ = self.verify(deep=True)
         self.assertEqual(len(differences), 1, differences)
-        self.assertIn("a different content on the remote: a.txt (rclone could not read it", differences[0])
+        self.assertIn("other contents on the remote: a.txt (rclone could not read it", differences[0])
         self.restore_names_a_damaged()
 
     def test_a_zip_damaged_on_the_remote_is_said_to_be_damaged_there(self):
@@ -191,7 +191,7 @@ class HashTest(StaleTestCase):
         for deep in (False, True):  # was "sizes compared (a ZIP snapshot's manifest records no hash)": []
             differences, _ = self.verify(deep)
             self.assertEqual(len(differences), 1, differences)
-            self.assertIn("a different content on the remote: %s (MD5 " % name, differences[0])
+            self.assertIn("other contents on the remote: %s (MD5 " % name, differences[0])
         code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
         self.assertEqual(code, 1, out)  # checked whole first: not the ZIP uploaded, nothing restored from it
         self.assertIn("%s on the remote is not the ZIP that was uploaded (its MD5 is " % name, out)
@@ -217,7 +217,7 @@ class HashTest(StaleTestCase):
         differences, checked = self.verify(deep=True)
         self.assertEqual(checked, "each file downloaded and its MD5 compared")
         self.assertEqual(len(differences), 1, differences)
-        self.assertIn("a different content on the remote: a.txt", differences[0])
+        self.assertIn("other contents on the remote: a.txt", differences[0])
 
 
 class StallTest(TempDirTestCase):

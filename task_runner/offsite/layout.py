@@ -189,7 +189,7 @@ def _entry_problem(item):
 
 
 def _md5_or_none(value):
-    return value is None or (isinstance(value, str) and len(value) == 32 and set(value) <= _HEX)
+    return value is None or (isinstance(value, str) and len(value) == 32 and set(value.lower()) <= _HEX)
 
 
 def loads(data, snapshot):
@@ -222,6 +222,9 @@ def loads(data, snapshot):
         problem = _entry_problem(item)
         if problem:
             raise ManifestError("the manifest of %s is damaged: %s" % (snapshot, problem))
+    for item in [doc] + doc["entries"]:  # in small letters, as rclone gives them (capitals are the same MD5)
+        if isinstance(item.get("md5"), str):
+            item["md5"] = item["md5"].lower()
     return doc
 
 

@@ -94,10 +94,10 @@ def verify_remote(rc, task, deep=False):
         if path not in sizes:
             differences.append("missing on the remote: %s" % path)
         elif sizes[path] != item["size"]:
-            differences.append("a different size on the remote: %s (%s, the manifest says %d)"
+            differences.append("another size on the remote: %s (%s, the manifest says %d)"
                                % (path, sizes[path], item["size"]))
         elif download is not None and md5s.get(path, item["md5"]) != item["md5"]:
-            differences.append("a different content on the remote: %s (%s)" % (path, DAMAGED if md5s[path] == DAMAGED
+            differences.append("other contents on the remote: %s (%s)" % (path, DAMAGED if md5s[path] == DAMAGED
                                                                                  else "MD5 %s, the manifest says %s"
                                                                                  % (md5s[path], item["md5"])))
         elif download and path not in md5s:
