@@ -9,7 +9,8 @@ import json
 import os
 import shutil
 
-from tests.test_offsite import MTIME, OffsiteTestCase
+from tests import rclone_tools
+from tests.test_offsite import MTIME, OffsiteTestCase, damage
 
 
 class RemoteZipTest(OffsiteTestCase):
@@ -97,6 +98,24 @@ class RemoteZipTest(OffsiteTestCase):
         self.assertEqual(code, 0, out)
         with open(self.path("back", "doc.txt")) as f:
             self.assertEqual(f.read(), "zdoc 2")
+
+
+class S3ZipTest(OffsiteTestCase):
+    def test_a_zip_damaged_on_s3_is_refused_with_the_same_words(self):
+        os.makedirs(self.path("s3root", "bucket"))
+        port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), "KEY12345", "SECRET12345", self.env)
+        rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
+        self.write("src/doc.txt", "zdoc", mtime=MTIME)
+        self.write_config({"rclone": self.rclone, "tasks": [{"name": "Z", "src": "src", "dest": "dest",
+                                                              "default": True, "format": "zip",
+                                                              "offsite": "s3:bucket/Z"}]})
+        self.assertEqual(self.program("backup_now.py")[0], 0)
+        name = self.uploads()[-1]["snapshot"]
+        damage(self.path("s3root", "bucket", "Z", name))
+        code, out = self.program("backup_now.py", "restore", "Z", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 1, out)  # (rclone refuses the download: its MD5 is not the one S3 records)
+        self.assertIn("%s on the remote is not the ZIP that was uploaded (rclone could not read it" % name, out)
+        self.assertFalse(os.path.exists(self.path("back")), out)
 
 
 class PathsTest(OffsiteTestCase):

@@ -203,7 +203,9 @@ def _download(rc, task, name, wanted, folder, stop_event):
     result = rc.run(args, stop_event=stop_event, on_stats=lambda stats: None)
     if result.code is None or (stop_event is not None and stop_event.is_set()):  # (Ctrl+C reaches rclone too)
         raise Interrupted("the download from the remote was stopped; nothing was restored")
-    if result.code != 0 and not (result.damaged and not name.endswith(".zip")):
+    if result.code != 0 and result.damaged and name.endswith(".zip"):  # (S3: rclone checks its MD5 itself)
+        raise BackupError(_zip_refused(name, DAMAGED))
+    if result.code != 0 and not result.damaged:
         raise BackupError("the download from the remote failed: %s" % explain(result.code, result.error))
     return frozenset(p.replace("/", os.sep) for p in result.damaged)
 
@@ -292,6 +294,12 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
     return restorer
 
 
+def _zip_refused(name, why):
+    return ("%s on the remote is not the ZIP that was uploaded (%s): it was damaged or replaced there; nothing was "
+            "restored. Restore another snapshot (--snapshot), or from the backup drive (without --offsite); what is "
+            "still whole in it can be taken out by hand (rclone copyto, then 7-Zip)" % (name, why))
+
+
 def _downloaded_zip(path, doc, name):
     """A SnapshotReader of the ZIP snapshot downloaded to ``path``, once it
     is the very file remote snapshot ``name``'s manifest ``doc`` describes
@@ -303,12 +311,9 @@ def _downloaded_zip(path, doc, name):
         size = os.fstat(f.fileno()).st_size
         md5 = layout.stream_md5(f) if layout.has_md5(doc) and size == doc["bytes"] else None
     if size != doc["bytes"] or md5 not in (None, doc.get("md5")):
-        raise BackupError("%s on the remote is not the ZIP that was uploaded (%s): it was damaged or replaced there; "
-                          "nothing was restored. Restore another snapshot (--snapshot), or from the backup drive "
-                          "(without --offsite); what is still whole in it can be taken out by hand (rclone copyto, "
-                          "then 7-Zip)" % (name, "%d bytes, the manifest says %d" % (size, doc["bytes"])
-                                           if size != doc["bytes"] else "its MD5 is %s, the manifest says %s"
-                                           % (md5, doc["md5"])))
+        raise BackupError(_zip_refused(name, "%d bytes, the manifest says %d" % (size, doc["bytes"])
+                                       if size != doc["bytes"] else "its MD5 is %s, the manifest says %s"
+                                       % (md5, doc["md5"])))
     try:
         reader = snapshot_reader.SnapshotReader(path)
     except snapshot_reader.BadZipFile as exc:
