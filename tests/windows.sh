@@ -109,12 +109,12 @@ PY
   case "$v" in 3.1[2-9].*) durations="--durations 15" ;; esac
   start=$(date +%s)
   # shellcheck disable=SC2086  # WINDOWS_TESTS is a list of module names
-  timeout 1800 wine "$dir/python.exe" -m unittest $durations ${WINDOWS_TESTS:-} 2>&1 | tee "$out"
+  timeout 2700 wine "$dir/python.exe" -m unittest $durations ${WINDOWS_TESTS:-} 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   if [ "$rc" -eq 0 ] && grep -q '^Ran [0-9]* tests\? in ' "$out" && grep -q '^OK' "$out"; then
     echo "windows $v: passed in $(( $(date +%s) - start )) s"
   else
-    [ "$rc" -eq 124 ] && echo "windows $v: stopped after 1800 s (timeout)"
+    [ "$rc" -eq 124 ] && echo "windows $v: stopped after 2700 s (timeout)"
     [ "$rc" -eq 0 ] && echo "windows $v: the suite exited 0 without unittest's summary: it was aborted"
     echo "windows $v: FAILED"
     status=1
