@@ -115,6 +115,7 @@ class S3ZipTest(OffsiteTestCase):
         code, out = self.program("backup_now.py", "restore", "Z", "--offsite", "--to", self.path("back"))
         self.assertEqual(code, 1, out)  # (rclone refuses the download: its MD5 is not the one S3 records)
         self.assertIn("%s on the remote is not the ZIP that was uploaded (rclone could not read it" % name, out)
+        self.assertIn(" [Z] rclone: ", out)  # rclone's own lines name the task (were "[-] rclone: ")
         self.assertFalse(os.path.exists(self.path("back")), out)
 
 

@@ -13,6 +13,7 @@ from ..fs import osutil
 from ..console import ProgressLine, human_bytes, plural
 from ..config.values import remote_name
 from ..errors import UsageError
+from ..logs import task_log
 from ..restore import report
 from ..runs.locks import offsite_lock
 from . import prelink, rclone, remote, service, verify as remote_verify
@@ -109,7 +110,12 @@ def _task_with_offsite(config, names, paths=()):
     task = catalog.task_meant(config, names, paths)
     if task.offsite is None:
         raise UsageError("%s has no \"offsite\" in config.json: it has no remote copy" % task.name)
-    return task, service.make_rclone(config)
+    return task, _rclone_of(config, task)
+
+
+def _rclone_of(config, task):
+    """An Rclone whose own log lines name ``task``."""
+    return service.make_rclone(config, log=task_log(rclone.logger, task.name))
 
 
 def shown_remote(task):
@@ -118,7 +124,7 @@ def shown_remote(task):
 
 def remote_snapshots(config, task):
     """The complete snapshot names on ``task``'s remote, oldest first."""
-    return remote.complete_snapshots(service.make_rclone(config), task)
+    return remote.complete_snapshots(_rclone_of(config, task), task)
 
 
 def remote_reader(config, task, name):
@@ -128,7 +134,7 @@ def remote_reader(config, task, name):
     manifest does not list its contents)."""
     if name.endswith(".zip"):
         return None
-    return remote.ManifestReader(remote.read_manifest(service.make_rclone(config), task, name), "")
+    return remote.ManifestReader(remote.read_manifest(_rclone_of(config, task), task, name), "")
 
 
 def print_snapshots(config, tasks):
