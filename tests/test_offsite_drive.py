@@ -205,6 +205,7 @@ class SharedFolderTest(OffsiteTestCase):
         code, out = self.program("backup_now.py", "B")
         self.assertEqual(code, 5, out)
         self.assertIn("as the offsite copy of A is", self.uploads()[-1]["message"])
+        self.assertEqual(out.count("B: offsite"), 1, out)  # was twice: "B: offsite failed (...) B: offsite: al: ..."
         self.assertFalse(os.path.exists(self.path("remote")))
 
 

@@ -42,7 +42,7 @@ def check_problems(config):
     for i, task in enumerate(tasks):  # (a pair of copies in one folder once: against the earlier tasks)
         shared = prelink.local_folder_problem(rc, task, config.tasks, copies_of=tasks[:i])
         if shared:
-            out.append(shared)
+            out.append("%s: offsite: %s" % (task.name, shared))
     return out
 
 

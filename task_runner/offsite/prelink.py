@@ -91,7 +91,7 @@ def relative_folder(kind, remote, info):
 
 
 def local_folder_problem(rc, task, tasks, copies_of=None):
-    """The problem when ``task``'s offsite remote is, in rclone's own view, a
+    """The problem (words after "TASK: offsite: ") when ``task``'s offsite remote is, in rclone's own view, a
     local folder that another task's remote also is (an alias, a second local
     remote: config.json's check sees only spellings), or that is, holds or
     lies inside a task's ``dest`` or ``src``: the uploads' clean-up and
@@ -112,7 +112,7 @@ def local_folder_problem(rc, task, tasks, copies_of=None):
     relative = relative_folder(kind, task.offsite.remote, rc.describe(task.offsite.remote)) \
         if kind in ("local", "alias") else None
     folder = None if relative else folder_of(task.offsite.remote)
-    said = "%s: offsite: %s is the folder %s" % (task.name, rc.redact(task.offsite.remote), relative or folder)
+    said = "%s is the folder %s" % (rc.redact(task.offsite.remote), relative or folder)
     if relative:
         return ("%s, relative to the folder the program was started in: write its full path (such as "
                 "D:/Backups/offsite or /mnt/usb/offsite)" % said)
