@@ -392,14 +392,16 @@ class LocalRemoteTest(OffsiteTestCase):
         # As from the local snapshots (was exit 2, "nothere.txt is not in snapshot NAME", no names offered).
         code, out = self.program("backup_now.py", "--restore", "T", "sub/bee.txt", "--offsite", "--to", self.path("x"))
         self.assertEqual(code, 1, out)
-        self.assertIn("sub/bee.txt is not in this copy (snapshot %s); the closest names there: %s"
-                      % (self.uploads()[-1]["snapshot"], os.path.join("sub", "b.txt")), out)
+        self.assertIn("%s is not in this copy (snapshot %s); the closest names there: %s"
+                      % (os.path.join("sub", "bee.txt"), self.uploads()[-1]["snapshot"], os.path.join("sub", "b.txt")),
+                      out)
         self.assertFalse(os.path.exists(self.path("x")), out)
         if os.name == "nt":  # names compare as Windows does, as from the local snapshots
             code, out = self.program("backup_now.py", "--restore", "T", "SUB/B.TXT", "--offsite", "--to",
                                      self.path("y"))
             self.assertEqual(code, 0, out)
-            self.assertIn("SUB/B.TXT is %s in this copy: restoring that" % os.path.join("sub", "b.txt"), out)
+            self.assertIn("%s is %s in this copy: restoring that" % (os.path.join("SUB", "B.TXT"),
+                                                                      os.path.join("sub", "b.txt")), out)
             self.assertEqual(os.listdir(self.path("y", "sub")), ["b.txt"])
 
     def test_a_dry_run_from_the_remote_writes_nothing(self):
@@ -496,8 +498,8 @@ class LocalRemoteTest(OffsiteTestCase):
         self.assertEqual(os.stat(self.path("back", "a.txt")).st_mtime, MTIME)
         code, out = self.program("backup_now.py", "--restore", "T", "sub/bee.txt", "--offsite", "--to", self.path("x"))
         self.assertEqual(code, 1, out)
-        self.assertIn("sub/bee.txt is not in this copy (snapshot %s); the closest names there: %s"
-                      % (name, os.path.join("sub", "b.txt")), out)
+        self.assertIn("%s is not in this copy (snapshot %s); the closest names there: %s"
+                      % (os.path.join("sub", "bee.txt"), name, os.path.join("sub", "b.txt")), out)
         self.assertFalse(os.path.exists(self.path("x")), out)
 
     def test_the_http_trigger_uploads_in_the_background(self):
