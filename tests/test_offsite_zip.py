@@ -66,7 +66,8 @@ class RemoteZipTest(OffsiteTestCase):
         code, out = self.program("backup_now.py", "verify", "Z", "--offsite")
         self.assertEqual(code, 0, out)  # was 1, "DIFFERS: 1 difference" with every check of the remote passed
         self.assertIn("the remote snapshot %s matches its manifest (" % new, out)
-        self.assertIn("%s is no longer in %s: not compared with a local copy" % (new, self.path("dest")), out)
+        self.assertIn("%s is not in %s (deleted by retention, or the drive is not connected): not compared with a "
+                      "local copy" % (new, self.path("dest")), out)
         with open(self.remote(new), "r+b") as f:
             f.seek(-30, os.SEEK_END)
             byte = f.read(1)

@@ -177,11 +177,11 @@ def verify(config, names, deep=False):
     """--verify --offsite: the newest remote snapshot against the local one."""
     task, rc = _task_with_offsite(config, names)
     name, differences, checked, has_local = remote_verify.verify_remote(rc, task, deep)
-    other = "the local one" if has_local else "its manifest"
-    console.print_safe("%s: the remote snapshot %s %s (%s)%s" % (
-        task.name, name, "matches %s" % other if not differences else "DIFFERS from %s: %s" % (other, plural(
-            len(differences), "difference")), checked,
-        "" if has_local else "; %s is no longer in %s: not compared with a local copy" % (name, task.dest)))
+    said = ("matches the local one" if has_local else "matches its manifest") if not differences else \
+        "DIFFERS%s: %s" % ("" if has_local else " from its manifest", plural(len(differences), "difference"))
+    gone = "" if has_local else "; %s is not in %s (deleted by retention, or the drive is not connected): " \
+        "not compared with a local copy" % (name, task.dest)
+    console.print_safe("%s: the remote snapshot %s %s (%s)%s" % (task.name, name, said, checked, gone))
     for line in differences[:20]:
         console.print_safe("  " + console.printable(line))  # a newline in a name cannot forge a line
     return errors.EXIT_FAILED if differences else errors.EXIT_OK
