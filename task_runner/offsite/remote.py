@@ -245,9 +245,7 @@ def _resolved(reader, wanted, name, renamed, log):
     """``wanted`` as remote snapshot ``name`` holds them (catalog.resolve_wanted,
     as a local restore: NotInSnapshot with the closest names for a path it
     does not hold); the names that differ in case are added to ``renamed``."""
-    paths, differ = catalog.resolve_wanted(reader, list(wanted), name)
-    for asked, stored in differ:
-        log.info("restoring %s: the snapshot's name for %s", stored, asked)
+    paths, differ = restore.resolve_wanted(reader, list(wanted), name, log=log)
     renamed.extend(differ)
     return paths
 

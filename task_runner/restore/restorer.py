@@ -52,7 +52,15 @@ RestoreResult.__new__.__defaults__ = ((),)  # renamed: (asked, the snapshot's na
 
 
 NotInSnapshot = catalog.NotInSnapshot
-resolve_wanted = catalog.resolve_wanted
+
+
+def resolve_wanted(reader, wanted, snapshot_name, fold=None, log=logger):
+    """catalog.resolve_wanted, and a log line for each path whose case
+    differs in the snapshot: (paths as the snapshot holds them, renamed)."""
+    paths, renamed = catalog.resolve_wanted(reader, wanted, snapshot_name, fold)
+    for asked, stored in renamed:
+        log.info("restoring %s: the snapshot's name for %s", console.printable(stored), console.printable(asked))
+    return paths, renamed
 
 
 _EntryError = restore_work.EntryError
@@ -373,10 +381,7 @@ def restore(task, snapshot_name, target, wanted=(), overwrite=False, keep_existi
         except (OSError, snapshot_reader.BadZipFile) as exc:
             raise BackupError("cannot read the snapshot %s: %s" % (path, exc))
         with reader:
-            wanted, renamed = resolve_wanted(reader, wanted, snapshot_name, fold)
-            for asked, stored in renamed:
-                log.info("restoring %s: the snapshot's name for %s", console.printable(stored),
-                         console.printable(asked))
+            wanted, renamed = resolve_wanted(reader, wanted, snapshot_name, fold, log)
             workers = 1 if dry_run else restore_work.workers(task.parallel, opened.path, path, log)
             restorer = Restorer(reader, opened, wanted, overwrite, keep_existing, stamp, dry_run,
                                 stop_event, progress, log, workers, ops)
