@@ -170,6 +170,10 @@ class RestorePoolTest(Tree):
                 self.assertFalse(name.startswith(safedir.STAGING_PREFIX), name)
             for name in files:
                 rel = os.path.relpath(os.path.join(folder, name), self.path(target))
+                if os.path.islink(os.path.join(folder, name)):
+                    # Found by CI: a link placed before the fatal error points at a file that was not.
+                    self.assertEqual(os.readlink(os.path.join(folder, name)), os.readlink(os.path.join(snap, rel)))
+                    continue
                 with open(os.path.join(folder, name), "rb") as a, open(os.path.join(snap, rel), "rb") as b:
                     self.assertEqual(a.read(), b.read(), rel)  # each file whole or absent
 
