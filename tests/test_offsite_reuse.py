@@ -5,10 +5,11 @@ folders, real SFTP servers on 127.0.0.1."""
 
 import os
 import shutil
+import subprocess
 import unittest
 
 from task_runner.config import load_config
-from task_runner.offsite import layout, prelink, service, upload
+from task_runner.offsite import layout, prelink, reuse, service, upload
 from tests import rclone_tools
 from tests.helpers import copy_file
 from tests.test_offsite import MTIME, OffsiteTestCase, damage
@@ -253,25 +254,52 @@ class SftpReuseTest(ReuseTestCase):
         self.assertEqual(old.st_ino, new.st_ino)
         self.assertNotEqual(os.stat(self.path("served", FIRST, "many", "f03.bin")).st_ino,
                             os.stat(self.path("served", SECOND, "many", "f03.bin")).st_ino)
-        self.assertNotIn(upload.LINK_PROBE, os.listdir(self.path("served")))
+        self.assertNotIn(reuse.LINK_PROBE, os.listdir(self.path("served")))
         self.restore_matches_src("back")
 
 
-class DamagedRemoteFileTest(ReuseTestCase):
-    def test_a_damaged_file_on_s3_is_sent_again_not_copied_forward(self):
-        """Found from outside: one damaged object in the previous remote
-        snapshot made rclone's server-side copy fail its MD5 check, and so
-        every later upload failed the same way, never healing the copy."""
+class S3ReuseTest(ReuseTestCase):
+    def start(self, files=10):
         os.makedirs(self.path("s3root", "bucket"))
         port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), "KEY12345", "SECRET12345", self.env)
         rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
-        self.make_tree(files=10, size=SIZE)
+        self.make_tree(files=files, size=SIZE)
         self.config("s3:bucket/T")
         self.config_obj = load_config(self.path("config.json"))
         os.makedirs(self.path("dest"))
         shutil.copytree(self.path("src"), self.path("dest", FIRST), symlinks=True, copy_function=copy_file)
         self.assertEqual(self.upload()["status"], "success")
-        damage(self.path("s3root", "bucket", "T", FIRST, "many", "f01.bin"))
+
+    def test_an_unchanged_re_run_asks_the_server_twice_a_file_not_three_times(self):
+        """Measured (issue 30): an unchanged re-run to S3 made three requests
+        a file: a HEAD of the previous object (its time is not in the
+        listing), the copy, a HEAD of the copy."""
+        self.start(files=40)
+        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
+        self.env["RCLONE_DUMP"] = "headers"  # rclone logs each request it makes
+        with self.assertLogs("task_runner", "DEBUG") as logged:
+            second = self.upload()
+        self.assertEqual(second["status"], "success", second)
+        self.assertEqual(second["files"], 1, second)  # the manifest
+        files = sum(1 for _, _, names in os.walk(self.path("src")) for _ in names)
+        requests = sum(line.count("HTTP REQUEST") for line in logged.output)
+        self.assertGreaterEqual(files, 40)
+        self.assertLess(requests, 2 * files + 30, "%d requests for %d files" % (requests, files))
+        self.restore_matches_src("back")
+
+    def test_a_damaged_file_on_s3_is_sent_again_not_copied_forward(self):
+        """Found from outside: one damaged object in the previous remote
+        snapshot made rclone's server-side copy fail its MD5 check, and so
+        every later upload failed the same way, never healing the copy.
+        Damaged here by a writer with the bucket's keys, at the same size
+        and time (damaged behind a running ``rclone serve s3``, its listing
+        keeps the MD5 it had: REFERENCE, "Limitations")."""
+        self.start()
+        bad = self.path("bad.bin")
+        shutil.copy2(self.path("src", "many", "f01.bin"), bad)
+        damage(bad)
+        subprocess.run([self.rclone, "copyto", "--ignore-times", bad, "s3:bucket/T/%s/many/f01.bin" % FIRST],
+                       env=self.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         self.write("src/new.txt", "new", mtime=MTIME)
         shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
         with self.assertLogs("task_runner", "INFO") as logged:

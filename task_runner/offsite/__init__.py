@@ -8,7 +8,8 @@ with ``offsite``. One module per concern:
   everything it says.
 * ``layout``: what a remote snapshot is (a folder or ZIP of the snapshot's
   name, and a manifest uploaded last), building and reading manifests.
-* ``upload``: one local snapshot to the remote.
+* ``upload``: one local snapshot to the remote; ``reuse``: how the files
+  unchanged since the previous remote snapshot get there unsent.
 * ``cleanup``: what an upload deletes on the remote: retention, incomplete
   uploads, room on a full remote.
 * ``remote``: listing the remote's snapshots, restoring and verifying from it.

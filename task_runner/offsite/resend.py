@@ -34,10 +34,7 @@ def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadli
     None: none). The last Result, with the statistics of all the runs
     summed and ``damaged`` the paths found damaged."""
     paths = sorted(set(first.damaged))
-    shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
-    many = ("at least " if len(first.damaged) >= MAX_DAMAGED else "") + plural(len(paths), "file")
-    log.warning("offsite: the remote copy %s holds %s damaged (not what was uploaded: a hash that differs): %s; "
-                "sent from the local snapshot instead of copied from it", source, many, shown)
+    say_damaged(source, paths, len(first.damaged) >= MAX_DAMAGED, log)
     fd, listing = tempfile.mkstemp(prefix="task_runner-damaged-", suffix=".txt")
     try:
         listed = [p for p in paths if "\n" not in p and "\r" not in p]  # one a line (the others: rclone's own send)
@@ -57,6 +54,16 @@ def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadli
     for key in _SUMMED:
         stats[key] = sum(int((r.stats or {}).get(key) or 0) for r in runs)
     return Result(last.code, stats, last.error, last.output, last.data, tuple(paths))
+
+
+def say_damaged(source, paths, at_least, log):
+    """Warn that remote snapshot ``source`` holds ``paths`` damaged
+    (``at_least``: there may be more), sent instead of copied."""
+    paths = sorted(paths)
+    shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
+    many = ("at least " if at_least else "") + plural(len(paths), "file")
+    log.warning("offsite: the remote copy %s holds %s damaged (not what was uploaded: a hash that differs): %s; "
+                "sent from the local snapshot instead of copied from it", source, many, shown)
 
 
 def _left(deadline):

@@ -9,29 +9,13 @@ remote):
   reboot, a network failure) resumes where it stopped when tried again;
 * every file equal to the one in the previous complete remote snapshot
   reaches the new one without being sent again (an unchanged re-run sends
-  only the manifest), in the first of these ways the remote allows:
-
-  - it copies files on its own side (S3, B2, WebDAV, Drive, and a crypt
-    remote over one of them: rclone's "Copy" feature) and rclone can tell
-    files apart there by time or hash (``compares``): ``--copy-dest``;
-  - it copies files on its own side but keeps no times and reports no hash
-    (WebDAV of vendor "other": Apache's mod_dav), where ``--copy-dest``
-    would take a file edited at the same size as unchanged: the files our
-    manifests show unchanged (size, time and MD5) are copied there before
-    rclone sends the rest;
-  - it is a local or mounted folder (rclone's local backend): the files
-    are hard-linked there from the previous snapshot before rclone runs
-    (prelink.py);
-  - SFTP (and a crypt remote over it) keeping times: ``--copy-dest`` with
-    ``--sftp-copy-is-hardlink`` (the server links the file, OpenSSH's
-    ``hardlink@openssh.com``), when a probe shows the server makes them
-    (``rclone serve sftp`` does not: there rclone would download and
-    re-send each file), else the snapshot is sent whole.
-
-  A file shared by two snapshots is never written in place: rclone writes
-  to a ``.partial`` name and renames it, and runs with
-  ``--no-update-modtime`` where files are linked. Other remotes (a crypt
-  remote over a local folder) receive each snapshot whole;
+  only the manifest), in the first way the remote allows (reuse.py:
+  server-side copies checked against the remote's MD5s, ``--copy-dest``,
+  hard links made here or by an SFTP server). A file shared by two
+  snapshots is never written in place: rclone writes to a ``.partial``
+  name and renames it, and runs with ``--no-update-modtime`` where files
+  are linked. Other remotes (a crypt remote over a local folder) receive
+  each snapshot whole;
 * links are not sent (``--skip-links``): the manifest holds them.
 
 A ZIP snapshot is one file (``rclone copyto``). The manifest is uploaded
@@ -41,14 +25,13 @@ last (``rclone rcat``): until then the remote snapshot is incomplete.
 import collections
 import logging
 import os
-import tempfile
 import threading
 import time
 
 from .. import snapshots
 from ..errors import DRIVE_MISSING
 from ..fs import drive
-from . import cleanup, layout, prelink, resend
+from . import cleanup, layout, prelink, resend, reuse
 from .rclone import RcloneError, explain, explain_stop, is_full
 
 logger = logging.getLogger(__name__)
@@ -90,15 +73,6 @@ def _previous(complete, name):
     return older[-1] if older else None
 
 
-HARDLINK_COPY = "--sftp-copy-is-hardlink"
-# A link the server made is the file itself: rclone's check after each copy would run an md5sum of
-# the old and the new name on the server, reading both (an unchanged re-run of 508 files: 178 s
-# against 104 s for the first upload). Files sent are then checked by size; verify --offsite and
-# the manifest's MD5s check contents.
-HARDLINK_OPTIONS = [HARDLINK_COPY, "--no-update-modtime", "--ignore-checksum"]
-LINK_PROBE = ".task_runner-link-probe"  # no snapshot's name: listings leave it alone
-
-
 class DriveMissing(RcloneError):
     """The folder a local remote needs is not there (its drive unplugged, a
     share not mounted): nothing was written. ``folder``: the one whose return
@@ -127,82 +101,13 @@ def check_local_drive(rc, remote):
     _check_drive(prelink.local_root(rc.describe(remote)))
 
 
-NO_MODTIME = 3153600000000000000  # rclone's fs.ModTimeNotSupported (100 years): the remote keeps no times
-
-
-def compares(info):
-    """How rclone tells a remote file from a changed local one of the same
-    size, from ``rclone backend features`` (``info``): "time" (the remote
-    keeps modification times), "hash" (it reports a hash, which a local
-    file always has) or None (sizes only: a WebDAV server of vendor
-    "other", such as Apache's mod_dav). Unknown counts as None."""
-    precision = info.get("Precision")
-    if isinstance(precision, int) and not isinstance(precision, bool) and 0 < precision < NO_MODTIME:
-        return "time"
-    if info.get("Hashes"):
-        return "hash"
-    return None
-
-
-def _reuse(rc, remote, previous, info, stop_event=None):
-    """How files unchanged since remote snapshot ``previous`` reach the
-    new one: (how, rclone options, local folder); ``how`` is "copy"
-    (server-side copies), "link" (a local remote: prelink), "hardlink"
-    (SFTP's server-side copies as hard links), "precopy" (server-side
-    copies of the files our manifests show unchanged, before the send) or
-    None (sent again).
-
-    ``--copy-dest`` takes a file of ``previous`` that rclone finds equal;
-    on a remote whose times and hashes it cannot compare, equal means the
-    same size, and a file edited in place at the same size would travel
-    as its old version: there only "precopy" (or nothing) is used."""
-    if previous is None:
-        return None, [], None
-    how = compares(info)
-    copy_dest = ["--copy-dest", layout.join(remote, previous)] + (["--checksum"] if how == "hash" else [])
-    features = info.get("Features", {})
-    if how and features.get("Copy"):
-        return "copy", copy_dest, None
-    if prelink.local_root(info):
-        return "link", ["--no-update-modtime"], prelink.local_root(info)
-    if how and rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
-        return "hardlink", HARDLINK_OPTIONS + copy_dest, None
-    if features.get("Copy"):
-        return "precopy", [], None
-    return None, [], None
-
-
-def _server_links(rc, remote, previous, stop_event):
-    """Whether the SFTP server makes hard links: rclone asked to copy the
-    previous manifest that way counts a server-side copy. (Without
-    ``hardlink@openssh.com`` rclone would download each file and send it
-    back: twice the traffic of sending it.) The probe file is removed."""
-    probe = layout.join(remote, LINK_PROBE)
-    got = rc.run(["copyto", layout.join(remote, layout.manifest_name(previous)), probe] + HARDLINK_OPTIONS,
-                 stop_event=stop_event, timeout=120, quiet=True)
-    rc.run(["deletefile", probe], timeout=120, quiet=True)
-    return got.code == 0 and int((got.stats or {}).get("serverSideCopies", 0)) > 0
-
-
-def _send_args(rc, task, name, complete, info, stop_event=None):
+def _send_args(task, name):
     """rclone's arguments that send snapshot ``name`` (its files, not its
-    manifest), the previous remote snapshot, and how its files are reused
-    (``_reuse``: how, local folder)."""
-    remote = task.offsite.remote
+    manifest; without the options of the files' reuse)."""
     local = os.path.join(task.dest, name)
-    args = ["copyto", local, layout.join(remote, name)] if name.endswith(".zip") else \
-        ["copy", local, layout.join(remote, name), "--skip-links"]
-    previous = None if name.endswith(".zip") else _previous(complete, name)
-    how, options, root = _reuse(rc, remote, previous, info, stop_event)
-    if task.offsite.bwlimit:
-        args += ["--bwlimit", task.offsite.bwlimit]
-    return args + options, previous, how, root
-
-
-_HOW = {"copy": " (unchanged files copied on the remote from %s)",
-        "precopy": " (files unchanged by their size, time and MD5 copied on the remote from %s)",
-        "link": " (unchanged files linked on the remote from %s)",
-        "hardlink": " (unchanged files linked on the remote's server from %s)"}
+    args = ["copyto", local, layout.join(task.offsite.remote, name)] if name.endswith(".zip") else \
+        ["copy", local, layout.join(task.offsite.remote, name), "--skip-links"]
+    return args + (["--bwlimit", task.offsite.bwlimit] if task.offsite.bwlimit else [])
 
 
 def read_previous(rc, task, previous, stop_event, log):
@@ -226,37 +131,6 @@ def _new_doc(manifest, log):
     except Exception as exc:  # raised again where the manifest is sent, after rclone says what it found
         log.info("offsite: no files reused on the remote: the manifest could not be built (%s)", exc)
         return None
-
-
-def _copy_unchanged(rc, task, name, previous, old, new, stop_event, on_stats, log):
-    """On a remote rclone cannot compare (``compares`` None) that copies
-    on its own side: copy there, from ``previous``, the files both
-    manifests show unchanged (path, size, time and MD5: a manifest without
-    MD5s reuses nothing); rclone then finds them in the new snapshot and
-    sends the rest. Every file in the new snapshot's folder is then one
-    this snapshot put there, so rclone's size-only check is right there.
-    prelink.Linked of what was copied; a failure only means more is sent."""
-    if old is None or new is None:
-        return prelink.Linked(0, 0)
-    groups = prelink.unchanged(old, new, need_hash=True)
-    paths = ["/".join(parts + (item[0],)) for parts in sorted(groups) for item in groups[parts]]
-    paths = [p for p in paths if "\n" not in p and "\r" not in p]  # a line each: the rest are sent
-    if not paths:
-        return prelink.Linked(0, 0)
-    fd, listing = tempfile.mkstemp(prefix="task_runner-unchanged-", suffix=".txt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(("\n".join(paths) + "\n").encode("utf-8", "surrogateescape"))
-        got = rc.run(["copy", layout.join(task.offsite.remote, previous), layout.join(task.offsite.remote, name),
-                      "--files-from-raw", listing], stop_event=stop_event, on_stats=on_stats, timeout=None,
-                     quiet=True)  # its statistics too: the record shows progress while the remote copies
-    finally:
-        os.unlink(listing)
-    stats = got.stats or {}
-    if got.code != 0:
-        log.info("offsite: not every unchanged file was copied on the remote (%s); rclone sends the rest",
-                 explain(got.code, got.error))
-    return prelink.Linked(int(stats.get("serverSideCopies", 0)), int(stats.get("serverSideCopyBytes", 0)))
 
 
 def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger,
@@ -323,28 +197,31 @@ def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, l
     ``old``: (a previous snapshot, its manifest or None) already read):
     (rclone's Result, what was linked or copied on the remote first, and
     Uploaded.damaged)."""
-    args, previous, how, root = _send_args(rc, task, name, complete, info, stop_event)
+    previous = None if name.endswith(".zip") else _previous(complete, name)
+    plan = reuse.plan(rc, task.offsite.remote, previous, info, stop_event)
     log.info("offsite: uploading %s to %s%s", name, rc.redact(task.offsite.remote),
-             _HOW[how] % previous if how else "")
-    linked = prelink.Linked(0, 0)
-    if how in ("link", "precopy"):
+             reuse.HOW[plan.how] % previous if plan.how else "")
+    first = reuse.Copied(prelink.Linked(0, 0), (), plan.options)
+    if plan.how in ("link", "precopy", "listed"):
         old_doc = old[1] if previous == old[0] else read_previous(rc, task, previous, stop_event, log)
-        new_doc = _new_doc(manifest, log)
-        if how == "link":
-            linked = prelink.link_unchanged(root, previous, name, old_doc, new_doc, stop_event, log)
-        else:
-            linked = _copy_unchanged(rc, task, name, previous, old_doc, new_doc, stop_event, on_stats, log)
+        first = reuse.copy_first(rc, task, name, previous, plan, old_doc, _new_doc(manifest, log), stop_event,
+                                 on_stats, log)
+    if first.damaged:
+        resend.say_damaged(previous, first.damaged, False, log)
+    args = _send_args(task, name) + first.options
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
     deadline = None if timeout is None else time.monotonic() + timeout
     sent = rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=timeout)
-    source = previous if how == "copy" else None  # (elsewhere a file found damaged fails the upload: tried again)
-    if source and sent.code not in (0, None) and sent.damaged:
-        sent = resend.send_again(rc, task, name, args, sent, source, stop_event, on_stats, deadline, log)
+    # Only --copy-dest copies from the previous snapshot as it sends; elsewhere a file found damaged
+    # fails the upload (tried again).
+    if "--copy-dest" in first.options and sent.code not in (0, None) and sent.damaged:
+        sent = resend.send_again(rc, task, name, args, sent, previous, stop_event, on_stats, deadline, log)
     if not os.path.lexists(os.path.join(task.dest, name)):  # before rclone's "file not found" (blames the remote)
         raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
                           % name)
     _check(rc, sent, name, stop_event, task)
-    return sent, linked, (source, sent.damaged) if source and sent.damaged else None
+    damaged = tuple(sorted(set(first.damaged) | set(sent.damaged or ())))
+    return sent, first.linked, (previous, damaged) if damaged else None
 
 
 def _manifest(task_name, local, created, previous=None):
