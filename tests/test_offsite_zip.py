@@ -144,3 +144,30 @@ class PathsTest(OffsiteTestCase):
         self.assertEqual(code, 0, out)  # was 2: "... is not inside the source folder ... of A"
         with open(self.path("back", "b.txt")) as f:
             self.assertEqual(f.read(), "B")
+
+
+class GoneTest(OffsiteTestCase):
+    def test_a_snapshot_whose_files_are_gone_from_the_remote_says_so(self):
+        self.make_tree()
+        self.config("loc:" + self.path("remote"))
+        self.assertEqual(self.program("backup_now.py")[0], 0)
+        name = self.uploads()[-1]["snapshot"]
+        shutil.rmtree(self.path("remote", name))  # its manifest stays
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 1, out)
+        # Was: "the folder or bucket was not found on the remote: check the "offsite" remote path".
+        self.assertNotIn("remote path", out)
+        self.assertIn("the files of %s are not on the remote, only its manifest" % name, out)
+        self.assertFalse(os.path.exists(self.path("back")), out)
+
+    def test_a_snapshot_of_an_empty_folder_comes_back_from_s3(self):
+        os.makedirs(self.path("s3root", "bucket"))
+        port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), "KEY12345", "SECRET12345", self.env)
+        rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
+        os.makedirs(self.path("src", "empty", "inner"))
+        self.config("s3:bucket/T")
+        code, out = self.program("backup_now.py")
+        self.assertEqual(code, 0, out)
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 0, out)  # (S3 holds no object of it: rclone must not be taken to say it is gone)
+        self.assertTrue(os.path.isdir(self.path("back", "empty", "inner")), out)

@@ -183,6 +183,9 @@ class ManifestReader(object):
         return f
 
 
+_NOT_FOUND = re.compile(r"directory not found|object not found", re.I)
+
+
 def _download(rc, task, name, wanted, folder, stop_event):
     """Download remote snapshot ``name`` (only ``wanted`` paths when given) into ``folder``; the paths
     rclone found damaged on the way (and did not keep: each is reported, the rest restored)."""
@@ -205,6 +208,12 @@ def _download(rc, task, name, wanted, folder, stop_event):
         raise Interrupted("the download from the remote was stopped; nothing was restored")
     if result.code != 0 and result.damaged and name.endswith(".zip"):  # (S3: rclone checks its MD5 itself)
         raise BackupError(_zip_refused(name, DAMAGED))
+    if result.code != 0 and not result.damaged and (result.code in (3, 4) or _NOT_FOUND.search(result.error or "")):
+        # (the remote path itself was found: it lists this snapshot's manifest)
+        raise BackupError("the %s of %s %s not on the remote, only its manifest (deleted there by hand or by another "
+                          "program?): nothing was restored; \"backup_now.py snapshots %s --offsite\" lists the other copies there"
+                          % ("ZIP" if name.endswith(".zip") else "files", name,
+                             "is" if name.endswith(".zip") else "are", task.name))
     if result.code != 0 and not result.damaged:
         raise BackupError("the download from the remote failed: %s" % explain(result.code, result.error))
     return frozenset(p.replace("/", os.sep) for p in result.damaged)
