@@ -287,6 +287,22 @@ class S3ReuseTest(ReuseTestCase):
         self.assertLess(requests, 2 * files + 30, "%d requests for %d files" % (requests, files))
         self.restore_matches_src("back")
 
+    def test_a_resumed_upload_compares_what_its_earlier_try_sent_by_time(self):
+        """Found from outside: a resumed upload compared sizes only, and kept
+        an object replaced there (same size, a new time) since the earlier try."""
+        self.start()
+        self.write("src/many/f03.bin", os.urandom(SIZE), mtime=MTIME + 100)
+        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
+        target = "s3:bucket/T/%s" % SECOND
+        bad = self.path("bad.bin")
+        with open(bad, "wb") as f:
+            f.write(os.urandom(SIZE))
+        for args in (["copy", self.path("dest", SECOND), target], ["copyto", bad, target + "/many/f03.bin"]):
+            subprocess.run([self.rclone] + args, env=self.env, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60)  # an earlier try, cut short before its manifest
+        self.assertEqual(self.upload()["status"], "success")
+        self.restore_matches_src("back")
+
     def test_a_damaged_file_on_s3_is_sent_again_not_copied_forward(self):
         """Found from outside: one damaged object in the previous remote
         snapshot made rclone's server-side copy fail its MD5 check, and so
@@ -309,7 +325,7 @@ class S3ReuseTest(ReuseTestCase):
         self.assertIn("many/f01.bin", said)  # named, as damaged in the older copy
         self.assertIn("damaged", said)
         self.assertIn("copied or linked on the remote", second["message"])  # the other files were not sent again
-        self.assertIn("1 file damaged in the remote copy %s sent again" % FIRST, second["message"])
+        self.assertIn("1 file damaged or missing in the remote copy %s sent again" % FIRST, second["message"])
         self.assertLess(second["bytes"], SIZE * 3 // 2)  # sent once (rclone had sent it already: not again)
         self.assertEqual(second["files"], 3, second)  # the damaged one, new.txt and the manifest
         self.write("src/newer.txt", "newer", mtime=MTIME)

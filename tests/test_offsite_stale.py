@@ -36,10 +36,10 @@ class StaleTestCase(OffsiteTestCase):
     def snapshot(self, name):
         shutil.copytree(self.path("src"), self.path("dest", name), symlinks=True, copy_function=copy_file)
 
-    def same_size_edit(self, remote):
+    def same_size_edit(self, remote, later=60):
         """FIRST with notes.txt "version one", SECOND with "version TWO"
-        (same size, a newer time), each uploaded; then the remote alone is
-        restored."""
+        (same size, a time ``later`` seconds newer), each uploaded; then the
+        remote alone is restored."""
         self.write("src/notes.txt", "version one", mtime=MTIME)
         self.write("src/other.txt", "unchanged", mtime=MTIME)
         self.config(remote)
@@ -47,7 +47,7 @@ class StaleTestCase(OffsiteTestCase):
         self.snapshot(FIRST)
         first = self.upload()
         self.assertEqual(first["status"], "success", first)
-        self.write("src/notes.txt", "version TWO", mtime=MTIME + 60)
+        self.write("src/notes.txt", "version TWO", mtime=MTIME + later)
         self.snapshot(SECOND)
         second = self.upload()
         self.assertEqual(second["status"], "success", second)
@@ -82,6 +82,16 @@ class WebdavWithoutTimesTest(StaleTestCase):
         self.assertEqual(sorted(r[1] for r in second if r[0] == "PUT"),
                          ["/T/%s.manifest.json.gz" % SECOND, "/T/%s/notes.txt" % SECOND])
         self.assertEqual([r[1] for r in requests if r[0] == "COPY"], ["/T/%s/other.txt" % FIRST])
+
+
+class WithinTheRemotesPrecisionTest(StaleTestCase):
+    def test_a_same_size_edit_within_a_second_reaches_rclone_serve_webdav(self):
+        """Found from outside: rclone's WebDAV keeps whole seconds, and
+        --copy-dest took a file edited at the same size in the same second
+        for the unchanged one: copied forward, stale on the remote for good."""
+        rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env, vendor="rclone")
+        second = self.same_size_edit("wd:T", later=0.5)
+        self.assertIn("copied or linked on the remote", second["message"])  # other.txt was not sent again
 
 
 class HashTest(StaleTestCase):

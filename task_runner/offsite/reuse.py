@@ -2,22 +2,26 @@
 one without being sent again (for upload.py), in the first of these ways
 the remote allows:
 
-* "listed": it copies files on its own side and its listing gives MD5s
-  (S3, Google Drive, rclone's WebDAV): one listing of the previous remote
-  snapshot with its MD5s; the files our two manifests show unchanged
-  (path, size, time and MD5) whose remote copy still has that MD5 are
-  copied there, each one request asking nothing first
-  (``--no-check-dest``, no HEAD of the copy); then the send compares sizes
-  only (``--size-only``: no request a file for its time), which is right
-  because every file in the new snapshot's folder is one of this snapshot:
-  copied from a remote file of the same MD5, or sent by this upload or an
-  earlier try of it. A remote file whose MD5 differs is damaged there: it
-  is named and sent. An unchanged re-run to S3 costs two requests a file
-  (rclone's HEAD of the source and the copy) instead of three, and no
-  file is read here (docs/DEVELOPMENT.md). Without the previous manifest's
-  MD5s, or when the listing fails, it is "copy";
-* "copy": it copies files on its own side and rclone can tell files
-  apart there by time or hash (``compares``): ``--copy-dest``;
+* "listed": it copies files on its own side and rclone can tell files
+  apart there by time or hash (S3, B2, Google Drive, rclone's WebDAV, and
+  a crypt remote over one of them): the files our two manifests show
+  unchanged (path, size, time and MD5, which the local engine checked) are
+  copied there from the previous snapshot, each one request asking
+  nothing first (``--no-check-dest``, no HEAD of the copy); then the send
+  compares sizes only (``--size-only``: no request a file for its time),
+  which is right because every file in the new snapshot's folder is one
+  this upload put there. Where the listing gives MD5s (S3, Drive), one
+  listing of the previous remote snapshot comes first: a remote file whose
+  MD5 or size differs, or that is gone, is named and sent. An unchanged
+  re-run to S3 costs two requests a file (rclone's HEAD of the source and
+  the copy) instead of three, and no file is read here
+  (docs/DEVELOPMENT.md). A resumed upload keeps what its earlier try sent
+  and compares it by time too (it may have been replaced since). Without
+  the previous manifest's MD5s (none read, or written by an older
+  version), or when the listing fails: ``--copy-dest`` (rclone compares
+  size and time, to the remote's precision: a second on rclone's WebDAV;
+  a file edited at the same size within it would travel as its old
+  version, which our manifests see);
 * "precopy": it copies files on its own side but keeps no times and
   reports no hash (WebDAV of vendor "other": Apache's mod_dav), where
   ``--copy-dest`` would take a file edited at the same size as unchanged:
@@ -56,15 +60,16 @@ LISTED_COPY_OPTIONS = ["--no-check-dest", "--s3-no-head-object"]
 LISTED_SEND_OPTIONS = ["--size-only"]
 
 HOW = {"listed": " (unchanged files copied on the remote from %s)",
-       "copy": " (unchanged files copied on the remote from %s)",
        "precopy": " (files unchanged by their size, time and MD5 copied on the remote from %s)",
        "link": " (unchanged files linked on the remote from %s)",
        "hardlink": " (unchanged files linked on the remote's server from %s)"}
 
-Plan = collections.namedtuple("Plan", "how options root fallback")
+Plan = collections.namedtuple("Plan", "how options root fallback lists_md5 resumed")
+Plan.__new__.__defaults__ = (False, False)
 Plan.__doc__ = """``how`` (a key of HOW, or None: sent whole), rclone's options for the send,
-the local folder of a local remote (or None), and the send's options when
-"listed" cannot be used (``fallback``: those of "copy")."""
+the local folder of a local remote (or None), the send's options when our
+manifests cannot decide (``fallback``: ``--copy-dest``, or none), whether the
+remote's listing gives MD5s, and whether the upload resumes an earlier try."""
 Copied = collections.namedtuple("Copied", "linked damaged options")
 Copied.__doc__ = """What copy_first did: prelink.Linked of what was copied or linked on the
 remote, the paths found damaged in the previous remote snapshot (sent
@@ -90,27 +95,28 @@ def _lists_md5(info):
     return isinstance(hashes, list) and "md5" in [str(h).lower() for h in hashes]
 
 
-def plan(rc, remote, previous, info, stop_event=None):
+def plan(rc, remote, previous, info, stop_event=None, resumed=False):
     """How files unchanged since remote snapshot ``previous`` reach the new
-    one (a Plan). ``--copy-dest`` takes a file of ``previous`` that rclone
-    finds equal; on a remote whose times and hashes it cannot compare,
-    equal means the same size, and a file edited in place at the same size
-    would travel as its old version: there only "precopy" (or nothing) is
-    used."""
+    one (a Plan); ``resumed``: the new snapshot's folder holds what an
+    earlier try sent. ``--copy-dest`` takes a file of ``previous`` that
+    rclone finds equal by size and time (to the remote's precision: a
+    second on rclone's WebDAV; a crypt remote compares no hash), so a file
+    edited at the same size within that precision would travel as its old
+    version: it is only the fallback where our manifests cannot decide."""
     if previous is None:
-        return Plan(None, [], None, [])
+        return Plan(None, [], None, [], False)
     how = compares(info)
     copy_dest = ["--copy-dest", layout.join(remote, previous)] + (["--checksum"] if how == "hash" else [])
     features = info.get("Features", {})
     if how and features.get("Copy"):
-        return Plan("listed", LISTED_SEND_OPTIONS, None, copy_dest) if _lists_md5(info) else \
-            Plan("copy", copy_dest, None, [])
+        # Resumed: what the earlier try sent is compared by time too (it may have been replaced since).
+        return Plan("listed", [] if resumed else LISTED_SEND_OPTIONS, None, copy_dest, _lists_md5(info), resumed)
     if prelink.local_root(info):
         return Plan("link", ["--no-update-modtime"], prelink.local_root(info), [])
     if how and rc.features(remote, [HARDLINK_COPY]).get("Copy") and _server_links(rc, remote, previous, stop_event):
         return Plan("hardlink", HARDLINK_OPTIONS + copy_dest, None, [])
     if features.get("Copy"):
-        return Plan("precopy", [], None, [])
+        return Plan("precopy", [], None, [], False, resumed)
     return Plan(None, [], None, [])
 
 
@@ -133,23 +139,20 @@ def copy_first(rc, task, name, previous, reuse, old, new, stop_event, on_stats, 
     none = Copied(prelink.Linked(0, 0), (), reuse.options)
     if reuse.how == "link":
         return none._replace(linked=prelink.link_unchanged(reuse.root, previous, name, old, new, stop_event, log))
-    if reuse.how == "precopy":
-        return none._replace(linked=_copy_unchanged(rc, task, name, previous, _unchanged(old, new), [], stop_event,
-                                                    on_stats, log))
-    if reuse.how != "listed":
+    if reuse.how not in ("listed", "precopy"):
         return none
-    if old is None or new is None or not any(e.get("md5") for e in old["entries"] if e["kind"] == "file"):
-        return none._replace(options=reuse.fallback)  # (written before manifests had MD5s)
-    listed = _listed_md5s(rc, layout.join(task.offsite.remote, previous), stop_event)
+    if old is None or new is None or not any(layout.has_md5(e) for e in old["entries"] if e["kind"] == "file"):
+        return none._replace(options=reuse.fallback)  # (none read, or written before manifests had MD5s)
+    listed = _listed_md5s(rc, layout.join(task.offsite.remote, previous), stop_event) if reuse.lists_md5 else {}
     if listed is None:
         return none._replace(options=reuse.fallback)
     whole, damaged = [], []
     for path, size, md5 in _unchanged(old, new):
-        if path in listed:  # (else gone there: sent)
-            there_size, there_md5 = listed[path]
-            # An MD5 the remote does not give (an S3 object sent in parts) is trusted as --copy-dest would.
-            (damaged if there_size != size or there_md5 not in ("", md5) else whole).append((path, size, md5))
-    linked = _copy_unchanged(rc, task, name, previous, whole, LISTED_COPY_OPTIONS, stop_event, on_stats, log)
+        there_size, there_md5 = listed.get(path, (size, "")) if not reuse.lists_md5 else listed.get(path, (None, ""))
+        # An object listed without an MD5 (S3: one sent in parts) is taken by its size.
+        (damaged if there_size != size or there_md5 not in ("", md5) else whole).append((path, size, md5))
+    options = LISTED_COPY_OPTIONS[1:] if reuse.resumed else LISTED_COPY_OPTIONS  # resumed: what is there is kept
+    linked = _copy_unchanged(rc, task, name, previous, whole, options, stop_event, on_stats, log)
     return Copied(linked, tuple(p for p, _, _ in damaged), reuse.options)
 
 

@@ -286,8 +286,9 @@ def _summary(done):
         text += ", %s copied or linked on the remote from the previous snapshot" % human_bytes(done.server_side_bytes)
     if done.damaged:
         source, paths = done.damaged
-        text += "; %s damaged in the remote copy %s sent again (a restore of %s from the remote reports %s)" % (
-            plural(len(paths), "file"), source, source, "it" if len(paths) == 1 else "them")
+        text += "; %s damaged or missing in the remote copy %s sent again" % (plural(len(paths), "file"), source)
+        if source not in (done.deleted or ()):
+            text += " (a restore of %s from the remote reports %s)" % (source, "it" if len(paths) == 1 else "them")
     if done.deleted:
         text += "; deleted on the remote: %s" % ", ".join(done.deleted)
     return text

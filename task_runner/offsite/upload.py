@@ -120,7 +120,7 @@ def read_previous(rc, task, previous, stop_event, log):
     try:
         return layout.loads(got.data, previous) if got.code == 0 else None
     except layout.ManifestError as exc:
-        log.warning("offsite: %s; its files are not reused", exc)
+        log.warning("offsite: %s; it is not used to find the unchanged files", exc)
         return None
 
 
@@ -171,14 +171,16 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
     incomplete = [n for n in incomplete if n not in deleted]
     try:
-        sent, linked, damaged = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
+        sent, linked, damaged = _send(rc, task, name, complete, info, manifest, old, name in incomplete,
+                                      stop_event, on_stats, log)
     except RemoteFull:
         freed = cleanup.make_room(rc, task, name, complete, time.time(), log)
         if not freed:
             raise
         deleted += freed
         complete = [n for n in complete if n not in freed]
-        sent, linked, damaged = _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log)
+        sent, linked, damaged = _send(rc, task, name, complete, info, manifest, old, True,  # (resumed)
+                                      stop_event, on_stats, log)
     data = manifest.result()[1]
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
                  timeout=600, stdin=data)
@@ -192,13 +194,14 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
                     deleted, damaged)
 
 
-def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, log):
+def _send(rc, task, name, complete, info, manifest, old, resumed, stop_event, on_stats, log):
     """Send snapshot ``name`` (its files, reusing what the remote has;
-    ``old``: (a previous snapshot, its manifest or None) already read):
+    ``old``: (a previous snapshot, its manifest or None) already read;
+    ``resumed``: an earlier try left the snapshot's folder there):
     (rclone's Result, what was linked or copied on the remote first, and
     Uploaded.damaged)."""
     previous = None if name.endswith(".zip") else _previous(complete, name)
-    plan = reuse.plan(rc, task.offsite.remote, previous, info, stop_event)
+    plan = reuse.plan(rc, task.offsite.remote, previous, info, stop_event, resumed)
     log.info("offsite: uploading %s to %s%s", name, rc.redact(task.offsite.remote),
              reuse.HOW[plan.how] % previous if plan.how else "")
     first = reuse.Copied(prelink.Linked(0, 0), (), plan.options)
@@ -206,7 +209,7 @@ def _send(rc, task, name, complete, info, manifest, old, stop_event, on_stats, l
         old_doc = old[1] if previous == old[0] else read_previous(rc, task, previous, stop_event, log)
         first = reuse.copy_first(rc, task, name, previous, plan, old_doc, _new_doc(manifest, log), stop_event,
                                  on_stats, log)
-    if first.damaged:
+    if first.damaged and not (stop_event is not None and stop_event.is_set()):
         resend.say_damaged(previous, first.damaged, False, log)
     args = _send_args(task, name) + first.options
     timeout = None if task.offsite.timeout_minutes is None else task.offsite.timeout_minutes * 60
