@@ -93,6 +93,16 @@ class WithinTheRemotesPrecisionTest(StaleTestCase):
         second = self.same_size_edit("wd:T", later=0.5)
         self.assertIn("copied or linked on the remote", second["message"])  # other.txt was not sent again
 
+    def test_a_same_size_edit_at_the_same_time_reaches_crypt_over_s3(self):
+        """Found from outside: crypt compares no hash, and --copy-dest took a
+        file edited at the same size and time (``touch -r``) for the old one."""
+        os.makedirs(self.path("s3root", "bucket"))
+        port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), "KEY12345", "SECRET12345", self.env)
+        rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
+        rclone_tools.crypt_remote(self.env, self.rclone, "sec", "s3:bucket/enc", "crypt-pass-1234")
+        second = self.same_size_edit("sec:T", later=0)
+        self.assertIn("copied or linked on the remote", second["message"])
+
 
 class HashTest(StaleTestCase):
     def verify(self, deep=False):
