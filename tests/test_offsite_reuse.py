@@ -3,13 +3,14 @@ server-side copies: a local folder (hard-linked here, prelink.py) and SFTP
 (hard links made by the server, when it makes them). Real rclone, real
 folders, real SFTP servers on 127.0.0.1."""
 
+import hashlib
 import os
 import shutil
 import subprocess
 import unittest
 
 from task_runner.config import load_config
-from task_runner.offsite import layout, prelink, reuse, service, upload
+from task_runner.offsite import layout, prelink, record, reuse, service, upload
 from tests import rclone_tools
 from tests.helpers import copy_file
 from tests.test_offsite import MTIME, OffsiteTestCase, damage
@@ -303,6 +304,45 @@ class S3ReuseTest(ReuseTestCase):
         self.assertEqual(self.upload()["status"], "success")
         self.restore_matches_src("back")
 
+    def replace_on_s3(self, rel, snapshot=FIRST):
+        """Object ``rel`` of remote ``snapshot`` replaced through S3 by other
+        bytes of the same size and time; returns their MD5."""
+        bad = self.path("bad.bin")
+        shutil.copy2(self.path("src", rel), bad)
+        damage(bad)
+        self.rclone_run("copyto", "--ignore-times", bad, "s3:bucket/T/%s/%s" % (snapshot, rel))
+        with open(bad, "rb") as f:
+            return hashlib.md5(f.read()).hexdigest()
+
+    def rclone_run(self, *args, **kw):
+        return subprocess.run([self.rclone] + list(args), env=self.env, check=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, timeout=60, **kw).stdout
+
+    def test_a_file_replaced_with_its_manifests_md5_is_not_copied_forward(self):
+        """Found from outside: the next upload took the previous manifest,
+        and the MD5s of unchanged files, from the remote; a file replaced
+        there together with its MD5 in that manifest was copied into every
+        new snapshot as ours (restored with exit 0), and a manifest whose
+        MD5 alone was changed passed it on (every restore refusing the good
+        file)."""
+        self.start()
+        for rel, replace in (("many/f01.bin", True), ("many/f02.bin", False)):
+            md5 = self.replace_on_s3(rel) if replace else "0" * 32
+            manifest = "s3:bucket/T/%s" % layout.manifest_name(FIRST)
+            doc = layout.loads(self.rclone_run("cat", manifest), FIRST)
+            for entry in doc["entries"]:
+                if entry["path"] == rel:
+                    entry["md5"] = md5
+            self.rclone_run("rcat", manifest, input=layout.dumps(doc))
+        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
+        with self.assertLogs("task_runner", "INFO") as logged:
+            second = self.upload()
+        self.assertEqual(second["status"], "success", second)
+        said = "\n".join(logged.output)
+        self.assertIn("many/f01.bin", said)  # named, and sent
+        self.assertNotIn("many/f02.bin", said)  # whole there: copied, and its MD5 is ours
+        self.restore_matches_src("back")
+
     def test_a_damaged_file_on_s3_is_sent_again_not_copied_forward(self):
         """Found from outside: one damaged object in the previous remote
         snapshot made rclone's server-side copy fail its MD5 check, and so
@@ -359,3 +399,38 @@ class ResendBoundsTest(unittest.TestCase):
             resend.send_again(FakeRclone(), task, SECOND, ["copy"], first, FIRST, None, None, time.monotonic() - 1,
                               logging.getLogger("test.resend"))
         self.assertEqual(FakeRclone.timeouts, [0.0, 0.0])  # the time was up: each command is stopped at once
+
+
+class KeptManifestTest(unittest.TestCase):
+    """The manifest kept here (record.py) is used only when it is this
+    account's own file, of the snapshot asked for; a link is never followed."""
+
+    def setUp(self):
+        import logging
+        import tempfile
+        self.tmp = tempfile.mkdtemp(prefix="task_runner_test_")
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.log = logging.getLogger("test.record")
+        self.doc = {"format": layout.FORMAT, "version": layout.VERSION, "task": "T", "snapshot": FIRST,
+                    "created": "x", "entries": []}
+        self.path = record.path_for(self.tmp, "T", "s3:bucket/T")
+
+    def test_the_snapshot_asked_for_only(self):
+        record.save(self.path, layout.dumps(self.doc), self.log)
+        self.assertEqual(record.load(self.path, FIRST)["snapshot"], FIRST)
+        self.assertIsNone(record.load(self.path, SECOND))
+        self.assertNotEqual(self.path, record.path_for(self.tmp, "T", "s3:bucket/other"))
+
+    @unittest.skipIf(os.name == "nt", "links and modes are POSIX here")
+    def test_a_link_or_a_file_others_may_write_is_not_used(self):
+        target = os.path.join(self.tmp, "elsewhere.gz")
+        with open(target, "wb") as f:
+            f.write(layout.dumps(self.doc))
+        os.symlink(target, self.path)
+        self.assertIsNone(record.load(self.path, FIRST))
+        record.save(self.path, layout.dumps(dict(self.doc, task="U")), self.log)
+        self.assertFalse(os.path.islink(self.path))  # the link was replaced, not written through
+        with open(target, "rb") as f:
+            self.assertEqual(layout.loads(f.read(), FIRST)["task"], "T")
+        os.chmod(self.path, 0o666)
+        self.assertIsNone(record.load(self.path, FIRST))

@@ -30,7 +30,7 @@ from ..history.records import run_time
 from ..runs.locks import offsite_lock
 from ..logs import task_log
 from ..clock import LOCAL, format_local
-from . import rclone
+from . import rclone, record as kept_manifest
 from .prelink import local_folder_problem
 from .upload import upload_snapshot
 
@@ -219,7 +219,9 @@ class Upload(object):
                 raise rclone.RcloneError(shared)
             done = upload_snapshot(rc, self.task, name, record["started"], stop_event,
                                    _Progress(history, record, on_stats, wall=self.clock, zone=self.zone), log=self.log,
-                                   last_copy=_last_copy(previous, shown_remote(self.task)))
+                                   last_copy=_last_copy(previous, shown_remote(self.task)),
+                                   kept=kept_manifest.path_for(self.config.lock_dir, self.task.name,
+                                                               self.task.offsite.remote))
         except rclone.RcloneError as exc:
             stopped = stop_event is not None and stop_event.is_set()
             fields = dict(status="interrupted" if stopped else "failed", message=str(exc), error=str(exc),

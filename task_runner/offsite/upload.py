@@ -31,7 +31,7 @@ import time
 from .. import snapshots
 from ..errors import DRIVE_MISSING
 from ..fs import drive
-from . import cleanup, layout, prelink, resend, reuse
+from . import cleanup, layout, prelink, record, resend, reuse
 from .rclone import RcloneError, explain, explain_stop, is_full
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def _new_doc(manifest, log):
 
 
 def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clock=time.monotonic, log=logger,
-                    last_copy=None):
+                    last_copy=None, kept=None):
     """Upload local snapshot ``name`` of ``task`` to ``task.offsite.remote``
     (an Uploaded). RcloneError says why it failed; Interrupted-like stops
     (``stop_event``, the timeout) raise RcloneError too, saying so.
@@ -142,6 +142,8 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     left on this remote; a local remote that does not hold it is not the
     drive it was made on (a folder rclone left on the system disk when the
     drive was pulled out mid-upload, an empty mount point): DriveMissing.
+    ``kept``: where the manifest of the task's last upload is kept here
+    (record.py), or None.
 
     Before it is sent, what older uploads left incomplete is removed (it
     would keep a full remote full); when the remote is full all the same,
@@ -164,7 +166,8 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
     before = _previous(complete, name) if not name.endswith(".zip") else None
-    old = (before, read_previous(rc, task, before, stop_event, log))
+    old = (before, record.load(kept, before) if before else None)
+    old = old if old[1] is not None else (before, read_previous(rc, task, before, stop_event, log))
     manifest = _Background(lambda: _manifest(task.name, local, created, old[1]))  # while rclone sends
     if root:  # rclone writes there by path: no link may stand where it writes
         prelink.clear_links(root, [name, layout.manifest_name(name)], log)
@@ -185,6 +188,7 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     put = rc.run(["rcat", layout.join(remote, layout.manifest_name(name))], stop_event=stop_event,
                  timeout=600, stdin=data)
     _check(rc, put, name, stop_event, task)
+    record.save(kept, data, log)
     stats = sent.stats or {}
     on_remote = int(stats.get("serverSideCopyBytes", 0))  # counted in "bytes" and "transfers" too
     bytes_sent = int(stats.get("bytes", 0)) - on_remote + len(data)
