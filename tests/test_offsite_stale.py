@@ -5,6 +5,7 @@ changed in place at the same size reaches the remote; the manifest records
 each file's MD5; a restore checks every file it downloads against it, and
 verify compares the remote's hashes (or, with --deep, downloads them)."""
 
+import glob
 import gzip
 import json
 import os
@@ -102,6 +103,36 @@ class WithinTheRemotesPrecisionTest(StaleTestCase):
         rclone_tools.crypt_remote(self.env, self.rclone, "sec", "s3:bucket/enc", "crypt-pass-1234")
         second = self.same_size_edit("sec:T", later=0)
         self.assertIn("copied or linked on the remote", second["message"])
+
+
+class FolderBecameFileTest(StaleTestCase):
+    def test_a_folder_that_became_a_file_does_not_fail_every_upload(self):
+        """Found from outside: where --copy-dest is used (here rclone's
+        WebDAV, the previous manifest written by a version without MD5s),
+        a file where the previous snapshot had a folder failed the upload
+        ("is a directory not a file"), and every retry after it."""
+        rclone_tools.start_webdav(self, self.rclone, self.path("davroot"), self.env, vendor="rclone")
+        self.write("src/x/inner.txt", "inner", mtime=MTIME)
+        self.write("src/other.txt", "unchanged", mtime=MTIME)
+        self.config("wd:T")
+        os.makedirs(self.path("dest"))
+        self.snapshot(FIRST)
+        self.assertEqual(self.upload()["status"], "success")
+        for kept in glob.glob(self.path(".locks", "offsite-*.manifest.json.gz")):
+            os.remove(kept)  # as if uploaded by an older version: only the remote's manifest
+        manifest = self.path("davroot", "T", FIRST + ".manifest.json.gz")
+        with open(manifest, "rb") as f:
+            doc = layout.loads(f.read(), FIRST)
+        for entry in doc["entries"]:
+            entry.pop("md5", None)
+        with open(manifest, "wb") as f:
+            f.write(layout.dumps(doc))
+        shutil.rmtree(self.path("src", "x"))
+        self.write("src/x", "now a file", mtime=MTIME + 60)
+        self.snapshot(SECOND)
+        second = self.upload()
+        self.assertEqual(second["status"], "success", second)
+        self.restore_matches_src()
 
 
 class HashTest(StaleTestCase):

@@ -43,17 +43,23 @@ def send_again(rc, task, name, args, first, source, stop_event, on_stats, deadli
         extra = ["--bwlimit", task.offsite.bwlimit] if task.offsite.bwlimit else []
         fixed = rc.run(["copy", os.path.join(task.dest, name), layout.join(task.offsite.remote, name),
                         "--files-from-raw", listing, "--checksum"] + extra,
-                       stop_event=stop_event, on_stats=on_stats, timeout=_left(deadline))
+                       stop_event=stop_event, on_stats=on_stats, timeout=time_left(deadline))
     finally:
         os.unlink(listing)
     runs = [_without(first, [os.path.join(task.dest, name, p.replace("/", os.sep)) for p in paths]), fixed]
     if fixed.code == 0:
-        runs.append(rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=_left(deadline)))
+        runs.append(rc.run(args, stop_event=stop_event, on_stats=on_stats, timeout=time_left(deadline)))
+    return combined(runs, tuple(paths))
+
+
+def combined(runs, damaged=()):
+    """The last of ``runs`` (rclone Results of one send), with the
+    statistics of all of them summed, and ``damaged``."""
     last = runs[-1]
     stats = dict(last.stats or {})
     for key in _SUMMED:
         stats[key] = sum(int((r.stats or {}).get(key) or 0) for r in runs)
-    return Result(last.code, stats, last.error, last.output, last.data, tuple(paths))
+    return Result(last.code, stats, last.error, last.output, last.data, damaged)
 
 
 def say_damaged(source, paths, at_least, log):
@@ -67,7 +73,7 @@ def say_damaged(source, paths, at_least, log):
                 "is" if len(paths) == 1 and not at_least else "are", shown)
 
 
-def _left(deadline):
+def time_left(deadline):
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 

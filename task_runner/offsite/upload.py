@@ -25,6 +25,7 @@ last (``rclone rcat``): until then the remote snapshot is incomplete.
 import collections
 import logging
 import os
+import re
 import threading
 import time
 
@@ -223,12 +224,22 @@ def _send(rc, task, name, complete, info, manifest, old, resumed, stop_event, on
     # fails the upload (tried again).
     if "--copy-dest" in first.options and sent.code not in (0, None) and sent.damaged:
         sent = resend.send_again(rc, task, name, args, sent, previous, stop_event, on_stats, deadline, log)
+    elif "--copy-dest" in first.options and sent.code not in (0, None) and _TYPE_CLASH.search(sent.error or ""):
+        # A file where the previous snapshot has a folder (or the reverse): rclone's --copy-dest trips
+        # over it there (rclone's WebDAV), and would on every try. What was sent stays; the rest goes.
+        log.info("offsite: rclone's --copy-dest failed (%s); the rest is sent without it", sent.error)
+        again = rc.run(_send_args(task, name), stop_event=stop_event, on_stats=on_stats,
+                       timeout=resend.time_left(deadline))
+        sent = resend.combined([sent, again])
     if not os.path.lexists(os.path.join(task.dest, name)):  # before rclone's "file not found" (blames the remote)
         raise RcloneError("the local snapshot %s was deleted while it uploaded: the next upload takes the newest"
                           % name)
     _check(rc, sent, name, stop_event, task)
     damaged = tuple(sorted(set(first.damaged) | set(sent.damaged or ())))
     return sent, first.linked, (previous, damaged) if damaged else None
+
+
+_TYPE_CLASH = re.compile(r"is a directory not a file|is a file not a directory|not a directory", re.I)
 
 
 def _manifest(task_name, local, created, previous=None):
