@@ -276,7 +276,11 @@ class InterruptTest(ProgramTestCase):
                 proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         universal_newlines=True)
                 self.addCleanup(lambda: proc.poll() is None and proc.kill())
-                self.assertTrue(self.wait_for_partial(), "the copy never started")
+                if not self.wait_for_partial():  # (once on a loaded machine: say what the program said)
+                    proc.kill()
+                    out, err = proc.communicate(timeout=30)
+                    self.fail("the copy never started (exit %s, dest %s):\n%s\n%s"
+                              % (proc.returncode, os.listdir(self.path("dest")), out, err))
                 started = time.time()
                 proc.send_signal(sig)
                 out, err = proc.communicate(timeout=30)
