@@ -280,7 +280,8 @@ class InterruptTest(ProgramTestCase):
                     proc.kill()
                     out, err = proc.communicate(timeout=30)
                     self.fail("the copy never started (exit %s, dest %s):\n%s\n%s"
-                              % (proc.returncode, os.listdir(self.path("dest")), out, err))
+                              % (proc.returncode, os.path.isdir(self.path("dest")) and os.listdir(self.path("dest")),
+                                 out, err))
                 started = time.time()
                 proc.send_signal(sig)
                 out, err = proc.communicate(timeout=30)
