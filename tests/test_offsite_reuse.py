@@ -308,7 +308,7 @@ class S3ReuseTest(ReuseTestCase):
         """Object ``rel`` of remote ``snapshot`` replaced through S3 by other
         bytes of the same size and time; returns their MD5."""
         bad = self.path("bad.bin")
-        shutil.copy2(self.path("src", rel), bad)
+        copy_file(self.path("src", rel), bad)
         damage(bad)
         self.rclone_run("copyto", "--ignore-times", bad, "s3:bucket/T/%s/%s" % (snapshot, rel))
         with open(bad, "rb") as f:
@@ -352,7 +352,7 @@ class S3ReuseTest(ReuseTestCase):
         keeps the MD5 it had: REFERENCE, "Limitations")."""
         self.start()
         bad = self.path("bad.bin")
-        shutil.copy2(self.path("src", "many", "f01.bin"), bad)
+        copy_file(self.path("src", "many", "f01.bin"), bad)
         damage(bad)
         subprocess.run([self.rclone, "copyto", "--ignore-times", bad, "s3:bucket/T/%s/many/f01.bin" % FIRST],
                        env=self.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
