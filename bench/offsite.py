@@ -171,9 +171,10 @@ def one_round(rc, kind, tmp, dest, names, n):
         raise SystemExit("rclone copy failed: %s" % res.error)
     counts.append(md5sums(tmp))
     task = make_task(os.path.join(tmp, "src"), dest, offsite=Offsite(remote_base(kind, tmp, n), None, None, None))
-    first = upload.upload_snapshot(rc, task, names[0], "bench")
+    kept = os.path.join(tmp, "kept-%d.manifest.json.gz" % n)  # as the program keeps it (offsite/record.py)
+    first = upload.upload_snapshot(rc, task, names[0], "bench", kept=kept)
     counts.append(md5sums(tmp))
-    again = upload.upload_snapshot(rc, task, names[1], "bench")
+    again = upload.upload_snapshot(rc, task, names[1], "bench", kept=kept)
     counts.append(md5sums(tmp))
     return reference, first, again, [b - a for a, b in zip(counts, counts[1:])]
 
@@ -200,9 +201,10 @@ def wire_round(rclone_path, kind, tmp, dest, names, env):
         measured("rclone_copy")
         task = make_task(os.path.join(tmp, "src"), dest, offsite=Offsite(remote_base(kind, tmp, 99), None, None,
                                                                          None))
-        upload.upload_snapshot(rc, task, names[0], "bench", log=log)
+        kept = os.path.join(tmp, "kept-wire.manifest.json.gz")
+        upload.upload_snapshot(rc, task, names[0], "bench", log=log, kept=kept)
         measured("first_upload")
-        upload.upload_snapshot(rc, task, names[1], "bench", log=log)
+        upload.upload_snapshot(rc, task, names[1], "bench", log=log, kept=kept)
         measured("rerun")
     finally:
         proxy.close()

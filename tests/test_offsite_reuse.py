@@ -343,6 +343,33 @@ class S3ReuseTest(ReuseTestCase):
         self.assertNotIn("many/f02.bin", said)  # whole there: copied, and its MD5 is ours
         self.restore_matches_src("back")
 
+    def forge(self, rel, snapshot):
+        """``rel`` replaced in remote ``snapshot``, and its MD5 in the manifest there."""
+        md5 = self.replace_on_s3(rel, snapshot)
+        manifest = "s3:bucket/T/%s" % layout.manifest_name(snapshot)
+        doc = layout.loads(self.rclone_run("cat", manifest), snapshot)
+        for entry in doc["entries"]:
+            if entry["path"] == rel:
+                entry["md5"] = md5
+        self.rclone_run("rcat", manifest, input=layout.dumps(doc))
+
+    def test_a_forged_copy_is_not_copied_forward_when_no_kept_manifest_describes_it(self):
+        """Found from outside: without the kept manifest of the previous
+        remote snapshot (deleted here; or a newer remote snapshot's manifest
+        deleted there, so that an older forged one became the previous), the
+        MD5s were carried from the remote's manifest again: the forged file
+        went into the new snapshot and every later one, restored with exit 0."""
+        self.start()
+        shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
+        self.assertEqual(self.upload()["status"], "success")
+        self.forge("many/f01.bin", FIRST)
+        self.rclone_run("deletefile", "s3:bucket/T/%s" % layout.manifest_name(SECOND))  # FIRST: the previous
+        self.forge("many/f02.bin", FIRST)
+        # Unchanged since FIRST: the engine links its files (so an MD5 of FIRST's would be carried).
+        shutil.copytree(self.path("dest", FIRST), self.path("dest", THIRD), symlinks=True, copy_function=os.link)
+        self.assertEqual(self.upload()["status"], "success")
+        self.restore_matches_src("back")
+
     def test_a_damaged_file_on_s3_is_sent_again_not_copied_forward(self):
         """Found from outside: one damaged object in the previous remote
         snapshot made rclone's server-side copy fail its MD5 check, and so

@@ -167,9 +167,13 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
     before = _previous(complete, name) if not name.endswith(".zip") else None
-    old = (before, record.load(kept, before) if before else None)
-    old = old if old[1] is not None else (before, read_previous(rc, task, before, stop_event, log))
-    manifest = _Background(lambda: _manifest(task.name, local, created, old[1]))  # while rclone sends
+    ours = record.load(kept, before) if before else None
+    old = (before, ours if ours is not None else read_previous(rc, task, before, stop_event, log))
+    # MD5s are carried only from what this computer sent (``kept``); without it each file is read: a
+    # manifest read from the remote would carry an MD5 forged there into every new snapshot (found from
+    # outside: the kept one deleted, or a newer remote snapshot's manifest deleted to make an older
+    # forged one the previous).
+    manifest = _Background(lambda: _manifest(task.name, local, created, ours))  # while rclone sends
     if root:  # rclone writes there by path: no link may stand where it writes
         prelink.clear_links(root, [name, layout.manifest_name(name)], log)
     deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
