@@ -68,8 +68,8 @@ def say_damaged(source, paths, at_least, log):
     paths = sorted(paths)
     shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
     many = ("at least " if at_least else "") + plural(len(paths), "file")
-    log.warning("offsite: the remote copy %s holds %s that %s not what its manifest records (damaged, replaced or "
-                "gone there): %s; sent from the local snapshot instead of copied from it", source, many,
+    log.warning("offsite: the remote copy %s holds %s that %s not what was uploaded (damaged, replaced or gone "
+                "there): %s; sent from the local snapshot instead of copied from it", source, many,
                 "is" if len(paths) == 1 and not at_least else "are", shown)
 
 

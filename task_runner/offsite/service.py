@@ -290,7 +290,7 @@ def _summary(done):
         source, paths = done.damaged
         text += "; %s damaged or missing in the remote copy %s sent again" % (plural(len(paths), "file"), source)
         if source not in (done.deleted or ()):
-            text += " (a restore of %s from the remote reports %s)" % (source, "it" if len(paths) == 1 else "them")
+            text += " (the copy %s stays as it is)" % source
     if done.deleted:
         text += "; deleted on the remote: %s" % ", ".join(done.deleted)
     return text
