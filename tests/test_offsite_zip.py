@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import shutil
+import subprocess
 
 from tests import rclone_tools
 from tests.test_offsite import MTIME, OffsiteTestCase, damage
@@ -157,6 +158,24 @@ class GoneTest(OffsiteTestCase):
         self.assertEqual(code, 1, out)
         # Was: "the folder or bucket was not found on the remote: check the "offsite" remote path".
         self.assertNotIn("remote path", out)
+        self.assertIn("the files of %s are not on the remote, only its manifest" % name, out)
+        self.assertFalse(os.path.exists(self.path("back")), out)
+
+    def test_a_snapshot_whose_objects_are_gone_from_s3_says_so(self):
+        """Found from outside: S3 has no folder to be missing; rclone copied
+        nothing and said nothing, and each file was "not restored: it did
+        not download", exit 3, a --to left holding a link and folders."""
+        os.makedirs(self.path("s3root", "bucket"))
+        port = rclone_tools.start_s3(self, self.rclone, self.path("s3root"), "KEY12345", "SECRET12345", self.env)
+        rclone_tools.s3_remote(self.env, "s3", port, "KEY12345", "SECRET12345")
+        self.make_tree()
+        self.config("s3:bucket/T")
+        self.assertEqual(self.program("backup_now.py")[0], 0)
+        name = self.uploads()[-1]["snapshot"]
+        subprocess.run([self.rclone, "purge", "s3:bucket/T/%s" % name], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)  # its manifest stays
+        code, out = self.program("backup_now.py", "restore", "T", "--offsite", "--to", self.path("back"))
+        self.assertEqual(code, 1, out)
         self.assertIn("the files of %s are not on the remote, only its manifest" % name, out)
         self.assertFalse(os.path.exists(self.path("back")), out)
 

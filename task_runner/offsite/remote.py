@@ -209,11 +209,7 @@ def _download(rc, task, name, wanted, folder, stop_event):
     if result.code != 0 and result.damaged and name.endswith(".zip"):  # (S3: rclone checks its MD5 itself)
         raise BackupError(_zip_refused(name, DAMAGED))
     if result.code != 0 and not result.damaged and (result.code in (3, 4) or _NOT_FOUND.search(result.error or "")):
-        # (the remote path itself was found: it lists this snapshot's manifest)
-        raise BackupError("the %s of %s %s not on the remote, only its manifest (deleted there by hand or by another "
-                          "program?): nothing was restored; \"backup_now.py snapshots %s --offsite\" lists the other copies there"
-                          % ("ZIP" if name.endswith(".zip") else "files", name,
-                             "is" if name.endswith(".zip") else "are", task.name))
+        raise BackupError(_gone(task, name))  # (the remote path itself was found: it lists this manifest)
     if result.code != 0 and not result.damaged:
         raise BackupError("the download from the remote failed: %s" % explain(result.code, result.error))
     return frozenset(p.replace("/", os.sep) for p in result.damaged)
@@ -279,6 +275,8 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
     done = False
     try:
         damaged = _download(rc, task, name, wanted, where, stop_event)
+        if (not wanted or not all(wanted)) and not damaged and not name.endswith(".zip") and _no_file_came(doc, where):
+            raise BackupError(_gone(task, name))
         if name.endswith(".zip"):
             reader = _downloaded_zip(os.path.join(where, name), doc, name)
         else:
@@ -299,6 +297,23 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
         if not done:
             opened.remove_if_unused()  # stopped or failed before anything was restored: no folder is left behind
     return restorer
+
+
+def _gone(task, name):
+    return ("the %s of %s %s not on the remote, only its manifest (deleted there by hand or by another program?): "
+            "nothing was restored; \"backup_now.py snapshots %s --offsite\" lists the other copies there"
+            % ("ZIP" if name.endswith(".zip") else "files", name, "is" if name.endswith(".zip") else "are",
+               task.name))
+
+
+def _no_file_came(doc, where):
+    """Whether the manifest lists files and not one was downloaded into
+    ``where`` (an object store has no folder to be missing: rclone copies
+    nothing from a prefix that holds nothing, and says nothing)."""
+    if not any(e["kind"] == "file" for e in doc["entries"]):
+        return False
+    return not any([f for f in files if not (folder == where and f == DOWNLOAD_MARK)]
+                   for folder, _, files in os.walk(where))
 
 
 def _zip_refused(name, why):
