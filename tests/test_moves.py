@@ -338,6 +338,28 @@ class MovesTest(MovesCase):
         self.assertIn("success, 1 file (0 copied, 0 linked, 1 moved)", listing.stdout)
         self.assertEqual(listing.stdout.count(" moved)"), 1, listing.stdout)
 
+    @unittest.skipIf(os.name == "nt", "symbolic links need a privilege on Windows")
+    def test_every_line_of_a_runs_counts_adds_up_to_its_files(self):
+        """Found from outside: status said "2 files: 1 copied, 0 linked" for
+        a run of a file and a symbolic link (the run's line said the link)."""
+        import json
+        import subprocess
+        import sys
+        self.put("f.txt", b"content")
+        os.symlink("f.txt", self.path("src", "link"))
+        config = self.path("config.json")
+        with open(config, "w") as f:
+            json.dump({"tasks": [{"name": "T", "src": self.src, "dest": self.dest}]}, f)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        outputs = []
+        for script, args in (("backup_now.py", ["T"]), ("scheduled_task_runner.py", ["status"]),
+                             ("backup_now.py", ["snapshots", "T"])):
+            outputs.append(subprocess.run([sys.executable, os.path.join(root, script), "--config", config]
+                                          + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          universal_newlines=True, stdin=subprocess.DEVNULL, timeout=60).stdout)
+        for out in outputs:
+            self.assertIn("1 copied, 0 linked, 1 symbolic link", out)
+
     def test_summary_counts_moved_files(self):
         self.put("a/f.txt", b"content")
         self.snap(0)

@@ -42,9 +42,9 @@ def print_snapshots(config, tasks, as_json):
                 continue
             line = "  %s  %-6s" % (item["name"], item["format"])
             if item["status"] is not None:
-                line += "  %s, %s (%d copied, %d linked%s), %s" % (
-                    item["status"], _plural(item["files"] or 0, "file"), item["copied"] or 0,
-                    item["linked"] or 0, ", %d moved" % item["moved"] if item.get("moved") else "",
+                line += "  %s, %s (%s), %s" % (
+                    item["status"], _plural(item["files"] or 0, "file"),
+                    console.how_made(item["copied"], item["linked"], item.get("moved"), item.get("symlinks")),
                     human_bytes(item["bytes"] or 0))
                 if item["seconds"] is not None:
                     line += ", %.1f s" % item["seconds"]

@@ -92,7 +92,5 @@ def _counts(run):
     counted its files (the moved part only when some were)."""
     if run is None or not isinstance(run.get("files"), int) or not isinstance(run.get("copied"), int):
         return ""
-    moved = run.get("moved")
-    return ", %s: %d copied, %d linked%s" % (
-        plural(run["files"], "file"), run["copied"], run.get("linked") or 0,
-        ", %d moved" % moved if isinstance(moved, int) and moved else "")
+    linked, moved, links = (run.get(k) if isinstance(run.get(k), int) else 0 for k in ("linked", "moved", "symlinks"))
+    return ", %s: %s" % (plural(run["files"], "file"), console.how_made(run["copied"], linked, moved, links))

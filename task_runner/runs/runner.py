@@ -16,7 +16,7 @@ import time
 from .. import engine, errors, snapshots
 from ..snapshots import retention
 from ..fs import fileio, locking, priority
-from ..console import human_bytes, plural
+from ..console import how_made, human_bytes, plural
 from ..errors import BackupError, Interrupted
 from ..history import History
 from ..history.records import last_run
@@ -100,11 +100,9 @@ def reap_stale_runs(config, history, runs, clock=time.time, zone=LOCAL):
 def summary(result, seconds=None):
     """One line: "1200 files (15 copied, 1185 linked), 2.1 MiB copied, 1 skipped, 3.2 s"
     ("..., 1165 linked, 20 moved), ..." when files were linked from another path)."""
-    moved = getattr(result, "moved", 0)
-    text = "%s (%d copied, %d linked%s%s), %s copied" % (
-        plural(result.files, "file"), result.copied, result.linked, ", %d moved" % moved if moved else "",
-        ", %s" % plural(result.symlinks, "symbolic link") if result.symlinks else "",
-        human_bytes(result.bytes_copied))
+    text = "%s (%s), %s copied" % (
+        plural(result.files, "file"), how_made(result.copied, result.linked, getattr(result, "moved", 0),
+                                               result.symlinks), human_bytes(result.bytes_copied))
     if result.error_count:
         text += ", %d skipped" % result.error_count
     if seconds is not None:

@@ -46,7 +46,7 @@ def snapshot_list(task, runs):
         if run is not None:
             item.update(status=run.get("status"), files=run.get("files"), bytes=run.get("bytes"),
                         copied=run.get("copied"), linked=run.get("linked"), moved=run.get("moved"),
-                        seconds=run.get("seconds"),
+                        symlinks=run.get("symlinks"), seconds=run.get("seconds"),
                         run_id=run.get("id"))
         out.append(item)
     try:
