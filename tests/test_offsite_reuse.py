@@ -314,6 +314,17 @@ class S3ReuseTest(ReuseTestCase):
         with open(bad, "rb") as f:
             return hashlib.md5(f.read()).hexdigest()
 
+    def forge(self, rel, snapshot, md5=None):
+        """The MD5 of ``rel`` in the manifest of remote ``snapshot`` set to
+        ``md5``; without one, the object replaced too, and its MD5 written."""
+        md5 = md5 or self.replace_on_s3(rel, snapshot)
+        manifest = "s3:bucket/T/%s" % layout.manifest_name(snapshot)
+        doc = layout.loads(self.rclone_run("cat", manifest), snapshot)
+        for entry in doc["entries"]:
+            if entry["path"] == rel:
+                entry["md5"] = md5
+        self.rclone_run("rcat", manifest, input=layout.dumps(doc))
+
     def rclone_run(self, *args, **kw):
         return subprocess.run([self.rclone] + list(args), env=self.env, check=True, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, timeout=60, **kw).stdout
@@ -326,14 +337,8 @@ class S3ReuseTest(ReuseTestCase):
         MD5 alone was changed passed it on (every restore refusing the good
         file)."""
         self.start()
-        for rel, replace in (("many/f01.bin", True), ("many/f02.bin", False)):
-            md5 = self.replace_on_s3(rel) if replace else "0" * 32
-            manifest = "s3:bucket/T/%s" % layout.manifest_name(FIRST)
-            doc = layout.loads(self.rclone_run("cat", manifest), FIRST)
-            for entry in doc["entries"]:
-                if entry["path"] == rel:
-                    entry["md5"] = md5
-            self.rclone_run("rcat", manifest, input=layout.dumps(doc))
+        self.forge("many/f01.bin", FIRST)
+        self.forge("many/f02.bin", FIRST, md5="0" * 32)  # the manifest alone
         shutil.copytree(self.path("src"), self.path("dest", SECOND), symlinks=True, copy_function=copy_file)
         with self.assertLogs("task_runner", "INFO") as logged:
             second = self.upload()
@@ -342,16 +347,6 @@ class S3ReuseTest(ReuseTestCase):
         self.assertIn("many/f01.bin", said)  # named, and sent
         self.assertNotIn("many/f02.bin", said)  # whole there: copied, and its MD5 is ours
         self.restore_matches_src("back")
-
-    def forge(self, rel, snapshot):
-        """``rel`` replaced in remote ``snapshot``, and its MD5 in the manifest there."""
-        md5 = self.replace_on_s3(rel, snapshot)
-        manifest = "s3:bucket/T/%s" % layout.manifest_name(snapshot)
-        doc = layout.loads(self.rclone_run("cat", manifest), snapshot)
-        for entry in doc["entries"]:
-            if entry["path"] == rel:
-                entry["md5"] = md5
-        self.rclone_run("rcat", manifest, input=layout.dumps(doc))
 
     def test_a_forged_copy_is_not_copied_forward_when_no_kept_manifest_describes_it(self):
         """Found from outside: without the kept manifest of the previous

@@ -166,14 +166,7 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
     local = os.path.join(task.dest, name)
     if not os.path.lexists(local):
         raise RcloneError("the local snapshot %s is gone (deleted by keep?): the next upload takes the newest" % name)
-    before = _previous(complete, name) if not name.endswith(".zip") else None
-    ours = record.load(kept, before) if before else None
-    old = (before, ours if ours is not None else read_previous(rc, task, before, stop_event, log))
-    # MD5s are carried only from what this computer sent (``kept``); without it each file is read: a
-    # manifest read from the remote would carry an MD5 forged there into every new snapshot (found from
-    # outside: the kept one deleted, or a newer remote snapshot's manifest deleted to make an older
-    # forged one the previous).
-    manifest = _Background(lambda: _manifest(task.name, local, created, ours))  # while rclone sends
+    old, manifest = _previous_and_new(rc, task, name, complete, created, kept, stop_event, log)
     if root:  # rclone writes there by path: no link may stand where it writes
         prelink.clear_links(root, [name, layout.manifest_name(name)], log)
     deleted = cleanup.remove_incomplete(rc, task, name, incomplete, log)
@@ -194,13 +187,29 @@ def upload_snapshot(rc, task, name, created, stop_event=None, on_stats=None, clo
                  timeout=600, stdin=data)
     _check(rc, put, name, stop_event, task)
     record.save(kept, data, log)
+    deleted += cleanup.apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
     stats = sent.stats or {}
     on_remote = int(stats.get("serverSideCopyBytes", 0))  # counted in "bytes" and "transfers" too
-    bytes_sent = int(stats.get("bytes", 0)) - on_remote + len(data)
-    files_sent = int(stats.get("transfers", 0)) - int(stats.get("serverSideCopies", 0)) + 1
-    deleted += cleanup.apply_retention(rc, task, name, complete + [name], incomplete, time.time(), log)
-    return Uploaded(name, bytes_sent, files_sent, on_remote + linked.bytes, round(clock() - started, 3), False,
-                    deleted, damaged)
+    return Uploaded(name, int(stats.get("bytes", 0)) - on_remote + len(data),
+                    int(stats.get("transfers", 0)) - int(stats.get("serverSideCopies", 0)) + 1,
+                    on_remote + linked.bytes, round(clock() - started, 3), False, deleted, damaged)
+
+
+def _previous_and_new(rc, task, name, complete, created, kept, stop_event, log):
+    """((the previous complete remote snapshot, its manifest or None), the
+    new manifest being built in the background while rclone sends).
+
+    The previous manifest is the one kept here (``kept``) when it is that
+    snapshot's, else the remote's. MD5s are carried into the new one only
+    from the kept one; without it each file is read: a manifest read from
+    the remote would carry an MD5 forged there into every new snapshot
+    (found from outside: the kept one deleted, or a newer remote snapshot's
+    manifest deleted to make an older forged one the previous)."""
+    before = _previous(complete, name) if not name.endswith(".zip") else None
+    ours = record.load(kept, before) if before else None
+    old = (before, ours if ours is not None else read_previous(rc, task, before, stop_event, log))
+    local = os.path.join(task.dest, name)
+    return old, _Background(lambda: _manifest(task.name, local, created, ours))
 
 
 def _send(rc, task, name, complete, info, manifest, old, resumed, stop_event, on_stats, log):
