@@ -190,7 +190,7 @@ def _download(rc, task, name, wanted, folder, stop_event):
     """Download remote snapshot ``name`` (only ``wanted`` paths when given) into ``folder``; the paths
     rclone found damaged on the way (and did not keep: each is reported, the rest restored)."""
     source = layout.join(task.offsite.remote, name)
-    if not all(wanted):  # the top (src itself) was asked for: everything
+    if _everything(wanted):
         wanted = ()
     if name.endswith(".zip"):
         args = ["copyto", source, os.path.join(folder, name)]
@@ -275,7 +275,7 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
     done = False
     try:
         damaged = _download(rc, task, name, wanted, where, stop_event)
-        if (not wanted or not all(wanted)) and not damaged and not name.endswith(".zip") and _no_file_came(doc, where):
+        if _everything(wanted) and not damaged and not name.endswith(".zip") and _no_file_came(doc, where):
             raise BackupError(_gone(task, name))
         if name.endswith(".zip"):
             reader = _downloaded_zip(os.path.join(where, name), doc, name)
@@ -297,6 +297,11 @@ def _restore_downloaded(rc, task, name, doc, opened, wanted, overwrite, keep_exi
         if not done:
             opened.remove_if_unused()  # stopped or failed before anything was restored: no folder is left behind
     return restorer
+
+
+def _everything(wanted):
+    """Whether paths ``wanted`` ask for the whole snapshot: none, or the top (src itself) among them."""
+    return not wanted or not all(wanted)
 
 
 def _gone(task, name):

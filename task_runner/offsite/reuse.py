@@ -143,13 +143,13 @@ def copy_first(rc, task, name, previous, reuse, old, new, stop_event, on_stats, 
         return none
     if old is None or new is None or not any(layout.has_md5(e) for e in old["entries"] if e["kind"] == "file"):
         return none._replace(options=reuse.fallback)  # (none read, or written before manifests had MD5s)
-    listed = _listed_md5s(rc, layout.join(task.offsite.remote, previous), stop_event) if reuse.lists_md5 else {}
-    if listed is None:
+    listed = _listed_md5s(rc, layout.join(task.offsite.remote, previous), stop_event) if reuse.lists_md5 else None
+    if reuse.lists_md5 and listed is None:
         return none._replace(options=reuse.fallback)
     whole, damaged = [], []
     for path, size, md5 in _unchanged(old, new):
-        there_size, there_md5 = listed.get(path, (size, "")) if not reuse.lists_md5 else listed.get(path, (None, ""))
-        # An object listed without an MD5 (S3: one sent in parts) is taken by its size.
+        # Unlisted: taken as it is. An object listed without an MD5 (S3: one sent in parts): by its size.
+        there_size, there_md5 = (size, "") if listed is None else listed.get(path, (None, ""))
         (damaged if there_size != size or there_md5 not in ("", md5) else whole).append((path, size, md5))
     options = LISTED_COPY_OPTIONS[1:] if reuse.resumed else LISTED_COPY_OPTIONS  # resumed: what is there is kept
     linked = _copy_unchanged(rc, task, name, previous, whole, options, stop_event, on_stats, log)

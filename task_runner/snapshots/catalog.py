@@ -42,7 +42,7 @@ def snapshot_list(task, runs):
                 "state": "complete" if lacks is False else "incomplete",
                 "lacks": None if lacks is False or lacks is snapshots.EVERYTHING else len(lacks),
                 "status": None, "files": None, "bytes": None, "copied": None, "linked": None, "moved": None,
-                "seconds": None, "run_id": None}
+                "symlinks": None, "seconds": None, "run_id": None}
         if run is not None:
             item.update(status=run.get("status"), files=run.get("files"), bytes=run.get("bytes"),
                         copied=run.get("copied"), linked=run.get("linked"), moved=run.get("moved"),
@@ -59,8 +59,8 @@ def snapshot_list(task, runs):
         out.append({"task": task.name, "name": name, "path": os.path.join(task.dest, name),
                     "format": "zip" if ".zip" in name else "folder", "partial": True,
                     "state": "writing" if writing else "unfinished", "lacks": None, "status": None,
-                    "files": None, "bytes": None, "copied": None, "linked": None, "moved": None, "seconds": None,
-                    "run_id": running.get("id") if writing else None})
+                    "files": None, "bytes": None, "copied": None, "linked": None, "moved": None, "symlinks": None,
+                    "seconds": None, "run_id": running.get("id") if writing else None})
     return out
 
 
